@@ -1,0 +1,101 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+// usageError is a mistake in the command line; it exits 2.
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+func exitCode(err error) int {
+	var u usageError
+	if errors.As(err, &u) {
+		return 2
+	}
+	return 1
+}
+
+const usage = `usage: creditsd <command> [flags]
+
+commands:
+  serve [--config FILE]              run the HTTP API, the webhook and the job scheduler
+  jobs run NAME [--config FILE]      run one job now (expiry-sweep, daily-reset, reconcile, consumption-answers)
+  version                            print the version
+
+The config path may also come from CREDITSD_CONFIG; --config wins. With no
+config at all, creditsd uses a safe local profile in ./creditsd-local/.`
+
+// run is the whole program, testable: main only adds signals and the exit code.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	name, rest := splitCommand(args)
+	switch name {
+	case "serve":
+		return serveCommand(ctx, rest, getenv, stdout, stderr)
+	case "jobs":
+		return jobsCommand(ctx, rest, getenv, stdout, stderr)
+	case "version":
+		_, err := fmt.Fprintln(stdout, "creditsd", version)
+		return err
+	case "", "help", "-h", "--help":
+		fmt.Fprintln(stdout, usage)
+		if name == "" {
+			return usageError{"no command given"}
+		}
+		return nil
+	}
+	return usageError{fmt.Sprintf("unknown command %q\n%s", name, usage)}
+}
+
+// valueFlags are the flags that take a separate value, so that
+// "creditsd --config f serve" finds "serve" and not "f" as the command.
+var valueFlags = map[string]bool{"config": true}
+
+// splitCommand finds the command among args, wherever flags stand, and
+// returns it with the other arguments in their order.
+func splitCommand(args []string) (string, []string) {
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if !strings.HasPrefix(a, "-") || a == "-" {
+			rest := append(append([]string(nil), args[:i]...), args[i+1:]...)
+			return a, rest
+		}
+		if name := strings.TrimLeft(a, "-"); valueFlags[name] && !strings.Contains(name, "=") {
+			i++
+		}
+	}
+	return "", args
+}
+
+// parseFlags parses fs from args, letting flags stand before or after the
+// positional arguments, which it returns.
+func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, usageError{err.Error()}
+		}
+		if fs.NArg() == 0 {
+			return positional, nil
+		}
+		positional = append(positional, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+}
+
+// newFlagSet is a flag set with the flags every command takes.
+func newFlagSet(name string, stderr io.Writer) (*flag.FlagSet, *string) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	configPath := fs.String("config", "", "config file (default: $CREDITSD_CONFIG, else the local profile)")
+	return fs, configPath
+}

@@ -1,0 +1,146 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/creditsd/creditsd/entitlements"
+	"github.com/creditsd/creditsd/entitlements/sqlite"
+	"github.com/creditsd/creditsd/notifications"
+	"github.com/creditsd/creditsd/receipts"
+)
+
+// localDir is where the no-config profile keeps its database and state.
+const localDir = "creditsd-local"
+
+// shutdownGrace is how long in-flight requests get to finish on SIGTERM.
+const shutdownGrace = 15 * time.Second
+
+func serveCommand(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs, configPath := newFlagSet("serve", stderr)
+	if rest, err := parseFlags(fs, args); err != nil {
+		return err
+	} else if len(rest) > 0 {
+		return usageError{fmt.Sprintf("serve takes no arguments, got %q", rest)}
+	}
+	a, err := openApp(ctx, *configPath, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	defer a.close()
+	return a.serve(ctx)
+}
+
+// app is the wired program: settings, database, verifier and handlers.
+type app struct {
+	settings *Settings
+	log      *slog.Logger
+	db       *sqlite.DB
+	registry *prometheus.Registry
+	verifier *receipts.Verifier
+	ledger   *entitlements.Handler
+	inbox    *notifications.Processor
+}
+
+// loadSettings reads the config named by --config or CREDITSD_CONFIG, or
+// prepares the local profile when there is none.
+func loadSettings(path string, getenv func(string) string) (*Settings, []string, error) {
+	if path == "" {
+		path = getenv("CREDITSD_CONFIG")
+	}
+	var cfg Config
+	var notes []string
+	var err error
+	if path == "" {
+		cfg, notes, err = PrepareLocal(localDir, time.Now())
+	} else {
+		cfg, err = LoadConfig(path, getenv)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	s, err := cfg.Resolve()
+	return s, notes, err
+}
+
+func openApp(ctx context.Context, configPath string, getenv func(string) string, stderr io.Writer) (*app, error) {
+	s, notes, err := loadSettings(configPath, getenv)
+	if err != nil {
+		return nil, err
+	}
+	log := newLogger(s.Config.Log, stderr)
+	for _, n := range notes {
+		log.Warn(n)
+	}
+	db, err := sqlite.Open(ctx, s.Config.Database)
+	if err != nil {
+		return nil, err
+	}
+	a := &app{settings: s, log: log, db: db, registry: prometheus.NewRegistry()}
+	a.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	a.verifier = &receipts.Verifier{Roots: s.Roots, BundleID: s.Config.Apple.BundleID,
+		AppAppleID: s.Config.Apple.AppAppleID, Environments: s.Config.Apple.Environments}
+	a.ledger = &entitlements.Handler{Store: db, Verifier: a.verifier, Catalog: s.Catalog,
+		Allowance: s.Allowance, Tokens: s.Tokens, Now: time.Now, Log: log}
+	a.inbox = &notifications.Processor{Verifier: a.verifier, Store: db, Catalog: s.Catalog, Now: time.Now,
+		Log: log, Metrics: notifications.NewMetrics(a.registry)}
+	return a, nil
+}
+
+// serve answers HTTP until ctx ends, then shuts down in order: stop taking
+// requests and let in-flight ones finish, then the caller closes the database.
+func (a *app) serve(ctx context.Context) error {
+	ln, err := net.Listen("tcp", a.settings.Config.Listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	srv := &http.Server{
+		Handler:           a.routes(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
+	}
+	a.log.Info("listening", "addr", ln.Addr().String(), "environments", a.settings.Config.Apple.Environments,
+		"bundle_id", a.settings.Config.Apple.BundleID, "database", a.settings.Config.Database)
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	a.log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	return nil
+}
+
+func (a *app) close() {
+	if err := a.db.Close(); err != nil {
+		a.log.Error("closing the database", "err", err)
+	}
+}
+
+func newLogger(c LogConfig, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(c.Level)) // validated with the config
+	opts := &slog.HandlerOptions{Level: level}
+	if c.Format == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}

@@ -1,0 +1,46 @@
+package entitlements
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Kind is the class of a domain error; the HTTP layer maps each kind to one
+// status in one place (see writeError).
+type Kind int
+
+// Error kinds.
+const (
+	KindInternal        Kind = iota // our fault: logged, never detailed to the client
+	KindInvalid                     // 400: the request is malformed
+	KindUnauthenticated             // 401
+	KindForbidden                   // 403
+	KindNotFound                    // 404
+	KindConflict                    // 409
+	KindTooLarge                    // 413
+	KindUnprocessable               // 422: well-formed and verified, but unusable here
+	KindPaymentRequired             // 402: the spend cannot be paid
+)
+
+// Error is a domain error with a stable snake_case code for clients.
+type Error struct {
+	Kind   Kind
+	Code   string
+	Detail string
+}
+
+func (e *Error) Error() string { return e.Code + ": " + e.Detail }
+
+// Errorf builds an *Error.
+func Errorf(kind Kind, code, format string, args ...any) *Error {
+	return &Error{Kind: kind, Code: code, Detail: fmt.Sprintf(format, args...)}
+}
+
+// ErrorCode is err's code, or "internal" for anything that is not an *Error.
+func ErrorCode(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return "internal"
+}

@@ -1,0 +1,202 @@
+package entitlements
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/creditsd/creditsd/receipts"
+)
+
+// MaxBodyBytes caps every request body; a StoreKit JWS is a few KB.
+const MaxBodyBytes = 64 << 10
+
+// Store is what the handlers need of the ledger; entitlements/sqlite has it.
+type Store interface {
+	UserState(ctx context.Context, userID, token string) (UserState, error)
+	ClaimPurchase(ctx context.Context, userID, token string, p Purchase, g Grant) (granted bool, err error)
+}
+
+// TransactionVerifier verifies a StoreKit 2 signed transaction.
+type TransactionVerifier interface {
+	VerifyTransaction(signedTransaction string) (*receipts.Transaction, error)
+}
+
+// Handler serves the app- and backend-facing endpoints for entitlements.
+// Routes are registered in one place, by the program's mux.
+type Handler struct {
+	Store     Store
+	Verifier  TransactionVerifier
+	Catalog   Catalog
+	Allowance AllowancePolicy
+	Tokens    TokenDeriver
+	Now       func() time.Time
+	Log       *slog.Logger
+}
+
+// GetMyEntitlement answers GET /v1/me/entitlement for a user token.
+func (h *Handler) GetMyEntitlement(w http.ResponseWriter, r *http.Request) {
+	userID, err := userCaller(r)
+	if err != nil {
+		WriteError(w, r, h.Log, err)
+		return
+	}
+	h.answerEntitlement(w, r, userID, http.StatusOK)
+}
+
+// GetUserEntitlement answers GET /v1/users/{user_id}/entitlement for a
+// service token with credits:spend or credits:admin.
+func (h *Handler) GetUserEntitlement(w http.ResponseWriter, r *http.Request) {
+	userID, err := serviceCallerFor(r, ScopeSpend, ScopeAdmin)
+	if err != nil {
+		WriteError(w, r, h.Log, err)
+		return
+	}
+	h.answerEntitlement(w, r, userID, http.StatusOK)
+}
+
+func (h *Handler) answerEntitlement(w http.ResponseWriter, r *http.Request, userID string, status int) {
+	st, err := h.Store.UserState(r.Context(), userID, h.Tokens.Token(userID))
+	if err != nil {
+		WriteError(w, r, h.Log, err)
+		return
+	}
+	WriteJSON(w, status, Compute(st, h.Allowance))
+}
+
+// transactionRequest is the body of POST /v1/me/transactions.
+type transactionRequest struct {
+	SignedTransaction string `json:"signed_transaction"`
+	AppReceipt        string `json:"app_receipt"`
+}
+
+// PostTransaction answers POST /v1/me/transactions: the app submits a
+// StoreKit transaction, and the caller claims it. 201 if this call granted
+// a lot, else 200; either way the answer is the caller's entitlement.
+func (h *Handler) PostTransaction(w http.ResponseWriter, r *http.Request) {
+	userID, err := userCaller(r)
+	if err == nil {
+		var granted bool
+		granted, err = h.submitTransaction(r, userID)
+		if err == nil {
+			h.answerEntitlement(w, r, userID, createdIf(granted))
+			return
+		}
+	}
+	WriteError(w, r, h.Log, err)
+}
+
+func (h *Handler) submitTransaction(r *http.Request, userID string) (bool, error) {
+	var req transactionRequest
+	if err := DecodeJSON(r, &req); err != nil {
+		return false, err
+	}
+	switch {
+	case req.SignedTransaction != "" && req.AppReceipt != "":
+		return false, Errorf(KindInvalid, "invalid_body", "send either signed_transaction or app_receipt, not both")
+	case req.AppReceipt != "":
+		return false, Errorf(KindUnprocessable, "app_receipt_unsupported",
+			"StoreKit 1 app receipts need the App Store Server API, which this server does not have configured; send signed_transaction (StoreKit 2 jwsRepresentation)")
+	case req.SignedTransaction == "":
+		return false, Errorf(KindInvalid, "invalid_body", "signed_transaction is required")
+	}
+	p, err := h.verify(req.SignedTransaction)
+	if err != nil {
+		return false, err
+	}
+	token := h.Tokens.Token(userID)
+	if p.AppAccountToken != "" && p.AppAccountToken != token {
+		return false, Errorf(KindForbidden, "transaction_not_yours",
+			"transaction %s was bought with another user's app_account_token", p.TransactionID)
+	}
+	g, err := PlanGrant(p, h.Catalog, h.Now())
+	if err != nil {
+		return false, err
+	}
+	if g.Outcome == OutcomeUnknown {
+		return false, Errorf(KindUnprocessable, "unknown_product", "product %q is not sold by this service", p.ProductID)
+	}
+	return h.Store.ClaimPurchase(r.Context(), userID, token, p, g)
+}
+
+// verify checks a signed transaction. Data that verifies but is not for this
+// app or environment is 422, not 400: it is genuine, just not usable here.
+func (h *Handler) verify(jws string) (Purchase, error) {
+	t, err := h.Verifier.VerifyTransaction(jws)
+	var ve *receipts.Error
+	if errors.As(err, &ve) && (ve.Code == receipts.CodeAppIdentifier || ve.Code == receipts.CodeEnvironment) {
+		return Purchase{}, Errorf(KindUnprocessable, string(ve.Code), "%s", ve.Detail)
+	}
+	if err != nil {
+		return Purchase{}, err
+	}
+	return PurchaseFrom(t), nil
+}
+
+// DecodeJSON reads one JSON object of at most MaxBodyBytes into v, refusing
+// unknown fields and trailing data, with errors a client can act on.
+func DecodeJSON(r *http.Request, v any) error {
+	body := http.MaxBytesReader(nil, r.Body, MaxBodyBytes)
+	dec := json.NewDecoder(body)
+	dec.DisallowUnknownFields()
+	err := dec.Decode(v)
+	if err == nil && dec.More() {
+		err = errors.New("trailing data after the JSON object")
+	}
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooBig):
+		return Errorf(KindTooLarge, "body_too_large", "the body exceeds %d bytes", MaxBodyBytes)
+	case errors.Is(err, io.EOF):
+		return Errorf(KindInvalid, "invalid_body", "the body is empty; a JSON object is required")
+	case err != nil:
+		return Errorf(KindInvalid, "invalid_body", "the body is not the expected JSON object: %v", err)
+	}
+	return nil
+}
+
+// userCaller is the user id of a user token; service tokens act on users
+// through the /v1/users/{user_id} endpoints instead.
+func userCaller(r *http.Request) (string, error) {
+	c, ok := CallerFrom(r.Context())
+	if !ok {
+		return "", Errorf(KindUnauthenticated, "missing_token", "a bearer token is required")
+	}
+	if c.Service() || !ValidUserID(c.Subject) {
+		return "", Errorf(KindForbidden, "user_token_required", "this endpoint takes a user's token")
+	}
+	return c.Subject, nil
+}
+
+// serviceCallerFor checks that the caller holds one of scopes and returns
+// the {user_id} the path names.
+func serviceCallerFor(r *http.Request, scopes ...string) (string, error) {
+	c, ok := CallerFrom(r.Context())
+	if !ok {
+		return "", Errorf(KindUnauthenticated, "missing_token", "a bearer token is required")
+	}
+	allowed := false
+	for _, s := range scopes {
+		allowed = allowed || c.Has(s)
+	}
+	if !allowed {
+		return "", Errorf(KindForbidden, "insufficient_scope", "this endpoint needs a service token with scope %v", scopes)
+	}
+	userID := r.PathValue("user_id")
+	if !ValidUserID(userID) {
+		return "", Errorf(KindInvalid, "invalid_user_id", "user ids are 1–128 letters, digits, '-', '_', '.', '@' or ':'")
+	}
+	return userID, nil
+}
+
+// createdIf is 201 when a call created something, else 200.
+func createdIf(created bool) int {
+	if created {
+		return http.StatusCreated
+	}
+	return http.StatusOK
+}

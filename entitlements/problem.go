@@ -1,0 +1,73 @@
+package entitlements
+
+import (
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+
+	"github.com/creditsd/creditsd/receipts"
+)
+
+// Problem is an RFC 9457 problem+json body with a stable code.
+type Problem struct {
+	Type   string `json:"type"`
+	Title  string `json:"title"`
+	Status int    `json:"status"`
+	Detail string `json:"detail"`
+	Code   string `json:"code"`
+}
+
+var kindStatus = map[Kind]int{
+	KindInternal:        http.StatusInternalServerError,
+	KindInvalid:         http.StatusBadRequest,
+	KindUnauthenticated: http.StatusUnauthorized,
+	KindForbidden:       http.StatusForbidden,
+	KindNotFound:        http.StatusNotFound,
+	KindConflict:        http.StatusConflict,
+	KindTooLarge:        http.StatusRequestEntityTooLarge,
+	KindUnprocessable:   http.StatusUnprocessableEntity,
+	KindPaymentRequired: http.StatusPaymentRequired,
+}
+
+// WriteError answers err as problem+json. This is the one place errors meet
+// HTTP: domain errors keep their kind and code, verification errors are 400
+// with the verifier's code, and anything else is a logged 500 whose detail
+// is not sent.
+func WriteError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
+	WriteProblem(w, ProblemFor(r, log, err))
+}
+
+// ProblemFor maps err to its problem.
+func ProblemFor(r *http.Request, log *slog.Logger, err error) Problem {
+	var de *Error
+	var ve *receipts.Error
+	switch {
+	case errors.As(err, &de) && de.Kind != KindInternal:
+		return newProblem(kindStatus[de.Kind], de.Code, de.Detail)
+	case errors.As(err, &ve):
+		return newProblem(http.StatusBadRequest, string(ve.Code), ve.Detail)
+	}
+	if log != nil {
+		log.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	}
+	return newProblem(http.StatusInternalServerError, "internal", "the service could not complete the request; it was logged")
+}
+
+func newProblem(status int, code, detail string) Problem {
+	return Problem{Type: "urn:creditsd:problem:" + code, Title: http.StatusText(status), Status: status, Detail: detail, Code: code}
+}
+
+// WriteProblem writes p.
+func WriteProblem(w http.ResponseWriter, p Problem) {
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(p.Status)
+	_ = json.NewEncoder(w).Encode(p)
+}
+
+// WriteJSON answers v with status.
+func WriteJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}

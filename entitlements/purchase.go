@@ -1,0 +1,92 @@
+package entitlements
+
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/creditsd/creditsd/receipts"
+)
+
+// Purchase is a verified Apple transaction, as the ledger records it.
+type Purchase struct {
+	TransactionID         string
+	OriginalTransactionID string
+	ProductID             string
+	Type                  string
+	Environment           string
+	AppAccountToken       string // normalized; "" when the app set none
+	Quantity              int64
+	PurchaseDate          time.Time
+	ExpiresDate           time.Time // subscriptions only
+	RevocationDate        time.Time
+	SignedDate            time.Time
+	JWS                   string
+	Decoded               json.RawMessage
+}
+
+// PurchaseFrom converts a verified transaction.
+func PurchaseFrom(t *receipts.Transaction) Purchase {
+	return Purchase{
+		TransactionID:         t.TransactionID,
+		OriginalTransactionID: t.OriginalTransactionID,
+		ProductID:             t.ProductID,
+		Type:                  t.Type,
+		Environment:           t.Environment,
+		AppAccountToken:       NormalizeToken(t.AppAccountToken),
+		Quantity:              t.Quantity,
+		PurchaseDate:          t.PurchaseDate,
+		ExpiresDate:           t.ExpiresDate,
+		RevocationDate:        t.RevocationDate,
+		SignedDate:            t.SignedDate,
+		JWS:                   t.JWS,
+		Decoded:               t.Raw,
+	}
+}
+
+// Outcome is what a purchase did to the ledger.
+type Outcome string
+
+// Outcomes of a purchase.
+const (
+	OutcomeGranted      Outcome = "granted"      // a lot was created
+	OutcomePending      Outcome = "pending_user" // waits for its user (token seen, user not yet) or claimant (no token)
+	OutcomeRevoked      Outcome = "revoked"      // refunded or revoked before it was granted: adds nothing
+	OutcomeExpired      Outcome = "expired"      // its lot would already have expired: adds nothing
+	OutcomeSubscription Outcome = "subscription" // a tier product: recorded for the tier, no lot
+	OutcomeUnknown      Outcome = "unknown_product"
+)
+
+// Grant is the lot a purchase earns, decided before any storage.
+type Grant struct {
+	Outcome   Outcome
+	Credits   int64
+	GrantedAt time.Time
+	ExpiresAt *time.Time
+}
+
+// PlanGrant decides what purchase p earns at now: a lot of product credits ×
+// quantity, granted at the purchase date and expiring after the product's
+// lifetime, or nothing (revoked, already expired, not a credit pack).
+func PlanGrant(p Purchase, catalog Catalog, now time.Time) (Grant, error) {
+	prod, ok := catalog[p.ProductID]
+	switch {
+	case !ok:
+		return Grant{Outcome: OutcomeUnknown}, nil
+	case prod.Credits == 0:
+		return Grant{Outcome: OutcomeSubscription}, nil
+	case !p.RevocationDate.IsZero():
+		return Grant{Outcome: OutcomeRevoked}, nil
+	}
+	credits, err := LotCredits(prod, p.Quantity)
+	if err != nil {
+		return Grant{}, Errorf(KindUnprocessable, "invalid_quantity", "transaction %s: %v", p.TransactionID, err)
+	}
+	g := Grant{Outcome: OutcomeGranted, Credits: credits, GrantedAt: p.PurchaseDate.UTC()}
+	if at, ok := prod.ExpiresAfter.ExpiresAt(p.PurchaseDate); ok {
+		g.ExpiresAt = &at
+		if !now.Before(at) {
+			g.Outcome = OutcomeExpired
+		}
+	}
+	return g, nil
+}

@@ -1,0 +1,157 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+
+	"github.com/creditsd/creditsd/entitlements"
+)
+
+// ClaimPurchase records a transaction that userID's app submitted and grants
+// its lot, once. It reports whether this call created the lot. A transaction
+// already held by another user is a conflict; the caller has checked that
+// the transaction's app_account_token, if any, is userID's.
+func (db *DB) ClaimPurchase(ctx context.Context, userID, token string, p entitlements.Purchase, g entitlements.Grant) (granted bool, err error) {
+	err = db.update(ctx, func(tx *Tx) error {
+		had, err := tx.hasLot(ctx, p.TransactionID)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ensureUser(ctx, userID, token); err != nil {
+			return err
+		}
+		if err := tx.claim(ctx, userID, p, g); err != nil {
+			return err
+		}
+		has, err := tx.hasLot(ctx, p.TransactionID)
+		granted = has && !had
+		return err
+	})
+	return granted, err
+}
+
+func (tx *Tx) claim(ctx context.Context, userID string, p entitlements.Purchase, g entitlements.Grant) error {
+	owner, found, err := tx.purchaseOwner(ctx, p.TransactionID)
+	switch {
+	case err != nil:
+		return err
+	case !found:
+		err = tx.insertPurchase(ctx, p, g, userID)
+	case owner != "" && owner != userID:
+		return entitlements.Errorf(entitlements.KindConflict, "transaction_claimed",
+			"transaction %s was already claimed by another user", p.TransactionID)
+	default:
+		err = tx.refreshPurchase(ctx, p)
+	}
+	if err != nil {
+		return err
+	}
+	_, err = tx.assignPurchase(ctx, p.TransactionID, userID, "user:"+userID)
+	return err
+}
+
+// recordPurchase records a transaction that Apple sent (webhook or
+// reconciliation). It is granted at once if its app_account_token names a
+// user we know; otherwise it waits for that user, or for the app's claim.
+func (tx *Tx) recordPurchase(ctx context.Context, p entitlements.Purchase, g entitlements.Grant, actor string) error {
+	owner, found, err := tx.purchaseOwner(ctx, p.TransactionID)
+	if err != nil {
+		return err
+	}
+	if found {
+		if err := tx.refreshPurchase(ctx, p); err != nil {
+			return err
+		}
+	} else {
+		if owner, err = tx.userByToken(ctx, p.AppAccountToken); err != nil {
+			return err
+		}
+		if err := tx.insertPurchase(ctx, p, g, owner); err != nil {
+			return err
+		}
+	}
+	if owner == "" {
+		return nil
+	}
+	_, err = tx.assignPurchase(ctx, p.TransactionID, owner, actor)
+	return err
+}
+
+// purchaseOwner is the user a recorded transaction belongs to ("" if none yet).
+func (tx *Tx) purchaseOwner(ctx context.Context, transactionID string) (owner string, found bool, err error) {
+	var o sql.NullString
+	err = tx.QueryRowContext(ctx, `SELECT user_id FROM apple_transactions WHERE transaction_id = ?`, transactionID).Scan(&o)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", false, nil
+	}
+	return o.String, err == nil, err
+}
+
+func (tx *Tx) hasLot(ctx context.Context, transactionID string) (bool, error) {
+	var n int
+	err := tx.QueryRowContext(ctx, `SELECT count(*) FROM lots WHERE transaction_id = ?`, transactionID).Scan(&n)
+	return n > 0, err
+}
+
+func (tx *Tx) insertPurchase(ctx context.Context, p entitlements.Purchase, g entitlements.Grant, userID string) error {
+	var user sql.NullString
+	if userID != "" {
+		user = sql.NullString{String: userID, Valid: true}
+	}
+	_, err := tx.ExecContext(ctx, `INSERT INTO apple_transactions (transaction_id, original_transaction_id, user_id,
+		app_account_token, product_id, type, environment, quantity, purchase_date, expires_date, revocation_date,
+		signed_date, jws, decoded, outcome, credits, expires_at, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		p.TransactionID, p.OriginalTransactionID, user, p.AppAccountToken, p.ProductID, p.Type, p.Environment,
+		p.Quantity, millis(p.PurchaseDate), nullMillis(p.ExpiresDate), nullMillis(p.RevocationDate),
+		millis(p.SignedDate), p.JWS, string(p.Decoded), string(g.Outcome), g.Credits, ptrMillis(g.ExpiresAt),
+		millis(tx.now), millis(tx.now))
+	return err
+}
+
+// refreshPurchase keeps the newest signed version of a transaction (Apple
+// re-signs it for every event; arrival order means nothing). A revocation
+// that arrives before the lot was granted means it never will be.
+func (tx *Tx) refreshPurchase(ctx context.Context, p entitlements.Purchase) error {
+	revoked := nullMillis(p.RevocationDate)
+	_, err := tx.ExecContext(ctx, `UPDATE apple_transactions SET jws = ?, decoded = ?, signed_date = ?,
+		expires_date = ?, revocation_date = ?, updated_at = ?,
+		outcome = CASE WHEN lot_id IS NULL AND ? IS NOT NULL THEN 'revoked' ELSE outcome END
+		WHERE transaction_id = ? AND signed_date < ?`,
+		p.JWS, string(p.Decoded), millis(p.SignedDate), nullMillis(p.ExpiresDate), revoked, millis(tx.now),
+		revoked, p.TransactionID, millis(p.SignedDate))
+	return err
+}
+
+// assignPurchase gives a recorded transaction to userID and, if it earns a
+// lot that has not been created yet and has not expired, creates it. It
+// reports whether it created the lot.
+func (tx *Tx) assignPurchase(ctx context.Context, transactionID, userID, actor string) (bool, error) {
+	var r struct {
+		outcome, product, env string
+		credits, purchased    int64
+		expiresAt             sql.NullInt64
+		lotID                 sql.NullString
+	}
+	err := tx.QueryRowContext(ctx, `UPDATE apple_transactions SET user_id = ?, updated_at = ?
+		WHERE transaction_id = ? AND (user_id IS NULL OR user_id = ?)
+		RETURNING outcome, product_id, environment, credits, purchase_date, expires_at, lot_id`,
+		userID, millis(tx.now), transactionID, userID).
+		Scan(&r.outcome, &r.product, &r.env, &r.credits, &r.purchased, &r.expiresAt, &r.lotID)
+	if err != nil || r.lotID.Valid || r.outcome != string(entitlements.OutcomeGranted) {
+		return false, err
+	}
+	lot := entitlements.Lot{LotID: newID("lot"), Source: entitlements.SourceAppStore, ProductID: r.product,
+		TransactionID: transactionID, Environment: r.env, Granted: r.credits, Remaining: r.credits,
+		GrantedAt: fromMillis(r.purchased), ExpiresAt: fromNullMillis(r.expiresAt)}
+	if lot.Expired(tx.now) {
+		_, err := tx.ExecContext(ctx, `UPDATE apple_transactions SET outcome = 'expired' WHERE transaction_id = ?`, transactionID)
+		return false, err
+	}
+	if err := tx.createLot(ctx, newLot{lot: lot, userID: userID, kind: "grant", reason: "purchase", actor: actor, ref: transactionID}); err != nil {
+		return false, err
+	}
+	_, err = tx.ExecContext(ctx, `UPDATE apple_transactions SET lot_id = ? WHERE transaction_id = ?`, lot.LotID, transactionID)
+	return err == nil, err
+}

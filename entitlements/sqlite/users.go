@@ -1,0 +1,111 @@
+package sqlite
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/base32"
+	"errors"
+	"strings"
+
+	"github.com/creditsd/creditsd/entitlements"
+)
+
+// UserState reads userID's state, creating the user on first sight. A new
+// user is given every purchase that reached us with their app_account_token
+// before they ever called. Reading an existing user writes nothing.
+func (db *DB) UserState(ctx context.Context, userID, token string) (entitlements.UserState, error) {
+	var st entitlements.UserState
+	found := false
+	err := db.view(ctx, func(tx *Tx) (err error) {
+		st, found, err = tx.userState(ctx, userID)
+		return err
+	})
+	if err != nil || found {
+		return st, err
+	}
+	err = db.update(ctx, func(tx *Tx) (err error) {
+		if _, err = tx.ensureUser(ctx, userID, token); err != nil {
+			return err
+		}
+		st, _, err = tx.userState(ctx, userID)
+		return err
+	})
+	return st, err
+}
+
+func (tx *Tx) userState(ctx context.Context, userID string) (entitlements.UserState, bool, error) {
+	st := entitlements.UserState{UserID: userID, At: tx.now}
+	err := tx.QueryRowContext(ctx, `SELECT app_account_token FROM users WHERE user_id = ?`, userID).Scan(&st.AppAccountToken)
+	if errors.Is(err, sql.ErrNoRows) {
+		return st, false, nil
+	}
+	if err != nil {
+		return st, false, err
+	}
+	st.Lots, err = tx.liveLots(ctx, userID)
+	return st, true, err
+}
+
+// ensureUser creates userID if it is new and assigns it the purchases that
+// waited for its token.
+func (tx *Tx) ensureUser(ctx context.Context, userID, token string) (created bool, err error) {
+	res, err := tx.ExecContext(ctx, `INSERT INTO users (user_id, app_account_token, created_at) VALUES (?, ?, ?)
+		ON CONFLICT (user_id) DO NOTHING`, userID, token, millis(tx.now))
+	if err != nil {
+		return false, err
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 0 {
+		return false, err
+	}
+	ids, err := tx.pendingFor(ctx, token)
+	if err != nil {
+		return true, err
+	}
+	for _, id := range ids {
+		if _, err := tx.assignPurchase(ctx, id, userID, "user:"+userID); err != nil {
+			return true, err
+		}
+	}
+	return true, nil
+}
+
+func (tx *Tx) pendingFor(ctx context.Context, token string) ([]string, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT transaction_id FROM apple_transactions
+		WHERE user_id IS NULL AND app_account_token = ? ORDER BY purchase_date`, token)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
+}
+
+// userByToken is the user whose app_account_token is token, or "".
+func (tx *Tx) userByToken(ctx context.Context, token string) (string, error) {
+	if token == "" {
+		return "", nil
+	}
+	var id string
+	err := tx.QueryRowContext(ctx, `SELECT user_id FROM users WHERE app_account_token = ?`, token).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	return id, err
+}
+
+var idEncoding = base32.StdEncoding.WithPadding(base32.NoPadding)
+
+// newID is a random id with a prefix that says what it names.
+func newID(prefix string) string {
+	b := make([]byte, 15)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails on supported platforms
+	return prefix + "_" + strings.ToLower(idEncoding.EncodeToString(b))
+}

@@ -1,0 +1,116 @@
+package sqlite
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/creditsd/creditsd/entitlements"
+)
+
+// testNow is the clock every store test runs at.
+var testNow = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+
+// openTest opens a fresh file database: WAL and the one-writer pool behave
+// as they do in production only on a real file.
+func openTest(t testing.TB) *DB {
+	t.Helper()
+	db, err := Open(context.Background(), filepath.Join(t.TempDir(), "test.db"))
+	require.NoError(t, err)
+	db.Now = func() time.Time { return testNow }
+	t.Cleanup(func() { require.NoError(t, db.Close()) })
+	return db
+}
+
+var tokens = func() entitlements.TokenDeriver {
+	d, err := entitlements.NewTokenDeriver(entitlements.DefaultTokenNamespace)
+	if err != nil {
+		panic(err)
+	}
+	return d
+}()
+
+var catalog = entitlements.Catalog{
+	"pack": {ID: "pack", Credits: 10, ExpiresAfter: entitlements.DefaultExpiry},
+	"pro":  {ID: "pro", Tier: entitlements.TierPro},
+}
+
+// purchase is a consumable bought an hour before testNow by token's owner.
+func purchase(id, token string) entitlements.Purchase {
+	at := testNow.Add(-time.Hour)
+	return entitlements.Purchase{TransactionID: id, OriginalTransactionID: id, ProductID: "pack", Type: "Consumable",
+		Environment: "Sandbox", AppAccountToken: token, Quantity: 1, PurchaseDate: at, SignedDate: at,
+		JWS: "jws-" + id, Decoded: []byte(`{"transactionId":"` + id + `"}`)}
+}
+
+func plan(t testing.TB, p entitlements.Purchase) entitlements.Grant {
+	g, err := entitlements.PlanGrant(p, catalog, testNow)
+	require.NoError(t, err)
+	return g
+}
+
+func state(t testing.TB, db *DB, user string) entitlements.UserState {
+	t.Helper()
+	st, err := db.UserState(context.Background(), user, tokens.Token(user))
+	require.NoError(t, err)
+	return st
+}
+
+func balance(t testing.TB, db *DB, user string) int64 {
+	return entitlements.Compute(state(t, db, user), entitlements.DefaultAllowance()).Credits.Balance
+}
+
+func TestOpenMigratesOnce(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "m.db")
+	for range 2 {
+		db, err := Open(context.Background(), path)
+		require.NoError(t, err)
+		require.NoError(t, db.Ping(context.Background()))
+		require.NoError(t, db.Close())
+	}
+}
+
+func TestPragmasReachEveryConnection(t *testing.T) {
+	db := openTest(t)
+	for _, pool := range []struct {
+		name string
+		run  func(string) (string, error)
+	}{
+		{"write", func(q string) (s string, err error) { return s, db.write.QueryRow(q).Scan(&s) }},
+		{"read", func(q string) (s string, err error) { return s, db.read.QueryRow(q).Scan(&s) }},
+	} {
+		for pragma, want := range map[string]string{"journal_mode": "wal", "foreign_keys": "1", "synchronous": "2", "busy_timeout": "10000"} {
+			got, err := pool.run("PRAGMA " + pragma)
+			require.NoError(t, err)
+			require.Equal(t, want, got, "%s pool: %s", pool.name, pragma)
+		}
+	}
+}
+
+func TestLedgerIsAppendOnly(t *testing.T) {
+	db := openTest(t)
+	p := purchase("1", tokens.Token("alice"))
+	_, err := db.ClaimPurchase(context.Background(), "alice", tokens.Token("alice"), p, plan(t, p))
+	require.NoError(t, err)
+	_, err = db.write.Exec(`UPDATE entries SET credits = 1000`)
+	require.ErrorContains(t, err, "append-only")
+	_, err = db.write.Exec(`DELETE FROM entries`)
+	require.ErrorContains(t, err, "append-only")
+}
+
+func TestSchemaRefusesImpossibleLots(t *testing.T) {
+	db := openTest(t)
+	_ = state(t, db, "alice")
+	insert := func(granted, remaining int64) error {
+		_, err := db.write.Exec(`INSERT INTO lots (lot_id, user_id, source, granted, remaining, granted_at, created_at)
+			VALUES (?, 'alice', 'admin', ?, ?, 0, 0)`, newID("lot"), granted, remaining)
+		return err
+	}
+	require.NoError(t, insert(10, 10))
+	require.Error(t, insert(10, 11), "remaining above granted")
+	require.Error(t, insert(10, -1), "remaining below zero")
+	require.Error(t, insert(0, 0), "an empty grant")
+}

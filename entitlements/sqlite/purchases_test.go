@@ -1,0 +1,183 @@
+package sqlite
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/creditsd/creditsd/entitlements"
+)
+
+func claim(t testing.TB, db *DB, user string, p entitlements.Purchase) (bool, error) {
+	return db.ClaimPurchase(context.Background(), user, tokens.Token(user), p, plan(t, p))
+}
+
+func webhook(t testing.TB, db *DB, uuid string, p entitlements.Purchase) bool {
+	t.Helper()
+	dup, err := db.RecordNotification(context.Background(),
+		Notification{UUID: uuid, Type: "ONE_TIME_CHARGE", SignedDate: p.SignedDate, TransactionID: p.TransactionID,
+			JWS: "outer", Decoded: []byte(`{}`), Source: "webhook", Outcome: "granted"},
+		Effect{Purchase: &p, Grant: plan(t, p)})
+	require.NoError(t, err)
+	return dup
+}
+
+func TestClaimPurchase(t *testing.T) {
+	t.Run("OK grants one lot, once", func(t *testing.T) {
+		db := openTest(t)
+		p := purchase("100", tokens.Token("alice"))
+		granted, err := claim(t, db, "alice", p)
+		require.NoError(t, err)
+		require.True(t, granted)
+		granted, err = claim(t, db, "alice", p)
+		require.NoError(t, err)
+		require.False(t, granted, "a replay grants nothing new")
+		st := state(t, db, "alice")
+		require.Len(t, st.Lots, 1)
+		l := st.Lots[0]
+		require.Equal(t, int64(10), l.Granted)
+		require.Equal(t, "100", l.TransactionID)
+		require.Equal(t, "Sandbox", l.Environment, "sandbox lots say so")
+		require.Equal(t, p.PurchaseDate, l.GrantedAt)
+		require.Equal(t, p.PurchaseDate.AddDate(1, 0, 0), *l.ExpiresAt)
+	})
+	t.Run("ErrClaimedByAnother: a token-less transaction goes to its first claimant", func(t *testing.T) {
+		db := openTest(t)
+		p := purchase("101", "")
+		_, err := claim(t, db, "alice", p)
+		require.NoError(t, err)
+		_, err = claim(t, db, "bob", p)
+		require.Equal(t, "transaction_claimed", entitlements.ErrorCode(err))
+		require.Equal(t, int64(0), balance(t, db, "bob"))
+		require.Equal(t, int64(10), balance(t, db, "alice"))
+	})
+	t.Run("revoked is recorded and adds nothing", func(t *testing.T) {
+		db := openTest(t)
+		p := purchase("102", tokens.Token("alice"))
+		p.RevocationDate = testNow
+		granted, err := claim(t, db, "alice", p)
+		require.NoError(t, err)
+		require.False(t, granted)
+		require.Equal(t, "revoked", outcomeOf(t, db, "102"))
+		require.Equal(t, int64(0), balance(t, db, "alice"))
+	})
+	t.Run("bought 13 months ago is recorded and adds nothing", func(t *testing.T) {
+		db := openTest(t)
+		p := purchase("103", tokens.Token("alice"))
+		p.PurchaseDate = testNow.AddDate(0, -13, 0)
+		granted, err := claim(t, db, "alice", p)
+		require.NoError(t, err)
+		require.False(t, granted)
+		require.Equal(t, "expired", outcomeOf(t, db, "103"))
+	})
+}
+
+func TestWebhookThenApp(t *testing.T) {
+	t.Run("known user: granted at once; the app's claim adds nothing", func(t *testing.T) {
+		db := openTest(t)
+		_ = state(t, db, "alice")
+		p := purchase("200", tokens.Token("alice"))
+		require.False(t, webhook(t, db, "n1", p))
+		require.Equal(t, int64(10), balance(t, db, "alice"))
+		require.True(t, webhook(t, db, "n1", p), "a duplicate notification is reported")
+		granted, err := claim(t, db, "alice", p)
+		require.NoError(t, err)
+		require.False(t, granted)
+		require.Equal(t, int64(10), balance(t, db, "alice"))
+	})
+	t.Run("unknown token: kept until that user first appears", func(t *testing.T) {
+		db := openTest(t)
+		webhook(t, db, "n2", purchase("201", tokens.Token("carol")))
+		require.Equal(t, int64(0), balance(t, db, "dave"), "another user gets nothing")
+		require.Equal(t, int64(10), balance(t, db, "carol"), "granted on carol's first call")
+		require.Equal(t, int64(10), balance(t, db, "carol"))
+	})
+	t.Run("no token: waits for the app's claim", func(t *testing.T) {
+		db := openTest(t)
+		_ = state(t, db, "erin")
+		p := purchase("202", "")
+		webhook(t, db, "n3", p)
+		require.Equal(t, int64(0), balance(t, db, "erin"))
+		granted, err := claim(t, db, "erin", p)
+		require.NoError(t, err)
+		require.True(t, granted)
+		require.Equal(t, int64(10), balance(t, db, "erin"))
+	})
+	t.Run("a revocation that arrives first means it is never granted", func(t *testing.T) {
+		db := openTest(t)
+		p := purchase("203", tokens.Token("frank"))
+		webhook(t, db, "n4", p)
+		refunded := p
+		refunded.RevocationDate = testNow
+		refunded.SignedDate = p.SignedDate.Add(time.Minute)
+		webhook(t, db, "n5", refunded)
+		require.Equal(t, int64(0), balance(t, db, "frank"))
+		require.Equal(t, "revoked", outcomeOf(t, db, "203"))
+	})
+}
+
+// One Apple transaction arriving by every path at once still grants once.
+func TestOneLotPerTransactionUnderConcurrency(t *testing.T) {
+	db := openTest(t)
+	const n = 16
+	p := purchase("300", tokens.Token("alice"))
+	var wg sync.WaitGroup
+	errs := make(chan error, 2*n)
+	for i := range n {
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			_, err := claim(t, db, "alice", p)
+			errs <- err
+		}()
+		go func() {
+			defer wg.Done()
+			_, err := db.RecordNotification(context.Background(),
+				Notification{UUID: "n" + string(rune('a'+i)), Type: "ONE_TIME_CHARGE", JWS: "x", Decoded: []byte(`{}`), Source: "webhook", Outcome: "granted"},
+				Effect{Purchase: &p, Grant: plan(t, p)})
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		require.NoError(t, err)
+	}
+	require.Equal(t, int64(10), balance(t, db, "alice"))
+	var lots, grants int
+	require.NoError(t, db.read.QueryRow(`SELECT count(*) FROM lots`).Scan(&lots))
+	require.NoError(t, db.read.QueryRow(`SELECT count(*) FROM entries WHERE kind = 'grant'`).Scan(&grants))
+	require.Equal(t, 1, lots)
+	require.Equal(t, 1, grants)
+}
+
+// Every lot's remaining can be rebuilt from the ledger entries alone.
+func TestLotsRebuildFromEntries(t *testing.T) {
+	db := openTest(t)
+	for i, user := range []string{"a", "b", "a", "c"} {
+		_, err := claim(t, db, user, purchase(string(rune('0'+i)), tokens.Token(user)))
+		require.NoError(t, err)
+	}
+	rows, err := db.read.Query(`SELECT l.lot_id, l.remaining, COALESCE(SUM(e.credits), 0)
+		FROM lots l LEFT JOIN entries e ON e.lot_id = l.lot_id GROUP BY l.lot_id`)
+	require.NoError(t, err)
+	defer rows.Close()
+	n := 0
+	for rows.Next() {
+		var id string
+		var remaining, sum int64
+		require.NoError(t, rows.Scan(&id, &remaining, &sum))
+		require.Equal(t, remaining, sum, id)
+		n++
+	}
+	require.Equal(t, 4, n)
+}
+
+func outcomeOf(t testing.TB, db *DB, transactionID string) string {
+	var o string
+	require.NoError(t, db.read.QueryRow(`SELECT outcome FROM apple_transactions WHERE transaction_id = ?`, transactionID).Scan(&o))
+	return o
+}

@@ -1,0 +1,39 @@
+package entitlements
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestTokenIsUUIDv5(t *testing.T) {
+	// RFC 4122 / Python's uuid.uuid5(uuid.NAMESPACE_DNS, "www.example.com").
+	d, err := NewTokenDeriver("6ba7b810-9dad-11d1-80b4-00c04fd430c8")
+	require.NoError(t, err)
+	require.Equal(t, "2ed6657d-e927-568b-95e1-2665a8aea6a2", d.Token("www.example.com"))
+
+	def, err := NewTokenDeriver(DefaultTokenNamespace)
+	require.NoError(t, err)
+	require.Equal(t, def.Token("alice"), def.Token("alice"), "stable")
+	require.NotEqual(t, def.Token("alice"), def.Token("bob"))
+	require.NotEqual(t, def.Token("alice"), d.Token("alice"), "the namespace matters")
+
+	_, err = NewTokenDeriver("not-a-uuid")
+	require.Error(t, err)
+}
+
+func TestNormalizeToken(t *testing.T) {
+	require.Equal(t, "2ed6657d-e927-568b-95e1-2665a8aea6a2", NormalizeToken("2ED6657D-E927-568B-95E1-2665A8AEA6A2"))
+	require.Equal(t, "", NormalizeToken(""))
+	require.Equal(t, "", NormalizeToken("2ed6657d-e927-568b-95e1-2665a8aea6aZ"))
+}
+
+func TestValidUserID(t *testing.T) {
+	for _, ok := range []string{"alice", "a", "user-1_2.3@x:y", strings.Repeat("a", 128)} {
+		require.True(t, ValidUserID(ok), ok)
+	}
+	for _, bad := range []string{"", strings.Repeat("a", 129), "a b", "a/b", "é", "a\x00", "../x"} {
+		require.False(t, ValidUserID(bad), bad)
+	}
+}

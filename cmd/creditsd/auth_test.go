@@ -1,0 +1,250 @@
+package main
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/stretchr/testify/require"
+
+	"github.com/creditsd/creditsd/entitlements"
+)
+
+var (
+	authNow    = time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
+	authSecret = []byte("0123456789abcdef0123456789abcdef")
+)
+
+// authKeys are the signing keys of the test authenticators.
+type authKeys struct {
+	rsa         *rsa.PrivateKey
+	rsaPEM      []byte // the public key, as an attacker would find it
+	ecA, ecB    *ecdsa.PrivateKey
+	hs, rsaOnly *Authenticator // HS256 only; RS256 only (PEM file)
+	jwks        *Authenticator // ES256 keys "a" and "b" from a JWKS
+}
+
+func newAuthKeys(t *testing.T) authKeys {
+	t.Helper()
+	var k authKeys
+	var err error
+	k.rsa, err = rsa.GenerateKey(rand.Reader, 2048)
+	require.NoError(t, err)
+	k.ecA, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	k.ecB, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	der, err := x509.MarshalPKIXPublicKey(&k.rsa.PublicKey)
+	require.NoError(t, err)
+	k.rsaPEM = pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})
+
+	dir := t.TempDir()
+	rsaFile, jwksFile := filepath.Join(dir, "rsa.pem"), filepath.Join(dir, "jwks.json")
+	require.NoError(t, os.WriteFile(rsaFile, k.rsaPEM, 0o600))
+	require.NoError(t, os.WriteFile(jwksFile, ecJWKS(t, map[string]*ecdsa.PrivateKey{"a": k.ecA, "b": k.ecB}), 0o600))
+
+	k.hs = testAuthenticator(t, AuthConfig{HS256Secret: string(authSecret), Leeway: "30s"})
+	k.rsaOnly = testAuthenticator(t, AuthConfig{PublicKeys: []string{rsaFile}, Leeway: "30s"})
+	k.jwks = testAuthenticator(t, AuthConfig{JWKSFile: jwksFile, Leeway: "30s"})
+	return k
+}
+
+func testAuthenticator(t *testing.T, c AuthConfig) *Authenticator {
+	t.Helper()
+	a, err := NewAuthenticator(c)
+	require.NoError(t, err)
+	a.now = func() time.Time { return authNow }
+	return a
+}
+
+func ecJWKS(t *testing.T, keys map[string]*ecdsa.PrivateKey) []byte {
+	t.Helper()
+	var set struct {
+		Keys []map[string]string `json:"keys"`
+	}
+	for kid, k := range keys {
+		b, err := k.PublicKey.Bytes()
+		require.NoError(t, err)
+		enc := base64.RawURLEncoding.EncodeToString
+		set.Keys = append(set.Keys, map[string]string{"kty": "EC", "crv": "P-256", "kid": kid, "x": enc(b[1:33]), "y": enc(b[33:])})
+	}
+	data, err := json.Marshal(set)
+	require.NoError(t, err)
+	return data
+}
+
+// signToken signs claims; kid "" leaves the header without one.
+func signToken(t *testing.T, m jwt.SigningMethod, key any, kid string, claims jwt.MapClaims) string {
+	t.Helper()
+	tok := jwt.NewWithClaims(m, claims)
+	if kid != "" {
+		tok.Header["kid"] = kid
+	}
+	s, err := tok.SignedString(key)
+	require.NoError(t, err)
+	return s
+}
+
+// userClaims are valid user claims for sub, with changes applied.
+func userClaims(sub string, changes jwt.MapClaims) jwt.MapClaims {
+	c := jwt.MapClaims{"sub": sub, "iat": authNow.Unix(), "exp": authNow.Add(time.Hour).Unix()}
+	for k, v := range changes {
+		if v == nil {
+			delete(c, k)
+		} else {
+			c[k] = v
+		}
+	}
+	return c
+}
+
+func TestAuthenticate(t *testing.T) {
+	k := newAuthKeys(t)
+	hs := func(c jwt.MapClaims) string { return "Bearer " + signToken(t, jwt.SigningMethodHS256, authSecret, "", c) }
+	es := func(key *ecdsa.PrivateKey, kid string) string {
+		return "Bearer " + signToken(t, jwt.SigningMethodES256, key, kid, userClaims("alice", nil))
+	}
+	issued := testAuthenticator(t, AuthConfig{HS256Secret: string(authSecret), Leeway: "0s", Issuer: "https://id.example.com", Audience: "creditsd"})
+	tests := []struct {
+		name     string
+		auth     *Authenticator
+		header   string
+		wantSub  string // "" when the call must fail
+		service  bool
+		wantCode string
+	}{
+		{"UserToken", k.hs, hs(userClaims("alice@example.com", nil)), "alice@example.com", false, ""},
+		{"ServiceToken", k.hs, hs(userClaims("generation-backend/1", jwt.MapClaims{"scope": "credits:spend"})), "generation-backend/1", true, ""},
+		{"LowerCaseScheme", k.hs, strings.Replace(hs(userClaims("alice", nil)), "Bearer", "bearer", 1), "alice", false, ""},
+		{"ExpiredWithinLeeway", k.hs, hs(userClaims("alice", jwt.MapClaims{"exp": authNow.Add(-20 * time.Second).Unix()})), "alice", false, ""},
+		{"Expired", k.hs, hs(userClaims("alice", jwt.MapClaims{"exp": authNow.Add(-time.Minute).Unix()})), "", false, "token_expired"},
+		{"NoExp", k.hs, hs(userClaims("alice", jwt.MapClaims{"exp": nil})), "", false, "invalid_token"},
+		{"IssuedInFuture", k.hs, hs(userClaims("alice", jwt.MapClaims{"iat": authNow.Add(time.Hour).Unix()})), "", false, "invalid_token"},
+		{"AlgNone", k.hs, "Bearer " + signToken(t, jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, "", userClaims("alice", nil)), "", false, "invalid_token"},
+		{"WrongSecret", k.hs, "Bearer " + signToken(t, jwt.SigningMethodHS256, []byte("another-secret-another-secret-00"), "", userClaims("alice", nil)), "", false, "invalid_token"},
+		{"HS384", k.hs, "Bearer " + signToken(t, jwt.SigningMethodHS384, authSecret, "", userClaims("alice", nil)), "", false, "invalid_token"},
+		{"RS256AgainstSecret", k.hs, "Bearer " + signToken(t, jwt.SigningMethodRS256, k.rsa, "", userClaims("alice", nil)), "", false, "invalid_token"},
+		{"RS256", k.rsaOnly, "Bearer " + signToken(t, jwt.SigningMethodRS256, k.rsa, "", userClaims("alice", nil)), "alice", false, ""},
+		{"HS256AgainstRSA", k.rsaOnly, hs(userClaims("alice", nil)), "", false, "invalid_token"},
+		{"AlgConfusion", k.rsaOnly, "Bearer " + signToken(t, jwt.SigningMethodHS256, k.rsaPEM, "", userClaims("alice", nil)), "", false, "invalid_token"},
+		{"ES256ByKid", k.jwks, es(k.ecB, "b"), "alice", false, ""},
+		{"ES256WithoutKid", k.jwks, es(k.ecB, ""), "alice", false, ""},
+		{"ES256WrongKid", k.jwks, es(k.ecB, "a"), "", false, "invalid_token"},
+		{"ES256UnknownKid", k.jwks, es(k.ecA, "c"), "", false, "invalid_token"},
+		{"Malformed", k.hs, "Bearer not.a.jwt", "", false, "invalid_token"},
+		{"TooLong", k.hs, "Bearer " + strings.Repeat("a", maxTokenLen+1), "", false, "invalid_token"},
+		{"MissingHeader", k.hs, "", "", false, "missing_token"},
+		{"BasicScheme", k.hs, "Basic YWxpY2U6c2VjcmV0", "", false, "missing_token"},
+		{"EmptyBearer", k.hs, "Bearer ", "", false, "missing_token"},
+		{"BadUserID", k.hs, hs(userClaims("alice smith", nil)), "", false, "invalid_token"},
+		{"NoSub", k.hs, hs(userClaims("", jwt.MapClaims{"sub": nil})), "", false, "invalid_token"},
+		{"ServiceSubTooLong", k.hs, hs(userClaims(strings.Repeat("s", 129), jwt.MapClaims{"scope": "credits:admin"})), "", false, "invalid_token"},
+		{"ScopeNotString", k.hs, hs(userClaims("alice", jwt.MapClaims{"scope": []string{"credits:admin"}})), "", false, "invalid_token"},
+		{"IssuerAndAudience", issued, hs(userClaims("alice", jwt.MapClaims{"iss": "https://id.example.com", "aud": "creditsd"})), "alice", false, ""},
+		{"WrongIssuer", issued, hs(userClaims("alice", jwt.MapClaims{"iss": "https://evil.example.com", "aud": "creditsd"})), "", false, "invalid_token"},
+		{"WrongAudience", issued, hs(userClaims("alice", jwt.MapClaims{"iss": "https://id.example.com", "aud": "other-app"})), "", false, "invalid_token"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := httptest.NewRequest(http.MethodGet, "/v1/me/entitlement", nil)
+			if tt.header != "" {
+				r.Header.Set("Authorization", tt.header)
+			}
+			caller, err := tt.auth.Authenticate(r)
+			if tt.wantCode == "" {
+				require.NoError(t, err)
+				require.Equal(t, tt.wantSub, caller.Subject)
+				require.Equal(t, tt.service, caller.Service())
+				return
+			}
+			var e *entitlements.Error
+			require.ErrorAs(t, err, &e)
+			require.Equal(t, entitlements.KindUnauthenticated, e.Kind)
+			require.Equal(t, tt.wantCode, e.Code, e.Detail)
+			if _, token, ok := strings.Cut(tt.header, " "); ok && len(token) > 8 {
+				require.NotContains(t, e.Error(), token, "an error must not echo the token")
+			}
+		})
+	}
+}
+
+func TestMiddleware(t *testing.T) {
+	a := testAuthenticator(t, AuthConfig{HS256Secret: string(authSecret), Leeway: "30s"})
+	h := a.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, ok := entitlements.CallerFrom(r.Context())
+		require.True(t, ok)
+		_, _ = w.Write([]byte(c.Subject))
+	}))
+	serve := func(header string) *httptest.ResponseRecorder {
+		r := httptest.NewRequest(http.MethodGet, "/v1/me/entitlement", nil)
+		r.Header.Set("Authorization", header)
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		return w
+	}
+	t.Run("OK", func(t *testing.T) {
+		token, err := a.Mint("alice", "", time.Minute, authNow)
+		require.NoError(t, err)
+		w := serve("Bearer " + token)
+		require.Equal(t, http.StatusOK, w.Code)
+		require.Equal(t, "alice", w.Body.String())
+	})
+	for _, tt := range []struct{ name, header, code, challenge string }{
+		{"Missing", "", "missing_token", `Bearer realm="creditsd"`},
+		{"Invalid", "Bearer x.y.z", "invalid_token", `Bearer realm="creditsd", error="invalid_token"`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			w := serve(tt.header)
+			require.Equal(t, http.StatusUnauthorized, w.Code)
+			require.Equal(t, "application/problem+json", w.Header().Get("Content-Type"))
+			require.Equal(t, tt.challenge, w.Header().Get("WWW-Authenticate"))
+			var p entitlements.Problem
+			require.NoError(t, json.NewDecoder(w.Body).Decode(&p))
+			require.Equal(t, tt.code, p.Code)
+			require.Equal(t, http.StatusUnauthorized, p.Status)
+		})
+	}
+}
+
+func TestMint(t *testing.T) {
+	k := newAuthKeys(t)
+	t.Run("RoundTripWithIssuerAndAudience", func(t *testing.T) {
+		a := testAuthenticator(t, AuthConfig{HS256Secret: string(authSecret), Leeway: "0s", Issuer: "creditsd-test", Audience: "creditsd"})
+		token, err := a.Mint("billing", "credits:admin", time.Minute, authNow)
+		require.NoError(t, err)
+		r := httptest.NewRequest(http.MethodGet, "/", nil)
+		r.Header.Set("Authorization", "Bearer "+token)
+		c, err := a.Authenticate(r)
+		require.NoError(t, err)
+		require.Equal(t, entitlements.NewCaller("billing", "credits:admin"), c)
+	})
+	for _, tt := range []struct {
+		name    string
+		a       *Authenticator
+		sub     string
+		ttl     time.Duration
+		wantErr string
+	}{
+		{"NoSecret", k.rsaOnly, "alice", time.Minute, "needs auth.hs256_secret"},
+		{"ZeroTTL", k.hs, "alice", 0, "want a positive duration"},
+		{"BadUserID", k.hs, "alice smith", time.Minute, "not a valid user id"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := tt.a.Mint(tt.sub, "", tt.ttl, authNow)
+			require.ErrorContains(t, err, tt.wantErr)
+		})
+	}
+}

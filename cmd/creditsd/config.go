@@ -1,0 +1,511 @@
+package main
+
+import (
+	"bytes"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"net"
+	"os"
+	"reflect"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	_ "time/tzdata" // allowance.timezone must load in a container without zoneinfo
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/creditsd/creditsd/entitlements"
+	"github.com/creditsd/creditsd/receipts"
+)
+
+// Config is the YAML configuration file. Relative paths in it (database,
+// root certificates, key and secret files) are resolved against the
+// process's working directory, not the file's: that is what an operator
+// typing a path at a shell expects, and what the standard library does.
+type Config struct {
+	Listen    string          `yaml:"listen"`
+	Database  string          `yaml:"database"`
+	Apple     AppleConfig     `yaml:"apple"`
+	Products  []ProductConfig `yaml:"products"`
+	Allowance AllowanceConfig `yaml:"allowance"`
+	Auth      AuthConfig      `yaml:"auth"`
+	Users     UsersConfig     `yaml:"users"`
+	Log       LogConfig       `yaml:"log"`
+
+	Local    bool   `yaml:"-"` // set by the no-config local profile
+	StateDir string `yaml:"-"` // the local profile's directory
+}
+
+// AppleConfig says whose App Store data is accepted.
+type AppleConfig struct {
+	BundleID         string   `yaml:"bundle_id"`
+	AppAppleID       int64    `yaml:"app_apple_id"`
+	Environments     []string `yaml:"environments"`
+	RootCertificates []string `yaml:"root_certificates"` // PEM or DER files; empty = Apple Root CA - G3
+}
+
+// ProductConfig is one App Store product: a credit pack or a tier.
+type ProductConfig struct {
+	ProductID    string `yaml:"product_id"`
+	Credits      int64  `yaml:"credits"`
+	ExpiresAfter string `yaml:"expires_after"`
+	Tier         string `yaml:"tier"`
+}
+
+// AllowanceConfig is the daily allowance.
+type AllowanceConfig struct {
+	Timezone string                  `yaml:"timezone"`
+	Tiers    map[string]int64        `yaml:"tiers"`
+	Changes  []AllowanceChangeConfig `yaml:"changes"`
+}
+
+// AllowanceChangeConfig replaces some tiers' figures from a date
+// ("2027-01-01", midnight in allowance.timezone) or an RFC 3339 instant.
+type AllowanceChangeConfig struct {
+	From  string           `yaml:"from"`
+	Tiers map[string]int64 `yaml:"tiers"`
+}
+
+// AuthConfig holds the keys bearer tokens are verified with: an HS256
+// secret (inline or in a file), or public keys (PEM files and/or a JWKS).
+type AuthConfig struct {
+	HS256Secret     string   `yaml:"hs256_secret"`
+	HS256SecretFile string   `yaml:"hs256_secret_file"`
+	PublicKeys      []string `yaml:"public_keys"` // PEM files: ECDSA P-256 (ES256) or RSA (RS256)
+	JWKSFile        string   `yaml:"jwks_file"`
+	Leeway          string   `yaml:"leeway"`   // clock skew allowed on exp, nbf and iat
+	Issuer          string   `yaml:"issuer"`   // if set, the iss every token must carry
+	Audience        string   `yaml:"audience"` // if set, an aud every token must carry
+}
+
+// UsersConfig sets how app_account_token is derived from a user id.
+type UsersConfig struct {
+	TokenNamespace string `yaml:"token_namespace"`
+}
+
+// LogConfig picks the log level (debug, info, warn, error) and format
+// (text, json).
+type LogConfig struct {
+	Level  string `yaml:"level"`
+	Format string `yaml:"format"`
+}
+
+// DefaultConfig is what every key means when the file leaves it out.
+func DefaultConfig() Config {
+	return Config{
+		Listen:   "127.0.0.1:8080",
+		Database: "./creditsd.db",
+		Apple:    AppleConfig{Environments: []string{receipts.Production, receipts.Sandbox}},
+		Allowance: AllowanceConfig{
+			Timezone: "UTC",
+			Tiers:    map[string]int64{entitlements.TierFree: 30, entitlements.TierPro: 100},
+		},
+		Auth:  AuthConfig{Leeway: "30s"},
+		Users: UsersConfig{TokenNamespace: entitlements.DefaultTokenNamespace},
+		Log:   LogConfig{Level: "info", Format: "json"},
+	}
+}
+
+// ConfigError is a configuration mistake, named by its key
+// (e.g. "apple.root_certificates[1]").
+type ConfigError struct {
+	File string // set by LoadConfig
+	Line int    // set for errors found while decoding YAML
+	Key  string
+	Err  error
+}
+
+func (e *ConfigError) Error() string {
+	var b strings.Builder
+	b.WriteString("config: ")
+	if e.File != "" {
+		b.WriteString(e.File + ": ")
+	}
+	if e.Line > 0 {
+		fmt.Fprintf(&b, "line %d: ", e.Line)
+	}
+	if e.Key != "" {
+		b.WriteString(e.Key + ": ")
+	}
+	b.WriteString(e.Err.Error())
+	return b.String()
+}
+
+func (e *ConfigError) Unwrap() error { return e.Err }
+
+func keyErrorf(key, format string, args ...any) error {
+	return &ConfigError{Key: key, Err: fmt.Errorf(format, args...)}
+}
+
+// LoadConfig reads and parses the file at path; it does not validate.
+func LoadConfig(path string, getenv func(string) string) (Config, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return Config{}, fmt.Errorf("config: %w", err) // *PathError names the path
+	}
+	defer f.Close()
+	c, err := ParseConfig(f, getenv)
+	var ce *ConfigError
+	for _, e := range unjoin(err) {
+		if errors.As(e, &ce) {
+			ce.File = path
+		}
+	}
+	return c, err
+}
+
+// ParseConfig decodes one YAML document over DefaultConfig. Unknown keys are
+// errors. ${NAME} in a string value is replaced by getenv(NAME), so secrets
+// can stay out of the file; an unset or empty variable is an error rather
+// than a silently empty secret. Only the ${NAME} form is expanded, so a
+// literal "$" needs no escaping.
+func ParseConfig(r io.Reader, getenv func(string) string) (Config, error) {
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return Config{}, &ConfigError{Err: err}
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return Config{}, &ConfigError{Err: err}
+	}
+	if len(doc.Content) == 0 || doc.Content[0].Tag == "!!null" {
+		return Config{}, &ConfigError{Err: errors.New("the document is empty")}
+	}
+	c := DefaultConfig()
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil {
+		return Config{}, decodeError(err, keyLines(doc.Content[0], "", map[int]string{}))
+	}
+	if err := dec.Decode(new(yaml.Node)); err != io.EOF {
+		return Config{}, &ConfigError{Err: errors.New("want one YAML document, found more")}
+	}
+	if getenv == nil {
+		getenv = func(string) string { return "" }
+	}
+	return c, expand(reflect.ValueOf(&c).Elem(), "", getenv)
+}
+
+// keyLines maps each line holding a key to the key's dotted path, so that
+// yaml's "line 4: cannot unmarshal…" can say which key it means.
+func keyLines(n *yaml.Node, path string, lines map[int]string) map[int]string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			p := joinKey(path, n.Content[i].Value)
+			lines[n.Content[i].Line] = p
+			keyLines(n.Content[i+1], p, lines)
+		}
+	case yaml.SequenceNode:
+		for i, item := range n.Content {
+			keyLines(item, fmt.Sprintf("%s[%d]", path, i), lines)
+		}
+	}
+	return lines
+}
+
+var (
+	yamlLine      = regexp.MustCompile(`^line (\d+): (.*)$`)
+	yamlUnknown   = regexp.MustCompile(`^field (\S+) not found in type \S+$`)
+	yamlWrongType = regexp.MustCompile("^cannot unmarshal !!(\\w+) (?:`[^`]*` )?into (\\S+)$")
+)
+
+// decodeError turns yaml's type errors into ConfigErrors naming the key.
+// It drops the offending value: it could be a misplaced secret.
+func decodeError(err error, lines map[int]string) error {
+	var te *yaml.TypeError
+	if !errors.As(err, &te) {
+		return &ConfigError{Err: err}
+	}
+	var errs []error
+	for _, msg := range te.Errors {
+		ce := &ConfigError{Err: errors.New(msg)}
+		if m := yamlLine.FindStringSubmatch(msg); m != nil {
+			ce.Line, _ = strconv.Atoi(m[1])
+			ce.Key, msg = lines[ce.Line], m[2]
+			if u := yamlUnknown.FindStringSubmatch(msg); u != nil {
+				msg = "unknown key " + u[1]
+			} else if w := yamlWrongType.FindStringSubmatch(msg); w != nil {
+				msg = fmt.Sprintf("want %s, got !!%s", w[2], w[1])
+			}
+			ce.Err = errors.New(msg)
+		}
+		errs = append(errs, ce)
+	}
+	return errors.Join(errs...)
+}
+
+var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
+
+// expand replaces ${NAME} in every string field of v, naming the key of
+// the first reference it cannot resolve.
+func expand(v reflect.Value, key string, getenv func(string) string) error {
+	switch v.Kind() {
+	case reflect.String:
+		var missing string
+		s := envRef.ReplaceAllStringFunc(v.String(), func(ref string) string {
+			val := getenv(ref[2 : len(ref)-1])
+			if val == "" && missing == "" {
+				missing = ref
+			}
+			return val
+		})
+		if missing != "" {
+			return keyErrorf(key, "%s is not set in the environment", missing)
+		}
+		v.SetString(s)
+	case reflect.Slice:
+		for i := range v.Len() {
+			if err := expand(v.Index(i), fmt.Sprintf("%s[%d]", key, i), getenv); err != nil {
+				return err
+			}
+		}
+	case reflect.Struct:
+		for i := range v.NumField() {
+			f := v.Type().Field(i)
+			name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+			if !f.IsExported() || name == "-" {
+				continue
+			}
+			if err := expand(v.Field(i), joinKey(key, name), getenv); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func joinKey(parent, key string) string {
+	if parent == "" {
+		return key
+	}
+	return parent + "." + key
+}
+
+// unjoin lists the errors inside an errors.Join, or err itself.
+func unjoin(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
+}
+
+// Settings is the configuration resolved into the values the program runs
+// with. Building it is where every key is checked.
+type Settings struct {
+	Config    Config
+	Catalog   entitlements.Catalog
+	Allowance entitlements.AllowancePolicy
+	Roots     []*x509.Certificate // nil: the verifier's built-in Apple root
+	Tokens    entitlements.TokenDeriver
+	Auth      *Authenticator
+}
+
+// Validate reports the first configuration mistake, naming its key. Like
+// Resolve it reads the files the configuration names.
+func (c Config) Validate() error {
+	_, err := c.Resolve()
+	return err
+}
+
+// Resolve checks every key and converts the configuration into Settings.
+func (c Config) Resolve() (*Settings, error) {
+	if err := c.checkServer(); err != nil {
+		return nil, err
+	}
+	roots, err := c.Apple.resolve()
+	if err != nil {
+		return nil, err
+	}
+	allowance, err := c.Allowance.resolve()
+	if err != nil {
+		return nil, err
+	}
+	catalog, err := resolveProducts(c.Products, allowance.Tiers)
+	if err != nil {
+		return nil, err
+	}
+	tokens, err := entitlements.NewTokenDeriver(c.Users.TokenNamespace)
+	if err != nil {
+		return nil, keyErrorf("users.token_namespace", "want a UUID")
+	}
+	auth, err := NewAuthenticator(c.Auth)
+	if err != nil {
+		return nil, err
+	}
+	return &Settings{Config: c, Catalog: catalog, Allowance: allowance, Roots: roots, Tokens: tokens, Auth: auth}, nil
+}
+
+func (c Config) checkServer() error {
+	host, port, err := net.SplitHostPort(c.Listen)
+	if err != nil || strings.ContainsAny(host, " /") {
+		return keyErrorf("listen", "%q: want host:port, e.g. 127.0.0.1:8080", c.Listen)
+	}
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		return keyErrorf("listen", "%q: want a port number from 0 to 65535", c.Listen)
+	}
+	if c.Database == "" {
+		return keyErrorf("database", "required: the SQLite file")
+	}
+	if !slices.Contains([]string{"debug", "info", "warn", "error"}, c.Log.Level) {
+		return keyErrorf("log.level", "%q: want debug, info, warn or error", c.Log.Level)
+	}
+	if c.Log.Format != "text" && c.Log.Format != "json" {
+		return keyErrorf("log.format", "%q: want text or json", c.Log.Format)
+	}
+	return nil
+}
+
+var appleEnvironments = []string{receipts.Production, receipts.Sandbox, receipts.Xcode, receipts.LocalTesting}
+
+// resolve checks whose data is accepted and loads the root certificates.
+func (a AppleConfig) resolve() ([]*x509.Certificate, error) {
+	if a.BundleID == "" {
+		return nil, keyErrorf("apple.bundle_id", "required")
+	}
+	if len(a.Environments) == 0 {
+		return nil, keyErrorf("apple.environments", "want at least one of %s", strings.Join(appleEnvironments, ", "))
+	}
+	for i, env := range a.Environments {
+		key := fmt.Sprintf("apple.environments[%d]", i)
+		if !slices.Contains(appleEnvironments, env) {
+			return nil, keyErrorf(key, "%q: want one of %s", env, strings.Join(appleEnvironments, ", "))
+		}
+		if slices.Index(a.Environments, env) < i {
+			return nil, keyErrorf(key, "%s is listed twice", env)
+		}
+	}
+	if a.AppAppleID < 0 {
+		return nil, keyErrorf("apple.app_apple_id", "want the app's positive Apple ID")
+	}
+	if a.AppAppleID == 0 && slices.Contains(a.Environments, receipts.Production) {
+		return nil, keyErrorf("apple.app_apple_id", "required when environments include Production")
+	}
+	var roots []*x509.Certificate
+	for i, path := range a.RootCertificates {
+		key := fmt.Sprintf("apple.root_certificates[%d]", i)
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return nil, keyErrorf(key, "%w", err)
+		}
+		certs, err := receipts.ParseCertificates(data)
+		if err != nil {
+			return nil, keyErrorf(key, "%s: %w", path, err)
+		}
+		roots = append(roots, certs...)
+	}
+	return roots, nil
+}
+
+// resolve builds the allowance policy. A date in changes is midnight in
+// the allowance's own time zone, the boundary its days use.
+func (a AllowanceConfig) resolve() (entitlements.AllowancePolicy, error) {
+	var p entitlements.AllowancePolicy
+	if a.Timezone == "" || a.Timezone == "Local" {
+		// The host's zone would make the day boundary depend on the machine.
+		return p, keyErrorf("allowance.timezone", "%q: want an IANA zone name such as UTC or Europe/Paris", a.Timezone)
+	}
+	loc, err := time.LoadLocation(a.Timezone)
+	if err != nil {
+		return p, keyErrorf("allowance.timezone", "%q: want an IANA zone name such as UTC or Europe/Paris", a.Timezone)
+	}
+	if _, ok := a.Tiers[entitlements.TierFree]; !ok {
+		return p, keyErrorf("allowance.tiers", "want a figure for %s", entitlements.TierFree)
+	}
+	if err := checkTiers("allowance.tiers", a.Tiers, nil); err != nil {
+		return p, err
+	}
+	p = entitlements.AllowancePolicy{Location: loc, Tiers: a.Tiers}
+	for i, ch := range a.Changes {
+		key := fmt.Sprintf("allowance.changes[%d]", i)
+		from, err := parseFrom(ch.From, loc)
+		if err != nil {
+			return p, keyErrorf(key+".from", "%q: want a date (2027-01-01) or an RFC 3339 time", ch.From)
+		}
+		if len(ch.Tiers) == 0 {
+			return p, keyErrorf(key+".tiers", "required: the tiers that change")
+		}
+		if err := checkTiers(key+".tiers", ch.Tiers, a.Tiers); err != nil {
+			return p, err
+		}
+		p.Changes = append(p.Changes, entitlements.AllowanceChange{Effective: from, Tiers: ch.Tiers})
+	}
+	return p, nil
+}
+
+// checkTiers refuses negative figures and, given known, tiers it does not
+// name: a typo in a change would otherwise be silently ignored.
+func checkTiers(key string, tiers, known map[string]int64) error {
+	for _, name := range slices.Sorted(maps.Keys(tiers)) {
+		if tiers[name] < 0 {
+			return keyErrorf(key+"."+name, "%d: want 0 or more credits a day", tiers[name])
+		}
+		if _, ok := known[name]; known != nil && !ok {
+			return keyErrorf(key+"."+name, "not a tier in allowance.tiers")
+		}
+	}
+	return nil
+}
+
+func parseFrom(s string, loc *time.Location) (time.Time, error) {
+	if t, err := time.ParseInLocation(time.DateOnly, s, loc); err == nil {
+		return t, nil
+	}
+	return time.Parse(time.RFC3339, s)
+}
+
+// resolveProducts builds the catalog. A subscription's tier must be one
+// allowance.tiers gives a figure, other than free: a tier without one
+// would silently get the free allowance.
+func resolveProducts(products []ProductConfig, tiers map[string]int64) (entitlements.Catalog, error) {
+	catalog := entitlements.Catalog{}
+	for i, pc := range products {
+		key := fmt.Sprintf("products[%d]", i)
+		if pc.ProductID == "" {
+			return nil, keyErrorf(key+".product_id", "required")
+		}
+		if _, dup := catalog[pc.ProductID]; dup {
+			return nil, keyErrorf(key+".product_id", "%s is listed twice", pc.ProductID)
+		}
+		p, err := pc.product(key, tiers)
+		if err != nil {
+			return nil, err
+		}
+		catalog[p.ID] = p
+	}
+	return catalog, nil
+}
+
+func (pc ProductConfig) product(key string, tiers map[string]int64) (entitlements.Product, error) {
+	p := entitlements.Product{ID: pc.ProductID, Credits: pc.Credits, Tier: pc.Tier}
+	switch {
+	case pc.Credits < 0:
+		return p, keyErrorf(key+".credits", "%d: want a positive number of credits", pc.Credits)
+	case pc.Credits > 0 && pc.Tier != "":
+		return p, keyErrorf(key, "set credits (a credit pack) or tier (a subscription), not both")
+	case pc.Credits == 0 && pc.Tier == "":
+		return p, keyErrorf(key, "set credits (a credit pack) or tier (a subscription)")
+	case pc.Tier != "":
+		if _, ok := tiers[pc.Tier]; !ok || pc.Tier == entitlements.TierFree {
+			return p, keyErrorf(key+".tier", "%q: want a tier of allowance.tiers other than free, e.g. pro", pc.Tier)
+		}
+		if pc.ExpiresAfter != "" {
+			return p, keyErrorf(key+".expires_after", "only for credit packs: a subscription lasts as Apple says")
+		}
+		return p, nil
+	}
+	p.ExpiresAfter = entitlements.DefaultExpiry
+	if pc.ExpiresAfter != "" {
+		exp, err := entitlements.ParseExpiry(pc.ExpiresAfter)
+		if err != nil {
+			return p, keyErrorf(key+".expires_after", "%w", err)
+		}
+		p.ExpiresAfter = exp
+	}
+	return p, nil
+}

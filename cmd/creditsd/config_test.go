@@ -1,0 +1,171 @@
+package main
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/creditsd/creditsd/entitlements"
+)
+
+// testSecret is what ${CREDITSD_TEST_SECRET} expands to in fixtures.
+const testSecret = "env-secret-env-secret-env-secret-0123"
+
+func testGetenv(name string) string {
+	return map[string]string{"CREDITSD_TEST_SECRET": testSecret}[name]
+}
+
+func loadFixture(t *testing.T, path string) (*Settings, error) {
+	t.Helper()
+	c, err := LoadConfig(path, testGetenv)
+	if err != nil {
+		return nil, err
+	}
+	return c.Resolve()
+}
+
+// TestConfigInvalid runs every testdata/config/invalid fixture: each must
+// fail with an error holding the substring its "# want:" line gives, which
+// names the key at fault.
+func TestConfigInvalid(t *testing.T) {
+	paths, err := filepath.Glob("testdata/config/invalid/*.yaml")
+	require.NoError(t, err)
+	require.NotEmpty(t, paths)
+	for _, path := range paths {
+		t.Run(strings.TrimSuffix(filepath.Base(path), ".yaml"), func(t *testing.T) {
+			data, err := os.ReadFile(path)
+			require.NoError(t, err)
+			first, _, _ := strings.Cut(string(data), "\n")
+			want, ok := strings.CutPrefix(first, "# want: ")
+			require.True(t, ok, "the fixture's first line must be # want: <error substring>")
+
+			_, err = loadFixture(t, path)
+			require.ErrorContains(t, err, want)
+			require.True(t, strings.HasPrefix(err.Error(), "config: "), err.Error())
+		})
+	}
+}
+
+// TestConfigValid resolves every valid fixture and checks what each one is
+// there to show.
+func TestConfigValid(t *testing.T) {
+	checks := map[string]func(t *testing.T, s *Settings){
+		"full":          checkFull,
+		"minimal":       checkDefaults,
+		"local-testing": checkLocalTesting,
+		"public-keys": func(t *testing.T, s *Settings) {
+			require.Nil(t, s.Auth.secret)
+			require.Len(t, s.Auth.keys.ec, 2)  // ec.pem and the JWKS's EC key
+			require.Len(t, s.Auth.keys.rsa, 2) // rsa.pem and the JWKS's RSA signing key; its enc key is skipped
+		},
+		"env-secret": func(t *testing.T, s *Settings) {
+			require.Equal(t, testSecret, s.Config.Auth.HS256Secret)
+			require.Equal(t, []byte(testSecret), s.Auth.secret)
+		},
+	}
+	paths, err := filepath.Glob("testdata/config/valid/*.yaml")
+	require.NoError(t, err)
+	require.Len(t, paths, len(checks), "every valid fixture needs a check")
+	for _, path := range paths {
+		name := strings.TrimSuffix(filepath.Base(path), ".yaml")
+		t.Run(name, func(t *testing.T) {
+			s, err := loadFixture(t, path)
+			require.NoError(t, err)
+			require.NotNil(t, checks[name], "no check for %s", name)
+			checks[name](t, s)
+		})
+	}
+}
+
+func checkFull(t *testing.T, s *Settings) {
+	require.Equal(t, entitlements.Catalog{
+		"com.example.sora.credits10":  {ID: "com.example.sora.credits10", Credits: 10, ExpiresAfter: entitlements.Expiry{Months: 12}},
+		"com.example.sora.credits100": {ID: "com.example.sora.credits100", Credits: 100, ExpiresAfter: entitlements.Expiry{Never: true}},
+		"com.example.pro.monthly":     {ID: "com.example.pro.monthly", Tier: entitlements.TierPro},
+	}, s.Catalog)
+	require.Len(t, s.Allowance.Changes, 2)
+	require.Equal(t, time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC), s.Allowance.Changes[0].Effective)
+	require.Equal(t, time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC), s.Allowance.Changes[1].Effective.UTC())
+	require.Equal(t, "https://id.example.com", s.Auth.issuer)
+	require.Equal(t, "debug", s.Config.Log.Level)
+	other, err := entitlements.NewTokenDeriver(entitlements.DefaultTokenNamespace)
+	require.NoError(t, err)
+	require.NotEqual(t, other.Token("alice"), s.Tokens.Token("alice"), "users.token_namespace is used")
+}
+
+func checkDefaults(t *testing.T, s *Settings) {
+	c := s.Config
+	require.Equal(t, "127.0.0.1:8080", c.Listen)
+	require.Equal(t, "./creditsd.db", c.Database)
+	require.Equal(t, []string{"Production", "Sandbox"}, c.Apple.Environments)
+	require.Nil(t, s.Roots, "no root files: the verifier's built-in Apple root")
+	require.Empty(t, s.Catalog)
+	require.Equal(t, time.UTC, s.Allowance.Location)
+	require.Equal(t, map[string]int64{"free": 30, "pro": 100}, s.Allowance.Tiers)
+	require.Equal(t, "30s", c.Auth.Leeway)
+	require.Equal(t, LogConfig{Level: "info", Format: "json"}, c.Log)
+	def, err := entitlements.NewTokenDeriver(entitlements.DefaultTokenNamespace)
+	require.NoError(t, err)
+	require.Equal(t, def.Token("alice"), s.Tokens.Token("alice"))
+}
+
+func checkLocalTesting(t *testing.T, s *Settings) {
+	require.Len(t, s.Roots, 1)
+	require.Equal(t, "creditsd test root", s.Roots[0].Subject.CommonName)
+	require.Equal(t, map[string]int64{"free": 20, "pro": 100}, s.Allowance.Tiers, "a partial map keeps pro's default")
+	require.Equal(t, "Europe/Paris", s.Allowance.Location.String())
+	paris, err := time.LoadLocation("Europe/Paris")
+	require.NoError(t, err)
+	require.True(t, s.Allowance.Changes[0].Effective.Equal(time.Date(2027, 1, 1, 0, 0, 0, 0, paris)), "a date is midnight in the allowance's zone")
+	require.Equal(t, []byte("this-is-a-test-secret-of-40-bytes-length"), s.Auth.secret, "the file's newline is trimmed")
+}
+
+func TestParseConfig(t *testing.T) {
+	t.Run("ExpansionIsNotYAML", func(t *testing.T) {
+		// A value with YAML syntax in it stays one string: expansion
+		// happens after decoding, so a secret cannot inject keys.
+		secret := "x: y\nlisten: 0.0.0.0:1 # ${HOME} 0123456789abcdef"
+		c, err := ParseConfig(strings.NewReader("auth:\n  hs256_secret: ${S}\n"), func(string) string { return secret })
+		require.NoError(t, err)
+		require.Equal(t, secret, c.Auth.HS256Secret)
+		require.Equal(t, "127.0.0.1:8080", c.Listen)
+	})
+	t.Run("OnlyBracedReferences", func(t *testing.T) {
+		c, err := ParseConfig(strings.NewReader("auth:\n  hs256_secret: a$b$$c${S}\n"), func(string) string { return "!" })
+		require.NoError(t, err)
+		require.Equal(t, "a$b$$c!", c.Auth.HS256Secret)
+	})
+	t.Run("NilGetenv", func(t *testing.T) {
+		_, err := ParseConfig(strings.NewReader("database: ${DB}\n"), nil)
+		require.ErrorContains(t, err, "config: database: ${DB} is not set")
+	})
+	t.Run("ValueNotEchoed", func(t *testing.T) {
+		_, err := ParseConfig(strings.NewReader("apple:\n  app_apple_id: hunter2\n"), nil)
+		require.Error(t, err)
+		require.NotContains(t, err.Error(), "hunter2")
+	})
+	t.Run("ErrorsAreConfigErrors", func(t *testing.T) {
+		_, err := ParseConfig(strings.NewReader("listne: x\nlog: {levl: debug}\n"), nil)
+		var ce *ConfigError
+		require.ErrorAs(t, err, &ce)
+		require.Equal(t, "listne", ce.Key)
+		require.ErrorContains(t, err, "config: line 2: log.levl: unknown key levl")
+	})
+}
+
+func TestLoadConfig(t *testing.T) {
+	t.Run("MissingFile", func(t *testing.T) {
+		_, err := LoadConfig("testdata/config/nope.yaml", nil)
+		require.ErrorContains(t, err, "testdata/config/nope.yaml")
+		require.True(t, errors.Is(err, os.ErrNotExist))
+	})
+	t.Run("ParseErrorNamesFile", func(t *testing.T) {
+		_, err := LoadConfig("testdata/config/invalid/unknown-key.yaml", nil)
+		require.ErrorContains(t, err, "config: testdata/config/invalid/unknown-key.yaml: line 7: listne: unknown key listne")
+	})
+}

@@ -113,7 +113,9 @@ func userClaims(sub string, changes jwt.MapClaims) jwt.MapClaims {
 
 func TestAuthenticate(t *testing.T) {
 	k := newAuthKeys(t)
-	hs := func(c jwt.MapClaims) string { return "Bearer " + signToken(t, jwt.SigningMethodHS256, authSecret, "", c) }
+	hs := func(c jwt.MapClaims) string {
+		return "Bearer " + signToken(t, jwt.SigningMethodHS256, authSecret, "", c)
+	}
 	es := func(key *ecdsa.PrivateKey, kid string) string {
 		return "Bearer " + signToken(t, jwt.SigningMethodES256, key, kid, userClaims("alice", nil))
 	}

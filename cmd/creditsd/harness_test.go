@@ -83,9 +83,7 @@ products:
 auth:
   hs256_secret: %s
 `, filepath.Join(dir, "creditsd.db"), e2eBundle, root, e2ePack, e2eSecret)), 0o600))
-	tokens, err := entitlements.NewTokenDeriver(entitlements.DefaultTokenNamespace)
-	require.NoError(t, err)
-	w := &world{t: t, dir: dir, ca: ca, tokens: tokens, config: config}
+	w := &world{t: t, dir: dir, ca: ca, tokens: mustTokens(t), config: config}
 	w.proc = start(t, "serve", "--config", config)
 	return w
 }
@@ -101,7 +99,12 @@ type process struct {
 // start runs the binary with args and waits for its "listening" log line.
 func start(t *testing.T, args ...string) *process {
 	t.Helper()
-	p := &process{cmd: exec.Command(binary, args...)}
+	return startCmd(t, exec.Command(binary, args...))
+}
+
+func startCmd(t *testing.T, cmd *exec.Cmd) *process {
+	t.Helper()
+	p := &process{cmd: cmd}
 	p.cmd.Env = append(os.Environ(), "CREDITSD_CONFIG=")
 	out, err := p.cmd.StderrPipe()
 	require.NoError(t, err)
@@ -125,11 +128,28 @@ func (p *process) readLog(r io.Reader, addr chan<- string) {
 		p.mu.Lock()
 		p.stderr.WriteString(line + "\n")
 		p.mu.Unlock()
-		var rec struct{ Msg, Addr string }
-		if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "listening" {
-			addr <- rec.Addr
+		if a, ok := listeningAddr(line); ok {
+			addr <- a
 		}
 	}
+}
+
+// listeningAddr finds the bound address in the "listening" log line, in
+// either log format (JSON, or text as the local profile writes it).
+func listeningAddr(line string) (string, bool) {
+	var rec struct{ Msg, Addr string }
+	if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "listening" {
+		return rec.Addr, true
+	}
+	if !strings.Contains(line, "msg=listening ") {
+		return "", false
+	}
+	for _, f := range strings.Fields(line) {
+		if a, ok := strings.CutPrefix(f, "addr="); ok {
+			return a, true
+		}
+	}
+	return "", false
 }
 
 func (p *process) log() string {
@@ -163,13 +183,27 @@ func (w *world) restart() {
 
 // token mints a bearer token the way the app's or a service's issuer would.
 func (w *world) token(sub, scope string, ttl time.Duration) string {
+	return mintHS256(w.t, e2eSecret, sub, scope, ttl)
+}
+
+func mintHS256(t *testing.T, secret, sub, scope string, ttl time.Duration) string {
 	claims := jwt.MapClaims{"sub": sub, "exp": time.Now().Add(ttl).Unix(), "iat": time.Now().Unix()}
 	if scope != "" {
 		claims["scope"] = scope
 	}
-	s, err := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString([]byte(e2eSecret))
-	require.NoError(w.t, err)
+	s, err := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString([]byte(secret))
+	require.NoError(t, err)
 	return s
+}
+
+func hs256(t *testing.T, secret, sub string) string {
+	return mintHS256(t, secret, sub, "", time.Minute)
+}
+
+func mustTokens(t *testing.T) entitlements.TokenDeriver {
+	tokens, err := entitlements.NewTokenDeriver(entitlements.DefaultTokenNamespace)
+	require.NoError(t, err)
+	return tokens
 }
 
 type answer struct {

@@ -28,7 +28,8 @@ func exitCode(err error) int {
 const usage = `usage: creditsd <command> [flags]
 
 commands:
-  serve [--config FILE]              run the HTTP API, the webhook and the job scheduler
+  serve [--config FILE] [--listen ADDR]
+                                     run the HTTP API, the webhook and the job scheduler
   jobs run NAME [--config FILE]      run one job now (expiry-sweep, daily-reset, reconcile, consumption-answers)
   version                            print the version
 
@@ -58,7 +59,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 // valueFlags are the flags that take a separate value, so that
 // "creditsd --config f serve" finds "serve" and not "f" as the command.
-var valueFlags = map[string]bool{"config": true}
+var valueFlags = map[string]bool{"config": true, "listen": true}
 
 // splitCommand finds the command among args, wherever flags stand, and
 // returns it with the other arguments in their order.

@@ -19,14 +19,12 @@ import (
 	"github.com/creditsd/creditsd/receipts"
 )
 
-// localDir is where the no-config profile keeps its database and state.
-const localDir = "creditsd-local"
-
 // shutdownGrace is how long in-flight requests get to finish on SIGTERM.
 const shutdownGrace = 15 * time.Second
 
 func serveCommand(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs, configPath := newFlagSet("serve", stderr)
+	listen := fs.String("listen", "", "address to listen on, overriding the config's listen (e.g. 127.0.0.1:0)")
 	if rest, err := parseFlags(fs, args); err != nil {
 		return err
 	} else if len(rest) > 0 {
@@ -35,6 +33,9 @@ func serveCommand(ctx context.Context, args []string, getenv func(string) string
 	a, err := openApp(ctx, *configPath, getenv, stderr)
 	if err != nil {
 		return err
+	}
+	if *listen != "" {
+		a.settings.Config.Listen = *listen
 	}
 	defer a.close()
 	return a.serve(ctx)
@@ -61,7 +62,7 @@ func loadSettings(path string, getenv func(string) string) (*Settings, []string,
 	var notes []string
 	var err error
 	if path == "" {
-		cfg, notes, err = PrepareLocal(localDir, time.Now())
+		cfg, notes, err = PrepareLocal(DefaultLocalDir, time.Now())
 	} else {
 		cfg, err = LoadConfig(path, getenv)
 	}

@@ -19,6 +19,8 @@ type Purchase struct {
 	PurchaseDate          time.Time
 	ExpiresDate           time.Time // subscriptions only
 	RevocationDate        time.Time
+	RevocationType        string // REFUND_FULL, REFUND_PRORATED, FAMILY_REVOKE; "" means full
+	RevocationPercent     int64  // milliunits, for REFUND_PRORATED
 	SignedDate            time.Time
 	JWS                   string
 	Decoded               json.RawMessage
@@ -37,6 +39,8 @@ func PurchaseFrom(t *receipts.Transaction) Purchase {
 		PurchaseDate:          t.PurchaseDate,
 		ExpiresDate:           t.ExpiresDate,
 		RevocationDate:        t.RevocationDate,
+		RevocationType:        t.RevocationType,
+		RevocationPercent:     t.RevocationPercentage,
 		SignedDate:            t.SignedDate,
 		JWS:                   t.JWS,
 		Decoded:               t.Raw,
@@ -59,6 +63,7 @@ const (
 // Grant is the lot a purchase earns, decided before any storage.
 type Grant struct {
 	Outcome   Outcome
+	Tier      string // the tier a subscription product sets
 	Credits   int64
 	GrantedAt time.Time
 	ExpiresAt *time.Time
@@ -73,7 +78,7 @@ func PlanGrant(p Purchase, catalog Catalog, now time.Time) (Grant, error) {
 	case !ok:
 		return Grant{Outcome: OutcomeUnknown}, nil
 	case prod.Credits == 0:
-		return Grant{Outcome: OutcomeSubscription}, nil
+		return Grant{Outcome: OutcomeSubscription, Tier: prod.Tier}, nil
 	case !p.RevocationDate.IsZero():
 		return Grant{Outcome: OutcomeRevoked}, nil
 	}
@@ -89,4 +94,13 @@ func PlanGrant(p Purchase, catalog Catalog, now time.Time) (Grant, error) {
 		}
 	}
 	return g, nil
+}
+
+// RefundPercent is the share of the purchase a revocation takes back, in
+// milliunits: all of it unless Apple says the refund was prorated.
+func (p Purchase) RefundPercent() int64 {
+	if p.RevocationType == "REFUND_PRORATED" && p.RevocationPercent > 0 && p.RevocationPercent < 100000 {
+		return p.RevocationPercent
+	}
+	return 100000
 }

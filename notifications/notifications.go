@@ -79,7 +79,7 @@ func (p *Processor) plan(n *receipts.Notification, source string) (sqlite.Notifi
 		SignedDate: n.SignedDate, JWS: n.JWS, Decoded: n.Raw, Source: source, Outcome: "recorded",
 	}
 	if n.Transaction == nil {
-		return rec, sqlite.Effect{}
+		return rec, sqlite.Effect{Renewal: n.Renewal}
 	}
 	rec.TransactionID = n.Transaction.TransactionID
 	rec.OriginalTransactionID = n.Transaction.OriginalTransactionID
@@ -87,8 +87,8 @@ func (p *Processor) plan(n *receipts.Notification, source string) (sqlite.Notifi
 	grant, err := entitlements.PlanGrant(purchase, p.Catalog, p.Now())
 	if err != nil {
 		rec.Outcome = entitlements.ErrorCode(err)
-		return rec, sqlite.Effect{}
+		return rec, sqlite.Effect{Renewal: n.Renewal}
 	}
 	rec.Outcome = string(grant.Outcome)
-	return rec, sqlite.Effect{Purchase: &purchase, Grant: grant}
+	return rec, sqlite.Effect{Purchase: &purchase, Grant: grant, Renewal: n.Renewal}
 }

@@ -19,6 +19,8 @@ import (
 
 	msqlite "modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/creditsd/creditsd/entitlements"
 )
 
 //go:embed migrations/*.sql
@@ -28,9 +30,17 @@ var migrations embed.FS
 // fight over the lock inside this process, and a pool of read-only
 // connections that WAL lets run beside it.
 type DB struct {
-	write *sql.DB
-	read  *sql.DB
-	Now   func() time.Time
+	write  *sql.DB
+	read   *sql.DB
+	Now    func() time.Time
+	Policy Policy
+}
+
+// Policy is the business configuration the ledger applies inside its
+// transactions.
+type Policy struct {
+	Allowance entitlements.AllowancePolicy
+	Refund    string // entitlements.RefundDebt or entitlements.RefundForgive
 }
 
 // Open opens (creating if needed) and migrates the database at path.
@@ -44,7 +54,8 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	}
 	write.SetMaxOpenConns(1)
 	write.SetConnMaxIdleTime(0)
-	db := &DB{write: write, Now: time.Now}
+	db := &DB{write: write, Now: time.Now,
+		Policy: Policy{Allowance: entitlements.DefaultAllowance(), Refund: entitlements.RefundDebt}}
 	if err := db.migrate(ctx); err != nil {
 		write.Close()
 		return nil, fmt.Errorf("sqlite: migrate %s: %w", path, err)
@@ -127,7 +138,8 @@ func applyMigration(ctx context.Context, tx *sql.Tx, name string) error {
 // Tx is one write transaction and the moment it happens at.
 type Tx struct {
 	*sql.Tx
-	now time.Time
+	now    time.Time
+	policy Policy
 }
 
 // update runs fn in one write transaction, committing if fn succeeds.
@@ -137,7 +149,7 @@ func (db *DB) update(ctx context.Context, fn func(*Tx) error) error {
 		return err
 	}
 	defer tx.Rollback()
-	if err := fn(&Tx{Tx: tx, now: db.Now().UTC()}); err != nil {
+	if err := fn(&Tx{Tx: tx, now: db.Now().UTC(), policy: db.Policy}); err != nil {
 		return err
 	}
 	return tx.Commit()
@@ -150,7 +162,7 @@ func (db *DB) view(ctx context.Context, fn func(*Tx) error) error {
 		return err
 	}
 	defer tx.Rollback()
-	return fn(&Tx{Tx: tx, now: db.Now().UTC()})
+	return fn(&Tx{Tx: tx, now: db.Now().UTC(), policy: db.Policy})
 }
 
 // isUnique reports a UNIQUE or PRIMARY KEY violation, by the driver's code.

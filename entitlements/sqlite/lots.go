@@ -77,6 +77,7 @@ type entry struct {
 	lotID           string
 	product, reason string
 	actor, ref      string
+	day             string // the allowance day, for allowance spends and reversals
 }
 
 func (tx *Tx) addEntry(ctx context.Context, e entry) error {
@@ -84,7 +85,8 @@ func (tx *Tx) addEntry(ctx context.Context, e entry) error {
 	if e.lotID != "" {
 		lot = sql.NullString{String: e.lotID, Valid: true}
 	}
-	_, err := tx.ExecContext(ctx, `INSERT INTO entries (user_id, kind, credits, lot_id, product, reason, actor, ref, created_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, e.userID, e.kind, e.credits, lot, e.product, e.reason, e.actor, e.ref, millis(tx.now))
+	_, err := tx.ExecContext(ctx, `INSERT INTO entries (user_id, kind, credits, lot_id, product, reason, actor, ref,
+		allowance_day, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		e.userID, e.kind, e.credits, lot, e.product, e.reason, e.actor, e.ref, e.day, millis(tx.now))
 	return err
 }

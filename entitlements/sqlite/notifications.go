@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/creditsd/creditsd/entitlements"
+	"github.com/creditsd/creditsd/receipts"
 )
 
 // Notification is a verified App Store Server Notification as recorded.
@@ -26,6 +27,7 @@ type Notification struct {
 type Effect struct {
 	Purchase *entitlements.Purchase // the verified transaction it carries, if any
 	Grant    entitlements.Grant
+	Renewal  *receipts.RenewalInfo // the verified renewal info it carries, if any
 }
 
 // RecordNotification stores n, once by its UUID, and applies its effect in
@@ -44,6 +46,11 @@ func (db *DB) RecordNotification(ctx context.Context, n Notification, eff Effect
 		if rows, err := res.RowsAffected(); err != nil || rows == 0 {
 			duplicate = true
 			return err
+		}
+		if eff.Renewal != nil {
+			if err := tx.recordRenewal(ctx, eff.Renewal); err != nil {
+				return err
+			}
 		}
 		if eff.Purchase == nil {
 			return nil

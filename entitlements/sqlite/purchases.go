@@ -42,7 +42,7 @@ func (tx *Tx) claim(ctx context.Context, userID string, p entitlements.Purchase,
 		return entitlements.Errorf(entitlements.KindConflict, "transaction_claimed",
 			"transaction %s was already claimed by another user", p.TransactionID)
 	default:
-		err = tx.refreshPurchase(ctx, p)
+		err = tx.refreshPurchase(ctx, p, "user:"+userID)
 	}
 	if err != nil {
 		return err
@@ -60,11 +60,11 @@ func (tx *Tx) recordPurchase(ctx context.Context, p entitlements.Purchase, g ent
 		return err
 	}
 	if found {
-		if err := tx.refreshPurchase(ctx, p); err != nil {
+		if err := tx.refreshPurchase(ctx, p, actor); err != nil {
 			return err
 		}
 	} else {
-		if owner, err = tx.userByToken(ctx, p.AppAccountToken); err != nil {
+		if owner, err = tx.ownerOf(ctx, p); err != nil {
 			return err
 		}
 		if err := tx.insertPurchase(ctx, p, g, owner); err != nil {
@@ -76,6 +76,22 @@ func (tx *Tx) recordPurchase(ctx context.Context, p entitlements.Purchase, g ent
 	}
 	_, err = tx.assignPurchase(ctx, p.TransactionID, owner, actor)
 	return err
+}
+
+// ownerOf is the user a new transaction from Apple belongs to: the one its
+// app_account_token names, else the owner of its subscription (renewals
+// share an originalTransactionId), else nobody yet.
+func (tx *Tx) ownerOf(ctx context.Context, p entitlements.Purchase) (string, error) {
+	owner, err := tx.userByToken(ctx, p.AppAccountToken)
+	if err != nil || owner != "" || p.OriginalTransactionID == p.TransactionID {
+		return owner, err
+	}
+	err = tx.QueryRowContext(ctx, `SELECT user_id FROM apple_transactions
+		WHERE original_transaction_id = ? AND user_id IS NOT NULL LIMIT 1`, p.OriginalTransactionID).Scan(&owner)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	return owner, err
 }
 
 // purchaseOwner is the user a recorded transaction belongs to ("" if none yet).
@@ -100,10 +116,10 @@ func (tx *Tx) insertPurchase(ctx context.Context, p entitlements.Purchase, g ent
 		user = sql.NullString{String: userID, Valid: true}
 	}
 	_, err := tx.ExecContext(ctx, `INSERT INTO apple_transactions (transaction_id, original_transaction_id, user_id,
-		app_account_token, product_id, type, environment, quantity, purchase_date, expires_date, revocation_date,
+		app_account_token, product_id, tier, type, environment, quantity, purchase_date, expires_date, revocation_date,
 		signed_date, jws, decoded, outcome, credits, expires_at, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		p.TransactionID, p.OriginalTransactionID, user, p.AppAccountToken, p.ProductID, p.Type, p.Environment,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		p.TransactionID, p.OriginalTransactionID, user, p.AppAccountToken, p.ProductID, g.Tier, p.Type, p.Environment,
 		p.Quantity, millis(p.PurchaseDate), nullMillis(p.ExpiresDate), nullMillis(p.RevocationDate),
 		millis(p.SignedDate), p.JWS, string(p.Decoded), string(g.Outcome), g.Credits, ptrMillis(g.ExpiresAt),
 		millis(tx.now), millis(tx.now))
@@ -111,17 +127,41 @@ func (tx *Tx) insertPurchase(ctx context.Context, p entitlements.Purchase, g ent
 }
 
 // refreshPurchase keeps the newest signed version of a transaction (Apple
-// re-signs it for every event; arrival order means nothing). A revocation
-// that arrives before the lot was granted means it never will be.
-func (tx *Tx) refreshPurchase(ctx context.Context, p entitlements.Purchase) error {
+// re-signs it for every event; arrival order means nothing). When the newest
+// version revokes a granted pack, the refund applies; when it no longer
+// does (REFUND_REVERSED), the refund is undone. A revocation that arrives
+// before the lot was granted means it never will be.
+func (tx *Tx) refreshPurchase(ctx context.Context, p entitlements.Purchase, actor string) error {
+	var old struct {
+		signed  int64
+		revoked sql.NullInt64
+		lotID   sql.NullString
+	}
+	if err := tx.QueryRowContext(ctx, `SELECT signed_date, revocation_date, lot_id FROM apple_transactions
+		WHERE transaction_id = ?`, p.TransactionID).Scan(&old.signed, &old.revoked, &old.lotID); err != nil {
+		return err
+	}
+	if millis(p.SignedDate) <= old.signed {
+		return nil
+	}
 	revoked := nullMillis(p.RevocationDate)
-	_, err := tx.ExecContext(ctx, `UPDATE apple_transactions SET jws = ?, decoded = ?, signed_date = ?,
+	if _, err := tx.ExecContext(ctx, `UPDATE apple_transactions SET jws = ?, decoded = ?, signed_date = ?,
 		expires_date = ?, revocation_date = ?, updated_at = ?,
 		outcome = CASE WHEN lot_id IS NULL AND ? IS NOT NULL THEN 'revoked' ELSE outcome END
-		WHERE transaction_id = ? AND signed_date < ?`,
+		WHERE transaction_id = ?`,
 		p.JWS, string(p.Decoded), millis(p.SignedDate), nullMillis(p.ExpiresDate), revoked, millis(tx.now),
-		revoked, p.TransactionID, millis(p.SignedDate))
-	return err
+		revoked, p.TransactionID); err != nil {
+		return err
+	}
+	switch {
+	case !old.lotID.Valid:
+		return nil
+	case !old.revoked.Valid && revoked.Valid:
+		return tx.refundLot(ctx, p, old.lotID.String, actor)
+	case old.revoked.Valid && !revoked.Valid:
+		return tx.reverseRefund(ctx, p.TransactionID, actor)
+	}
+	return nil
 }
 
 // assignPurchase gives a recorded transaction to userID and, if it earns a
@@ -152,6 +192,8 @@ func (tx *Tx) assignPurchase(ctx context.Context, transactionID, userID, actor s
 	if err := tx.createLot(ctx, newLot{lot: lot, userID: userID, kind: "grant", reason: "purchase", actor: actor, ref: transactionID}); err != nil {
 		return false, err
 	}
-	_, err = tx.ExecContext(ctx, `UPDATE apple_transactions SET lot_id = ? WHERE transaction_id = ?`, lot.LotID, transactionID)
-	return err == nil, err
+	if _, err = tx.ExecContext(ctx, `UPDATE apple_transactions SET lot_id = ? WHERE transaction_id = ?`, lot.LotID, transactionID); err != nil {
+		return false, err
+	}
+	return true, tx.settleDebt(ctx, userID, actor)
 }

@@ -36,15 +36,40 @@ func (db *DB) UserState(ctx context.Context, userID, token string) (entitlements
 
 func (tx *Tx) userState(ctx context.Context, userID string) (entitlements.UserState, bool, error) {
 	st := entitlements.UserState{UserID: userID, At: tx.now}
-	err := tx.QueryRowContext(ctx, `SELECT app_account_token FROM users WHERE user_id = ?`, userID).Scan(&st.AppAccountToken)
+	err := tx.QueryRowContext(ctx, `SELECT app_account_token, debt FROM users WHERE user_id = ?`, userID).
+		Scan(&st.AppAccountToken, &st.Debt)
 	if errors.Is(err, sql.ErrNoRows) {
 		return st, false, nil
 	}
 	if err != nil {
 		return st, false, err
 	}
+	if st.Tier, err = tx.tier(ctx, userID); err != nil {
+		return st, true, err
+	}
+	if st.AllowanceUsed, err = tx.allowanceUsed(ctx, userID, tx.today().Key); err != nil {
+		return st, true, err
+	}
 	st.Lots, err = tx.liveLots(ctx, userID)
 	return st, true, err
+}
+
+// today is the allowance day that contains the transaction's moment.
+func (tx *Tx) today() entitlements.Day { return tx.policy.Allowance.Day(tx.now) }
+
+func (tx *Tx) allowanceUsed(ctx context.Context, userID, day string) (int64, error) {
+	var used int64
+	err := tx.QueryRowContext(ctx, `SELECT used FROM allowance_usage WHERE user_id = ? AND day = ?`, userID, day).Scan(&used)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	return used, err
+}
+
+// mustUserState is userState for a user this transaction has ensured.
+func (tx *Tx) mustUserState(ctx context.Context, userID string) (entitlements.UserState, error) {
+	st, _, err := tx.userState(ctx, userID)
+	return st, err
 }
 
 // ensureUser creates userID if it is new and assigns it the purchases that

@@ -4,6 +4,7 @@
 CREATE TABLE users (
     user_id           TEXT PRIMARY KEY,
     app_account_token TEXT NOT NULL UNIQUE,
+    debt              INTEGER NOT NULL DEFAULT 0 CHECK (debt >= 0),  -- cache of the debt entries
     created_at        INTEGER NOT NULL
 ) STRICT;
 
@@ -15,6 +16,7 @@ CREATE TABLE apple_transactions (
     user_id                 TEXT REFERENCES users (user_id),  -- NULL until its user is known
     app_account_token       TEXT NOT NULL DEFAULT '',         -- normalized; '' if the app set none
     product_id              TEXT NOT NULL,
+    tier                    TEXT NOT NULL DEFAULT '',  -- the tier a subscription product sets
     type                    TEXT NOT NULL,
     environment             TEXT NOT NULL,
     quantity                INTEGER NOT NULL,
@@ -33,6 +35,7 @@ CREATE TABLE apple_transactions (
 ) STRICT;
 CREATE INDEX apple_transactions_pending ON apple_transactions (app_account_token) WHERE user_id IS NULL;
 CREATE INDEX apple_transactions_user ON apple_transactions (user_id, original_transaction_id);
+CREATE INDEX apple_transactions_original ON apple_transactions (original_transaction_id);
 
 CREATE TABLE lots (
     lot_id         TEXT PRIMARY KEY,
@@ -45,6 +48,7 @@ CREATE TABLE lots (
     remaining      INTEGER NOT NULL CHECK (remaining BETWEEN 0 AND granted),
     granted_at     INTEGER NOT NULL,
     expires_at     INTEGER,  -- NULL = never
+    refunded       INTEGER NOT NULL DEFAULT 0 CHECK (refunded IN (0, 1)),  -- a refund is in force
     created_at     INTEGER NOT NULL,
     CHECK ((source = 'app_store') = (transaction_id IS NOT NULL))
 ) STRICT;
@@ -62,7 +66,8 @@ CREATE TABLE entries (
     product    TEXT NOT NULL DEFAULT '',
     reason     TEXT NOT NULL DEFAULT '',
     actor      TEXT NOT NULL,
-    ref        TEXT NOT NULL DEFAULT '',  -- the transaction, spend or notification behind it
+    ref        TEXT NOT NULL DEFAULT '',  -- the transaction, spend or grant behind it
+    allowance_day TEXT NOT NULL DEFAULT '',  -- for allowance spends and reversals (lot_id NULL)
     created_at INTEGER NOT NULL
 ) STRICT;
 CREATE INDEX entries_user ON entries (user_id, entry_id);

@@ -1,0 +1,75 @@
+package entitlements
+
+import "time"
+
+// LotPart is the credits one spend took from (or gave back to) one lot.
+type LotPart struct {
+	LotID   string `json:"lot_id"`
+	Credits int64  `json:"credits"`
+}
+
+// SpendPlan splits a cost between today's allowance and lots.
+type SpendPlan struct {
+	FromAllowance int64
+	FromLots      []LotPart
+}
+
+// PlanSpend splits cost: today's allowance first, then lots soonest-expiring
+// first. A spend is all or nothing: while the user owes debt it is refused,
+// and so is one that spendable cannot cover.
+func PlanSpend(cost, allowanceRemaining, debt int64, lots []Lot, now time.Time) (SpendPlan, error) {
+	if debt > 0 {
+		return SpendPlan{}, Errorf(KindPaymentRequired, "debt_outstanding",
+			"the user owes %d credits from a refund; spending resumes once it is paid", debt)
+	}
+	plan := SpendPlan{FromAllowance: min(cost, max(allowanceRemaining, 0))}
+	left := cost - plan.FromAllowance
+	for _, l := range SpendableLots(lots, now) {
+		if left == 0 {
+			break
+		}
+		take := min(left, l.Remaining)
+		plan.FromLots = append(plan.FromLots, LotPart{LotID: l.LotID, Credits: take})
+		left -= take
+	}
+	if left > 0 {
+		return SpendPlan{}, Errorf(KindPaymentRequired, "insufficient_credits",
+			"the spend costs %d credits and the user can spend %d", cost, cost-left)
+	}
+	return plan, nil
+}
+
+// Refund policies for credits already spent from a refunded pack.
+const (
+	RefundDebt    = "debt"    // the spent part becomes debt; spending is refused until it is paid
+	RefundForgive = "forgive" // the spent part is written off
+)
+
+// RefundPlan is what a refund of a lot takes back.
+type RefundPlan struct {
+	Revoked    int64 // credits the refund revokes in all
+	Removed    int64 // from the lot's unspent credits
+	Debt       int64 // already-spent credits the user now owes
+	WrittenOff int64 // already-spent credits forgiven
+}
+
+// PlanRefund decides what refunding a lot takes back. percentMilli is
+// Apple's revocationPercentage in milliunits (100000 = all); a partial
+// refund revokes that share of the lot, rounded down, so that a user is
+// never charged for more than Apple refunded. The unspent part goes first;
+// whatever the revocation still needs comes from credits already spent.
+func PlanRefund(granted, remaining, spent, percentMilli int64, policy string) RefundPlan {
+	if percentMilli <= 0 || percentMilli > 100000 {
+		percentMilli = 100000
+	}
+	// floor(granted × percent / 100000) without overflowing int64.
+	p := RefundPlan{Revoked: granted/100000*percentMilli + granted%100000*percentMilli/100000}
+	p.Removed = min(p.Revoked, remaining)
+	owed := min(p.Revoked-p.Removed, max(spent, 0))
+	if policy == RefundForgive {
+		p.WrittenOff = owed
+	} else {
+		p.Debt = owed
+	}
+	return p
+}

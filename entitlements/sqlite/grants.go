@@ -1,0 +1,76 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"time"
+
+	"github.com/creditsd/creditsd/entitlements"
+)
+
+// GrantRequest is an admin's goodwill grant.
+type GrantRequest struct {
+	UserID, Token string
+	Key, Hash     string
+	Credits       int64
+	ExpiresAt     *time.Time // nil: never expires
+	Reason, Actor string
+}
+
+// AdminGrant creates a lot for a goodwill grant, once per idempotency key.
+// A replay with the same body answers the same lot (replayed is true).
+func (db *DB) AdminGrant(ctx context.Context, req GrantRequest) (entitlements.Lot, entitlements.UserState, bool, error) {
+	var lot entitlements.Lot
+	var st entitlements.UserState
+	replayed := false
+	err := db.update(ctx, func(tx *Tx) (err error) {
+		if _, err = tx.ensureUser(ctx, req.UserID, req.Token); err != nil {
+			return err
+		}
+		lot, replayed, err = tx.replayGrant(ctx, req)
+		if err == nil && !replayed {
+			lot, err = tx.adminGrant(ctx, req)
+		}
+		if err != nil {
+			return err
+		}
+		st, err = tx.mustUserState(ctx, req.UserID)
+		return err
+	})
+	return lot, st, replayed, err
+}
+
+func (tx *Tx) replayGrant(ctx context.Context, req GrantRequest) (entitlements.Lot, bool, error) {
+	var hash, lotID string
+	err := tx.QueryRowContext(ctx, `SELECT request_hash, lot_id FROM admin_grants WHERE user_id = ? AND idempotency_key = ?`,
+		req.UserID, req.Key).Scan(&hash, &lotID)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return entitlements.Lot{}, false, nil
+	case err != nil:
+		return entitlements.Lot{}, false, err
+	case hash != req.Hash:
+		return entitlements.Lot{}, false, entitlements.Errorf(entitlements.KindConflict, "idempotency_key_reused",
+			"idempotency key %q was used for a different grant", req.Key)
+	}
+	lot, err := scanLot(tx.QueryRowContext(ctx, `SELECT `+lotColumns+` FROM lots WHERE lot_id = ?`, lotID))
+	return lot, true, err
+}
+
+func (tx *Tx) adminGrant(ctx context.Context, req GrantRequest) (entitlements.Lot, error) {
+	lot := entitlements.Lot{LotID: newID("lot"), Source: entitlements.SourceAdmin, Granted: req.Credits,
+		Remaining: req.Credits, GrantedAt: tx.now, ExpiresAt: req.ExpiresAt}
+	if err := tx.createLot(ctx, newLot{lot: lot, userID: req.UserID, kind: "admin_grant", reason: req.Reason,
+		actor: req.Actor, ref: req.Key}); err != nil {
+		return lot, err
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO admin_grants (user_id, idempotency_key, request_hash, lot_id)
+		VALUES (?, ?, ?, ?)`, req.UserID, req.Key, req.Hash, lot.LotID); err != nil {
+		return lot, err
+	}
+	if err := tx.settleDebt(ctx, req.UserID, req.Actor); err != nil {
+		return lot, err
+	}
+	return lot, tx.QueryRowContext(ctx, `SELECT remaining FROM lots WHERE lot_id = ?`, lot.LotID).Scan(&lot.Remaining)
+}

@@ -1,0 +1,65 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"strconv"
+	"time"
+)
+
+// Entry is one ledger line as the admin API shows it.
+type Entry struct {
+	EntryID   string    `json:"entry_id"`
+	Kind      string    `json:"kind"`
+	Credits   int64     `json:"credits"`
+	LotID     *string   `json:"lot_id"`
+	Product   string    `json:"product"`
+	Reason    string    `json:"reason"`
+	Actor     string    `json:"actor"`
+	Ref       string    `json:"ref,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// Ledger lists userID's entries newest first, limit at a time, starting
+// below the entry id before (0: from the newest). next is the cursor for
+// the following page, 0 when there is none.
+func (db *DB) Ledger(ctx context.Context, userID string, before int64, limit int) (entries []Entry, next int64, err error) {
+	if before <= 0 {
+		before = 1<<63 - 1
+	}
+	err = db.view(ctx, func(tx *Tx) error {
+		rows, err := tx.QueryContext(ctx, `SELECT entry_id, kind, credits, lot_id, product, reason, actor, ref, created_at
+			FROM entries WHERE user_id = ? AND entry_id < ? ORDER BY entry_id DESC LIMIT ?`, userID, before, limit+1)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		entries, next, err = scanEntries(rows, limit)
+		return err
+	})
+	return entries, next, err
+}
+
+func scanEntries(rows *sql.Rows, limit int) ([]Entry, int64, error) {
+	entries := []Entry{}
+	var lastID, next int64
+	for rows.Next() {
+		if len(entries) == limit {
+			next = lastID
+			break
+		}
+		var e Entry
+		var lot sql.NullString
+		var created int64
+		if err := rows.Scan(&lastID, &e.Kind, &e.Credits, &lot, &e.Product, &e.Reason, &e.Actor, &e.Ref, &created); err != nil {
+			return nil, 0, err
+		}
+		e.EntryID = strconv.FormatInt(lastID, 10)
+		if lot.Valid {
+			e.LotID = &lot.String
+		}
+		e.CreatedAt = fromMillis(created)
+		entries = append(entries, e)
+	}
+	return entries, next, rows.Err()
+}

@@ -1,0 +1,113 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"github.com/creditsd/creditsd/entitlements"
+)
+
+// refundLot applies Apple's revocation of a granted pack: the unspent part
+// is removed; the already-spent part becomes debt or is written off, as the
+// refund policy says. It takes effect once per revocation.
+func (tx *Tx) refundLot(ctx context.Context, p entitlements.Purchase, lotID, actor string) error {
+	var l struct {
+		userID             string
+		granted, remaining int64
+	}
+	if err := tx.QueryRowContext(ctx, `SELECT user_id, granted, remaining FROM lots WHERE lot_id = ?`, lotID).
+		Scan(&l.userID, &l.granted, &l.remaining); err != nil {
+		return err
+	}
+	spent, err := tx.spentFrom(ctx, lotID)
+	if err != nil {
+		return err
+	}
+	plan := entitlements.PlanRefund(l.granted, l.remaining, spent, p.RefundPercent(), tx.policy.Refund)
+	if _, err := tx.ExecContext(ctx, `INSERT INTO refunds (transaction_id, lot_id, user_id, removed, debt, written_off,
+		policy, status, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'active', ?)`, p.TransactionID, lotID, l.userID,
+		plan.Removed, plan.Debt, plan.WrittenOff, tx.policy.Refund, millis(tx.now)); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE lots SET refunded = 1 WHERE lot_id = ?`, lotID); err != nil {
+		return err
+	}
+	return tx.applyRefundPlan(ctx, l.userID, lotID, p.TransactionID, plan, actor)
+}
+
+func (tx *Tx) applyRefundPlan(ctx context.Context, userID, lotID, ref string, plan entitlements.RefundPlan, actor string) error {
+	if err := tx.moveLot(ctx, lotID, -plan.Removed); err != nil {
+		return err
+	}
+	reason := fmt.Sprintf("Apple refunded %d credits", plan.Revoked)
+	if plan.WrittenOff > 0 {
+		reason += fmt.Sprintf("; %d already spent were written off (refund_policy forgive)", plan.WrittenOff)
+	}
+	if err := tx.addEntry(ctx, entry{userID: userID, kind: "refund", credits: -plan.Removed, lotID: lotID,
+		reason: reason, actor: actor, ref: ref}); err != nil || plan.Debt == 0 {
+		return err
+	}
+	if err := tx.addDebt(ctx, userID, plan.Debt); err != nil {
+		return err
+	}
+	return tx.addEntry(ctx, entry{userID: userID, kind: "debt", credits: -plan.Debt,
+		reason: fmt.Sprintf("%d refunded credits were already spent", plan.Debt), actor: actor, ref: ref})
+}
+
+// spentFrom is what generations (and debt payments) consumed from a lot,
+// net of reversals.
+func (tx *Tx) spentFrom(ctx context.Context, lotID string) (int64, error) {
+	var sum int64
+	err := tx.QueryRowContext(ctx, `SELECT COALESCE(-SUM(credits), 0) FROM entries
+		WHERE lot_id = ? AND kind IN ('spend', 'reverse', 'debt_paid')`, lotID).Scan(&sum)
+	return sum, err
+}
+
+// reverseRefund undoes the refund in force for a transaction, restoring
+// exactly what it removed: first it cancels what is left of the debt it
+// created, then everything else goes back to the lot with its original
+// expiry.
+func (tx *Tx) reverseRefund(ctx context.Context, transactionID, actor string) error {
+	var r struct {
+		id                           int64
+		lotID, userID                string
+		removed, debt, owed, written int64
+	}
+	err := tx.QueryRowContext(ctx, `SELECT r.refund_id, r.lot_id, r.user_id, r.removed, r.debt, u.debt
+		FROM refunds r JOIN users u ON u.user_id = r.user_id WHERE r.transaction_id = ? AND r.status = 'active'`,
+		transactionID).Scan(&r.id, &r.lotID, &r.userID, &r.removed, &r.debt, &r.owed)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE refunds SET status = 'reversed', reversed_at = ? WHERE refund_id = ?`,
+		millis(tx.now), r.id); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE lots SET refunded = 0 WHERE lot_id = ?`, r.lotID); err != nil {
+		return err
+	}
+	cancel := min(r.debt, r.owed)
+	if cancel > 0 {
+		if err := tx.addDebt(ctx, r.userID, -cancel); err != nil {
+			return err
+		}
+		if err := tx.addEntry(ctx, entry{userID: r.userID, kind: "refund_reversed", credits: cancel,
+			reason: "refund reversed: debt cancelled", actor: actor, ref: transactionID}); err != nil {
+			return err
+		}
+	}
+	back := r.removed + r.debt - cancel
+	if back == 0 {
+		return nil
+	}
+	if err := tx.moveLot(ctx, r.lotID, back); err != nil {
+		return err
+	}
+	return tx.addEntry(ctx, entry{userID: r.userID, kind: "refund_reversed", credits: back, lotID: r.lotID,
+		reason: "refund reversed: credits restored", actor: actor, ref: transactionID})
+}

@@ -1,0 +1,120 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"time"
+
+	"github.com/creditsd/creditsd/entitlements"
+)
+
+// Reversal gives a failed generation's credits back where they came from.
+type Reversal struct {
+	ReversalID         string
+	SpendID            string
+	AllowanceReturned  int64 // given back to the allowance of the spend's day
+	AllowanceForfeited int64 // not given back: the spend's day is over
+	LotsReturned       []entitlements.LotPart
+	CreatedAt          time.Time
+}
+
+// Reverse reverses a spend of userID, once: allowance parts only if the
+// allowance day has not changed, lot parts to their lots with their
+// original expiry. A repeat answers the same reversal and changes nothing
+// (created is false).
+func (db *DB) Reverse(ctx context.Context, userID, token, spendID, actor string) (Reversal, entitlements.UserState, bool, error) {
+	var rv Reversal
+	var st entitlements.UserState
+	created := false
+	err := db.update(ctx, func(tx *Tx) (err error) {
+		if _, err = tx.ensureUser(ctx, userID, token); err != nil {
+			return err
+		}
+		sp, err := tx.loadSpend(ctx, userID, spendID)
+		if err != nil {
+			return err
+		}
+		rv, err = tx.loadReversal(ctx, sp)
+		if errors.Is(err, sql.ErrNoRows) {
+			created = true
+			rv, err = tx.reverse(ctx, userID, sp, actor)
+		}
+		if err != nil {
+			return err
+		}
+		st, err = tx.mustUserState(ctx, userID)
+		return err
+	})
+	return rv, st, created, err
+}
+
+func (tx *Tx) loadReversal(ctx context.Context, sp Spend) (Reversal, error) {
+	rv := Reversal{SpendID: sp.SpendID, LotsReturned: sp.FromLots}
+	var created int64
+	err := tx.QueryRowContext(ctx, `SELECT reversal_id, allowance_returned, allowance_forfeited, created_at
+		FROM reversals WHERE spend_id = ?`, sp.SpendID).Scan(&rv.ReversalID, &rv.AllowanceReturned, &rv.AllowanceForfeited, &created)
+	rv.CreatedAt = fromMillis(created)
+	return rv, err
+}
+
+func (tx *Tx) reverse(ctx context.Context, userID string, sp Spend, actor string) (Reversal, error) {
+	rv := Reversal{ReversalID: newID("rv"), SpendID: sp.SpendID, LotsReturned: sp.FromLots, CreatedAt: tx.now}
+	if sp.AllowanceDay == tx.today().Key {
+		rv.AllowanceReturned = sp.FromAllowance
+	} else {
+		rv.AllowanceForfeited = sp.FromAllowance
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO reversals (spend_id, reversal_id, allowance_returned,
+		allowance_forfeited, actor, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
+		sp.SpendID, rv.ReversalID, rv.AllowanceReturned, rv.AllowanceForfeited, actor, millis(tx.now)); err != nil {
+		return rv, err
+	}
+	if err := tx.returnAllowance(ctx, userID, sp, rv.AllowanceReturned, actor); err != nil {
+		return rv, err
+	}
+	for _, part := range sp.FromLots {
+		if err := tx.returnToLot(ctx, userID, sp, part, actor); err != nil {
+			return rv, err
+		}
+	}
+	return rv, tx.settleDebt(ctx, userID, actor)
+}
+
+func (tx *Tx) returnAllowance(ctx context.Context, userID string, sp Spend, credits int64, actor string) error {
+	if credits == 0 {
+		return nil
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE allowance_usage SET used = used - ? WHERE user_id = ? AND day = ?`,
+		credits, userID, sp.AllowanceDay); err != nil {
+		return err
+	}
+	return tx.addEntry(ctx, entry{userID: userID, kind: "reverse", credits: credits, product: sp.Product,
+		reason: "failed generation", actor: actor, ref: sp.SpendID, day: sp.AllowanceDay})
+}
+
+// returnToLot gives a part back to its lot. If a refund has revoked that
+// lot since, the credits do not come back to life: they pay the debt that
+// refund created, and whatever is left is refunded again.
+func (tx *Tx) returnToLot(ctx context.Context, userID string, sp Spend, part entitlements.LotPart, actor string) error {
+	if err := tx.moveLot(ctx, part.LotID, part.Credits); err != nil {
+		return err
+	}
+	if err := tx.addEntry(ctx, entry{userID: userID, kind: "reverse", credits: part.Credits, lotID: part.LotID,
+		product: sp.Product, reason: "failed generation", actor: actor, ref: sp.SpendID}); err != nil {
+		return err
+	}
+	var refunded bool
+	if err := tx.QueryRowContext(ctx, `SELECT refunded FROM lots WHERE lot_id = ?`, part.LotID).Scan(&refunded); err != nil || !refunded {
+		return err
+	}
+	paid, err := tx.payDebtFrom(ctx, userID, part.LotID, part.Credits, actor)
+	if err != nil || paid == part.Credits {
+		return err
+	}
+	if err := tx.moveLot(ctx, part.LotID, -(part.Credits - paid)); err != nil {
+		return err
+	}
+	return tx.addEntry(ctx, entry{userID: userID, kind: "refund", credits: -(part.Credits - paid), lotID: part.LotID,
+		reason: "returned to a refunded pack", actor: actor, ref: sp.SpendID})
+}

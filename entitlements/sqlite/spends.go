@@ -1,0 +1,169 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"time"
+
+	"github.com/creditsd/creditsd/entitlements"
+)
+
+// SpendRequest is a priced spend, ready for the ledger.
+type SpendRequest struct {
+	UserID, Token string
+	Key, Hash     string // the idempotency key and a hash of the request body
+	Product       string
+	Credits       int64
+	Actor         string
+}
+
+// Spend is a recorded spend.
+type Spend struct {
+	SpendID       string
+	Product       string
+	Credits       int64
+	FromAllowance int64
+	AllowanceDay  string
+	FromLots      []entitlements.LotPart
+	CreatedAt     time.Time
+}
+
+// Spend charges a spend in one transaction: today's allowance first, then
+// lots soonest-expiring first, all or nothing. A replay of the key with the
+// same body answers the first spend and changes nothing; with another body
+// it is a conflict. A refused spend is not kept under its key.
+func (db *DB) Spend(ctx context.Context, req SpendRequest) (Spend, entitlements.UserState, bool, error) {
+	var sp Spend
+	var st entitlements.UserState
+	replayed := false
+	err := db.update(ctx, func(tx *Tx) (err error) {
+		if _, err = tx.ensureUser(ctx, req.UserID, req.Token); err != nil {
+			return err
+		}
+		sp, replayed, err = tx.replaySpend(ctx, req)
+		if err == nil && !replayed {
+			sp, err = tx.spend(ctx, req)
+		}
+		if err != nil {
+			return err
+		}
+		st, err = tx.mustUserState(ctx, req.UserID)
+		return err
+	})
+	return sp, st, replayed, err
+}
+
+func (tx *Tx) replaySpend(ctx context.Context, req SpendRequest) (Spend, bool, error) {
+	var id, hash string
+	err := tx.QueryRowContext(ctx, `SELECT spend_id, request_hash FROM spends WHERE user_id = ? AND idempotency_key = ?`,
+		req.UserID, req.Key).Scan(&id, &hash)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return Spend{}, false, nil
+	case err != nil:
+		return Spend{}, false, err
+	case hash != req.Hash:
+		return Spend{}, false, entitlements.Errorf(entitlements.KindConflict, "idempotency_key_reused",
+			"idempotency key %q was used for a different spend", req.Key)
+	}
+	sp, err := tx.loadSpend(ctx, req.UserID, id)
+	return sp, true, err
+}
+
+func (tx *Tx) spend(ctx context.Context, req SpendRequest) (Spend, error) {
+	st, err := tx.mustUserState(ctx, req.UserID)
+	if err != nil {
+		return Spend{}, err
+	}
+	day := tx.today()
+	remaining := tx.policy.Allowance.Limit(st.Tier, day) - st.AllowanceUsed
+	plan, err := entitlements.PlanSpend(req.Credits, remaining, st.Debt, st.Lots, tx.now)
+	if err != nil {
+		return Spend{}, err
+	}
+	sp := Spend{SpendID: newID("sp"), Product: req.Product, Credits: req.Credits, FromAllowance: plan.FromAllowance,
+		AllowanceDay: day.Key, FromLots: plan.FromLots, CreatedAt: tx.now}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO spends (spend_id, user_id, idempotency_key, request_hash, product,
+		credits, from_allowance, allowance_day, actor, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		sp.SpendID, req.UserID, req.Key, req.Hash, sp.Product, sp.Credits, sp.FromAllowance, sp.AllowanceDay,
+		req.Actor, millis(tx.now)); err != nil {
+		return Spend{}, err
+	}
+	if err := tx.useAllowance(ctx, req.UserID, day.Key, plan.FromAllowance, sp, req.Actor); err != nil {
+		return Spend{}, err
+	}
+	for _, part := range plan.FromLots {
+		if err := tx.takeFromLot(ctx, req.UserID, sp, part, req.Actor); err != nil {
+			return Spend{}, err
+		}
+	}
+	return sp, nil
+}
+
+func (tx *Tx) useAllowance(ctx context.Context, userID, day string, credits int64, sp Spend, actor string) error {
+	if credits == 0 {
+		return nil
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO allowance_usage (user_id, day, used) VALUES (?, ?, ?)
+		ON CONFLICT (user_id, day) DO UPDATE SET used = used + excluded.used`, userID, day, credits); err != nil {
+		return err
+	}
+	return tx.addEntry(ctx, entry{userID: userID, kind: "spend", credits: -credits, product: sp.Product,
+		reason: "allowance", actor: actor, ref: sp.SpendID, day: day})
+}
+
+func (tx *Tx) takeFromLot(ctx context.Context, userID string, sp Spend, part entitlements.LotPart, actor string) error {
+	if _, err := tx.ExecContext(ctx, `INSERT INTO spend_lots (spend_id, lot_id, credits) VALUES (?, ?, ?)`,
+		sp.SpendID, part.LotID, part.Credits); err != nil {
+		return err
+	}
+	if err := tx.moveLot(ctx, part.LotID, -part.Credits); err != nil {
+		return err
+	}
+	return tx.addEntry(ctx, entry{userID: userID, kind: "spend", credits: -part.Credits, lotID: part.LotID,
+		product: sp.Product, reason: "generation", actor: actor, ref: sp.SpendID})
+}
+
+// moveLot adds delta to a lot's remaining; the schema's CHECK refuses any
+// result outside 0..granted, so a bug cannot create or overdraw credits.
+func (tx *Tx) moveLot(ctx context.Context, lotID string, delta int64) error {
+	_, err := tx.ExecContext(ctx, `UPDATE lots SET remaining = remaining + ? WHERE lot_id = ?`, delta, lotID)
+	return err
+}
+
+// loadSpend reads a spend of userID; another user's spend is not found.
+func (tx *Tx) loadSpend(ctx context.Context, userID, spendID string) (Spend, error) {
+	sp := Spend{SpendID: spendID}
+	var created int64
+	err := tx.QueryRowContext(ctx, `SELECT product, credits, from_allowance, allowance_day, created_at
+		FROM spends WHERE spend_id = ? AND user_id = ?`, spendID, userID).
+		Scan(&sp.Product, &sp.Credits, &sp.FromAllowance, &sp.AllowanceDay, &created)
+	if errors.Is(err, sql.ErrNoRows) {
+		return sp, entitlements.Errorf(entitlements.KindNotFound, "spend_not_found", "user %s has no spend %s", userID, spendID)
+	}
+	if err != nil {
+		return sp, err
+	}
+	sp.CreatedAt = fromMillis(created)
+	sp.FromLots, err = tx.spendLots(ctx, spendID)
+	return sp, err
+}
+
+func (tx *Tx) spendLots(ctx context.Context, spendID string) ([]entitlements.LotPart, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT sl.lot_id, sl.credits FROM spend_lots sl JOIN lots l ON l.lot_id = sl.lot_id
+		WHERE sl.spend_id = ? ORDER BY l.expires_at IS NULL, l.expires_at, l.granted_at, l.lot_id`, spendID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	parts := []entitlements.LotPart{}
+	for rows.Next() {
+		var p entitlements.LotPart
+		if err := rows.Scan(&p.LotID, &p.Credits); err != nil {
+			return nil, err
+		}
+		parts = append(parts, p)
+	}
+	return parts, rows.Err()
+}

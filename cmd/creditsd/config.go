@@ -36,6 +36,7 @@ type Config struct {
 	Auth      AuthConfig      `yaml:"auth"`
 	Users     UsersConfig     `yaml:"users"`
 	Log       LogConfig       `yaml:"log"`
+	Jobs      JobsConfig      `yaml:"jobs"`
 
 	Local    bool   `yaml:"-"` // set by the no-config local profile
 	StateDir string `yaml:"-"` // the local profile's directory
@@ -316,6 +317,9 @@ func (c Config) Validate() error {
 // Resolve checks every key and converts the configuration into Settings.
 func (c Config) Resolve() (*Settings, error) {
 	if err := c.checkServer(); err != nil {
+		return nil, err
+	}
+	if err := c.Jobs.check(); err != nil {
 		return nil, err
 	}
 	roots, err := c.Apple.resolve()

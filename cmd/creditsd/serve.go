@@ -97,8 +97,9 @@ func openApp(ctx context.Context, configPath string, getenv func(string) string,
 	return a, nil
 }
 
-// serve answers HTTP until ctx ends, then shuts down in order: stop taking
-// requests and let in-flight ones finish, then the caller closes the database.
+// serve answers HTTP and runs the scheduler until ctx ends, then shuts down
+// in order: stop taking requests and let in-flight ones finish, stop the
+// scheduler and wait for running jobs, then the caller closes the database.
 func (a *app) serve(ctx context.Context) error {
 	ln, err := net.Listen("tcp", a.settings.Config.Listen)
 	if err != nil {
@@ -116,6 +117,8 @@ func (a *app) serve(ctx context.Context) error {
 		"bundle_id", a.settings.Config.Apple.BundleID, "database", a.settings.Config.Database)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
+	stopJobs := a.startJobs(ctx)
+	defer stopJobs()
 	select {
 	case err := <-errc:
 		return err

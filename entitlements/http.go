@@ -19,6 +19,11 @@ const MaxBodyBytes = 64 << 10
 type Store interface {
 	UserState(ctx context.Context, userID, token string) (UserState, error)
 	ClaimPurchase(ctx context.Context, userID, token string, p Purchase, g Grant) (granted bool, err error)
+	Spend(ctx context.Context, req SpendRequest) (Spend, UserState, bool, error)
+	Reverse(ctx context.Context, userID, token, spendID, actor string) (Reversal, UserState, bool, error)
+	AdminGrant(ctx context.Context, req GrantRequest) (Lot, UserState, bool, error)
+	Ledger(ctx context.Context, userID string, before int64, limit int) ([]Entry, int64, error)
+	SetTier(ctx context.Context, userID, token, tier string, expiresAt *time.Time, reason, actor string) (UserState, error)
 }
 
 // TransactionVerifier verifies a StoreKit 2 signed transaction.
@@ -33,7 +38,9 @@ type Handler struct {
 	Verifier  TransactionVerifier
 	Catalog   Catalog
 	Allowance AllowancePolicy
+	Pricing   Pricing
 	Tokens    TokenDeriver
+	Metrics   *Metrics
 	Now       func() time.Time
 	Log       *slog.Logger
 }
@@ -175,10 +182,22 @@ func userCaller(r *http.Request) (string, error) {
 // serviceCallerFor checks that the caller holds one of scopes and returns
 // the {user_id} the path names.
 func serviceCallerFor(r *http.Request, scopes ...string) (string, error) {
+	userID, _, err := serviceCall(r, scopes...)
+	return userID, err
+}
+
+// serviceCall is serviceCallerFor with the caller's actor name for the
+// ledger's audit trail.
+func serviceCall(r *http.Request, scopes ...string) (userID, actor string, err error) {
 	c, ok := CallerFrom(r.Context())
 	if !ok {
-		return "", Errorf(KindUnauthenticated, "missing_token", "a bearer token is required")
+		return "", "", Errorf(KindUnauthenticated, "missing_token", "a bearer token is required")
 	}
+	userID, err = authorizeService(r, c, scopes)
+	return userID, "service:" + c.Subject, err
+}
+
+func authorizeService(r *http.Request, c Caller, scopes []string) (string, error) {
 	allowed := false
 	for _, s := range scopes {
 		allowed = allowed || c.Has(s)

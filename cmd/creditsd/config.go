@@ -38,6 +38,9 @@ type Config struct {
 	Log       LogConfig       `yaml:"log"`
 	Jobs      JobsConfig      `yaml:"jobs"`
 
+	Pricing      map[string]RateConfig `yaml:"pricing"`       // spend pricing by product (sora, codex)
+	RefundPolicy string                `yaml:"refund_policy"` // debt (default) or forgive
+
 	Local    bool   `yaml:"-"` // set by the no-config local profile
 	StateDir string `yaml:"-"` // the local profile's directory
 }
@@ -305,6 +308,8 @@ type Settings struct {
 	Roots     []*x509.Certificate // nil: the verifier's built-in Apple root
 	Tokens    entitlements.TokenDeriver
 	Auth      *Authenticator
+	Pricing   entitlements.Pricing
+	Refund    string // entitlements.RefundDebt or RefundForgive
 }
 
 // Validate reports the first configuration mistake, naming its key. Like
@@ -342,7 +347,16 @@ func (c Config) Resolve() (*Settings, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Settings{Config: c, Catalog: catalog, Allowance: allowance, Roots: roots, Tokens: tokens, Auth: auth}, nil
+	pricing, err := resolvePricing(c.Pricing)
+	if err != nil {
+		return nil, err
+	}
+	refund, err := resolveRefundPolicy(c.RefundPolicy)
+	if err != nil {
+		return nil, err
+	}
+	return &Settings{Config: c, Catalog: catalog, Allowance: allowance, Roots: roots, Tokens: tokens, Auth: auth,
+		Pricing: pricing, Refund: refund}, nil
 }
 
 func (c Config) checkServer() error {

@@ -86,12 +86,15 @@ func openApp(ctx context.Context, configPath string, getenv func(string) string,
 	if err != nil {
 		return nil, err
 	}
+	db.Policy = sqlite.Policy{Allowance: s.Allowance, Refund: s.Refund}
 	a := &app{settings: s, log: log, db: db, registry: prometheus.NewRegistry()}
-	a.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	a.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		ledgerCollector{db: db, log: log})
 	a.verifier = &receipts.Verifier{Roots: s.Roots, BundleID: s.Config.Apple.BundleID,
 		AppAppleID: s.Config.Apple.AppAppleID, Environments: s.Config.Apple.Environments}
 	a.ledger = &entitlements.Handler{Store: db, Verifier: a.verifier, Catalog: s.Catalog,
-		Allowance: s.Allowance, Tokens: s.Tokens, Now: time.Now, Log: log}
+		Allowance: s.Allowance, Pricing: s.Pricing, Tokens: s.Tokens, Now: time.Now, Log: log,
+		Metrics: entitlements.NewMetrics(a.registry)}
 	a.inbox = &notifications.Processor{Verifier: a.verifier, Store: db, Catalog: s.Catalog, Now: time.Now,
 		Log: log, Metrics: notifications.NewMetrics(a.registry)}
 	return a, nil

@@ -4,23 +4,13 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"time"
 
 	"github.com/creditsd/creditsd/entitlements"
 )
 
-// GrantRequest is an admin's goodwill grant.
-type GrantRequest struct {
-	UserID, Token string
-	Key, Hash     string
-	Credits       int64
-	ExpiresAt     *time.Time // nil: never expires
-	Reason, Actor string
-}
-
 // AdminGrant creates a lot for a goodwill grant, once per idempotency key.
 // A replay with the same body answers the same lot (replayed is true).
-func (db *DB) AdminGrant(ctx context.Context, req GrantRequest) (entitlements.Lot, entitlements.UserState, bool, error) {
+func (db *DB) AdminGrant(ctx context.Context, req entitlements.GrantRequest) (entitlements.Lot, entitlements.UserState, bool, error) {
 	var lot entitlements.Lot
 	var st entitlements.UserState
 	replayed := false
@@ -41,7 +31,7 @@ func (db *DB) AdminGrant(ctx context.Context, req GrantRequest) (entitlements.Lo
 	return lot, st, replayed, err
 }
 
-func (tx *Tx) replayGrant(ctx context.Context, req GrantRequest) (entitlements.Lot, bool, error) {
+func (tx *Tx) replayGrant(ctx context.Context, req entitlements.GrantRequest) (entitlements.Lot, bool, error) {
 	var hash, lotID string
 	err := tx.QueryRowContext(ctx, `SELECT request_hash, lot_id FROM admin_grants WHERE user_id = ? AND idempotency_key = ?`,
 		req.UserID, req.Key).Scan(&hash, &lotID)
@@ -58,7 +48,7 @@ func (tx *Tx) replayGrant(ctx context.Context, req GrantRequest) (entitlements.L
 	return lot, true, err
 }
 
-func (tx *Tx) adminGrant(ctx context.Context, req GrantRequest) (entitlements.Lot, error) {
+func (tx *Tx) adminGrant(ctx context.Context, req entitlements.GrantRequest) (entitlements.Lot, error) {
 	lot := entitlements.Lot{LotID: newID("lot"), Source: entitlements.SourceAdmin, Granted: req.Credits,
 		Remaining: req.Credits, GrantedAt: tx.now, ExpiresAt: req.ExpiresAt}
 	if err := tx.createLot(ctx, newLot{lot: lot, userID: req.UserID, kind: "admin_grant", reason: req.Reason,

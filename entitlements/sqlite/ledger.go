@@ -3,27 +3,14 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"github.com/creditsd/creditsd/entitlements"
 	"strconv"
-	"time"
 )
-
-// Entry is one ledger line as the admin API shows it.
-type Entry struct {
-	EntryID   string    `json:"entry_id"`
-	Kind      string    `json:"kind"`
-	Credits   int64     `json:"credits"`
-	LotID     *string   `json:"lot_id"`
-	Product   string    `json:"product"`
-	Reason    string    `json:"reason"`
-	Actor     string    `json:"actor"`
-	Ref       string    `json:"ref,omitempty"`
-	CreatedAt time.Time `json:"created_at"`
-}
 
 // Ledger lists userID's entries newest first, limit at a time, starting
 // below the entry id before (0: from the newest). next is the cursor for
 // the following page, 0 when there is none.
-func (db *DB) Ledger(ctx context.Context, userID string, before int64, limit int) (entries []Entry, next int64, err error) {
+func (db *DB) Ledger(ctx context.Context, userID string, before int64, limit int) (entries []entitlements.Entry, next int64, err error) {
 	if before <= 0 {
 		before = 1<<63 - 1
 	}
@@ -40,15 +27,15 @@ func (db *DB) Ledger(ctx context.Context, userID string, before int64, limit int
 	return entries, next, err
 }
 
-func scanEntries(rows *sql.Rows, limit int) ([]Entry, int64, error) {
-	entries := []Entry{}
+func scanEntries(rows *sql.Rows, limit int) ([]entitlements.Entry, int64, error) {
+	entries := []entitlements.Entry{}
 	var lastID, next int64
 	for rows.Next() {
 		if len(entries) == limit {
 			next = lastID
 			break
 		}
-		var e Entry
+		var e entitlements.Entry
 		var lot sql.NullString
 		var created int64
 		if err := rows.Scan(&lastID, &e.Kind, &e.Credits, &lot, &e.Product, &e.Reason, &e.Actor, &e.Ref, &created); err != nil {
@@ -62,4 +49,32 @@ func scanEntries(rows *sql.Rows, limit int) ([]Entry, int64, error) {
 		entries = append(entries, e)
 	}
 	return entries, next, rows.Err()
+}
+
+// Total is the ledger's running sum for one kind and product.
+type Total struct {
+	Kind, Product string
+	Credits       int64 // sum of |credits|
+	Entries       int64
+}
+
+// Totals reads the running sums the entries trigger keeps.
+func (db *DB) Totals(ctx context.Context) ([]Total, error) {
+	var out []Total
+	err := db.view(ctx, func(tx *Tx) error {
+		rows, err := tx.QueryContext(ctx, `SELECT kind, product, credits, entries FROM ledger_totals ORDER BY kind, product`)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var t Total
+			if err := rows.Scan(&t.Kind, &t.Product, &t.Credits, &t.Entries); err != nil {
+				return err
+			}
+			out = append(out, t)
+		}
+		return rows.Err()
+	})
+	return out, err
 }

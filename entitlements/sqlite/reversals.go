@@ -4,27 +4,16 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"time"
 
 	"github.com/creditsd/creditsd/entitlements"
 )
-
-// Reversal gives a failed generation's credits back where they came from.
-type Reversal struct {
-	ReversalID         string
-	SpendID            string
-	AllowanceReturned  int64 // given back to the allowance of the spend's day
-	AllowanceForfeited int64 // not given back: the spend's day is over
-	LotsReturned       []entitlements.LotPart
-	CreatedAt          time.Time
-}
 
 // Reverse reverses a spend of userID, once: allowance parts only if the
 // allowance day has not changed, lot parts to their lots with their
 // original expiry. A repeat answers the same reversal and changes nothing
 // (created is false).
-func (db *DB) Reverse(ctx context.Context, userID, token, spendID, actor string) (Reversal, entitlements.UserState, bool, error) {
-	var rv Reversal
+func (db *DB) Reverse(ctx context.Context, userID, token, spendID, actor string) (entitlements.Reversal, entitlements.UserState, bool, error) {
+	var rv entitlements.Reversal
 	var st entitlements.UserState
 	created := false
 	err := db.update(ctx, func(tx *Tx) (err error) {
@@ -49,8 +38,8 @@ func (db *DB) Reverse(ctx context.Context, userID, token, spendID, actor string)
 	return rv, st, created, err
 }
 
-func (tx *Tx) loadReversal(ctx context.Context, sp Spend) (Reversal, error) {
-	rv := Reversal{SpendID: sp.SpendID, LotsReturned: sp.FromLots}
+func (tx *Tx) loadReversal(ctx context.Context, sp entitlements.Spend) (entitlements.Reversal, error) {
+	rv := entitlements.Reversal{SpendID: sp.SpendID, LotsReturned: sp.FromLots}
 	var created int64
 	err := tx.QueryRowContext(ctx, `SELECT reversal_id, allowance_returned, allowance_forfeited, created_at
 		FROM reversals WHERE spend_id = ?`, sp.SpendID).Scan(&rv.ReversalID, &rv.AllowanceReturned, &rv.AllowanceForfeited, &created)
@@ -58,8 +47,8 @@ func (tx *Tx) loadReversal(ctx context.Context, sp Spend) (Reversal, error) {
 	return rv, err
 }
 
-func (tx *Tx) reverse(ctx context.Context, userID string, sp Spend, actor string) (Reversal, error) {
-	rv := Reversal{ReversalID: newID("rv"), SpendID: sp.SpendID, LotsReturned: sp.FromLots, CreatedAt: tx.now}
+func (tx *Tx) reverse(ctx context.Context, userID string, sp entitlements.Spend, actor string) (entitlements.Reversal, error) {
+	rv := entitlements.Reversal{ReversalID: newID("rv"), SpendID: sp.SpendID, LotsReturned: sp.FromLots, CreatedAt: tx.now}
 	if sp.AllowanceDay == tx.today().Key {
 		rv.AllowanceReturned = sp.FromAllowance
 	} else {
@@ -81,7 +70,7 @@ func (tx *Tx) reverse(ctx context.Context, userID string, sp Spend, actor string
 	return rv, tx.settleDebt(ctx, userID, actor)
 }
 
-func (tx *Tx) returnAllowance(ctx context.Context, userID string, sp Spend, credits int64, actor string) error {
+func (tx *Tx) returnAllowance(ctx context.Context, userID string, sp entitlements.Spend, credits int64, actor string) error {
 	if credits == 0 {
 		return nil
 	}
@@ -96,7 +85,7 @@ func (tx *Tx) returnAllowance(ctx context.Context, userID string, sp Spend, cred
 // returnToLot gives a part back to its lot. If a refund has revoked that
 // lot since, the credits do not come back to life: they pay the debt that
 // refund created, and whatever is left is refunded again.
-func (tx *Tx) returnToLot(ctx context.Context, userID string, sp Spend, part entitlements.LotPart, actor string) error {
+func (tx *Tx) returnToLot(ctx context.Context, userID string, sp entitlements.Spend, part entitlements.LotPart, actor string) error {
 	if err := tx.moveLot(ctx, part.LotID, part.Credits); err != nil {
 		return err
 	}

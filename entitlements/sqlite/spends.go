@@ -4,37 +4,16 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"time"
 
 	"github.com/creditsd/creditsd/entitlements"
 )
-
-// SpendRequest is a priced spend, ready for the ledger.
-type SpendRequest struct {
-	UserID, Token string
-	Key, Hash     string // the idempotency key and a hash of the request body
-	Product       string
-	Credits       int64
-	Actor         string
-}
-
-// Spend is a recorded spend.
-type Spend struct {
-	SpendID       string
-	Product       string
-	Credits       int64
-	FromAllowance int64
-	AllowanceDay  string
-	FromLots      []entitlements.LotPart
-	CreatedAt     time.Time
-}
 
 // Spend charges a spend in one transaction: today's allowance first, then
 // lots soonest-expiring first, all or nothing. A replay of the key with the
 // same body answers the first spend and changes nothing; with another body
 // it is a conflict. A refused spend is not kept under its key.
-func (db *DB) Spend(ctx context.Context, req SpendRequest) (Spend, entitlements.UserState, bool, error) {
-	var sp Spend
+func (db *DB) Spend(ctx context.Context, req entitlements.SpendRequest) (entitlements.Spend, entitlements.UserState, bool, error) {
+	var sp entitlements.Spend
 	var st entitlements.UserState
 	replayed := false
 	err := db.update(ctx, func(tx *Tx) (err error) {
@@ -54,54 +33,54 @@ func (db *DB) Spend(ctx context.Context, req SpendRequest) (Spend, entitlements.
 	return sp, st, replayed, err
 }
 
-func (tx *Tx) replaySpend(ctx context.Context, req SpendRequest) (Spend, bool, error) {
+func (tx *Tx) replaySpend(ctx context.Context, req entitlements.SpendRequest) (entitlements.Spend, bool, error) {
 	var id, hash string
 	err := tx.QueryRowContext(ctx, `SELECT spend_id, request_hash FROM spends WHERE user_id = ? AND idempotency_key = ?`,
 		req.UserID, req.Key).Scan(&id, &hash)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
-		return Spend{}, false, nil
+		return entitlements.Spend{}, false, nil
 	case err != nil:
-		return Spend{}, false, err
+		return entitlements.Spend{}, false, err
 	case hash != req.Hash:
-		return Spend{}, false, entitlements.Errorf(entitlements.KindConflict, "idempotency_key_reused",
+		return entitlements.Spend{}, false, entitlements.Errorf(entitlements.KindConflict, "idempotency_key_reused",
 			"idempotency key %q was used for a different spend", req.Key)
 	}
 	sp, err := tx.loadSpend(ctx, req.UserID, id)
 	return sp, true, err
 }
 
-func (tx *Tx) spend(ctx context.Context, req SpendRequest) (Spend, error) {
+func (tx *Tx) spend(ctx context.Context, req entitlements.SpendRequest) (entitlements.Spend, error) {
 	st, err := tx.mustUserState(ctx, req.UserID)
 	if err != nil {
-		return Spend{}, err
+		return entitlements.Spend{}, err
 	}
 	day := tx.today()
 	remaining := tx.policy.Allowance.Limit(st.Tier, day) - st.AllowanceUsed
 	plan, err := entitlements.PlanSpend(req.Credits, remaining, st.Debt, st.Lots, tx.now)
 	if err != nil {
-		return Spend{}, err
+		return entitlements.Spend{}, err
 	}
-	sp := Spend{SpendID: newID("sp"), Product: req.Product, Credits: req.Credits, FromAllowance: plan.FromAllowance,
+	sp := entitlements.Spend{SpendID: newID("sp"), Product: req.Product, Credits: req.Credits, FromAllowance: plan.FromAllowance,
 		AllowanceDay: day.Key, FromLots: plan.FromLots, CreatedAt: tx.now}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO spends (spend_id, user_id, idempotency_key, request_hash, product,
 		credits, from_allowance, allowance_day, actor, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		sp.SpendID, req.UserID, req.Key, req.Hash, sp.Product, sp.Credits, sp.FromAllowance, sp.AllowanceDay,
 		req.Actor, millis(tx.now)); err != nil {
-		return Spend{}, err
+		return entitlements.Spend{}, err
 	}
 	if err := tx.useAllowance(ctx, req.UserID, day.Key, plan.FromAllowance, sp, req.Actor); err != nil {
-		return Spend{}, err
+		return entitlements.Spend{}, err
 	}
 	for _, part := range plan.FromLots {
 		if err := tx.takeFromLot(ctx, req.UserID, sp, part, req.Actor); err != nil {
-			return Spend{}, err
+			return entitlements.Spend{}, err
 		}
 	}
 	return sp, nil
 }
 
-func (tx *Tx) useAllowance(ctx context.Context, userID, day string, credits int64, sp Spend, actor string) error {
+func (tx *Tx) useAllowance(ctx context.Context, userID, day string, credits int64, sp entitlements.Spend, actor string) error {
 	if credits == 0 {
 		return nil
 	}
@@ -113,7 +92,7 @@ func (tx *Tx) useAllowance(ctx context.Context, userID, day string, credits int6
 		reason: "allowance", actor: actor, ref: sp.SpendID, day: day})
 }
 
-func (tx *Tx) takeFromLot(ctx context.Context, userID string, sp Spend, part entitlements.LotPart, actor string) error {
+func (tx *Tx) takeFromLot(ctx context.Context, userID string, sp entitlements.Spend, part entitlements.LotPart, actor string) error {
 	if _, err := tx.ExecContext(ctx, `INSERT INTO spend_lots (spend_id, lot_id, credits) VALUES (?, ?, ?)`,
 		sp.SpendID, part.LotID, part.Credits); err != nil {
 		return err
@@ -133,8 +112,8 @@ func (tx *Tx) moveLot(ctx context.Context, lotID string, delta int64) error {
 }
 
 // loadSpend reads a spend of userID; another user's spend is not found.
-func (tx *Tx) loadSpend(ctx context.Context, userID, spendID string) (Spend, error) {
-	sp := Spend{SpendID: spendID}
+func (tx *Tx) loadSpend(ctx context.Context, userID, spendID string) (entitlements.Spend, error) {
+	sp := entitlements.Spend{SpendID: spendID}
 	var created int64
 	err := tx.QueryRowContext(ctx, `SELECT product, credits, from_allowance, allowance_day, created_at
 		FROM spends WHERE spend_id = ? AND user_id = ?`, spendID, userID).

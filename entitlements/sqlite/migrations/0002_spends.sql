@@ -88,3 +88,19 @@ CREATE TABLE tier_overrides (
     actor      TEXT NOT NULL,
     updated_at INTEGER NOT NULL
 ) STRICT;
+
+-- Running totals of the ledger by kind and product, kept by a trigger so
+-- that /metrics never scans the entries.
+CREATE TABLE ledger_totals (
+    kind    TEXT NOT NULL,
+    product TEXT NOT NULL,
+    credits INTEGER NOT NULL,  -- sum of |credits|
+    entries INTEGER NOT NULL,
+    PRIMARY KEY (kind, product)
+) STRICT, WITHOUT ROWID;
+
+CREATE TRIGGER entries_totals AFTER INSERT ON entries
+BEGIN
+    INSERT INTO ledger_totals (kind, product, credits, entries) VALUES (NEW.kind, NEW.product, abs(NEW.credits), 1)
+    ON CONFLICT (kind, product) DO UPDATE SET credits = credits + abs(NEW.credits), entries = entries + 1;
+END;

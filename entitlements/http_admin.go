@@ -1,0 +1,160 @@
+package entitlements
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+	"unicode/utf8"
+)
+
+// grantBody is POST /v1/users/{user_id}/grants.
+type grantBody struct {
+	IdempotencyKey string     `json:"idempotency_key"`
+	Credits        int64      `json:"credits"`
+	ExpiresAt      *time.Time `json:"expires_at"`
+	Reason         string     `json:"reason"`
+}
+
+// grantAnswer is the answer to a grant.
+type grantAnswer struct {
+	Lot         Lot         `json:"lot"`
+	Entitlement Entitlement `json:"entitlement"`
+}
+
+// PostGrant gives a user goodwill credits: 201 with the lot, and the same
+// answer for a replay of the key.
+func (h *Handler) PostGrant(w http.ResponseWriter, r *http.Request) {
+	req, err := h.grantRequest(r)
+	if err == nil {
+		var lot Lot
+		var st UserState
+		if lot, st, _, err = h.Store.AdminGrant(r.Context(), req); err == nil {
+			WriteJSON(w, http.StatusCreated, grantAnswer{Lot: lot, Entitlement: Compute(st, h.Allowance)})
+			return
+		}
+	}
+	WriteError(w, r, h.Log, err)
+}
+
+func (h *Handler) grantRequest(r *http.Request) (GrantRequest, error) {
+	userID, actor, err := serviceCall(r, ScopeAdmin)
+	if err != nil {
+		return GrantRequest{}, err
+	}
+	var b grantBody
+	if err := DecodeJSON(r, &b); err != nil {
+		return GrantRequest{}, err
+	}
+	if err := checkKey(b.IdempotencyKey); err != nil {
+		return GrantRequest{}, err
+	}
+	switch {
+	case b.Credits <= 0:
+		return GrantRequest{}, Errorf(KindInvalid, "invalid_credits", "credits must be a whole number above 0")
+	case b.ExpiresAt != nil && !b.ExpiresAt.After(h.Now()):
+		return GrantRequest{}, Errorf(KindInvalid, "invalid_expires_at", "expires_at must be in the future")
+	}
+	if err := checkReason(b.Reason); err != nil {
+		return GrantRequest{}, err
+	}
+	var exp *time.Time
+	if b.ExpiresAt != nil {
+		t := b.ExpiresAt.UTC().Truncate(time.Millisecond)
+		exp = &t
+	}
+	return GrantRequest{UserID: userID, Token: h.Tokens.Token(userID), Key: b.IdempotencyKey,
+		Hash: bodyHash(b.Credits, exp, b.Reason), Credits: b.Credits, ExpiresAt: exp, Reason: b.Reason, Actor: actor}, nil
+}
+
+func checkReason(reason string) error {
+	if reason == "" || utf8.RuneCountInString(reason) > 500 {
+		return Errorf(KindInvalid, "invalid_reason", "reason is required, at most 500 characters")
+	}
+	return nil
+}
+
+// ledgerAnswer is a page of the ledger.
+type ledgerAnswer struct {
+	Entries    []Entry `json:"entries"`
+	NextCursor *string `json:"next_cursor"`
+}
+
+// GetLedger lists a user's ledger newest first; ?cursor= pages, ?limit=
+// sets the page size (default 50, at most 500).
+func (h *Handler) GetLedger(w http.ResponseWriter, r *http.Request) {
+	userID, err := serviceCallerFor(r, ScopeAdmin)
+	if err != nil {
+		WriteError(w, r, h.Log, err)
+		return
+	}
+	before, limit, err := pageParams(r)
+	if err != nil {
+		WriteError(w, r, h.Log, err)
+		return
+	}
+	entries, next, err := h.Store.Ledger(r.Context(), userID, before, limit)
+	if err != nil {
+		WriteError(w, r, h.Log, err)
+		return
+	}
+	ans := ledgerAnswer{Entries: entries}
+	if next > 0 {
+		c := strconv.FormatInt(next, 10)
+		ans.NextCursor = &c
+	}
+	WriteJSON(w, http.StatusOK, ans)
+}
+
+func pageParams(r *http.Request) (before int64, limit int, err error) {
+	limit = 50
+	q := r.URL.Query()
+	if c := q.Get("cursor"); c != "" {
+		if before, err = strconv.ParseInt(c, 10, 64); err != nil || before <= 0 {
+			return 0, 0, Errorf(KindInvalid, "invalid_cursor", "cursor must be a next_cursor this endpoint returned")
+		}
+	}
+	if l := q.Get("limit"); l != "" {
+		if limit, err = strconv.Atoi(l); err != nil || limit < 1 || limit > 500 {
+			return 0, 0, Errorf(KindInvalid, "invalid_limit", "limit must be a whole number from 1 to 500")
+		}
+	}
+	return before, limit, nil
+}
+
+// tierBody is PUT /v1/users/{user_id}/tier: a tier granted outside the App
+// Store (a web subscription), until expires_at; tier free clears it.
+type tierBody struct {
+	Tier      string     `json:"tier"`
+	ExpiresAt *time.Time `json:"expires_at"`
+	Reason    string     `json:"reason"`
+}
+
+// PutTier sets a user's tier override and answers the entitlement.
+func (h *Handler) PutTier(w http.ResponseWriter, r *http.Request) {
+	userID, actor, err := serviceCall(r, ScopeAdmin)
+	var b tierBody
+	if err == nil {
+		err = DecodeJSON(r, &b)
+	}
+	if err == nil {
+		err = h.checkTier(b)
+	}
+	if err == nil {
+		var st UserState
+		if st, err = h.Store.SetTier(r.Context(), userID, h.Tokens.Token(userID), b.Tier, b.ExpiresAt, b.Reason, actor); err == nil {
+			WriteJSON(w, http.StatusOK, Compute(st, h.Allowance))
+			return
+		}
+	}
+	WriteError(w, r, h.Log, err)
+}
+
+func (h *Handler) checkTier(b tierBody) error {
+	if _, ok := h.Allowance.Tiers[b.Tier]; !ok {
+		return Errorf(KindInvalid, "unknown_tier", "tier %q: want one of %v", b.Tier, keys(h.Allowance.Tiers))
+	}
+	if b.ExpiresAt != nil && !b.ExpiresAt.After(h.Now()) {
+		return Errorf(KindInvalid, "invalid_expires_at", "expires_at must be in the future")
+	}
+	return checkReason(b.Reason)
+}

@@ -1,0 +1,126 @@
+package entitlements
+
+import (
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestPlanSpend(t *testing.T) {
+	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	soon, later := now.Add(time.Hour), now.Add(48*time.Hour)
+	past := now.Add(-time.Second)
+	lots := []Lot{
+		{LotID: "never", Remaining: 100, GrantedAt: now.Add(-9 * time.Hour)},
+		{LotID: "later", Remaining: 5, GrantedAt: now.Add(-2 * time.Hour), ExpiresAt: &later},
+		{LotID: "soon", Remaining: 3, GrantedAt: now.Add(-1 * time.Hour), ExpiresAt: &soon},
+		{LotID: "expired", Remaining: 50, GrantedAt: now.Add(-8 * time.Hour), ExpiresAt: &past},
+	}
+	tests := []struct {
+		name      string
+		cost      int64
+		allowance int64
+		debt      int64
+		want      SpendPlan
+		code      string
+	}{
+		{"allowance first", 4, 10, 0, SpendPlan{FromAllowance: 4}, ""},
+		{"then lots soonest-expiring first", 12, 2, 0,
+			SpendPlan{FromAllowance: 2, FromLots: []LotPart{{"soon", 3}, {"later", 5}, {"never", 2}}}, ""},
+		{"exactly everything", 110, 2, 0,
+			SpendPlan{FromAllowance: 2, FromLots: []LotPart{{"soon", 3}, {"later", 5}, {"never", 100}}}, ""},
+		{"all or nothing", 111, 2, 0, SpendPlan{}, "insufficient_credits"},
+		{"expired lots never pay", 109, 0, 0, SpendPlan{}, "insufficient_credits"},
+		{"debt refuses every spend", 1, 30, 1, SpendPlan{}, "debt_outstanding"},
+		{"a lowered allowance may be overdrawn already", 3, -5, 0, SpendPlan{FromLots: []LotPart{{"soon", 3}}}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := PlanSpend(tt.cost, tt.allowance, tt.debt, lots, now)
+			if tt.code != "" {
+				require.Equal(t, tt.code, ErrorCode(err))
+				var e *Error
+				require.ErrorAs(t, err, &e)
+				require.Equal(t, KindPaymentRequired, e.Kind)
+				return
+			}
+			require.NoError(t, err)
+			require.Equal(t, tt.want, got)
+		})
+	}
+}
+
+func TestPlanRefund(t *testing.T) {
+	tests := []struct {
+		name                           string
+		granted, remaining, spent, pct int64
+		policy                         string
+		want                           RefundPlan
+	}{
+		{"full, unspent", 10, 10, 0, 100000, RefundDebt, RefundPlan{Revoked: 10, Removed: 10}},
+		{"full, part spent: debt", 10, 4, 6, 100000, RefundDebt, RefundPlan{Revoked: 10, Removed: 4, Debt: 6}},
+		{"full, part spent: forgiven", 10, 4, 6, 100000, RefundForgive, RefundPlan{Revoked: 10, Removed: 4, WrittenOff: 6}},
+		{"prorated takes the unspent part first", 10, 4, 6, 50000, RefundDebt, RefundPlan{Revoked: 5, Removed: 4, Debt: 1}},
+		{"prorated rounds down", 10, 10, 0, 33333, RefundDebt, RefundPlan{Revoked: 3, Removed: 3}},
+		{"expired credits are not debt", 10, 0, 4, 100000, RefundDebt, RefundPlan{Revoked: 10, Removed: 0, Debt: 4}},
+		{"a bad percentage is a full refund", 10, 10, 0, 0, RefundDebt, RefundPlan{Revoked: 10, Removed: 10}},
+		{"no overflow", 1 << 60, 1 << 60, 0, 99999, RefundDebt,
+			RefundPlan{Revoked: 1152909975391800907, Removed: 1152909975391800907}}, // floor(2^60 × 99999 / 100000)
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			require.Equal(t, tt.want, PlanRefund(tt.granted, tt.remaining, tt.spent, tt.pct, tt.policy))
+		})
+	}
+}
+
+func TestPrice(t *testing.T) {
+	p := DefaultPricing()
+	gen := func(seconds, res string) Generation {
+		var g Generation
+		require.NoError(t, json.Unmarshal([]byte(`{"seconds":`+seconds+`,"resolution":"`+res+`"}`), &g))
+		return g
+	}
+	for _, c := range []struct {
+		product, seconds, res string
+		want                  int64
+	}{
+		{"sora", "10", "1080p", 8},
+		{"sora", "10.001", "1080p", 12}, // a started unit counts whole
+		{"sora", "5", "480p", 1},
+		{"sora", "0.5", "720p", 2},
+		{"sora", "60", "480p", 12},
+		{"codex", "61", "standard", 2},
+	} {
+		got, err := p.Price(c.product, gen(c.seconds, c.res))
+		require.NoError(t, err, c)
+		require.Equal(t, c.want, got, c)
+	}
+	for _, c := range []struct{ product, seconds, res, code string }{
+		{"sora", "10", "4k", "unknown_resolution"},
+		{"video", "10", "1080p", "unknown_product"},
+		{"sora", "0", "1080p", "invalid_seconds"},
+		{"sora", "-5", "1080p", "invalid_seconds"},
+		{"sora", "60.001", "1080p", "invalid_seconds"},
+	} {
+		_, err := p.Price(c.product, gen(c.seconds, c.res))
+		require.Equal(t, c.code, ErrorCode(err), c)
+	}
+}
+
+func TestSecondsJSON(t *testing.T) {
+	for in, want := range map[string]Seconds{"10": 10000, "7.5": 7500, "0.001": 1, "-1.5": -1500} {
+		var s Seconds
+		require.NoError(t, json.Unmarshal([]byte(in), &s), in)
+		require.Equal(t, want, s, in)
+	}
+	for _, bad := range []string{`"10"`, "1e3", "1.0001", "true", "null.5", "9223372036854775807"} {
+		var s Seconds
+		require.Error(t, json.Unmarshal([]byte(bad), &s), bad)
+	}
+	out, err := json.Marshal(Seconds(7500))
+	require.NoError(t, err)
+	require.Equal(t, "7.5", string(out))
+}

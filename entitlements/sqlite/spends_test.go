@@ -1,0 +1,203 @@
+package sqlite
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/creditsd/creditsd/entitlements"
+)
+
+func spendReq(user, key string, credits int64) entitlements.SpendRequest {
+	return entitlements.SpendRequest{UserID: user, Token: tokens.Token(user), Key: key,
+		Hash: fmt.Sprintf("h-%d", credits), Product: "sora", Credits: credits, Actor: "service:test"}
+}
+
+func grantAdmin(t testing.TB, db *DB, user, key string, credits int64, exp *time.Time) entitlements.Lot {
+	t.Helper()
+	lot, _, _, err := db.AdminGrant(context.Background(), entitlements.GrantRequest{UserID: user, Token: tokens.Token(user),
+		Key: key, Hash: key, Credits: credits, ExpiresAt: exp, Reason: "test", Actor: "service:ops"})
+	require.NoError(t, err)
+	return lot
+}
+
+func TestSpendAllowanceThenLots(t *testing.T) {
+	db := openTest(t)
+	ctx := context.Background()
+	later, soon := testNow.AddDate(0, 6, 0), testNow.AddDate(0, 1, 0)
+	a := grantAdmin(t, db, "alice", "g1", 10, &later)
+	b := grantAdmin(t, db, "alice", "g2", 10, &soon)
+	c := grantAdmin(t, db, "alice", "g3", 10, nil)
+
+	sp, st, replayed, err := db.Spend(ctx, spendReq("alice", "k1", 45))
+	require.NoError(t, err)
+	require.False(t, replayed)
+	require.Equal(t, int64(30), sp.FromAllowance, "today's allowance first")
+	require.Equal(t, []entitlements.LotPart{{LotID: b.LotID, Credits: 10}, {LotID: a.LotID, Credits: 5}}, sp.FromLots)
+	e := entitlements.Compute(st, db.Policy.Allowance)
+	require.Equal(t, int64(0), e.Allowance.Remaining)
+	require.Equal(t, int64(15), e.Credits.Balance)
+	require.Equal(t, []string{a.LotID, c.LotID}, []string{e.Credits.Lots[0].LotID, e.Credits.Lots[1].LotID})
+
+	again, _, replayed, err := db.Spend(ctx, spendReq("alice", "k1", 45))
+	require.NoError(t, err)
+	require.True(t, replayed)
+	require.Equal(t, sp, again, "a replay answers the first spend")
+	require.Equal(t, int64(15), balance(t, db, "alice"), "and changes nothing")
+
+	_, _, _, err = db.Spend(ctx, spendReq("alice", "k1", 44))
+	require.Equal(t, "idempotency_key_reused", entitlements.ErrorCode(err))
+
+	_, _, _, err = db.Spend(ctx, spendReq("alice", "k2", 16))
+	require.Equal(t, "insufficient_credits", entitlements.ErrorCode(err))
+	require.Equal(t, int64(15), balance(t, db, "alice"), "a refused spend changes nothing")
+	_, _, replayed, err = db.Spend(ctx, spendReq("alice", "k2", 15))
+	require.NoError(t, err, "a refused key is not kept: it may succeed later")
+	require.False(t, replayed)
+
+	_, _, _, err = db.Spend(ctx, spendReq("bob", "k1", 1))
+	require.NoError(t, err, "keys are per user")
+}
+
+func TestAllowanceIsDerivedPerDay(t *testing.T) {
+	db := openTest(t)
+	ctx := context.Background()
+	_, _, _, err := db.Spend(ctx, spendReq("alice", "d1", 30))
+	require.NoError(t, err)
+	_, _, _, err = db.Spend(ctx, spendReq("alice", "d2", 1))
+	require.Equal(t, "insufficient_credits", entitlements.ErrorCode(err))
+	db.Now = func() time.Time { return testNow.Add(12 * time.Hour) } // past midnight UTC; no job ran
+	_, _, _, err = db.Spend(ctx, spendReq("alice", "d2", 30))
+	require.NoError(t, err, "a new day brings a new allowance with no job")
+}
+
+// 64 simultaneous spends of 1 credit against 40 spendable credits: exactly
+// 40 succeed and nothing ever goes negative.
+func TestConcurrentSpendsNeverOverdraw(t *testing.T) {
+	db := openTest(t)
+	ctx := context.Background()
+	db.Policy.Allowance.Tiers = map[string]int64{entitlements.TierFree: 25, entitlements.TierPro: 100}
+	grantAdmin(t, db, "alice", "g", 15, nil)
+	var ok, refused atomic.Int64
+	var wg sync.WaitGroup
+	for i := range 64 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, _, _, err := db.Spend(ctx, spendReq("alice", fmt.Sprintf("c%d", i), 1))
+			switch {
+			case err == nil:
+				ok.Add(1)
+			case entitlements.ErrorCode(err) == "insufficient_credits":
+				refused.Add(1)
+			default:
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	require.Equal(t, int64(40), ok.Load())
+	require.Equal(t, int64(24), refused.Load())
+	e := entitlements.Compute(state(t, db, "alice"), db.Policy.Allowance)
+	require.Equal(t, int64(0), e.Spendable)
+	require.Equal(t, int64(25), e.Allowance.Used)
+	var negative int
+	require.NoError(t, db.read.QueryRow(`SELECT count(*) FROM lots WHERE remaining < 0`).Scan(&negative))
+	require.Zero(t, negative)
+}
+
+func TestReverse(t *testing.T) {
+	ctx := context.Background()
+	t.Run("OK returns credits where they came from, once", func(t *testing.T) {
+		db := openTest(t)
+		exp := testNow.AddDate(0, 1, 0)
+		lot := grantAdmin(t, db, "alice", "g", 10, &exp)
+		sp, _, _, err := db.Spend(ctx, spendReq("alice", "s", 34))
+		require.NoError(t, err)
+		rv, st, created, err := db.Reverse(ctx, "alice", tokens.Token("alice"), sp.SpendID, "service:test")
+		require.NoError(t, err)
+		require.True(t, created)
+		require.Equal(t, int64(30), rv.AllowanceReturned)
+		require.Equal(t, []entitlements.LotPart{{LotID: lot.LotID, Credits: 4}}, rv.LotsReturned)
+		e := entitlements.Compute(st, db.Policy.Allowance)
+		require.Equal(t, int64(30), e.Allowance.Remaining)
+		require.Equal(t, int64(10), e.Credits.Balance)
+		require.Equal(t, exp, *e.Credits.Lots[0].ExpiresAt, "with its original expiry")
+
+		again, _, created, err := db.Reverse(ctx, "alice", tokens.Token("alice"), sp.SpendID, "service:test")
+		require.NoError(t, err)
+		require.False(t, created)
+		require.Equal(t, rv, again)
+		require.Equal(t, int64(10), balance(t, db, "alice"), "a repeat changes nothing")
+	})
+	t.Run("allowance parts only on the same day", func(t *testing.T) {
+		db := openTest(t)
+		grantAdmin(t, db, "alice", "g", 10, nil)
+		sp, _, _, err := db.Spend(ctx, spendReq("alice", "s", 32))
+		require.NoError(t, err)
+		db.Now = func() time.Time { return testNow.Add(13 * time.Hour) }
+		rv, st, _, err := db.Reverse(ctx, "alice", tokens.Token("alice"), sp.SpendID, "service:test")
+		require.NoError(t, err)
+		require.Equal(t, int64(0), rv.AllowanceReturned)
+		require.Equal(t, int64(30), rv.AllowanceForfeited)
+		e := entitlements.Compute(st, db.Policy.Allowance)
+		require.Equal(t, int64(30), e.Allowance.Remaining, "today's allowance is untouched")
+		require.Equal(t, int64(10), e.Credits.Balance)
+	})
+	t.Run("ErrNotFound for another user's spend", func(t *testing.T) {
+		db := openTest(t)
+		sp, _, _, err := db.Spend(ctx, spendReq("alice", "s", 1))
+		require.NoError(t, err)
+		_, _, _, err = db.Reverse(ctx, "bob", tokens.Token("bob"), sp.SpendID, "service:test")
+		require.Equal(t, "spend_not_found", entitlements.ErrorCode(err))
+	})
+}
+
+func TestAdminGrantIdempotent(t *testing.T) {
+	db := openTest(t)
+	ctx := context.Background()
+	req := entitlements.GrantRequest{UserID: "alice", Token: tokens.Token("alice"), Key: "g", Hash: "h1", Credits: 5,
+		Reason: "sorry", Actor: "service:ops"}
+	lot, _, replayed, err := db.AdminGrant(ctx, req)
+	require.NoError(t, err)
+	require.False(t, replayed)
+	require.Equal(t, entitlements.SourceAdmin, lot.Source)
+	again, _, replayed, err := db.AdminGrant(ctx, req)
+	require.NoError(t, err)
+	require.True(t, replayed)
+	require.Equal(t, lot, again)
+	req.Hash = "h2"
+	_, _, _, err = db.AdminGrant(ctx, req)
+	require.Equal(t, "idempotency_key_reused", entitlements.ErrorCode(err))
+	require.Equal(t, int64(5), balance(t, db, "alice"))
+}
+
+func TestLedgerPagesNewestFirst(t *testing.T) {
+	db := openTest(t)
+	ctx := context.Background()
+	for i := range 5 {
+		grantAdmin(t, db, "alice", fmt.Sprintf("g%d", i), int64(i+1), nil)
+	}
+	grantAdmin(t, db, "bob", "g", 9, nil)
+	var seen []int64
+	var before int64
+	for {
+		page, next, err := db.Ledger(ctx, "alice", before, 2)
+		require.NoError(t, err)
+		for _, e := range page {
+			require.Equal(t, "admin_grant", e.Kind)
+			require.Equal(t, "service:ops", e.Actor)
+			seen = append(seen, e.Credits)
+		}
+		if next == 0 {
+			break
+		}
+		before = next
+	}
+	require.Equal(t, []int64{5, 4, 3, 2, 1}, seen)
+}

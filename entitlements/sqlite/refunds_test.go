@@ -19,7 +19,9 @@ func resign(p entitlements.Purchase, after time.Duration, edit func(*entitlement
 
 func refunded(p *entitlements.Purchase) { p.RevocationDate = testNow }
 
-func reinstated(p *entitlements.Purchase) { p.RevocationDate, p.RevocationType, p.RevocationPercent = time.Time{}, "", 0 }
+func reinstated(p *entitlements.Purchase) {
+	p.RevocationDate, p.RevocationType, p.RevocationPercent = time.Time{}, "", 0
+}
 
 func entitlementOf(t testing.TB, db *DB, user string) entitlements.Entitlement {
 	return entitlements.Compute(state(t, db, user), db.Policy.Allowance)

@@ -1,0 +1,205 @@
+package main
+
+import (
+	"fmt"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/creditsd/creditsd/receipts/devca"
+)
+
+// backend is the generation backend's service token.
+func (w *world) backend() string { return w.token("generation-backend", "credits:spend", time.Hour) }
+
+func (w *world) admin() string { return w.token("ops", "credits:admin", time.Hour) }
+
+func (w *world) spend(user string, body any) answer {
+	return w.do("POST", "/v1/users/"+user+"/spends", w.backend(), body)
+}
+
+func num(a answer, path ...string) int64 {
+	var v any = a.body
+	for _, p := range path {
+		v = v.(map[string]any)[p]
+	}
+	return int64(v.(float64))
+}
+
+func TestEndToEndSpendPath(t *testing.T) {
+	w := newWorld(t)
+	bought := time.Now().Add(-time.Minute)
+	w.entitlement("alice")
+	require.Equal(t, http.StatusOK, w.notify("9a1c1c3e-0000-4000-8000-000000000001", "ONE_TIME_CHARGE",
+		w.transaction("3000001", w.tokens.Token("alice"), bought)).status)
+
+	// A 10 s 1080p Sora video costs 8 credits, from today's allowance first.
+	gen := map[string]any{"idempotency_key": "gen-1", "product": "sora", "generation": map[string]any{"seconds": 10, "resolution": "1080p"}}
+	a := w.spend("alice", gen)
+	require.Equal(t, http.StatusCreated, a.status, a.raw)
+	require.Equal(t, int64(8), num(a, "credits"))
+	require.Equal(t, int64(8), num(a, "from_allowance"))
+	require.Equal(t, int64(22), num(a, "entitlement", "allowance", "remaining"))
+	spendID := a.body["spend_id"].(string)
+
+	replay := w.spend("alice", gen)
+	require.Equal(t, http.StatusCreated, replay.status, "a replay answers what the first call answered")
+	require.Equal(t, spendID, replay.body["spend_id"])
+	require.Equal(t, int64(22), num(replay, "entitlement", "allowance", "remaining"), "and changes nothing")
+	gen2 := map[string]any{"idempotency_key": "gen-1", "product": "sora", "credits": 3}
+	require.Equal(t, http.StatusConflict, w.spend("alice", gen2).status)
+
+	// Past the allowance, lots pay; spendable counts both.
+	a = w.spend("alice", map[string]any{"idempotency_key": "c-1", "product": "codex", "credits": 25})
+	require.Equal(t, http.StatusCreated, a.status, a.raw)
+	require.Equal(t, int64(22), num(a, "from_allowance"))
+	require.Equal(t, int64(7), num(a, "entitlement", "credits", "balance"))
+	require.Equal(t, int64(7), num(a, "entitlement", "spendable"))
+
+	// More than spendable is 402, and the key stays free.
+	big := map[string]any{"idempotency_key": "c-2", "product": "codex", "credits": 8}
+	a = w.spend("alice", big)
+	require.Equal(t, http.StatusPaymentRequired, a.status)
+	require.Equal(t, "insufficient_credits", a.code())
+
+	// A failed generation is reversed: its allowance part comes back today.
+	rev := w.do("POST", "/v1/users/alice/spends/"+spendID+"/reverse", w.backend(), nil)
+	require.Equal(t, http.StatusCreated, rev.status, rev.raw)
+	require.Equal(t, int64(8), num(rev, "allowance_returned"))
+	again := w.do("POST", "/v1/users/alice/spends/"+spendID+"/reverse", w.backend(), nil)
+	require.Equal(t, http.StatusOK, again.status, "a repeat answers 200")
+	require.Equal(t, rev.body["reversal_id"], again.body["reversal_id"])
+	require.Equal(t, int64(8+7), num(again, "entitlement", "spendable"), "and changes nothing")
+	require.Equal(t, http.StatusCreated, w.spend("alice", big).status, "the refused key now succeeds")
+
+	// A refund of the pack, now partly spent, leaves debt and blocks spending.
+	refund := w.transaction("3000001", w.tokens.Token("alice"), bought, func(p *devca.TransactionPayload) {
+		p.RevocationDate, p.SignedDate = devca.Millis(time.Now()), devca.Millis(time.Now())
+	})
+	require.Equal(t, http.StatusOK, w.notify("9a1c1c3e-0000-4000-8000-000000000002", "REFUND", refund).status)
+	e := w.entitlement("alice")
+	require.Equal(t, int64(3), e.Credits.Debt)
+	require.Equal(t, int64(0), e.Spendable)
+	a = w.spend("alice", map[string]any{"idempotency_key": "c-3", "product": "codex", "credits": 1})
+	require.Equal(t, http.StatusPaymentRequired, a.status)
+	require.Equal(t, "debt_outstanding", a.code())
+
+	// An admin grant pays the debt first; the ledger tells the whole story.
+	g := w.do("POST", "/v1/users/alice/grants", w.admin(), map[string]any{"idempotency_key": "goodwill-1", "credits": 5, "reason": "support ticket 42"})
+	require.Equal(t, http.StatusCreated, g.status, g.raw)
+	require.Equal(t, int64(0), num(g, "entitlement", "credits", "debt"))
+	require.Equal(t, int64(2), num(g, "entitlement", "credits", "balance"))
+
+	l := w.do("GET", "/v1/users/alice/ledger?limit=3", w.admin(), nil)
+	require.Equal(t, http.StatusOK, l.status, l.raw)
+	entries := l.body["entries"].([]any)
+	require.Len(t, entries, 3)
+	require.Equal(t, "debt_paid", entries[0].(map[string]any)["kind"], "newest first")
+	require.Equal(t, "service:ops", entries[1].(map[string]any)["actor"])
+	next := l.body["next_cursor"].(string)
+	l2 := w.do("GET", "/v1/users/alice/ledger?limit=100&cursor="+next, w.admin(), nil)
+	require.Equal(t, http.StatusOK, l2.status)
+	require.Nil(t, l2.body["next_cursor"])
+	kinds := map[string]bool{}
+	for _, e := range append(entries, l2.body["entries"].([]any)...) {
+		kinds[e.(map[string]any)["kind"].(string)] = true
+	}
+	for _, k := range []string{"grant", "spend", "reverse", "refund", "debt", "admin_grant", "debt_paid"} {
+		require.True(t, kinds[k], "the ledger records %s", k)
+	}
+
+	m := w.do("GET", "/metrics", "", nil)
+	require.Contains(t, m.raw, `creditsd_spends_refused_total{code="insufficient_credits"} 1`)
+	require.Contains(t, m.raw, `creditsd_spends_refused_total{code="debt_outstanding"} 1`)
+	require.Contains(t, m.raw, `creditsd_ledger_credits_total{kind="grant",product="com.example.sora.credits10"} 10`)
+	require.Contains(t, m.raw, `creditsd_spends_total{product="sora"} 1`)
+}
+
+func TestEndToEndSpendRefusals(t *testing.T) {
+	w := newWorld(t)
+	for _, c := range []struct {
+		name   string
+		token  string
+		path   string
+		body   any
+		status int
+		code   string
+	}{
+		{"unknown product", w.backend(), "/v1/users/alice/spends", map[string]any{"idempotency_key": "k", "product": "dalle", "credits": 1}, 400, "unknown_product"},
+		{"unknown resolution", w.backend(), "/v1/users/alice/spends", map[string]any{"idempotency_key": "k", "product": "sora", "generation": map[string]any{"seconds": 10, "resolution": "8k"}}, 400, "unknown_resolution"},
+		{"zero credits", w.backend(), "/v1/users/alice/spends", map[string]any{"idempotency_key": "k", "product": "sora", "credits": 0}, 400, "invalid_credits"},
+		{"fractional credits", w.backend(), "/v1/users/alice/spends", `{"idempotency_key":"k","product":"sora","credits":1.5}`, 400, "invalid_body"},
+		{"both forms", w.backend(), "/v1/users/alice/spends", map[string]any{"idempotency_key": "k", "product": "sora", "credits": 1, "generation": map[string]any{"seconds": 1, "resolution": "480p"}}, 400, "invalid_body"},
+		{"no key", w.backend(), "/v1/users/alice/spends", map[string]any{"product": "sora", "credits": 1}, 400, "invalid_idempotency_key"},
+		{"user token cannot spend", w.token("alice", "", time.Minute), "/v1/users/alice/spends", map[string]any{"idempotency_key": "k", "product": "sora", "credits": 1}, 403, "insufficient_scope"},
+		{"admin cannot spend", w.admin(), "/v1/users/alice/spends", map[string]any{"idempotency_key": "k", "product": "sora", "credits": 1}, 403, "insufficient_scope"},
+		{"spender cannot grant", w.backend(), "/v1/users/alice/grants", map[string]any{"idempotency_key": "k", "credits": 1, "reason": "x"}, 403, "insufficient_scope"},
+		{"grant without reason", w.admin(), "/v1/users/alice/grants", map[string]any{"idempotency_key": "k", "credits": 1}, 400, "invalid_reason"},
+		{"grant expiring in the past", w.admin(), "/v1/users/alice/grants", map[string]any{"idempotency_key": "k", "credits": 1, "reason": "x", "expires_at": "2020-01-01T00:00:00Z"}, 400, "invalid_expires_at"},
+		{"reverse of an unknown spend", w.backend(), "/v1/users/alice/spends/sp_nope/reverse", nil, 404, "spend_not_found"},
+		{"spender cannot read the ledger", w.backend(), "/v1/users/alice/ledger", nil, 403, "insufficient_scope"},
+		{"bad cursor", w.admin(), "/v1/users/alice/ledger?cursor=abc", nil, 400, "invalid_cursor"},
+		{"unknown tier", w.admin(), "/v1/users/alice/tier", map[string]any{"tier": "gold", "reason": "x"}, 400, "unknown_tier"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			method := "POST"
+			if c.path == "/v1/users/alice/ledger" || c.path == "/v1/users/alice/ledger?cursor=abc" {
+				method = "GET"
+			}
+			if c.path == "/v1/users/alice/tier" {
+				method = "PUT"
+			}
+			a := w.do(method, c.path, c.token, c.body)
+			require.Equal(t, c.status, a.status, a.raw)
+			require.Equal(t, c.code, a.code())
+		})
+	}
+}
+
+func TestEndToEndProTier(t *testing.T) {
+	w := newWorld(t)
+	until := time.Now().Add(24 * time.Hour).UTC().Format(time.RFC3339)
+	a := w.do("PUT", "/v1/users/alice/tier", w.admin(), map[string]any{"tier": "pro", "expires_at": until, "reason": "web subscription"})
+	require.Equal(t, http.StatusOK, a.status, a.raw)
+	e := w.entitlement("alice")
+	require.Equal(t, "pro", e.Tier)
+	require.Equal(t, int64(100), e.Allowance.Limit)
+}
+
+// 64 simultaneous spends against 40 spendable credits over HTTP: exactly 40
+// succeed, and nothing anywhere goes negative.
+func TestEndToEndConcurrentSpends(t *testing.T) {
+	w := newWorld(t)
+	g := w.do("POST", "/v1/users/alice/grants", w.admin(), map[string]any{"idempotency_key": "g", "credits": 10, "reason": "test"})
+	require.Equal(t, http.StatusCreated, g.status, g.raw)
+	var ok, refused atomic.Int64
+	var wg sync.WaitGroup
+	for i := range 64 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			a := w.spend("alice", map[string]any{"idempotency_key": fmt.Sprintf("k%d", i), "product": "sora", "credits": 1})
+			switch a.status {
+			case http.StatusCreated:
+				ok.Add(1)
+				if s := num(a, "entitlement", "spendable"); s < 0 {
+					t.Errorf("spendable went negative: %d", s)
+				}
+			case http.StatusPaymentRequired:
+				refused.Add(1)
+			default:
+				t.Errorf("unexpected %d: %s", a.status, a.raw)
+			}
+		}()
+	}
+	wg.Wait()
+	require.Equal(t, int64(40), ok.Load())
+	require.Equal(t, int64(24), refused.Load())
+	e := w.entitlement("alice")
+	require.Equal(t, int64(0), e.Spendable)
+	require.Equal(t, int64(0), e.Credits.Balance)
+}

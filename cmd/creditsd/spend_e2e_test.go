@@ -168,6 +168,23 @@ func TestEndToEndProTier(t *testing.T) {
 	e := w.entitlement("alice")
 	require.Equal(t, "pro", e.Tier)
 	require.Equal(t, int64(100), e.Allowance.Limit)
+
+	// A subscription transaction that the app submits makes its user Pro
+	// until it expires.
+	start := time.Now().Add(-time.Hour)
+	sub := w.transaction("4000001", w.tokens.Token("bob"), start, func(p *devca.TransactionPayload) {
+		p.ProductID, p.Type, p.ExpiresDate = "com.example.pro.monthly", "Auto-Renewable Subscription", devca.Millis(start.AddDate(0, 1, 0))
+	})
+	a = w.submit("bob", sub)
+	require.Equal(t, http.StatusOK, a.status, a.raw)
+	require.Equal(t, "pro", a.body["tier"])
+	expired := w.transaction("4000002", w.tokens.Token("carol"), start.AddDate(0, -2, 0), func(p *devca.TransactionPayload) {
+		p.ProductID, p.Type, p.ExpiresDate = "com.example.pro.monthly", "Auto-Renewable Subscription", devca.Millis(start.AddDate(0, -1, 0))
+		p.SignedDate = devca.Millis(time.Now())
+	})
+	a = w.submit("carol", expired)
+	require.Equal(t, http.StatusOK, a.status, a.raw)
+	require.Equal(t, "free", a.body["tier"], "an expired subscription gives nothing")
 }
 
 // 64 simultaneous spends against 40 spendable credits over HTTP: exactly 40

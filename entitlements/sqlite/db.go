@@ -17,8 +17,7 @@ import (
 	"strings"
 	"time"
 
-	msqlite "modernc.org/sqlite"
-	sqlite3 "modernc.org/sqlite/lib"
+	_ "modernc.org/sqlite" // the database/sql driver "sqlite", without cgo
 
 	"github.com/creditsd/creditsd/entitlements"
 )
@@ -34,6 +33,9 @@ type DB struct {
 	read   *sql.DB
 	Now    func() time.Time
 	Policy Policy
+
+	jobs       chan writeJob // to the writer goroutine (writer.go)
+	writerDone chan struct{}
 }
 
 // Policy is the business configuration the ledger applies inside its
@@ -66,6 +68,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	}
 	db.read.SetMaxOpenConns(max(4, 2*runtime.GOMAXPROCS(0)))
 	db.read.SetMaxIdleConns(max(4, 2*runtime.GOMAXPROCS(0)))
+	db.startWriter()
 	return db, nil
 }
 
@@ -86,8 +89,9 @@ func dsn(path string, readOnly bool) string {
 	return "file:" + path + "?" + q.Encode()
 }
 
-// Close closes both pools.
+// Close finishes the queued writes and closes both pools.
 func (db *DB) Close() error {
+	db.stopWriter()
 	return errors.Join(db.read.Close(), db.write.Close())
 }
 
@@ -138,21 +142,24 @@ func applyMigration(ctx context.Context, tx *sql.Tx, name string) error {
 // Tx is one write transaction and the moment it happens at.
 type Tx struct {
 	*sql.Tx
+	ctx    context.Context // statements run on this, whatever ctx a caller passes
 	now    time.Time
 	policy Policy
 }
 
-// update runs fn in one write transaction, committing if fn succeeds.
-func (db *DB) update(ctx context.Context, fn func(*Tx) error) error {
-	tx, err := db.write.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	if err := fn(&Tx{Tx: tx, now: db.Now().UTC(), policy: db.Policy}); err != nil {
-		return err
-	}
-	return tx.Commit()
+// ExecContext runs a statement on the transaction's own context.
+func (tx *Tx) ExecContext(_ context.Context, query string, args ...any) (sql.Result, error) {
+	return tx.Tx.ExecContext(tx.ctx, query, args...)
+}
+
+// QueryContext runs a query on the transaction's own context.
+func (tx *Tx) QueryContext(_ context.Context, query string, args ...any) (*sql.Rows, error) {
+	return tx.Tx.QueryContext(tx.ctx, query, args...)
+}
+
+// QueryRowContext runs a one-row query on the transaction's own context.
+func (tx *Tx) QueryRowContext(_ context.Context, query string, args ...any) *sql.Row {
+	return tx.Tx.QueryRowContext(tx.ctx, query, args...)
 }
 
 // view runs fn in one read-only transaction: a consistent snapshot.
@@ -162,16 +169,7 @@ func (db *DB) view(ctx context.Context, fn func(*Tx) error) error {
 		return err
 	}
 	defer tx.Rollback()
-	return fn(&Tx{Tx: tx, now: db.Now().UTC(), policy: db.Policy})
-}
-
-// isUnique reports a UNIQUE or PRIMARY KEY violation, by the driver's code.
-func isUnique(err error) bool {
-	var se *msqlite.Error
-	if !errors.As(err, &se) {
-		return false
-	}
-	return se.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE || se.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY
+	return fn(&Tx{Tx: tx, ctx: ctx, now: db.Now().UTC(), policy: db.Policy})
 }
 
 func millis(t time.Time) int64 { return t.UnixMilli() }
@@ -198,9 +196,4 @@ func fromNullMillis(n sql.NullInt64) *time.Time {
 	}
 	t := fromMillis(n.Int64)
 	return &t
-}
-
-// placeholders is "?, ?, ?" for n values.
-func placeholders(n int) string {
-	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
 }

@@ -1,0 +1,104 @@
+package sqlite
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+func countUsers(t testing.TB, db *DB) int {
+	var n int
+	require.NoError(t, db.read.QueryRow(`SELECT count(*) FROM users`).Scan(&n))
+	return n
+}
+
+func insertUser(tx *Tx, id string) error {
+	_, err := tx.ExecContext(context.Background(), `INSERT INTO users (user_id, app_account_token, created_at) VALUES (?, ?, 0)`, id, "tok-"+id)
+	return err
+}
+
+// Many writers share commits; each one's failure undoes only its own work.
+func TestGroupCommitIsolatesFailures(t *testing.T) {
+	db := openTest(t)
+	var wg sync.WaitGroup
+	errs := make([]error, 200)
+	for i := range errs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = db.update(context.Background(), func(tx *Tx) error {
+				if err := insertUser(tx, fmt.Sprintf("u%d", i)); err != nil {
+					return err
+				}
+				if i%2 == 1 {
+					return errors.New("refused")
+				}
+				return nil
+			})
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if i%2 == 1 {
+			require.EqualError(t, err, "refused")
+		} else {
+			require.NoError(t, err)
+		}
+	}
+	require.Equal(t, 100, countUsers(t, db), "only the jobs that succeeded were committed")
+}
+
+func TestGroupCommitSurvivesAPanic(t *testing.T) {
+	db := openTest(t)
+	err := db.update(context.Background(), func(tx *Tx) error {
+		_ = insertUser(tx, "before-panic")
+		panic("boom")
+	})
+	require.ErrorContains(t, err, "panicked")
+	require.NoError(t, db.update(context.Background(), func(tx *Tx) error { return insertUser(tx, "after") }))
+	require.Equal(t, 1, countUsers(t, db), "the panicking job's write was undone; the writer lives on")
+}
+
+// A caller whose context ends after its job is queued still learns the true
+// outcome, and the job is not half-done.
+func TestCancelledCallerDoesNotInterruptTheBatch(t *testing.T) {
+	db := openTest(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	err := db.update(ctx, func(tx *Tx) error {
+		cancel() // the client goes away mid-transaction
+		return insertUser(tx, "kept")
+	})
+	require.NoError(t, err)
+	require.Equal(t, 1, countUsers(t, db))
+	require.ErrorIs(t, db.update(ctx, func(*Tx) error { return nil }), context.Canceled, "a cancelled caller is not queued")
+}
+
+func TestCloseFinishesQueuedWrites(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "close.db")
+	db, err := Open(context.Background(), path)
+	require.NoError(t, err)
+	var wg sync.WaitGroup
+	errs := make(chan error, 50)
+	for i := range 50 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs <- db.update(context.Background(), func(tx *Tx) error { return insertUser(tx, fmt.Sprintf("c%d", i)) })
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		require.NoError(t, err)
+	}
+	require.NoError(t, db.Close())
+	db, err = Open(context.Background(), path)
+	require.NoError(t, err)
+	defer db.Close()
+	require.Equal(t, 50, countUsers(t, db))
+}

@@ -14,10 +14,10 @@ import (
 	"net/url"
 	"runtime"
 	"sort"
-	"strings"
 	"time"
 
-	_ "modernc.org/sqlite" // the database/sql driver "sqlite", without cgo
+	msqlite "modernc.org/sqlite" // registers the database/sql driver "sqlite", without cgo
+	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/creditsd/creditsd/entitlements"
 )
@@ -170,6 +170,16 @@ func (db *DB) view(ctx context.Context, fn func(*Tx) error) error {
 	}
 	defer tx.Rollback()
 	return fn(&Tx{Tx: tx, ctx: ctx, now: db.Now().UTC(), policy: db.Policy})
+}
+
+// isUnique reports a UNIQUE or PRIMARY KEY violation, by the driver's code
+// (never by matching the message text).
+func isUnique(err error) bool {
+	var se *msqlite.Error
+	if !errors.As(err, &se) {
+		return false
+	}
+	return se.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE || se.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY
 }
 
 func millis(t time.Time) int64 { return t.UnixMilli() }

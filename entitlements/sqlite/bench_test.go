@@ -1,0 +1,78 @@
+package sqlite
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"testing"
+
+	"github.com/creditsd/creditsd/entitlements"
+)
+
+// BenchmarkSpend charges 1 credit per spend from many users' lots, with as
+// many concurrent callers as -cpu × SetParallelism (32 by default here), on
+// a real file database with synchronous=FULL: the group commit at work.
+func BenchmarkSpend(b *testing.B) {
+	db := openTest(b)
+	const users = 256
+	for u := range users {
+		grantAdmin(b, db, fmt.Sprintf("u%d", u), "seed", 1<<40, nil)
+	}
+	var n atomic.Int64
+	b.SetParallelism(16)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			i := n.Add(1)
+			user := fmt.Sprintf("u%d", i%users)
+			if _, _, _, err := db.Spend(context.Background(), spendReq(user, fmt.Sprintf("k%d", i), 1)); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
+
+// BenchmarkGrant records and grants one purchase per call, as the webhook does.
+func BenchmarkGrant(b *testing.B) {
+	db := openTest(b)
+	const users = 256
+	for u := range users {
+		_ = state(b, db, fmt.Sprintf("u%d", u))
+	}
+	var n atomic.Int64
+	b.SetParallelism(8)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			i := n.Add(1)
+			user := fmt.Sprintf("u%d", i%users)
+			p := purchase(fmt.Sprintf("t%d", i), tokens.Token(user))
+			_, err := db.RecordNotification(context.Background(), Notification{UUID: fmt.Sprintf("n%d", i),
+				Type: "ONE_TIME_CHARGE", SignedDate: p.SignedDate, TransactionID: p.TransactionID, JWS: "x",
+				Decoded: []byte(`{}`), Source: "webhook", Outcome: "granted"},
+				Effect{Purchase: &p, Grant: plan(b, p)})
+			if err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
+
+// BenchmarkEntitlementRead reads an existing user's state, the hot read path.
+func BenchmarkEntitlementRead(b *testing.B) {
+	db := openTest(b)
+	grantAdmin(b, db, "alice", "seed", 100, nil)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			st, err := db.UserState(context.Background(), "alice", tokens.Token("alice"))
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			_ = entitlements.Compute(st, db.Policy.Allowance)
+		}
+	})
+}

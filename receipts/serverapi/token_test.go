@@ -1,0 +1,98 @@
+package serverapi
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/stretchr/testify/require"
+)
+
+func testKey(t testing.TB) *ecdsa.PrivateKey {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	return k
+}
+
+// clock is a settable Now.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newClock(t time.Time) *clock    { return &clock{t: t} }
+func (c *clock) now() time.Time      { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) add(d time.Duration) { c.mu.Lock(); defer c.mu.Unlock(); c.t = c.t.Add(d) }
+
+func testTokens(t testing.TB, now func() time.Time) (*tokenSource, *ecdsa.PrivateKey) {
+	key := testKey(t)
+	return newTokenSource(Config{KeyID: "KEY123", IssuerID: "issuer-uuid", BundleID: "com.example.credits", PrivateKey: key, Now: now}), key
+}
+
+// The header and claims are exactly Apple's: nothing missing, nothing extra.
+func TestTokenHeaderAndClaims(t *testing.T) {
+	now := time.Date(2026, 1, 2, 3, 4, 5, 600, time.UTC)
+	ts, key := testTokens(t, func() time.Time { return now })
+	raw, err := ts.get()
+	require.NoError(t, err)
+
+	claims := jwt.MapClaims{}
+	tok, err := jwt.ParseWithClaims(raw, claims, func(*jwt.Token) (any, error) { return &key.PublicKey, nil },
+		jwt.WithValidMethods([]string{"ES256"}), jwt.WithTimeFunc(func() time.Time { return now }))
+	require.NoError(t, err)
+	require.Equal(t, map[string]any{"alg": "ES256", "kid": "KEY123", "typ": "JWT"}, tok.Header)
+	require.Equal(t, jwt.MapClaims{
+		"iss": "issuer-uuid",
+		"iat": float64(now.Unix()),
+		"exp": float64(now.Add(5 * time.Minute).Unix()),
+		"aud": "appstoreconnect-v1", // a string, not ["appstoreconnect-v1"]
+		"bid": "com.example.credits",
+	}, claims)
+}
+
+// A token is reused until a minute before it expires, then replaced.
+func TestTokenCache(t *testing.T) {
+	c := newClock(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
+	ts, _ := testTokens(t, c.now)
+	first, err := ts.get()
+	require.NoError(t, err)
+
+	c.add(3*time.Minute + 59*time.Second)
+	again, err := ts.get()
+	require.NoError(t, err)
+	require.Equal(t, first, again, "reused within its life")
+
+	c.add(time.Second) // exactly exp - 1 min
+	fresh, err := ts.get()
+	require.NoError(t, err)
+	require.NotEqual(t, first, fresh, "re-signed a minute before exp")
+
+	c.add(-time.Hour) // the clock stepped back before iat
+	back, err := ts.get()
+	require.NoError(t, err)
+	require.NotEqual(t, fresh, back, "re-signed: Apple refuses iat in the future")
+}
+
+// Many goroutines share one token source; run with -race.
+func TestTokenConcurrent(t *testing.T) {
+	c := newClock(time.Now())
+	ts, _ := testTokens(t, c.now)
+	var wg sync.WaitGroup
+	for i := range 16 {
+		wg.Go(func() {
+			for range 50 {
+				if i == 0 {
+					c.add(10 * time.Second)
+				}
+				_, err := ts.get()
+				require.NoError(t, err)
+			}
+		})
+	}
+	wg.Wait()
+}

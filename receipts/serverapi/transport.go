@@ -1,0 +1,185 @@
+package serverapi
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+const (
+	// responseLimit bounds a 2xx body; a history page (20 notifications)
+	// is a few hundred KiB.
+	responseLimit = 4 << 20
+	errorLimit    = 64 << 10
+	// maxRetryAfter is the longest 429 wait done inside one call. Longer
+	// ones go back to the caller as an APIError with RetryAfter, so a job
+	// can reschedule instead of holding a request open.
+	maxRetryAfter = 30 * time.Second
+	maxBackoff    = 10 * time.Second
+	maxMessage    = 300
+)
+
+// call sends one API request and decodes a 2xx JSON answer into out (when
+// non-nil), retrying 429s, 5xx and transport errors up to MaxRetries. All
+// three endpoints are safe to repeat: two reads and an idempotent PUT.
+func (c *Client) call(ctx context.Context, method, url string, body, out any) error {
+	var payload []byte
+	if body != nil {
+		var err error
+		if payload, err = json.Marshal(body); err != nil {
+			return fmt.Errorf("serverapi: encoding request: %w", err)
+		}
+	}
+	for attempt := 0; ; attempt++ {
+		wait, retry, err := c.attempt(ctx, method, url, payload, out, attempt)
+		if !retry || attempt >= c.cfg.MaxRetries {
+			return err
+		}
+		if serr := c.cfg.sleep(ctx, wait); serr != nil {
+			return fmt.Errorf("serverapi: stopped waiting to retry (%v): %w", err, serr)
+		}
+	}
+}
+
+// attempt makes one request; retry says whether err is worth another try
+// after wait.
+func (c *Client) attempt(ctx context.Context, method, url string, payload []byte, out any, n int) (wait time.Duration, retry bool, err error) {
+	token, err := c.tokens.get()
+	if err != nil {
+		return 0, false, err
+	}
+	req, err := http.NewRequestWithContext(ctx, method, url, bytes.NewReader(payload))
+	if err != nil {
+		return 0, false, fmt.Errorf("serverapi: %w", err)
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Accept", "application/json")
+	if payload != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.cfg.HTTPClient.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return 0, false, fmt.Errorf("serverapi: %s %s: %w", method, req.URL.Path, ctx.Err())
+		}
+		return c.backoff(n), true, fmt.Errorf("serverapi: %s %s: %w", method, req.URL.Path, err)
+	}
+	defer func() {
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, errorLimit)) // lets the connection be reused
+		resp.Body.Close()
+	}()
+	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+		return 0, false, decode(resp.Body, out)
+	}
+	e := c.apiError(resp)
+	switch {
+	case resp.StatusCode == http.StatusTooManyRequests:
+		wait = e.RetryAfter
+		if wait == 0 {
+			wait = c.backoff(n)
+		}
+		return wait, wait <= maxRetryAfter, e
+	case resp.StatusCode >= 500:
+		return c.backoff(n), true, e
+	}
+	return 0, false, e
+}
+
+func decode(body io.Reader, out any) error {
+	b, err := io.ReadAll(io.LimitReader(body, responseLimit+1))
+	if err != nil {
+		return fmt.Errorf("serverapi: reading answer: %w", err)
+	}
+	if len(b) > responseLimit {
+		return fmt.Errorf("serverapi: answer is larger than %d bytes", responseLimit)
+	}
+	if out == nil {
+		return nil
+	}
+	if err := json.Unmarshal(b, out); err != nil {
+		return fmt.Errorf("serverapi: answer is not the expected JSON: %w", err)
+	}
+	return nil
+}
+
+// apiError reads Apple's {"errorCode", "errorMessage"} when the body has
+// it; a body that is not JSON (Apple's 401 is plain text) is ignored.
+func (c *Client) apiError(resp *http.Response) *APIError {
+	var body struct {
+		ErrorCode    int64  `json:"errorCode"`
+		ErrorMessage string `json:"errorMessage"`
+	}
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, errorLimit))
+	_ = json.Unmarshal(b, &body)
+	e := &APIError{Status: resp.StatusCode, Code: body.ErrorCode, Message: truncate(body.ErrorMessage)}
+	if resp.StatusCode == http.StatusUnauthorized {
+		e.Message = fmt.Sprintf(unauthorizedHint, c.cfg.BundleID) + appleSaid(e.Message)
+	}
+	if resp.StatusCode == http.StatusTooManyRequests {
+		e.RetryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), c.cfg.Now())
+	}
+	return e
+}
+
+func appleSaid(msg string) string {
+	if msg == "" {
+		return ""
+	}
+	return " (Apple: " + msg + ")"
+}
+
+func truncate(s string) string {
+	s = strings.TrimSpace(s)
+	if len(s) > maxMessage {
+		return strings.ToValidUTF8(s[:maxMessage], "") + "…" // never half a rune
+	}
+	return s
+}
+
+// parseRetryAfter reads delay-seconds or an HTTP-date (RFC 9110 10.2.3);
+// 0 when absent, unreadable or already past.
+func parseRetryAfter(h string, now time.Time) time.Duration {
+	h = strings.TrimSpace(h)
+	if h == "" {
+		return 0
+	}
+	if secs, err := strconv.ParseInt(h, 10, 64); err == nil {
+		if secs <= 0 {
+			return 0
+		}
+		return time.Duration(min(secs, int64(24*time.Hour/time.Second))) * time.Second
+	}
+	if t, err := http.ParseTime(h); err == nil && t.After(now) {
+		return t.Sub(now)
+	}
+	return 0
+}
+
+// backoff is RetryBackoff·2ⁿ, capped, with jitter over its upper half so
+// that many callers failing together do not retry together.
+func (c *Client) backoff(n int) time.Duration {
+	d := c.cfg.RetryBackoff << min(n, 16)
+	if d <= 0 || d > maxBackoff {
+		d = maxBackoff
+	}
+	return d/2 + rand.N(d/2+1)
+}
+
+// sleep waits d or until ctx is done.
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}

@@ -1,0 +1,45 @@
+package serverapi
+
+import (
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestParseRetryAfter(t *testing.T) {
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	for _, tc := range []struct {
+		header string
+		want   time.Duration
+	}{
+		{"", 0},
+		{"1", time.Second},
+		{" 120 ", 2 * time.Minute},
+		{"0", 0},
+		{"-5", 0},
+		{"99999999999", 24 * time.Hour}, // capped, no overflow
+		{now.Add(90 * time.Second).Format(http.TimeFormat), 90 * time.Second},
+		{now.Add(-time.Minute).Format(http.TimeFormat), 0},
+		{"soon", 0},
+	} {
+		require.Equal(t, tc.want, parseRetryAfter(tc.header, now), "Retry-After %q", tc.header)
+	}
+}
+
+// Backoff doubles from RetryBackoff, stays in its upper half (jitter),
+// and is capped.
+func TestBackoff(t *testing.T) {
+	c := &Client{cfg: Config{RetryBackoff: 100 * time.Millisecond}}
+	for n, want := range []time.Duration{100, 200, 400, 800} {
+		want *= time.Millisecond
+		for range 20 {
+			d := c.backoff(n)
+			require.GreaterOrEqual(t, d, want/2)
+			require.LessOrEqual(t, d, want)
+		}
+	}
+	require.LessOrEqual(t, c.backoff(40), maxBackoff)
+	require.GreaterOrEqual(t, c.backoff(40), maxBackoff/2)
+}

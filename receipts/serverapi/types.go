@@ -1,0 +1,121 @@
+package serverapi
+
+import (
+	"errors"
+	"fmt"
+)
+
+// NotificationHistoryRequest is Apple's NotificationHistoryRequest. Dates
+// are milliseconds since the epoch; StartDate and EndDate are required.
+// Give TransactionID or NotificationType, not both (Apple refuses both).
+type NotificationHistoryRequest struct {
+	StartDate           int64  `json:"startDate"`
+	EndDate             int64  `json:"endDate"`
+	NotificationType    string `json:"notificationType,omitempty"`
+	NotificationSubtype string `json:"notificationSubtype,omitempty"`
+	TransactionID       string `json:"transactionId,omitempty"`
+	// OnlyFailures asks only for notifications that never reached us.
+	OnlyFailures bool `json:"onlyFailures,omitempty"`
+}
+
+func (r NotificationHistoryRequest) validate() error {
+	switch {
+	case r.StartDate <= 0 || r.EndDate <= 0:
+		return errors.New("serverapi: notification history needs StartDate and EndDate")
+	case r.StartDate >= r.EndDate:
+		return errors.New("serverapi: notification history StartDate must precede EndDate")
+	case r.NotificationSubtype != "" && r.NotificationType == "":
+		return errors.New("serverapi: notification history NotificationSubtype needs NotificationType")
+	case r.TransactionID != "" && r.NotificationType != "":
+		return errors.New("serverapi: notification history takes TransactionID or NotificationType, not both")
+	}
+	return nil
+}
+
+// NotificationHistoryResponse is one page of Apple's answer. While HasMore,
+// ask again with PaginationToken and the same request.
+type NotificationHistoryResponse struct {
+	NotificationHistory []NotificationHistoryItem `json:"notificationHistory"`
+	HasMore             bool                      `json:"hasMore"`
+	PaginationToken     string                    `json:"paginationToken"`
+}
+
+// NotificationHistoryItem is Apple's notificationHistoryResponseItem.
+// SignedPayload is the same JWS the webhook receives: verify it with
+// receipts.Verifier like any other.
+type NotificationHistoryItem struct {
+	SignedPayload string        `json:"signedPayload"`
+	SendAttempts  []SendAttempt `json:"sendAttempts"`
+}
+
+// SendAttempt is Apple's sendAttemptItem: one delivery attempt to our
+// webhook, at AttemptDate (ms), with a result such as "SUCCESS",
+// "TIMED_OUT" or "UNSUCCESSFUL_HTTP_RESPONSE_CODE".
+type SendAttempt struct {
+	AttemptDate       int64  `json:"attemptDate"`
+	SendAttemptResult string `json:"sendAttemptResult"`
+}
+
+// ConsumptionInfo is the body of Send Consumption Information (Apple's
+// ConsumptionRequest, the v2 endpoint's). ConsumptionPercentage is in
+// milliunits: 0 to 100000.
+type ConsumptionInfo struct {
+	CustomerConsented     bool   `json:"customerConsented"`
+	DeliveryStatus        string `json:"deliveryStatus"`
+	ConsumptionPercentage int    `json:"consumptionPercentage"`
+	RefundPreference      string `json:"refundPreference,omitempty"`
+	SampleContentProvided bool   `json:"sampleContentProvided"`
+}
+
+// Apple's deliveryStatus values.
+const (
+	DeliveryDelivered               = "DELIVERED"
+	DeliveryUndeliveredQualityIssue = "UNDELIVERED_QUALITY_ISSUE"
+	DeliveryUndeliveredWrongItem    = "UNDELIVERED_WRONG_ITEM"
+	DeliveryUndeliveredServerOutage = "UNDELIVERED_SERVER_OUTAGE"
+	DeliveryUndeliveredOther        = "UNDELIVERED_OTHER"
+)
+
+// maxConsumptionPercentage is 100 % in Apple's milliunits.
+const maxConsumptionPercentage = 100000
+
+// Apple's refundPreference values; empty states no preference.
+const (
+	RefundDecline       = "DECLINE"
+	RefundGrantFull     = "GRANT_FULL"
+	RefundGrantProrated = "GRANT_PRORATED"
+)
+
+// validate refuses, before any request, what Apple documents it would
+// answer 400 to, so the mistake is named here rather than by an errorCode.
+func (c ConsumptionInfo) validate() error {
+	switch {
+	case !c.CustomerConsented:
+		return errors.New("serverapi: consumption info may only be sent with the customer's consent (Apple refuses customerConsented=false)")
+	case c.DeliveryStatus == "":
+		return errors.New("serverapi: consumption info needs a DeliveryStatus")
+	case c.ConsumptionPercentage < 0 || c.ConsumptionPercentage > maxConsumptionPercentage:
+		return fmt.Errorf("serverapi: ConsumptionPercentage %d is outside 0-%d milliunits", c.ConsumptionPercentage, maxConsumptionPercentage)
+	case c.DeliveryStatus != DeliveryDelivered && c.ConsumptionPercentage != 0:
+		return errors.New("serverapi: ConsumptionPercentage must be 0 unless DeliveryStatus is DELIVERED")
+	}
+	switch c.RefundPreference {
+	case "", RefundDecline, RefundGrantFull, RefundGrantProrated:
+		return nil
+	}
+	return fmt.Errorf("serverapi: RefundPreference %q is not DECLINE, GRANT_FULL or GRANT_PRORATED", c.RefundPreference)
+}
+
+// checkTransactionID keeps ids to Apple's alphabet: they go into a URL
+// path, and "../" or "?" there would address another endpoint.
+func checkTransactionID(id string) error {
+	if id == "" || len(id) > 64 {
+		return fmt.Errorf("serverapi: transaction id must be 1-64 characters, got %d", len(id))
+	}
+	for _, c := range []byte(id) {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || c == '-' || c == '_') {
+			return errors.New("serverapi: transaction id holds a character outside [0-9A-Za-z_-]")
+		}
+	}
+	return nil
+}

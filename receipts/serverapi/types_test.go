@@ -1,0 +1,75 @@
+package serverapi
+
+import (
+	"encoding/json"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// The body's field names are Apple's ConsumptionRequest's, exactly.
+func TestConsumptionInfoJSON(t *testing.T) {
+	b, err := json.Marshal(ConsumptionInfo{
+		CustomerConsented: true, DeliveryStatus: DeliveryDelivered, ConsumptionPercentage: 25000,
+		RefundPreference: RefundGrantProrated, SampleContentProvided: true,
+	})
+	require.NoError(t, err)
+	require.JSONEq(t, `{"customerConsented":true,"deliveryStatus":"DELIVERED","consumptionPercentage":25000,
+		"refundPreference":"GRANT_PRORATED","sampleContentProvided":true}`, string(b))
+
+	b, err = json.Marshal(ConsumptionInfo{CustomerConsented: true, DeliveryStatus: DeliveryUndeliveredOther})
+	require.NoError(t, err)
+	require.JSONEq(t, `{"customerConsented":true,"deliveryStatus":"UNDELIVERED_OTHER","consumptionPercentage":0,
+		"sampleContentProvided":false}`, string(b), "refundPreference is optional and omitted")
+}
+
+func TestNotificationHistoryRequestJSON(t *testing.T) {
+	b, err := json.Marshal(NotificationHistoryRequest{StartDate: 1, EndDate: 2, NotificationType: "REFUND",
+		NotificationSubtype: "X", OnlyFailures: true})
+	require.NoError(t, err)
+	require.JSONEq(t, `{"startDate":1,"endDate":2,"notificationType":"REFUND","notificationSubtype":"X","onlyFailures":true}`, string(b))
+	b, err = json.Marshal(NotificationHistoryRequest{StartDate: 1, EndDate: 2, TransactionID: "7"})
+	require.NoError(t, err)
+	require.JSONEq(t, `{"startDate":1,"endDate":2,"transactionId":"7"}`, string(b))
+}
+
+func TestConsumptionInfoValidate(t *testing.T) {
+	ok := ConsumptionInfo{CustomerConsented: true, DeliveryStatus: DeliveryDelivered, ConsumptionPercentage: 100000}
+	require.NoError(t, ok.validate())
+	for name, mutate := range map[string]func(*ConsumptionInfo){
+		"ErrNoConsent":            func(c *ConsumptionInfo) { c.CustomerConsented = false },
+		"ErrNoDeliveryStatus":     func(c *ConsumptionInfo) { c.DeliveryStatus = "" },
+		"ErrPercentAbove100":      func(c *ConsumptionInfo) { c.ConsumptionPercentage = 100001 },
+		"ErrPercentNegative":      func(c *ConsumptionInfo) { c.ConsumptionPercentage = -1 },
+		"ErrPercentUndelivered":   func(c *ConsumptionInfo) { c.DeliveryStatus = DeliveryUndeliveredServerOutage },
+		"ErrUnknownRefundPrefers": func(c *ConsumptionInfo) { c.RefundPreference = "GRANT_HALF" },
+	} {
+		t.Run(name, func(t *testing.T) {
+			c := ok
+			mutate(&c)
+			require.Error(t, c.validate())
+		})
+	}
+}
+
+func TestNotificationHistoryRequestValidate(t *testing.T) {
+	require.NoError(t, NotificationHistoryRequest{StartDate: 1, EndDate: 2}.validate())
+	for name, r := range map[string]NotificationHistoryRequest{
+		"ErrNoDates":        {},
+		"ErrStartAfterEnd":  {StartDate: 2, EndDate: 1},
+		"ErrSubtypeAlone":   {StartDate: 1, EndDate: 2, NotificationSubtype: "SUMMARY"},
+		"ErrTxAndType":      {StartDate: 1, EndDate: 2, TransactionID: "1", NotificationType: "REFUND"},
+		"ErrStartEqualsEnd": {StartDate: 2, EndDate: 2},
+	} {
+		require.Error(t, r.validate(), name)
+	}
+}
+
+func TestCheckTransactionID(t *testing.T) {
+	for _, id := range []string{"2000000123456789", "0", "abc_DEF-9"} {
+		require.NoError(t, checkTransactionID(id), id)
+	}
+	for _, id := range []string{"", "../consumption", "1?x=1", "1/2", "1%2F", "é", string(make([]byte, 65))} {
+		require.Error(t, checkTransactionID(id), id)
+	}
+}

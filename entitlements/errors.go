@@ -20,6 +20,7 @@ const (
 	KindTooLarge                    // 413
 	KindUnprocessable               // 422: well-formed and verified, but unusable here
 	KindPaymentRequired             // 402: the spend cannot be paid
+	KindUnavailable                 // 503: a dependency (Apple) failed; try again
 )
 
 // Error is a domain error with a stable snake_case code for clients.

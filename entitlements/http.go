@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/creditsd/creditsd/receipts"
+	"github.com/creditsd/creditsd/receipts/serverapi"
 )
 
 // MaxBodyBytes caps every request body; a StoreKit JWS is a few KB.
@@ -31,11 +32,18 @@ type TransactionVerifier interface {
 	VerifyTransaction(signedTransaction string) (*receipts.Transaction, error)
 }
 
+// ReceiptLookup turns a StoreKit 1 app receipt into the Apple-signed
+// transaction it names (the App Store Server API client does).
+type ReceiptLookup interface {
+	SignedTransactionForReceipt(ctx context.Context, appReceipt string) (string, error)
+}
+
 // Handler serves the app- and backend-facing endpoints for entitlements.
 // Routes are registered in one place, by the program's mux.
 type Handler struct {
 	Store     Store
 	Verifier  TransactionVerifier
+	Receipts  ReceiptLookup // nil until the App Store Server API is configured
 	Catalog   Catalog
 	Allowance AllowancePolicy
 	Pricing   Pricing
@@ -102,16 +110,11 @@ func (h *Handler) submitTransaction(r *http.Request, userID string) (bool, error
 	if err := DecodeJSON(r, &req); err != nil {
 		return false, err
 	}
-	switch {
-	case req.SignedTransaction != "" && req.AppReceipt != "":
-		return false, Errorf(KindInvalid, "invalid_body", "send either signed_transaction or app_receipt, not both")
-	case req.AppReceipt != "":
-		return false, Errorf(KindUnprocessable, "app_receipt_unsupported",
-			"StoreKit 1 app receipts need the App Store Server API, which this server does not have configured; send signed_transaction (StoreKit 2 jwsRepresentation)")
-	case req.SignedTransaction == "":
-		return false, Errorf(KindInvalid, "invalid_body", "signed_transaction is required")
+	signed, err := h.signedTransaction(r.Context(), req)
+	if err != nil {
+		return false, err
 	}
-	p, err := h.verify(req.SignedTransaction)
+	p, err := h.verify(signed)
 	if err != nil {
 		return false, err
 	}
@@ -128,6 +131,34 @@ func (h *Handler) submitTransaction(r *http.Request, userID string) (bool, error
 		return false, Errorf(KindUnprocessable, "unknown_product", "product %q is not sold by this service", p.ProductID)
 	}
 	return h.Store.ClaimPurchase(r.Context(), userID, token, p, g)
+}
+
+// signedTransaction is the request's StoreKit 2 JWS, or the one Apple's
+// API returns for its StoreKit 1 app receipt.
+func (h *Handler) signedTransaction(ctx context.Context, req transactionRequest) (string, error) {
+	switch {
+	case req.SignedTransaction != "" && req.AppReceipt != "":
+		return "", Errorf(KindInvalid, "invalid_body", "send either signed_transaction or app_receipt, not both")
+	case req.SignedTransaction != "":
+		return req.SignedTransaction, nil
+	case req.AppReceipt == "":
+		return "", Errorf(KindInvalid, "invalid_body", "signed_transaction (or app_receipt) is required")
+	case h.Receipts == nil:
+		return "", Errorf(KindUnprocessable, "app_receipt_unsupported",
+			"StoreKit 1 app receipts need the App Store Server API, which this server does not have configured; send signed_transaction (StoreKit 2 jwsRepresentation)")
+	}
+	signed, err := h.Receipts.SignedTransactionForReceipt(ctx, req.AppReceipt)
+	var re *receipts.Error
+	switch {
+	case errors.As(err, &re):
+		return "", err
+	case errors.Is(err, serverapi.ErrNotFound):
+		return "", Errorf(KindUnprocessable, "unknown_transaction", "the App Store knows no transaction for this receipt")
+	case err != nil:
+		h.Log.WarnContext(ctx, "App Store Server API", "err", err)
+		return "", Errorf(KindUnavailable, "app_store_unavailable", "the App Store Server API did not answer; try again later")
+	}
+	return signed, nil
 }
 
 // verify checks a signed transaction. Data that verifies but is not for this

@@ -28,6 +28,7 @@ var kindStatus = map[Kind]int{
 	KindTooLarge:        http.StatusRequestEntityTooLarge,
 	KindUnprocessable:   http.StatusUnprocessableEntity,
 	KindPaymentRequired: http.StatusPaymentRequired,
+	KindUnavailable:     http.StatusServiceUnavailable,
 }
 
 // WriteError answers err as problem+json. This is the one place errors meet

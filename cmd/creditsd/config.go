@@ -21,6 +21,7 @@ import (
 
 	"github.com/creditsd/creditsd/entitlements"
 	"github.com/creditsd/creditsd/receipts"
+	"github.com/creditsd/creditsd/receipts/serverapi"
 )
 
 // Config is the YAML configuration file. Relative paths in it (database,
@@ -38,6 +39,7 @@ type Config struct {
 	Log       LogConfig       `yaml:"log"`
 	Jobs      JobsConfig      `yaml:"jobs"`
 
+	AppStoreAPI  AppStoreAPIConfig     `yaml:"app_store_api"` // credentials; off until set
 	Pricing      map[string]RateConfig `yaml:"pricing"`       // spend pricing by product (sora, codex)
 	RefundPolicy string                `yaml:"refund_policy"` // debt (default) or forgive
 
@@ -309,7 +311,8 @@ type Settings struct {
 	Tokens    entitlements.TokenDeriver
 	Auth      *Authenticator
 	Pricing   entitlements.Pricing
-	Refund    string // entitlements.RefundDebt or RefundForgive
+	Refund    string            // entitlements.RefundDebt or RefundForgive
+	AppStore  *serverapi.Client // nil until app_store_api is configured
 }
 
 // Validate reports the first configuration mistake, naming its key. Like
@@ -355,8 +358,12 @@ func (c Config) Resolve() (*Settings, error) {
 	if err != nil {
 		return nil, err
 	}
+	appStore, err := c.AppStoreAPI.resolve(c.Apple.BundleID)
+	if err != nil {
+		return nil, err
+	}
 	return &Settings{Config: c, Catalog: catalog, Allowance: allowance, Roots: roots, Tokens: tokens, Auth: auth,
-		Pricing: pricing, Refund: refund}, nil
+		Pricing: pricing, Refund: refund, AppStore: appStore}, nil
 }
 
 func (c Config) checkServer() error {

@@ -62,8 +62,18 @@ type world struct {
 // on port 0 with a temp database.
 func newWorld(t *testing.T) *world {
 	t.Helper()
+	return newWorldWith(t, newCA(t), "")
+}
+
+func newCA(t *testing.T) *devca.CA {
 	ca, err := devca.New(devca.Options{Now: time.Now().Add(-time.Hour)})
 	require.NoError(t, err)
+	return ca
+}
+
+// newWorldWith is newWorld with a given CA and extra config lines.
+func newWorldWith(t *testing.T, ca *devca.CA, extraYAML string) *world {
+	t.Helper()
 	dir := t.TempDir()
 	root := filepath.Join(dir, "root.pem")
 	require.NoError(t, os.WriteFile(root, ca.RootPEM(), 0o600))
@@ -82,7 +92,7 @@ products:
     tier: pro
 auth:
   hs256_secret: %s
-`, filepath.Join(dir, "creditsd.db"), e2eBundle, root, e2ePack, e2eSecret)), 0o600))
+%s`, filepath.Join(dir, "creditsd.db"), e2eBundle, root, e2ePack, e2eSecret, extraYAML)), 0o600))
 	w := &world{t: t, dir: dir, ca: ca, tokens: mustTokens(t), config: config}
 	w.proc = start(t, "serve", "--config", config)
 	return w

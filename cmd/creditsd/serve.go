@@ -95,6 +95,9 @@ func openApp(ctx context.Context, configPath string, getenv func(string) string,
 	a.ledger = &entitlements.Handler{Store: db, Verifier: a.verifier, Catalog: s.Catalog,
 		Allowance: s.Allowance, Pricing: s.Pricing, Tokens: s.Tokens, Now: time.Now, Log: log,
 		Metrics: entitlements.NewMetrics(a.registry)}
+	if s.AppStore != nil {
+		a.ledger.Receipts = receiptLookup{client: s.AppStore, environments: s.Config.Apple.Environments}
+	}
 	a.inbox = &notifications.Processor{Verifier: a.verifier, Store: db, Catalog: s.Catalog, Now: time.Now,
 		Log: log, Metrics: notifications.NewMetrics(a.registry)}
 	return a, nil

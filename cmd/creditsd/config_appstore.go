@@ -1,0 +1,64 @@
+package main
+
+import (
+	"context"
+	"os"
+	"time"
+
+	"github.com/creditsd/creditsd/receipts/serverapi"
+)
+
+// AppStoreAPIConfig holds the App Store Server API credentials: an App
+// Store Connect In-App Purchase key. It stays off until key_id, issuer_id
+// and private_key_file are all set; the jobs that need it skip until then.
+type AppStoreAPIConfig struct {
+	KeyID          string `yaml:"key_id"`
+	IssuerID       string `yaml:"issuer_id"`
+	PrivateKeyFile string `yaml:"private_key_file"` // the .p8 file
+	ProductionURL  string `yaml:"production_url"`   // default Apple's
+	SandboxURL     string `yaml:"sandbox_url"`      // default Apple's
+}
+
+func (c AppStoreAPIConfig) configured() bool {
+	return c.KeyID != "" || c.IssuerID != "" || c.PrivateKeyFile != ""
+}
+
+// resolve builds the client, or nil when the section is empty.
+func (c AppStoreAPIConfig) resolve(bundleID string) (*serverapi.Client, error) {
+	if !c.configured() {
+		return nil, nil
+	}
+	switch {
+	case c.KeyID == "":
+		return nil, keyErrorf("app_store_api.key_id", "required with the other app_store_api keys")
+	case c.IssuerID == "":
+		return nil, keyErrorf("app_store_api.issuer_id", "required with the other app_store_api keys")
+	case c.PrivateKeyFile == "":
+		return nil, keyErrorf("app_store_api.private_key_file", "required with the other app_store_api keys")
+	}
+	pem, err := os.ReadFile(c.PrivateKeyFile)
+	if err != nil {
+		return nil, keyErrorf("app_store_api.private_key_file", "cannot read it: %v", err)
+	}
+	key, err := serverapi.LoadPrivateKey(pem)
+	if err != nil {
+		return nil, keyErrorf("app_store_api.private_key_file", "%v", err)
+	}
+	client, err := serverapi.New(serverapi.Config{KeyID: c.KeyID, IssuerID: c.IssuerID, BundleID: bundleID,
+		PrivateKey: key, ProductionURL: c.ProductionURL, SandboxURL: c.SandboxURL, Now: time.Now})
+	if err != nil {
+		return nil, keyErrorf("app_store_api", "%v", err)
+	}
+	return client, nil
+}
+
+// receiptLookup asks the App Store Server API for the transaction an app
+// receipt names, in the environments this service accepts.
+type receiptLookup struct {
+	client       *serverapi.Client
+	environments []string
+}
+
+func (l receiptLookup) SignedTransactionForReceipt(ctx context.Context, appReceipt string) (string, error) {
+	return l.client.SignedTransactionForReceipt(ctx, appReceipt, l.environments)
+}

@@ -16,6 +16,7 @@ const (
 	KindUnauthenticated             // 401
 	KindForbidden                   // 403
 	KindNotFound                    // 404
+	KindMethodNotAllowed            // 405
 	KindConflict                    // 409
 	KindTooLarge                    // 413
 	KindUnprocessable               // 422: well-formed and verified, but unusable here

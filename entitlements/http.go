@@ -128,7 +128,7 @@ func (h *Handler) submitTransaction(r *http.Request, userID string) (bool, error
 		return false, err
 	}
 	if g.Outcome == OutcomeUnknown {
-		return false, Errorf(KindUnprocessable, "unknown_product", "product %q is not sold by this service", p.ProductID)
+		return false, Errorf(KindUnprocessable, "product_not_sold", "App Store product %q is not sold by this service", p.ProductID)
 	}
 	return h.Store.ClaimPurchase(r.Context(), userID, token, p, g)
 }

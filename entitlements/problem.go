@@ -19,16 +19,17 @@ type Problem struct {
 }
 
 var kindStatus = map[Kind]int{
-	KindInternal:        http.StatusInternalServerError,
-	KindInvalid:         http.StatusBadRequest,
-	KindUnauthenticated: http.StatusUnauthorized,
-	KindForbidden:       http.StatusForbidden,
-	KindNotFound:        http.StatusNotFound,
-	KindConflict:        http.StatusConflict,
-	KindTooLarge:        http.StatusRequestEntityTooLarge,
-	KindUnprocessable:   http.StatusUnprocessableEntity,
-	KindPaymentRequired: http.StatusPaymentRequired,
-	KindUnavailable:     http.StatusServiceUnavailable,
+	KindInternal:         http.StatusInternalServerError,
+	KindInvalid:          http.StatusBadRequest,
+	KindUnauthenticated:  http.StatusUnauthorized,
+	KindForbidden:        http.StatusForbidden,
+	KindNotFound:         http.StatusNotFound,
+	KindMethodNotAllowed: http.StatusMethodNotAllowed,
+	KindConflict:         http.StatusConflict,
+	KindTooLarge:         http.StatusRequestEntityTooLarge,
+	KindUnprocessable:    http.StatusUnprocessableEntity,
+	KindPaymentRequired:  http.StatusPaymentRequired,
+	KindUnavailable:      http.StatusServiceUnavailable,
 }
 
 // WriteError answers err as problem+json. This is the one place errors meet

@@ -37,7 +37,7 @@ func resolvePricing(cfg map[string]RateConfig) (entitlements.Pricing, error) {
 func resolveRate(name string, rc RateConfig, rate entitlements.Rate) (entitlements.Rate, error) {
 	key := "pricing." + name
 	if !entitlements.ValidUserID(name) {
-		return rate, keyErrorf(key, "product names are letters, digits, '-', '_' or '.'")
+		return rate, keyErrorf(key, "product names are 1–128 letters, digits, '-', '_', '.', '@' or ':'")
 	}
 	if rc.UnitSeconds != 0 {
 		rate.UnitSeconds = rc.UnitSeconds

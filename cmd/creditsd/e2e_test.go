@@ -110,7 +110,7 @@ func TestEndToEndRefusals(t *testing.T) {
 		{"forged signature", map[string]string{"signed_transaction": forged}, 400, "invalid_signature"},
 		{"not a JWS", map[string]string{"signed_transaction": "x.y"}, 400, "malformed_jws"},
 		{"unknown product", map[string]string{"signed_transaction": w.transaction("2000003", alice, now,
-			func(p *devca.TransactionPayload) { p.ProductID = "com.example.other" })}, 422, "unknown_product"},
+			func(p *devca.TransactionPayload) { p.ProductID = "com.example.other" })}, 422, "product_not_sold"},
 		{"another app", map[string]string{"signed_transaction": w.transaction("2000004", alice, now,
 			func(p *devca.TransactionPayload) { p.BundleID = "com.example.other" })}, 422, "invalid_app_identifier"},
 		{"another environment", map[string]string{"signed_transaction": w.transaction("2000005", alice, now,
@@ -187,4 +187,9 @@ func TestEndToEndOperations(t *testing.T) {
 	nf := w.do("GET", "/v1/nothing", "", nil)
 	require.Equal(t, http.StatusNotFound, nf.status)
 	require.Equal(t, "not_found", nf.code())
+	na := w.do("GET", "/v1/appstore/notifications", "", nil)
+	require.Equal(t, http.StatusMethodNotAllowed, na.status)
+	require.Equal(t, "method_not_allowed", na.code())
+	require.Equal(t, "application/problem+json", na.header.Get("Content-Type"))
+	require.Contains(t, na.header.Get("Allow"), "POST")
 }

@@ -25,9 +25,40 @@ func (a *app) routes() http.Handler {
 	mux.HandleFunc("GET /healthz", healthz)
 	mux.HandleFunc("GET /readyz", a.readyz)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(a.registry, promhttp.HandlerOpts{}))
-	mux.HandleFunc("/", notFound)
-	return a.instrument(recoverPanics(a.log, mux))
+	return a.instrument(recoverPanics(a.log, problemsForUnrouted(mux)))
 }
+
+// problemsForUnrouted answers what the mux has no route for with
+// problem+json: 404 not_found, or 405 method_not_allowed with the mux's
+// Allow header, instead of the mux's plain text.
+func problemsForUnrouted(mux *http.ServeMux) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, pattern := mux.Handler(r); pattern != "" {
+			mux.ServeHTTP(w, r)
+			return
+		}
+		probe := &statusProbe{header: http.Header{}}
+		mux.ServeHTTP(probe, r)
+		if allow := probe.header.Get("Allow"); allow != "" {
+			w.Header().Set("Allow", allow)
+		}
+		code, kind := "not_found", entitlements.KindNotFound
+		if probe.status == http.StatusMethodNotAllowed {
+			code, kind = "method_not_allowed", entitlements.KindMethodNotAllowed
+		}
+		entitlements.WriteError(w, r, nil, entitlements.Errorf(kind, code, "no endpoint %s %s", r.Method, r.URL.Path))
+	})
+}
+
+// statusProbe records what the mux would answer, writing nothing.
+type statusProbe struct {
+	header http.Header
+	status int
+}
+
+func (p *statusProbe) Header() http.Header         { return p.header }
+func (p *statusProbe) Write(b []byte) (int, error) { return len(b), nil }
+func (p *statusProbe) WriteHeader(code int)        { p.status = code }
 
 func healthz(w http.ResponseWriter, _ *http.Request) {
 	entitlements.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
@@ -42,8 +73,4 @@ func (a *app) readyz(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	entitlements.WriteJSON(w, http.StatusOK, map[string]string{"status": "ready"})
-}
-
-func notFound(w http.ResponseWriter, r *http.Request) {
-	entitlements.WriteError(w, r, nil, entitlements.Errorf(entitlements.KindNotFound, "not_found", "no endpoint %s %s", r.Method, r.URL.Path))
 }

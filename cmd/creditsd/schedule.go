@@ -1,9 +1,52 @@
 package main
 
-import "context"
+import (
+	"context"
+	"fmt"
+	"os"
+
+	"github.com/creditsd/creditsd/jobs"
+)
+
+// appStoreAPI names the configuration reconcile and consumption-answers
+// need; until it exists they skip.
+const appStoreAPI = "app_store_api"
+
+// jobSet is every job with its schedule and its work. A job that needs the
+// App Store Server API is registered and skips until that is configured.
+func (a *app) jobSet() ([]jobs.Job, error) {
+	js, err := a.settings.Config.Jobs.resolve(a.settings.Allowance.Location)
+	if err != nil {
+		return nil, err
+	}
+	work := map[string]jobs.Func{
+		jobs.ExpirySweepName:        jobs.ExpirySweep(a.db, jobs.SweepBatch),
+		jobs.DailyResetName:         jobs.DailyReset(a.db, a.settings.Allowance, js.keepDays),
+		jobs.ReconcileName:          jobs.NotConfigured(appStoreAPI),
+		jobs.ConsumptionAnswersName: jobs.NotConfigured(appStoreAPI),
+	}
+	set := make([]jobs.Job, 0, len(js.plans))
+	for _, p := range js.plans {
+		set = append(set, jobs.Job{Name: p.name, Schedule: p.schedule, Enabled: p.enabled, Run: work[p.name]})
+	}
+	return set, nil
+}
+
+// runner runs jobs for this process against its database.
+func (a *app) runner() *jobs.Runner {
+	host, _ := os.Hostname()
+	return &jobs.Runner{Store: a.db, Holder: fmt.Sprintf("%s:%d", host, os.Getpid()), Log: a.log.With("component", "jobs")}
+}
 
 // startJobs starts the job scheduler; the returned function stops it and
-// waits for running jobs.
+// waits for running jobs, which end at their next batch.
 func (a *app) startJobs(ctx context.Context) (stop func()) {
-	return func() {}
+	set, err := a.jobSet()
+	if err != nil { // validated when the config was loaded
+		a.log.Error("jobs not scheduled", "err", err)
+		return func() {}
+	}
+	s := jobs.NewScheduler(a.runner(), set)
+	s.Start(ctx)
+	return s.Stop
 }

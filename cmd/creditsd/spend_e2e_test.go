@@ -176,8 +176,9 @@ func TestEndToEndProTier(t *testing.T) {
 		p.ProductID, p.Type, p.ExpiresDate = "com.example.pro.monthly", "Auto-Renewable Subscription", devca.Millis(start.AddDate(0, 1, 0))
 	})
 	a = w.submit("bob", sub)
-	require.Equal(t, http.StatusOK, a.status, a.raw)
+	require.Equal(t, http.StatusCreated, a.status, "a subscription that makes bob Pro is something new: %s", a.raw)
 	require.Equal(t, "pro", a.body["tier"])
+	require.Equal(t, http.StatusOK, w.submit("bob", sub).status, "submitting it again is not")
 	expired := w.transaction("4000002", w.tokens.Token("carol"), start.AddDate(0, -2, 0), func(p *devca.TransactionPayload) {
 		p.ProductID, p.Type, p.ExpiresDate = "com.example.pro.monthly", "Auto-Renewable Subscription", devca.Millis(start.AddDate(0, -1, 0))
 		p.SignedDate = devca.Millis(time.Now())

@@ -4,15 +4,17 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"time"
 
 	"github.com/creditsd/creditsd/entitlements"
 )
 
 // ClaimPurchase records a transaction that userID's app submitted and grants
-// its lot, once. It reports whether this call created the lot. A transaction
-// already held by another user is a conflict; the caller has checked that
-// the transaction's app_account_token, if any, is userID's.
-func (db *DB) ClaimPurchase(ctx context.Context, userID, token string, p entitlements.Purchase, g entitlements.Grant) (granted bool, err error) {
+// its lot, once. It reports whether this call gave something new: a lot, or
+// a subscription that is active now. A transaction already held by another
+// user is a conflict; the caller has checked that the transaction's
+// app_account_token, if any, is userID's.
+func (db *DB) ClaimPurchase(ctx context.Context, userID, token string, p entitlements.Purchase, g entitlements.Grant) (created bool, err error) {
 	err = db.update(ctx, func(tx *Tx) error {
 		had, err := tx.hasLot(ctx, p.TransactionID)
 		if err != nil {
@@ -21,34 +23,41 @@ func (db *DB) ClaimPurchase(ctx context.Context, userID, token string, p entitle
 		if _, err := tx.ensureUser(ctx, userID, token); err != nil {
 			return err
 		}
-		if err := tx.claim(ctx, userID, p, g); err != nil {
+		claimed, err := tx.claim(ctx, userID, p, g)
+		if err != nil {
 			return err
 		}
 		has, err := tx.hasLot(ctx, p.TransactionID)
-		granted = has && !had
+		created = has && !had || claimed && activeSubscription(p, g, tx.now)
 		return err
 	})
-	return granted, err
+	return created, err
 }
 
-func (tx *Tx) claim(ctx context.Context, userID string, p entitlements.Purchase, g entitlements.Grant) error {
+func activeSubscription(p entitlements.Purchase, g entitlements.Grant, now time.Time) bool {
+	return g.Outcome == entitlements.OutcomeSubscription && p.RevocationDate.IsZero() && p.ExpiresDate.After(now)
+}
+
+// claim gives the transaction to userID; claimed reports that it was not
+// theirs before this call.
+func (tx *Tx) claim(ctx context.Context, userID string, p entitlements.Purchase, g entitlements.Grant) (claimed bool, err error) {
 	owner, found, err := tx.purchaseOwner(ctx, p.TransactionID)
 	switch {
 	case err != nil:
-		return err
+		return false, err
 	case !found:
 		err = tx.insertPurchase(ctx, p, g, userID)
 	case owner != "" && owner != userID:
-		return entitlements.Errorf(entitlements.KindConflict, "transaction_claimed",
+		return false, entitlements.Errorf(entitlements.KindConflict, "transaction_claimed",
 			"transaction %s was already claimed by another user", p.TransactionID)
 	default:
 		err = tx.refreshPurchase(ctx, p, "user:"+userID)
 	}
 	if err != nil {
-		return err
+		return false, err
 	}
 	_, err = tx.assignPurchase(ctx, p.TransactionID, userID, "user:"+userID)
-	return err
+	return owner != userID, err
 }
 
 // recordPurchase records a transaction that Apple sent (webhook or

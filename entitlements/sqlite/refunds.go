@@ -34,7 +34,12 @@ func (tx *Tx) refundLot(ctx context.Context, p entitlements.Purchase, lotID, act
 	if _, err := tx.ExecContext(ctx, `UPDATE lots SET refunded = 1 WHERE lot_id = ?`, lotID); err != nil {
 		return err
 	}
-	return tx.applyRefundPlan(ctx, l.userID, lotID, p.TransactionID, plan, actor)
+	if err := tx.applyRefundPlan(ctx, l.userID, lotID, p.TransactionID, plan, actor); err != nil {
+		return err
+	}
+	// Credits the user already holds pay the new debt at once, so that
+	// spendable and the 402 debt_outstanding never disagree.
+	return tx.settleDebt(ctx, l.userID, actor)
 }
 
 func (tx *Tx) applyRefundPlan(ctx context.Context, userID, lotID, ref string, plan entitlements.RefundPlan, actor string) error {

@@ -1,0 +1,107 @@
+package sqlite
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/creditsd/creditsd/entitlements"
+)
+
+func spendFor(t testing.TB, db *DB, user, product string, credits int64) string {
+	t.Helper()
+	sp, _, _, err := db.Spend(context.Background(), entitlements.SpendRequest{UserID: user, Token: tokens.Token(user),
+		Key: newID("key"), Hash: "h", Product: product, Credits: credits, Actor: "svc"})
+	require.NoError(t, err)
+	return sp.SpendID
+}
+
+func reverse(t testing.TB, db *DB, user, spendID string) {
+	t.Helper()
+	_, _, _, err := db.Reverse(context.Background(), user, tokens.Token(user), spendID, "svc")
+	require.NoError(t, err)
+}
+
+func TestSummariseAllowanceDay(t *testing.T) {
+	ctx := context.Background()
+	day := testNow.Format(time.DateOnly)
+	db := openTest(t)
+	c := newClock(db, testNow)
+	_, err := db.SetTier(ctx, "bob", tokens.Token("bob"), entitlements.TierPro, nil, "web", "admin:test")
+	require.NoError(t, err)
+	grantLot(t, db, "dave", 20, nil)
+
+	spendFor(t, db, "alice", "sora", 5)
+	spendFor(t, db, "alice", "codex", 3)
+	reverse(t, db, "alice", spendFor(t, db, "alice", "sora", 4)) // same day: back to the allowance
+	spendFor(t, db, "bob", "sora", 10)
+	reverse(t, db, "carol", spendFor(t, db, "carol", "sora", 2)) // nets to nothing
+	spendFor(t, db, "dave", "sora", 40)                          // 30 from the allowance, 10 from the lot
+	c.add(24 * time.Hour)
+	spendFor(t, db, "alice", "sora", 7) // the next day
+
+	want := []AllowanceUse{
+		{Day: day, Tier: "free", Product: "codex", Users: 1, Credits: 3},
+		{Day: day, Tier: "free", Product: "sora", Users: 2, Credits: 5 + 30},
+		{Day: day, Tier: "pro", Product: "sora", Users: 1, Credits: 10},
+	}
+	t.Run("OK: per tier and product, net of reversals, allowance only", func(t *testing.T) {
+		got, err := db.SummariseAllowanceDay(ctx, day)
+		require.NoError(t, err)
+		require.Equal(t, want, got)
+		stored, err := db.AllowanceDaily(ctx, day)
+		require.NoError(t, err)
+		require.Equal(t, want, stored)
+	})
+	t.Run("running it again replaces the day's rows", func(t *testing.T) {
+		_, err := db.SummariseAllowanceDay(ctx, day)
+		require.NoError(t, err)
+		stored, err := db.AllowanceDaily(ctx, day)
+		require.NoError(t, err)
+		require.Equal(t, want, stored, "not doubled")
+
+		c.set(testNow) // a spend that committed late for the day
+		spendFor(t, db, "alice", "sora", 1)
+		_, err = db.SummariseAllowanceDay(ctx, day)
+		require.NoError(t, err)
+		stored, err = db.AllowanceDaily(ctx, day)
+		require.NoError(t, err)
+		require.Equal(t, int64(36), stored[1].Credits)
+	})
+	t.Run("summarised days are remembered", func(t *testing.T) {
+		done, err := db.SummarisedAllowanceDays(ctx, "2026-11-01", "2026-11-30")
+		require.NoError(t, err)
+		require.Equal(t, map[string]bool{day: true}, done)
+	})
+}
+
+func TestPruneAllowanceUsage(t *testing.T) {
+	ctx := context.Background()
+	db := openTest(t)
+	c := newClock(db, testNow.AddDate(0, 0, -3))
+	for range 4 { // days D-3 .. D
+		spendFor(t, db, "alice", "sora", 1)
+		spendFor(t, db, "bob", "sora", 1)
+		c.add(24 * time.Hour)
+	}
+	keep := testNow.AddDate(0, 0, -1).Format(time.DateOnly)
+	var pruned []int64
+	for range 3 {
+		n, err := db.PruneAllowanceUsage(ctx, keep, 3)
+		require.NoError(t, err)
+		pruned = append(pruned, n)
+	}
+	require.Equal(t, []int64{3, 1, 0}, pruned, "two days of two users, three at a time")
+	var days []string
+	rows, err := db.read.Query(`SELECT DISTINCT day FROM allowance_usage ORDER BY day`)
+	require.NoError(t, err)
+	defer rows.Close()
+	for rows.Next() {
+		var d string
+		require.NoError(t, rows.Scan(&d))
+		days = append(days, d)
+	}
+	require.Equal(t, []string{keep, testNow.Format(time.DateOnly)}, days)
+}

@@ -1,0 +1,188 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// ErrSlotDone means a scheduled slot of the job already ran (or is running):
+// another process, or this one before a restart, got there first.
+var ErrSlotDone = errors.New("this slot of the job has already run")
+
+// ErrLeaseLost means the run's lease is no longer its own: it expired and
+// another run took it, so this run must stop.
+var ErrLeaseLost = errors.New("the job's lease was lost")
+
+// LeaseHeldError means another run holds the job's lease.
+type LeaseHeldError struct {
+	Job, Holder string
+	Until       time.Time
+}
+
+func (e *LeaseHeldError) Error() string {
+	return fmt.Sprintf("job %s is running (held by %s until %s)", e.Job, e.Holder, e.Until.Format(time.RFC3339))
+}
+
+// JobClaim asks to start a run of Job for Slot as Holder.
+type JobClaim struct {
+	Job    string
+	Slot   time.Time // the scheduled time the run is for; a manual run's own start
+	Manual bool      // manual runs do not use up their slot
+	Holder string    // unique per run
+	TTL    time.Duration
+}
+
+// JobFinish records how a run ended.
+type JobFinish struct {
+	RunID   int64
+	Job     string
+	Holder  string
+	Outcome string
+	Counts  map[string]int64
+	Error   string
+}
+
+// JobRun is one recorded run.
+type JobRun struct {
+	RunID      int64
+	Job        string
+	Slot       time.Time
+	Manual     bool
+	Holder     string
+	StartedAt  time.Time
+	FinishedAt *time.Time
+	Outcome    string
+	Counts     map[string]int64
+	Error      string
+}
+
+// ClaimJobRun takes the job's lease and records a running run, in one write
+// transaction, so that two processes sharing the database cannot both pass.
+// It fails with *LeaseHeldError while another run holds the lease, and with
+// ErrSlotDone (taking nothing) when a scheduled slot already ran.
+func (db *DB) ClaimJobRun(ctx context.Context, c JobClaim) (int64, error) {
+	var id int64
+	err := db.update(ctx, func(tx *Tx) error {
+		if err := tx.takeLease(ctx, c); err != nil {
+			return err
+		}
+		// Holding the lease, no other run of the job is alive: a run still
+		// marked running belongs to a process that died.
+		if _, err := tx.ExecContext(ctx, `UPDATE job_runs SET outcome = 'abandoned', finished_at = ?,
+			error = 'its process stopped before the run finished' WHERE job = ? AND outcome = 'running'`,
+			millis(tx.now), c.Job); err != nil {
+			return err
+		}
+		err := tx.QueryRowContext(ctx, `INSERT INTO job_runs (job, slot, manual, holder, started_at, outcome)
+			VALUES (?, ?, ?, ?, ?, 'running') RETURNING run_id`,
+			c.Job, millis(c.Slot), c.Manual, c.Holder, millis(tx.now)).Scan(&id)
+		if isUnique(err) {
+			return ErrSlotDone
+		}
+		return err
+	})
+	return id, err
+}
+
+// takeLease takes a free or expired lease.
+func (tx *Tx) takeLease(ctx context.Context, c JobClaim) error {
+	res, err := tx.ExecContext(ctx, `INSERT INTO job_leases (job, holder, expires_at) VALUES (?, ?, ?)
+		ON CONFLICT (job) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
+		WHERE job_leases.expires_at <= ?`, c.Job, c.Holder, millis(tx.now.Add(c.TTL)), millis(tx.now))
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 1 {
+		return err
+	}
+	held := &LeaseHeldError{Job: c.Job}
+	var until int64
+	if err := tx.QueryRowContext(ctx, `SELECT holder, expires_at FROM job_leases WHERE job = ?`, c.Job).
+		Scan(&held.Holder, &until); err != nil {
+		return err
+	}
+	held.Until = fromMillis(until)
+	return held
+}
+
+// RenewJobLease extends holder's lease on job by ttl from now, or fails
+// with ErrLeaseLost if holder no longer has it.
+func (db *DB) RenewJobLease(ctx context.Context, job, holder string, ttl time.Duration) error {
+	return db.update(ctx, func(tx *Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE job_leases SET expires_at = ? WHERE job = ? AND holder = ?`,
+			millis(tx.now.Add(ttl)), job, holder)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 1 {
+			return err
+		}
+		return ErrLeaseLost
+	})
+}
+
+// FinishJobRun records the run's outcome and releases its lease. If the
+// run was given up as abandoned meanwhile, its record stays so and the
+// answer is ErrLeaseLost.
+func (db *DB) FinishJobRun(ctx context.Context, f JobFinish) error {
+	counts, err := json.Marshal(f.Counts)
+	if err != nil {
+		return err
+	}
+	if f.Counts == nil {
+		counts = []byte("{}")
+	}
+	return db.update(ctx, func(tx *Tx) error {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM job_leases WHERE job = ? AND holder = ?`, f.Job, f.Holder); err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, `UPDATE job_runs SET outcome = ?, finished_at = ?, counts = ?, error = ?
+			WHERE run_id = ? AND outcome = 'running'`, f.Outcome, millis(tx.now), string(counts), f.Error, f.RunID)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 1 {
+			return err
+		}
+		return ErrLeaseLost
+	})
+}
+
+// JobRuns lists job's runs, newest first, at most limit.
+func (db *DB) JobRuns(ctx context.Context, job string, limit int) ([]JobRun, error) {
+	var runs []JobRun
+	err := db.view(ctx, func(tx *Tx) error {
+		rows, err := tx.QueryContext(ctx, `SELECT run_id, job, slot, manual, holder, started_at, finished_at, outcome,
+			counts, error FROM job_runs WHERE job = ? ORDER BY run_id DESC LIMIT ?`, job, limit)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			r, err := scanJobRun(rows)
+			if err != nil {
+				return err
+			}
+			runs = append(runs, r)
+		}
+		return rows.Err()
+	})
+	return runs, err
+}
+
+func scanJobRun(s scanner) (JobRun, error) {
+	var r JobRun
+	var slot, started int64
+	var finished sql.NullInt64
+	var counts string
+	if err := s.Scan(&r.RunID, &r.Job, &slot, &r.Manual, &r.Holder, &started, &finished, &r.Outcome,
+		&counts, &r.Error); err != nil {
+		return r, err
+	}
+	r.Slot, r.StartedAt, r.FinishedAt = fromMillis(slot), fromMillis(started), fromNullMillis(finished)
+	return r, json.Unmarshal([]byte(counts), &r.Counts)
+}

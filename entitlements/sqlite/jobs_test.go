@@ -1,0 +1,121 @@
+package sqlite
+
+import (
+	"context"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// clock is a test clock the writer goroutine may read while a test moves it.
+type clock struct{ ms atomic.Int64 }
+
+func newClock(db *DB, t time.Time) *clock {
+	c := &clock{}
+	c.set(t)
+	db.Now = c.now
+	return c
+}
+
+func (c *clock) now() time.Time      { return time.UnixMilli(c.ms.Load()).UTC() }
+func (c *clock) set(t time.Time)     { c.ms.Store(t.UnixMilli()) }
+func (c *clock) add(d time.Duration) { c.set(c.now().Add(d)) }
+func claimOf(holder string) JobClaim {
+	return JobClaim{Job: "sweep", Slot: testNow, Holder: holder, TTL: time.Minute}
+}
+func finishOf(id int64, h string) JobFinish {
+	return JobFinish{RunID: id, Job: "sweep", Holder: h, Outcome: "ok", Counts: map[string]int64{"lots": 2}}
+}
+
+func TestClaimJobRun(t *testing.T) {
+	ctx := context.Background()
+	t.Run("OK: a run holds the lease until it finishes, then its slot is done", func(t *testing.T) {
+		db := openTest(t)
+		id, err := db.ClaimJobRun(ctx, claimOf("a"))
+		require.NoError(t, err)
+		_, err = db.ClaimJobRun(ctx, claimOf("b"))
+		var held *LeaseHeldError
+		require.ErrorAs(t, err, &held, "a second run waits for the lease")
+		require.Equal(t, "a", held.Holder)
+		require.NoError(t, db.FinishJobRun(ctx, finishOf(id, "a")))
+
+		_, err = db.ClaimJobRun(ctx, claimOf("b"))
+		require.ErrorIs(t, err, ErrSlotDone, "a scheduled slot runs once")
+		manual := claimOf("c")
+		manual.Manual = true
+		_, err = db.ClaimJobRun(ctx, manual)
+		require.NoError(t, err, "a manual run does not use up the slot, nor is it stopped by it")
+
+		runs, err := db.JobRuns(ctx, "sweep", 10)
+		require.NoError(t, err)
+		require.Len(t, runs, 2)
+		require.Equal(t, "running", runs[0].Outcome)
+		require.True(t, runs[0].Manual)
+		require.Equal(t, "ok", runs[1].Outcome)
+		require.Equal(t, map[string]int64{"lots": 2}, runs[1].Counts)
+		require.Equal(t, testNow, runs[1].Slot)
+		require.NotNil(t, runs[1].FinishedAt)
+	})
+	t.Run("ErrSlotDone takes no lease", func(t *testing.T) {
+		db := openTest(t)
+		id, err := db.ClaimJobRun(ctx, claimOf("a"))
+		require.NoError(t, err)
+		require.NoError(t, db.FinishJobRun(ctx, finishOf(id, "a")))
+		_, err = db.ClaimJobRun(ctx, claimOf("b"))
+		require.ErrorIs(t, err, ErrSlotDone)
+		next := claimOf("c")
+		next.Slot = testNow.Add(time.Hour)
+		_, err = db.ClaimJobRun(ctx, next)
+		require.NoError(t, err, "b's refused claim left the lease free")
+	})
+	t.Run("an expired lease is taken over; the dead run is abandoned and its slot retried", func(t *testing.T) {
+		db := openTest(t)
+		c := newClock(db, testNow)
+		dead, err := db.ClaimJobRun(ctx, claimOf("a"))
+		require.NoError(t, err)
+		c.add(59 * time.Second)
+		_, err = db.ClaimJobRun(ctx, claimOf("b"))
+		require.ErrorAs(t, err, new(*LeaseHeldError), "not before the lease expires")
+		c.add(time.Second)
+		id, err := db.ClaimJobRun(ctx, claimOf("b"))
+		require.NoError(t, err, "the same slot runs again: it never finished")
+		require.ErrorIs(t, db.FinishJobRun(ctx, finishOf(dead, "a")), ErrLeaseLost)
+		require.ErrorIs(t, db.RenewJobLease(ctx, "sweep", "a", time.Minute), ErrLeaseLost)
+		require.NoError(t, db.FinishJobRun(ctx, finishOf(id, "b")))
+		runs, err := db.JobRuns(ctx, "sweep", 10)
+		require.NoError(t, err)
+		require.Equal(t, []string{"ok", "abandoned"}, []string{runs[0].Outcome, runs[1].Outcome})
+	})
+	t.Run("renewing keeps the lease past its first expiry", func(t *testing.T) {
+		db := openTest(t)
+		c := newClock(db, testNow)
+		_, err := db.ClaimJobRun(ctx, claimOf("a"))
+		require.NoError(t, err)
+		c.add(50 * time.Second)
+		require.NoError(t, db.RenewJobLease(ctx, "sweep", "a", time.Minute))
+		c.add(50 * time.Second)
+		_, err = db.ClaimJobRun(ctx, claimOf("b"))
+		require.ErrorAs(t, err, new(*LeaseHeldError))
+	})
+	t.Run("an interrupted run leaves its slot to run again", func(t *testing.T) {
+		db := openTest(t)
+		id, err := db.ClaimJobRun(ctx, claimOf("a"))
+		require.NoError(t, err)
+		f := finishOf(id, "a")
+		f.Outcome, f.Error = "interrupted", "context canceled"
+		require.NoError(t, db.FinishJobRun(ctx, f))
+		_, err = db.ClaimJobRun(ctx, claimOf("b"))
+		require.NoError(t, err)
+	})
+	t.Run("leases are per job", func(t *testing.T) {
+		db := openTest(t)
+		_, err := db.ClaimJobRun(ctx, claimOf("a"))
+		require.NoError(t, err)
+		other := claimOf("b")
+		other.Job = "daily"
+		_, err = db.ClaimJobRun(ctx, other)
+		require.NoError(t, err)
+	})
+}

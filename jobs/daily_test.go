@@ -1,0 +1,65 @@
+package jobs
+
+import (
+	"context"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/creditsd/creditsd/entitlements"
+	"github.com/creditsd/creditsd/entitlements/sqlite"
+)
+
+func TestDailyReset(t *testing.T) {
+	ctx := context.Background()
+	ny, err := time.LoadLocation("America/New_York")
+	require.NoError(t, err)
+	policy := entitlements.AllowancePolicy{Location: ny, Tiers: map[string]int64{"free": 30, "pro": 100}}
+	db := openDB(t, tempDB(t))
+	db.Policy.Allowance = policy
+	var clock atomic.Int64
+	db.Now = func() time.Time { return time.UnixMilli(clock.Load()) }
+	today := time.Date(2026, 11, 25, 0, 0, 30, 0, ny) // just after the day boundary in New York
+	spend := func(at time.Time, key string) {
+		clock.Store(at.UnixMilli())
+		_, _, _, err := db.Spend(ctx, entitlements.SpendRequest{UserID: "alice", Token: tokens.Token("alice"), Key: key,
+			Hash: "h", Product: "sora", Credits: 2, Actor: "svc"})
+		require.NoError(t, err)
+	}
+	spend(today.AddDate(0, 0, -4), "d-4")
+	spend(today.AddDate(0, 0, -3), "d-3")
+	spend(today.Add(-time.Hour), "d-1") // 23:00:30 in New York, 04:00:30 UTC on the 25th
+	spend(today, "d")
+	clock.Store(today.UnixMilli())
+	reset := DailyReset(db, policy, 3)
+
+	res, err := reset(ctx, today)
+	require.NoError(t, err)
+	require.Equal(t, Result{"days": 3, "pruned": 1}, res, "days -3..-1 summarised; day -4's counter pruned")
+	one := func(day string) []sqlite.AllowanceUse {
+		return []sqlite.AllowanceUse{{Day: day, Tier: "free", Product: "sora", Users: 1, Credits: 2}}
+	}
+	for day, want := range map[string][]sqlite.AllowanceUse{
+		"2026-11-22": one("2026-11-22"), "2026-11-23": nil, "2026-11-24": one("2026-11-24"), "2026-11-25": nil,
+	} {
+		got, err := db.AllowanceDaily(ctx, day)
+		require.NoError(t, err)
+		require.Equal(t, want, got, day)
+	}
+
+	res, err = reset(ctx, today.Add(time.Minute))
+	require.NoError(t, err)
+	require.Equal(t, Result{"days": 2, "pruned": 0}, res, "again: the last two days only, replaced")
+	got, err := db.AllowanceDaily(ctx, "2026-11-24")
+	require.NoError(t, err)
+	require.Equal(t, one("2026-11-24"), got, "not doubled")
+
+	res, err = reset(ctx, today.AddDate(0, 0, 1))
+	require.NoError(t, err)
+	require.Equal(t, Result{"days": 2, "pruned": 1}, res, "the next day: -2 and -1 (today) again; -3's counter pruned")
+	got, err = db.AllowanceDaily(ctx, "2026-11-25")
+	require.NoError(t, err)
+	require.Equal(t, one("2026-11-25"), got)
+}

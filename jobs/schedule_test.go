@@ -1,0 +1,67 @@
+package jobs
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+func mustSchedule(t testing.TB, spec string, loc *time.Location) Schedule {
+	t.Helper()
+	s, err := ParseSchedule(spec, loc)
+	require.NoError(t, err)
+	return s
+}
+
+func TestParseSchedule(t *testing.T) {
+	paris, err := time.LoadLocation("Europe/Paris")
+	require.NoError(t, err)
+	t.Run("OK: read in the given zone", func(t *testing.T) {
+		s := mustSchedule(t, "0 0 * * *", paris)
+		next := s.Next(time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC))
+		require.True(t, next.Equal(time.Date(2026, 11, 25, 23, 0, 0, 0, time.UTC)), "midnight in Paris is 23:00 UTC in winter: %v", next)
+	})
+	t.Run("OK: CRON_TZ picks its own zone", func(t *testing.T) {
+		s := mustSchedule(t, "CRON_TZ=UTC 0 0 * * *", paris)
+		next := s.Next(time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC))
+		require.True(t, next.Equal(time.Date(2026, 11, 26, 0, 0, 0, 0, time.UTC)))
+	})
+	t.Run("OK: descriptors", func(t *testing.T) {
+		mustSchedule(t, "@daily", time.UTC)
+		mustSchedule(t, "@hourly", time.UTC)
+	})
+	for _, bad := range []string{"", "* * *", "61 * * * *", "@every 5m", "0 0 30 2 *", "@fortnightly"} {
+		t.Run("Err: "+bad, func(t *testing.T) {
+			_, err := ParseSchedule(bad, time.UTC)
+			require.Error(t, err)
+		})
+	}
+}
+
+func TestPrev(t *testing.T) {
+	now := time.Date(2026, 11, 25, 3, 14, 59, 0, time.UTC)
+	for _, tc := range []struct {
+		spec string
+		want time.Time
+	}{
+		{"*/5 * * * *", time.Date(2026, 11, 25, 3, 10, 0, 0, time.UTC)},
+		{"0 * * * *", time.Date(2026, 11, 25, 3, 0, 0, 0, time.UTC)},
+		{"15 3 * * *", time.Date(2026, 11, 24, 3, 15, 0, 0, time.UTC)},
+		{"14 3 * * *", time.Date(2026, 11, 25, 3, 14, 0, 0, time.UTC)},
+		{"0 9 * * 1-5", time.Date(2026, 11, 24, 9, 0, 0, 0, time.UTC)}, // a Wednesday: Tuesday's
+		{"0 0 1 1 *", time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)},
+		{"0 0 29 2 *", time.Date(2024, 2, 29, 0, 0, 0, 0, time.UTC)},
+	} {
+		t.Run(tc.spec, func(t *testing.T) {
+			got, ok := Prev(mustSchedule(t, tc.spec, time.UTC), now)
+			require.True(t, ok)
+			require.True(t, tc.want.Equal(got), "got %v", got)
+		})
+	}
+	t.Run("a slot exactly now is now's", func(t *testing.T) {
+		at := time.Date(2026, 11, 25, 3, 15, 0, 0, time.UTC)
+		got, _ := Prev(mustSchedule(t, "15 3 * * *", time.UTC), at)
+		require.True(t, at.Equal(got))
+	})
+}

@@ -1,0 +1,74 @@
+package jobs
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/creditsd/creditsd/entitlements"
+	"github.com/creditsd/creditsd/entitlements/sqlite"
+)
+
+var tokens = func() entitlements.TokenDeriver {
+	d, err := entitlements.NewTokenDeriver(entitlements.DefaultTokenNamespace)
+	if err != nil {
+		panic(err)
+	}
+	return d
+}()
+
+func grant(t testing.TB, db *sqlite.DB, user string, credits int64, expires time.Time) {
+	t.Helper()
+	_, _, _, err := db.AdminGrant(context.Background(), entitlements.GrantRequest{UserID: user, Token: tokens.Token(user),
+		Key: fmt.Sprintf("k%d-%d", credits, expires.UnixNano()), Hash: "h", Credits: credits, ExpiresAt: &expires,
+		Reason: "goodwill", Actor: "admin:test"})
+	require.NoError(t, err)
+}
+
+// cancelAfter cancels the sweep's context after its first batch.
+type cancelAfter struct {
+	*sqlite.DB
+	cancel context.CancelFunc
+}
+
+func (c cancelAfter) ExpireLots(ctx context.Context, asOf time.Time, limit int, actor string) (sqlite.Expired, error) {
+	defer c.cancel()
+	return c.DB.ExpireLots(ctx, asOf, limit, actor)
+}
+
+func TestExpirySweep(t *testing.T) {
+	ctx := context.Background()
+	db := openDB(t, tempDB(t))
+	past := time.Now().Add(-time.Hour)
+	for i := range 5 {
+		grant(t, db, "alice", int64(i+1), past.Add(time.Duration(i)*time.Second))
+	}
+	grant(t, db, "alice", 100, time.Now().Add(time.Hour))
+
+	t.Run("OK: batch by batch, once", func(t *testing.T) {
+		sweep := ExpirySweep(db, 2)
+		res, err := sweep(ctx, time.Now())
+		require.NoError(t, err)
+		require.Equal(t, Result{"lots": 5, "credits": 15, "batches": 3}, res)
+		res, err = sweep(ctx, time.Now())
+		require.NoError(t, err)
+		require.Equal(t, Result{"lots": 0, "credits": 0, "batches": 1}, res, "running it twice changes nothing")
+		st, err := db.UserState(ctx, "alice", tokens.Token("alice"))
+		require.NoError(t, err)
+		require.Len(t, st.Lots, 1)
+		require.Equal(t, int64(100), st.Lots[0].Remaining)
+	})
+	t.Run("stops between batches once its context ends", func(t *testing.T) {
+		db := openDB(t, tempDB(t))
+		for i := range 5 {
+			grant(t, db, "bob", 1, past.Add(time.Duration(i)*time.Second))
+		}
+		cctx, cancel := context.WithCancel(ctx)
+		res, err := ExpirySweep(cancelAfter{db, cancel}, 2)(cctx, time.Now())
+		require.ErrorIs(t, err, context.Canceled)
+		require.Equal(t, Result{"lots": 2, "credits": 2, "batches": 1}, res, "the batch in progress completes")
+	})
+}

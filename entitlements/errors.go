@@ -11,17 +11,17 @@ type Kind int
 
 // Error kinds.
 const (
-	KindInternal        Kind = iota // our fault: logged, never detailed to the client
-	KindInvalid                     // 400: the request is malformed
-	KindUnauthenticated             // 401
-	KindForbidden                   // 403
-	KindNotFound                    // 404
-	KindMethodNotAllowed            // 405
-	KindConflict                    // 409
-	KindTooLarge                    // 413
-	KindUnprocessable               // 422: well-formed and verified, but unusable here
-	KindPaymentRequired             // 402: the spend cannot be paid
-	KindUnavailable                 // 503: a dependency (Apple) failed; try again
+	KindInternal         Kind = iota // our fault: logged, never detailed to the client
+	KindInvalid                      // 400: the request is malformed
+	KindUnauthenticated              // 401
+	KindForbidden                    // 403
+	KindNotFound                     // 404
+	KindMethodNotAllowed             // 405
+	KindConflict                     // 409
+	KindTooLarge                     // 413
+	KindUnprocessable                // 422: well-formed and verified, but unusable here
+	KindPaymentRequired              // 402: the spend cannot be paid
+	KindUnavailable                  // 503: a dependency (Apple) failed; try again
 )
 
 // Error is a domain error with a stable snake_case code for clients.

@@ -21,18 +21,7 @@ import (
 // transaction id is read locally, fetched from (a fake of) Apple's API,
 // verified like any other signed transaction, and granted once.
 func TestEndToEndAppReceipt(t *testing.T) {
-	ca := newCA(t)
-	key, p8 := fakeappstore.GenerateKey(t)
-	apple := fakeappstore.New(t, fakeappstore.Options{CA: ca, BundleID: e2eBundle, KeyID: "KEY123", IssuerID: "issuer-1", PublicKey: &key.PublicKey})
-	p8File := filepath.Join(t.TempDir(), "AuthKey_KEY123.p8")
-	require.NoError(t, os.WriteFile(p8File, p8, 0o600))
-	w := newWorldWith(t, ca, fmt.Sprintf(`app_store_api:
-  key_id: KEY123
-  issuer_id: issuer-1
-  private_key_file: %s
-  production_url: %s
-  sandbox_url: %s
-`, p8File, apple.URL, apple.SandboxURL))
+	w, apple := newWorldWithApple(t, "")
 
 	apple.AddTransaction(devca.Consumable(e2eBundle, receipts.Sandbox, e2ePack, "5000001", w.tokens.Token("alice"), time.Now()))
 	body := map[string]string{"app_receipt": appReceipt(t, "5000001")}
@@ -55,6 +44,23 @@ func TestEndToEndAppReceipt(t *testing.T) {
 	a = w.do("POST", "/v1/me/transactions", w.token("alice", "", time.Minute), map[string]string{"app_receipt": appReceipt(t, "5000002")})
 	require.Equal(t, http.StatusServiceUnavailable, a.status, a.raw)
 	require.Equal(t, "app_store_unavailable", a.code())
+}
+
+// newWorldWithApple is a world whose app_store_api points at a fake App
+// Store Server that signs with the world's CA.
+func newWorldWithApple(t *testing.T, extraYAML string) (*world, *fakeappstore.Server) {
+	ca := newCA(t)
+	key, p8 := fakeappstore.GenerateKey(t)
+	apple := fakeappstore.New(t, fakeappstore.Options{CA: ca, BundleID: e2eBundle, KeyID: "KEY123", IssuerID: "issuer-1", PublicKey: &key.PublicKey})
+	p8File := filepath.Join(t.TempDir(), "AuthKey_KEY123.p8")
+	require.NoError(t, os.WriteFile(p8File, p8, 0o600))
+	return newWorldWith(t, ca, fmt.Sprintf(`app_store_api:
+  key_id: KEY123
+  issuer_id: issuer-1
+  private_key_file: %s
+  production_url: %s
+  sandbox_url: %s
+%s`, p8File, apple.URL, apple.SandboxURL, extraYAML)), apple
 }
 
 // appReceipt builds a minimal PKCS#7 app receipt with one in-app purchase.

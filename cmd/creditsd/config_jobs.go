@@ -19,11 +19,26 @@ import (
 // midnight is the allowance day's boundary. A schedule may start with
 // CRON_TZ=Zone/Name to pick its own zone.
 type JobsConfig struct {
-	Timezone           string           `yaml:"timezone"`
-	ExpirySweep        JobConfig        `yaml:"expiry_sweep"`
-	DailyReset         DailyResetConfig `yaml:"daily_reset"`
-	Reconcile          JobConfig        `yaml:"reconcile"`
-	ConsumptionAnswers JobConfig        `yaml:"consumption_answers"`
+	Timezone           string                   `yaml:"timezone"`
+	ExpirySweep        JobConfig                `yaml:"expiry_sweep"`
+	DailyReset         DailyResetConfig         `yaml:"daily_reset"`
+	Reconcile          ReconcileConfig          `yaml:"reconcile"`
+	ConsumptionAnswers ConsumptionAnswersConfig `yaml:"consumption_answers"`
+}
+
+// ReconcileConfig adds what history each reconcile run asks Apple for.
+type ReconcileConfig struct {
+	JobConfig    `yaml:",inline"`
+	Window       string `yaml:"window"`        // how far back a run looks; default 72h
+	OnlyFailures *bool  `yaml:"only_failures"` // only what Apple failed to deliver; default true
+}
+
+// ConsumptionAnswersConfig adds what creditsd tells Apple besides the ledger's facts.
+type ConsumptionAnswersConfig struct {
+	JobConfig             `yaml:",inline"`
+	CustomerConsented     *bool  `yaml:"customer_consented"`      // default true: the terms of use ask for consent
+	SampleContentProvided *bool  `yaml:"sample_content_provided"` // default true: the daily allowance is a free sample
+	RefundPreference      string `yaml:"refund_preference"`       // auto (default), decline, grant_full, grant_prorated, none
 }
 
 // JobConfig is one job's schedule.
@@ -47,8 +62,10 @@ type jobPlan struct {
 
 // jobsSettings is the jobs section resolved.
 type jobsSettings struct {
-	plans    []jobPlan
-	keepDays int
+	plans       []jobPlan
+	keepDays    int
+	reconcile   jobs.ReconcileOptions // Environments are filled in by the wiring
+	consumption jobs.ConsumptionPolicy
 }
 
 // check validates the section; the allowance zone is not known yet, and
@@ -76,8 +93,8 @@ func (j JobsConfig) resolve(allowanceZone *time.Location) (jobsSettings, error) 
 	}{
 		{jobs.ExpirySweepName, "expiry_sweep", "15 3 * * *", j.ExpirySweep, loc},
 		{jobs.DailyResetName, "daily_reset", "0 0 * * *", j.DailyReset.JobConfig, allowanceZone},
-		{jobs.ReconcileName, "reconcile", "0 * * * *", j.Reconcile, loc},
-		{jobs.ConsumptionAnswersName, "consumption_answers", "*/5 * * * *", j.ConsumptionAnswers, loc},
+		{jobs.ReconcileName, "reconcile", "0 * * * *", j.Reconcile.JobConfig, loc},
+		{jobs.ConsumptionAnswersName, "consumption_answers", "*/5 * * * *", j.ConsumptionAnswers.JobConfig, loc},
 	}
 	for _, e := range entries {
 		spec := e.c.Schedule
@@ -97,5 +114,34 @@ func (j JobsConfig) resolve(allowanceZone *time.Location) (jobsSettings, error) 
 		}
 		s.keepDays = *k
 	}
-	return s, nil
+	if s.reconcile, err = j.Reconcile.options(); err != nil {
+		return s, err
+	}
+	s.consumption, err = j.ConsumptionAnswers.policy()
+	return s, err
+}
+
+func (r ReconcileConfig) options() (jobs.ReconcileOptions, error) {
+	o := jobs.ReconcileOptions{Window: 72 * time.Hour, OnlyFailures: r.OnlyFailures == nil || *r.OnlyFailures}
+	if r.Window != "" {
+		w, err := time.ParseDuration(r.Window)
+		if err != nil || w < time.Hour || w > 180*24*time.Hour {
+			return o, keyErrorf("jobs.reconcile.window", "%q: want a duration from 1h to 4320h (Apple keeps 180 days)", r.Window)
+		}
+		o.Window = w
+	}
+	return o, nil
+}
+
+func (c ConsumptionAnswersConfig) policy() (jobs.ConsumptionPolicy, error) {
+	p := jobs.ConsumptionPolicy{CustomerConsented: c.CustomerConsented == nil || *c.CustomerConsented,
+		SampleContentProvided: c.SampleContentProvided == nil || *c.SampleContentProvided, RefundPreference: c.RefundPreference}
+	switch c.RefundPreference {
+	case "":
+		p.RefundPreference = jobs.PreferAuto
+	case jobs.PreferAuto, jobs.PreferDecline, jobs.PreferGrantFull, jobs.PreferGrantProrated, jobs.PreferNone:
+	default:
+		return p, keyErrorf("jobs.consumption_answers.refund_preference", "%q: want auto, decline, grant_full, grant_prorated or none", c.RefundPreference)
+	}
+	return p, nil
 }

@@ -277,11 +277,16 @@ func (w *world) transaction(id, token string, bought time.Time, edit ...func(*de
 
 // notify sends Apple's webhook call for a notification around signedTx.
 func (w *world) notify(uuid, typ, signedTx string) answer {
+	return w.do("POST", "/v1/appstore/notifications", "", map[string]string{"signedPayload": w.signedNotification(uuid, typ, signedTx)})
+}
+
+// signedNotification is Apple's signedPayload for a notification around signedTx.
+func (w *world) signedNotification(uuid, typ, signedTx string) string {
 	jws, err := w.ca.Sign(devca.NotificationPayload{NotificationType: typ, NotificationUUID: uuid, Version: "2.0",
 		SignedDate: devca.Millis(time.Now()),
 		Data:       &devca.NotificationData{BundleID: e2eBundle, Environment: receipts.Sandbox, SignedTransactionInfo: signedTx}})
 	require.NoError(w.t, err)
-	return w.do("POST", "/v1/appstore/notifications", "", map[string]string{"signedPayload": jws})
+	return jws
 }
 
 // submit posts a signed transaction as user's app does.

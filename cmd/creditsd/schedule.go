@@ -25,6 +25,11 @@ func (a *app) jobSet() ([]jobs.Job, error) {
 		jobs.ReconcileName:          jobs.NotConfigured(appStoreAPI),
 		jobs.ConsumptionAnswersName: jobs.NotConfigured(appStoreAPI),
 	}
+	if api := a.settings.AppStore; api != nil {
+		js.reconcile.Environments = a.settings.Config.Apple.Environments
+		work[jobs.ReconcileName] = jobs.Reconcile(api, a.inbox, js.reconcile)
+		work[jobs.ConsumptionAnswersName] = jobs.ConsumptionAnswers(a.db, api, js.consumption)
+	}
 	set := make([]jobs.Job, 0, len(js.plans))
 	for _, p := range js.plans {
 		set = append(set, jobs.Job{Name: p.name, Schedule: p.schedule, Enabled: p.enabled, Run: work[p.name]})

@@ -1,0 +1,45 @@
+package main
+
+import (
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/creditsd/creditsd/receipts"
+	"github.com/creditsd/creditsd/receipts/devca"
+	"github.com/creditsd/creditsd/receipts/serverapi"
+)
+
+// reconcile finds in Apple's history what the webhook missed and applies it
+// through the same path; consumption-answers tells Apple how much of a pack
+// was used when its buyer asks for a refund. Both run by hand beside a live
+// server, against a fake App Store Server that speaks Apple's paths.
+func TestEndToEndAppStoreJobs(t *testing.T) {
+	w, apple := newWorldWithApple(t, "")
+	w.entitlement("alice")
+	bought := time.Now().Add(-time.Hour)
+	tx := w.transaction("6000001", w.tokens.Token("alice"), bought)
+	apple.AddTransaction(devca.Consumable(e2eBundle, receipts.Sandbox, e2ePack, "6000001", w.tokens.Token("alice"), bought))
+	apple.AddNotification(w.signedNotification("aa1c1c3e-0000-4000-8000-000000000001", "ONE_TIME_CHARGE", tx),
+		time.Now().Add(-50*time.Minute), true)
+
+	for range 2 {
+		_, stderr, code := runJob(t, "reconcile", "--config", w.config)
+		require.Equal(t, 0, code, stderr)
+		require.Equal(t, int64(10), w.entitlement("alice").Credits.Balance, "granted once, however often it runs")
+	}
+
+	a := w.spend("alice", map[string]any{"idempotency_key": "s1", "product": "codex", "credits": 34})
+	require.Equal(t, http.StatusCreated, a.status, a.raw) // the allowance's 30, then 4 of the pack
+	require.Equal(t, http.StatusOK, w.notify("aa1c1c3e-0000-4000-8000-000000000002", "CONSUMPTION_REQUEST", tx).status)
+	for range 2 {
+		_, stderr, code := runJob(t, "consumption-answers", "--config", w.config)
+		require.Equal(t, 0, code, stderr)
+	}
+	sent := apple.Consumption()["6000001"]
+	require.Len(t, sent, 1, "answered once")
+	require.Equal(t, serverapi.ConsumptionInfo{CustomerConsented: true, DeliveryStatus: serverapi.DeliveryDelivered,
+		ConsumptionPercentage: 40000, RefundPreference: serverapi.RefundGrantProrated, SampleContentProvided: true}, sent[0])
+}

@@ -1,0 +1,99 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"time"
+)
+
+// ConsumptionRequest is a CONSUMPTION_REQUEST notification awaiting its answer.
+type ConsumptionRequest struct {
+	NotificationUUID string
+	TransactionID    string
+	Environment      string
+	ReceivedAt       time.Time
+	Attempts         int
+}
+
+// ConsumptionFacts is what the ledger knows of a transaction's lot.
+type ConsumptionFacts struct {
+	Delivered bool  // a lot was granted for it
+	Granted   int64 // its credits
+	Consumed  int64 // spent from it (net of reversals), debt payments included
+}
+
+// PendingConsumptionRequests are the requests received after since that
+// have no answer yet or whose retry is due at now, oldest first.
+func (db *DB) PendingConsumptionRequests(ctx context.Context, since, now time.Time, limit int) ([]ConsumptionRequest, error) {
+	var out []ConsumptionRequest
+	err := db.view(ctx, func(tx *Tx) error {
+		rows, err := tx.QueryContext(ctx, `SELECT n.notification_uuid, n.transaction_id, n.environment, n.received_at,
+			COALESCE(a.attempts, 0) FROM notifications n
+			LEFT JOIN consumption_answers a ON a.notification_uuid = n.notification_uuid
+			WHERE n.notification_type = 'CONSUMPTION_REQUEST' AND n.received_at > ? AND n.transaction_id != ''
+			AND (a.notification_uuid IS NULL OR (a.status = 'retry' AND a.next_attempt_at <= ?))
+			ORDER BY n.received_at LIMIT ?`, millis(since), millis(now), limit)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var r ConsumptionRequest
+			var received int64
+			if err := rows.Scan(&r.NotificationUUID, &r.TransactionID, &r.Environment, &received, &r.Attempts); err != nil {
+				return err
+			}
+			r.ReceivedAt = fromMillis(received)
+			out = append(out, r)
+		}
+		return rows.Err()
+	})
+	return out, err
+}
+
+// ConsumptionFactsFor reads how much of a transaction's lot was consumed.
+func (db *DB) ConsumptionFactsFor(ctx context.Context, transactionID string) (ConsumptionFacts, error) {
+	var f ConsumptionFacts
+	err := db.view(ctx, func(tx *Tx) error {
+		var lotID string
+		err := tx.QueryRowContext(ctx, `SELECT lot_id, granted FROM lots WHERE transaction_id = ?`, transactionID).Scan(&lotID, &f.Granted)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		f.Delivered = true
+		f.Consumed, err = tx.spentFrom(ctx, lotID)
+		return err
+	})
+	return f, err
+}
+
+// ConsumptionAnswer is the state of one request's answer after an attempt.
+type ConsumptionAnswer struct {
+	Request     ConsumptionRequest
+	Status      string // retry, sent or expired
+	Body        []byte // the JSON sent
+	Err         string
+	NextAttempt time.Time // for retry
+}
+
+// RecordConsumptionAnswer records an attempt (or the giving up) for a request.
+func (db *DB) RecordConsumptionAnswer(ctx context.Context, a ConsumptionAnswer) error {
+	return db.update(ctx, func(tx *Tx) error {
+		var answered sql.NullInt64
+		if a.Status == "sent" {
+			answered = sql.NullInt64{Int64: millis(tx.now), Valid: true}
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO consumption_answers (notification_uuid, transaction_id, environment,
+			status, attempts, request, last_error, next_attempt_at, answered_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (notification_uuid) DO UPDATE SET status = excluded.status, attempts = excluded.attempts,
+			request = excluded.request, last_error = excluded.last_error, next_attempt_at = excluded.next_attempt_at,
+			answered_at = excluded.answered_at, updated_at = excluded.updated_at`,
+			a.Request.NotificationUUID, a.Request.TransactionID, a.Request.Environment, a.Status, a.Request.Attempts+1,
+			string(a.Body), a.Err, nullMillis(a.NextAttempt), answered, millis(tx.now))
+		return err
+	})
+}

@@ -1,0 +1,150 @@
+package jobs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/creditsd/creditsd/entitlements/sqlite"
+	"github.com/creditsd/creditsd/notifications"
+	"github.com/creditsd/creditsd/receipts"
+	"github.com/creditsd/creditsd/receipts/serverapi"
+)
+
+type fakeHistory struct {
+	pages map[string][]serverapi.NotificationHistoryResponse // by environment, in order
+	asked []string
+}
+
+func (f *fakeHistory) GetNotificationHistory(_ context.Context, env string, _ serverapi.NotificationHistoryRequest, token string) (*serverapi.NotificationHistoryResponse, error) {
+	f.asked = append(f.asked, env+":"+token)
+	i := 0
+	if token != "" {
+		fmt.Sscan(token, &i)
+	}
+	return &f.pages[env][i], nil
+}
+
+type fakeInbox map[string]bool // payload → seen before
+
+func (f fakeInbox) Process(_ context.Context, payload, source string) (notifications.Result, error) {
+	switch {
+	case payload == "bad":
+		return notifications.Result{}, &receipts.Error{Code: receipts.CodeSignature}
+	case payload == "unrecordable":
+		return notifications.Result{}, errors.New("disk full")
+	}
+	dup := f[payload]
+	f[payload] = true
+	return notifications.Result{Duplicate: dup}, nil
+}
+
+func page(more bool, token string, payloads ...string) serverapi.NotificationHistoryResponse {
+	r := serverapi.NotificationHistoryResponse{HasMore: more, PaginationToken: token}
+	for _, p := range payloads {
+		r.NotificationHistory = append(r.NotificationHistory, serverapi.NotificationHistoryItem{SignedPayload: p})
+	}
+	return r
+}
+
+func TestReconcile(t *testing.T) {
+	h := &fakeHistory{pages: map[string][]serverapi.NotificationHistoryResponse{
+		receipts.Production: {page(true, "1", "a", "b"), page(false, "", "c")},
+		receipts.Sandbox:    {page(false, "", "a", "bad", "d")},
+	}}
+	inbox := fakeInbox{"c": true}
+	run := Reconcile(h, inbox, ReconcileOptions{Environments: []string{receipts.Sandbox, receipts.Production, receipts.LocalTesting}, Window: time.Hour})
+	res, err := run(context.Background(), time.Now())
+	require.NoError(t, err)
+	require.Equal(t, Result{"seen": 6, "new": 3, "duplicates": 2, "rejected": 1}, res)
+	require.Equal(t, []string{"Production:", "Production:1", "Sandbox:"}, h.asked, "every page, Production first, no API for LocalTesting")
+
+	h.pages[receipts.Sandbox] = []serverapi.NotificationHistoryResponse{page(false, "", "unrecordable")}
+	_, err = Reconcile(h, inbox, ReconcileOptions{Environments: []string{receipts.Sandbox}})(context.Background(), time.Now())
+	require.Error(t, err, "a notification that could not be recorded fails the run, so the next one repeats it")
+}
+
+func TestConsumptionInfoFor(t *testing.T) {
+	p := ConsumptionPolicy{CustomerConsented: true, SampleContentProvided: true, RefundPreference: PreferAuto}
+	for _, c := range []struct {
+		facts   sqlite.ConsumptionFacts
+		percent int
+		status  string
+		prefer  string
+	}{
+		{sqlite.ConsumptionFacts{Delivered: true, Granted: 10, Consumed: 0}, 0, serverapi.DeliveryDelivered, serverapi.RefundGrantFull},
+		{sqlite.ConsumptionFacts{Delivered: true, Granted: 30, Consumed: 10}, 33333, serverapi.DeliveryDelivered, serverapi.RefundGrantProrated},
+		{sqlite.ConsumptionFacts{Delivered: true, Granted: 10, Consumed: 10}, 100000, serverapi.DeliveryDelivered, serverapi.RefundDecline},
+		{sqlite.ConsumptionFacts{Delivered: true, Granted: 10, Consumed: 12}, 100000, serverapi.DeliveryDelivered, serverapi.RefundDecline},
+		{sqlite.ConsumptionFacts{}, 0, serverapi.DeliveryUndeliveredOther, serverapi.RefundGrantFull},
+	} {
+		info := ConsumptionInfoFor(c.facts, p)
+		require.Equal(t, c.percent, info.ConsumptionPercentage, c.facts)
+		require.Equal(t, c.status, info.DeliveryStatus)
+		require.Equal(t, c.prefer, info.RefundPreference)
+		require.True(t, info.CustomerConsented)
+		require.True(t, info.SampleContentProvided)
+	}
+	p.RefundPreference = PreferDecline
+	require.Equal(t, serverapi.RefundDecline, ConsumptionInfoFor(sqlite.ConsumptionFacts{}, p).RefundPreference)
+	p.RefundPreference = PreferNone
+	require.Empty(t, ConsumptionInfoFor(sqlite.ConsumptionFacts{}, p).RefundPreference)
+}
+
+type fakeConsumptionStore struct {
+	pending  []sqlite.ConsumptionRequest
+	answers  []sqlite.ConsumptionAnswer
+	consumed int64
+}
+
+func (f *fakeConsumptionStore) PendingConsumptionRequests(context.Context, time.Time, time.Time, int) ([]sqlite.ConsumptionRequest, error) {
+	return f.pending, nil
+}
+
+func (f *fakeConsumptionStore) ConsumptionFactsFor(context.Context, string) (sqlite.ConsumptionFacts, error) {
+	return sqlite.ConsumptionFacts{Delivered: true, Granted: 10, Consumed: f.consumed}, nil
+}
+
+func (f *fakeConsumptionStore) RecordConsumptionAnswer(_ context.Context, a sqlite.ConsumptionAnswer) error {
+	f.answers = append(f.answers, a)
+	return nil
+}
+
+type fakeSender struct{ err error }
+
+func (f fakeSender) SendConsumptionInfo(context.Context, string, string, serverapi.ConsumptionInfo) error { return f.err }
+
+func TestConsumptionAnswersRetriesUntilTheDeadline(t *testing.T) {
+	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	store := &fakeConsumptionStore{consumed: 4, pending: []sqlite.ConsumptionRequest{
+		{NotificationUUID: "fresh", TransactionID: "1", ReceivedAt: now.Add(-time.Minute), Attempts: 0},
+		{NotificationUUID: "old", TransactionID: "2", ReceivedAt: now.Add(-11*time.Hour - 50*time.Minute), Attempts: 5},
+	}}
+	res, err := ConsumptionAnswers(store, fakeSender{err: &serverapi.APIError{Status: 503}}, ConsumptionPolicy{CustomerConsented: true})(context.Background(), now)
+	require.NoError(t, err)
+	require.Equal(t, Result{"pending": 2, "sent": 0, "retry": 1, "expired": 1}, res)
+	require.Equal(t, "retry", store.answers[0].Status)
+	require.Equal(t, now.Add(time.Minute), store.answers[0].NextAttempt, "backoff starts at a minute")
+	require.Equal(t, "expired", store.answers[1].Status, "a retry past the 12-hour deadline is given up, and recorded")
+
+	store.answers = nil
+	res, err = ConsumptionAnswers(store, fakeSender{}, ConsumptionPolicy{CustomerConsented: true})(context.Background(), now)
+	require.NoError(t, err)
+	require.Equal(t, int64(2), res["sent"])
+	require.JSONEq(t, `{"customerConsented":true,"deliveryStatus":"DELIVERED","consumptionPercentage":40000,"refundPreference":"GRANT_PRORATED","sampleContentProvided":false}`,
+		string(store.answers[0].Body), "each answer is recorded with what was sent")
+
+	_, err = ConsumptionAnswers(store, fakeSender{}, ConsumptionPolicy{})(context.Background(), now)
+	var skip *SkipError
+	require.ErrorAs(t, err, &skip, "no consent, no data")
+}
+
+func TestRetryAfterHonoursApple(t *testing.T) {
+	require.Equal(t, 90*time.Second, retryAfter(&serverapi.APIError{Status: 429, RetryAfter: 90 * time.Second}, 3))
+	require.Equal(t, 8*time.Minute, retryAfter(errors.New("x"), 3))
+	require.Equal(t, time.Hour, retryAfter(errors.New("x"), 40))
+}

@@ -1,0 +1,137 @@
+package jobs
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"math/bits"
+	"time"
+
+	"github.com/creditsd/creditsd/entitlements/sqlite"
+	"github.com/creditsd/creditsd/receipts/serverapi"
+)
+
+// ConsumptionStore is what consumption-answers needs of the database.
+type ConsumptionStore interface {
+	PendingConsumptionRequests(ctx context.Context, since, now time.Time, limit int) ([]sqlite.ConsumptionRequest, error)
+	ConsumptionFactsFor(ctx context.Context, transactionID string) (sqlite.ConsumptionFacts, error)
+	RecordConsumptionAnswer(ctx context.Context, a sqlite.ConsumptionAnswer) error
+}
+
+// ConsumptionSender sends Consumption Information to Apple.
+type ConsumptionSender interface {
+	SendConsumptionInfo(ctx context.Context, environment, transactionID string, info serverapi.ConsumptionInfo) error
+}
+
+// Refund preferences creditsd can state.
+const (
+	PreferAuto          = "auto" // by consumption: none used → GRANT_FULL, all used → DECLINE, else GRANT_PRORATED
+	PreferDecline       = "decline"
+	PreferGrantFull     = "grant_full"
+	PreferGrantProrated = "grant_prorated"
+	PreferNone          = "none"
+)
+
+// ConsumptionPolicy is what creditsd tells Apple besides the ledger's facts.
+type ConsumptionPolicy struct {
+	CustomerConsented     bool   // the customer agreed to share consumption data (Apple needs true)
+	SampleContentProvided bool   // the free daily allowance is a free sample
+	RefundPreference      string // one of the Prefer… values
+}
+
+// consumptionDeadline is Apple's: answer within 12 hours of the request.
+const consumptionDeadline = 12 * time.Hour
+
+// ConsumptionAnswers answers every pending CONSUMPTION_REQUEST with how
+// much of that lot was spent, well before Apple's 12-hour deadline; a
+// failed send is retried with backoff at later runs, and every attempt is
+// recorded.
+func ConsumptionAnswers(store ConsumptionStore, sender ConsumptionSender, policy ConsumptionPolicy) Func {
+	return func(ctx context.Context, now time.Time) (Result, error) {
+		if !policy.CustomerConsented {
+			return nil, Skip("customer_consented is false: Apple accepts consumption data only with consent")
+		}
+		pending, err := store.PendingConsumptionRequests(ctx, now.Add(-consumptionDeadline), now, 500)
+		if err != nil {
+			return nil, err
+		}
+		res := Result{"pending": int64(len(pending)), "sent": 0, "retry": 0}
+		for _, req := range pending {
+			if err := ctx.Err(); err != nil {
+				return res, err
+			}
+			status, err := answerOne(ctx, store, sender, policy, req, now)
+			if err != nil {
+				return res, err
+			}
+			res[status]++
+		}
+		return res, nil
+	}
+}
+
+func answerOne(ctx context.Context, store ConsumptionStore, sender ConsumptionSender, policy ConsumptionPolicy,
+	req sqlite.ConsumptionRequest, now time.Time) (string, error) {
+	facts, err := store.ConsumptionFactsFor(ctx, req.TransactionID)
+	if err != nil {
+		return "", err
+	}
+	info := ConsumptionInfoFor(facts, policy)
+	body, _ := json.Marshal(info) // a plain struct: cannot fail
+	ans := sqlite.ConsumptionAnswer{Request: req, Status: "sent", Body: body}
+	if err := sender.SendConsumptionInfo(ctx, req.Environment, req.TransactionID, info); err != nil {
+		ans.Status, ans.Err = "retry", err.Error()
+		ans.NextAttempt = now.Add(retryAfter(err, req.Attempts))
+		if !ans.NextAttempt.Before(req.ReceivedAt.Add(consumptionDeadline)) {
+			ans.Status = "expired"
+		}
+	}
+	return ans.Status, store.RecordConsumptionAnswer(ctx, ans)
+}
+
+// retryAfter is Apple's Retry-After if it gave one, else 1, 2, 4 … minutes
+// up to an hour.
+func retryAfter(err error, attempts int) time.Duration {
+	var apiErr *serverapi.APIError
+	if errors.As(err, &apiErr) && apiErr.RetryAfter > 0 {
+		return apiErr.RetryAfter
+	}
+	return min(time.Minute<<min(attempts, 6), time.Hour)
+}
+
+// ConsumptionInfoFor is the answer for a lot: delivered or not, and the
+// share of it spent in milliunits (rounded down).
+func ConsumptionInfoFor(f sqlite.ConsumptionFacts, p ConsumptionPolicy) serverapi.ConsumptionInfo {
+	info := serverapi.ConsumptionInfo{CustomerConsented: p.CustomerConsented, SampleContentProvided: p.SampleContentProvided,
+		DeliveryStatus: serverapi.DeliveryUndeliveredOther}
+	if f.Delivered && f.Granted > 0 {
+		info.DeliveryStatus = serverapi.DeliveryDelivered
+		consumed := min(max(f.Consumed, 0), f.Granted)
+		// consumed × 100000 / granted, exact and without overflow.
+		hi, lo := bits.Mul64(uint64(consumed), 100000)
+		share, _ := bits.Div64(hi, lo, uint64(f.Granted))
+		info.ConsumptionPercentage = int(share)
+	}
+	info.RefundPreference = preference(p.RefundPreference, info)
+	return info
+}
+
+func preference(policy string, info serverapi.ConsumptionInfo) string {
+	switch policy {
+	case PreferDecline:
+		return serverapi.RefundDecline
+	case PreferGrantFull:
+		return serverapi.RefundGrantFull
+	case PreferGrantProrated:
+		return serverapi.RefundGrantProrated
+	case PreferNone:
+		return ""
+	}
+	switch {
+	case info.ConsumptionPercentage == 0:
+		return serverapi.RefundGrantFull
+	case info.ConsumptionPercentage == 100000:
+		return serverapi.RefundDecline
+	}
+	return serverapi.RefundGrantProrated
+}

@@ -1,0 +1,102 @@
+package jobs
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/creditsd/creditsd/notifications"
+	"github.com/creditsd/creditsd/receipts"
+	"github.com/creditsd/creditsd/receipts/serverapi"
+)
+
+// HistoryClient pages through Apple's Get Notification History.
+type HistoryClient interface {
+	GetNotificationHistory(ctx context.Context, environment string, req serverapi.NotificationHistoryRequest,
+		paginationToken string) (*serverapi.NotificationHistoryResponse, error)
+}
+
+// Inbox is the one path every notification takes (notifications.Processor).
+type Inbox interface {
+	Process(ctx context.Context, signedPayload, source string) (notifications.Result, error)
+}
+
+// ReconcileOptions says what history to ask Apple for.
+type ReconcileOptions struct {
+	Environments []string      // the accepted ones; only Production and Sandbox have an API
+	Window       time.Duration // how far back each run looks
+	OnlyFailures bool          // only notifications Apple could not deliver
+}
+
+// Reconcile feeds every notification in Apple's history for the window
+// through the same path as the webhook, so a missed webhook call is made
+// good; what was already applied changes nothing (notificationUUID).
+func Reconcile(client HistoryClient, inbox Inbox, opts ReconcileOptions) Func {
+	return func(ctx context.Context, now time.Time) (Result, error) {
+		res := Result{"seen": 0, "new": 0, "duplicates": 0, "rejected": 0}
+		req := serverapi.NotificationHistoryRequest{StartDate: now.Add(-opts.Window).UnixMilli(),
+			EndDate: now.UnixMilli(), OnlyFailures: opts.OnlyFailures}
+		for _, env := range apiEnvironments(opts.Environments) {
+			if err := reconcileEnvironment(ctx, client, inbox, env, req, res); err != nil {
+				return res, err
+			}
+		}
+		return res, nil
+	}
+}
+
+func reconcileEnvironment(ctx context.Context, client HistoryClient, inbox Inbox, env string,
+	req serverapi.NotificationHistoryRequest, res Result) error {
+	token := ""
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		page, err := client.GetNotificationHistory(ctx, env, req, token)
+		if err != nil {
+			return err
+		}
+		for _, item := range page.NotificationHistory {
+			if err := feed(ctx, inbox, item.SignedPayload, res); err != nil {
+				return err
+			}
+		}
+		if !page.HasMore || page.PaginationToken == "" {
+			return nil
+		}
+		token = page.PaginationToken
+	}
+}
+
+// feed processes one notification. One that does not verify is counted
+// and passed over (it would never verify); a failure to record stops the
+// run, which the next one repeats.
+func feed(ctx context.Context, inbox Inbox, signedPayload string, res Result) error {
+	res["seen"]++
+	r, err := inbox.Process(ctx, signedPayload, notifications.SourceReconcile)
+	var ve *receipts.Error
+	switch {
+	case errors.As(err, &ve) && !ve.Retryable():
+		res["rejected"]++
+	case err != nil:
+		return err
+	case r.Duplicate:
+		res["duplicates"]++
+	default:
+		res["new"]++
+	}
+	return nil
+}
+
+// apiEnvironments are the accepted environments the API serves.
+func apiEnvironments(accepted []string) []string {
+	var out []string
+	for _, env := range []string{receipts.Production, receipts.Sandbox} {
+		for _, a := range accepted {
+			if a == env {
+				out = append(out, env)
+			}
+		}
+	}
+	return out
+}

@@ -116,7 +116,9 @@ func (f *fakeConsumptionStore) RecordConsumptionAnswer(_ context.Context, a sqli
 
 type fakeSender struct{ err error }
 
-func (f fakeSender) SendConsumptionInfo(context.Context, string, string, serverapi.ConsumptionInfo) error { return f.err }
+func (f fakeSender) SendConsumptionInfo(context.Context, string, string, serverapi.ConsumptionInfo) error {
+	return f.err
+}
 
 func TestConsumptionAnswersRetriesUntilTheDeadline(t *testing.T) {
 	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)

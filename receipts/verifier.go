@@ -34,7 +34,8 @@ type Verifier struct {
 	// signature checks: their payloads must chain to a configured root.
 	Environments []string
 
-	cache chainCache // chains whose certificate signatures verified
+	cache  chainCache // chains whose certificate signatures verified
+	expiry certExpiry // NotAfter of the signing certificates seen
 }
 
 // VerifyTransaction verifies a signedTransaction (JWSTransaction): chain,
@@ -128,6 +129,7 @@ func (v *Verifier) verifyJWS(s string, dst signedPayload) (json.RawMessage, erro
 	if err := c.checkValidity(dst.signedAt()); err != nil {
 		return nil, err
 	}
+	v.expiry.remember(c.leaf, c.intermediate)
 	return j.payload, nil
 }
 

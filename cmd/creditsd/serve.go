@@ -95,6 +95,7 @@ func openApp(ctx context.Context, configPath string, getenv func(string) string,
 	a.ledger = &entitlements.Handler{Store: db, Verifier: a.verifier, Catalog: s.Catalog,
 		Allowance: s.Allowance, Pricing: s.Pricing, Tokens: s.Tokens, Now: time.Now, Log: log,
 		Metrics: entitlements.NewMetrics(a.registry)}
+	a.registerCertExpiry()
 	if s.AppStore != nil {
 		a.ledger.Receipts = receiptLookup{client: s.AppStore, environments: s.Config.Apple.Environments}
 	}
@@ -125,6 +126,7 @@ func (a *app) serve(ctx context.Context) error {
 	go func() { errc <- srv.Serve(ln) }()
 	stopJobs := a.startJobs(ctx)
 	defer stopJobs()
+	go a.watchCertificates(ctx, time.Hour)
 	select {
 	case err := <-errc:
 		return err

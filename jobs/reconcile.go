@@ -36,7 +36,7 @@ func Reconcile(client HistoryClient, inbox Inbox, opts ReconcileOptions) Func {
 		res := Result{"seen": 0, "new": 0, "duplicates": 0, "rejected": 0}
 		req := serverapi.NotificationHistoryRequest{StartDate: now.Add(-opts.Window).UnixMilli(),
 			EndDate: now.UnixMilli(), OnlyFailures: opts.OnlyFailures}
-		for _, env := range apiEnvironments(opts.Environments) {
+		for _, env := range serverapi.Environments(opts.Environments) {
 			if err := reconcileEnvironment(ctx, client, inbox, env, req, res); err != nil {
 				return res, err
 			}
@@ -86,17 +86,4 @@ func feed(ctx context.Context, inbox Inbox, signedPayload string, res Result) er
 		res["new"]++
 	}
 	return nil
-}
-
-// apiEnvironments are the accepted environments the API serves.
-func apiEnvironments(accepted []string) []string {
-	var out []string
-	for _, env := range []string{receipts.Production, receipts.Sandbox} {
-		for _, a := range accepted {
-			if a == env {
-				out = append(out, env)
-			}
-		}
-	}
-	return out
 }

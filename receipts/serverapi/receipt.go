@@ -20,7 +20,7 @@ func (c *Client) SignedTransactionForReceipt(ctx context.Context, appReceipt str
 	if err != nil {
 		return "", err
 	}
-	for _, env := range apiEnvironments(environments) {
+	for _, env := range Environments(environments) {
 		signed, err := c.GetTransactionInfo(ctx, env, id)
 		if errors.Is(err, ErrNotFound) {
 			continue
@@ -30,8 +30,9 @@ func (c *Client) SignedTransactionForReceipt(ctx context.Context, appReceipt str
 	return "", fmt.Errorf("transaction %s: %w", id, ErrNotFound)
 }
 
-// apiEnvironments are the environments the API serves, Production first.
-func apiEnvironments(accepted []string) []string {
+// Environments are those of accepted that the API serves (Production and
+// Sandbox; Xcode and LocalTesting have no server), Production first.
+func Environments(accepted []string) []string {
 	var out []string
 	for _, env := range []string{receipts.Production, receipts.Sandbox} {
 		for _, a := range accepted {

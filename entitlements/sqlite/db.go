@@ -68,7 +68,11 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	}
 	db.read.SetMaxOpenConns(max(4, 2*runtime.GOMAXPROCS(0)))
 	db.read.SetMaxIdleConns(max(4, 2*runtime.GOMAXPROCS(0)))
-	db.startWriter()
+	if err := db.startWriter(ctx); err != nil {
+		db.read.Close()
+		write.Close()
+		return nil, err
+	}
 	return db, nil
 }
 
@@ -139,27 +143,38 @@ func applyMigration(ctx context.Context, tx *sql.Tx, name string) error {
 	return err
 }
 
-// Tx is one write transaction and the moment it happens at.
+// Tx is one transaction and the moment it happens at. Its statements run
+// on the transaction's own context, whatever ctx a caller passes: a caller
+// that goes away must not interrupt a statement, which would roll back
+// every write sharing the commit (see writer.go).
 type Tx struct {
-	*sql.Tx
-	ctx    context.Context // statements run on this, whatever ctx a caller passes
+	q      querier
+	ctx    context.Context
 	now    time.Time
 	policy Policy
 }
 
+// querier runs statements: a *sql.Tx for reads, the writer's connection
+// with its prepared statements for writes.
+type querier interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
 // ExecContext runs a statement on the transaction's own context.
 func (tx *Tx) ExecContext(_ context.Context, query string, args ...any) (sql.Result, error) {
-	return tx.Tx.ExecContext(tx.ctx, query, args...)
+	return tx.q.ExecContext(tx.ctx, query, args...)
 }
 
 // QueryContext runs a query on the transaction's own context.
 func (tx *Tx) QueryContext(_ context.Context, query string, args ...any) (*sql.Rows, error) {
-	return tx.Tx.QueryContext(tx.ctx, query, args...)
+	return tx.q.QueryContext(tx.ctx, query, args...)
 }
 
 // QueryRowContext runs a one-row query on the transaction's own context.
 func (tx *Tx) QueryRowContext(_ context.Context, query string, args ...any) *sql.Row {
-	return tx.Tx.QueryRowContext(tx.ctx, query, args...)
+	return tx.q.QueryRowContext(tx.ctx, query, args...)
 }
 
 // view runs fn in one read-only transaction: a consistent snapshot.
@@ -169,7 +184,7 @@ func (db *DB) view(ctx context.Context, fn func(*Tx) error) error {
 		return err
 	}
 	defer tx.Rollback()
-	return fn(&Tx{Tx: tx, ctx: ctx, now: db.Now().UTC(), policy: db.Policy})
+	return fn(&Tx{q: tx, ctx: ctx, now: db.Now().UTC(), policy: db.Policy})
 }
 
 // isUnique reports a UNIQUE or PRIMARY KEY violation, by the driver's code

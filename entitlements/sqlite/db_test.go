@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"path/filepath"
 	"testing"
 	"time"
@@ -79,7 +80,9 @@ func TestPragmasReachEveryConnection(t *testing.T) {
 		name string
 		run  func(string) (string, error)
 	}{
-		{"write", func(q string) (s string, err error) { return s, db.write.QueryRow(q).Scan(&s) }},
+		{"write", func(q string) (s string, err error) {
+			return s, db.update(context.Background(), func(tx *Tx) error { return tx.QueryRowContext(context.Background(), q).Scan(&s) })
+		}},
 		{"read", func(q string) (s string, err error) { return s, db.read.QueryRow(q).Scan(&s) }},
 	} {
 		for pragma, want := range map[string]string{"journal_mode": "wal", "foreign_keys": "1", "synchronous": "2", "busy_timeout": "10000"} {
@@ -95,9 +98,9 @@ func TestLedgerIsAppendOnly(t *testing.T) {
 	p := purchase("1", tokens.Token("alice"))
 	_, err := db.ClaimPurchase(context.Background(), "alice", tokens.Token("alice"), p, plan(t, p))
 	require.NoError(t, err)
-	_, err = db.write.Exec(`UPDATE entries SET credits = 1000`)
+	_, err = writeExec(db, `UPDATE entries SET credits = 1000`)
 	require.ErrorContains(t, err, "append-only")
-	_, err = db.write.Exec(`DELETE FROM entries`)
+	_, err = writeExec(db, `DELETE FROM entries`)
 	require.ErrorContains(t, err, "append-only")
 }
 
@@ -105,7 +108,7 @@ func TestSchemaRefusesImpossibleLots(t *testing.T) {
 	db := openTest(t)
 	_ = state(t, db, "alice")
 	insert := func(granted, remaining int64) error {
-		_, err := db.write.Exec(`INSERT INTO lots (lot_id, user_id, source, granted, remaining, granted_at, created_at)
+		_, err := writeExec(db, `INSERT INTO lots (lot_id, user_id, source, granted, remaining, granted_at, created_at)
 			VALUES (?, 'alice', 'admin', ?, ?, 0, 0)`, newID("lot"), granted, remaining)
 		return err
 	}
@@ -113,4 +116,14 @@ func TestSchemaRefusesImpossibleLots(t *testing.T) {
 	require.Error(t, insert(10, 11), "remaining above granted")
 	require.Error(t, insert(10, -1), "remaining below zero")
 	require.Error(t, insert(0, 0), "an empty grant")
+}
+
+// writeExec runs one statement through the writer, which owns the write
+// connection.
+func writeExec(db *DB, query string, args ...any) (res sql.Result, err error) {
+	err = db.update(context.Background(), func(tx *Tx) error {
+		res, err = tx.ExecContext(context.Background(), query, args...)
+		return err
+	})
+	return res, err
 }

@@ -22,12 +22,11 @@ func (db *DB) AdminGrant(ctx context.Context, req entitlements.GrantRequest) (en
 		if err == nil && !replayed {
 			lot, err = tx.adminGrant(ctx, req)
 		}
-		if err != nil {
-			return err
-		}
-		st, err = tx.mustUserState(ctx, req.UserID)
 		return err
 	})
+	if err == nil {
+		st, err = db.stateAfter(ctx, req.UserID)
+	}
 	return lot, st, replayed, err
 }
 

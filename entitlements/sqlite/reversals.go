@@ -29,12 +29,11 @@ func (db *DB) Reverse(ctx context.Context, userID, token, spendID, actor string)
 			created = true
 			rv, err = tx.reverse(ctx, userID, sp, actor)
 		}
-		if err != nil {
-			return err
-		}
-		st, err = tx.mustUserState(ctx, userID)
 		return err
 	})
+	if err == nil {
+		st, err = db.stateAfter(ctx, userID)
+	}
 	return rv, st, created, err
 }
 

@@ -24,12 +24,11 @@ func (db *DB) Spend(ctx context.Context, req entitlements.SpendRequest) (entitle
 		if err == nil && !replayed {
 			sp, err = tx.spend(ctx, req)
 		}
-		if err != nil {
-			return err
-		}
-		st, err = tx.mustUserState(ctx, req.UserID)
 		return err
 	})
+	if err == nil {
+		st, err = db.stateAfter(ctx, req.UserID)
+	}
 	return sp, st, replayed, err
 }
 

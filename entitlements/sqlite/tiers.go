@@ -50,12 +50,11 @@ func (db *DB) SetTier(ctx context.Context, userID, token, tier string, expiresAt
 				expires_at = excluded.expires_at, reason = excluded.reason, actor = excluded.actor, updated_at = excluded.updated_at`,
 				userID, tier, ptrMillis(expiresAt), reason, actor, millis(tx.now))
 		}
-		if err != nil {
-			return err
-		}
-		st, err = tx.mustUserState(ctx, userID)
 		return err
 	})
+	if err == nil {
+		st, err = db.stateAfter(ctx, userID)
+	}
 	return st, err
 }
 

@@ -66,6 +66,16 @@ func (tx *Tx) allowanceUsed(ctx context.Context, userID, day string) (int64, err
 	return used, err
 }
 
+// stateAfter reads the state of a user a write has just ensured, on the
+// read pool: the writer's time is the service's scarcest.
+func (db *DB) stateAfter(ctx context.Context, userID string) (st entitlements.UserState, err error) {
+	err = db.view(ctx, func(tx *Tx) error {
+		st, _, err = tx.userState(ctx, userID)
+		return err
+	})
+	return st, err
+}
+
 // mustUserState is userState for a user this transaction has ensured.
 func (tx *Tx) mustUserState(ctx context.Context, userID string) (entitlements.UserState, error) {
 	st, _, err := tx.userState(ctx, userID)

@@ -36,6 +36,7 @@ type DB struct {
 
 	jobs       chan writeJob // to the writer goroutine (writer.go)
 	writerDone chan struct{}
+	readers    readers // read connections with prepared statements (conn.go)
 }
 
 // Policy is the business configuration the ledger applies inside its
@@ -66,9 +67,15 @@ func Open(ctx context.Context, path string) (*DB, error) {
 		write.Close()
 		return nil, err
 	}
-	db.read.SetMaxOpenConns(max(4, 2*runtime.GOMAXPROCS(0)))
-	db.read.SetMaxIdleConns(max(4, 2*runtime.GOMAXPROCS(0)))
+	n := max(4, 2*runtime.GOMAXPROCS(0))
+	db.read.SetMaxOpenConns(n + 1) // n kept by the readers, one for Ping
+	if db.readers, err = openReaders(ctx, db.read, n); err != nil {
+		db.read.Close()
+		write.Close()
+		return nil, err
+	}
 	if err := db.startWriter(ctx); err != nil {
+		db.readers.close()
 		db.read.Close()
 		write.Close()
 		return nil, err
@@ -96,6 +103,7 @@ func dsn(path string, readOnly bool) string {
 // Close finishes the queued writes and closes both pools.
 func (db *DB) Close() error {
 	db.stopWriter()
+	db.readers.close()
 	return errors.Join(db.read.Close(), db.write.Close())
 }
 
@@ -179,12 +187,9 @@ func (tx *Tx) QueryRowContext(_ context.Context, query string, args ...any) *sql
 
 // view runs fn in one read-only transaction: a consistent snapshot.
 func (db *DB) view(ctx context.Context, fn func(*Tx) error) error {
-	tx, err := db.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	return fn(&Tx{q: tx, ctx: ctx, now: db.Now().UTC(), policy: db.Policy})
+	return db.readers.view(ctx, func(c *stmtConn) error {
+		return fn(&Tx{q: c, ctx: c.ctx, now: db.Now().UTC(), policy: db.Policy})
+	})
 }
 
 // isUnique reports a UNIQUE or PRIMARY KEY violation, by the driver's code

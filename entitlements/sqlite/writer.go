@@ -2,9 +2,7 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
-	"sync"
 	"time"
 )
 
@@ -48,10 +46,11 @@ func (db *DB) writer(conn *stmtConn) {
 
 func (db *DB) commitBatch(conn *stmtConn, batch []writeJob) {
 	results := make([]error, len(batch))
-	err := conn.inTransaction(func() {
+	err := conn.inTransaction("BEGIN IMMEDIATE", func() error {
 		for i, j := range batch {
 			results[i] = db.runJob(conn, j.fn)
 		}
+		return nil
 	})
 	for i, j := range batch {
 		if err != nil {
@@ -100,7 +99,7 @@ func (db *DB) startWriter(ctx context.Context) error {
 	}
 	db.jobs = make(chan writeJob, maxBatch)
 	db.writerDone = make(chan struct{})
-	go db.writer(&stmtConn{conn: conn, ctx: context.Background(), stmts: map[string]*sql.Stmt{}})
+	go db.writer(newStmtConn(conn))
 	return nil
 }
 
@@ -111,82 +110,4 @@ func (db *DB) stopWriter() {
 	case <-db.writerDone:
 	case <-time.After(30 * time.Second):
 	}
-}
-
-// maxStatements bounds the prepared statements kept; the queries are the
-// program's own constants, so this is only a guard.
-const maxStatements = 512
-
-// stmtConn is the writer's connection and its prepared statements. The
-// transaction is managed in SQL (BEGIN IMMEDIATE … COMMIT), so statements
-// prepared once on the connection serve every transaction.
-type stmtConn struct {
-	conn  *sql.Conn
-	ctx   context.Context
-	mu    sync.Mutex // the writer is one goroutine; this guards close
-	stmts map[string]*sql.Stmt
-}
-
-func (c *stmtConn) inTransaction(fill func()) error {
-	if _, err := c.ExecContext(c.ctx, "BEGIN IMMEDIATE"); err != nil {
-		return fmt.Errorf("sqlite: begin: %w", err)
-	}
-	fill()
-	if _, err := c.ExecContext(c.ctx, "COMMIT"); err != nil {
-		_, _ = c.ExecContext(c.ctx, "ROLLBACK")
-		return fmt.Errorf("sqlite: commit: %w", err)
-	}
-	return nil
-}
-
-// stmt is query prepared on the connection, from the cache.
-func (c *stmtConn) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if s, ok := c.stmts[query]; ok {
-		return s, nil
-	}
-	s, err := c.conn.PrepareContext(ctx, query)
-	if err != nil {
-		return nil, err
-	}
-	if len(c.stmts) < maxStatements {
-		c.stmts[query] = s
-	}
-	return s, nil
-}
-
-func (c *stmtConn) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	s, err := c.stmt(ctx, query)
-	if err != nil {
-		return nil, err
-	}
-	return s.ExecContext(ctx, args...)
-}
-
-func (c *stmtConn) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	s, err := c.stmt(ctx, query)
-	if err != nil {
-		return nil, err
-	}
-	return s.QueryContext(ctx, args...)
-}
-
-func (c *stmtConn) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
-	s, err := c.stmt(ctx, query)
-	if err != nil {
-		// A *sql.Row carries its error only through Scan; run the query
-		// unprepared so Scan reports the same failure.
-		return c.conn.QueryRowContext(ctx, query, args...)
-	}
-	return s.QueryRowContext(ctx, args...)
-}
-
-func (c *stmtConn) close() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for _, s := range c.stmts {
-		_ = s.Close()
-	}
-	_ = c.conn.Close()
 }

@@ -106,13 +106,16 @@ func (tx *Tx) reverseRefund(ctx context.Context, transactionID, actor string) er
 			return err
 		}
 	}
-	back := r.removed + r.debt - cancel
-	if back == 0 {
-		return nil
+	if back := r.removed + r.debt - cancel; back > 0 {
+		if err := tx.moveLot(ctx, r.lotID, back); err != nil {
+			return err
+		}
+		if err := tx.addEntry(ctx, entry{userID: r.userID, kind: "refund_reversed", credits: back, lotID: r.lotID,
+			reason: "refund reversed: credits restored", actor: actor, ref: transactionID}); err != nil {
+			return err
+		}
 	}
-	if err := tx.moveLot(ctx, r.lotID, back); err != nil {
-		return err
-	}
-	return tx.addEntry(ctx, entry{userID: r.userID, kind: "refund_reversed", credits: back, lotID: r.lotID,
-		reason: "refund reversed: credits restored", actor: actor, ref: transactionID})
+	// Restored credits pay what another refund left owed, as in refundLot,
+	// so that spendable and a 402 debt_outstanding never disagree.
+	return tx.settleDebt(ctx, r.userID, actor)
 }

@@ -9,6 +9,7 @@ import (
 const (
 	SourceAppStore = "app_store"
 	SourceAdmin    = "admin"
+	SourceRestored = "restored" // what a reversed refund gives back that its pack can no longer hold
 )
 
 // Lot is a time-stamped batch of credits from one purchase or grant.

@@ -70,23 +70,72 @@ func (tx *Tx) spentFrom(ctx context.Context, lotID string) (int64, error) {
 	return sum, err
 }
 
-// reverseRefund undoes the refund in force for a transaction, restoring
-// exactly what it removed: first it cancels what is left of the debt it
-// created, then everything else goes back to the lot with its original
-// expiry.
-func (tx *Tx) reverseRefund(ctx context.Context, transactionID, actor string) error {
-	var r struct {
-		id                           int64
-		lotID, userID                string
-		removed, debt, owed, written int64
-	}
-	err := tx.QueryRowContext(ctx, `SELECT r.refund_id, r.lot_id, r.user_id, r.removed, r.debt, u.debt
-		FROM refunds r JOIN users u ON u.user_id = r.user_id WHERE r.transaction_id = ? AND r.status = 'active'`,
-		transactionID).Scan(&r.id, &r.lotID, &r.userID, &r.removed, &r.debt, &r.owed)
+// refund is a refund in force and what it took.
+type refund struct {
+	id                           int64
+	transactionID, lotID, userID string
+	removed, debt, writtenOff    int64 // debt: created and not cancelled since
+	owed                         int64 // the user's whole debt now
+}
+
+func (tx *Tx) activeRefund(ctx context.Context, where string, arg any) (refund, bool, error) {
+	var r refund
+	err := tx.QueryRowContext(ctx, `SELECT r.refund_id, r.transaction_id, r.lot_id, r.user_id, r.removed, r.debt,
+		r.written_off, u.debt FROM refunds r JOIN users u ON u.user_id = r.user_id
+		WHERE `+where+` AND r.status = 'active'`, arg).
+		Scan(&r.id, &r.transactionID, &r.lotID, &r.userID, &r.removed, &r.debt, &r.writtenOff, &r.owed)
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil
+		return r, false, nil
 	}
-	if err != nil {
+	return r, err == nil, err
+}
+
+func (tx *Tx) activeRefundOf(ctx context.Context, lotID string) (refund, bool, error) {
+	return tx.activeRefund(ctx, "r.lot_id = ?", lotID)
+}
+
+// refundTakesBack lets refund r take up to credits just returned to its
+// lot: its unpaid debt first (paid from the lot), then what it wrote off
+// (removed again). Both now count as removed by r, so that reversing r
+// restores them.
+func (tx *Tx) refundTakesBack(ctx context.Context, r refund, credits int64, actor, ref string) error {
+	pay := min(credits, r.debt, r.owed)
+	if pay > 0 {
+		if err := tx.moveLot(ctx, r.lotID, -pay); err != nil {
+			return err
+		}
+		if err := tx.addDebt(ctx, r.userID, -pay); err != nil {
+			return err
+		}
+		if err := tx.addEntry(ctx, entry{userID: r.userID, kind: "debt_paid", credits: -pay, lotID: r.lotID,
+			reason: "returned credits pay the refund's debt", actor: actor, ref: ref}); err != nil {
+			return err
+		}
+	}
+	take := min(credits-pay, r.writtenOff)
+	if take > 0 {
+		if err := tx.moveLot(ctx, r.lotID, -take); err != nil {
+			return err
+		}
+		if err := tx.addEntry(ctx, entry{userID: r.userID, kind: "refund", credits: -take, lotID: r.lotID,
+			reason: "returned credits of a refunded pack", actor: actor, ref: ref}); err != nil {
+			return err
+		}
+	}
+	_, err := tx.ExecContext(ctx, `UPDATE refunds SET removed = removed + ?, debt = debt - ?, written_off = written_off - ?
+		WHERE refund_id = ?`, pay+take, pay, take, r.id)
+	return err
+}
+
+// reverseRefund undoes the refund in force for a transaction, restoring
+// exactly what it took: first it cancels what is still owed of the debt it
+// created; what it removed from the lot goes back to the lot with its
+// original expiry; the debt that other credits paid comes back as a
+// restored lot with the same expiry (the lot keeps room for its own spends,
+// which may still be reversed).
+func (tx *Tx) reverseRefund(ctx context.Context, transactionID, actor string) error {
+	r, found, err := tx.activeRefund(ctx, "r.transaction_id = ?", transactionID)
+	if err != nil || !found {
 		return err
 	}
 	if _, err := tx.ExecContext(ctx, `UPDATE refunds SET status = 'reversed', reversed_at = ? WHERE refund_id = ?`,
@@ -106,16 +155,38 @@ func (tx *Tx) reverseRefund(ctx context.Context, transactionID, actor string) er
 			return err
 		}
 	}
-	if back := r.removed + r.debt - cancel; back > 0 {
-		if err := tx.moveLot(ctx, r.lotID, back); err != nil {
-			return err
-		}
-		if err := tx.addEntry(ctx, entry{userID: r.userID, kind: "refund_reversed", credits: back, lotID: r.lotID,
-			reason: "refund reversed: credits restored", actor: actor, ref: transactionID}); err != nil {
-			return err
-		}
+	if err := tx.restore(ctx, r, r.removed, r.debt-cancel, actor); err != nil {
+		return err
 	}
 	// Restored credits pay what another refund left owed, as in refundLot,
 	// so that spendable and a 402 debt_outstanding never disagree.
 	return tx.settleDebt(ctx, r.userID, actor)
+}
+
+// restore gives back what a reversed refund took: toLot to its lot (up to
+// what the lot can hold), the rest and toRestored to a restored lot with the
+// same expiry, so nothing is lost.
+func (tx *Tx) restore(ctx context.Context, r refund, toLot, toRestored int64, actor string) error {
+	lot, err := scanLot(tx.QueryRowContext(ctx, `SELECT `+lotColumns+` FROM lots WHERE lot_id = ?`, r.lotID))
+	if err != nil {
+		return err
+	}
+	back := min(toLot, lot.Granted-lot.Remaining)
+	if back > 0 {
+		if err := tx.moveLot(ctx, r.lotID, back); err != nil {
+			return err
+		}
+		if err := tx.addEntry(ctx, entry{userID: r.userID, kind: "refund_reversed", credits: back, lotID: r.lotID,
+			reason: "refund reversed: credits restored", actor: actor, ref: r.transactionID}); err != nil {
+			return err
+		}
+	}
+	over := toLot - back + toRestored
+	if over <= 0 {
+		return nil
+	}
+	restored := entitlements.Lot{LotID: newID("lot"), Source: entitlements.SourceRestored, ProductID: lot.ProductID,
+		Environment: lot.Environment, Granted: over, Remaining: over, GrantedAt: tx.now, ExpiresAt: lot.ExpiresAt}
+	return tx.createLot(ctx, newLot{lot: restored, userID: r.userID, kind: "refund_reversed",
+		reason: "refund reversed: debt that other credits paid comes back", actor: actor, ref: r.transactionID})
 }

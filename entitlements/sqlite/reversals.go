@@ -81,9 +81,11 @@ func (tx *Tx) returnAllowance(ctx context.Context, userID string, sp entitlement
 		reason: "failed generation", actor: actor, ref: sp.SpendID, day: sp.AllowanceDay})
 }
 
-// returnToLot gives a part back to its lot. If a refund has revoked that
-// lot since, the credits do not come back to life: they pay the debt that
-// refund created, and whatever is left is refunded again.
+// returnToLot gives a part back to its lot. If a refund in force has
+// revoked that lot since, the returned credits are no longer spent, so the
+// refund takes them as far as it still lacks credits: first the debt it
+// created that is still owed, then what it wrote off (forgive). The rest
+// stays in the lot: the refund already has all Apple revoked.
 func (tx *Tx) returnToLot(ctx context.Context, userID string, sp entitlements.Spend, part entitlements.LotPart, actor string) error {
 	if err := tx.moveLot(ctx, part.LotID, part.Credits); err != nil {
 		return err
@@ -92,17 +94,9 @@ func (tx *Tx) returnToLot(ctx context.Context, userID string, sp entitlements.Sp
 		product: sp.Product, reason: "failed generation", actor: actor, ref: sp.SpendID}); err != nil {
 		return err
 	}
-	var refunded bool
-	if err := tx.QueryRowContext(ctx, `SELECT refunded FROM lots WHERE lot_id = ?`, part.LotID).Scan(&refunded); err != nil || !refunded {
+	r, found, err := tx.activeRefundOf(ctx, part.LotID)
+	if err != nil || !found {
 		return err
 	}
-	paid, err := tx.payDebtFrom(ctx, userID, part.LotID, part.Credits, actor)
-	if err != nil || paid == part.Credits {
-		return err
-	}
-	if err := tx.moveLot(ctx, part.LotID, -(part.Credits - paid)); err != nil {
-		return err
-	}
-	return tx.addEntry(ctx, entry{userID: userID, kind: "refund", credits: -(part.Credits - paid), lotID: part.LotID,
-		reason: "returned to a refunded pack", actor: actor, ref: sp.SpendID})
+	return tx.refundTakesBack(ctx, r, part.Credits, actor, sp.SpendID)
 }

@@ -40,7 +40,7 @@ CREATE INDEX apple_transactions_original ON apple_transactions (original_transac
 CREATE TABLE lots (
     lot_id         TEXT PRIMARY KEY,
     user_id        TEXT NOT NULL REFERENCES users (user_id),
-    source         TEXT NOT NULL CHECK (source IN ('app_store', 'admin')),
+    source         TEXT NOT NULL CHECK (source IN ('app_store', 'admin', 'restored')),
     product_id     TEXT NOT NULL DEFAULT '',
     transaction_id TEXT UNIQUE REFERENCES apple_transactions (transaction_id),  -- one lot per Apple transaction
     environment    TEXT NOT NULL DEFAULT '',
@@ -50,7 +50,7 @@ CREATE TABLE lots (
     expires_at     INTEGER,  -- NULL = never
     refunded       INTEGER NOT NULL DEFAULT 0 CHECK (refunded IN (0, 1)),  -- a refund is in force
     created_at     INTEGER NOT NULL,
-    CHECK ((source = 'app_store') = (transaction_id IS NOT NULL))
+    CHECK ((source = 'app_store') = (transaction_id IS NOT NULL))  -- restored: a reversed refund's overflow
 ) STRICT;
 CREATE INDEX lots_user ON lots (user_id) WHERE remaining > 0;
 CREATE INDEX lots_expiry ON lots (expires_at) WHERE remaining > 0 AND expires_at IS NOT NULL;

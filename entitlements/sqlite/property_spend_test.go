@@ -327,11 +327,3 @@ func (w *propWorld) entriesAre(op string, want []propEntry, others ...string) er
 	return nil
 }
 
-func (w *propWorld) buyOfLot(lot string) *propBuy {
-	for _, b := range w.buys {
-		if b.lot == lot {
-			return b
-		}
-	}
-	return nil
-}

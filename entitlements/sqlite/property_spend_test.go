@@ -326,4 +326,3 @@ func (w *propWorld) entriesAre(op string, want []propEntry, others ...string) er
 	}
 	return nil
 }
-

@@ -31,6 +31,11 @@ commands:
   serve [--config FILE] [--listen ADDR]
                                      run the HTTP API, the webhook and the job scheduler
   jobs run NAME [--config FILE]      run one job now (expiry-sweep, daily-reset, reconcile, consumption-answers)
+  simulate ACTION [flags]            a local App Store: sign purchases, refunds and renewals with the
+                                     development CA and send them to the webhook (purchase, refund,
+                                     refund-reversed, subscribe, renew, expire, consumption-request, test)
+  token --user U [--scope S] [--ttl D]
+                                     print a bearer token signed with the configured HS256 secret
   version                            print the version
 
 The config path may also come from CREDITSD_CONFIG; --config wins. With no
@@ -44,6 +49,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return serveCommand(ctx, rest, getenv, stdout, stderr)
 	case "jobs":
 		return jobsCommand(ctx, rest, getenv, stdout, stderr)
+	case "simulate":
+		return simulateCommand(ctx, rest, getenv, stdout, stderr)
+	case "token":
+		return tokenCommand(ctx, rest, getenv, stdout, stderr)
 	case "version":
 		_, err := fmt.Fprintln(stdout, "creditsd", version)
 		return err
@@ -59,7 +68,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 // valueFlags are the flags that take a separate value, so that
 // "creditsd --config f serve" finds "serve" and not "f" as the command.
-var valueFlags = map[string]bool{"config": true, "listen": true}
+var valueFlags = map[string]bool{"config": true, "listen": true,
+	"ca-dir": true, "server": true, "environment": true, "bundle-id": true, "user": true, "product": true,
+	"quantity": true, "purchased-at": true, "transaction": true, "percent": true, "scope": true, "ttl": true}
 
 // splitCommand finds the command among args, wherever flags stand, and
 // returns it with the other arguments in their order.

@@ -34,8 +34,9 @@ type Verifier struct {
 	// signature checks: their payloads must chain to a configured root.
 	Environments []string
 
-	cache  chainCache // chains whose certificate signatures verified
-	expiry certExpiry // NotAfter of the signing certificates seen
+	cache   chainCache  // chains whose certificate signatures verified
+	headers headerCache // headers (and their certificates) that parsed
+	expiry  certExpiry  // NotAfter of the signing certificates seen
 }
 
 // VerifyTransaction verifies a signedTransaction (JWSTransaction): chain,
@@ -112,11 +113,11 @@ type signedPayload interface {
 // decodes the payload into dst. Cheap checks run before the costly ones, so
 // junk is refused before any signature is computed. It returns the payload.
 func (v *Verifier) verifyJWS(s string, dst signedPayload) (json.RawMessage, error) {
-	j, err := parseJWS(s)
+	j, parsed, err := v.headers.parse(s)
 	if err != nil {
 		return nil, err
 	}
-	c, err := v.verifyChainAndSignature(j)
+	c, err := v.verifyChainAndSignature(j, parsed)
 	if err != nil {
 		return nil, err
 	}
@@ -133,7 +134,9 @@ func (v *Verifier) verifyJWS(s string, dst signedPayload) (json.RawMessage, erro
 	return j.payload, nil
 }
 
-func (v *Verifier) verifyChainAndSignature(j *jws) (*chain, error) {
+// verifyChainAndSignature checks the chain and the signature; parsed, if
+// not nil, is the chain already parsed from j.x5c.
+func (v *Verifier) verifyChainAndSignature(j *jws, parsed *chain) (*chain, error) {
 	// Exact match: "es256", "none", "HS256" or anything else is refused,
 	// which also closes the classic alg-confusion attacks.
 	if j.alg != jwt.SigningMethodES256.Alg() {
@@ -142,9 +145,12 @@ func (v *Verifier) verifyChainAndSignature(j *jws) (*chain, error) {
 	if len(j.x5c) != 3 {
 		return nil, newError(CodeChainLength, nil, "x5c must hold 3 certificates, holds %d", len(j.x5c))
 	}
-	c, err := parseChain(j.x5c)
-	if err != nil {
-		return nil, err
+	c := parsed
+	if c == nil {
+		var err error
+		if c, err = parseChain(j.x5c); err != nil {
+			return nil, err
+		}
 	}
 	if err := c.checkProfile(); err != nil {
 		return nil, err

@@ -2,7 +2,6 @@ package entitlements
 
 import (
 	"fmt"
-	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -87,14 +86,19 @@ func daysIn(firstOfMonth time.Time) int {
 	return firstOfMonth.AddDate(0, 1, -1).Day()
 }
 
+// MaxCredits bounds one spend, grant or lot. Real figures are tens of
+// credits; the bound keeps every sum the ledger makes far from int64's
+// limits.
+const MaxCredits int64 = 1_000_000_000
+
 // LotCredits is product credits × quantity, refusing a quantity below 1 and
-// any product that would overflow int64.
+// a lot above MaxCredits.
 func LotCredits(p Product, quantity int64) (int64, error) {
 	if quantity < 1 {
 		return 0, fmt.Errorf("quantity %d: want at least 1", quantity)
 	}
-	if p.Credits > math.MaxInt64/quantity {
-		return 0, fmt.Errorf("%d credits × quantity %d overflows", p.Credits, quantity)
+	if p.Credits > MaxCredits/quantity {
+		return 0, fmt.Errorf("%d credits × quantity %d is above %d", p.Credits, quantity, MaxCredits)
 	}
 	return p.Credits * quantity, nil
 }

@@ -58,6 +58,8 @@ func TestLotCredits(t *testing.T) {
 	require.Error(t, err, "a quantity below 1 earns nothing")
 	_, err = LotCredits(Product{Credits: math.MaxInt64 / 2}, 3)
 	require.Error(t, err, "overflow is refused, not wrapped")
+	_, err = LotCredits(Product{Credits: MaxCredits/2 + 1}, 2)
+	require.Error(t, err, "a lot above MaxCredits is refused")
 }
 
 func TestPlanGrant(t *testing.T) {

@@ -48,9 +48,10 @@ func (h *Handler) grantRequest(r *http.Request) (GrantRequest, error) {
 	if err := checkKey(b.IdempotencyKey); err != nil {
 		return GrantRequest{}, err
 	}
+	if err := checkCredits(b.Credits); err != nil {
+		return GrantRequest{}, err
+	}
 	switch {
-	case b.Credits <= 0:
-		return GrantRequest{}, Errorf(KindInvalid, "invalid_credits", "credits must be a whole number above 0")
 	case b.ExpiresAt != nil && !b.ExpiresAt.After(h.Now()):
 		return GrantRequest{}, Errorf(KindInvalid, "invalid_expires_at", "expires_at must be in the future")
 	}

@@ -80,12 +80,22 @@ func (h *Handler) price(b spendBody) (int64, error) {
 	switch {
 	case (b.Credits == nil) == (b.Generation == nil):
 		return 0, Errorf(KindInvalid, "invalid_body", "send either credits or generation")
-	case b.Credits != nil && *b.Credits <= 0:
-		return 0, Errorf(KindInvalid, "invalid_credits", "credits must be a whole number above 0")
 	case b.Credits != nil:
-		return *b.Credits, nil
+		return *b.Credits, checkCredits(*b.Credits)
 	}
-	return h.Pricing.Price(b.Product, *b.Generation)
+	cost, err := h.Pricing.Price(b.Product, *b.Generation)
+	if err == nil {
+		err = checkCredits(cost)
+	}
+	return cost, err
+}
+
+// checkCredits bounds a spend or grant to 1..MaxCredits.
+func checkCredits(c int64) error {
+	if c <= 0 || c > MaxCredits {
+		return Errorf(KindInvalid, "invalid_credits", "credits must be a whole number from 1 to %d", MaxCredits)
+	}
+	return nil
 }
 
 // checkKey accepts 1–255 printable ASCII characters.

@@ -27,7 +27,7 @@ type Verifier interface {
 
 // Store records a notification and applies its effect atomically.
 type Store interface {
-	RecordNotification(ctx context.Context, n sqlite.Notification, eff sqlite.Effect) (duplicate bool, err error)
+	RecordNotification(ctx context.Context, n sqlite.Notification, eff sqlite.Effect) (sqlite.Recorded, error)
 }
 
 // Processor verifies, records and applies notifications.
@@ -58,19 +58,21 @@ func (p *Processor) Process(ctx context.Context, signedPayload, source string) (
 		return Result{}, err
 	}
 	rec, eff := p.plan(n, source)
-	dup, err := p.Store.RecordNotification(ctx, rec, eff)
+	recorded, err := p.Store.RecordNotification(ctx, rec, eff)
 	if err != nil {
 		p.Metrics.failed()
 		return Result{}, err
 	}
-	res := Result{NotificationUUID: n.NotificationUUID, Type: n.NotificationType, Duplicate: dup, Outcome: rec.Outcome}
+	dup := recorded.Duplicate
+	res := Result{NotificationUUID: n.NotificationUUID, Type: n.NotificationType, Duplicate: dup, Outcome: recorded.Outcome}
 	p.Metrics.recorded(res)
 	p.Log.InfoContext(ctx, "notification", "uuid", res.NotificationUUID, "type", res.Type, "subtype", n.Subtype,
 		"source", source, "duplicate", dup, "outcome", res.Outcome)
 	return res, nil
 }
 
-// plan decides what n does before anything is stored. Every notification
+// plan decides what n does before anything is stored; the store records
+// what applying it actually did (a lot may wait for its user). Every notification
 // that carries a verified transaction records it: any of them proves the
 // purchase, so a missed ONE_TIME_CHARGE is made good by the next one.
 func (p *Processor) plan(n *receipts.Notification, source string) (sqlite.Notification, sqlite.Effect) {

@@ -200,8 +200,8 @@ func TestWebhookBodyCap(t *testing.T) {
 
 type failingStore struct{}
 
-func (failingStore) RecordNotification(context.Context, sqlite.Notification, sqlite.Effect) (bool, error) {
-	return false, errors.New("disk I/O error")
+func (failingStore) RecordNotification(context.Context, sqlite.Notification, sqlite.Effect) (sqlite.Recorded, error) {
+	return sqlite.Recorded{}, errors.New("disk I/O error")
 }
 
 func TestWebhookAnswers5xxOnlyWhenItCouldNotRecord(t *testing.T) {

@@ -68,6 +68,7 @@ func TestEndToEndPurchasePath(t *testing.T) {
 	// granted on their first call.
 	a = w.notify("8a1c1c3e-0000-4000-8000-000000000003", "ONE_TIME_CHARGE", w.transaction("1000004", w.tokens.Token("carol"), bought))
 	require.Equal(t, http.StatusOK, a.status, a.raw)
+	require.Equal(t, "pending_user", a.body["outcome"], "the webhook says the lot waits for its user")
 	require.Equal(t, int64(10), w.entitlement("carol").Credits.Balance)
 
 	// Revoked, or bought 13 months ago: recorded, 2xx, adds nothing.

@@ -38,7 +38,7 @@ func (c ledgerCollector) Collect(ch chan<- prometheus.Metric) {
 		return
 	}
 	for _, t := range totals {
-		ch <- prometheus.MustNewConstMetric(ledgerCredits, prometheus.CounterValue, float64(t.Credits), t.Kind, t.Product)
+		ch <- prometheus.MustNewConstMetric(ledgerCredits, prometheus.CounterValue, t.Credits, t.Kind, t.Product)
 		ch <- prometheus.MustNewConstMetric(ledgerEntries, prometheus.CounterValue, float64(t.Entries), t.Kind, t.Product)
 	}
 }

@@ -104,7 +104,7 @@ func TestSimulateLocalProfile(t *testing.T) {
 		lines := l.simulate("purchase", "--user", "alice", "--quantity", "2")
 		require.Len(t, lines, 1)
 		require.Regexp(t, `^ONE_TIME_CHARGE transaction=\d{16} product=com\.example\.sora\.credits10 quantity=2 user=alice `+
-			`notification=[0-9a-f-]{36} status=200 outcome=granted$`, lines[0])
+			`notification=[0-9a-f-]{36} status=200 outcome=pending_user$`, lines[0], "alice has not called yet")
 		e := l.ent("alice") // her first call: the purchase waited for her
 		require.EqualValues(t, 20, e.Credits.Balance)
 		require.Equal(t, receipts.LocalTesting, e.Credits.Lots[0].Environment)

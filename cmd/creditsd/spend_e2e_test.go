@@ -48,7 +48,9 @@ func TestEndToEndSpendPath(t *testing.T) {
 
 	replay := w.spend("alice", gen)
 	require.Equal(t, http.StatusCreated, replay.status, "a replay answers what the first call answered")
-	require.Equal(t, spendID, replay.body["spend_id"])
+	for _, k := range []string{"spend_id", "credits", "from_allowance", "from_lots", "created_at", "product"} {
+		require.Equal(t, a.body[k], replay.body[k], "the replay's %s", k)
+	}
 	require.Equal(t, int64(22), num(replay, "entitlement", "allowance", "remaining"), "and changes nothing")
 	gen2 := map[string]any{"idempotency_key": "gen-1", "product": "sora", "credits": 3}
 	require.Equal(t, http.StatusConflict, w.spend("alice", gen2).status)
@@ -132,6 +134,8 @@ func TestEndToEndSpendRefusals(t *testing.T) {
 		{"unknown product", w.backend(), "/v1/users/alice/spends", map[string]any{"idempotency_key": "k", "product": "dalle", "credits": 1}, 400, "unknown_product"},
 		{"unknown resolution", w.backend(), "/v1/users/alice/spends", map[string]any{"idempotency_key": "k", "product": "sora", "generation": map[string]any{"seconds": 10, "resolution": "8k"}}, 400, "unknown_resolution"},
 		{"zero credits", w.backend(), "/v1/users/alice/spends", map[string]any{"idempotency_key": "k", "product": "sora", "credits": 0}, 400, "invalid_credits"},
+		{"absurd credits", w.backend(), "/v1/users/alice/spends", map[string]any{"idempotency_key": "k", "product": "sora", "credits": 1_000_000_001}, 400, "invalid_credits"},
+		{"absurd grant", w.admin(), "/v1/users/alice/grants", `{"idempotency_key":"k","credits":9223372036854775000,"reason":"x"}`, 400, "invalid_credits"},
 		{"fractional credits", w.backend(), "/v1/users/alice/spends", `{"idempotency_key":"k","product":"sora","credits":1.5}`, 400, "invalid_body"},
 		{"both forms", w.backend(), "/v1/users/alice/spends", map[string]any{"idempotency_key": "k", "product": "sora", "credits": 1, "generation": map[string]any{"seconds": 1, "resolution": "480p"}}, 400, "invalid_body"},
 		{"no key", w.backend(), "/v1/users/alice/spends", map[string]any{"product": "sora", "credits": 1}, 400, "invalid_idempotency_key"},

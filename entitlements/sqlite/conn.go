@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"sync"
 )
@@ -24,17 +23,21 @@ type stmtConn struct {
 }
 
 // inTransaction runs fill between begin (BEGIN IMMEDIATE for the writer,
-// BEGIN for a consistent read snapshot) and COMMIT.
+// BEGIN for a consistent read snapshot) and COMMIT; if fill fails, it rolls
+// everything back instead.
 func (c *stmtConn) inTransaction(begin string, fill func() error) error {
 	if _, err := c.ExecContext(c.ctx, begin); err != nil {
 		return fmt.Errorf("sqlite: begin: %w", err)
 	}
-	err := fill()
-	if _, cerr := c.ExecContext(c.ctx, "COMMIT"); cerr != nil {
-		_, _ = c.ExecContext(c.ctx, "ROLLBACK")
-		return errors.Join(err, fmt.Errorf("sqlite: commit: %w", cerr))
+	if err := fill(); err != nil {
+		_, _ = c.ExecContext(c.ctx, "ROLLBACK") // the error at hand is the one to report
+		return err
 	}
-	return err
+	if _, err := c.ExecContext(c.ctx, "COMMIT"); err != nil {
+		_, _ = c.ExecContext(c.ctx, "ROLLBACK")
+		return fmt.Errorf("sqlite: commit: %w", err)
+	}
+	return nil
 }
 
 func newStmtConn(conn *sql.Conn) *stmtConn {

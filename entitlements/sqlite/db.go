@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"runtime"
 	"sort"
+	"sync"
 	"time"
 
 	msqlite "modernc.org/sqlite" // registers the database/sql driver "sqlite", without cgo
@@ -37,7 +38,13 @@ type DB struct {
 	jobs       chan writeJob // to the writer goroutine (writer.go)
 	writerDone chan struct{}
 	readers    readers // read connections with prepared statements (conn.go)
+	closing    sync.RWMutex
+	closed     bool
 }
+
+// now is the clock in the ledger's unit: milliseconds, as stored, so that
+// what a write answers and what a replay reads back are the same.
+func (db *DB) now() time.Time { return db.Now().UTC().Truncate(time.Millisecond) }
 
 // Policy is the business configuration the ledger applies inside its
 // transactions.
@@ -188,7 +195,7 @@ func (tx *Tx) QueryRowContext(_ context.Context, query string, args ...any) *sql
 // view runs fn in one read-only transaction: a consistent snapshot.
 func (db *DB) view(ctx context.Context, fn func(*Tx) error) error {
 	return db.readers.view(ctx, func(c *stmtConn) error {
-		return fn(&Tx{q: c, ctx: c.ctx, now: db.Now().UTC(), policy: db.Policy})
+		return fn(&Tx{q: c, ctx: c.ctx, now: db.now(), policy: db.Policy})
 	})
 }
 

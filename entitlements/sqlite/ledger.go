@@ -54,7 +54,7 @@ func scanEntries(rows *sql.Rows, limit int) ([]entitlements.Entry, int64, error)
 // Total is the ledger's running sum for one kind and product.
 type Total struct {
 	Kind, Product string
-	Credits       int64 // sum of |credits|
+	Credits       float64 // sum of |credits| (a metric: approximate past 2^53)
 	Entries       int64
 }
 

@@ -2,6 +2,8 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"time"
 
 	"github.com/creditsd/creditsd/entitlements"
@@ -30,32 +32,51 @@ type Effect struct {
 	Renewal  *receipts.RenewalInfo // the verified renewal info it carries, if any
 }
 
+// Recorded is what recording a notification did.
+type Recorded struct {
+	Outcome   string // what applying it did, e.g. granted, pending_user, revoked, recorded
+	Duplicate bool   // it was recorded before: nothing changed, Outcome is the first one's
+}
+
 // RecordNotification stores n, once by its UUID, and applies its effect in
-// the same transaction: either both are durable or neither is. A duplicate
-// changes nothing and reports duplicate.
-func (db *DB) RecordNotification(ctx context.Context, n Notification, eff Effect) (duplicate bool, err error) {
-	err = db.update(ctx, func(tx *Tx) error {
-		res, err := tx.ExecContext(ctx, `INSERT INTO notifications (notification_uuid, notification_type, subtype,
-			environment, signed_date, transaction_id, original_transaction_id, jws, decoded, source, outcome, received_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (notification_uuid) DO NOTHING`,
-			n.UUID, n.Type, n.Subtype, n.Environment, millis(n.SignedDate), n.TransactionID, n.OriginalTransactionID,
-			n.JWS, string(n.Decoded), n.Source, n.Outcome, millis(tx.now))
-		if err != nil {
-			return err
-		}
-		if rows, err := res.RowsAffected(); err != nil || rows == 0 {
-			duplicate = true
-			return err
-		}
-		if eff.Renewal != nil {
-			if err := tx.recordRenewal(ctx, eff.Renewal); err != nil {
-				return err
-			}
-		}
-		if eff.Purchase == nil {
+// the same transaction: either both are durable or neither is. The
+// notification is recorded with what applying it actually did.
+func (db *DB) RecordNotification(ctx context.Context, n Notification, eff Effect) (Recorded, error) {
+	var rec Recorded
+	err := db.update(ctx, func(tx *Tx) error {
+		err := tx.QueryRowContext(ctx, `SELECT outcome FROM notifications WHERE notification_uuid = ?`, n.UUID).Scan(&rec.Outcome)
+		if err == nil {
+			rec.Duplicate = true
 			return nil
 		}
-		return tx.recordPurchase(ctx, *eff.Purchase, eff.Grant, "apple:"+n.Source)
+		if !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		if rec.Outcome, err = tx.applyEffect(ctx, n, eff); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO notifications (notification_uuid, notification_type, subtype,
+			environment, signed_date, transaction_id, original_transaction_id, jws, decoded, source, outcome, received_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			n.UUID, n.Type, n.Subtype, n.Environment, millis(n.SignedDate), n.TransactionID, n.OriginalTransactionID,
+			n.JWS, string(n.Decoded), n.Source, rec.Outcome, millis(tx.now))
+		return err
 	})
-	return duplicate, err
+	return rec, err
+}
+
+// applyEffect applies a new notification's effect and says what it did.
+func (tx *Tx) applyEffect(ctx context.Context, n Notification, eff Effect) (string, error) {
+	if eff.Renewal != nil {
+		if err := tx.recordRenewal(ctx, eff.Renewal); err != nil {
+			return "", err
+		}
+	}
+	if eff.Purchase == nil {
+		return n.Outcome, nil
+	}
+	if err := tx.recordPurchase(ctx, *eff.Purchase, eff.Grant, "apple:"+n.Source); err != nil {
+		return "", err
+	}
+	return tx.purchaseOutcome(ctx, eff.Purchase.TransactionID)
 }

@@ -169,15 +169,18 @@ func (w *propWorld) record(b *propBuy, v entitlements.Purchase, claimant string)
 }
 
 // refresh is a newer signed version: a revocation of a granted pack starts
-// a refund, its withdrawal ends it, and a revocation before the lot exists
-// means the lot never will.
+// a refund, its withdrawal ends it, and until the lot exists the newest
+// version alone decides what the purchase earns (a withdrawn revocation
+// makes it grantable again).
 func (w *propWorld) refresh(b *propBuy, v entitlements.Purchase) {
 	revoked := !v.RevocationDate.IsZero()
 	switch {
 	case !b.wantLot:
-		if revoked {
-			b.outcome = entitlements.OutcomeRevoked
+		g, err := entitlements.PlanGrant(v, catalog, w.now)
+		if err != nil {
+			panic(err) // quantities are 1–3
 		}
+		b.outcome = g.Outcome
 	case !b.revoked && revoked:
 		pct := int64(100000)
 		if v.RevocationType == "REFUND_PRORATED" && v.RevocationPercent > 0 && v.RevocationPercent < 100000 {
@@ -230,9 +233,10 @@ func (w *propWorld) notifyAs(uuid, typ string, v entitlements.Purchase) (bool, e
 	if err != nil {
 		return false, err
 	}
-	return w.db.RecordNotification(w.ctx, Notification{UUID: uuid, Type: typ, SignedDate: v.SignedDate,
+	rec, err := w.db.RecordNotification(w.ctx, Notification{UUID: uuid, Type: typ, SignedDate: v.SignedDate,
 		TransactionID: v.TransactionID, OriginalTransactionID: v.OriginalTransactionID, JWS: "outer-" + uuid,
 		Decoded: []byte(`{}`), Source: "webhook", Outcome: "recorded"}, Effect{Purchase: &v, Grant: g})
+	return rec.Duplicate, err
 }
 
 // dryState is the user's state as the operation's own transaction will

@@ -51,7 +51,7 @@ func (tx *Tx) claim(ctx context.Context, userID string, p entitlements.Purchase,
 		return false, entitlements.Errorf(entitlements.KindConflict, "transaction_claimed",
 			"transaction %s was already claimed by another user", p.TransactionID)
 	default:
-		err = tx.refreshPurchase(ctx, p, "user:"+userID)
+		err = tx.refreshPurchase(ctx, p, g, "user:"+userID)
 	}
 	if err != nil {
 		return false, err
@@ -69,7 +69,7 @@ func (tx *Tx) recordPurchase(ctx context.Context, p entitlements.Purchase, g ent
 		return err
 	}
 	if found {
-		if err := tx.refreshPurchase(ctx, p, actor); err != nil {
+		if err := tx.refreshPurchase(ctx, p, g, actor); err != nil {
 			return err
 		}
 	} else {
@@ -101,6 +101,25 @@ func (tx *Tx) ownerOf(ctx context.Context, p entitlements.Purchase) (string, err
 		return "", nil
 	}
 	return owner, err
+}
+
+// purchaseOutcome is where a recorded transaction stands now: granted,
+// revoked while a refund of its lot is in force, pending_user while a lot it
+// earns waits for its owner, or what it earned (expired, subscription…).
+func (tx *Tx) purchaseOutcome(ctx context.Context, transactionID string) (string, error) {
+	var outcome string
+	var lot sql.NullString
+	var refunded sql.NullBool
+	err := tx.QueryRowContext(ctx, `SELECT t.outcome, t.lot_id, l.refunded FROM apple_transactions t
+		LEFT JOIN lots l ON l.lot_id = t.lot_id WHERE t.transaction_id = ?`, transactionID).Scan(&outcome, &lot, &refunded)
+	switch {
+	case err != nil || outcome != string(entitlements.OutcomeGranted):
+	case !lot.Valid:
+		outcome = string(entitlements.OutcomePending)
+	case refunded.Bool:
+		outcome = string(entitlements.OutcomeRevoked)
+	}
+	return outcome, err
 }
 
 // purchaseOwner is the user a recorded transaction belongs to ("" if none yet).
@@ -138,9 +157,10 @@ func (tx *Tx) insertPurchase(ctx context.Context, p entitlements.Purchase, g ent
 // refreshPurchase keeps the newest signed version of a transaction (Apple
 // re-signs it for every event; arrival order means nothing). When the newest
 // version revokes a granted pack, the refund applies; when it no longer
-// does (REFUND_REVERSED), the refund is undone. A revocation that arrives
-// before the lot was granted means it never will be.
-func (tx *Tx) refreshPurchase(ctx context.Context, p entitlements.Purchase, actor string) error {
+// does (REFUND_REVERSED), the refund is undone. Until a lot exists, the
+// newest version alone decides what the purchase earns (g), so a refund that
+// Apple reverses before the lot was granted still grants it.
+func (tx *Tx) refreshPurchase(ctx context.Context, p entitlements.Purchase, g entitlements.Grant, actor string) error {
 	var old struct {
 		signed  int64
 		revoked sql.NullInt64
@@ -156,10 +176,12 @@ func (tx *Tx) refreshPurchase(ctx context.Context, p entitlements.Purchase, acto
 	revoked := nullMillis(p.RevocationDate)
 	if _, err := tx.ExecContext(ctx, `UPDATE apple_transactions SET jws = ?, decoded = ?, signed_date = ?,
 		expires_date = ?, revocation_date = ?, updated_at = ?,
-		outcome = CASE WHEN lot_id IS NULL AND ? IS NOT NULL THEN 'revoked' ELSE outcome END
+		outcome = CASE WHEN lot_id IS NULL THEN ? ELSE outcome END,
+		credits = CASE WHEN lot_id IS NULL THEN ? ELSE credits END,
+		expires_at = CASE WHEN lot_id IS NULL THEN ? ELSE expires_at END
 		WHERE transaction_id = ?`,
 		p.JWS, string(p.Decoded), millis(p.SignedDate), nullMillis(p.ExpiresDate), revoked, millis(tx.now),
-		revoked, p.TransactionID); err != nil {
+		string(g.Outcome), g.Credits, ptrMillis(g.ExpiresAt), p.TransactionID); err != nil {
 		return err
 	}
 	switch {

@@ -17,12 +17,12 @@ func claim(t testing.TB, db *DB, user string, p entitlements.Purchase) (bool, er
 
 func webhook(t testing.TB, db *DB, uuid string, p entitlements.Purchase) bool {
 	t.Helper()
-	dup, err := db.RecordNotification(context.Background(),
+	rec, err := db.RecordNotification(context.Background(),
 		Notification{UUID: uuid, Type: "ONE_TIME_CHARGE", SignedDate: p.SignedDate, TransactionID: p.TransactionID,
 			JWS: "outer", Decoded: []byte(`{}`), Source: "webhook", Outcome: "granted"},
 		Effect{Purchase: &p, Grant: plan(t, p)})
 	require.NoError(t, err)
-	return dup
+	return rec.Duplicate
 }
 
 func TestClaimPurchase(t *testing.T) {

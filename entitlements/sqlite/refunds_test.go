@@ -166,3 +166,44 @@ func ledgerKinds(t testing.TB, db *DB, user string) []string {
 	}
 	return kinds
 }
+
+// A refund that Apple reverses before the pack was granted still grants it,
+// whether the lot waited for its user or the refund arrived first.
+func TestRefundReversedBeforeTheLotExisted(t *testing.T) {
+	t.Run("the user had not called yet", func(t *testing.T) {
+		db := openTest(t)
+		p := purchase("510", tokens.Token("ghost"))
+		webhook(t, db, "n1", p)
+		webhook(t, db, "n2", resign(p, time.Minute, refunded))
+		webhook(t, db, "n3", resign(p, 2*time.Minute, reinstated))
+		require.Equal(t, int64(10), entitlementOf(t, db, "ghost").Credits.Balance)
+	})
+	t.Run("the refund arrived before the charge", func(t *testing.T) {
+		db := openWithAlice(t)
+		p := purchase("511", tokens.Token("alice"))
+		webhook(t, db, "n2", resign(p, time.Minute, refunded))
+		require.Equal(t, int64(0), entitlementOf(t, db, "alice").Credits.Balance)
+		webhook(t, db, "n1", p) // the late ONE_TIME_CHARGE: older, changes nothing
+		require.Equal(t, int64(0), entitlementOf(t, db, "alice").Credits.Balance)
+		webhook(t, db, "n3", resign(p, 2*time.Minute, reinstated))
+		require.Equal(t, int64(10), entitlementOf(t, db, "alice").Credits.Balance)
+	})
+}
+
+func TestRecordNotificationSaysWhatItDid(t *testing.T) {
+	db := openWithAlice(t)
+	record := func(uuid string, p entitlements.Purchase) Recorded {
+		rec, err := db.RecordNotification(context.Background(), Notification{UUID: uuid, Type: "ONE_TIME_CHARGE",
+			SignedDate: p.SignedDate, JWS: "x", Decoded: []byte(`{}`), Source: "webhook", Outcome: "planned"},
+			Effect{Purchase: &p, Grant: plan(t, p)})
+		require.NoError(t, err)
+		return rec
+	}
+	require.Equal(t, Recorded{Outcome: "granted"}, record("a", purchase("520", tokens.Token("alice"))))
+	require.Equal(t, Recorded{Outcome: "pending_user"}, record("b", purchase("521", tokens.Token("nobody-yet"))))
+	require.Equal(t, Recorded{Outcome: "pending_user", Duplicate: true}, record("b", purchase("521", tokens.Token("nobody-yet"))),
+		"a duplicate answers what the first said")
+	var stored string
+	require.NoError(t, db.read.QueryRow(`SELECT outcome FROM notifications WHERE notification_uuid = 'b'`).Scan(&stored))
+	require.Equal(t, "pending_user", stored)
+}

@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 )
@@ -48,7 +49,10 @@ func (db *DB) commitBatch(conn *stmtConn, batch []writeJob) {
 	results := make([]error, len(batch))
 	err := conn.inTransaction("BEGIN IMMEDIATE", func() error {
 		for i, j := range batch {
-			results[i] = db.runJob(conn, j.fn)
+			var poison error
+			if results[i], poison = db.runJob(conn, j.fn); poison != nil {
+				return poison // the batch cannot be trusted: roll it all back
+			}
 		}
 		return nil
 	})
@@ -61,22 +65,28 @@ func (db *DB) commitBatch(conn *stmtConn, batch []writeJob) {
 }
 
 // runJob runs fn inside a savepoint, undoing only its own work on failure
-// (or panic, which it turns into an error so the writer lives on).
-func (db *DB) runJob(conn *stmtConn, fn func(*Tx) error) (err error) {
+// (or panic, which it turns into an error so the writer lives on). If its
+// work cannot be undone, or SQLite already rolled the whole transaction
+// back (a full disk, an I/O error), poison says so and the batch fails.
+func (db *DB) runJob(conn *stmtConn, fn func(*Tx) error) (err, poison error) {
 	ctx := conn.ctx
 	if _, err := conn.ExecContext(ctx, "SAVEPOINT job"); err != nil {
-		return err
+		return err, err
 	}
 	defer func() {
 		if v := recover(); v != nil {
 			err = fmt.Errorf("sqlite: write transaction panicked: %v", v)
 		}
 		if err != nil {
-			_, _ = conn.ExecContext(ctx, "ROLLBACK TO job")
+			if _, rerr := conn.ExecContext(ctx, "ROLLBACK TO job"); rerr != nil {
+				poison = fmt.Errorf("sqlite: undoing a failed write (%v): %w", err, rerr)
+			}
 		}
-		_, _ = conn.ExecContext(ctx, "RELEASE job")
+		if _, rerr := conn.ExecContext(ctx, "RELEASE job"); rerr != nil && poison == nil {
+			poison = fmt.Errorf("sqlite: releasing a write: %w", rerr)
+		}
 	}()
-	return fn(&Tx{q: conn, ctx: ctx, now: db.Now().UTC(), policy: db.Policy})
+	return fn(&Tx{q: conn, ctx: ctx, now: db.now(), policy: db.Policy}), nil
 }
 
 // update runs fn as one write transaction, committed (with whatever else
@@ -87,9 +97,18 @@ func (db *DB) update(ctx context.Context, fn func(*Tx) error) error {
 		return err
 	}
 	j := writeJob{fn: fn, done: make(chan error, 1)}
+	db.closing.RLock()
+	if db.closed {
+		db.closing.RUnlock()
+		return ErrClosed
+	}
 	db.jobs <- j
+	db.closing.RUnlock()
 	return <-j.done
 }
+
+// ErrClosed is a write asked of a closed database.
+var ErrClosed = errors.New("sqlite: the database is closed")
 
 // startWriter takes the write pool's one connection and starts the writer.
 func (db *DB) startWriter(ctx context.Context) error {
@@ -103,9 +122,17 @@ func (db *DB) startWriter(ctx context.Context) error {
 	return nil
 }
 
-// stopWriter lets queued jobs finish and stops the writer.
+// stopWriter lets queued jobs finish and stops the writer; a write asked
+// after this gets ErrClosed.
 func (db *DB) stopWriter() {
+	db.closing.Lock()
+	if db.closed {
+		db.closing.Unlock()
+		return
+	}
+	db.closed = true
 	close(db.jobs)
+	db.closing.Unlock()
 	select {
 	case <-db.writerDone:
 	case <-time.After(30 * time.Second):

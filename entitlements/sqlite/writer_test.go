@@ -102,3 +102,27 @@ func TestCloseFinishesQueuedWrites(t *testing.T) {
 	defer db.Close()
 	require.Equal(t, 50, countUsers(t, db))
 }
+
+func TestWriteAfterCloseIsRefused(t *testing.T) {
+	db, err := Open(context.Background(), filepath.Join(t.TempDir(), "closed.db"))
+	require.NoError(t, err)
+	require.NoError(t, db.Close())
+	require.ErrorIs(t, db.update(context.Background(), func(*Tx) error { return nil }), ErrClosed,
+		"a handler still running after shutdown gets an error, not a panic")
+	require.NotPanics(t, func() { _ = db.Close() })
+}
+
+// A job that ends the shared transaction behind the writer's back (as
+// SQLite does on a full disk or an I/O error) poisons its batch: it fails,
+// nothing of the batch is kept, and the writer goes on.
+func TestPoisonedBatchFailsAndTheWriterGoesOn(t *testing.T) {
+	db := openTest(t)
+	err := db.update(context.Background(), func(tx *Tx) error {
+		_ = insertUser(tx, "lost")
+		_, _ = tx.ExecContext(context.Background(), "ROLLBACK")
+		return errors.New("refused")
+	})
+	require.ErrorContains(t, err, "refused")
+	require.NoError(t, db.update(context.Background(), func(tx *Tx) error { return insertUser(tx, "after") }))
+	require.Equal(t, 1, countUsers(t, db))
+}

@@ -90,14 +90,16 @@ CREATE TABLE tier_overrides (
 ) STRICT;
 
 -- Running totals of the ledger by kind and product, kept by a trigger so
--- that /metrics never scans the entries.
+-- that /metrics never scans the entries. Not STRICT, and credits REAL: a
+-- metric must never be able to fail a ledger write, and a sum past int64
+-- becomes an approximate REAL instead of an error.
 CREATE TABLE ledger_totals (
     kind    TEXT NOT NULL,
     product TEXT NOT NULL,
-    credits INTEGER NOT NULL,  -- sum of |credits|
+    credits REAL NOT NULL,  -- sum of |credits|
     entries INTEGER NOT NULL,
     PRIMARY KEY (kind, product)
-) STRICT, WITHOUT ROWID;
+) WITHOUT ROWID;
 
 CREATE TRIGGER entries_totals AFTER INSERT ON entries
 BEGIN

@@ -120,6 +120,11 @@ func TestWebhookGrantsOnce(t *testing.T) {
 	status, _ = f.send(f.notification("uuid-2", "CONSUMPTION_REQUEST", "tx-1", "credits10", "alice"))
 	require.Equal(t, http.StatusOK, status)
 	require.Equal(t, int64(10), f.balance("alice"), "another notification of the same transaction grants nothing more")
+
+	status, body = f.send(f.notification("uuid-3", "REFUND_DECLINED", "tx-1", "credits10", "alice"))
+	require.Equal(t, http.StatusOK, status)
+	require.Equal(t, "granted", body["outcome"], "a declined refund is recorded and changes nothing")
+	require.Equal(t, int64(10), f.balance("alice"))
 }
 
 func TestWebhookKeepsWhatItCannotUse(t *testing.T) {

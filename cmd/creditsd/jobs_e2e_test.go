@@ -82,6 +82,9 @@ func TestJobsRunEndToEnd(t *testing.T) {
 	require.Equal(t, []any{"expire", int64(-10), lotID, "expired", "job:expiry-sweep"},
 		[]any{e.Kind, e.Credits, *e.LotID, e.Reason, e.Actor})
 
+	m := w.do("GET", "/metrics", "", nil)
+	require.Contains(t, m.raw, `creditsd_ledger_credits_total{kind="expire",product=""} 10`, "expired credits are counted")
+
 	stdout, _, code = runJob(t, "--config", config, "expiry-sweep")
 	require.Equal(t, 0, code)
 	require.Contains(t, stdout, `"lots":0`, "a second sweep changes nothing")

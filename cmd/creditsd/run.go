@@ -43,7 +43,18 @@ config at all, creditsd uses a safe local profile in ./creditsd-local/.`
 
 // run is the whole program, testable: main only adds signals and the exit code.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	err := dispatch(ctx, args, getenv, stdout, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil // the flag package printed the command's usage: asked for, not a mistake
+	}
+	return err
+}
+
+func dispatch(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	name, rest := splitCommand(args)
+	if name == "" && wantsHelp(rest) {
+		name = "help"
+	}
 	switch name {
 	case "serve":
 		return serveCommand(ctx, rest, getenv, stdout, stderr)
@@ -54,6 +65,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case "token":
 		return tokenCommand(ctx, rest, getenv, stdout, stderr)
 	case "version":
+		if len(rest) > 0 {
+			return usageError{fmt.Sprintf("version takes no arguments, got %q", rest)}
+		}
 		_, err := fmt.Fprintln(stdout, "creditsd", version)
 		return err
 	case "", "help", "-h", "--help":
@@ -88,12 +102,24 @@ func splitCommand(args []string) (string, []string) {
 	return "", args
 }
 
+// wantsHelp reports -h or --help among args.
+func wantsHelp(args []string) bool {
+	for _, a := range args {
+		if a == "-h" || a == "-help" || a == "--help" {
+			return true
+		}
+	}
+	return false
+}
+
 // parseFlags parses fs from args, letting flags stand before or after the
 // positional arguments, which it returns.
 func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
 	var positional []string
 	for {
-		if err := fs.Parse(args); err != nil {
+		if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
+			return nil, err
+		} else if err != nil {
 			return nil, usageError{err.Error()}
 		}
 		if fs.NArg() == 0 {

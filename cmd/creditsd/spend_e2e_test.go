@@ -119,6 +119,8 @@ func TestEndToEndSpendPath(t *testing.T) {
 	require.Contains(t, m.raw, `creditsd_spends_refused_total{code="debt_outstanding"} 1`)
 	require.Contains(t, m.raw, `creditsd_ledger_credits_total{kind="grant",product="com.example.sora.credits10"} 10`)
 	require.Contains(t, m.raw, `creditsd_spends_total{product="sora"} 1`)
+	require.Contains(t, m.raw, `creditsd_ledger_credits_total{kind="refund",product=""} 7`, "refunded credits are counted")
+	require.Contains(t, m.raw, `creditsd_ledger_credits_total{kind="debt",product=""} 3`)
 }
 
 func TestEndToEndSpendRefusals(t *testing.T) {

@@ -1,0 +1,70 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+func runCLI(args ...string) (string, string, error) {
+	var stdout, stderr bytes.Buffer
+	err := run(context.Background(), args, func(string) string { return "" }, &stdout, &stderr)
+	return stdout.String(), stderr.String(), err
+}
+
+func TestCommandLine(t *testing.T) {
+	out, _, err := runCLI("version")
+	require.NoError(t, err)
+	require.Contains(t, out, "creditsd")
+
+	for _, help := range [][]string{{"help"}, {"--help"}, {"-h"}, {"serve", "--help"}, {"jobs", "-h"}} {
+		_, _, err := runCLI(help...)
+		require.NoError(t, err, "%v: help asked for is not a mistake", help)
+	}
+	for _, bad := range [][]string{{}, {"nope"}, {"version", "extra"}, {"serve", "--bogus"}, {"jobs", "run"}} {
+		_, _, err := runCLI(bad...)
+		var u usageError
+		require.True(t, errors.As(err, &u), "%v: want a usage error (exit 2), got %v", bad, err)
+		require.Equal(t, 2, exitCode(err))
+	}
+}
+
+func TestFlagsBeforeOrAfterTheCommand(t *testing.T) {
+	for _, args := range [][]string{
+		{"--config", "f.yaml", "jobs", "run", "expiry-sweep"},
+		{"jobs", "--config", "f.yaml", "run", "expiry-sweep"},
+		{"jobs", "run", "expiry-sweep", "--config=f.yaml"},
+	} {
+		name, rest := splitCommand(args)
+		require.Equal(t, "jobs", name, args)
+		fs, config := newFlagSet("jobs", &bytes.Buffer{})
+		positional, err := parseFlags(fs, rest)
+		require.NoError(t, err)
+		require.Equal(t, []string{"run", "expiry-sweep"}, positional, args)
+		require.Equal(t, "f.yaml", *config, args)
+	}
+}
+
+// --config wins over CREDITSD_CONFIG.
+func TestConfigFlagBeatsEnvironment(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.yaml")
+	require.NoError(t, os.WriteFile(good, []byte("database: "+filepath.Join(dir, "x.db")+
+		"\napple: {bundle_id: com.example.sora, environments: [Sandbox]}\nauth: {hs256_secret: a-secret-of-at-least-thirty-two-bytes!!}\n"), 0o600))
+	env := func(k string) string {
+		if k == "CREDITSD_CONFIG" {
+			return filepath.Join(dir, "missing.yaml")
+		}
+		return ""
+	}
+	s, _, err := loadSettings(good, env)
+	require.NoError(t, err)
+	require.Equal(t, filepath.Join(dir, "x.db"), s.Config.Database)
+	_, _, err = loadSettings("", env)
+	require.ErrorContains(t, err, "missing.yaml", "without the flag, the environment names the file")
+}

@@ -25,50 +25,35 @@ type expiringLot struct {
 // Balances never depend on this (they ignore expired lots already); it
 // makes the ledger say what happened. Keep limit small so that spends,
 // which wait for the one writer, are never held up for long.
+//
+// The batch is set-based: one INSERT … SELECT writes the expire entries,
+// and one UPDATE empties exactly the lots those new entries name, instead
+// of two statements per lot.
 func (db *DB) ExpireLots(ctx context.Context, asOf time.Time, limit int, actor string) (Expired, error) {
 	var out Expired
 	err := db.update(ctx, func(tx *Tx) error {
-		lots, err := tx.expiringLots(ctx, min(millis(asOf), millis(tx.now)), limit)
-		if err != nil {
+		var last int64
+		if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(entry_id), 0) FROM entries`).Scan(&last); err != nil {
 			return err
 		}
-		for _, l := range lots {
-			if err := tx.moveLot(ctx, l.lotID, -l.remaining); err != nil {
-				return err
-			}
-			if err := tx.addEntry(ctx, entry{userID: l.userID, kind: "expire", credits: -l.remaining, lotID: l.lotID,
-				product: l.product, reason: "expired", actor: actor}); err != nil {
-				return err
-			}
-			out.Lots++
-			out.Credits += l.remaining
+		// The WHERE repeats the partial index lots_expiry's condition so
+		// that SQLite uses it.
+		if _, err := tx.ExecContext(ctx, `INSERT INTO entries (user_id, kind, credits, lot_id, product, reason, actor,
+			ref, allowance_day, created_at)
+			SELECT user_id, 'expire', -remaining, lot_id, product_id, 'expired', ?, '', '', ? FROM lots
+			WHERE remaining > 0 AND expires_at IS NOT NULL AND expires_at <= ?
+			ORDER BY expires_at LIMIT ?`, actor, millis(tx.now), min(millis(asOf), millis(tx.now)), limit); err != nil {
+			return err
 		}
-		return nil
+		if _, err := tx.ExecContext(ctx, `UPDATE lots SET remaining = 0
+			WHERE lot_id IN (SELECT lot_id FROM entries WHERE entry_id > ?)`, last); err != nil {
+			return err
+		}
+		return tx.QueryRowContext(ctx, `SELECT count(*), COALESCE(-SUM(credits), 0) FROM entries WHERE entry_id > ?`,
+			last).Scan(&out.Lots, &out.Credits)
 	})
 	if err != nil {
 		return Expired{}, err
 	}
 	return out, nil
-}
-
-// expiringLots reads the batch first: the statements that change the lots
-// must not run while the query that finds them is still open. The WHERE
-// repeats the partial index lots_expiry's condition so that SQLite uses it.
-func (tx *Tx) expiringLots(ctx context.Context, asOf int64, limit int) ([]expiringLot, error) {
-	rows, err := tx.QueryContext(ctx, `SELECT lot_id, user_id, product_id, remaining FROM lots
-		WHERE remaining > 0 AND expires_at IS NOT NULL AND expires_at <= ?
-		ORDER BY expires_at LIMIT ?`, asOf, limit)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var lots []expiringLot
-	for rows.Next() {
-		var l expiringLot
-		if err := rows.Scan(&l.lotID, &l.userID, &l.product, &l.remaining); err != nil {
-			return nil, err
-		}
-		lots = append(lots, l)
-	}
-	return lots, rows.Err()
 }

@@ -9,7 +9,7 @@ import (
 
 // SweepBatch is how many lots one write transaction of the expiry sweep
 // expires: small, so that a spend waiting for the writer waits little.
-const SweepBatch = 500
+const SweepBatch = 1000
 
 // Expirer writes off expired lots; *sqlite.DB is one.
 type Expirer interface {

@@ -1,0 +1,106 @@
+package main
+
+import (
+	"context"
+	"database/sql"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/creditsd/creditsd/receipts/devca"
+)
+
+func TestWriteConfig(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), `odd: dir #1`) // YAML syntax in the path must not break the file
+	require.NoError(t, os.Mkdir(dir, 0o700))
+	ca, err := devca.New(devca.Options{})
+	require.NoError(t, err)
+	f, err := writeConfig(dir, ca.RootPEM(), "warn")
+	require.NoError(t, err)
+
+	root, err := os.ReadFile(f.Root)
+	require.NoError(t, err)
+	require.Equal(t, ca.RootPEM(), root)
+	require.GreaterOrEqual(t, len(f.Secret), 32, "creditsd refuses shorter secrets")
+
+	raw, err := os.ReadFile(f.Config)
+	require.NoError(t, err)
+	var c struct {
+		Listen   string
+		Database string
+		Apple    struct {
+			BundleID         string   `yaml:"bundle_id"`
+			Environments     []string `yaml:"environments"`
+			RootCertificates []string `yaml:"root_certificates"`
+		}
+		Products []struct {
+			ProductID string `yaml:"product_id"`
+			Credits   int64
+		}
+		Auth struct {
+			HS256Secret string `yaml:"hs256_secret"`
+		}
+		Log  struct{ Level, Format string }
+		Jobs map[string]struct{ Enabled bool }
+	}
+	require.NoError(t, yaml.Unmarshal(raw, &c))
+	require.Equal(t, "127.0.0.1:0", c.Listen)
+	require.Equal(t, filepath.Join(dir, "creditsd.db"), c.Database)
+	require.Equal(t, bundleID, c.Apple.BundleID)
+	require.Equal(t, []string{"Sandbox"}, c.Apple.Environments)
+	require.Equal(t, []string{f.Root}, c.Apple.RootCertificates)
+	require.Equal(t, packProduct, c.Products[0].ProductID)
+	require.Equal(t, int64(packCredits), c.Products[0].Credits)
+	require.Equal(t, f.Secret, c.Auth.HS256Secret)
+	require.Equal(t, "warn", c.Log.Level)
+	require.Equal(t, "json", c.Log.Format, "the address is read from the JSON log")
+	require.Len(t, c.Jobs, 4)
+	for name, j := range c.Jobs {
+		require.False(t, j.Enabled, "%s must not run on its own during a measurement", name)
+	}
+}
+
+func TestSeedMatchesSchema(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "seed.db")
+	now := time.Now()
+	rep, err := seed(context.Background(), path, seedPlan{users: 7, lots: 503, expired: 50, credits: 1000, now: now}, nil)
+	require.NoError(t, err)
+	require.Equal(t, 503, rep.Lots)
+
+	db, err := sql.Open("sqlite", "file:"+path)
+	require.NoError(t, err)
+	defer db.Close()
+	rows, err := db.Query("PRAGMA foreign_key_check")
+	require.NoError(t, err)
+	require.False(t, rows.Next(), "every seeded row's foreign keys hold")
+	require.NoError(t, rows.Close())
+
+	count := func(q string, args ...any) int {
+		var n int
+		require.NoError(t, db.QueryRow(q, args...).Scan(&n))
+		return n
+	}
+	require.Equal(t, 7, count("SELECT count(*) FROM users"))
+	require.Equal(t, 503, count("SELECT count(*) FROM lots WHERE source = 'admin' AND remaining = granted"))
+	require.Equal(t, 503, count("SELECT count(*) FROM entries WHERE kind = 'admin_grant' AND credits = 1000"))
+	require.Equal(t, 503, count("SELECT count(*) FROM admin_grants"))
+	require.Equal(t, 50, count("SELECT count(*) FROM lots WHERE expires_at <= ?", now.UnixMilli()))
+	require.Equal(t, 503, count("SELECT entries FROM ledger_totals WHERE kind = 'admin_grant'"), "the trigger ran")
+	require.Equal(t, 71, count("SELECT count(*) FROM lots WHERE user_id = ?", seedUserID(0)), "lots spread evenly: 503/7")
+}
+
+func TestIsExpiredPicksExactly(t *testing.T) {
+	for _, c := range []struct{ lots, expired int }{{10, 0}, {10, 1}, {10, 10}, {1000, 333}, {7, 3}} {
+		n := 0
+		for i := range c.lots {
+			if isExpired(seedPlan{lots: c.lots, expired: c.expired}, i) {
+				n++
+			}
+		}
+		require.Equal(t, c.expired, n, "%+v", c)
+	}
+}

@@ -1,0 +1,177 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/creditsd/creditsd/entitlements"
+	"github.com/creditsd/creditsd/receipts/devca"
+)
+
+// env is the server under load and what the scenarios need to reach it.
+type env struct {
+	opts        options
+	stderr      io.Writer
+	base        string // http://host:port
+	client      *http.Client
+	secret      string
+	ca          *devca.CA
+	environment string
+	rootFile    string
+	runID       string // makes ids unique across runs against one database
+	rss         *rssSampler
+	seeded      *seedReport
+
+	// Set only when the load tool started the server itself.
+	dir   string
+	bin   string
+	files serverFiles
+	srv   *server
+}
+
+// lotCredits is what each seeded lot holds, the most one lot may: enough
+// that spends never run out, however long a run lasts.
+const lotCredits = entitlements.MaxCredits
+
+func setup(ctx context.Context, o options, stderr io.Writer) (*env, error) {
+	e := &env{opts: o, stderr: stderr, runID: newRunID()}
+	e.client = newClient(max(o.concurrency, 64))
+	var err error
+	if o.target != "" {
+		err = e.setupTarget(ctx)
+	} else {
+		err = e.setupLocal(ctx)
+	}
+	if err != nil {
+		e.close()
+		return nil, err
+	}
+	return e, nil
+}
+
+// setupLocal makes the CA, config and seeded database, then starts the
+// server on them.
+func (e *env) setupLocal(ctx context.Context) error {
+	var err error
+	if e.dir, err = os.MkdirTemp("", "creditsd-load-"); err != nil {
+		return err
+	}
+	// Valid from an hour ago, so payloads signed now are inside its validity.
+	if e.ca, err = devca.New(devca.Options{Now: time.Now().Add(-time.Hour)}); err != nil {
+		return err
+	}
+	if e.files, err = writeConfig(e.dir, e.ca.RootPEM(), e.opts.logLevel); err != nil {
+		return err
+	}
+	e.secret, e.environment, e.rootFile = e.files.Secret, environment, e.files.Root
+	plan := seedPlan{users: e.opts.users, lots: e.opts.lots, expired: e.opts.expired, credits: lotCredits, now: time.Now()}
+	fmt.Fprintf(e.stderr, "seeding %d users, %d lots (%d expired) into %s\n", plan.users, plan.lots, plan.expired, e.files.Database)
+	rep, err := seed(ctx, e.files.Database, plan, e.stderr)
+	if err != nil {
+		return fmt.Errorf("seeding: %w", err)
+	}
+	e.seeded = &rep
+	fmt.Fprintf(e.stderr, "seeded in %.1fs (%.0f lots/s)\n", rep.Seconds, rep.LotsPerSec)
+	if e.bin = e.opts.creditsd; e.bin == "" {
+		if e.bin, err = buildServer(ctx, e.dir, e.stderr); err != nil {
+			return err
+		}
+	}
+	if e.srv, err = startServer(e.bin, e.files.Config); err != nil {
+		return err
+	}
+	e.base = "http://" + e.srv.addr
+	e.rss = newRSSSampler(e.srv.pid())
+	fmt.Fprintf(e.stderr, "creditsd pid %d listening on %s\n", e.srv.pid(), e.srv.addr)
+	return nil
+}
+
+// setupTarget reaches a running server. Its database cannot be seeded from
+// here, so the users get their lots through the admin API instead.
+func (e *env) setupTarget(ctx context.Context) error {
+	var err error
+	if e.ca, err = devca.Load(e.opts.caDir); err != nil {
+		return err
+	}
+	e.base = strings.TrimSuffix(e.opts.target, "/")
+	e.secret, e.environment, e.rootFile = e.opts.secret, e.opts.env, filepath.Join(e.opts.caDir, "root.pem")
+	e.rss = newRSSSampler(e.opts.pid)
+	return e.grantViaAPI(ctx)
+}
+
+// grantViaAPI gives every load user one big lot, once: the idempotency
+// key makes a second run's grants replays.
+func (e *env) grantViaAPI(ctx context.Context) error {
+	token, err := mint(e.secret, "creditsd-load", "credits:admin", time.Hour)
+	if err != nil {
+		return err
+	}
+	body := []byte(fmt.Sprintf(`{"idempotency_key":"creditsd-load-seed","credits":%d,"reason":"load test"}`, lotCredits))
+	l := load{name: "grant", concurrency: 16, count: e.opts.users, progress: e.stderr}
+	samples, _ := l.run(ctx, func(ctx context.Context, i int) (int, error) {
+		return send(ctx, e.client, "POST", e.base+"/v1/users/"+seedUserID(i)+"/grants", token, body)
+	})
+	if s := summarize(samples, 0); s.OK != e.opts.users {
+		return fmt.Errorf("granting lots through the admin API: %d of %d succeeded, errors %v", s.OK, e.opts.users, s.Errors)
+	}
+	return nil
+}
+
+func (e *env) close() error {
+	var err error
+	if e.srv != nil {
+		err = e.srv.stop()
+	}
+	e.rss.close()
+	if e.dir != "" {
+		if e.opts.keep {
+			fmt.Fprintln(e.stderr, "kept", e.dir)
+		} else {
+			os.RemoveAll(e.dir)
+		}
+	}
+	return err
+}
+
+// scenario runs one scenario and reports it with the server's peak RSS
+// while it ran.
+func (e *env) scenario(ctx context.Context, name string) (scenarioResult, error) {
+	e.rss.resetPeak()
+	var res scenarioResult
+	var err error
+	switch name {
+	case "webhook":
+		res, err = e.webhook(ctx)
+	case "spend":
+		res, err = e.spend(ctx)
+	case "read":
+		res, err = e.read(ctx)
+	case "sweep":
+		res, err = e.sweep(ctx)
+	}
+	res.Name = name
+	res.PeakRSSMB = e.rss.peakMB()
+	return res, err
+}
+
+// pid is the server's, when known (0 for a --target without --pid).
+func (e *env) pid() int {
+	if e.srv != nil {
+		return e.srv.pid()
+	}
+	return e.opts.pid
+}
+
+func newRunID() string {
+	b := make([]byte, 4)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails on supported platforms
+	return hex.EncodeToString(b)
+}

@@ -1,0 +1,140 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"time"
+)
+
+// options are the command line.
+type options struct {
+	scenario    string
+	concurrency int
+	duration    time.Duration
+	count       int
+	runs        int
+
+	users, lots, expired int
+
+	creditsd string // the binary to start; built when empty
+	logLevel string
+	keep     bool
+
+	target, secret, caDir, env string // an already running server
+	pid                        int
+
+	jsonOut                   string
+	peer                      bool
+	peerDir                   string
+	peerCount                 int
+	sweepWarmup, sweepTimeout time.Duration
+	settle                    time.Duration
+}
+
+var scenarios = []string{"read", "spend", "webhook", "sweep"} // "all" runs them in this order
+
+const usageText = `usage: creditsd-load [flags]
+
+Starts creditsd on a fresh temp database seeded with --users and --lots (or
+targets a running one with --target), drives the --scenario over HTTP and
+prints throughput, latency percentiles, errors by status and the server's
+peak RSS.
+
+Flags:
+`
+
+func parseOptions(args []string, stderr io.Writer) (options, error) {
+	var o options
+	fs := flag.NewFlagSet("creditsd-load", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, usageText); fs.PrintDefaults() }
+	fs.StringVar(&o.scenario, "scenario", "all", "webhook, spend, read, sweep or all (read, spend, webhook, sweep on one server)")
+	fs.IntVar(&o.concurrency, "concurrency", 0, "concurrent clients (default: webhook 16, spend 32, read 32, sweep 32)")
+	fs.DurationVar(&o.duration, "duration", 0, "length of each timed run (default 10s; webhook: until --count is sent)")
+	fs.IntVar(&o.count, "count", 0, "requests per timed run (webhook default 30000: that many notifications are pre-signed)")
+	fs.IntVar(&o.runs, "runs", 1, "timed runs of each scenario against the same server (sweep always runs once)")
+	fs.IntVar(&o.users, "users", 10_000, "users seeded into the database")
+	fs.IntVar(&o.lots, "lots", -1, "admin lots seeded, each with its ledger entry (default 10 per user)")
+	fs.IntVar(&o.expired, "expired", -1, "of the lots, how many already expired (default: a tenth with sweep or all, else 0)")
+	fs.StringVar(&o.creditsd, "creditsd", "", "creditsd binary to start (default: go build ./cmd/creditsd into a temp dir)")
+	fs.StringVar(&o.logLevel, "log-level", "info", "the started server's log level")
+	fs.BoolVar(&o.keep, "keep", false, "keep the temp dir (config, database, payloads) and say where it is")
+	fs.StringVar(&o.target, "target", "", "URL of a running creditsd instead of starting one (no seeding: users get lots through the admin API)")
+	fs.StringVar(&o.secret, "secret", "", "with --target: the HS256 secret its tokens are verified with")
+	fs.StringVar(&o.caDir, "ca-dir", "", "with --target: the devca directory its root is trusted from (e.g. ./creditsd-local/ca)")
+	fs.StringVar(&o.env, "env", "LocalTesting", "with --target: the App Store environment it accepts")
+	fs.IntVar(&o.pid, "pid", 0, "with --target: the server's pid, to sample its RSS")
+	fs.StringVar(&o.jsonOut, "json", "", "also write the results as JSON to FILE (- for stdout)")
+	fs.BoolVar(&o.peer, "peer", false, "webhook: verify the same payloads with Apple's Node library (bench/peer) and print the ratio")
+	fs.StringVar(&o.peerDir, "peer-dir", "bench/peer", "where bench/peer is")
+	fs.IntVar(&o.peerCount, "peer-count", 3000, "webhook --peer: how many of the payloads Apple's library verifies")
+	fs.DurationVar(&o.sweepWarmup, "sweep-warmup", 3*time.Second, "sweep: spends before the sweep starts")
+	fs.DurationVar(&o.sweepTimeout, "sweep-timeout", 10*time.Minute, "sweep: give up on the sweep after this long")
+	fs.DurationVar(&o.settle, "settle", 0, "before each timed run, wait up to this long for other work on the machine to stop (0: don't wait)")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if fs.NArg() > 0 {
+		return o, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	return o, o.check()
+}
+
+func (o *options) check() error {
+	if o.scenario != "all" && !slices.Contains(scenarios, o.scenario) {
+		return fmt.Errorf("--scenario %q: want %s or all", o.scenario, strings.Join(scenarios, ", "))
+	}
+	if o.target != "" && (o.secret == "" || o.caDir == "") {
+		return errors.New("--target needs --secret and --ca-dir")
+	}
+	if o.users < 1 || o.runs < 1 || o.concurrency < 0 || o.count < 0 || o.duration < 0 {
+		return errors.New("--users and --runs must be at least 1; --concurrency, --count and --duration not negative")
+	}
+	if o.lots < 0 {
+		o.lots = 10 * o.users
+	}
+	if o.expired < 0 {
+		o.expired = 0
+		if o.scenario == "sweep" || o.scenario == "all" {
+			o.expired = o.lots / 10
+		}
+	}
+	if o.expired > o.lots {
+		return fmt.Errorf("--expired %d is more than --lots %d", o.expired, o.lots)
+	}
+	if o.peer && o.target != "" {
+		return errors.New("--peer needs the started server: Apple's library skips verification for LocalTesting data")
+	}
+	return nil
+}
+
+// list is the scenarios to run, in order.
+func (o options) list() []string {
+	if o.scenario == "all" {
+		return scenarios
+	}
+	return []string{o.scenario}
+}
+
+// phase is one timed run's bounds for scenario name.
+func (o options) phase(name string) (concurrency, count int, duration time.Duration) {
+	concurrency = o.concurrency
+	if concurrency == 0 {
+		concurrency = 32
+		if name == "webhook" {
+			concurrency = 16
+		}
+	}
+	count, duration = o.count, o.duration
+	if name == "webhook" && count == 0 {
+		count = 30_000
+	}
+	if count == 0 && duration == 0 {
+		duration = 10 * time.Second
+	}
+	return concurrency, count, duration
+}

@@ -1,0 +1,136 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"runtime"
+	"sort"
+	"strings"
+	"text/tabwriter"
+)
+
+// report is everything one invocation measured.
+type report struct {
+	Machine     machine          `json:"machine"`
+	Seed        *seedReport      `json:"seed,omitempty"`
+	Scenarios   []scenarioResult `json:"scenarios"`
+	ServerHWMMB float64          `json:"server_vmhwm_mb"` // the server's peak RSS over its whole life
+}
+
+type machine struct {
+	CPUs   int    `json:"cpus"`
+	CPU    string `json:"cpu"`
+	Go     string `json:"go"`
+	Commit string `json:"commit"`           // of the working tree: short HEAD, "+dirty" when it has changes
+	Server string `json:"server,omitempty"` // the creditsd binary measured, when --creditsd named one
+}
+
+func describeMachine() machine {
+	return machine{CPUs: runtime.NumCPU(), CPU: cpuModel(), Go: runtime.Version(), Commit: gitCommit()}
+}
+
+func cpuModel() string {
+	f, err := os.Open("/proc/cpuinfo")
+	if err != nil {
+		return "unknown"
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if k, v, ok := strings.Cut(sc.Text(), ":"); ok && strings.TrimSpace(k) == "model name" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return "unknown"
+}
+
+// gitCommit names the code measured, when run inside the repository.
+func gitCommit() string {
+	head, err := exec.Command("git", "rev-parse", "--short", "HEAD").Output()
+	if err != nil {
+		return "unknown"
+	}
+	c := strings.TrimSpace(string(head))
+	if st, err := exec.Command("git", "status", "--porcelain").Output(); err == nil && len(st) > 0 {
+		c += "+dirty"
+	}
+	return c
+}
+
+// write prints the table, and the JSON where jsonOut says ("-": stdout).
+func (r report) write(stdout io.Writer, jsonOut string) error {
+	if jsonOut == "-" {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(r)
+	}
+	r.table(stdout)
+	if jsonOut == "" {
+		return nil
+	}
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(jsonOut, append(b, '\n'), 0o644)
+}
+
+func (r report) table(w io.Writer) {
+	m := r.Machine
+	fmt.Fprintf(w, "creditsd %s on %d × %s, %s\n", m.Commit, m.CPUs, m.CPU, m.Go)
+	if m.Server != "" {
+		fmt.Fprintf(w, "server binary: %s\n", m.Server)
+	}
+	if s := r.Seed; s != nil {
+		fmt.Fprintf(w, "seeded %d users, %d lots (%d expired) in %.1fs: %.0f lots/s\n", s.Users, s.Lots, s.Expired, s.Seconds, s.LotsPerSec)
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "scenario\trun\tclients\trequests\tok/s\tp50 ms\tp95 ms\tp99 ms\tmax ms\terrors\tpeak RSS MB\tserver cores\tload cores\tother cores\t")
+	for _, s := range r.Scenarios {
+		for i, run := range s.Runs {
+			fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%.0f\t%.2f\t%.2f\t%.2f\t%.2f\t%s\t%.1f\t%.2f\t%.2f\t%.2f\t\n", s.Name, i+1, s.Concurrency,
+				run.Requests, run.PerSecond, run.P50ms, run.P95ms, run.P99ms, run.Maxms, errorText(run.Errors), s.PeakRSSMB,
+				run.ServerCores, run.LoadCores, run.OtherCores)
+		}
+	}
+	tw.Flush()
+	for _, s := range r.Scenarios {
+		s.notes(w)
+	}
+	fmt.Fprintf(w, "server VmHWM (peak RSS over its life): %.1f MB\n", r.ServerHWMMB)
+}
+
+func (s scenarioResult) notes(w io.Writer) {
+	if s.Note != "" {
+		fmt.Fprintf(w, "%s: %s\n", s.Name, s.Note)
+	}
+	if sw := s.Sweep; sw != nil {
+		fmt.Fprintf(w, "sweep: %.2fs for %d expired lots (%s); spends during it: %.0f/s ok, p99 %.2f ms (before: %.0f/s, p99 %.2f ms)\n",
+			sw.Seconds, sw.ExpiredLots, sw.Output, sw.SpendsDuring.PerSecond, sw.SpendsDuring.P99ms,
+			sw.SpendsBefore.PerSecond, sw.SpendsBefore.P99ms)
+	}
+	if p := s.Peer; p != nil {
+		fmt.Fprintf(w, "peer: Apple's library verified %d notification+transaction pairs in %.2fs = %.0f/s (one core: %v); creditsd/apple = %.1f×\n",
+			p.Count, p.Seconds, p.PerSecond, p.Pinned, p.Ratio)
+	}
+}
+
+func errorText(errs map[string]int) string {
+	if len(errs) == 0 {
+		return "0"
+	}
+	keys := make([]string, 0, len(errs))
+	for k := range errs {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%s×%d", k, errs[k])
+	}
+	return strings.Join(parts, ",")
+}

@@ -1,0 +1,191 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/creditsd/creditsd/entitlements"
+	"github.com/creditsd/creditsd/receipts/devca"
+)
+
+// scenarioResult is one scenario's runs and what came with them.
+type scenarioResult struct {
+	Name        string       `json:"name"`
+	Concurrency int          `json:"concurrency"`
+	Runs        []Summary    `json:"runs"`
+	PeakRSSMB   float64      `json:"peak_rss_mb"` // highest VmRSS sampled during the scenario
+	Sweep       *sweepResult `json:"sweep,omitempty"`
+	Peer        *peerResult  `json:"peer,omitempty"`
+	Note        string       `json:"note,omitempty"`
+}
+
+// timedRuns runs the scenario's phase opts.runs times; build makes run r's
+// request function.
+func (e *env) timedRuns(ctx context.Context, name string, build func(r, count int) request) scenarioResult {
+	conc, count, dur := e.opts.phase(name)
+	res := scenarioResult{Concurrency: conc}
+	for r := range e.opts.runs {
+		l := load{name: fmt.Sprintf("%s %d/%d", name, r+1, e.opts.runs), concurrency: conc, count: count,
+			duration: dur, progress: e.stderr, rss: e.rss}
+		do := build(r, count)
+		e.settle(l.name)
+		before := readCPU(e.pid())
+		samples, elapsed := l.run(ctx, do)
+		s := summarize(samples, elapsed)
+		s.ServerCores, s.LoadCores, s.OtherCores = before.cores(readCPU(e.pid()), elapsed)
+		fmt.Fprintf(e.stderr, "[%s] %d requests, %.0f/s ok, p99 %.2f ms, errors %v, cores: server %.2f, load %.2f, other %.2f\n",
+			l.name, s.Requests, s.PerSecond, s.P99ms, s.Errors, s.ServerCores, s.LoadCores, s.OtherCores)
+		res.Runs = append(res.Runs, s)
+	}
+	return res
+}
+
+// settle waits for a quiet machine before a timed phase, when asked to.
+func (e *env) settle(name string) {
+	if e.opts.settle <= 0 {
+		return
+	}
+	settle(e.opts.settle, func(format string, args ...any) {
+		fmt.Fprintf(e.stderr, "[%s] "+format+"\n", append([]any{name}, args...)...)
+	})
+}
+
+// webhook posts pre-signed ONE_TIME_CHARGE notifications, each with its own
+// signed transaction bought by a seeded user: verified twice (outer and
+// inner JWS), recorded and granted per request. Signing happens before the
+// clock starts, so only the server is measured.
+func (e *env) webhook(ctx context.Context) (scenarioResult, error) {
+	_, count, _ := e.opts.phase("webhook")
+	fmt.Fprintf(e.stderr, "[webhook] signing %d notifications\n", count*e.opts.runs)
+	payloads, err := e.signNotifications(count * e.opts.runs)
+	if err != nil {
+		return scenarioResult{}, err
+	}
+	bodies := make([][]byte, len(payloads))
+	for i, p := range payloads {
+		bodies[i] = []byte(`{"signedPayload":"` + p + `"}`) // a JWS is base64url and dots: nothing to escape
+	}
+	url := e.base + "/v1/appstore/notifications"
+	res := e.timedRuns(ctx, "webhook", func(r, count int) request {
+		return func(ctx context.Context, i int) (int, error) {
+			return send(ctx, e.client, "POST", url, "", bodies[r*count+i])
+		}
+	})
+	if e.opts.peer {
+		peer, err := e.runPeer(ctx, payloads[:min(e.opts.peerCount, len(payloads))], medianRate(res.Runs))
+		if err != nil {
+			return res, err
+		}
+		res.Peer = &peer
+	}
+	return res, nil
+}
+
+// signNotifications signs n distinct notifications on every core.
+func (e *env) signNotifications(n int) ([]string, error) {
+	tokens, err := entitlements.NewTokenDeriver(entitlements.DefaultTokenNamespace)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, n)
+	workers := runtime.GOMAXPROCS(0)
+	errs := make([]error, workers)
+	now := time.Now()
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := w; i < n && errs[w] == nil; i += workers {
+				out[i], errs[w] = e.signNotification(tokens, i, now)
+			}
+		})
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+func (e *env) signNotification(tokens entitlements.TokenDeriver, i int, now time.Time) (string, error) {
+	user := seedUserID(spread(i, e.opts.users))
+	txID := fmt.Sprintf("%d%s%09d", 2, e.runHex(), i) // digits, as Apple's are; unique per run
+	tx, err := e.ca.Sign(devca.Consumable(bundleID, e.environment, packProduct, txID, tokens.Token(user), now.Add(-time.Minute)))
+	if err != nil {
+		return "", err
+	}
+	return e.ca.Sign(devca.NotificationPayload{NotificationType: "ONE_TIME_CHARGE", NotificationUUID: newUUID(),
+		Version: "2.0", SignedDate: devca.Millis(now),
+		Data: &devca.NotificationData{AppAppleID: 1234567890, BundleID: bundleID, BundleVersion: "1",
+			Environment: e.environment, SignedTransactionInfo: tx, Status: 1}})
+}
+
+// runHex is the run id as decimal digits, for transaction ids.
+func (e *env) runHex() string {
+	var n uint64
+	fmt.Sscanf(e.runID, "%x", &n)
+	return fmt.Sprintf("%010d", n)
+}
+
+// spend charges 1 credit per request to spread-out seeded users, each under
+// a fresh idempotency key: every request is a new spend and a durable
+// write (group commit).
+func (e *env) spend(ctx context.Context) (scenarioResult, error) {
+	token, err := mint(e.secret, "creditsd-load", "credits:spend", 24*time.Hour)
+	if err != nil {
+		return scenarioResult{}, err
+	}
+	return e.timedRuns(ctx, "spend", func(r, _ int) request {
+		return e.spendRequest(token, fmt.Sprintf("%s-%d", e.runID, r))
+	}), nil
+}
+
+func (e *env) spendRequest(token, prefix string) request {
+	return func(ctx context.Context, i int) (int, error) {
+		user := seedUserID(spread(i, e.opts.users))
+		body := fmt.Appendf(nil, `{"idempotency_key":"%s-%d","product":"sora","credits":1}`, prefix, i)
+		return send(ctx, e.client, "POST", e.base+"/v1/users/"+user+"/spends", token, body)
+	}
+}
+
+// readTokens bounds how many user tokens are minted up front; requests
+// cycle through them, spread over the whole user range.
+const readTokens = 50_000
+
+// read asks for random seeded users' entitlements with their own tokens.
+func (e *env) read(ctx context.Context) (scenarioResult, error) {
+	n := min(e.opts.users, readTokens)
+	tokens := make([]string, n)
+	for i := range tokens {
+		var err error
+		if tokens[i], err = mint(e.secret, seedUserID(spread(i, e.opts.users)), "", 24*time.Hour); err != nil {
+			return scenarioResult{}, err
+		}
+	}
+	url := e.base + "/v1/me/entitlement"
+	return e.timedRuns(ctx, "read", func(r, _ int) request {
+		return func(ctx context.Context, i int) (int, error) {
+			return send(ctx, e.client, "GET", url, tokens[spread(i+r*7, n)], nil)
+		}
+	}), nil
+}
+
+// spread maps request i to one of n users in a scattered order (a
+// multiplicative hash), so consecutive requests hit unrelated users and
+// pages of the database, as real traffic does.
+func spread(i, n int) int {
+	return int((uint64(i) * 11400714819323198485 >> 20) % uint64(n))
+}
+
+func newUUID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}

@@ -1,0 +1,131 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// server is a creditsd process the load tool started, and what it logged.
+type server struct {
+	cmd  *exec.Cmd
+	addr string
+	log  *logTail
+	done chan error // Wait's result, once
+}
+
+// buildServer compiles ./cmd/creditsd into dir, from the module the load
+// tool is run in.
+func buildServer(ctx context.Context, dir string, stderr io.Writer) (string, error) {
+	bin := filepath.Join(dir, "creditsd")
+	fmt.Fprintln(stderr, "building creditsd (go build -o", bin, "./cmd/creditsd)")
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "github.com/creditsd/creditsd/cmd/creditsd")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("building creditsd: %w\n%s", err, out)
+	}
+	return bin, nil
+}
+
+// startServer runs `bin serve --config config` and waits for its
+// "listening" line. CREDITSD_CONFIG is cleared so that only config counts.
+func startServer(bin, config string) (*server, error) {
+	cmd := exec.Command(bin, "serve", "--config", config)
+	cmd.Env = append(os.Environ(), "CREDITSD_CONFIG=")
+	out, err := cmd.StderrPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	s := &server{cmd: cmd, log: &logTail{}, done: make(chan error, 1)}
+	addr := make(chan string, 1)
+	go s.read(out, addr)
+	go func() { s.done <- cmd.Wait() }()
+	select {
+	case s.addr = <-addr:
+		return s, nil
+	case err := <-s.done:
+		return nil, fmt.Errorf("creditsd exited before listening (%v):\n%s", err, s.log)
+	case <-time.After(60 * time.Second):
+		_ = cmd.Process.Kill()
+		return nil, fmt.Errorf("creditsd did not log its address in 60s:\n%s", s.log)
+	}
+}
+
+// read drains the server's log for as long as it runs (a full pipe would
+// stall the server) and keeps its tail for error messages.
+func (s *server) read(r io.Reader, addr chan<- string) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	found := false
+	for sc.Scan() {
+		line := sc.Text()
+		s.log.add(line)
+		if !found {
+			if a, ok := listeningAddr(line); ok {
+				found = true
+				addr <- a
+			}
+		}
+	}
+}
+
+// listeningAddr finds the bound address in the JSON "listening" log line.
+func listeningAddr(line string) (string, bool) {
+	var rec struct{ Msg, Addr string }
+	if json.Unmarshal([]byte(line), &rec) != nil || rec.Msg != "listening" || rec.Addr == "" {
+		return "", false
+	}
+	return rec.Addr, true
+}
+
+func (s *server) pid() int { return s.cmd.Process.Pid }
+
+// stop asks for a graceful shutdown and waits for it; a server that does
+// not stop in 30 s is killed.
+func (s *server) stop() error {
+	_ = s.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-s.done:
+		if err != nil {
+			return fmt.Errorf("creditsd exit: %w\n%s", err, s.log)
+		}
+		return nil
+	case <-time.After(30 * time.Second):
+		_ = s.cmd.Process.Kill()
+		return fmt.Errorf("creditsd did not stop on SIGTERM in 30s")
+	}
+}
+
+// logTail keeps the last lines of a log.
+type logTail struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+const logTailLines = 40
+
+func (t *logTail) add(line string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.lines = append(t.lines, line)
+	if len(t.lines) > 2*logTailLines {
+		t.lines = append(t.lines[:0], t.lines[len(t.lines)-logTailLines:]...)
+	}
+}
+
+func (t *logTail) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return strings.Join(t.lines[max(0, len(t.lines)-logTailLines):], "\n")
+}

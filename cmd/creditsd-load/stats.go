@@ -1,0 +1,85 @@
+package main
+
+import (
+	"math"
+	"slices"
+	"strconv"
+	"time"
+)
+
+// sample is one finished request: when it started (since the run began),
+// how long it took and the HTTP status (0: no answer at all).
+type sample struct {
+	at      time.Duration
+	latency time.Duration
+	status  int
+}
+
+// Summary is what a set of samples says, in the units the report prints.
+type Summary struct {
+	Requests  int            `json:"requests"`
+	OK        int            `json:"ok"`
+	Errors    map[string]int `json:"errors"` // by status, "transport" for no answer
+	Seconds   float64        `json:"seconds"`
+	PerSecond float64        `json:"per_second"` // 2xx answers per second
+	P50ms     float64        `json:"p50_ms"`
+	P95ms     float64        `json:"p95_ms"`
+	P99ms     float64        `json:"p99_ms"`
+	Maxms     float64        `json:"max_ms"`
+
+	ServerCores float64 `json:"server_cores,omitempty"` // the server's CPU time ÷ wall time
+	LoadCores   float64 `json:"load_cores,omitempty"`   // this tool's, likewise: it shares the machine
+	OtherCores  float64 `json:"other_cores,omitempty"`  // everything else on the machine, kernel included
+}
+
+// summarize computes throughput and latency percentiles over samples that
+// took elapsed in all. Latencies of failed requests count too: a fast 500
+// must not hide behind the successes, nor a slow one improve the figures.
+func summarize(samples []sample, elapsed time.Duration) Summary {
+	s := Summary{Requests: len(samples), Errors: map[string]int{}, Seconds: elapsed.Seconds()}
+	lat := make([]time.Duration, len(samples))
+	for i, x := range samples {
+		lat[i] = x.latency
+		switch {
+		case x.status >= 200 && x.status < 300:
+			s.OK++
+		case x.status == 0:
+			s.Errors["transport"]++
+		default:
+			s.Errors[strconv.Itoa(x.status)]++
+		}
+	}
+	if elapsed > 0 {
+		s.PerSecond = float64(s.OK) / elapsed.Seconds()
+	}
+	slices.Sort(lat)
+	s.P50ms, s.P95ms, s.P99ms = ms(percentile(lat, 50)), ms(percentile(lat, 95)), ms(percentile(lat, 99))
+	if len(lat) > 0 {
+		s.Maxms = ms(lat[len(lat)-1])
+	}
+	return s
+}
+
+// percentile is the nearest-rank percentile of sorted: the smallest value
+// that at least p% of the samples do not exceed. No interpolation, so the
+// figure is always a latency some request really had.
+func percentile(sorted []time.Duration, p float64) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	rank := int(math.Ceil(p / 100 * float64(len(sorted))))
+	return sorted[min(max(rank, 1), len(sorted))-1]
+}
+
+// window keeps the samples that started in [from, to).
+func window(samples []sample, from, to time.Duration) []sample {
+	var out []sample
+	for _, s := range samples {
+		if s.at >= from && s.at < to {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func ms(d time.Duration) float64 { return math.Round(float64(d)/1e3) / 1e3 }

@@ -11,11 +11,6 @@ type Expired struct {
 	Credits int64
 }
 
-type expiringLot struct {
-	lotID, userID, product string
-	remaining              int64
-}
-
 // ExpireLots writes off, in one write transaction, up to limit lots whose
 // expiry is at or before asOf and that still have credits: an expire entry
 // of minus what remains, and remaining set to 0. Only such lots are read,

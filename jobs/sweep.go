@@ -20,16 +20,26 @@ type Expirer interface {
 // credits left, batch lots per write transaction, releasing the writer
 // between batches and stopping between them once ctx is done. Running it
 // again changes nothing; balances never wait for it.
-func ExpirySweep(store Expirer, batch int) Func {
+//
+// yield, when set, pauses after each batch for as long as the batch took.
+// A sweep in its own process (`creditsd jobs run`) needs it: SQLite gives
+// its write lock to whoever asks first, and a live server only polls for
+// it, so without pauses the sweep would take every turn and hold spends
+// up. In the server the batches queue with the spends, so no pause.
+func ExpirySweep(store Expirer, batch int, yield bool) Func {
 	return func(ctx context.Context, now time.Time) (Result, error) {
 		res := Result{"lots": 0, "credits": 0, "batches": 0}
 		for {
 			if err := ctx.Err(); err != nil {
 				return res, err
 			}
+			start := time.Now()
 			b, err := store.ExpireLots(ctx, now, batch, "job:"+ExpirySweepName)
 			if err != nil {
 				return res, err
+			}
+			if yield {
+				pause(ctx, time.Since(start))
 			}
 			res["batches"]++
 			res["lots"] += b.Lots
@@ -38,5 +48,15 @@ func ExpirySweep(store Expirer, batch int) Func {
 				return res, nil
 			}
 		}
+	}
+}
+
+// pause sleeps for d or until ctx is done.
+func pause(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
 	}
 }

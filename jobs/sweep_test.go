@@ -49,7 +49,7 @@ func TestExpirySweep(t *testing.T) {
 	grant(t, db, "alice", 100, time.Now().Add(time.Hour))
 
 	t.Run("OK: batch by batch, once", func(t *testing.T) {
-		sweep := ExpirySweep(db, 2)
+		sweep := ExpirySweep(db, 2, false)
 		res, err := sweep(ctx, time.Now())
 		require.NoError(t, err)
 		require.Equal(t, Result{"lots": 5, "credits": 15, "batches": 3}, res)
@@ -67,8 +67,40 @@ func TestExpirySweep(t *testing.T) {
 			grant(t, db, "bob", 1, past.Add(time.Duration(i)*time.Second))
 		}
 		cctx, cancel := context.WithCancel(ctx)
-		res, err := ExpirySweep(cancelAfter{db, cancel}, 2)(cctx, time.Now())
+		res, err := ExpirySweep(cancelAfter{db, cancel}, 2, true)(cctx, time.Now())
 		require.ErrorIs(t, err, context.Canceled)
 		require.Equal(t, Result{"lots": 2, "credits": 2, "batches": 1}, res, "the batch in progress completes")
 	})
+}
+
+// slowExpirer takes d per batch and has n full batches to give.
+type slowExpirer struct {
+	d time.Duration
+	n int
+}
+
+func (s *slowExpirer) ExpireLots(context.Context, time.Time, int, string) (sqlite.Expired, error) {
+	time.Sleep(s.d)
+	if s.n == 0 {
+		return sqlite.Expired{}, nil
+	}
+	s.n--
+	return sqlite.Expired{Lots: 2, Credits: 20}, nil
+}
+
+// In its own process the sweep leaves SQLite's write lock free between
+// batches for as long as each batch held it, so a live server's writer
+// gets its turns; in the server it does not pause.
+func TestExpirySweepYields(t *testing.T) {
+	for _, yield := range []bool{false, true} {
+		start := time.Now()
+		_, err := ExpirySweep(&slowExpirer{d: 20 * time.Millisecond, n: 3}, 2, yield)(context.Background(), time.Now())
+		require.NoError(t, err)
+		took := time.Since(start)
+		if yield {
+			require.GreaterOrEqual(t, took, 160*time.Millisecond, "4 batches of 20 ms, each followed by as long a pause")
+		} else {
+			require.Less(t, took, 150*time.Millisecond)
+		}
+	}
 }

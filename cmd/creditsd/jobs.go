@@ -38,7 +38,7 @@ func jobsCommand(ctx context.Context, args []string, getenv func(string) string,
 		return err
 	}
 	defer a.close()
-	set, err := a.jobSet()
+	set, err := a.jobSet(true)
 	if err != nil {
 		return err
 	}

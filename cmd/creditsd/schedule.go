@@ -14,13 +14,15 @@ const appStoreAPI = "app_store_api"
 
 // jobSet is every job with its schedule and its work. A job that needs the
 // App Store Server API is registered and skips until that is configured.
-func (a *app) jobSet() ([]jobs.Job, error) {
+// standalone is true for `creditsd jobs run`, which may share the database
+// with a live server.
+func (a *app) jobSet(standalone bool) ([]jobs.Job, error) {
 	js, err := a.settings.Config.Jobs.resolve(a.settings.Allowance.Location)
 	if err != nil {
 		return nil, err
 	}
 	work := map[string]jobs.Func{
-		jobs.ExpirySweepName:        jobs.ExpirySweep(a.db, jobs.SweepBatch),
+		jobs.ExpirySweepName:        jobs.ExpirySweep(a.db, jobs.SweepBatch, standalone),
 		jobs.DailyResetName:         jobs.DailyReset(a.db, a.settings.Allowance, js.keepDays),
 		jobs.ReconcileName:          jobs.NotConfigured(appStoreAPI),
 		jobs.ConsumptionAnswersName: jobs.NotConfigured(appStoreAPI),
@@ -46,7 +48,7 @@ func (a *app) runner() *jobs.Runner {
 // startJobs starts the job scheduler; the returned function stops it and
 // waits for running jobs, which end at their next batch.
 func (a *app) startJobs(ctx context.Context) (stop func()) {
-	set, err := a.jobSet()
+	set, err := a.jobSet(false)
 	if err != nil { // validated when the config was loaded
 		a.log.Error("jobs not scheduled", "err", err)
 		return func() {}

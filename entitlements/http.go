@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/creditsd/creditsd/receipts"
@@ -66,7 +67,7 @@ func (h *Handler) GetMyEntitlement(w http.ResponseWriter, r *http.Request) {
 // GetUserEntitlement answers GET /v1/users/{user_id}/entitlement for a
 // service token with credits:spend or credits:admin.
 func (h *Handler) GetUserEntitlement(w http.ResponseWriter, r *http.Request) {
-	userID, err := serviceCallerFor(r, ScopeSpend, ScopeAdmin)
+	userID, _, err := serviceCall(r, ScopeSpend, ScopeAdmin)
 	if err != nil {
 		WriteError(w, r, h.Log, err)
 		return
@@ -210,37 +211,22 @@ func userCaller(r *http.Request) (string, error) {
 	return c.Subject, nil
 }
 
-// serviceCallerFor checks that the caller holds one of scopes and returns
-// the {user_id} the path names.
-func serviceCallerFor(r *http.Request, scopes ...string) (string, error) {
-	userID, _, err := serviceCall(r, scopes...)
-	return userID, err
-}
-
-// serviceCall is serviceCallerFor with the caller's actor name for the
-// ledger's audit trail.
+// serviceCall checks that the caller is a service holding one of scopes,
+// and returns the {user_id} the path names and the caller's actor name for
+// the ledger's audit trail.
 func serviceCall(r *http.Request, scopes ...string) (userID, actor string, err error) {
 	c, ok := CallerFrom(r.Context())
 	if !ok {
 		return "", "", Errorf(KindUnauthenticated, "missing_token", "a bearer token is required")
 	}
-	userID, err = authorizeService(r, c, scopes)
-	return userID, "service:" + c.Subject, err
-}
-
-func authorizeService(r *http.Request, c Caller, scopes []string) (string, error) {
-	allowed := false
-	for _, s := range scopes {
-		allowed = allowed || c.Has(s)
+	if !slices.ContainsFunc(scopes, c.Has) {
+		return "", "", Errorf(KindForbidden, "insufficient_scope", "this endpoint needs a service token with scope %v", scopes)
 	}
-	if !allowed {
-		return "", Errorf(KindForbidden, "insufficient_scope", "this endpoint needs a service token with scope %v", scopes)
-	}
-	userID := r.PathValue("user_id")
+	userID = r.PathValue("user_id")
 	if !ValidUserID(userID) {
-		return "", Errorf(KindInvalid, "invalid_user_id", "user ids are 1–128 letters, digits, '-', '_', '.', '@' or ':'")
+		return "", "", Errorf(KindInvalid, "invalid_user_id", "user ids are 1–128 letters, digits, '-', '_', '.', '@' or ':'")
 	}
-	return userID, nil
+	return userID, "service:" + c.Subject, nil
 }
 
 // createdIf is 201 when a call created something, else 200.

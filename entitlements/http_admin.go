@@ -83,7 +83,7 @@ type ledgerAnswer struct {
 // GetLedger lists a user's ledger newest first; ?cursor= pages, ?limit=
 // sets the page size (default 50, at most 500).
 func (h *Handler) GetLedger(w http.ResponseWriter, r *http.Request) {
-	userID, err := serviceCallerFor(r, ScopeAdmin)
+	userID, _, err := serviceCall(r, ScopeAdmin)
 	if err != nil {
 		WriteError(w, r, h.Log, err)
 		return

@@ -137,7 +137,7 @@ func (s *seeder) lot(ctx context.Context, user string, i int) error {
 	p := s.plan
 	grantedAt, expiresAt := lotTimes(p, i)
 	lotID, key := seedLotID(i), fmt.Sprintf("seed-%d", i)
-	if err := s.lots.add(ctx, lotID, user, "admin", "", nil, "", p.credits, p.credits, grantedAt, expiresAt, 0, grantedAt); err != nil {
+	if err := s.lots.add(ctx, lotID, user, "admin", "", nil, "", p.credits, p.credits, grantedAt, expiresAt, grantedAt); err != nil {
 		return err
 	}
 	if err := s.entries.add(ctx, user, "admin_grant", p.credits, lotID, "", "load test seed", "service:creditsd-load", key, "", grantedAt); err != nil {
@@ -182,7 +182,7 @@ func (s *seeder) begin(ctx context.Context) error {
 	}
 	s.tx = tx
 	s.users = newBatchInsert(tx, "users", "user_id, app_account_token, created_at")
-	s.lots = newBatchInsert(tx, "lots", "lot_id, user_id, source, product_id, transaction_id, environment, granted, remaining, granted_at, expires_at, refunded, created_at")
+	s.lots = newBatchInsert(tx, "lots", "lot_id, user_id, source, product_id, transaction_id, environment, granted, remaining, granted_at, expires_at, created_at")
 	s.entries = newBatchInsert(tx, "entries", "user_id, kind, credits, lot_id, product, reason, actor, ref, allowance_day, created_at")
 	s.grants = newBatchInsert(tx, "admin_grants", "user_id, idempotency_key, request_hash, lot_id")
 	return nil

@@ -9,6 +9,10 @@ import (
 // settleDebt pays the user's debt from their spendable lots, soonest-
 // expiring first: credits that arrive while a user owes are used to pay.
 func (tx *Tx) settleDebt(ctx context.Context, userID, actor string) error {
+	var debt int64
+	if err := tx.QueryRowContext(ctx, `SELECT debt FROM users WHERE user_id = ?`, userID).Scan(&debt); err != nil || debt == 0 {
+		return err // almost every grant: nothing owed, no lots to read
+	}
 	lots, err := tx.liveLots(ctx, userID)
 	if err != nil {
 		return err

@@ -296,7 +296,7 @@ func (w *propWorld) checkTotals() error {
 func (w *propWorld) checkPurchases() error {
 	got := map[string]string{}
 	err := w.eachRow(`SELECT t.transaction_id, COALESCE(t.user_id, ''), t.outcome, COALESCE(t.lot_id, ''),
-		t.signed_date, t.revocation_date IS NOT NULL, COALESCE(l.refunded, 0),
+		t.signed_date, t.revocation_date IS NOT NULL, EXISTS (SELECT 1 FROM refunds r WHERE r.lot_id = l.lot_id AND r.status = 'active'),
 		(SELECT count(*) FROM refunds r WHERE r.transaction_id = t.transaction_id AND r.status = 'active'),
 		COALESCE(l.user_id || ' ' || l.granted || ' ' || l.granted_at || ' ' || l.expires_at || ' ' || l.source || ' ' || l.transaction_id, ''),
 		COALESCE(g.n, '0 0')

@@ -296,7 +296,7 @@ func (w *propWorld) digest() (string, error) {
 	var out []any
 	for _, q := range []string{
 		`SELECT user_id, debt FROM users ORDER BY 1`,
-		`SELECT lot_id, remaining, refunded FROM lots ORDER BY 1`,
+		`SELECT lot_id, remaining, EXISTS (SELECT 1 FROM refunds r WHERE r.lot_id = lots.lot_id AND r.status = 'active') FROM lots ORDER BY 1`,
 		`SELECT count(*), COALESCE(max(entry_id), 0) FROM entries`,
 		`SELECT spend_id, request_hash FROM spends ORDER BY 1`,
 		`SELECT spend_id FROM reversals ORDER BY 1`,
@@ -393,7 +393,7 @@ func (w *propWorld) dumpLedger() string {
 			fmt.Fprintf(&b, "  %4d %-6s %-15s %+5d lot=%s ref=%s %s\n", id, user, kind, credits, lot, ref, day)
 			return err
 		})
-	_ = w.eachRow(`SELECT l.lot_id, l.user_id, COALESCE(l.transaction_id, 'admin'), l.granted, l.remaining, l.refunded FROM lots l ORDER BY l.rowid`,
+	_ = w.eachRow(`SELECT l.lot_id, l.user_id, COALESCE(l.transaction_id, 'admin'), l.granted, l.remaining, EXISTS (SELECT 1 FROM refunds r WHERE r.lot_id = l.lot_id AND r.status = 'active') FROM lots l ORDER BY l.rowid`,
 		func(r *sql.Rows) error {
 			var id, user, tx string
 			var granted, remaining, refunded int64

@@ -109,14 +109,15 @@ func (tx *Tx) ownerOf(ctx context.Context, p entitlements.Purchase) (string, err
 func (tx *Tx) purchaseOutcome(ctx context.Context, transactionID string) (string, error) {
 	var outcome string
 	var lot sql.NullString
-	var refunded sql.NullBool
-	err := tx.QueryRowContext(ctx, `SELECT t.outcome, t.lot_id, l.refunded FROM apple_transactions t
-		LEFT JOIN lots l ON l.lot_id = t.lot_id WHERE t.transaction_id = ?`, transactionID).Scan(&outcome, &lot, &refunded)
+	var refunded bool
+	err := tx.QueryRowContext(ctx, `SELECT outcome, lot_id, EXISTS (SELECT 1 FROM refunds r
+		WHERE r.transaction_id = t.transaction_id AND r.status = 'active') FROM apple_transactions t
+		WHERE t.transaction_id = ?`, transactionID).Scan(&outcome, &lot, &refunded)
 	switch {
 	case err != nil || outcome != string(entitlements.OutcomeGranted):
 	case !lot.Valid:
 		outcome = string(entitlements.OutcomePending)
-	case refunded.Bool:
+	case refunded:
 		outcome = string(entitlements.OutcomeRevoked)
 	}
 	return outcome, err

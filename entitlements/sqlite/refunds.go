@@ -31,9 +31,6 @@ func (tx *Tx) refundLot(ctx context.Context, p entitlements.Purchase, lotID, act
 		plan.Removed, plan.Debt, plan.WrittenOff, tx.policy.Refund, millis(tx.now)); err != nil {
 		return err
 	}
-	if _, err := tx.ExecContext(ctx, `UPDATE lots SET refunded = 1 WHERE lot_id = ?`, lotID); err != nil {
-		return err
-	}
 	if err := tx.applyRefundPlan(ctx, l.userID, lotID, p.TransactionID, plan, actor); err != nil {
 		return err
 	}
@@ -140,9 +137,6 @@ func (tx *Tx) reverseRefund(ctx context.Context, transactionID, actor string) er
 	}
 	if _, err := tx.ExecContext(ctx, `UPDATE refunds SET status = 'reversed', reversed_at = ? WHERE refund_id = ?`,
 		millis(tx.now), r.id); err != nil {
-		return err
-	}
-	if _, err := tx.ExecContext(ctx, `UPDATE lots SET refunded = 0 WHERE lot_id = ?`, r.lotID); err != nil {
 		return err
 	}
 	cancel := min(r.debt, r.owed)

@@ -48,7 +48,6 @@ CREATE TABLE lots (
     remaining      INTEGER NOT NULL CHECK (remaining BETWEEN 0 AND granted),
     granted_at     INTEGER NOT NULL,
     expires_at     INTEGER,  -- NULL = never
-    refunded       INTEGER NOT NULL DEFAULT 0 CHECK (refunded IN (0, 1)),  -- a refund is in force
     created_at     INTEGER NOT NULL,
     CHECK ((source = 'app_store') = (transaction_id IS NOT NULL))  -- restored: a reversed refund's overflow
 ) STRICT;

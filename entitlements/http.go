@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/creditsd/creditsd/receipts"
-	"github.com/creditsd/creditsd/receipts/serverapi"
 )
 
 // MaxBodyBytes caps every request body; a StoreKit JWS is a few KB.
@@ -33,8 +32,14 @@ type TransactionVerifier interface {
 	VerifyTransaction(signedTransaction string) (*receipts.Transaction, error)
 }
 
+// ErrUnknownTransaction is a ReceiptLookup's answer for a receipt whose
+// transaction the App Store does not know.
+var ErrUnknownTransaction = Errorf(KindUnprocessable, "unknown_transaction", "the App Store knows no transaction for this receipt")
+
 // ReceiptLookup turns a StoreKit 1 app receipt into the Apple-signed
-// transaction it names (the App Store Server API client does).
+// transaction it names (the App Store Server API client does). A malformed
+// receipt is a *receipts.Error; one the App Store does not know,
+// ErrUnknownTransaction; anything else means the App Store did not answer.
 type ReceiptLookup interface {
 	SignedTransactionForReceipt(ctx context.Context, appReceipt string) (string, error)
 }
@@ -151,10 +156,8 @@ func (h *Handler) signedTransaction(ctx context.Context, req transactionRequest)
 	signed, err := h.Receipts.SignedTransactionForReceipt(ctx, req.AppReceipt)
 	var re *receipts.Error
 	switch {
-	case errors.As(err, &re):
+	case errors.As(err, &re), errors.Is(err, ErrUnknownTransaction):
 		return "", err
-	case errors.Is(err, serverapi.ErrNotFound):
-		return "", Errorf(KindUnprocessable, "unknown_transaction", "the App Store knows no transaction for this receipt")
 	case err != nil:
 		h.Log.WarnContext(ctx, "App Store Server API", "err", err)
 		return "", Errorf(KindUnavailable, "app_store_unavailable", "the App Store Server API did not answer; try again later")

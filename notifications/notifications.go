@@ -91,6 +91,5 @@ func (p *Processor) plan(n *receipts.Notification, source string) (sqlite.Notifi
 		rec.Outcome = entitlements.ErrorCode(err)
 		return rec, sqlite.Effect{Renewal: n.Renewal}
 	}
-	rec.Outcome = string(grant.Outcome)
 	return rec, sqlite.Effect{Purchase: &purchase, Grant: grant, Renewal: n.Renewal}
 }

@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"errors"
 	"os"
 	"time"
 
+	"github.com/creditsd/creditsd/entitlements"
 	"github.com/creditsd/creditsd/receipts/serverapi"
 )
 
@@ -60,5 +62,9 @@ type receiptLookup struct {
 }
 
 func (l receiptLookup) SignedTransactionForReceipt(ctx context.Context, appReceipt string) (string, error) {
-	return l.client.SignedTransactionForReceipt(ctx, appReceipt, l.environments)
+	signed, err := l.client.SignedTransactionForReceipt(ctx, appReceipt, l.environments)
+	if errors.Is(err, serverapi.ErrNotFound) {
+		return "", entitlements.ErrUnknownTransaction
+	}
+	return signed, err
 }

@@ -39,6 +39,27 @@ func PlanSpend(cost, allowanceRemaining, debt int64, lots []Lot, now time.Time) 
 	return plan, nil
 }
 
+// After is st once plan is charged: the allowance used grows, each lot
+// loses what the plan takes from it, and lots left empty drop out, as
+// they do from a state read. The spend path answers with it instead of
+// reading the user again after its commit.
+func (st UserState) After(plan SpendPlan) UserState {
+	taken := make(map[string]int64, len(plan.FromLots))
+	for _, p := range plan.FromLots {
+		taken[p.LotID] += p.Credits
+	}
+	lots := make([]Lot, 0, len(st.Lots))
+	for _, l := range st.Lots {
+		l.Remaining -= taken[l.LotID]
+		if l.Remaining > 0 {
+			lots = append(lots, l)
+		}
+	}
+	st.AllowanceUsed += plan.FromAllowance
+	st.Lots = lots
+	return st
+}
+
 // Refund policies for credits already spent from a refunded pack.
 const (
 	RefundDebt    = "debt"    // the spent part becomes debt; spending is refused until it is paid

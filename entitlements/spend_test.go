@@ -52,6 +52,28 @@ func TestPlanSpend(t *testing.T) {
 	}
 }
 
+func TestUserStateAfter(t *testing.T) {
+	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	soon := now.Add(time.Hour)
+	before := UserState{At: now, UserID: "u", Tier: TierPro, AllowanceUsed: 7, Lots: []Lot{
+		{LotID: "soon", Granted: 10, Remaining: 3, ExpiresAt: &soon},
+		{LotID: "never", Granted: 10, Remaining: 10},
+		{LotID: "untouched", Granted: 10, Remaining: 4},
+	}}
+	plan, err := PlanSpend(8, 2, 0, before.Lots, now)
+	require.NoError(t, err)
+	after := before.After(plan)
+
+	require.Equal(t, int64(9), after.AllowanceUsed)
+	require.Equal(t, []Lot{
+		{LotID: "never", Granted: 10, Remaining: 7},
+		{LotID: "untouched", Granted: 10, Remaining: 4},
+	}, after.Lots, "the emptied lot drops out, the others lose what the plan took")
+	require.Equal(t, int64(3), before.Lots[0].Remaining, "the state before is not changed")
+	require.Equal(t, TierPro, after.Tier)
+	require.Equal(t, now, after.At)
+}
+
 func TestPlanRefund(t *testing.T) {
 	tests := []struct {
 		name                           string

@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"fmt"
+	"reflect"
 	"sort"
 
 	"github.com/creditsd/creditsd/entitlements"
@@ -92,6 +93,9 @@ func (w *propWorld) newSpend(k *propKey, req entitlements.SpendRequest) error {
 	s := &propSpend{user: k.user, key: k.key, sp: sp}
 	k.spend = s
 	w.spends = append(w.spends, s)
+	if err := w.answerIsRead(k.user, st); err != nil {
+		return err
+	}
 	if sp.FromAllowance != min(req.Credits, e.Allowance.Remaining) || st.AllowanceUsed != before.AllowanceUsed+sp.FromAllowance ||
 		sp.AllowanceDay != w.db.Policy.Allowance.Day(w.now).Key {
 		return propErr("spend", "from allowance %d of %d remaining (day %s), used %d → %d",
@@ -323,6 +327,20 @@ func (w *propWorld) entriesAre(op string, want []propEntry, others ...string) er
 	sort.Strings(exp)
 	if fmt.Sprint(got) != fmt.Sprint(exp) {
 		return propErr(op+" entries", "got\n  %v\nwant\n  %v", got, exp)
+	}
+	return nil
+}
+
+// answerIsRead checks that the state a spend answers (derived from the
+// state it planned with) is what reading the user now gives.
+func (w *propWorld) answerIsRead(user string, answered entitlements.UserState) error {
+	read, err := w.dryState(user)
+	if err != nil {
+		return err
+	}
+	got, want := entitlements.Compute(answered, w.db.Policy.Allowance), entitlements.Compute(read, w.db.Policy.Allowance)
+	if !reflect.DeepEqual(got, want) {
+		return propErr("spend answer", "answered %+v, a read gives %+v", got, want)
 	}
 	return nil
 }

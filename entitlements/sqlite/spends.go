@@ -20,15 +20,16 @@ func (db *DB) Spend(ctx context.Context, req entitlements.SpendRequest) (entitle
 		if _, err = tx.ensureUser(ctx, req.UserID, req.Token); err != nil {
 			return err
 		}
-		sp, replayed, err = tx.replaySpend(ctx, req)
-		if err == nil && !replayed {
-			sp, err = tx.spend(ctx, req)
+		if sp, replayed, err = tx.replaySpend(ctx, req); err != nil {
+			return err
 		}
+		if replayed {
+			st, err = tx.mustUserState(ctx, req.UserID)
+			return err
+		}
+		sp, st, err = tx.spend(ctx, req)
 		return err
 	})
-	if err == nil {
-		st, err = db.stateAfter(ctx, req.UserID)
-	}
 	return sp, st, replayed, err
 }
 
@@ -49,11 +50,22 @@ func (tx *Tx) replaySpend(ctx context.Context, req entitlements.SpendRequest) (e
 	return sp, true, err
 }
 
-func (tx *Tx) spend(ctx context.Context, req entitlements.SpendRequest) (entitlements.Spend, error) {
+// spend charges req and answers the user's state after it, derived from
+// the state it planned with: reading the user again would cost a second
+// round of queries for every spend.
+func (tx *Tx) spend(ctx context.Context, req entitlements.SpendRequest) (entitlements.Spend, entitlements.UserState, error) {
 	st, err := tx.mustUserState(ctx, req.UserID)
 	if err != nil {
-		return entitlements.Spend{}, err
+		return entitlements.Spend{}, st, err
 	}
+	sp, err := tx.charge(ctx, req, st)
+	if err != nil {
+		return sp, st, err
+	}
+	return sp, st.After(entitlements.SpendPlan{FromAllowance: sp.FromAllowance, FromLots: sp.FromLots}), nil
+}
+
+func (tx *Tx) charge(ctx context.Context, req entitlements.SpendRequest, st entitlements.UserState) (entitlements.Spend, error) {
 	day := tx.today()
 	remaining := tx.policy.Allowance.Limit(st.Tier, day) - st.AllowanceUsed
 	plan, err := entitlements.PlanSpend(req.Credits, remaining, st.Debt, st.Lots, tx.now)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"path/filepath"
+	"sort"
 	"testing"
 	"time"
 
@@ -126,4 +127,15 @@ func writeExec(db *DB, query string, args ...any) (res sql.Result, err error) {
 		return err
 	})
 	return res, err
+}
+
+func TestNewIDsSortByTime(t *testing.T) {
+	ids := make([]string, 20)
+	for i := range ids {
+		ids[i] = newID("sp")
+		time.Sleep(2 * time.Millisecond)
+	}
+	require.True(t, sort.StringsAreSorted(ids), "a later id sorts after an earlier one, so inserts append to the index: %v", ids)
+	require.Regexp(t, `^sp_[0-9a-v]{24}$`, ids[0])
+	require.NotEqual(t, newID("sp"), newID("sp"), "ids made in the same millisecond still differ")
 }

@@ -139,3 +139,35 @@ func TestNewIDsSortByTime(t *testing.T) {
 	require.Regexp(t, `^sp_[0-9a-v]{24}$`, ids[0])
 	require.NotEqual(t, newID("sp"), newID("sp"), "ids made in the same millisecond still differ")
 }
+
+// A database made before transaction_jws keeps every transaction's signed
+// version across the migration that moves it.
+func TestMigrationMovesTransactionJWS(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "old.db")
+	old, err := sql.Open("sqlite", dsn(path, false))
+	require.NoError(t, err)
+	tx, err := old.BeginTx(ctx, nil)
+	require.NoError(t, err)
+	_, err = tx.ExecContext(ctx, `CREATE TABLE schema_migrations (name TEXT PRIMARY KEY)`)
+	require.NoError(t, err)
+	for _, name := range []string{"0001_ledger.sql", "0002_spends.sql", "0003_jobs.sql", "0004_consumption.sql"} {
+		require.NoError(t, applyMigration(ctx, tx, "migrations/"+name))
+	}
+	_, err = tx.ExecContext(ctx, `INSERT INTO apple_transactions (transaction_id, original_transaction_id, product_id,
+		type, environment, quantity, purchase_date, signed_date, jws, decoded, outcome, created_at, updated_at)
+		VALUES ('t1', 't1', 'p', 'Consumable', 'Sandbox', 1, 1, 1, 'a.b.c', '{"x":1}', 'granted', 1, 1)`)
+	require.NoError(t, err)
+	require.NoError(t, tx.Commit())
+	require.NoError(t, old.Close())
+
+	db, err := Open(ctx, path)
+	require.NoError(t, err)
+	defer db.Close()
+	var jws, decoded string
+	require.NoError(t, db.read.QueryRow(`SELECT jws, decoded FROM transaction_jws WHERE transaction_id = 't1'`).Scan(&jws, &decoded))
+	require.Equal(t, []string{"a.b.c", `{"x":1}`}, []string{jws, decoded})
+	var n int
+	require.NoError(t, db.read.QueryRow(`SELECT count(*) FROM pragma_table_info('apple_transactions') WHERE name IN ('jws', 'decoded')`).Scan(&n))
+	require.Zero(t, n, "the transaction row no longer carries the JWS")
+}

@@ -144,14 +144,18 @@ func (tx *Tx) insertPurchase(ctx context.Context, p entitlements.Purchase, g ent
 	if userID != "" {
 		user = sql.NullString{String: userID, Valid: true}
 	}
-	_, err := tx.ExecContext(ctx, `INSERT INTO apple_transactions (transaction_id, original_transaction_id, user_id,
+	if _, err := tx.ExecContext(ctx, `INSERT INTO apple_transactions (transaction_id, original_transaction_id, user_id,
 		app_account_token, product_id, tier, type, environment, quantity, purchase_date, expires_date, revocation_date,
-		signed_date, jws, decoded, outcome, credits, expires_at, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		signed_date, outcome, credits, expires_at, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		p.TransactionID, p.OriginalTransactionID, user, p.AppAccountToken, p.ProductID, g.Tier, p.Type, p.Environment,
 		p.Quantity, millis(p.PurchaseDate), nullMillis(p.ExpiresDate), nullMillis(p.RevocationDate),
-		millis(p.SignedDate), p.JWS, string(p.Decoded), string(g.Outcome), g.Credits, ptrMillis(g.ExpiresAt),
-		millis(tx.now), millis(tx.now))
+		millis(p.SignedDate), string(g.Outcome), g.Credits, ptrMillis(g.ExpiresAt),
+		millis(tx.now), millis(tx.now)); err != nil {
+		return err
+	}
+	_, err := tx.ExecContext(ctx, `INSERT INTO transaction_jws (transaction_id, jws, decoded) VALUES (?, ?, ?)`,
+		p.TransactionID, p.JWS, string(p.Decoded))
 	return err
 }
 
@@ -175,14 +179,18 @@ func (tx *Tx) refreshPurchase(ctx context.Context, p entitlements.Purchase, g en
 		return nil
 	}
 	revoked := nullMillis(p.RevocationDate)
-	if _, err := tx.ExecContext(ctx, `UPDATE apple_transactions SET jws = ?, decoded = ?, signed_date = ?,
+	if _, err := tx.ExecContext(ctx, `UPDATE apple_transactions SET signed_date = ?,
 		expires_date = ?, revocation_date = ?, updated_at = ?,
 		outcome = CASE WHEN lot_id IS NULL THEN ? ELSE outcome END,
 		credits = CASE WHEN lot_id IS NULL THEN ? ELSE credits END,
 		expires_at = CASE WHEN lot_id IS NULL THEN ? ELSE expires_at END
 		WHERE transaction_id = ?`,
-		p.JWS, string(p.Decoded), millis(p.SignedDate), nullMillis(p.ExpiresDate), revoked, millis(tx.now),
+		millis(p.SignedDate), nullMillis(p.ExpiresDate), revoked, millis(tx.now),
 		string(g.Outcome), g.Credits, ptrMillis(g.ExpiresAt), p.TransactionID); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE transaction_jws SET jws = ?, decoded = ? WHERE transaction_id = ?`,
+		p.JWS, string(p.Decoded), p.TransactionID); err != nil {
 		return err
 	}
 	switch {

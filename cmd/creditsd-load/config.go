@@ -29,7 +29,8 @@ type serverFiles struct {
 // writeConfig writes a config into dir that trusts rootPEM and nothing
 // else: port 0 on loopback, a database in dir, Sandbox only. The scheduled
 // jobs are off so that nothing but the load itself runs during a
-// measurement (`creditsd jobs run` still runs them on demand).
+// measurement (`creditsd jobs run` still runs them on demand); the in-server
+// sweep rewrites it with rewriteConfig.
 func writeConfig(dir string, rootPEM []byte, logLevel string) (serverFiles, error) {
 	secret, err := newSecret()
 	if err != nil {
@@ -40,12 +41,18 @@ func writeConfig(dir string, rootPEM []byte, logLevel string) (serverFiles, erro
 	if err := os.WriteFile(f.Root, rootPEM, 0o600); err != nil {
 		return f, err
 	}
-	return f, os.WriteFile(f.Config, []byte(configYAML(f, logLevel)), 0o600)
+	return f, rewriteConfig(f, logLevel, "")
+}
+
+// rewriteConfig writes f's config again, with the expiry sweep scheduled at
+// sweepSchedule (a 5-field cron spec read in UTC), or off when it is empty.
+func rewriteConfig(f serverFiles, logLevel, sweepSchedule string) error {
+	return os.WriteFile(f.Config, []byte(configYAML(f, logLevel, sweepSchedule)), 0o600)
 }
 
 // configYAML quotes every path and the secret: a temp dir may hold
 // characters YAML would otherwise read as syntax.
-func configYAML(f serverFiles, logLevel string) string {
+func configYAML(f serverFiles, logLevel, sweepSchedule string) string {
 	lines := []string{
 		"listen: 127.0.0.1:0",
 		"database: " + quote(f.Database),
@@ -65,12 +72,21 @@ func configYAML(f serverFiles, logLevel string) string {
 		"  level: " + logLevel,
 		"  format: json",
 		"jobs:",
-		"  expiry_sweep: {enabled: false}",
+		"  timezone: UTC", // the zone sweepSchedule is written in
+		"  " + sweepJob(sweepSchedule),
 		"  daily_reset: {enabled: false}",
 		"  reconcile: {enabled: false}",
 		"  consumption_answers: {enabled: false}",
 	}
 	return strings.Join(lines, "\n") + "\n"
+}
+
+// sweepJob is the expiry_sweep line: off, or on at schedule.
+func sweepJob(schedule string) string {
+	if schedule == "" {
+		return "expiry_sweep: {enabled: false}"
+	}
+	return "expiry_sweep: {schedule: " + quote(schedule) + ", enabled: true}"
 }
 
 // quote is a YAML double-quoted scalar; %q's escapes are a subset of YAML's.

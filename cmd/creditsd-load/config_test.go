@@ -45,7 +45,7 @@ func TestWriteConfig(t *testing.T) {
 			HS256Secret string `yaml:"hs256_secret"`
 		}
 		Log  struct{ Level, Format string }
-		Jobs map[string]struct{ Enabled bool }
+		Jobs jobsYAML
 	}
 	require.NoError(t, yaml.Unmarshal(raw, &c))
 	require.Equal(t, "127.0.0.1:0", c.Listen)
@@ -58,10 +58,20 @@ func TestWriteConfig(t *testing.T) {
 	require.Equal(t, f.Secret, c.Auth.HS256Secret)
 	require.Equal(t, "warn", c.Log.Level)
 	require.Equal(t, "json", c.Log.Format, "the address is read from the JSON log")
-	require.Len(t, c.Jobs, 4)
-	for name, j := range c.Jobs {
+	require.Equal(t, "UTC", c.Jobs.Timezone)
+	require.Len(t, c.Jobs.Each, 4)
+	for name, j := range c.Jobs.Each {
 		require.False(t, j.Enabled, "%s must not run on its own during a measurement", name)
 	}
+}
+
+// jobsYAML is the config's jobs section as creditsd reads it.
+type jobsYAML struct {
+	Timezone string `yaml:"timezone"`
+	Each     map[string]struct {
+		Schedule string
+		Enabled  bool
+	} `yaml:",inline"`
 }
 
 func TestSeedMatchesSchema(t *testing.T) {

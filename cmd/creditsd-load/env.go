@@ -28,7 +28,9 @@ type env struct {
 	rootFile    string
 	runID       string // makes ids unique across runs against one database
 	rss         *rssSampler
+	pastHWMMB   float64 // the peak RSS of servers stopped before this one
 	seeded      *seedReport
+	seededAt    time.Time // the seed's now: lots expiring by then are the expired ones
 
 	// Set only when the load tool started the server itself.
 	dir   string
@@ -72,7 +74,8 @@ func (e *env) setupLocal(ctx context.Context) error {
 		return err
 	}
 	e.secret, e.environment, e.rootFile = e.files.Secret, environment, e.files.Root
-	plan := seedPlan{users: e.opts.users, lots: e.opts.lots, expired: e.opts.expired, credits: lotCredits, now: time.Now()}
+	e.seededAt = time.Now()
+	plan := seedPlan{users: e.opts.users, lots: e.opts.lots, expired: e.opts.expired, credits: lotCredits, now: e.seededAt}
 	fmt.Fprintf(e.stderr, "seeding %d users, %d lots (%d expired) into %s\n", plan.users, plan.lots, plan.expired, e.files.Database)
 	rep, err := seed(ctx, e.files.Database, plan, e.stderr)
 	if err != nil {
@@ -85,14 +88,34 @@ func (e *env) setupLocal(ctx context.Context) error {
 			return err
 		}
 	}
-	if e.srv, err = startServer(e.bin, e.files.Config); err != nil {
+	return e.start()
+}
+
+// start starts the binary on the config and samples its memory.
+func (e *env) start() error {
+	srv, err := startServer(e.bin, e.files.Config)
+	if err != nil {
 		return err
 	}
-	e.base = "http://" + e.srv.addr
-	e.rss = newRSSSampler(e.srv.pid())
-	fmt.Fprintf(e.stderr, "creditsd pid %d listening on %s\n", e.srv.pid(), e.srv.addr)
+	e.srv, e.base = srv, "http://"+srv.addr
+	e.rss = newRSSSampler(srv.pid())
+	fmt.Fprintf(e.stderr, "creditsd pid %d listening on %s\n", srv.pid(), srv.addr)
 	return nil
 }
+
+// stop stops the server the load tool started, keeping its peak RSS
+// for the report, so that it can be started again on a new config.
+func (e *env) stop() error {
+	e.pastHWMMB = max(e.pastHWMMB, e.rss.hwmMB())
+	e.rss.close()
+	err := e.srv.stop()
+	e.srv = nil
+	e.client.CloseIdleConnections() // they lead to the old port
+	return err
+}
+
+// serverHWMMB is the peak RSS over the life of every server started.
+func (e *env) serverHWMMB() float64 { return max(e.pastHWMMB, e.rss.hwmMB()) }
 
 // setupTarget reaches a running server. Its database cannot be seeded from
 // here, so the users get their lots through the admin API instead.

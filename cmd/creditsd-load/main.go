@@ -58,7 +58,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		rep.Scenarios = append(rep.Scenarios, res)
 	}
-	rep.ServerHWMMB = e.rss.hwmMB()
+	rep.ServerHWMMB = e.serverHWMMB()
 	closeErr := e.close()
 	if err := rep.write(stdout, opts.jsonOut); err != nil {
 		return err

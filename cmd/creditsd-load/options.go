@@ -32,10 +32,18 @@ type options struct {
 	peerDir                   string
 	peerCount                 int
 	sweepWarmup, sweepTimeout time.Duration
+	sweepIn                   string // sweepInServer or sweepInProcess
 	settle                    time.Duration
 }
 
 var scenarios = []string{"read", "spend", "webhook", "sweep"} // "all" runs them in this order
+
+// Where the sweep scenario runs the expiry sweep: on the server's own
+// schedule, as production does, or as `creditsd jobs run` beside it.
+const (
+	sweepInServer  = "server"
+	sweepInProcess = "process"
+)
 
 const usageText = `usage: creditsd-load [flags]
 
@@ -72,7 +80,8 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.BoolVar(&o.peer, "peer", false, "webhook: verify the same payloads with Apple's Node library (bench/peer) and print the ratio")
 	fs.StringVar(&o.peerDir, "peer-dir", "bench/peer", "where bench/peer is")
 	fs.IntVar(&o.peerCount, "peer-count", 3000, "webhook --peer: how many of the payloads Apple's library verifies")
-	fs.DurationVar(&o.sweepWarmup, "sweep-warmup", 3*time.Second, "sweep: spends before the sweep starts")
+	fs.DurationVar(&o.sweepWarmup, "sweep-warmup", 3*time.Second, "sweep: spends before the sweep starts (in the server: at least this, up to the next whole minute)")
+	fs.StringVar(&o.sweepIn, "sweep-in", sweepInServer, "sweep: server (restart creditsd with the sweep scheduled a minute or so ahead; its scheduler runs it) or process (`creditsd jobs run expiry-sweep` beside the server)")
 	fs.DurationVar(&o.sweepTimeout, "sweep-timeout", 10*time.Minute, "sweep: give up on the sweep after this long")
 	fs.DurationVar(&o.settle, "settle", 0, "before each timed run, wait up to this long for other work on the machine to stop (0: don't wait)")
 	if err := fs.Parse(args); err != nil {
@@ -102,6 +111,9 @@ func (o *options) check() error {
 		if o.scenario == "sweep" || o.scenario == "all" {
 			o.expired = o.lots / 10
 		}
+	}
+	if o.sweepIn != sweepInServer && o.sweepIn != sweepInProcess {
+		return fmt.Errorf("--sweep-in %q: want %s or %s", o.sweepIn, sweepInServer, sweepInProcess)
 	}
 	if o.expired > o.lots {
 		return fmt.Errorf("--expired %d is more than --lots %d", o.expired, o.lots)

@@ -109,14 +109,28 @@ func (s scenarioResult) notes(w io.Writer) {
 		fmt.Fprintf(w, "%s: %s\n", s.Name, s.Note)
 	}
 	if sw := s.Sweep; sw != nil {
-		fmt.Fprintf(w, "sweep: %.2fs for %d expired lots (%s); spends during it: %.0f/s ok, p99 %.2f ms (before: %.0f/s, p99 %.2f ms)\n",
-			sw.Seconds, sw.ExpiredLots, sw.Output, sw.SpendsDuring.PerSecond, sw.SpendsDuring.P99ms,
-			sw.SpendsBefore.PerSecond, sw.SpendsBefore.P99ms)
+		sw.notes(w)
 	}
 	if p := s.Peer; p != nil {
 		fmt.Fprintf(w, "peer: Apple's library verified %d notification+transaction pairs in %.2fs = %.0f/s (one core: %v); creditsd/apple = %.1f×\n",
 			p.Count, p.Seconds, p.PerSecond, p.Pinned, p.Ratio)
 	}
+}
+
+// sweepLabels say in the report who ran the sweep.
+var sweepLabels = map[string]string{
+	sweepInServer:  "in the server (its scheduler; batches queue on the writer with the spends)",
+	sweepInProcess: "as a process (`creditsd jobs run expiry-sweep` beside the server)",
+}
+
+func (sw *sweepResult) notes(w io.Writer) {
+	d, b := sw.SpendsDuring, sw.SpendsBefore
+	fmt.Fprintf(w, "sweep %s: %.2fs (job_runs: %.2fs) after %.1fs of spends; %s\n",
+		sweepLabels[sw.In], sw.Seconds, sw.RunSeconds, sw.WarmupSeconds, sw.Output)
+	fmt.Fprintf(w, "  checked: %d expire entries on %d lots, %d of them seeded as expired (seeded: %d), %d expired lots left\n",
+		sw.Check.Entries, sw.Check.Lots, sw.Check.SeededLots, sw.ExpiredLots, sw.Check.Left)
+	fmt.Fprintf(w, "  spends during it: %.0f/s ok, p50 %.2f, p95 %.2f, p99 %.2f, max %.2f ms, errors %s; before it: %.0f/s, p99 %.2f ms\n",
+		d.PerSecond, d.P50ms, d.P95ms, d.P99ms, d.Maxms, errorText(d.Errors), b.PerSecond, b.P99ms)
 }
 
 func errorText(errs map[string]int) string {

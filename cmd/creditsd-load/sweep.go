@@ -3,25 +3,49 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os/exec"
 	"strings"
 	"time"
+
+	"github.com/creditsd/creditsd/jobs"
 )
 
 // sweepResult is the expiry sweep's wall time and what the spends running
 // beside it saw.
 type sweepResult struct {
-	Seconds      float64 `json:"seconds"`
-	Output       string  `json:"output"` // the job's own report line
-	ExpiredLots  int     `json:"expired_lots_seeded"`
-	SpendsBefore Summary `json:"spends_before"`
-	SpendsDuring Summary `json:"spends_during"`
+	// In says who ran the sweep: "server" (the server's own scheduler, its
+	// batches queued on the writer with the spends, as in production) or
+	// "process" (`creditsd jobs run expiry-sweep` beside the server).
+	In            string      `json:"in"`
+	Seconds       float64     `json:"seconds"`        // server: as run_seconds; process: the command's wall time
+	RunSeconds    float64     `json:"run_seconds"`    // the run as job_runs recorded it, claim to finish
+	WarmupSeconds float64     `json:"warmup_seconds"` // spends before the sweep started
+	Slot          string      `json:"slot,omitempty"` // server: the scheduled slot it ran for
+	Output        string      `json:"output"`         // the job's report line, as `jobs run` prints it
+	ExpiredLots   int         `json:"expired_lots_seeded"`
+	Swept         jobs.Result `json:"swept"` // the run's own counts: lots, credits, batches
+	Check         sweepCheck  `json:"check"` // the database after it, checked against the seed
+	SpendsBefore  Summary     `json:"spends_before"`
+	SpendsDuring  Summary     `json:"spends_during"`
 }
 
-// sweep runs `creditsd jobs run expiry-sweep` beside a live server while
-// spends keep coming, and reports the sweep's wall time and the spends'
-// latency before and during it.
+// sweepRun is one sweep as the scenario saw it: when it ran, in time since
+// the spends started, and its job_runs record.
+type sweepRun struct {
+	from, to time.Duration
+	run      jobRun
+	output   string
+}
+
+// errNoSweepJob means the binary measured predates the expiry sweep.
+var errNoSweepJob = errors.New("this creditsd has no expiry-sweep job")
+
+// sweep runs the expiry sweep beside a live server while spends keep
+// coming, and reports the sweep's wall time and the spends' latency before
+// and during it. With --sweep-in server the server is restarted with the
+// sweep on its schedule; with process, `creditsd jobs run` runs it.
 func (e *env) sweep(ctx context.Context) (scenarioResult, error) {
 	if e.srv == nil {
 		return scenarioResult{Note: "skipped: the sweep needs the server's config and binary; run without --target"}, nil
@@ -32,9 +56,19 @@ func (e *env) sweep(ctx context.Context) (scenarioResult, error) {
 		return scenarioResult{}, err
 	}
 	e.settle("sweep")
+	lead, await := e.opts.sweepWarmup, e.sweepByProcess
+	if e.opts.sweepIn == sweepInServer {
+		slot, err := e.scheduleSweep(ctx)
+		if err != nil {
+			return scenarioResult{}, err
+		}
+		lead, await = time.Until(slot), func(ctx context.Context, start time.Time) (sweepRun, error) {
+			return e.awaitScheduledSweep(ctx, start, slot)
+		}
+	}
 	spendCtx, stopSpends := context.WithCancel(ctx)
 	defer stopSpends()
-	l := load{name: "sweep spends", concurrency: conc, duration: e.opts.sweepWarmup + e.opts.sweepTimeout + 5*time.Second,
+	l := load{name: "sweep spends", concurrency: conc, duration: lead + e.opts.sweepTimeout + 5*time.Second,
 		progress: e.stderr, rss: e.rss}
 	start, before := time.Now(), readCPU(e.pid())
 	type ran struct {
@@ -46,35 +80,64 @@ func (e *env) sweep(ctx context.Context) (scenarioResult, error) {
 		s, el := l.run(spendCtx, e.spendRequest(token, e.runID+"-sweep"))
 		done <- ran{s, el}
 	}()
-	if err := sleep(ctx, e.opts.sweepWarmup); err != nil {
-		return scenarioResult{}, err
+	sw, sweepErr := await(ctx, start)
+	if sweepErr == nil {
+		_ = sleep(ctx, time.Second) // a second after, to see the writer recover
 	}
-	from := time.Since(start)
-	out, jobErr := e.runSweepJob(ctx)
-	to := time.Since(start)
-	_ = sleep(ctx, time.Second) // a second after, to see the writer recover
 	stopSpends()
 	r := <-done
 	all := summarize(r.samples, r.elapsed)
 	all.ServerCores, all.LoadCores, all.OtherCores = before.cores(readCPU(e.pid()), r.elapsed)
 	res := scenarioResult{Concurrency: conc, Runs: []Summary{all}}
-	if jobErr != nil {
-		if strings.Contains(out, "unknown job") || strings.Contains(out, "not implemented") {
-			res.Note = "skipped: this creditsd has no expiry-sweep job: " + out
-			return res, nil
-		}
-		return res, fmt.Errorf("expiry sweep: %w: %s", jobErr, out)
+	if errors.Is(sweepErr, errNoSweepJob) {
+		res.Note = "skipped: " + sw.output
+		return res, nil
 	}
-	res.Sweep = &sweepResult{Seconds: (to - from).Seconds(), Output: out, ExpiredLots: e.opts.expired,
-		SpendsBefore: summarize(window(r.samples, 0, from), from),
-		SpendsDuring: summarize(window(r.samples, from, to), to-from)}
-	fmt.Fprintf(e.stderr, "[sweep] %.2fs: %s; spends during it: %.0f/s, p99 %.2f ms\n",
-		res.Sweep.Seconds, out, res.Sweep.SpendsDuring.PerSecond, res.Sweep.SpendsDuring.P99ms)
-	return res, nil
+	if sweepErr != nil {
+		return res, fmt.Errorf("expiry sweep (in %s): %w", e.opts.sweepIn, sweepErr)
+	}
+	res.Sweep = e.sweepResult(sw, r.samples)
+	if res.Sweep.Check, err = checkSweep(ctx, e.files.Database, e.seededAt); err != nil {
+		return res, fmt.Errorf("checking the sweep: %w", err)
+	}
+	fmt.Fprintf(e.stderr, "[sweep] in %s: %.2fs: %s; spends during it: %.0f/s, p99 %.2f ms\n", res.Sweep.In,
+		res.Sweep.Seconds, res.Sweep.Output, res.Sweep.SpendsDuring.PerSecond, res.Sweep.SpendsDuring.P99ms)
+	return res, res.Sweep.Check.verify(sw.run.Counts, e.opts.expired, lotCredits)
 }
 
-// runSweepJob runs the job as an operator would, a second process on the
-// live server's database and config, and returns what it printed.
+func (e *env) sweepResult(sw sweepRun, samples []sample) *sweepResult {
+	res := &sweepResult{In: e.opts.sweepIn, Seconds: (sw.to - sw.from).Seconds(),
+		RunSeconds: sw.run.Finished.Sub(sw.run.Started).Seconds(), WarmupSeconds: sw.from.Seconds(),
+		Output: sw.output, ExpiredLots: e.opts.expired, Swept: sw.run.Counts,
+		SpendsBefore: summarize(window(samples, 0, sw.from), sw.from),
+		SpendsDuring: summarize(window(samples, sw.from, sw.to), sw.to-sw.from)}
+	if !sw.run.Manual {
+		res.Slot = sw.run.Slot.Format(time.RFC3339)
+	}
+	return res
+}
+
+// sweepByProcess runs the job as an operator would, a second process on
+// the live server's database and config, after the warm-up.
+func (e *env) sweepByProcess(ctx context.Context, start time.Time) (sweepRun, error) {
+	if err := sleep(ctx, e.opts.sweepWarmup); err != nil {
+		return sweepRun{}, err
+	}
+	from := time.Since(start)
+	out, err := e.runSweepJob(ctx)
+	to := time.Since(start)
+	if err != nil {
+		if strings.Contains(out, "unknown job") || strings.Contains(out, "not implemented") {
+			return sweepRun{output: out}, fmt.Errorf("%w: %s", errNoSweepJob, out)
+		}
+		return sweepRun{output: out}, fmt.Errorf("%w: %s", err, out)
+	}
+	run, err := lastManualRun(ctx, e.files.Database)
+	return sweepRun{from: from, to: to, run: run, output: out}, err
+}
+
+// runSweepJob runs `creditsd jobs run expiry-sweep` and returns what it
+// printed.
 func (e *env) runSweepJob(ctx context.Context) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, e.opts.sweepTimeout)
 	defer cancel()

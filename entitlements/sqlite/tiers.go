@@ -10,23 +10,26 @@ import (
 	"github.com/creditsd/creditsd/receipts"
 )
 
-// tier is the user's tier now. Pro holds while an unrevoked subscription
-// transaction of a tier product covers now, while the newest renewal info
-// of such a subscription shows a grace period that has not ended, or while
-// an admin override lasts. Each transaction row holds its newest signed
-// version, so arrival order never matters.
+// tierSQL selects the tier that holds for user ?1 at ?2 (milliseconds), if
+// any but free. Pro holds while an unrevoked subscription transaction of a
+// tier product covers now, while the newest renewal info of such a
+// subscription shows a grace period that has not ended, or while an admin
+// override lasts. Each transaction row holds its newest signed version, so
+// arrival order never matters.
+const tierSQL = `
+	SELECT tier FROM tier_overrides WHERE user_id = ?1 AND (expires_at IS NULL OR expires_at > ?2)
+	UNION ALL
+	SELECT tier FROM apple_transactions
+	WHERE user_id = ?1 AND tier != '' AND revocation_date IS NULL AND purchase_date <= ?2 AND expires_date > ?2
+	UNION ALL
+	SELECT t.tier FROM apple_transactions t JOIN renewal_infos r ON r.original_transaction_id = t.original_transaction_id
+	WHERE t.user_id = ?1 AND t.tier != '' AND t.revocation_date IS NULL AND r.grace_period_expires_date > ?2
+	LIMIT 1`
+
+// tier is the user's tier now (see tierSQL).
 func (tx *Tx) tier(ctx context.Context, userID string) (string, error) {
-	now := millis(tx.now)
 	var tier string
-	err := tx.QueryRowContext(ctx, `
-		SELECT tier FROM tier_overrides WHERE user_id = ?1 AND (expires_at IS NULL OR expires_at > ?2)
-		UNION ALL
-		SELECT tier FROM apple_transactions
-		WHERE user_id = ?1 AND tier != '' AND revocation_date IS NULL AND purchase_date <= ?2 AND expires_date > ?2
-		UNION ALL
-		SELECT t.tier FROM apple_transactions t JOIN renewal_infos r ON r.original_transaction_id = t.original_transaction_id
-		WHERE t.user_id = ?1 AND t.tier != '' AND t.revocation_date IS NULL AND r.grace_period_expires_date > ?2
-		LIMIT 1`, userID, now).Scan(&tier)
+	err := tx.QueryRowContext(ctx, tierSQL, userID, millis(tx.now)).Scan(&tier)
 	if errors.Is(err, sql.ErrNoRows) {
 		return entitlements.TierFree, nil
 	}

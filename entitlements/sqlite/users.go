@@ -36,21 +36,20 @@ func (db *DB) UserState(ctx context.Context, userID, token string) (entitlements
 	return st, err
 }
 
+// userState reads userID's state: its row, tier and allowance used today
+// in one statement, then its live lots.
 func (tx *Tx) userState(ctx context.Context, userID string) (entitlements.UserState, bool, error) {
 	st := entitlements.UserState{UserID: userID, At: tx.now}
-	err := tx.QueryRowContext(ctx, `SELECT app_account_token, debt FROM users WHERE user_id = ?`, userID).
-		Scan(&st.AppAccountToken, &st.Debt)
+	err := tx.QueryRowContext(ctx, `SELECT app_account_token, debt,
+		COALESCE((`+tierSQL+`), ?3),
+		COALESCE((SELECT used FROM allowance_usage WHERE user_id = ?1 AND day = ?4), 0)
+		FROM users WHERE user_id = ?1`, userID, millis(tx.now), entitlements.TierFree, tx.today().Key).
+		Scan(&st.AppAccountToken, &st.Debt, &st.Tier, &st.AllowanceUsed)
 	if errors.Is(err, sql.ErrNoRows) {
 		return st, false, nil
 	}
 	if err != nil {
 		return st, false, err
-	}
-	if st.Tier, err = tx.tier(ctx, userID); err != nil {
-		return st, true, err
-	}
-	if st.AllowanceUsed, err = tx.allowanceUsed(ctx, userID, tx.today().Key); err != nil {
-		return st, true, err
 	}
 	st.Lots, err = tx.liveLots(ctx, userID)
 	return st, true, err
@@ -58,15 +57,6 @@ func (tx *Tx) userState(ctx context.Context, userID string) (entitlements.UserSt
 
 // today is the allowance day that contains the transaction's moment.
 func (tx *Tx) today() entitlements.Day { return tx.policy.Allowance.Day(tx.now) }
-
-func (tx *Tx) allowanceUsed(ctx context.Context, userID, day string) (int64, error) {
-	var used int64
-	err := tx.QueryRowContext(ctx, `SELECT used FROM allowance_usage WHERE user_id = ? AND day = ?`, userID, day).Scan(&used)
-	if errors.Is(err, sql.ErrNoRows) {
-		return 0, nil
-	}
-	return used, err
-}
 
 // stateAfter reads the state of a user a write has just ensured, on the
 // read pool: the writer's time is the service's scarcest.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -67,4 +68,12 @@ func TestConfigFlagBeatsEnvironment(t *testing.T) {
 	require.Equal(t, filepath.Join(dir, "x.db"), s.Config.Database)
 	_, _, err = loadSettings("", env)
 	require.ErrorContains(t, err, "missing.yaml", "without the flag, the environment names the file")
+}
+
+func TestTuneGCLeavesAnOperatorsGOGC(t *testing.T) {
+	defer debug.SetGCPercent(debug.SetGCPercent(100))
+	tuneGC(func(string) string { return "" })
+	require.Equal(t, serveGCPercent, debug.SetGCPercent(100), "no GOGC: the server's own")
+	tuneGC(func(k string) string { return map[string]string{"GOGC": "50"}[k] })
+	require.Equal(t, 100, debug.SetGCPercent(100), "GOGC set: left as the runtime read it")
 }

@@ -42,3 +42,32 @@ func (c ledgerCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(ledgerEntries, prometheus.CounterValue, float64(t.Entries), t.Kind, t.Product)
 	}
 }
+
+var (
+	dbCommits = prometheus.NewDesc("creditsd_db_commits_total",
+		"Group commits of the database writer (one fsync each).", nil, nil)
+	dbWrites = prometheus.NewDesc("creditsd_db_writes_total",
+		"Write transactions committed; divided by creditsd_db_commits_total, the group commit's batch size.", nil, nil)
+	dbWriterSeconds = prometheus.NewDesc("creditsd_db_writer_seconds_total",
+		"Time the one writer spent running write transactions (phase=run) and committing them (phase=commit: WAL writes and fsync).",
+		[]string{"phase"}, nil)
+)
+
+// writerCollector exports the database writer's counters. All writes go
+// through one writer, so its busy time (run + commit per second of wall
+// time) is the first thing to read when writes slow down: near 1, they queue.
+type writerCollector struct{ db *sqlite.DB }
+
+func (c writerCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- dbCommits
+	ch <- dbWrites
+	ch <- dbWriterSeconds
+}
+
+func (c writerCollector) Collect(ch chan<- prometheus.Metric) {
+	s := c.db.WriterStats()
+	ch <- prometheus.MustNewConstMetric(dbCommits, prometheus.CounterValue, float64(s.Commits))
+	ch <- prometheus.MustNewConstMetric(dbWrites, prometheus.CounterValue, float64(s.Writes))
+	ch <- prometheus.MustNewConstMetric(dbWriterSeconds, prometheus.CounterValue, s.Run.Seconds(), "run")
+	ch <- prometheus.MustNewConstMetric(dbWriterSeconds, prometheus.CounterValue, s.Commit.Seconds(), "commit")
+}

@@ -3,6 +3,8 @@ package main
 import (
 	"fmt"
 	"net/http"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -121,6 +123,25 @@ func TestEndToEndSpendPath(t *testing.T) {
 	require.Contains(t, m.raw, `creditsd_spends_total{product="sora"} 1`)
 	require.Contains(t, m.raw, `creditsd_ledger_credits_total{kind="refund",product=""} 7`, "refunded credits are counted")
 	require.Contains(t, m.raw, `creditsd_ledger_credits_total{kind="debt",product=""} 3`)
+	commits, writes := metricValue(t, m.raw, "creditsd_db_commits_total"), metricValue(t, m.raw, "creditsd_db_writes_total")
+	require.Positive(t, commits, "the writer's commits are counted")
+	require.GreaterOrEqual(t, writes, commits, "each commit holds at least one write")
+	require.Positive(t, metricValue(t, m.raw, `creditsd_db_writer_seconds_total{phase="commit"}`))
+}
+
+// metricValue is the value of the sample named (with its labels) in a
+// Prometheus text exposition.
+func metricValue(t *testing.T, raw, name string) float64 {
+	t.Helper()
+	for _, line := range strings.Split(raw, "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			require.NoError(t, err, line)
+			return f
+		}
+	}
+	t.Fatalf("no %s in /metrics", name)
+	return 0
 }
 
 func TestEndToEndSpendRefusals(t *testing.T) {

@@ -40,6 +40,7 @@ type DB struct {
 	readers    readers // read connections with prepared statements (conn.go)
 	closing    sync.RWMutex
 	closed     bool
+	stats      writerStats
 }
 
 // now is the clock in the ledger's unit: milliseconds, as stored, so that

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 )
 
@@ -47,7 +48,10 @@ func (db *DB) writer(conn *stmtConn) {
 
 func (db *DB) commitBatch(conn *stmtConn, batch []writeJob) {
 	results := make([]error, len(batch))
+	start := time.Now()
+	var ran time.Duration
 	err := conn.inTransaction("BEGIN IMMEDIATE", func() error {
+		defer func() { ran = time.Since(start) }()
 		for i, j := range batch {
 			var poison error
 			if results[i], poison = db.runJob(conn, j.fn); poison != nil {
@@ -56,6 +60,7 @@ func (db *DB) commitBatch(conn *stmtConn, batch []writeJob) {
 		}
 		return nil
 	})
+	db.stats.add(len(batch), ran, time.Since(start)-ran)
 	for i, j := range batch {
 		if err != nil {
 			results[i] = err
@@ -105,6 +110,35 @@ func (db *DB) update(ctx context.Context, fn func(*Tx) error) error {
 	db.jobs <- j
 	db.closing.RUnlock()
 	return <-j.done
+}
+
+// WriterStats is what the writer has done since Open. Commits/Writes is
+// the group commit's batch size; Run and Commit, divided by the wall time
+// they cover, are how busy the one writer is: its SQL, and the COMMIT that
+// writes the WAL and fsyncs it. Together near 1 means writes queue for it.
+type WriterStats struct {
+	Commits int64
+	Writes  int64
+	Run     time.Duration
+	Commit  time.Duration
+}
+
+// writerStats is kept by the writer goroutine and read by /metrics.
+type writerStats struct {
+	commits, writes, run, commit atomic.Int64
+}
+
+func (s *writerStats) add(writes int, run, commit time.Duration) {
+	s.commits.Add(1)
+	s.writes.Add(int64(writes))
+	s.run.Add(int64(run))
+	s.commit.Add(int64(commit))
+}
+
+// WriterStats reads the writer's counters.
+func (db *DB) WriterStats() WriterStats {
+	return WriterStats{Commits: db.stats.commits.Load(), Writes: db.stats.writes.Load(),
+		Run: time.Duration(db.stats.run.Load()), Commit: time.Duration(db.stats.commit.Load())}
 }
 
 // ErrClosed is a write asked of a closed database.

@@ -126,3 +126,23 @@ func TestPoisonedBatchFailsAndTheWriterGoesOn(t *testing.T) {
 	require.NoError(t, db.update(context.Background(), func(tx *Tx) error { return insertUser(tx, "after") }))
 	require.Equal(t, 1, countUsers(t, db))
 }
+
+func TestWriterStatsCountEveryWrite(t *testing.T) {
+	db := openTest(t)
+	before := db.WriterStats()
+	var wg sync.WaitGroup
+	for i := range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			grantAdmin(t, db, "alice", fmt.Sprintf("k%d", i), 1, nil)
+		}()
+	}
+	wg.Wait()
+	s := db.WriterStats()
+	require.Equal(t, int64(20), s.Writes-before.Writes, "every write transaction is counted once")
+	require.Positive(t, s.Commits-before.Commits)
+	require.LessOrEqual(t, s.Commits-before.Commits, int64(20), "a commit holds one write or more")
+	require.Positive(t, s.Run-before.Run)
+	require.Positive(t, s.Commit-before.Commit)
+}

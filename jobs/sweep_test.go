@@ -104,3 +104,49 @@ func TestExpirySweepYields(t *testing.T) {
 		}
 	}
 }
+
+func TestNextSweepBatch(t *testing.T) {
+	for _, c := range []struct {
+		name       string
+		size       int
+		held       time.Duration
+		most, want int
+	}{
+		{"over budget: shrinks in proportion", 1000, 40 * time.Millisecond, 1000, 250},
+		{"under budget: grows, at most doubling", 100, time.Millisecond, 1000, 200},
+		{"never past the configured batch", 800, 5 * time.Millisecond, 1000, 1000},
+		{"never below the floor", 100, time.Second, 1000, minSweepBatch},
+		{"a configured batch below the floor wins", 10, time.Second, 10, 10},
+		{"nothing measured: unchanged", 300, 0, 1000, 300},
+	} {
+		require.Equal(t, c.want, nextSweepBatch(c.size, c.held, c.most), c.name)
+	}
+}
+
+// perLotExpirer takes perLot of writer time for each lot, like a database
+// whose expiring lots are spread over many pages, and has left lots.
+type perLotExpirer struct {
+	perLot time.Duration
+	left   int
+	limits []int
+}
+
+func (e *perLotExpirer) ExpireLots(_ context.Context, _ time.Time, limit int, _ string) (sqlite.Expired, error) {
+	e.limits = append(e.limits, limit)
+	n := min(limit, e.left)
+	e.left -= n
+	return sqlite.Expired{Lots: int64(n), Credits: int64(n), Held: time.Duration(n) * e.perLot}, nil
+}
+
+// Batches follow SweepBudget: where a lot takes 40 µs, the sweep settles on
+// batches of 250 (10 ms), so a spend waits for at most about that long.
+func TestExpirySweepBatchesFollowTheBudget(t *testing.T) {
+	e := &perLotExpirer{perLot: 40 * time.Microsecond, left: 5000}
+	res, err := ExpirySweep(e, SweepBatch, false)(context.Background(), time.Now())
+	require.NoError(t, err)
+	require.Equal(t, int64(5000), res["lots"], "every lot is expired")
+	require.Equal(t, SweepBatch, e.limits[0], "the first batch is the configured size")
+	for _, l := range e.limits[1 : len(e.limits)-1] {
+		require.Equal(t, 250, l, "then batches of the budget's size")
+	}
+}

@@ -9,6 +9,7 @@ import (
 type Expired struct {
 	Lots    int64
 	Credits int64
+	Held    time.Duration // how long its SQL held the writer, not counting the wait for it or the shared commit
 }
 
 // ExpireLots writes off, in one write transaction, up to limit lots whose
@@ -27,6 +28,8 @@ type Expired struct {
 func (db *DB) ExpireLots(ctx context.Context, asOf time.Time, limit int, actor string) (Expired, error) {
 	var out Expired
 	err := db.update(ctx, func(tx *Tx) error {
+		start := time.Now()
+		defer func() { out.Held = time.Since(start) }()
 		var last int64
 		if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(entry_id), 0) FROM entries`).Scan(&last); err != nil {
 			return err

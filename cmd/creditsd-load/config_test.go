@@ -103,6 +103,34 @@ func TestSeedMatchesSchema(t *testing.T) {
 	require.Equal(t, 71, count("SELECT count(*) FROM lots WHERE user_id = ?", seedUserID(0)), "lots spread evenly: 503/7")
 }
 
+// --expired-layout together: the same lots, owners and expiries, but the
+// expired ones first in the table, their ids in that order.
+func TestSeedExpiredTogether(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "seed.db")
+	now := time.Now()
+	_, err := seed(context.Background(), path, seedPlan{users: 7, lots: 503, expired: 50, credits: 1000, now: now, together: true}, nil)
+	require.NoError(t, err)
+	db, err := sql.Open("sqlite", "file:"+path)
+	require.NoError(t, err)
+	defer db.Close()
+	count := func(q string, args ...any) int {
+		var n int
+		require.NoError(t, db.QueryRow(q, args...).Scan(&n))
+		return n
+	}
+	require.Equal(t, 503, count("SELECT count(*) FROM lots"))
+	require.Equal(t, 50, count("SELECT count(*) FROM lots WHERE expires_at <= ?", now.UnixMilli()))
+	require.Equal(t, 50, count(`SELECT count(*) FROM (SELECT expires_at FROM lots ORDER BY rowid LIMIT 50) WHERE expires_at <= ?`,
+		now.UnixMilli()), "the expired lots are the first 50 rows")
+	require.Equal(t, 50, count(`SELECT count(*) FROM (SELECT expires_at FROM lots ORDER BY lot_id LIMIT 50) WHERE expires_at <= ?`,
+		now.UnixMilli()), "and the first 50 ids")
+	require.Equal(t, 71, count("SELECT count(*) FROM lots WHERE user_id = ?", seedUserID(0)), "owners as with spread")
+	rows, err := db.Query("PRAGMA foreign_key_check")
+	require.NoError(t, err)
+	require.False(t, rows.Next())
+	require.NoError(t, rows.Close())
+}
+
 func TestIsExpiredPicksExactly(t *testing.T) {
 	for _, c := range []struct{ lots, expired int }{{10, 0}, {10, 1}, {10, 10}, {1000, 333}, {7, 3}} {
 		n := 0

@@ -19,6 +19,7 @@ type options struct {
 	runs        int
 
 	users, lots, expired int
+	expiredLayout        string
 
 	creditsd string // the binary to start; built when empty
 	logLevel string
@@ -68,6 +69,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.users, "users", 10_000, "users seeded into the database")
 	fs.IntVar(&o.lots, "lots", -1, "admin lots seeded, each with its ledger entry (default 10 per user)")
 	fs.IntVar(&o.expired, "expired", -1, "of the lots, how many already expired (default: a tenth with sweep or all, else 0)")
+	fs.StringVar(&o.expiredLayout, "expired-layout", "spread", "where the expired lots sit: spread (evenly, one page each: the sweep's worst case) or together (one block, as lots bought the same days sit)")
 	fs.StringVar(&o.creditsd, "creditsd", "", "creditsd binary to start (default: go build ./cmd/creditsd into a temp dir)")
 	fs.StringVar(&o.logLevel, "log-level", "info", "the started server's log level")
 	fs.BoolVar(&o.keep, "keep", false, "keep the temp dir (config, database, payloads) and say where it is")
@@ -114,6 +116,9 @@ func (o *options) check() error {
 	}
 	if o.sweepIn != sweepInServer && o.sweepIn != sweepInProcess {
 		return fmt.Errorf("--sweep-in %q: want %s or %s", o.sweepIn, sweepInServer, sweepInProcess)
+	}
+	if o.expiredLayout != "spread" && o.expiredLayout != "together" {
+		return fmt.Errorf("--expired-layout %q: want spread or together", o.expiredLayout)
 	}
 	if o.expired > o.lots {
 		return fmt.Errorf("--expired %d is more than --lots %d", o.expired, o.lots)

@@ -26,6 +26,11 @@ type seedPlan struct {
 	expired int   // how many of the lots expired a day ago with credits left
 	credits int64 // granted per lot
 	now     time.Time
+	// together puts the expired lots first, in one block of the table with
+	// ids in that order, as lots bought in the same days a year ago sit;
+	// otherwise they are spread evenly, each in its own page: the sweep's
+	// worst case.
+	together bool
 }
 
 // seedReport is how long seeding took, for the report and BENCHMARKS.md.
@@ -33,6 +38,7 @@ type seedReport struct {
 	Users      int     `json:"users"`
 	Lots       int     `json:"lots"`
 	Expired    int     `json:"expired"`
+	Together   bool    `json:"expired_together"` // --expired-layout together
 	Seconds    float64 `json:"seconds"`
 	LotsPerSec float64 `json:"lots_per_second"` // a lot is 3 rows: lot, entry, admin_grants
 }
@@ -74,7 +80,7 @@ func seed(ctx context.Context, path string, plan seedPlan, progress io.Writer) (
 		return seedReport{}, err
 	}
 	secs := time.Since(start).Seconds()
-	return seedReport{Users: plan.users, Lots: plan.lots, Expired: plan.expired, Seconds: secs,
+	return seedReport{Users: plan.users, Lots: plan.lots, Expired: plan.expired, Together: plan.together, Seconds: secs,
 		LotsPerSec: float64(plan.lots) / secs}, nil
 }
 
@@ -119,17 +125,33 @@ func (s *seeder) run(ctx context.Context) error {
 		if err := s.users.add(ctx, id, tokens.Token(id), now); err != nil {
 			return err
 		}
-		first, last := u*s.plan.lots/s.plan.users, (u+1)*s.plan.lots/s.plan.users
-		for i := first; i < last; i++ {
-			if err := s.lot(ctx, id, i); err != nil {
-				return err
-			}
-		}
-		if err := s.maybeCommit(ctx); err != nil {
+		if err := s.userLots(ctx, u, func(i int) bool { return !s.plan.together || isExpired(s.plan, i) }); err != nil {
 			return err
 		}
 	}
+	if s.plan.together { // then every live lot, after the block of expired ones
+		for u := range s.plan.users {
+			if err := s.userLots(ctx, u, func(i int) bool { return !isExpired(s.plan, i) }); err != nil {
+				return err
+			}
+		}
+	}
 	return s.commit(ctx)
+}
+
+// userLots inserts user u's lots that want picks.
+func (s *seeder) userLots(ctx context.Context, u int, want func(int) bool) error {
+	id := seedUserID(u)
+	first, last := u*s.plan.lots/s.plan.users, (u+1)*s.plan.lots/s.plan.users
+	for i := first; i < last; i++ {
+		if !want(i) {
+			continue
+		}
+		if err := s.lot(ctx, id, i); err != nil {
+			return err
+		}
+	}
+	return s.maybeCommit(ctx)
 }
 
 // lot inserts lot i of user, its admin_grant entry and its admin_grants row.
@@ -137,6 +159,9 @@ func (s *seeder) lot(ctx context.Context, user string, i int) error {
 	p := s.plan
 	grantedAt, expiresAt := lotTimes(p, i)
 	lotID, key := seedLotID(i), fmt.Sprintf("seed-%d", i)
+	if p.together {
+		lotID = seedLotID(s.lotsSoFar) // ids in insertion order, as the server's time-led ids are
+	}
 	if err := s.lots.add(ctx, lotID, user, "admin", "", nil, "", p.credits, p.credits, grantedAt, expiresAt, grantedAt); err != nil {
 		return err
 	}

@@ -23,6 +23,14 @@ type load struct {
 	duration    time.Duration // 0: no bound on the time
 	progress    io.Writer     // a line every second; nil for none
 	rss         *rssSampler   // shown in the progress line; may be nil
+	// rate, when set, makes the phase an open loop: request i is due at
+	// start + i/rate, whatever the answers to earlier ones, and its
+	// latency counts from when it was due. A closed loop (rate 0) sends
+	// as fast as answers come back, so at saturation its percentiles
+	// measure the queue its own clients build; this measures the latency
+	// a steady offered load sees. Too few workers to keep the rate shows
+	// up as latency, not as a quietly lower rate.
+	rate float64
 }
 
 // counters are what the progress line reads while workers run.
@@ -70,6 +78,12 @@ func (l load) worker(ctx context.Context, start time.Time, next *atomic.Int64, c
 			break
 		}
 		t0 := time.Now()
+		if l.rate > 0 {
+			t0 = start.Add(time.Duration(float64(i) / l.rate * float64(time.Second)))
+			if !sleepUntil(ctx, t0) {
+				break
+			}
+		}
 		status, err := do(ctx, i)
 		lat := time.Since(t0)
 		if err != nil && ctx.Err() != nil {
@@ -109,4 +123,20 @@ func (l load) report(start time.Time, c *counters) func() {
 		}
 	})
 	return func() { close(done); wg.Wait() }
+}
+
+// sleepUntil waits for t, or reports false if ctx ends first.
+func sleepUntil(ctx context.Context, t time.Time) bool {
+	d := time.Until(t)
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-timer.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
 }

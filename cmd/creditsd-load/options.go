@@ -14,6 +14,7 @@ import (
 type options struct {
 	scenario    string
 	concurrency int
+	rate        float64
 	duration    time.Duration
 	count       int
 	runs        int
@@ -63,6 +64,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.Usage = func() { fmt.Fprint(stderr, usageText); fs.PrintDefaults() }
 	fs.StringVar(&o.scenario, "scenario", "all", "webhook, spend, read, sweep or all (read, spend, webhook, sweep on one server)")
 	fs.IntVar(&o.concurrency, "concurrency", 0, "concurrent clients (default: webhook 16, spend 32, read 32, sweep 32)")
+	fs.Float64Var(&o.rate, "rate", 0, "timed runs send this many requests a second in an open loop, latency counted from when each was due (0: each client sends as soon as it has its answer)")
 	fs.DurationVar(&o.duration, "duration", 0, "length of each timed run (default 10s; webhook: until --count is sent)")
 	fs.IntVar(&o.count, "count", 0, "requests per timed run (webhook default 30000: that many notifications are pre-signed)")
 	fs.IntVar(&o.runs, "runs", 1, "timed runs of each scenario against the same server (sweep always runs once)")
@@ -102,8 +104,8 @@ func (o *options) check() error {
 	if o.target != "" && (o.secret == "" || o.caDir == "") {
 		return errors.New("--target needs --secret and --ca-dir")
 	}
-	if o.users < 1 || o.runs < 1 || o.concurrency < 0 || o.count < 0 || o.duration < 0 {
-		return errors.New("--users and --runs must be at least 1; --concurrency, --count and --duration not negative")
+	if o.users < 1 || o.runs < 1 || o.concurrency < 0 || o.count < 0 || o.duration < 0 || o.rate < 0 {
+		return errors.New("--users and --runs must be at least 1; --concurrency, --count, --duration and --rate not negative")
 	}
 	if o.lots < 0 {
 		o.lots = 10 * o.users

@@ -104,6 +104,9 @@ func (r report) table(w io.Writer) {
 	}
 	tw.Flush()
 	for _, s := range r.Scenarios {
+		if s.Rate > 0 {
+			fmt.Fprintf(w, "%s: open loop, %.0f requests/s offered; latency counts from when each request was due\n", s.Name, s.Rate)
+		}
 		s.notes(w)
 	}
 	fmt.Fprintf(w, "server VmHWM (peak RSS over its life): %.1f MB\n", r.ServerHWMMB)

@@ -16,6 +16,7 @@ import (
 type scenarioResult struct {
 	Name        string       `json:"name"`
 	Concurrency int          `json:"concurrency"`
+	Rate        float64      `json:"rate,omitempty"` // requests/s offered in an open loop; 0: closed loop
 	Runs        []Summary    `json:"runs"`
 	PeakRSSMB   float64      `json:"peak_rss_mb"` // highest VmRSS sampled during the scenario
 	Sweep       *sweepResult `json:"sweep,omitempty"`
@@ -27,10 +28,10 @@ type scenarioResult struct {
 // request function.
 func (e *env) timedRuns(ctx context.Context, name string, build func(r, count int) request) scenarioResult {
 	conc, count, dur := e.opts.phase(name)
-	res := scenarioResult{Concurrency: conc}
+	res := scenarioResult{Concurrency: conc, Rate: e.opts.rate}
 	for r := range e.opts.runs {
 		l := load{name: fmt.Sprintf("%s %d/%d", name, r+1, e.opts.runs), concurrency: conc, count: count,
-			duration: dur, progress: e.stderr, rss: e.rss}
+			duration: dur, progress: e.stderr, rss: e.rss, rate: e.opts.rate}
 		do := build(r, count)
 		e.settle(l.name)
 		before := readCPU(e.pid())

@@ -41,6 +41,7 @@ type Expirer interface {
 func ExpirySweep(store Expirer, batch int, yield bool) Func {
 	return func(ctx context.Context, now time.Time) (Result, error) {
 		res := Result{"lots": 0, "credits": 0, "batches": 0}
+		batch = max(batch, 1) // a batch of 0 would never finish
 		size := batch
 		for {
 			if err := ctx.Err(); err != nil {

@@ -150,3 +150,10 @@ func TestExpirySweepBatchesFollowTheBudget(t *testing.T) {
 		require.Equal(t, 250, l, "then batches of the budget's size")
 	}
 }
+
+func TestExpirySweepOfZeroStillFinishes(t *testing.T) {
+	e := &perLotExpirer{perLot: time.Microsecond, left: 3}
+	res, err := ExpirySweep(e, 0, false)(context.Background(), time.Now())
+	require.NoError(t, err)
+	require.Equal(t, int64(3), res["lots"], "a configured batch of 0 is read as 1")
+}

@@ -125,6 +125,8 @@ func TestSeedExpiredTogether(t *testing.T) {
 	require.Equal(t, 50, count(`SELECT count(*) FROM (SELECT expires_at FROM lots ORDER BY lot_id LIMIT 50) WHERE expires_at <= ?`,
 		now.UnixMilli()), "and the first 50 ids")
 	require.Equal(t, 71, count("SELECT count(*) FROM lots WHERE user_id = ?", seedUserID(0)), "owners as with spread")
+	require.Equal(t, 0, count(`SELECT count(*) FROM (SELECT rowid, lag(rowid) OVER (ORDER BY expires_at) AS prev FROM lots
+		WHERE expires_at <= ?) WHERE prev > rowid`, now.UnixMilli()), "they expire in the order they sit, so the sweep walks the block forwards")
 	rows, err := db.Query("PRAGMA foreign_key_check")
 	require.NoError(t, err)
 	require.False(t, rows.Next())

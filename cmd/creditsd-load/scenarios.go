@@ -40,6 +40,9 @@ func (e *env) timedRuns(ctx context.Context, name string, build func(r, count in
 		s.ServerCores, s.LoadCores, s.OtherCores = before.cores(readCPU(e.pid()), elapsed)
 		fmt.Fprintf(e.stderr, "[%s] %d requests, %.0f/s ok, p99 %.2f ms, errors %v, cores: server %.2f, load %.2f, other %.2f\n",
 			l.name, s.Requests, s.PerSecond, s.P99ms, s.Errors, s.ServerCores, s.LoadCores, s.OtherCores)
+		if l.rate > 0 { // requests still due when the run ended were never sent, and are not in the percentiles
+			fmt.Fprintf(e.stderr, "[%s] open loop: %.0f due, %d sent\n", l.name, l.rate*elapsed.Seconds(), s.Requests)
+		}
 		res.Runs = append(res.Runs, s)
 	}
 	return res

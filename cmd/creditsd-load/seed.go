@@ -180,6 +180,9 @@ func lotTimes(p seedPlan, i int) (grantedAt, expiresAt int64) {
 	now := p.now.UnixMilli()
 	const day = int64(24 * time.Hour / time.Millisecond)
 	if isExpired(p, i) {
+		if p.together { // expiring in the order they sit, as lots bought in turn do
+			return now - 400*day, now - 2*day + int64(i%3_600_000)
+		}
 		return now - 400*day, now - day - int64(i%3_600_000)
 	}
 	return now - day, now + 365*day

@@ -92,6 +92,11 @@ func TestPragmasReachEveryConnection(t *testing.T) {
 			require.Equal(t, want, got, "%s pool: %s", pool.name, pragma)
 		}
 	}
+	var temp string
+	require.NoError(t, db.update(context.Background(), func(tx *Tx) error {
+		return tx.QueryRowContext(context.Background(), "PRAGMA temp_store").Scan(&temp)
+	}))
+	require.Equal(t, "2", temp, "the writer keeps savepoint journals in memory")
 }
 
 func TestLedgerIsAppendOnly(t *testing.T) {

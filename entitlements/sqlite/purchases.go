@@ -189,8 +189,9 @@ func (tx *Tx) refreshPurchase(ctx context.Context, p entitlements.Purchase, g en
 		string(g.Outcome), g.Credits, ptrMillis(g.ExpiresAt), p.TransactionID); err != nil {
 		return err
 	}
-	if _, err := tx.ExecContext(ctx, `UPDATE transaction_jws SET jws = ?, decoded = ? WHERE transaction_id = ?`,
-		p.JWS, string(p.Decoded), p.TransactionID); err != nil {
+	if _, err := tx.ExecContext(ctx, `INSERT INTO transaction_jws (transaction_id, jws, decoded) VALUES (?, ?, ?)
+		ON CONFLICT (transaction_id) DO UPDATE SET jws = excluded.jws, decoded = excluded.decoded`,
+		p.TransactionID, p.JWS, string(p.Decoded)); err != nil {
 		return err
 	}
 	switch {

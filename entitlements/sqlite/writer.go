@@ -48,10 +48,10 @@ func (db *DB) writer(conn *stmtConn) {
 
 func (db *DB) commitBatch(conn *stmtConn, batch []writeJob) {
 	results := make([]error, len(batch))
-	start := time.Now()
-	var ran time.Duration
+	var began, ran time.Time
 	err := conn.inTransaction("BEGIN IMMEDIATE", func() error {
-		defer func() { ran = time.Since(start) }()
+		began = time.Now() // after BEGIN: waiting for another process's lock is neither phase
+		defer func() { ran = time.Now() }()
 		for i, j := range batch {
 			var poison error
 			if results[i], poison = db.runJob(conn, j.fn); poison != nil {
@@ -60,7 +60,9 @@ func (db *DB) commitBatch(conn *stmtConn, batch []writeJob) {
 		}
 		return nil
 	})
-	db.stats.add(len(batch), ran, time.Since(start)-ran)
+	if err == nil {
+		db.stats.add(len(batch), ran.Sub(began), time.Since(ran))
+	}
 	for i, j := range batch {
 		if err != nil {
 			results[i] = err
@@ -112,7 +114,7 @@ func (db *DB) update(ctx context.Context, fn func(*Tx) error) error {
 	return <-j.done
 }
 
-// WriterStats is what the writer has done since Open. Commits/Writes is
+// WriterStats is what the writer has committed since Open. Writes/Commits is
 // the group commit's batch size; Run and Commit, divided by the wall time
 // they cover, are how busy the one writer is: its SQL, and the COMMIT that
 // writes the WAL and fsyncs it. Together near 1 means writes queue for it.

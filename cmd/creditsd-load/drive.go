@@ -80,7 +80,7 @@ func (l load) worker(ctx context.Context, start time.Time, next *atomic.Int64, c
 		t0 := time.Now()
 		if l.rate > 0 {
 			t0 = start.Add(time.Duration(float64(i) / l.rate * float64(time.Second)))
-			if !sleepUntil(ctx, t0) {
+			if d := time.Until(t0); d > 0 && sleep(ctx, d) != nil {
 				break
 			}
 		}
@@ -125,18 +125,3 @@ func (l load) report(start time.Time, c *counters) func() {
 	return func() { close(done); wg.Wait() }
 }
 
-// sleepUntil waits for t, or reports false if ctx ends first.
-func sleepUntil(ctx context.Context, t time.Time) bool {
-	d := time.Until(t)
-	if d <= 0 {
-		return ctx.Err() == nil
-	}
-	timer := time.NewTimer(d)
-	defer timer.Stop()
-	select {
-	case <-timer.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
-}

@@ -124,4 +124,3 @@ func (l load) report(start time.Time, c *counters) func() {
 	})
 	return func() { close(done); wg.Wait() }
 }
-

@@ -1,7 +1,6 @@
 package entitlements
 
 import (
-	"encoding/json"
 	"time"
 
 	"github.com/creditsd/creditsd/receipts"
@@ -22,8 +21,7 @@ type Purchase struct {
 	RevocationType        string // REFUND_FULL, REFUND_PRORATED, FAMILY_REVOKE; "" means full
 	RevocationPercent     int64  // milliunits, for REFUND_PRORATED
 	SignedDate            time.Time
-	JWS                   string
-	Decoded               json.RawMessage
+	JWS                   string // as Apple signed it; its payload has every field
 }
 
 // PurchaseFrom converts a verified transaction.
@@ -43,7 +41,6 @@ func PurchaseFrom(t *receipts.Transaction) Purchase {
 		RevocationPercent:     t.RevocationPercentage,
 		SignedDate:            t.SignedDate,
 		JWS:                   t.JWS,
-		Decoded:               t.Raw,
 	}
 }
 

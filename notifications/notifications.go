@@ -78,7 +78,7 @@ func (p *Processor) Process(ctx context.Context, signedPayload, source string) (
 func (p *Processor) plan(n *receipts.Notification, source string) (sqlite.Notification, sqlite.Effect) {
 	rec := sqlite.Notification{
 		UUID: n.NotificationUUID, Type: n.NotificationType, Subtype: n.Subtype, Environment: n.Environment(),
-		SignedDate: n.SignedDate, JWS: n.JWS, Decoded: n.Raw, Source: source, Outcome: "recorded",
+		SignedDate: n.SignedDate, JWS: n.JWS, Source: source, Outcome: "recorded",
 	}
 	if n.Transaction == nil {
 		return rec, sqlite.Effect{Renewal: n.Renewal}

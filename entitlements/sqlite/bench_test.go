@@ -49,8 +49,7 @@ func BenchmarkGrant(b *testing.B) {
 			user := fmt.Sprintf("u%d", i%users)
 			p := purchase(fmt.Sprintf("t%d", i), tokens.Token(user))
 			_, err := db.RecordNotification(context.Background(), Notification{UUID: fmt.Sprintf("n%d", i),
-				Type: "ONE_TIME_CHARGE", SignedDate: p.SignedDate, TransactionID: p.TransactionID, JWS: "x",
-				Decoded: []byte(`{}`), Source: "webhook", Outcome: "granted"},
+				Type: "ONE_TIME_CHARGE", SignedDate: p.SignedDate, TransactionID: p.TransactionID, JWS: "x", Source: "webhook", Outcome: "granted"},
 				Effect{Purchase: &p, Grant: plan(b, p)})
 			if err != nil {
 				b.Error(err)

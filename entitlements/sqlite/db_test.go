@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"path/filepath"
+	"slices"
 	"sort"
 	"testing"
 	"time"
@@ -45,7 +46,7 @@ func purchase(id, token string) entitlements.Purchase {
 	at := testNow.Add(-time.Hour)
 	return entitlements.Purchase{TransactionID: id, OriginalTransactionID: id, ProductID: "pack", Type: "Consumable",
 		Environment: "Sandbox", AppAccountToken: token, Quantity: 1, PurchaseDate: at, SignedDate: at,
-		JWS: "jws-" + id, Decoded: []byte(`{"transactionId":"` + id + `"}`)}
+		JWS: "jws-" + id}
 }
 
 func plan(t testing.TB, p entitlements.Purchase) entitlements.Grant {
@@ -145,34 +146,83 @@ func TestNewIDsSortByTime(t *testing.T) {
 	require.NotEqual(t, newID("sp"), newID("sp"), "ids made in the same millisecond still differ")
 }
 
-// A database made before transaction_jws keeps every transaction's signed
-// version across the migration that moves it.
-func TestMigrationMovesTransactionJWS(t *testing.T) {
+// oldDatabase makes a database at path with only the named migrations
+// applied, and lets fill write rows in their shape.
+func oldDatabase(t *testing.T, path string, names []string, fill string) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "old.db")
 	old, err := sql.Open("sqlite", dsn(path, false))
 	require.NoError(t, err)
 	tx, err := old.BeginTx(ctx, nil)
 	require.NoError(t, err)
 	_, err = tx.ExecContext(ctx, `CREATE TABLE schema_migrations (name TEXT PRIMARY KEY)`)
 	require.NoError(t, err)
-	for _, name := range []string{"0001_ledger.sql", "0002_spends.sql", "0003_jobs.sql", "0004_consumption.sql"} {
+	for _, name := range names {
 		require.NoError(t, applyMigration(ctx, tx, "migrations/"+name))
 	}
-	_, err = tx.ExecContext(ctx, `INSERT INTO apple_transactions (transaction_id, original_transaction_id, product_id,
-		type, environment, quantity, purchase_date, signed_date, jws, decoded, outcome, created_at, updated_at)
-		VALUES ('t1', 't1', 'p', 'Consumable', 'Sandbox', 1, 1, 1, 'a.b.c', '{"x":1}', 'granted', 1, 1)`)
+	_, err = tx.ExecContext(ctx, fill)
 	require.NoError(t, err)
 	require.NoError(t, tx.Commit())
 	require.NoError(t, old.Close())
+}
 
-	db, err := Open(ctx, path)
+// columns lists which of names table has.
+func columns(t *testing.T, db *DB, table string, names ...string) []string {
+	rows, err := db.read.Query(`SELECT name FROM pragma_table_info(?) ORDER BY cid`, table)
+	require.NoError(t, err)
+	defer rows.Close()
+	var have []string
+	for rows.Next() {
+		var n string
+		require.NoError(t, rows.Scan(&n))
+		if slices.Contains(names, n) {
+			have = append(have, n)
+		}
+	}
+	require.NoError(t, rows.Err())
+	return have
+}
+
+// A database made before transaction_jws keeps every transaction's signed
+// version across the migrations that move it and drop its decoded copy.
+func TestMigrationMovesTransactionJWS(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "old.db")
+	oldDatabase(t, path, []string{"0001_ledger.sql", "0002_spends.sql", "0003_jobs.sql", "0004_consumption.sql"},
+		`INSERT INTO apple_transactions (transaction_id, original_transaction_id, product_id,
+		type, environment, quantity, purchase_date, signed_date, jws, decoded, outcome, created_at, updated_at)
+		VALUES ('t1', 't1', 'p', 'Consumable', 'Sandbox', 1, 1, 1, 'a.b.c', '{"x":1}', 'granted', 1, 1)`)
+
+	db, err := Open(context.Background(), path)
 	require.NoError(t, err)
 	defer db.Close()
-	var jws, decoded string
-	require.NoError(t, db.read.QueryRow(`SELECT jws, decoded FROM transaction_jws WHERE transaction_id = 't1'`).Scan(&jws, &decoded))
-	require.Equal(t, []string{"a.b.c", `{"x":1}`}, []string{jws, decoded})
-	var n int
-	require.NoError(t, db.read.QueryRow(`SELECT count(*) FROM pragma_table_info('apple_transactions') WHERE name IN ('jws', 'decoded')`).Scan(&n))
-	require.Zero(t, n, "the transaction row no longer carries the JWS")
+	var jws string
+	require.NoError(t, db.read.QueryRow(`SELECT jws FROM transaction_jws WHERE transaction_id = 't1'`).Scan(&jws))
+	require.Equal(t, "a.b.c", jws)
+	require.Empty(t, columns(t, db, "apple_transactions", "jws", "decoded"), "the transaction row no longer carries the JWS")
+	require.Empty(t, columns(t, db, "transaction_jws", "decoded"))
+}
+
+// Every signed document keeps its JWS, and only its JWS, across the
+// migration that drops the decoded copies.
+func TestMigrationDropsDecodedKeepsJWS(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "old.db")
+	oldDatabase(t, path, []string{"0001_ledger.sql", "0002_spends.sql", "0003_jobs.sql", "0004_consumption.sql", "0005_transaction_jws.sql"},
+		`INSERT INTO apple_transactions (transaction_id, original_transaction_id, product_id,
+			type, environment, quantity, purchase_date, signed_date, outcome, created_at, updated_at)
+			VALUES ('t1', 't1', 'p', 'Consumable', 'Sandbox', 1, 1, 1, 'granted', 1, 1);
+		INSERT INTO transaction_jws VALUES ('t1', 't.j.ws', '{"t":1}');
+		INSERT INTO notifications (notification_uuid, notification_type, signed_date, jws, decoded, source, outcome, received_at)
+			VALUES ('n1', 'ONE_TIME_CHARGE', 1, 'n.j.ws', '{"n":1}', 'webhook', 'granted', 1);
+		INSERT INTO renewal_infos VALUES ('t1', 'p', 1, NULL, 'Sandbox', 1, 'r.j.ws', '{"r":1}', 1)`)
+
+	db, err := Open(context.Background(), path)
+	require.NoError(t, err)
+	defer db.Close()
+	var tj, nj, rj string
+	require.NoError(t, db.read.QueryRow(`SELECT (SELECT jws FROM transaction_jws), (SELECT jws FROM notifications),
+		(SELECT jws FROM renewal_infos)`).Scan(&tj, &nj, &rj))
+	require.Equal(t, []string{"t.j.ws", "n.j.ws", "r.j.ws"}, []string{tj, nj, rj})
+	for _, table := range []string{"transaction_jws", "notifications", "renewal_infos"} {
+		require.Empty(t, columns(t, db, table, "decoded"), table)
+		require.Equal(t, []string{"jws"}, columns(t, db, table, "jws"), table)
+	}
 }

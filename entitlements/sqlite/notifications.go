@@ -18,8 +18,7 @@ type Notification struct {
 	SignedDate            time.Time
 	TransactionID         string
 	OriginalTransactionID string
-	JWS                   string
-	Decoded               []byte
+	JWS                   string // as Apple signed it: its payload holds every field, also ones added later
 	Source                string // webhook or reconcile
 	Outcome               string // what applying it did
 }
@@ -56,10 +55,10 @@ func (db *DB) RecordNotification(ctx context.Context, n Notification, eff Effect
 			return err
 		}
 		_, err = tx.ExecContext(ctx, `INSERT INTO notifications (notification_uuid, notification_type, subtype,
-			environment, signed_date, transaction_id, original_transaction_id, jws, decoded, source, outcome, received_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			environment, signed_date, transaction_id, original_transaction_id, jws, source, outcome, received_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			n.UUID, n.Type, n.Subtype, n.Environment, millis(n.SignedDate), n.TransactionID, n.OriginalTransactionID,
-			n.JWS, string(n.Decoded), n.Source, rec.Outcome, millis(tx.now))
+			n.JWS, n.Source, rec.Outcome, millis(tx.now))
 		return err
 	})
 	return rec, err

@@ -58,7 +58,7 @@ func (w *propWorld) buy(op propOp) (string, error) {
 	}
 	v := entitlements.Purchase{TransactionID: b.id, OriginalTransactionID: b.id, ProductID: "pack", Type: "Consumable",
 		Environment: "Sandbox", AppAccountToken: b.token, Quantity: b.credits / 10, PurchaseDate: w.now.Add(-age),
-		SignedDate: w.now, JWS: "jws-" + b.id, Decoded: []byte(`{"transactionId":"` + b.id + `"}`)}
+		SignedDate: w.now, JWS: "jws-" + b.id}
 	b.versions = []entitlements.Purchase{v}
 	w.buys = append(w.buys, b)
 	desc := fmt.Sprintf("buy %s by %s: %d credits bought %s ago, token=%t", b.id, buyer, b.credits, age, b.token != "")

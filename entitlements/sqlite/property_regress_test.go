@@ -114,8 +114,7 @@ func propNotify(t *testing.T, db *DB, p entitlements.Purchase) {
 	g, err := entitlements.PlanGrant(p, catalog, testNow)
 	require.NoError(t, err)
 	_, err = db.RecordNotification(context.Background(), Notification{UUID: p.TransactionID + p.SignedDate.String(),
-		Type: "ONE_TIME_CHARGE", SignedDate: p.SignedDate, TransactionID: p.TransactionID, JWS: "outer",
-		Decoded: []byte(`{}`), Source: "webhook", Outcome: "recorded"}, Effect{Purchase: &p, Grant: g})
+		Type: "ONE_TIME_CHARGE", SignedDate: p.SignedDate, TransactionID: p.TransactionID, JWS: "outer", Source: "webhook", Outcome: "recorded"}, Effect{Purchase: &p, Grant: g})
 	require.NoError(t, err)
 }
 

@@ -234,8 +234,7 @@ func (w *propWorld) notifyAs(uuid, typ string, v entitlements.Purchase) (bool, e
 		return false, err
 	}
 	rec, err := w.db.RecordNotification(w.ctx, Notification{UUID: uuid, Type: typ, SignedDate: v.SignedDate,
-		TransactionID: v.TransactionID, OriginalTransactionID: v.OriginalTransactionID, JWS: "outer-" + uuid,
-		Decoded: []byte(`{}`), Source: "webhook", Outcome: "recorded"}, Effect{Purchase: &v, Grant: g})
+		TransactionID: v.TransactionID, OriginalTransactionID: v.OriginalTransactionID, JWS: "outer-" + uuid, Source: "webhook", Outcome: "recorded"}, Effect{Purchase: &v, Grant: g})
 	return rec.Duplicate, err
 }
 

@@ -154,8 +154,8 @@ func (tx *Tx) insertPurchase(ctx context.Context, p entitlements.Purchase, g ent
 		millis(tx.now), millis(tx.now)); err != nil {
 		return err
 	}
-	_, err := tx.ExecContext(ctx, `INSERT INTO transaction_jws (transaction_id, jws, decoded) VALUES (?, ?, ?)`,
-		p.TransactionID, p.JWS, string(p.Decoded))
+	_, err := tx.ExecContext(ctx, `INSERT INTO transaction_jws (transaction_id, jws) VALUES (?, ?)`,
+		p.TransactionID, p.JWS)
 	return err
 }
 
@@ -189,9 +189,9 @@ func (tx *Tx) refreshPurchase(ctx context.Context, p entitlements.Purchase, g en
 		string(g.Outcome), g.Credits, ptrMillis(g.ExpiresAt), p.TransactionID); err != nil {
 		return err
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO transaction_jws (transaction_id, jws, decoded) VALUES (?, ?, ?)
-		ON CONFLICT (transaction_id) DO UPDATE SET jws = excluded.jws, decoded = excluded.decoded`,
-		p.TransactionID, p.JWS, string(p.Decoded)); err != nil {
+	if _, err := tx.ExecContext(ctx, `INSERT INTO transaction_jws (transaction_id, jws) VALUES (?, ?)
+		ON CONFLICT (transaction_id) DO UPDATE SET jws = excluded.jws`,
+		p.TransactionID, p.JWS); err != nil {
 		return err
 	}
 	switch {

@@ -19,7 +19,7 @@ func webhook(t testing.TB, db *DB, uuid string, p entitlements.Purchase) bool {
 	t.Helper()
 	rec, err := db.RecordNotification(context.Background(),
 		Notification{UUID: uuid, Type: "ONE_TIME_CHARGE", SignedDate: p.SignedDate, TransactionID: p.TransactionID,
-			JWS: "outer", Decoded: []byte(`{}`), Source: "webhook", Outcome: "granted"},
+			JWS: "outer", Source: "webhook", Outcome: "granted"},
 		Effect{Purchase: &p, Grant: plan(t, p)})
 	require.NoError(t, err)
 	return rec.Duplicate
@@ -136,7 +136,7 @@ func TestOneLotPerTransactionUnderConcurrency(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			_, err := db.RecordNotification(context.Background(),
-				Notification{UUID: "n" + string(rune('a'+i)), Type: "ONE_TIME_CHARGE", JWS: "x", Decoded: []byte(`{}`), Source: "webhook", Outcome: "granted"},
+				Notification{UUID: "n" + string(rune('a'+i)), Type: "ONE_TIME_CHARGE", JWS: "x", Source: "webhook", Outcome: "granted"},
 				Effect{Purchase: &p, Grant: plan(t, p)})
 			errs <- err
 		}()

@@ -194,7 +194,7 @@ func TestRecordNotificationSaysWhatItDid(t *testing.T) {
 	db := openWithAlice(t)
 	record := func(uuid string, p entitlements.Purchase) Recorded {
 		rec, err := db.RecordNotification(context.Background(), Notification{UUID: uuid, Type: "ONE_TIME_CHARGE",
-			SignedDate: p.SignedDate, JWS: "x", Decoded: []byte(`{}`), Source: "webhook", Outcome: "planned"},
+			SignedDate: p.SignedDate, JWS: "x", Source: "webhook", Outcome: "planned"},
 			Effect{Purchase: &p, Grant: plan(t, p)})
 		require.NoError(t, err)
 		return rec

@@ -64,13 +64,13 @@ func (db *DB) SetTier(ctx context.Context, userID, token, tier string, expiresAt
 // recordRenewal keeps the newest signed renewal info per subscription.
 func (tx *Tx) recordRenewal(ctx context.Context, r *receipts.RenewalInfo) error {
 	_, err := tx.ExecContext(ctx, `INSERT INTO renewal_infos (original_transaction_id, product_id, auto_renew_status,
-		grace_period_expires_date, environment, signed_date, jws, decoded, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+		grace_period_expires_date, environment, signed_date, jws, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (original_transaction_id) DO UPDATE SET product_id = excluded.product_id,
 		auto_renew_status = excluded.auto_renew_status, grace_period_expires_date = excluded.grace_period_expires_date,
 		environment = excluded.environment, signed_date = excluded.signed_date, jws = excluded.jws,
-		decoded = excluded.decoded, updated_at = excluded.updated_at
+		updated_at = excluded.updated_at
 		WHERE excluded.signed_date > renewal_infos.signed_date`,
 		r.OriginalTransactionID, r.ProductID, r.AutoRenewStatus, nullMillis(r.GracePeriodExpiresDate), r.Environment,
-		millis(r.SignedDate), r.JWS, string(r.Raw), millis(tx.now))
+		millis(r.SignedDate), r.JWS, millis(tx.now))
 	return err
 }

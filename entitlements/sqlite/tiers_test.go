@@ -16,13 +16,13 @@ import (
 func subscription(id, original, token string, start, signed time.Time) entitlements.Purchase {
 	return entitlements.Purchase{TransactionID: id, OriginalTransactionID: original, ProductID: "pro",
 		Type: "Auto-Renewable Subscription", Environment: "Sandbox", AppAccountToken: token, Quantity: 1,
-		PurchaseDate: start, ExpiresDate: start.AddDate(0, 0, 30), SignedDate: signed, JWS: "jws-" + id, Decoded: []byte(`{}`)}
+		PurchaseDate: start, ExpiresDate: start.AddDate(0, 0, 30), SignedDate: signed, JWS: "jws-" + id}
 }
 
 func subNotify(t testing.TB, db *DB, uuid string, p entitlements.Purchase, r *receipts.RenewalInfo) {
 	t.Helper()
 	_, err := db.RecordNotification(context.Background(),
-		Notification{UUID: uuid, Type: "DID_RENEW", SignedDate: p.SignedDate, JWS: "x", Decoded: []byte(`{}`), Source: "webhook", Outcome: "subscription"},
+		Notification{UUID: uuid, Type: "DID_RENEW", SignedDate: p.SignedDate, JWS: "x", Source: "webhook", Outcome: "subscription"},
 		Effect{Purchase: &p, Grant: plan(t, p), Renewal: r})
 	require.NoError(t, err)
 }

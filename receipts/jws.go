@@ -71,22 +71,18 @@ func parseJWS(s string) (*jws, error) {
 	}, nil
 }
 
-// decodeSegment decodes unpadded base64url. The alphabet is checked first
-// because the standard decoder silently skips '\r' and '\n'.
+// decodeSegment decodes unpadded base64url. The decoder refuses every byte
+// outside the alphabet except '\r' and '\n', which it silently skips, so
+// those two are looked for first (IndexByte is vectorised: a byte-by-byte
+// alphabet check cost ~3 ns a byte over a notification's ~15 KiB).
 func decodeSegment(p string) ([]byte, error) {
 	if p == "" {
 		return nil, errEmpty
 	}
-	for i := 0; i < len(p); i++ {
-		if !isBase64URL(p[i]) {
-			return nil, errAlphabet
-		}
+	if strings.IndexByte(p, '\n') >= 0 || strings.IndexByte(p, '\r') >= 0 {
+		return nil, errAlphabet
 	}
 	return rawURL.DecodeString(p)
-}
-
-func isBase64URL(c byte) bool {
-	return c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_'
 }
 
 func parseHeader(b []byte) (*header, error) {

@@ -1,0 +1,79 @@
+package notifications
+
+import (
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/creditsd/creditsd/entitlements"
+)
+
+func TestReadSignedPayload(t *testing.T) {
+	for _, c := range []struct {
+		name, body, signed, code string
+	}{
+		{"Apple's compact body", `{"signedPayload":"eyJh.eyJi.c2ln"}`, "eyJh.eyJi.c2ln", ""},
+		{"with a newline after it", "{\"signedPayload\":\"a.b.c\"}\n", "a.b.c", ""},
+		{"spaces", `{ "signedPayload" : "a.b.c" }`, "a.b.c", ""},
+		{"another field too", `{"signedPayload":"a.b.c","other":1}`, "a.b.c", ""},
+		{"an escape", `{"signedPayload":"a.b\u002ec"}`, "a.b.c", ""},
+		{"empty", `{"signedPayload":""}`, "", "invalid_body"},
+		{"missing", `{}`, "", "invalid_body"},
+		{"no body", ``, "", "invalid_body"},
+		{"not JSON", `signedPayload=a.b.c`, "", "invalid_body"},
+		{"not a string", `{"signedPayload":1}`, "", "invalid_body"},
+		{"trailing data", `{"signedPayload":"a.b.c"} {}`, "", "invalid_body"},
+		{"the quote and brace only", `{"signedPayload":"}`, "", "invalid_body"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			for _, size := range []int64{-1, int64(len(c.body))} {
+				signed, err := readSignedPayload(strings.NewReader(c.body), size)
+				if c.code == "" {
+					require.NoError(t, err)
+					require.Equal(t, c.signed, signed)
+					continue
+				}
+				var e *entitlements.Error
+				require.True(t, errors.As(err, &e), "%v", err)
+				require.Equal(t, c.code, e.Code)
+			}
+		})
+	}
+}
+
+// The compact reading must never disagree with encoding/json: whenever it
+// takes a body, json reads the same string from it.
+func FuzzSignedPayload(f *testing.F) {
+	for _, s := range []string{`{"signedPayload":"a.b.c"}`, `{"signedPayload":""}`, ` {"signedPayload":"x"} `,
+		`{"signedPayload":"a\"}`, `{"signedPayload":"}`, `{"signedPayload":"a"}"}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		signed, ok := compactSignedPayload(b)
+		if !ok {
+			return
+		}
+		var body struct {
+			SignedPayload string `json:"signedPayload"`
+		}
+		if err := json.Unmarshal(b, &body); err != nil {
+			t.Fatalf("compact read %q from %q, which json refuses: %v", signed, b, err)
+		}
+		if body.SignedPayload != signed {
+			t.Fatalf("compact read %q, json %q, from %q", signed, body.SignedPayload, b)
+		}
+	})
+}
+
+func BenchmarkReadSignedPayload(b *testing.B) {
+	body := `{"signedPayload":"` + strings.Repeat("eyJhbGciOiJFUzI1NiJ9.", 500) + `"}`
+	b.SetBytes(int64(len(body)))
+	for b.Loop() {
+		if _, err := readSignedPayload(strings.NewReader(body), int64(len(body))); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

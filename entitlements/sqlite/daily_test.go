@@ -77,6 +77,25 @@ func TestSummariseAllowanceDay(t *testing.T) {
 	})
 }
 
+// Allowance entries are indexed by day and entry id, so each spend appends
+// to the index's hot end, and the daily reset still finds a day's entries
+// through it.
+func TestAllowanceDayIndexAppends(t *testing.T) {
+	db := openTest(t)
+	var cols []string
+	rows, err := db.read.Query(`SELECT name FROM pragma_index_info('entries_allowance_day') ORDER BY seqno`)
+	require.NoError(t, err)
+	defer rows.Close()
+	for rows.Next() {
+		var c string
+		require.NoError(t, rows.Scan(&c))
+		cols = append(cols, c)
+	}
+	require.NoError(t, rows.Err())
+	require.Equal(t, []string{"allowance_day", "entry_id"}, cols)
+	require.Contains(t, queryPlan(t, db, allowanceUseQuery, "2026-11-25"), "entries_allowance_day")
+}
+
 func TestPruneAllowanceUsage(t *testing.T) {
 	ctx := context.Background()
 	db := openTest(t)

@@ -110,19 +110,27 @@ func TestExpireLots(t *testing.T) {
 	})
 	t.Run("the sweep reads the partial index lots_expiry", func(t *testing.T) {
 		db := openTest(t)
-		rows, err := db.read.Query(`EXPLAIN QUERY PLAN SELECT lot_id, user_id, product_id, remaining FROM lots
+		plan := queryPlan(t, db, `SELECT lot_id, user_id, product_id, remaining FROM lots
 			WHERE remaining > 0 AND expires_at IS NOT NULL AND expires_at <= ? ORDER BY expires_at LIMIT ?`, 0, 1)
-		require.NoError(t, err)
-		defer rows.Close()
-		var plan []string
-		for rows.Next() {
-			var id, parent, unused int
-			var detail string
-			require.NoError(t, rows.Scan(&id, &parent, &unused, &detail))
-			plan = append(plan, detail)
-		}
-		require.Contains(t, strings.Join(plan, "\n"), "lots_expiry")
+		require.Contains(t, plan, "lots_expiry")
 	})
+}
+
+// queryPlan is SQLite's plan for query, one step a line.
+func queryPlan(t *testing.T, db *DB, query string, args ...any) string {
+	t.Helper()
+	rows, err := db.read.Query("EXPLAIN QUERY PLAN "+query, args...)
+	require.NoError(t, err)
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		require.NoError(t, rows.Scan(&id, &parent, &unused, &detail))
+		plan = append(plan, detail)
+	}
+	require.NoError(t, rows.Err())
+	return strings.Join(plan, "\n")
 }
 
 // withoutHeld is e without its timing, for comparing what it expired.

@@ -87,7 +87,7 @@ func (tx *Tx) allowanceUse(ctx context.Context, day string) ([]AllowanceUse, err
 // day per product. entries_allowance_day finds the day's entries, in entry
 // order; SQLite sorts them by user for the GROUP BY. The WHERE repeats the
 // partial index's condition: without it SQLite cannot use the index (the
-// parameter might be ”) and scanned the whole ledger.
+// parameter might be the empty string) and scanned the whole ledger.
 const allowanceUseQuery = `SELECT user_id, product, -SUM(credits) FROM entries
 	WHERE allowance_day = ? AND allowance_day != '' AND lot_id IS NULL AND kind IN ('spend', 'reverse')
 	GROUP BY user_id, product HAVING -SUM(credits) > 0`

@@ -36,7 +36,8 @@ type renewalDates struct {
 	SignedDate                  millis `json:"signedDate,omitempty"`
 }
 
-// UnmarshalJSON reads Apple's JSON, so a stored Raw decodes again.
+// UnmarshalJSON reads Apple's JSON (dates in milliseconds), so that Raw, or
+// the payload of a stored JWS, decodes again.
 func (r *RenewalInfo) UnmarshalJSON(b []byte) error {
 	type plain RenewalInfo
 	var aux struct {

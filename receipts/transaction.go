@@ -60,7 +60,8 @@ type transactionDates struct {
 	RevocationDate       millis `json:"revocationDate,omitempty"`
 }
 
-// UnmarshalJSON reads Apple's JSON, so a stored Raw decodes again.
+// UnmarshalJSON reads Apple's JSON (dates in milliseconds), so that Raw, or
+// the payload of a stored JWS, decodes again.
 func (t *Transaction) UnmarshalJSON(b []byte) error {
 	type plain Transaction
 	var aux struct {

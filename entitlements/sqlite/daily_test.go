@@ -82,16 +82,7 @@ func TestSummariseAllowanceDay(t *testing.T) {
 // through it.
 func TestAllowanceDayIndexAppends(t *testing.T) {
 	db := openTest(t)
-	var cols []string
-	rows, err := db.read.Query(`SELECT name FROM pragma_index_info('entries_allowance_day') ORDER BY seqno`)
-	require.NoError(t, err)
-	defer rows.Close()
-	for rows.Next() {
-		var c string
-		require.NoError(t, rows.Scan(&c))
-		cols = append(cols, c)
-	}
-	require.NoError(t, rows.Err())
+	cols := queryStrings(t, db, `SELECT name FROM pragma_index_info('entries_allowance_day') ORDER BY seqno`)
 	require.Equal(t, []string{"allowance_day", "entry_id"}, cols)
 	require.Contains(t, queryPlan(t, db, allowanceUseQuery, "2026-11-25"), "entries_allowance_day")
 }
@@ -113,14 +104,6 @@ func TestPruneAllowanceUsage(t *testing.T) {
 		pruned = append(pruned, n)
 	}
 	require.Equal(t, []int64{3, 1, 0}, pruned, "two days of two users, three at a time")
-	var days []string
-	rows, err := db.read.Query(`SELECT DISTINCT day FROM allowance_usage ORDER BY day`)
-	require.NoError(t, err)
-	defer rows.Close()
-	for rows.Next() {
-		var d string
-		require.NoError(t, rows.Scan(&d))
-		days = append(days, d)
-	}
+	days := queryStrings(t, db, `SELECT DISTINCT day FROM allowance_usage ORDER BY day`)
 	require.Equal(t, []string{keep, testNow.Format(time.DateOnly)}, days)
 }

@@ -167,19 +167,29 @@ func oldDatabase(t *testing.T, path string, names []string, fill string) {
 
 // columns lists which of names table has.
 func columns(t *testing.T, db *DB, table string, names ...string) []string {
-	rows, err := db.read.Query(`SELECT name FROM pragma_table_info(?) ORDER BY cid`, table)
-	require.NoError(t, err)
-	defer rows.Close()
 	var have []string
-	for rows.Next() {
-		var n string
-		require.NoError(t, rows.Scan(&n))
+	for _, n := range queryStrings(t, db, `SELECT name FROM pragma_table_info(?) ORDER BY cid`, table) {
 		if slices.Contains(names, n) {
 			have = append(have, n)
 		}
 	}
-	require.NoError(t, rows.Err())
 	return have
+}
+
+// queryStrings runs a one-column query on a read connection.
+func queryStrings(t *testing.T, db *DB, query string, args ...any) []string {
+	t.Helper()
+	rows, err := db.read.Query(query, args...)
+	require.NoError(t, err)
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var s string
+		require.NoError(t, rows.Scan(&s))
+		out = append(out, s)
+	}
+	require.NoError(t, rows.Err())
+	return out
 }
 
 // A database made before transaction_jws keeps every transaction's signed

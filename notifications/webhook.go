@@ -86,8 +86,8 @@ func compactSignedPayload(b []byte) (signed string, ok bool) {
 	return string(v), true
 }
 
-// jwsByte holds the bytes of a compact JWS: base64url and the dots. A table
-// is ~5× faster than the comparisons over ~10 KiB a notification.
+// jwsByte holds the bytes of a compact JWS: base64url and the dots; one
+// lookup a byte instead of up to seven comparisons, over ~10 KiB a body.
 var jwsByte = func() (t [256]bool) {
 	for _, c := range []byte("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.") {
 		t[c] = true

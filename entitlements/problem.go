@@ -71,5 +71,12 @@ func WriteProblem(w http.ResponseWriter, p Problem) {
 func WriteJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
+	if a, ok := v.(jsonAppender); ok { // skips the check encoding/json makes of a Marshaler's output
+		_, _ = w.Write(append(a.AppendJSON(make([]byte, 0, 4096)), '\n'))
+		return
+	}
 	_ = json.NewEncoder(w).Encode(v)
 }
+
+// jsonAppender is a type that writes its own JSON, as encoding/json would.
+type jsonAppender interface{ AppendJSON([]byte) []byte }

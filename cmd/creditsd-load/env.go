@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -21,7 +20,7 @@ type env struct {
 	opts        options
 	stderr      io.Writer
 	base        string // http://host:port
-	client      *http.Client
+	client      *wireClient
 	secret      string
 	ca          *devca.CA
 	environment string
@@ -45,7 +44,6 @@ const lotCredits = entitlements.MaxCredits
 
 func setup(ctx context.Context, o options, stderr io.Writer) (*env, error) {
 	e := &env{opts: o, stderr: stderr, runID: newRunID()}
-	e.client = newClient(max(o.concurrency, 64))
 	var err error
 	if o.target != "" {
 		err = e.setupTarget(ctx)
@@ -79,12 +77,15 @@ func (e *env) setupLocal(ctx context.Context) error {
 		together: e.opts.expiredLayout == "together"}
 	fmt.Fprintf(e.stderr, "seeding %d users, %d lots (%d expired, %s) into %s\n", plan.users, plan.lots, plan.expired,
 		e.opts.expiredLayout, e.files.Database)
-	rep, err := seed(ctx, e.files.Database, plan, e.stderr)
+	rep, seededAt, err := seedCached(ctx, e.opts.seedCache, e.files.Database, plan, e.stderr)
 	if err != nil {
 		return fmt.Errorf("seeding: %w", err)
 	}
+	e.seededAt = seededAt
 	e.seeded = &rep
-	fmt.Fprintf(e.stderr, "seeded in %.1fs (%.0f lots/s)\n", rep.Seconds, rep.LotsPerSec)
+	if !rep.Cached {
+		fmt.Fprintf(e.stderr, "seeded in %.1fs (%.0f lots/s)\n", rep.Seconds, rep.LotsPerSec)
+	}
 	if e.bin = e.opts.creditsd; e.bin == "" {
 		if e.bin, err = buildServer(ctx, e.dir, e.stderr); err != nil {
 			return err
@@ -100,6 +101,9 @@ func (e *env) start() error {
 		return err
 	}
 	e.srv, e.base = srv, "http://"+srv.addr
+	if e.client, err = newWireClient(e.base, e.idleConns()); err != nil {
+		return err
+	}
 	e.rss = newRSSSampler(srv.pid())
 	fmt.Fprintf(e.stderr, "creditsd pid %d listening on %s\n", srv.pid(), srv.addr)
 	return nil
@@ -112,9 +116,13 @@ func (e *env) stop() error {
 	e.rss.close()
 	err := e.srv.stop()
 	e.srv = nil
-	e.client.CloseIdleConnections() // they lead to the old port
+	e.client.CloseIdleConnections() // they lead to the old port; start makes a new client
 	return err
 }
+
+// idleConns is how many connections the client keeps: one per worker,
+// and the admin API's seeding runs 64.
+func (e *env) idleConns() int { return max(e.opts.concurrency, 64) }
 
 // serverHWMMB is the peak RSS over the life of every server started.
 func (e *env) serverHWMMB() float64 { return max(e.pastHWMMB, e.rss.hwmMB()) }
@@ -127,6 +135,9 @@ func (e *env) setupTarget(ctx context.Context) error {
 		return err
 	}
 	e.base = strings.TrimSuffix(e.opts.target, "/")
+	if e.client, err = newWireClient(e.base, e.idleConns()); err != nil {
+		return err
+	}
 	e.secret, e.environment, e.rootFile = e.opts.secret, e.opts.env, filepath.Join(e.opts.caDir, "root.pem")
 	e.rss = newRSSSampler(e.opts.pid)
 	return e.grantViaAPI(ctx)
@@ -142,7 +153,7 @@ func (e *env) grantViaAPI(ctx context.Context) error {
 	body := []byte(fmt.Sprintf(`{"idempotency_key":"creditsd-load-seed","credits":%d,"reason":"load test"}`, lotCredits))
 	l := load{name: "grant", concurrency: 16, count: e.opts.users, progress: e.stderr}
 	samples, _ := l.run(ctx, func(ctx context.Context, i int) (int, error) {
-		return send(ctx, e.client, "POST", e.base+"/v1/users/"+seedUserID(i)+"/grants", token, body)
+		return send(ctx, e.client, "POST", "/v1/users/"+seedUserID(i)+"/grants", token, body)
 	})
 	if s := summarize(samples, 0); s.OK != e.opts.users {
 		return fmt.Errorf("granting lots through the admin API: %d of %d succeeded, errors %v", s.OK, e.opts.users, s.Errors)

@@ -22,9 +22,10 @@ type options struct {
 	users, lots, expired int
 	expiredLayout        string
 
-	creditsd string // the binary to start; built when empty
-	logLevel string
-	keep     bool
+	creditsd  string // the binary to start; built when empty
+	logLevel  string
+	keep      bool
+	seedCache string // a directory of seeded databases to copy instead of seeding
 
 	target, secret, caDir, env string // an already running server
 	pid                        int
@@ -73,6 +74,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.expired, "expired", -1, "of the lots, how many already expired (default: a tenth with sweep or all, else 0)")
 	fs.StringVar(&o.expiredLayout, "expired-layout", "spread", "where the expired lots sit: spread (evenly, one page each: the sweep's worst case) or together (one block, as lots bought the same days sit)")
 	fs.StringVar(&o.creditsd, "creditsd", "", "creditsd binary to start (default: go build ./cmd/creditsd into a temp dir)")
+	fs.StringVar(&o.seedCache, "seed-cache", "", "a directory to keep seeded databases in and copy them from, so runs with the same --users, --lots, --expired and layout skip seeding (delete it to seed afresh)")
 	fs.StringVar(&o.logLevel, "log-level", "info", "the started server's log level")
 	fs.BoolVar(&o.keep, "keep", false, "keep the temp dir (config, database, payloads) and say where it is")
 	fs.StringVar(&o.target, "target", "", "URL of a running creditsd instead of starting one (no seeding: users get lots through the admin API)")

@@ -73,10 +73,9 @@ func (e *env) webhook(ctx context.Context) (scenarioResult, error) {
 	for i, p := range payloads {
 		bodies[i] = []byte(`{"signedPayload":"` + p + `"}`) // a JWS is base64url and dots: nothing to escape
 	}
-	url := e.base + "/v1/appstore/notifications"
 	res := e.timedRuns(ctx, "webhook", func(r, count int) request {
 		return func(ctx context.Context, i int) (int, error) {
-			return send(ctx, e.client, "POST", url, "", bodies[r*count+i])
+			return send(ctx, e.client, "POST", "/v1/appstore/notifications", "", bodies[r*count+i])
 		}
 	})
 	if e.opts.peer {
@@ -153,7 +152,7 @@ func (e *env) spendRequest(token, prefix string) request {
 	return func(ctx context.Context, i int) (int, error) {
 		user := seedUserID(spread(i, e.opts.users))
 		body := fmt.Appendf(nil, `{"idempotency_key":"%s-%d","product":"sora","credits":1}`, prefix, i)
-		return send(ctx, e.client, "POST", e.base+"/v1/users/"+user+"/spends", token, body)
+		return send(ctx, e.client, "POST", "/v1/users/"+user+"/spends", token, body)
 	}
 }
 
@@ -171,10 +170,9 @@ func (e *env) read(ctx context.Context) (scenarioResult, error) {
 			return scenarioResult{}, err
 		}
 	}
-	url := e.base + "/v1/me/entitlement"
 	return e.timedRuns(ctx, "read", func(r, _ int) request {
 		return func(ctx context.Context, i int) (int, error) {
-			return send(ctx, e.client, "GET", url, tokens[spread(i+r*7, n)], nil)
+			return send(ctx, e.client, "GET", "/v1/me/entitlement", tokens[spread(i+r*7, n)], nil)
 		}
 	}), nil
 }

@@ -40,7 +40,8 @@ type seedReport struct {
 	Expired    int     `json:"expired"`
 	Together   bool    `json:"expired_together"` // --expired-layout together
 	Seconds    float64 `json:"seconds"`
-	LotsPerSec float64 `json:"lots_per_second"` // a lot is 3 rows: lot, entry, admin_grants
+	LotsPerSec float64 `json:"lots_per_second"`  // a lot is 3 rows: lot, entry, admin_grants
+	Cached     bool    `json:"cached,omitempty"` // copied from --seed-cache; the figures are the original seeding's
 }
 
 // seedCommitEvery bounds a seeding transaction: big enough that commits

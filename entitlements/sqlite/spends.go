@@ -17,9 +17,9 @@ func (db *DB) Spend(ctx context.Context, req entitlements.SpendRequest) (entitle
 	var st entitlements.UserState
 	replayed := false
 	err := db.update(ctx, func(tx *Tx) (err error) {
-		if _, err = tx.ensureUser(ctx, req.UserID, req.Token); err != nil {
-			return err
-		}
+		// A key only replays for a user who exists, so the replay check
+		// comes first and the user is created (by ensuredUserState) only
+		// when there is something to charge.
 		if sp, replayed, err = tx.replaySpend(ctx, req); err != nil {
 			return err
 		}
@@ -54,7 +54,7 @@ func (tx *Tx) replaySpend(ctx context.Context, req entitlements.SpendRequest) (e
 // the state it planned with: reading the user again would cost a second
 // round of queries for every spend.
 func (tx *Tx) spend(ctx context.Context, req entitlements.SpendRequest) (entitlements.Spend, entitlements.UserState, error) {
-	st, err := tx.mustUserState(ctx, req.UserID)
+	st, err := tx.ensuredUserState(ctx, req.UserID, req.Token)
 	if err != nil {
 		return entitlements.Spend{}, st, err
 	}

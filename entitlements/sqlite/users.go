@@ -74,6 +74,20 @@ func (tx *Tx) mustUserState(ctx context.Context, userID string) (entitlements.Us
 	return st, err
 }
 
+// ensuredUserState is userState for a user created first if new. An
+// existing user, nearly every call, costs the read alone: the writer's
+// time is the service's scarcest, and ensureUser's upsert is a statement.
+func (tx *Tx) ensuredUserState(ctx context.Context, userID, token string) (entitlements.UserState, error) {
+	st, found, err := tx.userState(ctx, userID)
+	if err != nil || found {
+		return st, err
+	}
+	if _, err := tx.ensureUser(ctx, userID, token); err != nil {
+		return st, err
+	}
+	return tx.mustUserState(ctx, userID)
+}
+
 // ensureUser creates userID if it is new and assigns it the purchases that
 // waited for its token.
 func (tx *Tx) ensureUser(ctx context.Context, userID, token string) (created bool, err error) {

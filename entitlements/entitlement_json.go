@@ -1,0 +1,137 @@
+package entitlements
+
+import (
+	"encoding/json"
+	"strconv"
+	"time"
+	"unicode/utf8"
+)
+
+// AppendJSON appends e as encoding/json would marshal it, byte for byte
+// (TestEntitlementAppendJSON holds it to that). Every entitlement read,
+// spend and purchase answers with one, and reflection over its nested
+// structs and times was a tenth of the server's CPU on the read path.
+func (e Entitlement) AppendJSON(b []byte) []byte {
+	if !e.plainTimes() {
+		return appendMarshaled(b, reflected(e))
+	}
+	b = appendKey(b, `{"user_id":`, e.UserID)
+	b = appendKey(b, `,"app_account_token":`, e.AppAccountToken)
+	b = appendKey(b, `,"tier":`, e.Tier)
+	b = appendInt(b, `,"allowance":{"limit":`, e.Allowance.Limit)
+	b = appendInt(b, `,"used":`, e.Allowance.Used)
+	b = appendInt(b, `,"remaining":`, e.Allowance.Remaining)
+	b = appendTime(append(b, `,"resets_at":`...), e.Allowance.ResetsAt)
+	b = appendInt(b, `},"credits":{"balance":`, e.Credits.Balance)
+	b = appendInt(b, `,"debt":`, e.Credits.Debt)
+	b = append(b, `,"lots":`...)
+	if e.Credits.Lots == nil {
+		b = append(b, "null"...)
+	} else {
+		b = append(b, '[')
+		for i, l := range e.Credits.Lots {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = l.appendJSON(b)
+		}
+		b = append(b, ']')
+	}
+	b = appendInt(b, `},"spendable":`, e.Spendable)
+	return append(b, '}')
+}
+
+// MarshalJSON is AppendJSON, for answers that embed an entitlement.
+func (e Entitlement) MarshalJSON() ([]byte, error) {
+	if !e.plainTimes() {
+		return json.Marshal(reflected(e)) // its error, for a time RFC 3339 cannot say
+	}
+	return e.AppendJSON(nil), nil
+}
+
+// plainTimes reports whether every time in e is one appendTime writes as
+// encoding/json would.
+func (e Entitlement) plainTimes() bool {
+	if !jsonTimeOK(e.Allowance.ResetsAt) {
+		return false
+	}
+	for _, l := range e.Credits.Lots {
+		if !jsonTimeOK(l.GrantedAt) || (l.ExpiresAt != nil && !jsonTimeOK(*l.ExpiresAt)) {
+			return false
+		}
+	}
+	return true
+}
+
+// reflected is an Entitlement without its methods, for encoding/json's own
+// path (the times it refuses, and the tests).
+type reflected Entitlement
+
+func (l Lot) appendJSON(b []byte) []byte {
+	b = appendKey(b, `{"lot_id":`, l.LotID)
+	b = appendKey(b, `,"source":`, l.Source)
+	if l.ProductID != "" {
+		b = appendKey(b, `,"product_id":`, l.ProductID)
+	}
+	if l.TransactionID != "" {
+		b = appendKey(b, `,"transaction_id":`, l.TransactionID)
+	}
+	if l.Environment != "" {
+		b = appendKey(b, `,"environment":`, l.Environment)
+	}
+	b = appendInt(b, `,"granted":`, l.Granted)
+	b = appendInt(b, `,"remaining":`, l.Remaining)
+	b = appendTime(append(b, `,"granted_at":`...), l.GrantedAt)
+	b = append(b, `,"expires_at":`...)
+	if l.ExpiresAt == nil {
+		b = append(b, "null"...)
+	} else {
+		b = appendTime(b, *l.ExpiresAt)
+	}
+	return append(b, '}')
+}
+
+func appendKey(b []byte, key, s string) []byte { return appendString(append(b, key...), s) }
+
+func appendInt(b []byte, key string, n int64) []byte {
+	return strconv.AppendInt(append(b, key...), n, 10)
+}
+
+// appendTime is time.Time's MarshalJSON for the years it accepts.
+func appendTime(b []byte, t time.Time) []byte {
+	b = append(b, '"')
+	return append(t.AppendFormat(b, time.RFC3339Nano), '"')
+}
+
+// jsonTimeOK reports whether time.Time's MarshalJSON would write t as
+// appendTime does: it refuses years outside 0–9999 and zone offsets of a
+// whole day or more.
+func jsonTimeOK(t time.Time) bool {
+	if y := t.Year(); y < 0 || y > 9999 {
+		return false
+	}
+	_, offset := t.Zone()
+	return offset > -24*3600 && offset < 24*3600
+}
+
+// appendString quotes s as encoding/json does. The strings here are ids,
+// tiers and environments, nearly always plain ASCII; anything else takes
+// encoding/json's own path, HTML escaping and all.
+func appendString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' || c >= utf8.RuneSelf {
+			return appendMarshaled(b, s)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
+}
+
+func appendMarshaled(b []byte, v any) []byte {
+	out, err := json.Marshal(v)
+	if err != nil { // only a time RFC 3339 cannot say, which the store never holds
+		return append(b, "null"...)
+	}
+	return append(b, out...)
+}

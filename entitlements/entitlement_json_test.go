@@ -1,0 +1,99 @@
+package entitlements
+
+import (
+	"encoding/json"
+	"math"
+	"math/rand/v2"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// TestEntitlementAppendJSON holds the hand-written encoder to what
+// encoding/json writes for the same struct without it, over random
+// entitlements with awkward strings, times and numbers.
+func TestEntitlementAppendJSON(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	for i := range 5000 {
+		e := randomEntitlement(r)
+		want, err := json.Marshal(reflected(e))
+		if err != nil { // a time encoding/json refuses: the encoder must refuse the same way
+			_, err2 := json.Marshal(e)
+			require.Error(t, err2, "case %d", i)
+			require.Equal(t, "null", string(e.AppendJSON(nil)), "case %d", i)
+			continue
+		}
+		require.Equal(t, string(want), string(e.AppendJSON(nil)), "case %d", i)
+		got, err := json.Marshal(e)
+		require.NoError(t, err)
+		require.Equal(t, string(want), string(got), "case %d, through MarshalJSON", i)
+	}
+}
+
+func TestWriteJSONAppender(t *testing.T) {
+	e := randomEntitlement(rand.New(rand.NewPCG(3, 4)))
+	w := httptest.NewRecorder()
+	WriteJSON(w, 201, e)
+	want, err := json.Marshal(reflected(e))
+	require.NoError(t, err)
+	require.Equal(t, 201, w.Code)
+	require.Equal(t, "application/json", w.Header().Get("Content-Type"))
+	require.Equal(t, string(want)+"\n", w.Body.String(), "the same bytes json.Encoder wrote, newline and all")
+}
+
+var awkward = []string{"", "alice", "user@example.com:1", `quote"d`, `back\slash`, "<tag>&amp;", "tab\there",
+	"\x00\x1f", "é ü 漢字", "\u2028\u2029", "bad \xff utf-8", "com.example.sora.credits10", "2000000123456789"}
+
+func randomEntitlement(r *rand.Rand) Entitlement {
+	str := func() string { return awkward[r.IntN(len(awkward))] }
+	num := func() int64 {
+		switch r.IntN(4) {
+		case 0:
+			return 0
+		case 1:
+			return math.MinInt64 + r.Int64N(10)
+		case 2:
+			return math.MaxInt64 - r.Int64N(10)
+		}
+		return r.Int64N(2000) - 1000
+	}
+	e := Entitlement{UserID: str(), AppAccountToken: str(), Tier: str(),
+		Allowance: Allowance{Limit: num(), Used: num(), Remaining: num(), ResetsAt: randomTime(r)},
+		Credits:   Credits{Balance: num(), Debt: num()}, Spendable: num()}
+	if r.IntN(5) > 0 {
+		e.Credits.Lots = []Lot{}
+		for range r.IntN(4) {
+			l := Lot{LotID: str(), Source: str(), ProductID: str(), TransactionID: str(), Environment: str(),
+				Granted: num(), Remaining: num(), GrantedAt: randomTime(r)}
+			if r.IntN(2) == 0 {
+				x := randomTime(r)
+				l.ExpiresAt = &x
+			}
+			e.Credits.Lots = append(e.Credits.Lots, l)
+		}
+	}
+	return e
+}
+
+func randomTime(r *rand.Rand) time.Time {
+	zones := []*time.Location{time.UTC, time.FixedZone("", 5*3600+30*60), time.FixedZone("", -8*3600),
+		time.FixedZone("", 24*3600), time.FixedZone("", -25*3600)}
+	var t time.Time
+	switch r.IntN(6) {
+	case 0:
+		t = time.UnixMilli(r.Int64N(4e12)) // milliseconds, as the store keeps them
+	case 1:
+		t = time.Unix(r.Int64N(4e9), r.Int64N(1e9)) // nanoseconds
+	case 2:
+		t = time.Date(10000+r.IntN(5), 1, 1, 0, 0, 0, 0, time.UTC) // past what RFC 3339 can say
+	case 3:
+		t = time.Date(-1-r.IntN(5), 1, 1, 0, 0, 0, 0, time.UTC)
+	case 4:
+		t = time.Time{}
+	default:
+		t = time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC)
+	}
+	return t.In(zones[r.IntN(len(zones))])
+}

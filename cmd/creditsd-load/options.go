@@ -63,7 +63,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs := flag.NewFlagSet("creditsd-load", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, usageText); fs.PrintDefaults() }
-	fs.StringVar(&o.scenario, "scenario", "all", "webhook, spend, read, sweep or all (read, spend, webhook, sweep on one server)")
+	fs.StringVar(&o.scenario, "scenario", "all", "webhook, spend, read, sweep, a comma-separated list of them, or all (read, spend, webhook, sweep on one server)")
 	fs.IntVar(&o.concurrency, "concurrency", 0, "concurrent clients (default: webhook 16, spend 32, read 32, sweep 32)")
 	fs.Float64Var(&o.rate, "rate", 0, "timed runs send this many requests a second in an open loop, latency counted from when each was due (0: each client sends as soon as it has its answer)")
 	fs.DurationVar(&o.duration, "duration", 0, "length of each timed run (default 10s; webhook: until --count is sent)")
@@ -100,8 +100,11 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 }
 
 func (o *options) check() error {
-	if o.scenario != "all" && !slices.Contains(scenarios, o.scenario) {
-		return fmt.Errorf("--scenario %q: want %s or all", o.scenario, strings.Join(scenarios, ", "))
+	for _, name := range o.list() {
+		if !slices.Contains(scenarios, name) {
+			return fmt.Errorf("--scenario %q: want %s, a comma-separated list of them, or all", o.scenario,
+				strings.Join(scenarios, ", "))
+		}
 	}
 	if o.target != "" && (o.secret == "" || o.caDir == "") {
 		return errors.New("--target needs --secret and --ca-dir")
@@ -114,7 +117,7 @@ func (o *options) check() error {
 	}
 	if o.expired < 0 {
 		o.expired = 0
-		if o.scenario == "sweep" || o.scenario == "all" {
+		if slices.Contains(o.list(), "sweep") {
 			o.expired = o.lots / 10
 		}
 	}
@@ -138,7 +141,7 @@ func (o options) list() []string {
 	if o.scenario == "all" {
 		return scenarios
 	}
-	return []string{o.scenario}
+	return strings.Split(o.scenario, ",")
 }
 
 // phase is one timed run's bounds for scenario name.

@@ -65,19 +65,19 @@ func newWireClient(base string, idle int) (*wireClient, error) {
 func send(ctx context.Context, c *wireClient, method, path, bearer string, body []byte) (int, error) {
 	conn, err := c.conn(ctx)
 	if err != nil {
-		return 0, err
+		return 0, cutShort(ctx, err)
 	}
-	deadline, ok := ctx.Deadline()
-	if !ok {
-		deadline = time.Now().Add(c.timeout)
-	}
-	_ = conn.SetDeadline(deadline)
+	// The context ends the request through AfterFunc, never through a
+	// connection deadline of its own: a socket deadline and the context's
+	// timer would race, and a request failed by the deadline must read as
+	// the context's error, which the load's workers do not count.
+	_ = conn.SetDeadline(time.Now().Add(c.timeout))
 	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
 	status, keep, err := conn.roundTrip(c.host, method, path, bearer, body)
 	stop()
 	if err != nil || !keep || ctx.Err() != nil {
 		conn.Close()
-		return status, err
+		return status, cutShort(ctx, err)
 	}
 	select {
 	case c.idle <- conn:
@@ -85,6 +85,21 @@ func send(ctx context.Context, c *wireClient, method, path, bearer string, body 
 		conn.Close()
 	}
 	return status, nil
+}
+
+// cutShort is err, or the context's error when the context's deadline
+// has passed (its timer may not have fired yet).
+func cutShort(ctx context.Context, err error) error {
+	if err == nil {
+		return nil
+	}
+	if d, ok := ctx.Deadline(); ok && !time.Now().Before(d) {
+		return context.DeadlineExceeded
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return err
 }
 
 // conn is an idle connection, or a new one.

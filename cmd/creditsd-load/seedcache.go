@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	store "github.com/creditsd/creditsd/entitlements/sqlite"
@@ -40,6 +41,10 @@ func seedCached(ctx context.Context, cacheDir, path string, plan seedPlan, progr
 		if err := migrate(ctx, path); err != nil {
 			return seedReport{}, time.Time{}, err
 		}
+		// Gigabytes of copied pages would otherwise reach the disk during
+		// the first timed run, and every fsync of the server's would wait
+		// behind them.
+		syscall.Sync()
 		fmt.Fprintf(progress, "[seed] copied %s (seeded %s) in %.1fs\n", name, meta.SeededAt.Format(time.RFC3339),
 			time.Since(start).Seconds())
 		meta.Report.Cached = true

@@ -16,9 +16,10 @@ import (
 
 // wireClient speaks just enough HTTP/1.1 to drive creditsd, over one kept
 // alive connection per worker. The load tool shares the server's two cores,
-// so every microsecond it spends is one the server does not get: Go's
-// net/http client spent ~57 µs of CPU per request here (a third of a core
-// at 8,000 reads/s), this ~10 µs. It writes each request in one call and
+// so every microsecond it spends is one the server does not get: with Go's
+// net/http client the whole tool spent ~48 µs of CPU per entitlement read
+// (0.43 cores at 9,000/s, 1M users), with this ~29 µs (0.29 cores at
+// 10,000/s), and the server's reads rose 7 %. It writes each request in one call and
 // reads the answer's status, headers and body (Content-Length or chunked),
 // nothing more: no redirects, no compression, no proxies.
 type wireClient struct {

@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"io/fs"
 	"net/url"
-	"os"
 	"runtime"
 	"sort"
 	"sync"
@@ -83,19 +82,6 @@ func Open(ctx context.Context, path string) (*DB, error) {
 		write.Close()
 		return nil, err
 	}
-	if os.Getenv("XCKPT") != "" {
-		ck, _ := sql.Open("sqlite", dsn(path, false))
-		ck.SetMaxOpenConns(1)
-		go func() {
-			for {
-				time.Sleep(50 * time.Millisecond)
-				var a, b, c int
-				if err := ck.QueryRow("PRAGMA wal_checkpoint(PASSIVE)").Scan(&a, &b, &c); err != nil {
-					fmt.Fprintln(os.Stderr, "ckpt", err)
-				}
-			}
-		}()
-	}
 	if err := db.startWriter(ctx); err != nil {
 		db.readers.close()
 		db.read.Close()
@@ -122,9 +108,6 @@ func dsn(path string, readOnly bool) string {
 		// Savepoint journals (one per write in a group commit) stay in
 		// memory: each notification's spilled ~12 KiB to a temp file.
 		q.Add("_pragma", "temp_store(MEMORY)")
-		if os.Getenv("XCKPT") != "" {
-			q.Add("_pragma", "wal_autocheckpoint(0)")
-		}
 	}
 	return "file:" + path + "?" + q.Encode()
 }

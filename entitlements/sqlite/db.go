@@ -230,6 +230,9 @@ func ptrMillis(t *time.Time) sql.NullInt64 {
 	return nullMillis(*t)
 }
 
+// nullString is s, NULL when empty.
+func nullString(s string) sql.NullString { return sql.NullString{String: s, Valid: s != ""} }
+
 func fromMillis(ms int64) time.Time { return time.UnixMilli(ms).UTC() }
 
 func fromNullMillis(n sql.NullInt64) *time.Time {

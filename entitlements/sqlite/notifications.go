@@ -74,8 +74,9 @@ func (tx *Tx) applyEffect(ctx context.Context, n Notification, eff Effect) (stri
 	if eff.Purchase == nil {
 		return n.Outcome, nil
 	}
-	if err := tx.recordPurchase(ctx, *eff.Purchase, eff.Grant, "apple:"+n.Source); err != nil {
-		return "", err
+	granted, err := tx.recordPurchase(ctx, *eff.Purchase, eff.Grant, "apple:"+n.Source)
+	if err != nil || granted {
+		return string(entitlements.OutcomeGranted), err
 	}
 	return tx.purchaseOutcome(ctx, eff.Purchase.TransactionID)
 }

@@ -17,52 +17,50 @@ func (db *DB) Spend(ctx context.Context, req entitlements.SpendRequest) (entitle
 	var st entitlements.UserState
 	replayed := false
 	err := db.update(ctx, func(tx *Tx) (err error) {
-		// A key only replays for a user who exists, so the replay check
-		// comes first and the user is created (by ensuredUserState) only
-		// when there is something to charge.
-		if sp, replayed, err = tx.replaySpend(ctx, req); err != nil {
+		var prior priorSpend
+		if st, prior, err = tx.ensuredSpendState(ctx, req); err != nil {
 			return err
 		}
-		if replayed {
-			st, err = tx.mustUserState(ctx, req.UserID)
+		if prior.id.Valid {
+			sp, err = tx.replaySpend(ctx, req, prior)
+			replayed = err == nil
 			return err
 		}
-		sp, st, err = tx.spend(ctx, req)
-		return err
+		if sp, err = tx.charge(ctx, req, st); err != nil {
+			return err
+		}
+		// The answer is the state it planned with, less the plan: reading
+		// the user again would cost a second round of queries per spend.
+		st = st.After(entitlements.SpendPlan{FromAllowance: sp.FromAllowance, FromLots: sp.FromLots})
+		return nil
 	})
 	return sp, st, replayed, err
 }
 
-func (tx *Tx) replaySpend(ctx context.Context, req entitlements.SpendRequest) (entitlements.Spend, bool, error) {
-	var id, hash string
-	err := tx.QueryRowContext(ctx, `SELECT spend_id, request_hash FROM spends WHERE user_id = ? AND idempotency_key = ?`,
-		req.UserID, req.Key).Scan(&id, &hash)
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		return entitlements.Spend{}, false, nil
-	case err != nil:
-		return entitlements.Spend{}, false, err
-	case hash != req.Hash:
-		return entitlements.Spend{}, false, entitlements.Errorf(entitlements.KindConflict, "idempotency_key_reused",
-			"idempotency key %q was used for a different spend", req.Key)
+// ensuredSpendState reads the user's state and the spend kept under the
+// request's key, creating the user first if new (a new user has kept no
+// spends). An existing user, nearly every spend, costs one statement and
+// the lots: the writer's time is the service's scarcest.
+func (tx *Tx) ensuredSpendState(ctx context.Context, req entitlements.SpendRequest) (entitlements.UserState, priorSpend, error) {
+	st, prior, found, err := tx.spendState(ctx, req.UserID, req.Key)
+	if err != nil || found {
+		return st, prior, err
 	}
-	sp, err := tx.loadSpend(ctx, req.UserID, id)
-	return sp, true, err
+	if _, err := tx.ensureUser(ctx, req.UserID, req.Token); err != nil {
+		return st, prior, err
+	}
+	st, err = tx.mustUserState(ctx, req.UserID)
+	return st, prior, err
 }
 
-// spend charges req and answers the user's state after it, derived from
-// the state it planned with: reading the user again would cost a second
-// round of queries for every spend.
-func (tx *Tx) spend(ctx context.Context, req entitlements.SpendRequest) (entitlements.Spend, entitlements.UserState, error) {
-	st, err := tx.ensuredUserState(ctx, req.UserID, req.Token)
-	if err != nil {
-		return entitlements.Spend{}, st, err
+// replaySpend answers the spend kept under the request's key, or a
+// conflict if the key was used for another body.
+func (tx *Tx) replaySpend(ctx context.Context, req entitlements.SpendRequest, prior priorSpend) (entitlements.Spend, error) {
+	if prior.hash.String != req.Hash {
+		return entitlements.Spend{}, entitlements.Errorf(entitlements.KindConflict, "idempotency_key_reused",
+			"idempotency key %q was used for a different spend", req.Key)
 	}
-	sp, err := tx.charge(ctx, req, st)
-	if err != nil {
-		return sp, st, err
-	}
-	return sp, st.After(entitlements.SpendPlan{FromAllowance: sp.FromAllowance, FromLots: sp.FromLots}), nil
+	return tx.loadSpend(ctx, req.UserID, prior.id.String)
 }
 
 func (tx *Tx) charge(ctx context.Context, req entitlements.SpendRequest, st entitlements.UserState) (entitlements.Spend, error) {

@@ -40,19 +40,46 @@ func (db *DB) UserState(ctx context.Context, userID, token string) (entitlements
 // in one statement, then its live lots.
 func (tx *Tx) userState(ctx context.Context, userID string) (entitlements.UserState, bool, error) {
 	st := entitlements.UserState{UserID: userID, At: tx.now}
-	err := tx.QueryRowContext(ctx, `SELECT app_account_token, debt,
-		COALESCE((`+tierSQL+`), ?3),
-		COALESCE((SELECT used FROM allowance_usage WHERE user_id = ?1 AND day = ?4), 0)
-		FROM users WHERE user_id = ?1`, userID, millis(tx.now), entitlements.TierFree, tx.today().Key).
+	err := tx.QueryRowContext(ctx, userRowSQL+` FROM users u WHERE u.user_id = ?1`,
+		userID, millis(tx.now), entitlements.TierFree, tx.today().Key).
 		Scan(&st.AppAccountToken, &st.Debt, &st.Tier, &st.AllowanceUsed)
+	return tx.withLots(ctx, st, err)
+}
+
+// userRowSQL selects a user's row, tier and allowance used today for
+// ?1 = user, ?2 = now, ?3 = the free tier, ?4 = today, from users u.
+const userRowSQL = `SELECT u.app_account_token, u.debt, COALESCE((` + tierSQL + `), ?3),
+	COALESCE((SELECT used FROM allowance_usage WHERE user_id = ?1 AND day = ?4), 0)`
+
+// withLots completes a state whose row was read (err from that read) with
+// the user's live lots, and says whether the user exists.
+func (tx *Tx) withLots(ctx context.Context, st entitlements.UserState, err error) (entitlements.UserState, bool, error) {
 	if errors.Is(err, sql.ErrNoRows) {
 		return st, false, nil
 	}
 	if err != nil {
 		return st, false, err
 	}
-	st.Lots, err = tx.liveLots(ctx, userID)
+	st.Lots, err = tx.liveLots(ctx, st.UserID)
 	return st, true, err
+}
+
+// priorSpend is a spend already kept under an idempotency key.
+type priorSpend struct {
+	id, hash sql.NullString
+}
+
+// spendState is userState with the spend already kept under key, if any,
+// read in the same statement: every spend asks both, in the writer.
+func (tx *Tx) spendState(ctx context.Context, userID, key string) (entitlements.UserState, priorSpend, bool, error) {
+	st := entitlements.UserState{UserID: userID, At: tx.now}
+	var prior priorSpend
+	err := tx.QueryRowContext(ctx, userRowSQL+`, s.spend_id, s.request_hash FROM users u
+		LEFT JOIN spends s ON s.user_id = u.user_id AND s.idempotency_key = ?5 WHERE u.user_id = ?1`,
+		userID, millis(tx.now), entitlements.TierFree, tx.today().Key, key).
+		Scan(&st.AppAccountToken, &st.Debt, &st.Tier, &st.AllowanceUsed, &prior.id, &prior.hash)
+	st, found, err := tx.withLots(ctx, st, err)
+	return st, prior, found, err
 }
 
 // today is the allowance day that contains the transaction's moment.
@@ -72,20 +99,6 @@ func (db *DB) stateAfter(ctx context.Context, userID string) (st entitlements.Us
 func (tx *Tx) mustUserState(ctx context.Context, userID string) (entitlements.UserState, error) {
 	st, _, err := tx.userState(ctx, userID)
 	return st, err
-}
-
-// ensuredUserState is userState for a user created first if new. An
-// existing user, nearly every call, costs the read alone: the writer's
-// time is the service's scarcest, and ensureUser's upsert is a statement.
-func (tx *Tx) ensuredUserState(ctx context.Context, userID, token string) (entitlements.UserState, error) {
-	st, found, err := tx.userState(ctx, userID)
-	if err != nil || found {
-		return st, err
-	}
-	if _, err := tx.ensureUser(ctx, userID, token); err != nil {
-		return st, err
-	}
-	return tx.mustUserState(ctx, userID)
 }
 
 // ensureUser creates userID if it is new and assigns it the purchases that

@@ -87,7 +87,7 @@ func (l load) worker(ctx context.Context, start time.Time, next *atomic.Int64, c
 		}
 		status, err := do(ctx, i)
 		lat := time.Since(t0)
-		if err != nil && (ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded)) {
+		if err != nil && (ctx.Err() != nil || errors.Is(err, errCutShort)) {
 			break // cut short by the deadline: it measures the deadline, not the server
 		}
 		out = append(out, sample{at: t0.Sub(start), latency: lat, status: status})

@@ -100,10 +100,14 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 }
 
 func (o *options) check() error {
-	for _, name := range o.list() {
+	for i, name := range o.list() {
 		if !slices.Contains(scenarios, name) {
 			return fmt.Errorf("--scenario %q: want %s, a comma-separated list of them, or all", o.scenario,
 				strings.Join(scenarios, ", "))
+		}
+		if slices.Contains(o.list()[:i], name) {
+			// A second pass would replay the first one's keys and transactions: not the same load.
+			return fmt.Errorf("--scenario %q: %s twice; use --runs for more runs", o.scenario, name)
 		}
 	}
 	if o.target != "" && (o.secret == "" || o.caDir == "") {

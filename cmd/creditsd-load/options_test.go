@@ -20,6 +20,7 @@ func TestOptionsScenarios(t *testing.T) {
 		{arg: "read,sweep", want: []string{"read", "sweep"}, expired: 10},
 		{arg: "read,nap", err: "comma-separated"},
 		{arg: "read,", err: "comma-separated"},
+		{arg: "spend,read,spend", err: "spend twice"},
 	} {
 		t.Run(tc.arg, func(t *testing.T) {
 			o, err := parseOptions([]string{"--scenario", tc.arg, "--users", "10"}, io.Discard)

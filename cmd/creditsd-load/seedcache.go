@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"syscall"
 	"time"
 
 	store "github.com/creditsd/creditsd/entitlements/sqlite"
@@ -38,13 +37,12 @@ func seedCached(ctx context.Context, cacheDir, path string, plan seedPlan, progr
 		if err := copyFile(name, path); err != nil {
 			return seedReport{}, time.Time{}, err
 		}
+		// The copy is synced (copyFile): gigabytes of its pages would
+		// otherwise reach the disk during the first timed run, and every
+		// fsync of the server's would wait behind them.
 		if err := migrate(ctx, path); err != nil {
 			return seedReport{}, time.Time{}, err
 		}
-		// Gigabytes of copied pages would otherwise reach the disk during
-		// the first timed run, and every fsync of the server's would wait
-		// behind them.
-		syscall.Sync()
 		fmt.Fprintf(progress, "[seed] copied %s (seeded %s) in %.1fs\n", name, meta.SeededAt.Format(time.RFC3339),
 			time.Since(start).Seconds())
 		meta.Report.Cached = true
@@ -55,6 +53,11 @@ func seedCached(ctx context.Context, cacheDir, path string, plan seedPlan, progr
 		return rep, plan.now, err
 	}
 	if err := os.MkdirAll(cacheDir, 0o755); err != nil {
+		return rep, plan.now, err
+	}
+	// Both files synced, so that the run that seeds does not pay for their
+	// writeback during its timed runs either.
+	if err := syncFile(path); err != nil {
 		return rep, plan.now, err
 	}
 	if err := copyFile(path, name); err != nil {
@@ -76,6 +79,16 @@ func migrate(ctx context.Context, path string) error {
 	return db.Close()
 }
 
+func syncFile(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return f.Sync()
+}
+
+// copyFile copies from to to and syncs the copy.
 func copyFile(from, to string) error {
 	in, err := os.Open(from)
 	if err != nil {
@@ -87,6 +100,10 @@ func copyFile(from, to string) error {
 		return err
 	}
 	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	if err := out.Sync(); err != nil {
 		out.Close()
 		return err
 	}

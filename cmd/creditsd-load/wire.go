@@ -9,8 +9,11 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
+	"syscall"
 	"time"
 )
 
@@ -25,8 +28,9 @@ import (
 type wireClient struct {
 	addr    string // host:port
 	host    string // the Host header
+	prefix  string // the base URL's path, before every request's
 	tls     *tls.Config
-	timeout time.Duration // per request, when the context has no deadline
+	timeout time.Duration // the longest one request may take
 	idle    chan *wireConn
 }
 
@@ -43,7 +47,8 @@ func newWireClient(base string, idle int) (*wireClient, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &wireClient{addr: u.Host, host: u.Host, timeout: 60 * time.Second, idle: make(chan *wireConn, idle)}
+	c := &wireClient{addr: u.Host, host: u.Host, prefix: strings.TrimSuffix(u.Path, "/"), timeout: 60 * time.Second,
+		idle: make(chan *wireConn, idle)}
 	switch u.Scheme {
 	case "http":
 	case "https":
@@ -62,19 +67,35 @@ func newWireClient(base string, idle int) (*wireClient, error) {
 
 // send makes one request and reads its answer to the end, which is what
 // lets the connection be reused. It returns the status (0 with an error
-// when no answer came).
+// when no answer came). A request the context's deadline cuts short fails
+// with errCutShort.
 func send(ctx context.Context, c *wireClient, method, path, bearer string, body []byte) (int, error) {
-	conn, err := c.conn(ctx)
-	if err != nil {
-		return 0, cutShort(ctx, err)
+	for {
+		conn, reused, err := c.conn(ctx)
+		if err != nil {
+			return 0, cutShort(ctx, err)
+		}
+		status, err := c.roundTrip(ctx, conn, method, path, bearer, body)
+		// A kept connection the server has closed meanwhile (its idle
+		// timeout, a proxy's) fails before any answer: send again on a
+		// new one, as net/http does. Every request the tool sends is
+		// idempotent (spend keys, notification UUIDs), so a repeat is safe.
+		if reused && status == 0 && isClosedConn(err) && ctx.Err() == nil {
+			continue
+		}
+		return status, err
 	}
-	// The context ends the request through AfterFunc, never through a
-	// connection deadline of its own: a socket deadline and the context's
-	// timer would race, and a request failed by the deadline must read as
-	// the context's error, which the load's workers do not count.
+}
+
+// roundTrip sends one request on conn and keeps conn for the next one
+// when the answer allows it.
+func (c *wireClient) roundTrip(ctx context.Context, conn *wireConn, method, path, bearer string, body []byte) (int, error) {
+	// The request as a whole gets c.timeout; the context ends it sooner
+	// through AfterFunc, so that a request the run's deadline stops fails
+	// with the context's error and not with a socket timeout that raced it.
 	_ = conn.SetDeadline(time.Now().Add(c.timeout))
 	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
-	status, keep, err := conn.roundTrip(c.host, method, path, bearer, body)
+	status, keep, err := conn.roundTrip(c.host, method, c.prefix+path, bearer, body)
 	stop()
 	if err != nil || !keep || ctx.Err() != nil {
 		conn.Close()
@@ -88,42 +109,49 @@ func send(ctx context.Context, c *wireClient, method, path, bearer string, body 
 	return status, nil
 }
 
-// cutShort is err, or the context's error when the context's deadline
+// isClosedConn reports the errors of a connection the other side closed.
+func isClosedConn(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) ||
+		errors.Is(err, syscall.EPIPE)
+}
+
+// errCutShort is a request the run's deadline (or its cancellation) ended:
+// it measures the deadline, not the server, and the load does not count it.
+var errCutShort = errors.New("cut short by the run's end")
+
+// cutShort is err, or errCutShort when the context is done or its deadline
 // has passed (its timer may not have fired yet).
 func cutShort(ctx context.Context, err error) error {
 	if err == nil {
 		return nil
 	}
-	if d, ok := ctx.Deadline(); ok && !time.Now().Before(d) {
-		return context.DeadlineExceeded
-	}
-	if ctx.Err() != nil {
-		return ctx.Err()
+	if d, ok := ctx.Deadline(); ctx.Err() != nil || ok && !time.Now().Before(d) {
+		return fmt.Errorf("%w: %w", errCutShort, err)
 	}
 	return err
 }
 
-// conn is an idle connection, or a new one.
-func (c *wireClient) conn(ctx context.Context) (*wireConn, error) {
+// conn is an idle connection (reused), or a new one.
+func (c *wireClient) conn(ctx context.Context) (conn *wireConn, reused bool, err error) {
 	select {
 	case conn := <-c.idle:
-		return conn, nil
+		return conn, true, nil
 	default:
 	}
 	d := net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}
 	nc, err := d.DialContext(ctx, "tcp", c.addr)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	if c.tls != nil {
 		tc := tls.Client(nc, c.tls)
 		if err := tc.HandshakeContext(ctx); err != nil {
 			nc.Close()
-			return nil, err
+			return nil, false, err
 		}
 		nc = tc
 	}
-	return &wireConn{Conn: nc, r: bufio.NewReaderSize(nc, 16<<10)}, nil
+	return &wireConn{Conn: nc, r: bufio.NewReaderSize(nc, 16<<10)}, false, nil
 }
 
 // CloseIdleConnections closes the kept connections (after the server they
@@ -202,6 +230,8 @@ func readResponse(r *bufio.Reader) (status int, keep bool, err error) {
 		}
 	}
 	switch {
+	case status < 200 || status == http.StatusNoContent || status == http.StatusNotModified:
+		// no body, whatever the headers say (RFC 9112 §6.3); an informational answer is not the final one, but creditsd sends none
 	case chunked:
 		err = discardChunked(r)
 	case length >= 0:

@@ -111,6 +111,7 @@ func TestWireClient(t *testing.T) {
 		_, err = send(ctx, c, "GET", "/slow", "", nil)
 		require.Error(t, err)
 		require.Less(t, time.Since(start), 5*time.Second)
+		require.ErrorIs(t, err, errCutShort, "the load does not count it")
 		require.Empty(t, c.idle, "a connection cut short is not kept")
 	})
 	t.Run("ErrCanceled", func(t *testing.T) {
@@ -126,6 +127,46 @@ func TestWireClient(t *testing.T) {
 		_, err = send(ctx, c, "GET", "/slow", "", nil)
 		require.Error(t, err)
 		require.Less(t, time.Since(start), 5*time.Second, "cancelling a context without a deadline ends the request")
+	})
+	t.Run("ServerClosedIdleConnection", func(t *testing.T) {
+		var conns atomic.Int64
+		srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+		srv.Config.IdleTimeout = 50 * time.Millisecond
+		srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+			if s == http.StateNew {
+				conns.Add(1)
+			}
+		}
+		srv.Start()
+		defer srv.Close()
+		c, err := newWireClient(srv.URL, 1)
+		require.NoError(t, err)
+		for range 3 {
+			status, err := send(context.Background(), c, "GET", "/", "", nil)
+			require.NoError(t, err, "a kept connection the server closed is replaced, not a failure")
+			require.Equal(t, http.StatusOK, status)
+			time.Sleep(200 * time.Millisecond)
+		}
+		require.EqualValues(t, 3, conns.Load())
+	})
+	t.Run("PathPrefix", func(t *testing.T) {
+		got := make(chan string, 1)
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { got <- r.URL.Path }))
+		defer srv.Close()
+		c, err := newWireClient(srv.URL+"/creditsd/", 1)
+		require.NoError(t, err)
+		_, err = send(context.Background(), c, "GET", "/v1/me/entitlement", "", nil)
+		require.NoError(t, err)
+		require.Equal(t, "/creditsd/v1/me/entitlement", <-got)
+	})
+	t.Run("ErrDialTimeoutIsNotTheRunsEnd", func(t *testing.T) {
+		c, err := newWireClient("http://127.0.0.1:1", 1) // nothing listens on port 1
+		require.NoError(t, err)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		_, err = send(ctx, c, "GET", "/", "", nil)
+		require.Error(t, err)
+		require.NotErrorIs(t, err, errCutShort, "a failure inside the run is counted")
 	})
 	t.Run("ErrScheme", func(t *testing.T) {
 		_, err := newWireClient("ftp://127.0.0.1:1", 1)
@@ -144,6 +185,7 @@ func TestReadResponse(t *testing.T) {
 		{name: "ContentLength", raw: "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabcNEXT", status: 200, keep: true, rest: "NEXT"},
 		{name: "Chunked", raw: "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3;ext=1\r\nabc\r\n0\r\nTrailer: x\r\n\r\nNEXT",
 			status: 200, keep: true, rest: "NEXT"},
+		{name: "NoContent", raw: "HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\nNEXT", status: 204, keep: true, rest: "NEXT"},
 		{name: "HTTP10", raw: "HTTP/1.0 404 Not Found\r\nContent-Length: 0\r\n\r\n", status: 404, keep: false},
 		{name: "Close", raw: "HTTP/1.1 500 x\r\nconnection: Close\r\ncontent-length: 1\r\n\r\nz", status: 500, keep: false},
 		{name: "ToEOF", raw: "HTTP/1.1 200 OK\r\n\r\nall of it", status: 200, keep: false},

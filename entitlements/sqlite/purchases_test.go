@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -180,4 +181,47 @@ func outcomeOf(t testing.TB, db *DB, transactionID string) string {
 	var o string
 	require.NoError(t, db.read.QueryRow(`SELECT outcome FROM apple_transactions WHERE transaction_id = ?`, transactionID).Scan(&o))
 	return o
+}
+
+// A new transaction of a known user takes a shorter path through the
+// writer than one that waits for its user; both must leave the same rows.
+func TestWebhookGrantPathsAgree(t *testing.T) {
+	db := openTest(t)
+	_ = state(t, db, "alice")
+	webhook(t, db, "n-known", purchase("300", tokens.Token("alice"))) // alice is known: one insert
+	webhook(t, db, "n-later", purchase("301", tokens.Token("carol"))) // carol is not: kept, then assigned
+	_ = state(t, db, "carol")
+
+	row := func(txID string) []string {
+		return queryStrings(t, db, `SELECT t.user_id || ' ' || t.outcome || ' ' || t.credits || ' ' ||
+			COALESCE(t.expires_at, 'never') || ' ' || (t.lot_id = l.lot_id) || ' ' || (t.updated_at - t.created_at) || ' | ' ||
+			l.source || ' ' || l.product_id || ' ' || l.environment || ' ' || l.granted || ' ' || l.remaining || ' ' ||
+			l.granted_at || ' ' || COALESCE(l.expires_at, 'never') || ' | ' ||
+			e.kind || ' ' || e.credits || ' ' || e.reason || ' ' || e.ref
+			FROM apple_transactions t JOIN lots l ON l.transaction_id = t.transaction_id JOIN entries e ON e.lot_id = l.lot_id
+			WHERE t.transaction_id = ?`, txID)
+	}
+	known, later := row("300"), row("301")
+	require.Len(t, known, 1)
+	require.Equal(t, strings.Replace(later[0], "carol", "alice", 1), strings.Replace(known[0], " 300", " 301", 1))
+	require.Equal(t, []string{"granted"}, queryStrings(t, db, `SELECT outcome FROM notifications WHERE notification_uuid = 'n-known'`))
+}
+
+// The grant was planned (at testNow) while the pack was still valid, and
+// it reaches the writer after the pack expired: it is recorded, not granted.
+func TestWebhookKnownUserPackExpiredOnTheWay(t *testing.T) {
+	db := openTest(t)
+	_ = state(t, db, "alice")
+	p := purchase("310", tokens.Token("alice"))
+	p.PurchaseDate = testNow.AddDate(-1, 0, 0).Add(time.Minute) // its lot expires at testNow + 1 min
+	g := plan(t, p)
+	require.Equal(t, entitlements.OutcomeGranted, g.Outcome)
+	db.Now = func() time.Time { return testNow.Add(2 * time.Minute) }
+	_, err := db.RecordNotification(context.Background(), Notification{UUID: "n-old", Type: "ONE_TIME_CHARGE",
+		SignedDate: p.SignedDate, TransactionID: p.TransactionID, JWS: "outer", Source: "webhook"},
+		Effect{Purchase: &p, Grant: g})
+	require.NoError(t, err)
+	require.Equal(t, "expired", outcomeOf(t, db, "310"))
+	require.Equal(t, []string{"0"}, queryStrings(t, db, `SELECT count(*) FROM lots WHERE transaction_id = '310'`))
+	require.Equal(t, []string{"expired"}, queryStrings(t, db, `SELECT outcome FROM notifications WHERE notification_uuid = 'n-old'`))
 }

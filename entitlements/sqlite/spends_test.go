@@ -201,3 +201,18 @@ func TestLedgerPagesNewestFirst(t *testing.T) {
 	}
 	require.Equal(t, []int64{5, 4, 3, 2, 1}, seen)
 }
+
+// A spend is often the first call that names a user: the purchase that
+// waited for their token is theirs before the spend is planned.
+func TestSpendForNewUserWithPendingPurchase(t *testing.T) {
+	db := openTest(t)
+	webhook(t, db, "n-gina", purchase("400", tokens.Token("gina")))
+	sp, st, replayed, err := db.Spend(context.Background(), spendReq("gina", "k1", 35))
+	require.NoError(t, err)
+	require.False(t, replayed)
+	require.Equal(t, int64(30), sp.FromAllowance)
+	require.Len(t, sp.FromLots, 1, "the waiting pack pays the rest")
+	require.Equal(t, int64(5), sp.FromLots[0].Credits)
+	require.Equal(t, int64(5), entitlements.Compute(st, db.Policy.Allowance).Credits.Balance)
+	require.Equal(t, int64(5), balance(t, db, "gina"))
+}

@@ -45,43 +45,37 @@ func echoServer(t *testing.T, conns *atomic.Int64) *httptest.Server {
 	return srv
 }
 
+// TestWireClientConnections counts the connections a run of requests
+// takes: one while answers allow keeping it, one each when they do not.
+func TestWireClientConnections(t *testing.T) {
+	for _, tc := range []struct {
+		name, method, path string
+		body               []byte
+		n                  int
+		status             int
+		conns              int64
+		why                string
+	}{
+		{"KeptAlive", "POST", "/v1/x", []byte(`{"a":1}`), 50, http.StatusCreated, 1, "one kept-alive connection carries every request"},
+		{"Chunked", "GET", "/big?chunked", nil, 5, http.StatusOK, 1, "a chunked body read to its end leaves the connection reusable"},
+		{"ConnectionClose", "GET", "/x?close", nil, 3, http.StatusCreated, 3, "a connection the server closes is not reused"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var conns atomic.Int64
+			srv := echoServer(t, &conns)
+			c, err := newWireClient(srv.URL, 4)
+			require.NoError(t, err)
+			for range tc.n {
+				status, err := send(context.Background(), c, tc.method, tc.path, "tok", tc.body)
+				require.NoError(t, err)
+				require.Equal(t, tc.status, status)
+			}
+			require.Equal(t, tc.conns, conns.Load(), tc.why)
+		})
+	}
+}
+
 func TestWireClient(t *testing.T) {
-	t.Run("OK", func(t *testing.T) {
-		var conns atomic.Int64
-		srv := echoServer(t, &conns)
-		c, err := newWireClient(srv.URL, 4)
-		require.NoError(t, err)
-		for range 50 {
-			status, err := send(context.Background(), c, "POST", "/v1/x", "tok", []byte(`{"a":1}`))
-			require.NoError(t, err)
-			require.Equal(t, http.StatusCreated, status)
-		}
-		require.EqualValues(t, 1, conns.Load(), "one kept-alive connection carries every request")
-	})
-	t.Run("Chunked", func(t *testing.T) {
-		var conns atomic.Int64
-		srv := echoServer(t, &conns)
-		c, err := newWireClient(srv.URL, 4)
-		require.NoError(t, err)
-		for range 5 {
-			status, err := send(context.Background(), c, "GET", "/big?chunked", "", nil)
-			require.NoError(t, err)
-			require.Equal(t, http.StatusOK, status)
-		}
-		require.EqualValues(t, 1, conns.Load(), "a chunked body read to its end leaves the connection reusable")
-	})
-	t.Run("ConnectionClose", func(t *testing.T) {
-		var conns atomic.Int64
-		srv := echoServer(t, &conns)
-		c, err := newWireClient(srv.URL, 4)
-		require.NoError(t, err)
-		for range 3 {
-			status, err := send(context.Background(), c, "GET", "/x?close", "", nil)
-			require.NoError(t, err)
-			require.Equal(t, http.StatusCreated, status)
-		}
-		require.EqualValues(t, 3, conns.Load(), "a connection the server closes is not reused")
-	})
 	t.Run("RequestOnTheWire", func(t *testing.T) {
 		got := make(chan string, 1)
 		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -14,8 +14,9 @@ import (
 	"github.com/creditsd/creditsd/receipts"
 )
 
-// What Apple signed is kept as it was signed, and it is the only copy: the
-// stored notification and transaction verify again, whole, to what the
+// What Apple signed is kept as it was signed, its signer's certificate
+// chain once: the stored notification and transaction, read through the
+// views that put their headers back, verify again, whole, to what the
 // webhook was sent.
 func TestEndToEndKeepsWhatAppleSigned(t *testing.T) {
 	w := newWorld(t)
@@ -29,10 +30,17 @@ func TestEndToEndKeepsWhatAppleSigned(t *testing.T) {
 	require.NoError(t, err)
 	defer db.Close()
 	var storedNotification, storedTx string
-	require.NoError(t, db.QueryRow(`SELECT n.jws, t.jws FROM notifications n JOIN transaction_jws t USING (transaction_id)
-		WHERE n.notification_uuid = '8a1c1c3e-0000-4000-8000-000000000401'`).Scan(&storedNotification, &storedTx))
+	require.NoError(t, db.QueryRow(`SELECT n.jws, t.jws FROM notifications_signed n, transactions_signed t
+		WHERE n.notification_uuid = '8a1c1c3e-0000-4000-8000-000000000401' AND t.transaction_id = '4000001'`).
+		Scan(&storedNotification, &storedTx))
 	require.Equal(t, signed, storedNotification)
 	require.Equal(t, signedTx, storedTx)
+	var headers, rowBytes int
+	require.NoError(t, db.QueryRow(`SELECT (SELECT count(*) FROM jws_headers),
+		(SELECT length(jws) FROM notifications WHERE notification_uuid = '8a1c1c3e-0000-4000-8000-000000000401')`).
+		Scan(&headers, &rowBytes))
+	require.Equal(t, 1, headers, "the notification and its transaction share one signer, so one header")
+	require.Less(t, rowBytes, len(signed)-1000, "the row does not repeat the certificate chain")
 
 	v := &receipts.Verifier{Roots: []*x509.Certificate{w.ca.Root}, BundleID: e2eBundle, Environments: []string{receipts.Sandbox}}
 	n, err := v.VerifyNotification(storedNotification)

@@ -236,3 +236,60 @@ func TestMigrationDropsDecodedKeepsJWS(t *testing.T) {
 		require.Equal(t, []string{"jws"}, columns(t, db, table, "jws"), table)
 	}
 }
+
+// Rows written before jws_headers keep their whole JWS and read back
+// unchanged through the views; rows written after keep their header once.
+func TestMigrationKeepsWholeJWSReadable(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "old.db")
+	oldDatabase(t, path, []string{"0001_ledger.sql", "0002_spends.sql", "0003_jobs.sql", "0004_consumption.sql",
+		"0005_transaction_jws.sql", "0006_drop_decoded.sql", "0007_allowance_day_by_entry.sql"},
+		`INSERT INTO apple_transactions (transaction_id, original_transaction_id, product_id,
+			type, environment, quantity, purchase_date, signed_date, outcome, created_at, updated_at)
+			VALUES ('t1', 't1', 'p', 'Consumable', 'Sandbox', 1, 1, 1, 'granted', 1, 1);
+		INSERT INTO transaction_jws VALUES ('t1', 'old-h.t.sig');
+		INSERT INTO notifications (notification_uuid, notification_type, signed_date, jws, source, outcome, received_at)
+			VALUES ('n1', 'ONE_TIME_CHARGE', 1, 'old-h.n.sig', 'webhook', 'granted', 1)`)
+
+	db, err := Open(context.Background(), path)
+	require.NoError(t, err)
+	defer db.Close()
+	require.Equal(t, []string{"old-h.n.sig"}, queryStrings(t, db, `SELECT jws FROM notifications_signed WHERE notification_uuid = 'n1'`))
+	require.Equal(t, []string{"old-h.t.sig"}, queryStrings(t, db, `SELECT jws FROM transactions_signed WHERE transaction_id = 't1'`))
+}
+
+// A signer's header is stored once however many documents it signed, and
+// every document reads back byte for byte.
+func TestJWSHeaderStoredOnce(t *testing.T) {
+	db := openTest(t)
+	_ = state(t, db, "alice")
+	header := "eyJhbGciOiJFUzI1NiIsIng1YyI6WyJjaGFpbiJdfQ" // the same signer for all of them
+	for i, id := range []string{"500", "501", "502"} {
+		p := purchase(id, tokens.Token("alice"))
+		p.JWS = header + ".tx-payload-" + id + ".tx-sig"
+		_, err := db.RecordNotification(context.Background(), Notification{UUID: "n" + id, Type: "ONE_TIME_CHARGE",
+			SignedDate: p.SignedDate, TransactionID: id, JWS: header + ".n-payload-" + id + ".n-sig", Source: "webhook"},
+			Effect{Purchase: &p, Grant: plan(t, p)})
+		require.NoError(t, err, i)
+	}
+	require.Equal(t, []string{"1"}, queryStrings(t, db, `SELECT count(*) FROM jws_headers`))
+	require.Equal(t, []string{".n-payload-501.n-sig"}, queryStrings(t, db,
+		`SELECT '.' || jws FROM notifications WHERE notification_uuid = 'n501'`), "the row keeps only the rest")
+	require.Equal(t, []string{header + ".n-payload-501.n-sig"}, queryStrings(t, db,
+		`SELECT jws FROM notifications_signed WHERE notification_uuid = 'n501'`))
+	require.Equal(t, []string{header + ".tx-payload-502.tx-sig"}, queryStrings(t, db,
+		`SELECT jws FROM transactions_signed WHERE transaction_id = '502'`))
+
+	// A newer signed version of a transaction replaces the old one whole.
+	p := purchase("502", tokens.Token("alice"))
+	p.SignedDate = p.SignedDate.Add(time.Minute)
+	p.JWS = "other-signer.tx-payload-502b.sig"
+	_, err := db.RecordNotification(context.Background(), Notification{UUID: "n502b", Type: "ONE_TIME_CHARGE",
+		SignedDate: p.SignedDate, TransactionID: "502", JWS: "not-compact", Source: "webhook"},
+		Effect{Purchase: &p, Grant: plan(t, p)})
+	require.NoError(t, err)
+	require.Equal(t, []string{"other-signer.tx-payload-502b.sig"}, queryStrings(t, db,
+		`SELECT jws FROM transactions_signed WHERE transaction_id = '502'`))
+	require.Equal(t, []string{"not-compact"}, queryStrings(t, db,
+		`SELECT jws FROM notifications_signed WHERE notification_uuid = 'n502b'`), "what is not compact is kept whole")
+	require.Equal(t, []string{"2"}, queryStrings(t, db, `SELECT count(*) FROM jws_headers`))
+}

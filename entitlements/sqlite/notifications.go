@@ -54,11 +54,15 @@ func (db *DB) RecordNotification(ctx context.Context, n Notification, eff Effect
 		if rec.Outcome, err = tx.applyEffect(ctx, n, eff); err != nil {
 			return err
 		}
+		jws, err := tx.storeJWS(ctx, n.JWS)
+		if err != nil {
+			return err
+		}
 		_, err = tx.ExecContext(ctx, `INSERT INTO notifications (notification_uuid, notification_type, subtype,
-			environment, signed_date, transaction_id, original_transaction_id, jws, source, outcome, received_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			environment, signed_date, transaction_id, original_transaction_id, jws_header, jws, source, outcome, received_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			n.UUID, n.Type, n.Subtype, n.Environment, millis(n.SignedDate), n.TransactionID, n.OriginalTransactionID,
-			n.JWS, n.Source, rec.Outcome, millis(tx.now))
+			jws.headerArg(), jws.rest, n.Source, rec.Outcome, millis(tx.now))
 		return err
 	})
 	return rec, err

@@ -182,8 +182,19 @@ func (tx *Tx) insertPurchase(ctx context.Context, p entitlements.Purchase, g ent
 		millis(tx.now), millis(tx.now)); err != nil {
 		return err
 	}
-	_, err := tx.ExecContext(ctx, `INSERT INTO transaction_jws (transaction_id, jws) VALUES (?, ?)`,
-		p.TransactionID, p.JWS)
+	return tx.keepTransactionJWS(ctx, p)
+}
+
+// keepTransactionJWS keeps p's JWS as the transaction's newest signed
+// version.
+func (tx *Tx) keepTransactionJWS(ctx context.Context, p entitlements.Purchase) error {
+	jws, err := tx.storeJWS(ctx, p.JWS)
+	if err != nil {
+		return err
+	}
+	_, err = tx.ExecContext(ctx, `INSERT INTO transaction_jws (transaction_id, jws_header, jws) VALUES (?, ?, ?)
+		ON CONFLICT (transaction_id) DO UPDATE SET jws_header = excluded.jws_header, jws = excluded.jws`,
+		p.TransactionID, jws.headerArg(), jws.rest)
 	return err
 }
 
@@ -217,9 +228,7 @@ func (tx *Tx) refreshPurchase(ctx context.Context, p entitlements.Purchase, g en
 		string(g.Outcome), g.Credits, ptrMillis(g.ExpiresAt), p.TransactionID); err != nil {
 		return err
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO transaction_jws (transaction_id, jws) VALUES (?, ?)
-		ON CONFLICT (transaction_id) DO UPDATE SET jws = excluded.jws`,
-		p.TransactionID, p.JWS); err != nil {
+	if err := tx.keepTransactionJWS(ctx, p); err != nil {
 		return err
 	}
 	switch {

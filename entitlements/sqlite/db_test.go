@@ -3,9 +3,11 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"path/filepath"
 	"slices"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -292,4 +294,44 @@ func TestJWSHeaderStoredOnce(t *testing.T) {
 	require.Equal(t, []string{"not-compact"}, queryStrings(t, db,
 		`SELECT jws FROM notifications_signed WHERE notification_uuid = 'n502b'`), "what is not compact is kept whole")
 	require.Equal(t, []string{"2"}, queryStrings(t, db, `SELECT count(*) FROM jws_headers`))
+}
+
+// Every shape of input reads back byte for byte, split or kept whole.
+func TestJWSRoundTrip(t *testing.T) {
+	db := openTest(t)
+	_ = state(t, db, "alice")
+	for i, jws := range []string{"", "abc", ".abc", ".", "..", "abc.", "a..b", "h.p.s", "\xff\xfe.x\xff", "a\x00b.c\x00d",
+		strings.Repeat("h", 5000) + "." + strings.Repeat("p", 9000) + ".s"} {
+		id := fmt.Sprintf("6%02d", i)
+		p := purchase(id, tokens.Token("alice"))
+		p.JWS = jws
+		_, err := db.RecordNotification(context.Background(), Notification{UUID: "n" + id, Type: "ONE_TIME_CHARGE",
+			SignedDate: p.SignedDate, TransactionID: id, JWS: jws, Source: "webhook"}, Effect{Purchase: &p, Grant: plan(t, p)})
+		require.NoError(t, err, "%q", jws)
+		var n, tx string
+		require.NoError(t, db.read.QueryRow(`SELECT (SELECT jws FROM notifications_signed WHERE notification_uuid = ?),
+			(SELECT jws FROM transactions_signed WHERE transaction_id = ?)`, "n"+id, id).Scan(&n, &tx))
+		require.Equal(t, jws, n, "notification %q", jws)
+		require.Equal(t, jws, tx, "transaction %q", jws)
+	}
+}
+
+// An older binary's refresh, which writes a whole JWS and knows nothing of
+// its header column, is refused instead of corrupting what the view says.
+func TestOlderBinaryCannotCorruptSplitJWS(t *testing.T) {
+	db := openTest(t)
+	_ = state(t, db, "alice")
+	p := purchase("700", tokens.Token("alice"))
+	p.JWS = "hdr.payload.sig"
+	webhook(t, db, "n700", p)
+	_, err := writeExec(db, `INSERT INTO transaction_jws (transaction_id, jws) VALUES ('700', 'hdr.payload2.sig2')
+		ON CONFLICT (transaction_id) DO UPDATE SET jws = excluded.jws`)
+	require.ErrorContains(t, err, "older than migration 0008")
+	require.Equal(t, []string{"hdr.payload.sig"}, queryStrings(t, db, `SELECT jws FROM transactions_signed WHERE transaction_id = '700'`))
+
+	newer := p
+	newer.SignedDate = p.SignedDate.Add(time.Minute)
+	newer.JWS = "hdr.payload3.sig3"
+	webhook(t, db, "n701", newer) // this binary's own refresh, same signer, still works
+	require.Equal(t, []string{"hdr.payload3.sig3"}, queryStrings(t, db, `SELECT jws FROM transactions_signed WHERE transaction_id = '700'`))
 }

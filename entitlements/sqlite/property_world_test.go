@@ -302,7 +302,7 @@ func (w *propWorld) digest() (string, error) {
 		`SELECT user_id, day, used FROM allowance_usage ORDER BY 1, 2`,
 		`SELECT refund_id, status FROM refunds ORDER BY 1`,
 		`SELECT user_id, idempotency_key, lot_id FROM admin_grants ORDER BY 1, 2`,
-		`SELECT t.transaction_id, user_id, outcome, lot_id, signed_date, revocation_date, jws FROM apple_transactions t JOIN transaction_jws USING (transaction_id) ORDER BY 1`,
+		`SELECT t.transaction_id, user_id, outcome, lot_id, signed_date, revocation_date, s.jws FROM apple_transactions t JOIN transactions_signed s USING (transaction_id) ORDER BY 1`,
 		`SELECT user_id, tier, expires_at FROM tier_overrides ORDER BY 1`,
 		`SELECT kind, product, credits, entries FROM ledger_totals ORDER BY 1, 2`,
 	} {

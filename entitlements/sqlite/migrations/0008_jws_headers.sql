@@ -22,3 +22,15 @@ FROM notifications n LEFT JOIN jws_headers h ON h.hash = n.jws_header;
 CREATE VIEW transactions_signed AS
 SELECT t.transaction_id, CASE WHEN t.jws_header IS NULL THEN t.jws ELSE h.header || '.' || t.jws END AS jws
 FROM transaction_jws t LEFT JOIN jws_headers h ON h.hash = t.jws_header;
+
+-- A binary from before 0008 keeps whole JWS and knows nothing of
+-- jws_header: its refresh of a transaction would write a whole JWS under
+-- a header the view then adds again. Such an update is refused, loudly
+-- (the webhook answers 500 and Apple retries), instead of corrupting what
+-- the view returns. Rolling back past 0008 means restoring the backup.
+CREATE TRIGGER transaction_jws_header_kept BEFORE UPDATE OF jws ON transaction_jws
+WHEN NEW.jws_header IS NOT NULL AND instr(NEW.jws, '.') > 0
+    AND substr(NEW.jws, 1, instr(NEW.jws, '.') - 1) = (SELECT header FROM jws_headers WHERE hash = NEW.jws_header)
+BEGIN
+    SELECT RAISE(ABORT, 'transaction_jws: a whole JWS under a stored header (a binary older than migration 0008?)');
+END;

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -32,4 +33,20 @@ func TestOpenLoopCountsLatencyFromTheDueTime(t *testing.T) {
 	closed := load{name: "t", concurrency: 1, count: 10}
 	samples, _ = closed.run(context.Background(), slow)
 	require.Less(t, samples[9].latency, 100*time.Millisecond, "a closed loop times only the request itself")
+}
+
+// A failure inside the run is a sample, even one that wraps
+// context.DeadlineExceeded as a dial timeout does; only a request the
+// run's end cut short is left out, and its worker stops.
+func TestWorkersCountFailuresNotTheRunsEnd(t *testing.T) {
+	l := load{name: "t", concurrency: 2, count: 10}
+	dialTimeout := func(context.Context, int) (int, error) {
+		return 0, fmt.Errorf("dial tcp: i/o timeout: %w", context.DeadlineExceeded)
+	}
+	samples, _ := l.run(context.Background(), dialTimeout)
+	require.Len(t, samples, 10, "every failed request is counted, none stops a worker")
+
+	cut := func(context.Context, int) (int, error) { return 0, fmt.Errorf("%w: EOF", errCutShort) }
+	samples, _ = l.run(context.Background(), cut)
+	require.Empty(t, samples, "requests the run's end cut short are not samples")
 }

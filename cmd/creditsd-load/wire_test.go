@@ -153,7 +153,7 @@ func TestWireClient(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, "/creditsd/v1/me/entitlement", <-got)
 	})
-	t.Run("ErrDialTimeoutIsNotTheRunsEnd", func(t *testing.T) {
+	t.Run("ErrRefusedIsNotTheRunsEnd", func(t *testing.T) {
 		c, err := newWireClient("http://127.0.0.1:1", 1) // nothing listens on port 1
 		require.NoError(t, err)
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -161,6 +161,15 @@ func TestWireClient(t *testing.T) {
 		_, err = send(ctx, c, "GET", "/", "", nil)
 		require.Error(t, err)
 		require.NotErrorIs(t, err, errCutShort, "a failure inside the run is counted")
+	})
+	t.Run("DefaultPorts", func(t *testing.T) {
+		for base, addr := range map[string]string{"http://example.test": "example.test:80",
+			"https://example.test/x": "example.test:443", "http://127.0.0.1:8080": "127.0.0.1:8080"} {
+			c, err := newWireClient(base, 1)
+			require.NoError(t, err)
+			require.Equal(t, addr, c.addr, base)
+			require.Equal(t, base[:5] == "https", c.tls != nil, base)
+		}
 	})
 	t.Run("ErrScheme", func(t *testing.T) {
 		_, err := newWireClient("ftp://127.0.0.1:1", 1)

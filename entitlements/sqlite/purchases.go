@@ -98,10 +98,16 @@ func (tx *Tx) lotNow(p entitlements.Purchase, g entitlements.Grant) (entitlement
 	if g.Outcome != entitlements.OutcomeGranted {
 		return entitlements.Lot{}, false
 	}
-	lot := entitlements.Lot{LotID: newID("lot"), Source: entitlements.SourceAppStore, ProductID: p.ProductID,
-		TransactionID: p.TransactionID, Environment: p.Environment, Granted: g.Credits, Remaining: g.Credits,
-		GrantedAt: fromMillis(millis(p.PurchaseDate)), ExpiresAt: fromNullMillis(ptrMillis(g.ExpiresAt))}
+	lot := appStoreLot(p.TransactionID, p.ProductID, p.Environment, g.Credits, millis(p.PurchaseDate), ptrMillis(g.ExpiresAt))
 	return lot, !lot.Expired(tx.now)
+}
+
+// appStoreLot is the lot a granted App Store transaction earns, with
+// times as the store keeps them (milliseconds).
+func appStoreLot(transactionID, product, env string, credits, purchased int64, expiresAt sql.NullInt64) entitlements.Lot {
+	return entitlements.Lot{LotID: newID("lot"), Source: entitlements.SourceAppStore, ProductID: product,
+		TransactionID: transactionID, Environment: env, Granted: credits, Remaining: credits,
+		GrantedAt: fromMillis(purchased), ExpiresAt: fromNullMillis(expiresAt)}
 }
 
 // insertGranted records a new transaction of a known user with its lot in
@@ -111,7 +117,14 @@ func (tx *Tx) insertGranted(ctx context.Context, p entitlements.Purchase, g enti
 	if err := tx.insertPurchase(ctx, p, g, owner, lot.LotID); err != nil {
 		return err
 	}
-	if err := tx.createLot(ctx, newLot{lot: lot, userID: owner, kind: "grant", reason: "purchase", actor: actor, ref: p.TransactionID}); err != nil {
+	return tx.grantPurchaseLot(ctx, owner, lot, actor)
+}
+
+// grantPurchaseLot creates a purchase's lot, whose transaction row already
+// names it, and pays the owner's debt from it.
+func (tx *Tx) grantPurchaseLot(ctx context.Context, owner string, lot entitlements.Lot, actor string) error {
+	if err := tx.createLot(ctx, newLot{lot: lot, userID: owner, kind: "grant", reason: "purchase", actor: actor,
+		ref: lot.TransactionID}); err != nil {
 		return err
 	}
 	return tx.settleDebt(ctx, owner, actor)
@@ -260,18 +273,13 @@ func (tx *Tx) assignPurchase(ctx context.Context, transactionID, userID, actor s
 	if err != nil || r.lotID.Valid || r.outcome != string(entitlements.OutcomeGranted) {
 		return false, err
 	}
-	lot := entitlements.Lot{LotID: newID("lot"), Source: entitlements.SourceAppStore, ProductID: r.product,
-		TransactionID: transactionID, Environment: r.env, Granted: r.credits, Remaining: r.credits,
-		GrantedAt: fromMillis(r.purchased), ExpiresAt: fromNullMillis(r.expiresAt)}
+	lot := appStoreLot(transactionID, r.product, r.env, r.credits, r.purchased, r.expiresAt)
 	if lot.Expired(tx.now) {
 		_, err := tx.ExecContext(ctx, `UPDATE apple_transactions SET outcome = 'expired' WHERE transaction_id = ?`, transactionID)
-		return false, err
-	}
-	if err := tx.createLot(ctx, newLot{lot: lot, userID: userID, kind: "grant", reason: "purchase", actor: actor, ref: transactionID}); err != nil {
 		return false, err
 	}
 	if _, err = tx.ExecContext(ctx, `UPDATE apple_transactions SET lot_id = ? WHERE transaction_id = ?`, lot.LotID, transactionID); err != nil {
 		return false, err
 	}
-	return true, tx.settleDebt(ctx, userID, actor)
+	return true, tx.grantPurchaseLot(ctx, userID, lot, actor)
 }

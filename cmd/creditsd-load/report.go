@@ -103,6 +103,7 @@ func (r report) table(w io.Writer) {
 		}
 	}
 	tw.Flush()
+	r.costTable(w)
 	for _, s := range r.Scenarios {
 		if s.Rate > 0 {
 			fmt.Fprintf(w, "%s: open loop, %.0f requests/s offered; latency counts from when each request was due\n", s.Name, s.Rate)
@@ -110,6 +111,29 @@ func (r report) table(w io.Writer) {
 		s.notes(w)
 	}
 	fmt.Fprintf(w, "server VmHWM (peak RSS over its life): %.1f MB\n", r.ServerHWMMB)
+}
+
+// costTable prints what each run cost the server (cost.go), if any run
+// could read it.
+func (r report) costTable(w io.Writer) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	header := false
+	for _, s := range r.Scenarios {
+		for i, run := range s.Runs {
+			c := run.Cost
+			if c == nil {
+				continue
+			}
+			if !header {
+				fmt.Fprintln(w, "what each run cost the server (per write: its one writer's time; per request: KiB through system calls, and to or from the disk):")
+				fmt.Fprintln(tw, "scenario\trun\twriter busy\tSQL µs/write\tCOMMIT µs/write\twrites/commit\twritten\tdisk written\tread\tdisk read\t")
+				header = true
+			}
+			fmt.Fprintf(tw, "%s\t%d\t%.2f\t%.0f\t%.0f\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t\n", s.Name, i+1, c.WriterBusy, c.SQLMicros,
+				c.CommitMicros, c.WritesPerCommit, c.WrittenKiB, c.DiskWriteKiB, c.ReadKiB, c.DiskReadKiB)
+		}
+	}
+	tw.Flush()
 }
 
 func (s scenarioResult) notes(w io.Writer) {

@@ -34,10 +34,12 @@ func (e *env) timedRuns(ctx context.Context, name string, build func(r, count in
 			duration: dur, progress: e.stderr, rss: e.rss, rate: e.opts.rate}
 		do := build(r, count)
 		e.settle(l.name)
+		counters := readServerCounters(ctx, e.pid(), e.base)
 		before := readCPU(e.pid())
 		samples, elapsed := l.run(ctx, do)
 		s := summarize(samples, elapsed)
 		s.ServerCores, s.LoadCores, s.OtherCores = before.cores(readCPU(e.pid()), elapsed)
+		s.Cost = counters.cost(readServerCounters(ctx, e.pid(), e.base), s.OK, elapsed)
 		fmt.Fprintf(e.stderr, "[%s] %d requests, %.0f/s ok, p99 %.2f ms, errors %v, cores: server %.2f, load %.2f, other %.2f\n",
 			l.name, s.Requests, s.PerSecond, s.P99ms, s.Errors, s.ServerCores, s.LoadCores, s.OtherCores)
 		if l.rate > 0 { // requests still due when the run ended were never sent, and are not in the percentiles

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -88,7 +89,14 @@ func syncFile(path string) error {
 	return f.Sync()
 }
 
-// copyFile copies from to to and syncs the copy.
+// copyFile copies from to to, one 4 KiB database page per write, and syncs
+// the copy. The server should find the copy's pages cached the way SQLite
+// leaves pages it writes itself, one small page-cache folio each. A bulk
+// copy (io.Copy is copy_file_range) leaves large folios on a kernel that
+// has them (6.18 here), and then each page a checkpoint writes dirties a
+// whole folio: a random 4 KiB write into such a file cost 38 µs instead of
+// 2.6 µs, and the server's writes reached the disk 1.9 times over (its
+// write_bytes against wchar) instead of once.
 func copyFile(from, to string) error {
 	in, err := os.Open(from)
 	if err != nil {
@@ -99,7 +107,7 @@ func copyFile(from, to string) error {
 	if err != nil {
 		return err
 	}
-	if _, err := io.Copy(out, in); err != nil {
+	if err := copyInPages(out, in); err != nil {
 		out.Close()
 		return err
 	}
@@ -108,4 +116,25 @@ func copyFile(from, to string) error {
 		return err
 	}
 	return out.Close()
+}
+
+// copyPage is the size of each write copyFile makes: the database's page.
+const copyPage = 4096
+
+func copyInPages(out io.Writer, in io.Reader) error {
+	buf := make([]byte, 256*copyPage)
+	for {
+		n, err := io.ReadFull(in, buf)
+		for off := 0; off < n; off += copyPage {
+			if _, werr := out.Write(buf[off:min(off+copyPage, n)]); werr != nil {
+				return werr
+			}
+		}
+		switch {
+		case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+			return nil
+		case err != nil:
+			return err
+		}
+	}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"path/filepath"
@@ -34,4 +35,34 @@ func TestSeedCached(t *testing.T) {
 	rep, _, err = seedCached(ctx, cache, filepath.Join(dir, "c.db"), plan, io.Discard)
 	require.NoError(t, err)
 	require.False(t, rep.Cached, "another plan seeds afresh")
+}
+
+// pageWrites records the size of every write.
+type pageWrites struct {
+	bytes.Buffer
+	sizes []int
+}
+
+func (w *pageWrites) Write(p []byte) (int, error) {
+	w.sizes = append(w.sizes, len(p))
+	return w.Buffer.Write(p)
+}
+
+func TestCopyInPages(t *testing.T) {
+	for _, size := range []int{0, 100, copyPage, 300*copyPage + 17} {
+		in := make([]byte, size)
+		for i := range in {
+			in[i] = byte(i * 7)
+		}
+		var out pageWrites
+		require.NoError(t, copyInPages(&out, bytes.NewReader(in)))
+		require.Equal(t, size, out.Len(), "size %d", size)
+		require.True(t, bytes.Equal(in, out.Bytes()), "size %d: the copy differs", size)
+		for i, n := range out.sizes {
+			if i < len(out.sizes)-1 {
+				require.Equal(t, copyPage, n, "every write but the last is one page")
+			}
+			require.LessOrEqual(t, n, copyPage)
+		}
+	}
 }

@@ -30,6 +30,8 @@ type Summary struct {
 	ServerCores float64 `json:"server_cores,omitempty"` // the server's CPU time ÷ wall time
 	LoadCores   float64 `json:"load_cores,omitempty"`   // this tool's, likewise: it shares the machine
 	OtherCores  float64 `json:"other_cores,omitempty"`  // everything else on the machine, kernel included
+
+	Cost *Cost `json:"server_cost,omitempty"` // what the run cost the server (cost.go); nil when out of reach
 }
 
 // summarize computes throughput and latency percentiles over samples that

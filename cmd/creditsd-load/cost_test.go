@@ -1,0 +1,86 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestParseProcIO(t *testing.T) {
+	p, err := parseProcIO("rchar: 1000\nwchar: 2000\nsyscr: 5\nsyscw: 6\nread_bytes: 7\nwrite_bytes: 4096\ncancelled_write_bytes: 0\n")
+	require.NoError(t, err)
+	require.Equal(t, procIO{rchar: 1000, wchar: 2000, readBytes: 7, writeBytes: 4096}, p)
+	_, err = parseProcIO("rchar: 1000\nwchar: 2000\nwrite_bytes: 1\n")
+	require.Error(t, err, "a missing field must not read as zero")
+	_, err = parseProcIO("rchar: x\nwchar: 2000\nread_bytes: 1\nwrite_bytes: 1\n")
+	require.Error(t, err)
+}
+
+func TestParseWriterMetrics(t *testing.T) {
+	text := `# HELP creditsd_db_commits_total Commits.
+# TYPE creditsd_db_commits_total counter
+creditsd_db_commits_total 40
+creditsd_db_writer_seconds_total{phase="commit"} 1.5
+creditsd_db_writer_seconds_total{phase="run"} 0.5
+creditsd_db_writes_total 200
+creditsd_db_writes_totally_else 9
+`
+	w, err := parseWriterMetrics(strings.NewReader(text))
+	require.NoError(t, err)
+	require.Equal(t, writerTotals{runSeconds: 0.5, commitSeconds: 1.5, commits: 40, writes: 200}, w)
+	_, err = parseWriterMetrics(strings.NewReader("creditsd_db_commits_total 40\n"))
+	require.Error(t, err, "a server without the writer's series has no cost to report")
+}
+
+// The series the tool reads are the ones the server exports.
+func TestWriterSeriesExist(t *testing.T) {
+	src, err := os.ReadFile("../creditsd/metrics.go")
+	require.NoError(t, err)
+	for _, name := range []string{`"creditsd_db_commits_total"`, `"creditsd_db_writes_total"`, `"creditsd_db_writer_seconds_total"`} {
+		require.Contains(t, string(src), name)
+	}
+	require.Contains(t, string(src), `"phase"`)
+}
+
+func TestServerCost(t *testing.T) {
+	var scrape atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		require.Equal(t, "/metrics", r.URL.Path)
+		n := float64(scrape.Add(1) - 1) // the second scrape: 1 s of SQL and 3 s of COMMIT in 1000 writes, 100 commits
+		fmt.Fprintf(w, "creditsd_db_writer_seconds_total{phase=\"run\"} %g\ncreditsd_db_writer_seconds_total{phase=\"commit\"} %g\n", 2+n, 5+3*n)
+		fmt.Fprintf(w, "creditsd_db_commits_total %g\ncreditsd_db_writes_total %g\n", 10+100*n, 50+1000*n)
+	}))
+	defer srv.Close()
+	ctx := context.Background()
+	before := readServerCounters(ctx, os.Getpid(), srv.URL)
+	require.True(t, before.ok)
+	f, err := os.Create(t.TempDir() + "/x")
+	require.NoError(t, err)
+	_, err = f.Write(make([]byte, 512*1024))
+	require.NoError(t, err)
+	require.NoError(t, f.Close())
+	after := readServerCounters(ctx, os.Getpid(), srv.URL)
+	c := before.cost(after, 256, 8*time.Second)
+	require.NotNil(t, c)
+	require.Equal(t, 0.5, c.WriterBusy)
+	require.Equal(t, 1000.0, c.SQLMicros)
+	require.Equal(t, 3000.0, c.CommitMicros)
+	require.Equal(t, 10.0, c.WritesPerCommit)
+	require.GreaterOrEqual(t, c.WrittenKiB, 2.0, "512 KiB written over 256 requests")
+
+	idle := before.cost(before, 10, time.Second)
+	require.NotNil(t, idle, "a run that wrote nothing (reads) still has its bytes per request")
+	require.Zero(t, idle.SQLMicros)
+	require.Zero(t, idle.WriterBusy)
+	require.Nil(t, before.cost(after, 0, time.Second), "no request answered: no cost per request")
+	require.Nil(t, readServerCounters(ctx, 0, srv.URL).cost(after, 1, time.Second), "no pid: no cost")
+	require.False(t, readServerCounters(ctx, os.Getpid(), "http://127.0.0.1:1").ok, "no metrics: no cost")
+}

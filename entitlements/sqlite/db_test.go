@@ -3,7 +3,11 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"encoding/base64"
+	"encoding/json"
 	"fmt"
+	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -14,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/creditsd/creditsd/entitlements"
+	"github.com/creditsd/creditsd/receipts"
 )
 
 // testNow is the clock every store test runs at.
@@ -334,4 +339,129 @@ func TestOlderBinaryCannotCorruptSplitJWS(t *testing.T) {
 	newer.JWS = "hdr.payload3.sig3"
 	webhook(t, db, "n701", newer) // this binary's own refresh, same signer, still works
 	require.Equal(t, []string{"hdr.payload3.sig3"}, queryStrings(t, db, `SELECT jws FROM transactions_signed WHERE transaction_id = '700'`))
+}
+
+// appleVectors is where the real Apple-signed documents are (shared/, beside
+// the repository).
+const appleVectors = "../../../shared/apple-vectors"
+
+// A notification keeps the certificate chain inside its payload once
+// (migration 0009): the row shrinks to what is its own, and the view
+// gives back Apple's JWS byte for byte, for every real notification.
+func TestNotificationInnerChainStoredOnce(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join(appleVectors, "*notification*.jws"))
+	require.NoError(t, err)
+	require.NotEmpty(t, files, "the Apple vectors are beside the repository")
+	db := openTest(t)
+	_ = state(t, db, "alice")
+	for i, f := range files {
+		b, err := os.ReadFile(f)
+		require.NoError(t, err)
+		jws := strings.TrimSpace(string(b))
+		inner := innerOf(t, jws)
+		id := fmt.Sprintf("9%02d", i)
+		p := purchase(id, tokens.Token("alice"))
+		p.JWS = inner.Transaction
+		var eff Effect // a TEST notification carries nothing
+		switch {
+		case inner.Renewal != "" && (i%2 == 1 || inner.Transaction == ""):
+			eff = Effect{Renewal: &receipts.RenewalInfo{OriginalTransactionID: "r" + id, JWS: inner.Renewal}}
+		case inner.Transaction != "":
+			eff = Effect{Purchase: &p, Grant: plan(t, p)}
+		}
+		_, err = db.RecordNotification(context.Background(), Notification{UUID: "n" + id, Type: "ONE_TIME_CHARGE",
+			SignedDate: p.SignedDate, TransactionID: id, JWS: jws, Source: "webhook"}, eff)
+		require.NoError(t, err, f)
+		require.Equal(t, []string{jws}, queryStrings(t, db, `SELECT jws FROM notifications_signed WHERE notification_uuid = ?`, "n"+id), f)
+		var kept int
+		require.NoError(t, db.read.QueryRow(`SELECT length(jws) FROM notifications WHERE notification_uuid = ?`, "n"+id).Scan(&kept))
+		header, rest, _ := strings.Cut(jws, ".")
+		if eff.innerJWS() == "" {
+			require.Equal(t, len(rest), kept, "%s: nothing inside to store apart", filepath.Base(f))
+			continue
+		}
+		require.Less(t, kept, len(rest)-4000, "%s: the chain in its payload is stored apart too (the outer header %d)",
+			filepath.Base(f), len(header))
+	}
+	// One header and one run per alignment at most, however many were stored.
+	var shared int
+	require.NoError(t, db.read.QueryRow(`SELECT count(*) FROM jws_headers`).Scan(&shared))
+	require.LessOrEqual(t, shared, 2+2*3, "outer and inner headers of two signers, three alignments of each run")
+}
+
+// innerOf is what a notification's payload carries.
+func innerOf(t *testing.T, jws string) (data struct{ Transaction, Renewal string }) {
+	t.Helper()
+	parts := strings.Split(jws, ".")
+	require.Len(t, parts, 3)
+	raw, err := base64.RawURLEncoding.DecodeString(parts[1])
+	require.NoError(t, err)
+	var p struct {
+		Data struct {
+			T string `json:"signedTransactionInfo"`
+			R string `json:"signedRenewalInfo"`
+		} `json:"data"`
+	}
+	require.NoError(t, json.Unmarshal(raw, &p))
+	data.Transaction, data.Renewal = p.Data.T, p.Data.R
+	return data
+}
+
+// Whatever the notification and the document it carries hold, the view
+// gives back the notification byte for byte: the run cut out is found by
+// comparison, never assumed.
+func TestNotificationInnerCutRoundTrip(t *testing.T) {
+	db := openTest(t)
+	_ = state(t, db, "alice")
+	chain := base64.RawURLEncoding.EncodeToString([]byte(strings.Repeat(`{"x5c":["MIIB..."]}`, 60)))
+	enc := func(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
+	rng := rand.New(rand.NewPCG(5, 9))
+	for i := range 200 {
+		inner := chain[:len(chain)-rng.IntN(40)] + "." + enc(fmt.Sprint("tx", i)) + ".sig"
+		// The payload holds inner after a prefix of any length (every alignment), or holds only part of it, or none.
+		prefix := strings.Repeat("a", rng.IntN(7))
+		body := `{"data":{"signedTransactionInfo":"` + inner + `"}}`
+		switch i % 5 {
+		case 3:
+			body = `{"data":{"signedTransactionInfo":"` + inner[:300] + `"}}`
+		case 4:
+			body = `{"other":"` + prefix + `"}`
+		}
+		jws := enc(`{"alg":"ES256","x5c":["notification chain"]}`) + "." + enc(prefix+body) + ".sig" + fmt.Sprint(i)
+		id := fmt.Sprintf("8%03d", i)
+		p := purchase(id, tokens.Token("alice"))
+		p.JWS = inner
+		_, err := db.RecordNotification(context.Background(), Notification{UUID: "n" + id, Type: "ONE_TIME_CHARGE",
+			SignedDate: p.SignedDate, TransactionID: id, JWS: jws, Source: "webhook"}, Effect{Purchase: &p, Grant: plan(t, p)})
+		require.NoError(t, err)
+		require.Equal(t, []string{jws}, queryStrings(t, db, `SELECT jws FROM notifications_signed WHERE notification_uuid = ?`, "n"+id), i)
+		cut := queryStrings(t, db, `SELECT jws_inner IS NOT NULL FROM notifications WHERE notification_uuid = ?`, "n"+id)
+		require.Equal(t, []string{fmt.Sprint(i%5 < 3)}, boolStrings(cut), "case %d: cut only when the payload holds the chain", i%5)
+	}
+}
+
+func boolStrings(s []string) []string {
+	for i, v := range s {
+		s[i] = map[string]string{"1": "true", "0": "false"}[v]
+	}
+	return s
+}
+
+// A notification stored under 0008 (its header apart, the rest whole) reads
+// back unchanged through 0009's view.
+func TestMigrationKeepsSplitNotificationReadable(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "0008.db")
+	oldDatabase(t, path, []string{"0001_ledger.sql", "0002_spends.sql", "0003_jobs.sql", "0004_consumption.sql",
+		"0005_transaction_jws.sql", "0006_drop_decoded.sql", "0007_allowance_day_by_entry.sql", "0008_jws_headers.sql"},
+		`INSERT INTO jws_headers VALUES (x'01', 'hdr');
+		INSERT INTO notifications (notification_uuid, notification_type, signed_date, jws_header, jws, source, outcome, received_at)
+			VALUES ('n1', 'ONE_TIME_CHARGE', 1, x'01', 'payload.sig', 'webhook', 'granted', 1),
+			('n2', 'ONE_TIME_CHARGE', 1, NULL, 'whole.j.ws', 'webhook', 'granted', 1)`)
+	db, err := Open(context.Background(), path)
+	require.NoError(t, err)
+	defer db.Close()
+	require.Equal(t, []string{"hdr.payload.sig", "whole.j.ws"}, queryStrings(t, db,
+		`SELECT jws FROM notifications_signed ORDER BY notification_uuid`))
+	_, err = writeExec(db, `UPDATE notifications SET jws_inner = x'01' WHERE notification_uuid = 'n1'`)
+	require.ErrorContains(t, err, "CHECK", "a run without its offset is refused")
 }

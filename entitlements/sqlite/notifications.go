@@ -42,6 +42,7 @@ type Recorded struct {
 // notification is recorded with what applying it actually did.
 func (db *DB) RecordNotification(ctx context.Context, n Notification, eff Effect) (Recorded, error) {
 	var rec Recorded
+	jws := splitJWS(n.JWS).cutInner(eff.innerJWS()) // before the writer: hashing and searching ~7 KiB
 	err := db.update(ctx, func(tx *Tx) error {
 		err := tx.QueryRowContext(ctx, `SELECT outcome FROM notifications WHERE notification_uuid = ?`, n.UUID).Scan(&rec.Outcome)
 		if err == nil {
@@ -54,18 +55,32 @@ func (db *DB) RecordNotification(ctx context.Context, n Notification, eff Effect
 		if rec.Outcome, err = tx.applyEffect(ctx, n, eff); err != nil {
 			return err
 		}
-		jws, err := tx.storeJWS(ctx, n.JWS)
-		if err != nil {
+		if err := tx.keep(ctx, jws); err != nil {
 			return err
 		}
+		inner, innerAt := jws.innerArgs()
 		_, err = tx.ExecContext(ctx, `INSERT INTO notifications (notification_uuid, notification_type, subtype,
-			environment, signed_date, transaction_id, original_transaction_id, jws_header, jws, source, outcome, received_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			environment, signed_date, transaction_id, original_transaction_id, jws_header, jws, jws_inner, jws_inner_at,
+			source, outcome, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			n.UUID, n.Type, n.Subtype, n.Environment, millis(n.SignedDate), n.TransactionID, n.OriginalTransactionID,
-			jws.headerArg(), jws.rest, n.Source, rec.Outcome, millis(tx.now))
+			jws.headerArg(), jws.rest, inner, innerAt, n.Source, rec.Outcome, millis(tx.now))
 		return err
 	})
 	return rec, err
+}
+
+// innerJWS is the signed document the notification's payload carries
+// whose certificate chain is worth storing once: its transaction's, else
+// its renewal info's ("" for neither). Subscription notifications carry
+// both, under the same chain; only the one is cut (migration 0009).
+func (eff Effect) innerJWS() string {
+	switch {
+	case eff.Purchase != nil:
+		return eff.Purchase.JWS
+	case eff.Renewal != nil:
+		return eff.Renewal.JWS
+	}
+	return ""
 }
 
 // applyEffect applies a new notification's effect and says what it did.

@@ -28,8 +28,9 @@ type serverCounters struct {
 }
 
 // procIO is /proc/PID/io: bytes through read-like and write-like system
-// calls (page cache included), and bytes the storage was asked to read
-// (page cache misses) and to write.
+// calls (files through the page cache, and sockets: a request's body and
+// its answer count too), and bytes the storage was asked to read (page
+// cache misses) and to write.
 type procIO struct{ rchar, wchar, readBytes, writeBytes int64 }
 
 // writerTotals are the store's creditsd_db_* counters from /metrics.
@@ -47,9 +48,9 @@ type Cost struct {
 	WritesPerCommit float64 `json:"writes_per_commit"` // the group commit's batch
 
 	// Per answered request.
-	WrittenKiB   float64 `json:"written_kib_per_req"`    // through write system calls (WAL frames, checkpoints)
+	WrittenKiB   float64 `json:"written_kib_per_req"`    // through write system calls: WAL frames, checkpoints, the answer
 	DiskWriteKiB float64 `json:"disk_write_kib_per_req"` // that the storage was asked to write
-	ReadKiB      float64 `json:"read_kib_per_req"`       // through read system calls (page cache included)
+	ReadKiB      float64 `json:"read_kib_per_req"`       // through read system calls: pages (cached or not), the request
 	DiskReadKiB  float64 `json:"disk_read_kib_per_req"`  // that missed the page cache
 }
 

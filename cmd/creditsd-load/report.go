@@ -125,7 +125,7 @@ func (r report) costTable(w io.Writer) {
 				continue
 			}
 			if !header {
-				fmt.Fprintln(w, "what each run cost the server (per write: its one writer's time; per request: KiB through system calls, and to or from the disk):")
+				fmt.Fprintln(w, "what each run cost the server (per write: its one writer's time; per request: KiB through read/write system calls, files and sockets, and to or from the disk):")
 				fmt.Fprintln(tw, "scenario\trun\twriter busy\tSQL µs/write\tCOMMIT µs/write\twrites/commit\twritten\tdisk written\tread\tdisk read\t")
 				header = true
 			}

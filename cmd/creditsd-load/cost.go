@@ -75,8 +75,8 @@ func readServerCounters(ctx context.Context, pid int, base string) serverCounter
 
 // cost is what happened between c and later, over ok requests in wall.
 func (c serverCounters) cost(later serverCounters, ok int, wall time.Duration) *Cost {
-	if !c.ok || !later.ok || ok == 0 || wall <= 0 {
-		return nil
+	if !c.ok || !later.ok || ok == 0 || wall <= 0 || later.io.wchar < c.io.wchar || later.writer.writes < c.writer.writes {
+		return nil // nothing to divide by, or the counters went back: another server answered
 	}
 	perReq := func(d int64) float64 { return round2(float64(d) / 1024 / float64(ok)) }
 	cost := &Cost{

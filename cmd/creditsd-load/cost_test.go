@@ -81,6 +81,7 @@ func TestServerCost(t *testing.T) {
 	require.Zero(t, idle.SQLMicros)
 	require.Zero(t, idle.WriterBusy)
 	require.Nil(t, before.cost(after, 0, time.Second), "no request answered: no cost per request")
+	require.Nil(t, after.cost(before, 10, time.Second), "counters that went back (a restarted server) give no cost")
 	require.Nil(t, readServerCounters(ctx, 0, srv.URL).cost(after, 1, time.Second), "no pid: no cost")
 	require.False(t, readServerCounters(ctx, os.Getpid(), "http://127.0.0.1:1").ok, "no metrics: no cost")
 }

@@ -77,8 +77,8 @@ const minInnerRun = 512
 // what was there, whatever rest held.
 func (j storedJWS) cutInner(inner string) storedJWS {
 	header, _, ok := strings.Cut(inner, ".")
-	if j.header.hash == nil || !ok || len(header) < minInnerRun || !isASCII(j.rest) {
-		return j // kept whole, or nothing to cut; ASCII: the view's substr counts characters
+	if j.header.hash == nil || !ok || len(header) < minInnerRun || !isCompactText(j.rest) {
+		return j // kept whole, or nothing to cut (see isCompactText)
 	}
 	for skip := range 3 {
 		b := []byte(header[skip:])
@@ -91,9 +91,14 @@ func (j storedJWS) cutInner(inner string) storedJWS {
 	return j
 }
 
-func isASCII(s string) bool {
+// isCompactText reports whether s holds only what a compact JWS may:
+// base64url and dots. Only such a rest is cut, because the view puts the
+// run back with substr, which counts characters (not bytes) and stops at a
+// NUL; verified input is always such.
+func isCompactText(s string) bool {
 	for i := 0; i < len(s); i++ {
-		if s[i] >= 0x80 {
+		c := s[i]
+		if !('A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.') {
 			return false
 		}
 	}

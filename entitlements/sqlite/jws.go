@@ -73,8 +73,8 @@ const minInnerRun = 512
 // renewal info it carries) and notes where it was. The notification's
 // payload is base64url of JSON that holds inner verbatim, so the run is
 // there at one of three alignments; each is tried in turn. What is cut is
-// a substring of rest found by comparison, so the view puts back exactly
-// what was there, whatever rest held.
+// a substring of rest found by comparison, never assumed, so the view puts
+// back exactly what was there.
 func (j storedJWS) cutInner(inner string) storedJWS {
 	header, _, ok := strings.Cut(inner, ".")
 	if j.header.hash == nil || !ok || len(header) < minInnerRun || !isCompactText(j.rest) {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -73,12 +72,13 @@ func readServerCounters(ctx context.Context, pid int, base string) serverCounter
 	return c
 }
 
-// cost is what happened between c and later, over ok requests in wall.
-func (c serverCounters) cost(later serverCounters, ok int, wall time.Duration) *Cost {
-	if !c.ok || !later.ok || ok == 0 || wall <= 0 || later.io.wchar < c.io.wchar || later.writer.writes < c.writer.writes {
+// cost is what happened between c and later, over the requests answered
+// in wall.
+func (c serverCounters) cost(later serverCounters, answered int, wall time.Duration) *Cost {
+	if !c.ok || !later.ok || answered == 0 || wall <= 0 || later.io.wchar < c.io.wchar || later.writer.writes < c.writer.writes {
 		return nil // nothing to divide by, or the counters went back: another server answered
 	}
-	perReq := func(d int64) float64 { return round2(float64(d) / 1024 / float64(ok)) }
+	perReq := func(d int64) float64 { return round2(float64(d) / 1024 / float64(answered)) }
 	cost := &Cost{
 		WrittenKiB:   perReq(later.io.wchar - c.io.wchar),
 		DiskWriteKiB: perReq(later.io.writeBytes - c.io.writeBytes),
@@ -99,25 +99,34 @@ func (c serverCounters) cost(later serverCounters, ok int, wall time.Duration) *
 
 func parseProcIO(s string) (procIO, error) {
 	var p procIO
-	fields := map[string]*int64{"rchar": &p.rchar, "wchar": &p.wchar, "read_bytes": &p.readBytes, "write_bytes": &p.writeBytes}
-	seen := 0
-	for _, line := range strings.Split(s, "\n") {
-		k, v, ok := strings.Cut(line, ":")
-		dst := fields[k]
+	err := pick(s, ":", map[string]*int64{"rchar": &p.rchar, "wchar": &p.wchar, "read_bytes": &p.readBytes,
+		"write_bytes": &p.writeBytes}, func(v string) (int64, error) { return strconv.ParseInt(v, 10, 64) })
+	if err != nil {
+		return procIO{}, fmt.Errorf("/proc io: %w", err)
+	}
+	return p, nil
+}
+
+// pick sets each of fields from the line of text that names it (name, sep,
+// value), and fails unless every one of them was there.
+func pick[T any](text, sep string, fields map[string]*T, parse func(string) (T, error)) error {
+	found := make(map[string]bool, len(fields))
+	for _, line := range strings.Split(text, "\n") {
+		name, value, ok := strings.Cut(line, sep)
+		dst := fields[name]
 		if !ok || dst == nil {
 			continue
 		}
-		n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+		v, err := parse(strings.TrimSpace(value))
 		if err != nil {
-			return procIO{}, fmt.Errorf("/proc io %s: %w", k, err)
+			return fmt.Errorf("%s: %w", name, err)
 		}
-		*dst = n
-		seen++
+		*dst, found[name] = v, true
 	}
-	if seen != len(fields) {
-		return procIO{}, fmt.Errorf("/proc io: %d of %d fields", seen, len(fields))
+	if len(found) != len(fields) {
+		return fmt.Errorf("%d of %d fields", len(found), len(fields))
 	}
-	return p, nil
+	return nil
 }
 
 // scrapeWriter reads the writer's counters from the server's /metrics
@@ -142,34 +151,19 @@ func scrapeWriter(ctx context.Context, base string) (writerTotals, error) {
 
 // parseWriterMetrics picks the four writer series out of Prometheus text.
 func parseWriterMetrics(r io.Reader) (writerTotals, error) {
+	text, err := io.ReadAll(io.LimitReader(r, 4<<20))
+	if err != nil {
+		return writerTotals{}, err
+	}
 	var w writerTotals
-	series := map[string]*float64{
+	err = pick(string(text), " ", map[string]*float64{
 		`creditsd_db_writer_seconds_total{phase="run"}`:    &w.runSeconds,
 		`creditsd_db_writer_seconds_total{phase="commit"}`: &w.commitSeconds,
 		`creditsd_db_commits_total`:                        &w.commits,
 		`creditsd_db_writes_total`:                         &w.writes,
-	}
-	seen := 0
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64*1024), 1<<20)
-	for sc.Scan() {
-		name, value, ok := strings.Cut(sc.Text(), " ")
-		dst := series[name]
-		if !ok || dst == nil {
-			continue
-		}
-		v, err := strconv.ParseFloat(strings.TrimSpace(value), 64)
-		if err != nil {
-			return writerTotals{}, fmt.Errorf("/metrics %s: %w", name, err)
-		}
-		*dst = v
-		seen++
-	}
-	if err := sc.Err(); err != nil {
-		return writerTotals{}, err
-	}
-	if seen != len(series) {
-		return writerTotals{}, fmt.Errorf("/metrics: %d of %d writer series", seen, len(series))
+	}, func(v string) (float64, error) { return strconv.ParseFloat(v, 64) })
+	if err != nil {
+		return writerTotals{}, fmt.Errorf("/metrics: %w", err)
 	}
 	return w, nil
 }

@@ -20,6 +20,8 @@ func TestParseProcIO(t *testing.T) {
 	require.Equal(t, procIO{rchar: 1000, wchar: 2000, readBytes: 7, writeBytes: 4096}, p)
 	_, err = parseProcIO("rchar: 1000\nwchar: 2000\nwrite_bytes: 1\n")
 	require.Error(t, err, "a missing field must not read as zero")
+	_, err = parseProcIO("rchar: 1\nrchar: 2\nwchar: 3\nread_bytes: 4\n")
+	require.Error(t, err, "a line twice does not stand in for a missing one")
 	_, err = parseProcIO("rchar: x\nwchar: 2000\nread_bytes: 1\nwrite_bytes: 1\n")
 	require.Error(t, err)
 }

@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -94,4 +95,18 @@ func TestTierOverride(t *testing.T) {
 	_, err = db.SetTier(ctx, "alice", tokens.Token("alice"), entitlements.TierFree, nil, "cancelled", "service:ops")
 	require.NoError(t, err)
 	require.Equal(t, entitlements.TierFree, tierAt(t, db, "alice", testNow))
+}
+
+// A credit pack must not cost a random page of a by-user index on every
+// grant: only transactions that set a tier are indexed by user, and the
+// tier query, the one reader of that index, still finds them through it.
+func TestTierIndexHoldsSubscriptionsOnly(t *testing.T) {
+	db := openTest(t)
+	var partial bool
+	require.NoError(t, db.read.QueryRow(`SELECT partial FROM pragma_index_list('apple_transactions')
+		WHERE name = 'apple_transactions_user'`).Scan(&partial))
+	require.True(t, partial, "apple_transactions_user indexes every transaction")
+
+	plan := queryPlan(t, db, tierSQL, "alice", 0)
+	require.Equal(t, 2, strings.Count(plan, "USING INDEX apple_transactions_user"), plan)
 }

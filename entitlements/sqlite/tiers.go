@@ -15,9 +15,9 @@ import (
 // tier product covers now, while the newest renewal info of such a
 // subscription shows a grace period that has not ended, or while an admin
 // override lasts. Each transaction row holds its newest signed version, so
-// arrival order never matters. Both arms on apple_transactions say
-// tier != '' so that SQLite uses the partial index apple_transactions_user
-// (migration 0010), which holds only the transactions that set a tier.
+// arrival order never matters. Both arms on apple_transactions repeat the
+// condition of the partial index apple_transactions_user (migration 0010:
+// only transactions that set a tier), so that SQLite uses it.
 const tierSQL = `
 	SELECT tier FROM tier_overrides WHERE user_id = ?1 AND (expires_at IS NULL OR expires_at > ?2)
 	UNION ALL

@@ -158,8 +158,8 @@ func (db *DB) AllowanceDaily(ctx context.Context, day string) ([]AllowanceUse, e
 func (db *DB) PruneAllowanceUsage(ctx context.Context, before string, limit int) (int64, error) {
 	var n int64
 	err := db.update(ctx, func(tx *Tx) error {
-		res, err := tx.ExecContext(ctx, `DELETE FROM allowance_usage WHERE (user_id, day) IN
-			(SELECT user_id, day FROM allowance_usage WHERE day < ? LIMIT ?)`, before, limit)
+		res, err := tx.ExecContext(ctx, `DELETE FROM allowance_usage WHERE (day, user_id) IN
+			(SELECT day, user_id FROM allowance_usage WHERE day < ? LIMIT ?)`, before, limit)
 		if err != nil {
 			return err
 		}

@@ -2,6 +2,8 @@ package sqlite
 
 import (
 	"context"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -106,4 +108,52 @@ func TestPruneAllowanceUsage(t *testing.T) {
 	require.Equal(t, []int64{3, 1, 0}, pruned, "two days of two users, three at a time")
 	days := queryStrings(t, db, `SELECT DISTINCT day FROM allowance_usage ORDER BY day`)
 	require.Equal(t, []string{keep, testNow.Format(time.DateOnly)}, days)
+}
+
+// The allowance counters are keyed by day first, and that key is their only
+// B-tree: a user's first allowance spend of a day writes one random page,
+// not two. The lookup, the upsert and the prune each seek the key.
+func TestAllowanceUsageKeyedByDayAlone(t *testing.T) {
+	db := openTest(t)
+	require.Equal(t, []string{"day", "user_id"},
+		queryStrings(t, db, `SELECT name FROM pragma_table_info('allowance_usage') WHERE pk > 0 ORDER BY pk`))
+	require.Equal(t, []string{"pk"}, queryStrings(t, db, `SELECT origin FROM pragma_index_list('allowance_usage')`),
+		"no index besides the key")
+
+	today := testNow.Format(time.DateOnly)
+	for _, q := range []string{
+		userRowSQL + ` FROM users u WHERE u.user_id = ?1`,
+		`SELECT day, user_id FROM allowance_usage WHERE day < ?4 LIMIT 10`,
+	} {
+		plan := queryPlan(t, db, q, "alice", 0, entitlements.TierFree, today)
+		require.Contains(t, plan, "allowance_usage USING PRIMARY KEY (day", plan)
+		require.NotContains(t, plan, "SCAN allowance_usage", plan)
+	}
+}
+
+// Counters written under the old key survive its migration to the new one,
+// and go on counting.
+func TestMigrationRekeysAllowanceUsage(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "old.db")
+	var before []string
+	for _, n := range []string{"0001_ledger", "0002_spends", "0003_jobs", "0004_consumption", "0005_transaction_jws",
+		"0006_drop_decoded", "0007_allowance_day_by_entry", "0008_jws_headers", "0009_notification_inner_header",
+		"0010_subscription_user_index"} {
+		before = append(before, n+".sql")
+	}
+	day := testNow.Format(time.DateOnly)
+	oldDatabase(t, path, before, strings.NewReplacer("TODAY", day).Replace(`
+		INSERT INTO users (user_id, app_account_token, created_at) VALUES ('alice', 'ta', 1), ('bob', 'tb', 1);
+		INSERT INTO allowance_usage (user_id, day, used) VALUES ('alice', '2026-01-01', 7), ('alice', 'TODAY', 3),
+			('bob', 'TODAY', 30);`))
+
+	db, err := Open(context.Background(), path)
+	require.NoError(t, err)
+	t.Cleanup(func() { db.Close() })
+	db.Now = func() time.Time { return testNow }
+	require.Equal(t, []string{"2026-01-01 alice 7", day + " alice 3", day + " bob 30"},
+		queryStrings(t, db, `SELECT day || ' ' || user_id || ' ' || used FROM allowance_usage ORDER BY day, user_id`))
+	require.Equal(t, int64(3), state(t, db, "alice").AllowanceUsed)
+	spendFor(t, db, "alice", "sora", 2)
+	require.Equal(t, int64(5), state(t, db, "alice").AllowanceUsed)
 }

@@ -73,8 +73,8 @@ func (tx *Tx) returnAllowance(ctx context.Context, userID string, sp entitlement
 	if credits == 0 {
 		return nil
 	}
-	if _, err := tx.ExecContext(ctx, `UPDATE allowance_usage SET used = used - ? WHERE user_id = ? AND day = ?`,
-		credits, userID, sp.AllowanceDay); err != nil {
+	if _, err := tx.ExecContext(ctx, `UPDATE allowance_usage SET used = used - ? WHERE day = ? AND user_id = ?`,
+		credits, sp.AllowanceDay, userID); err != nil {
 		return err
 	}
 	return tx.addEntry(ctx, entry{userID: userID, kind: "reverse", credits: credits, product: sp.Product,

@@ -93,8 +93,8 @@ func (tx *Tx) useAllowance(ctx context.Context, userID, day string, credits int6
 	if credits == 0 {
 		return nil
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO allowance_usage (user_id, day, used) VALUES (?, ?, ?)
-		ON CONFLICT (user_id, day) DO UPDATE SET used = used + excluded.used`, userID, day, credits); err != nil {
+	if _, err := tx.ExecContext(ctx, `INSERT INTO allowance_usage (day, user_id, used) VALUES (?, ?, ?)
+		ON CONFLICT (day, user_id) DO UPDATE SET used = used + excluded.used`, day, userID, credits); err != nil {
 		return err
 	}
 	return tx.addEntry(ctx, entry{userID: userID, kind: "spend", credits: -credits, product: sp.Product,

@@ -107,6 +107,25 @@ func TestPragmasReachEveryConnection(t *testing.T) {
 	require.Equal(t, "2", temp, "the writer keeps savepoint journals in memory")
 }
 
+// The writer checkpoints every 250 pages of WAL, so no commit waits for a
+// bigger checkpoint (SQLite's default is 1,000), and the WAL file never
+// grows much past that: SQLite reuses it from the start after a checkpoint.
+func TestWALStaysSmall(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "wal.db")
+	db, err := Open(context.Background(), path)
+	require.NoError(t, err)
+	t.Cleanup(func() { db.Close() })
+	db.Now = func() time.Time { return testNow }
+	const frameBytes = 24 + 4096
+	for i := range 600 { // a commit each, of several pages: ~1,500 pages in all
+		_, _, _, err := db.Spend(context.Background(), spendReq(fmt.Sprintf("user%d", i), fmt.Sprintf("k%d", i), 1))
+		require.NoError(t, err)
+	}
+	wal, err := os.Stat(path + "-wal")
+	require.NoError(t, err)
+	require.Less(t, wal.Size()/frameBytes, int64(300), "pages in the WAL")
+}
+
 func TestLedgerIsAppendOnly(t *testing.T) {
 	db := openTest(t)
 	p := purchase("1", tokens.Token("alice"))

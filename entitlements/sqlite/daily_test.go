@@ -156,4 +156,13 @@ func TestMigrationRekeysAllowanceUsage(t *testing.T) {
 	require.Equal(t, int64(3), state(t, db, "alice").AllowanceUsed)
 	spendFor(t, db, "alice", "sora", 2)
 	require.Equal(t, int64(5), state(t, db, "alice").AllowanceUsed)
+
+	// An older binary's statements, which name the columns the old way
+	// round, still work on the new table.
+	require.NoError(t, db.update(context.Background(), func(tx *Tx) error {
+		_, err := tx.ExecContext(context.Background(), `INSERT INTO allowance_usage (user_id, day, used) VALUES (?, ?, ?)
+			ON CONFLICT (user_id, day) DO UPDATE SET used = used + excluded.used`, "alice", day, 1)
+		return err
+	}))
+	require.Equal(t, int64(6), state(t, db, "alice").AllowanceUsed)
 }

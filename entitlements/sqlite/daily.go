@@ -152,14 +152,18 @@ func (db *DB) AllowanceDaily(ctx context.Context, day string) ([]AllowanceUse, e
 	return uses, err
 }
 
+// pruneAllowanceSQL deletes up to ?2 counters of days before ?1 from the
+// front of allowance_usage, which is keyed by day first (migration 0011).
+const pruneAllowanceSQL = `DELETE FROM allowance_usage WHERE (day, user_id) IN
+	(SELECT day, user_id FROM allowance_usage WHERE day < ?1 LIMIT ?2)`
+
 // PruneAllowanceUsage deletes up to limit allowance counters of days before
 // before (a YYYY-MM-DD key) in one write transaction, and says how many.
 // Only today's counter is ever read; old ones are history the ledger keeps.
 func (db *DB) PruneAllowanceUsage(ctx context.Context, before string, limit int) (int64, error) {
 	var n int64
 	err := db.update(ctx, func(tx *Tx) error {
-		res, err := tx.ExecContext(ctx, `DELETE FROM allowance_usage WHERE (day, user_id) IN
-			(SELECT day, user_id FROM allowance_usage WHERE day < ? LIMIT ?)`, before, limit)
+		res, err := tx.ExecContext(ctx, pruneAllowanceSQL, before, limit)
 		if err != nil {
 			return err
 		}

@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"io/fs"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -110,37 +111,53 @@ func TestPruneAllowanceUsage(t *testing.T) {
 	require.Equal(t, []string{keep, testNow.Format(time.DateOnly)}, days)
 }
 
-// The allowance counters are keyed by day first, and that key is their only
-// B-tree: a user's first allowance spend of a day writes one random page,
-// not two. The lookup, the upsert and the prune each seek the key.
-func TestAllowanceUsageKeyedByDayAlone(t *testing.T) {
-	db := openTest(t)
+// requireAllowanceUsageKeyedByDay checks that the allowance counters are
+// keyed by day first, with no other B-tree, and keep their constraints.
+func requireAllowanceUsageKeyedByDay(t *testing.T, db *DB) {
+	t.Helper()
 	require.Equal(t, []string{"day", "user_id"},
 		queryStrings(t, db, `SELECT name FROM pragma_table_info('allowance_usage') WHERE pk > 0 ORDER BY pk`))
 	require.Equal(t, []string{"pk"}, queryStrings(t, db, `SELECT origin FROM pragma_index_list('allowance_usage')`),
 		"no index besides the key")
+	require.Equal(t, []string{"users"}, queryStrings(t, db, `SELECT "table" FROM pragma_foreign_key_list('allowance_usage')`))
+	schema := queryStrings(t, db, `SELECT sql FROM sqlite_schema WHERE name = 'allowance_usage'`)
+	require.Len(t, schema, 1)
+	require.Contains(t, schema[0], "STRICT, WITHOUT ROWID")
+	require.Contains(t, schema[0], "CHECK (used >= 0)")
+}
+
+// The allowance counters are keyed by day first, and that key is their only
+// B-tree: a user's first allowance spend of a day writes one random page,
+// not two. The state's lookup and the prune each seek the key.
+func TestAllowanceUsageKeyedByDayAlone(t *testing.T) {
+	db := openTest(t)
+	requireAllowanceUsageKeyedByDay(t, db)
 
 	today := testNow.Format(time.DateOnly)
-	for _, q := range []string{
-		userRowSQL + ` FROM users u WHERE u.user_id = ?1`,
-		`SELECT day, user_id FROM allowance_usage WHERE day < ?4 LIMIT 10`,
+	for q, args := range map[string][]any{
+		userRowSQL + ` FROM users u WHERE u.user_id = ?1`: {"alice", 0, entitlements.TierFree, today},
+		pruneAllowanceSQL: {today, 10},
 	} {
-		plan := queryPlan(t, db, q, "alice", 0, entitlements.TierFree, today)
+		plan := queryPlan(t, db, q, args...)
 		require.Contains(t, plan, "allowance_usage USING PRIMARY KEY (day", plan)
 		require.NotContains(t, plan, "SCAN allowance_usage", plan)
 	}
 }
 
 // Counters written under the old key survive its migration to the new one,
-// and go on counting.
+// keep their constraints, and go on counting. An older binary's statements,
+// which name the key's columns the other way round, still work on them.
 func TestMigrationRekeysAllowanceUsage(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "old.db")
+	all, err := fs.Glob(migrations, "migrations/*.sql")
+	require.NoError(t, err)
 	var before []string
-	for _, n := range []string{"0001_ledger", "0002_spends", "0003_jobs", "0004_consumption", "0005_transaction_jws",
-		"0006_drop_decoded", "0007_allowance_day_by_entry", "0008_jws_headers", "0009_notification_inner_header",
-		"0010_subscription_user_index"} {
-		before = append(before, n+".sql")
+	for _, name := range all {
+		if name = strings.TrimPrefix(name, "migrations/"); name < "0011" {
+			before = append(before, name)
+		}
 	}
+	require.Len(t, before, 10)
 	day := testNow.Format(time.DateOnly)
 	oldDatabase(t, path, before, strings.NewReplacer("TODAY", day).Replace(`
 		INSERT INTO users (user_id, app_account_token, created_at) VALUES ('alice', 'ta', 1), ('bob', 'tb', 1);
@@ -149,20 +166,33 @@ func TestMigrationRekeysAllowanceUsage(t *testing.T) {
 
 	db, err := Open(context.Background(), path)
 	require.NoError(t, err)
-	t.Cleanup(func() { db.Close() })
+	t.Cleanup(func() { require.NoError(t, db.Close()) })
 	db.Now = func() time.Time { return testNow }
-	require.Equal(t, []string{"2026-01-01 alice 7", day + " alice 3", day + " bob 30"},
-		queryStrings(t, db, `SELECT day || ' ' || user_id || ' ' || used FROM allowance_usage ORDER BY day, user_id`))
+	requireAllowanceUsageKeyedByDay(t, db)
+	counters := func() []string {
+		return queryStrings(t, db, `SELECT day || ' ' || user_id || ' ' || used FROM allowance_usage ORDER BY day, user_id`)
+	}
+	require.Equal(t, []string{"2026-01-01 alice 7", day + " alice 3", day + " bob 30"}, counters())
 	require.Equal(t, int64(3), state(t, db, "alice").AllowanceUsed)
 	spendFor(t, db, "alice", "sora", 2)
 	require.Equal(t, int64(5), state(t, db, "alice").AllowanceUsed)
 
-	// An older binary's statements, which name the columns the old way
-	// round, still work on the new table.
-	require.NoError(t, db.update(context.Background(), func(tx *Tx) error {
-		_, err := tx.ExecContext(context.Background(), `INSERT INTO allowance_usage (user_id, day, used) VALUES (?, ?, ?)
-			ON CONFLICT (user_id, day) DO UPDATE SET used = used + excluded.used`, "alice", day, 1)
-		return err
-	}))
-	require.Equal(t, int64(6), state(t, db, "alice").AllowanceUsed)
+	exec := func(query string, args ...any) error {
+		return db.update(context.Background(), func(tx *Tx) error {
+			_, err := tx.ExecContext(context.Background(), query, args...)
+			return err
+		})
+	}
+	require.Error(t, exec(`INSERT INTO allowance_usage (day, user_id, used) VALUES (?, 'bob', -1)`, "2026-01-02"),
+		"CHECK (used >= 0)")
+	require.Error(t, exec(`INSERT INTO allowance_usage (day, user_id, used) VALUES (?, 'nobody', 1)`, day),
+		"the foreign key to users")
+
+	// 949cb0b's upsert, reversal and prune, as it wrote them.
+	require.NoError(t, exec(`INSERT INTO allowance_usage (user_id, day, used) VALUES (?, ?, ?)
+		ON CONFLICT (user_id, day) DO UPDATE SET used = used + excluded.used`, "alice", day, 4))
+	require.NoError(t, exec(`UPDATE allowance_usage SET used = used - ? WHERE user_id = ? AND day = ?`, 3, "alice", day))
+	require.NoError(t, exec(`DELETE FROM allowance_usage WHERE (user_id, day) IN
+		(SELECT user_id, day FROM allowance_usage WHERE day < ? LIMIT ?)`, day, 10))
+	require.Equal(t, []string{day + " alice 6", day + " bob 30"}, counters())
 }

@@ -105,25 +105,34 @@ func TestPragmasReachEveryConnection(t *testing.T) {
 		return tx.QueryRowContext(context.Background(), "PRAGMA temp_store").Scan(&temp)
 	}))
 	require.Equal(t, "2", temp, "the writer keeps savepoint journals in memory")
+	var checkpoint int
+	require.NoError(t, db.update(context.Background(), func(tx *Tx) error {
+		return tx.QueryRowContext(context.Background(), "PRAGMA wal_autocheckpoint").Scan(&checkpoint)
+	}))
+	require.Equal(t, checkpointPages, checkpoint, "the writer checkpoints every checkpointPages")
 }
 
-// The writer checkpoints every 250 pages of WAL, so no commit waits for a
-// bigger checkpoint (SQLite's default is 1,000), and the WAL file never
-// grows much past that: SQLite reuses it from the start after a checkpoint.
+// The writer checkpoints every checkpointPages (250) pages of WAL, so no
+// commit waits for a bigger checkpoint (SQLite's default is 1,000), and the
+// WAL file never grows much past that: SQLite reuses it from the start
+// after a checkpoint, once no reader holds an older snapshot.
 func TestWALStaysSmall(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "wal.db")
 	db, err := Open(context.Background(), path)
 	require.NoError(t, err)
-	t.Cleanup(func() { db.Close() })
+	t.Cleanup(func() { require.NoError(t, db.Close()) })
 	db.Now = func() time.Time { return testNow }
-	const frameBytes = 24 + 4096
-	for i := range 600 { // a commit each, of several pages: ~1,500 pages in all
+	var pageSize int64
+	require.NoError(t, db.read.QueryRow(`PRAGMA page_size`).Scan(&pageSize))
+	frame := 24 + pageSize
+	for i := range 600 { // a commit each, of a few pages: thousands of frames in all
 		_, _, _, err := db.Spend(context.Background(), spendReq(fmt.Sprintf("user%d", i), fmt.Sprintf("k%d", i), 1))
 		require.NoError(t, err)
 	}
 	wal, err := os.Stat(path + "-wal")
 	require.NoError(t, err)
-	require.Less(t, wal.Size()/frameBytes, int64(300), "pages in the WAL")
+	require.Less(t, wal.Size()/frame, int64(checkpointPages+50), "pages in the WAL")
+	require.Less(t, int64(checkpointPages+50), int64(1000), "the bound tells the setting from SQLite's default")
 }
 
 func TestLedgerIsAppendOnly(t *testing.T) {

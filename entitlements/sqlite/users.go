@@ -49,7 +49,7 @@ func (tx *Tx) userState(ctx context.Context, userID string) (entitlements.UserSt
 // userRowSQL selects a user's row, tier and allowance used today for
 // ?1 = user, ?2 = now, ?3 = the free tier, ?4 = today, from users u.
 const userRowSQL = `SELECT u.app_account_token, u.debt, COALESCE((` + tierSQL + `), ?3),
-	COALESCE((SELECT used FROM allowance_usage WHERE user_id = ?1 AND day = ?4), 0)`
+	COALESCE((SELECT used FROM allowance_usage WHERE day = ?4 AND user_id = ?1), 0)`
 
 // withLots completes a state whose row was read (err from that read) with
 // the user's live lots, and says whether the user exists.

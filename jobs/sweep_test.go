@@ -112,9 +112,9 @@ func TestNextSweepBatch(t *testing.T) {
 		held       time.Duration
 		most, want int
 	}{
-		{"over budget: shrinks in proportion", 1000, 40 * time.Millisecond, 1000, 250},
+		{"over budget: shrinks in proportion", 1000, 20 * time.Millisecond, 1000, 250},
 		{"under budget: grows, at most doubling", 100, time.Millisecond, 1000, 200},
-		{"never past the configured batch", 800, 5 * time.Millisecond, 1000, 1000},
+		{"never past the configured batch", 800, 2 * time.Millisecond, 1000, 1000},
 		{"never below the floor", 100, time.Second, 1000, minSweepBatch},
 		{"a configured batch below the floor wins", 10, time.Second, 10, 10},
 		{"nothing measured: unchanged", 300, 0, 1000, 300},
@@ -139,7 +139,7 @@ func (e *perLotExpirer) ExpireLots(_ context.Context, _ time.Time, limit int, _ 
 }
 
 // Batches follow SweepBudget: where a lot takes 40 µs, the sweep settles on
-// batches of 250 (10 ms), so a spend waits for at most about that long.
+// batches of 125 (5 ms), so a spend waits for about that long and its commit.
 func TestExpirySweepBatchesFollowTheBudget(t *testing.T) {
 	e := &perLotExpirer{perLot: 40 * time.Microsecond, left: 5000}
 	res, err := ExpirySweep(e, SweepBatch, false)(context.Background(), time.Now())
@@ -147,7 +147,7 @@ func TestExpirySweepBatchesFollowTheBudget(t *testing.T) {
 	require.Equal(t, int64(5000), res["lots"], "every lot is expired")
 	require.Equal(t, SweepBatch, e.limits[0], "the first batch is the configured size")
 	for _, l := range e.limits[1 : len(e.limits)-1] {
-		require.Equal(t, 250, l, "then batches of the budget's size")
+		require.Equal(t, 125, l, "then batches of the budget's size")
 	}
 }
 

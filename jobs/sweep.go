@@ -19,8 +19,8 @@ const SweepBatch = 1000
 // (1,000 of those held the writer ~39 ms in a 10M-lot database). The
 // budget counts only the batch's SQL; its commit, which writes and then
 // checkpoints every page it dirtied, comes on top. At 10 ms, spends beside
-// a sweep of 1M spread lots had a p99 of 53 ms; at 5 ms, 28–34 ms, and the
-// sweep took 64–70 s instead of 46–48 s (BENCHMARKS.md, session 7).
+// a sweep of 1M spread lots had a p99 of 52–53 ms; at 5 ms, 28–34 ms, and
+// the sweep took 64–84 s instead of 46–53 s (BENCHMARKS.md, session 7).
 const SweepBudget = 5 * time.Millisecond
 
 // minSweepBatch keeps a sweep moving however slow each lot is.

@@ -139,7 +139,7 @@ func (e *perLotExpirer) ExpireLots(_ context.Context, _ time.Time, limit int, _ 
 }
 
 // Batches follow SweepBudget: where a lot takes 40 µs, the sweep settles on
-// batches of 125 (5 ms), so a spend waits for about that long and its commit.
+// batches of 125 (5 ms), so a spend waits about that long, and the commit.
 func TestExpirySweepBatchesFollowTheBudget(t *testing.T) {
 	e := &perLotExpirer{perLot: 40 * time.Microsecond, left: 5000}
 	res, err := ExpirySweep(e, SweepBatch, false)(context.Background(), time.Now())

@@ -4,7 +4,6 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rsa"
-	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
@@ -15,7 +14,6 @@ import (
 	"net/http"
 	"os"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -33,9 +31,7 @@ type Authenticator struct {
 	issuer   string
 	audience string
 	parser   *jwt.Parser
-	leeway   time.Duration
 	now      func() time.Time // the parser's clock; tests replace it
-	verified tokenCache
 }
 
 // maxTokenLen bounds what we hand the JWT parser.
@@ -63,7 +59,7 @@ func NewAuthenticator(c AuthConfig) (*Authenticator, error) {
 	if countTrue(c.HS256Secret != "", c.HS256SecretFile != "", asymmetric) != 1 {
 		return nil, keyErrorf("auth", "set exactly one of hs256_secret, hs256_secret_file, or public_keys and/or jwks_file")
 	}
-	a := &Authenticator{issuer: c.Issuer, audience: c.Audience, leeway: leeway, now: time.Now}
+	a := &Authenticator{issuer: c.Issuer, audience: c.Audience, now: time.Now}
 	var methods []string
 	if asymmetric {
 		if a.keys, err = loadKeyring(c.PublicKeys, c.JWKSFile); err != nil {
@@ -134,9 +130,6 @@ func (a *Authenticator) Authenticate(r *http.Request) (entitlements.Caller, erro
 	if len(token) > maxTokenLen {
 		return entitlements.Caller{}, unauthenticated("invalid_token", "the bearer token is too long")
 	}
-	if caller, ok := a.verified.get(token, a.now()); ok {
-		return caller, nil
-	}
 	var claims tokenClaims
 	if _, err := a.parser.ParseWithClaims(token, &claims, a.key); err != nil {
 		return entitlements.Caller{}, tokenError(err)
@@ -145,75 +138,7 @@ func (a *Authenticator) Authenticate(r *http.Request) (entitlements.Caller, erro
 	if err := checkSubject(caller); err != nil {
 		return entitlements.Caller{}, unauthenticated("invalid_token", "%s", err)
 	}
-	a.verified.put(token, a.window(caller, claims))
 	return caller, nil
-}
-
-// window is when a token whose claims passed every check verifies: the
-// times the parser checks, with the leeway it allows. Nothing else it
-// checks changes while the process runs.
-func (a *Authenticator) window(caller entitlements.Caller, c tokenClaims) verifiedToken {
-	v := verifiedToken{caller: caller, until: c.ExpiresAt.Add(a.leeway)} // exp is required
-	for _, t := range []*jwt.NumericDate{c.NotBefore, c.IssuedAt} {
-		if t != nil && t.Add(-a.leeway).After(v.from) {
-			v.from = t.Add(-a.leeway)
-		}
-	}
-	return v
-}
-
-// maxVerifiedTokens bounds the tokens remembered, at ~150 bytes each: a
-// token's life (an hour, typically) of a busy day's users.
-const maxVerifiedTokens = 1 << 16
-
-// tokenCache remembers the tokens that verified, by the SHA-256 of their
-// exact text. The generation backend sends one service token with every
-// spend and read, and an app its user's token with each of its calls;
-// verifying the same token again was ~6 % of a read's CPU. Only a token
-// that passed every check is kept, so a remembered one differs from a
-// fresh check only in time, which get checks on every use: a token is
-// never accepted outside the window a full check allows.
-type tokenCache struct {
-	mu     sync.RWMutex
-	tokens map[[sha256.Size]byte]verifiedToken
-}
-
-// verifiedToken is a verified token's caller, and the instants from and
-// until which it verifies: from <= now < until.
-type verifiedToken struct {
-	caller      entitlements.Caller
-	from, until time.Time
-}
-
-// get is token's caller if it verified before and does so at now. A token
-// outside its window is left to the full check, which says why.
-func (c *tokenCache) get(token string, now time.Time) (entitlements.Caller, bool) {
-	key := sha256.Sum256([]byte(token))
-	c.mu.RLock()
-	v, ok := c.tokens[key]
-	c.mu.RUnlock()
-	if !ok || now.Before(v.from) || !now.Before(v.until) {
-		return entitlements.Caller{}, false
-	}
-	return v.caller, true
-}
-
-// put remembers a verified token. When full it forgets one at random (Go's
-// map iteration starts anywhere), which keeps the tokens in steady use.
-func (c *tokenCache) put(token string, v verifiedToken) {
-	key := sha256.Sum256([]byte(token))
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.tokens == nil {
-		c.tokens = make(map[[sha256.Size]byte]verifiedToken)
-	}
-	if len(c.tokens) >= maxVerifiedTokens {
-		for t := range c.tokens {
-			delete(c.tokens, t)
-			break
-		}
-	}
-	c.tokens[key] = v
 }
 
 // checkSubject applies the contract's rules to sub: a user token's sub is

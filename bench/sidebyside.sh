@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# sidebyside.sh measures two or more creditsd binaries on the same seeded
+# database, alternating their server starts. Throughput moves ±15 % between
+# starts on a shared 2-core machine; alternating puts that drift on every
+# binary alike, which back-to-back runs do not. BENCHMARKS.md's side-by-side
+# tables come from this.
+#
+#   bench/sidebyside.sh SCENARIO OUTDIR LABEL=BINARY... [-- creditsd-load flags]
+#
+#   go build -o /tmp/base ./cmd/creditsd    # at the commit to compare against
+#   go build -o /tmp/new ./cmd/creditsd     # with the change
+#   bench/sidebyside.sh spend /tmp/ab base=/tmp/base new=/tmp/new
+#
+# Each binary gets ROUNDS (2) starts of 2 runs of 15 s on 1M users, 10M lots
+# and 1M expired ones, copied from SEED_CACHE (/tmp/seedcache; seeding it
+# the first time takes ~4 min). Flags after -- are passed on and override
+# these. Every start leaves OUTDIR/LABEL-ROUND.txt and .json; the summary
+# at the end reads them. Run it from the repository's root, on an idle
+# machine: the tool waits (--settle) for other work to stop first.
+set -euo pipefail
+
+if [[ $# -lt 3 ]]; then
+	sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'
+	exit 2
+fi
+scenario=$1 outdir=$2
+shift 2
+specs=()
+while [[ $# -gt 0 && $1 != -- ]]; do
+	[[ $1 == *=* ]] || { echo "sidebyside: want LABEL=BINARY, got $1" >&2; exit 2; }
+	specs+=("$1")
+	shift
+done
+[[ ${1:-} == -- ]] && shift
+extra=("$@")
+
+mkdir -p "$outdir"
+tool=$outdir/creditsd-load
+go build -o "$tool" ./cmd/creditsd-load
+
+for round in $(seq "${ROUNDS:-2}"); do
+	for spec in "${specs[@]}"; do
+		label=${spec%%=*} binary=${spec#*=}
+		echo "round $round: $label ($binary)" >&2
+		"$tool" --creditsd "$binary" --seed-cache "${SEED_CACHE:-/tmp/seedcache}" --settle 30s \
+			--scenario "$scenario" --users 1000000 --lots 10000000 --expired 1000000 \
+			--runs 2 --duration 15s "${extra[@]}" \
+			--json "$outdir/$label-$round.json" >"$outdir/$label-$round.txt" 2>&1
+	done
+done
+
+# One line per timed run: the tool's table has ok/s in column 5, p99 in 8,
+# peak RSS in 11 and the server's cores in 12.
+printf '%-12s %5s %-8s %9s %8s %8s %7s\n' label round scenario ok/s p99_ms rss_MB cores
+for spec in "${specs[@]}"; do
+	label=${spec%%=*}
+	for round in $(seq "${ROUNDS:-2}"); do
+		awk -v l="$label" -v r="$round" '
+			$1 ~ /^(read|spend|webhook)$/ && $2 ~ /^[0-9]+$/ && NF >= 14 {
+				printf "%-12s %5s %-8s %9s %8s %8s %7s\n", l, r, $1, $5, $8, $11, $12
+			}' "$outdir/$label-$round.txt"
+	done
+done
+# The sweep's result is a sentence, not a table row.
+for spec in "${specs[@]}"; do
+	label=${spec%%=*}
+	for round in $(seq "${ROUNDS:-2}"); do
+		grep -h -E '^sweep in the server|^  spends during it' "$outdir/$label-$round.txt" |
+			sed "s/^/$label $round: /" || true
+	done
+done

@@ -34,6 +34,7 @@ done
 [[ ${1:-} == -- ]] && shift
 extra=("$@")
 
+[[ -d cmd/creditsd-load ]] || { echo "sidebyside: run it from the repository's root" >&2; exit 2; }
 mkdir -p "$outdir"
 tool=$outdir/creditsd-load
 go build -o "$tool" ./cmd/creditsd-load
@@ -49,15 +50,24 @@ for round in $(seq "${ROUNDS:-2}"); do
 	done
 done
 
-# One line per timed run: the tool's table has ok/s in column 5, p99 in 8,
-# peak RSS in 11 and the server's cores in 12.
+# One line per timed run, from the tool's table. Its columns are found by
+# their headings, so a column the tool adds does not shift what is read.
 printf '%-12s %5s %-8s %9s %8s %8s %7s\n' label round scenario ok/s p99_ms rss_MB cores
 for spec in "${specs[@]}"; do
 	label=${spec%%=*}
 	for round in $(seq "${ROUNDS:-2}"); do
 		awk -v l="$label" -v r="$round" '
-			$1 ~ /^(read|spend|webhook)$/ && $2 ~ /^[0-9]+$/ && NF >= 14 {
-				printf "%-12s %5s %-8s %9s %8s %8s %7s\n", l, r, $1, $5, $8, $11, $12
+			$1 == "scenario" { # a table starts: which column is which
+				delete col
+				if (!/ok\/s/) next # the cost table
+				line = $0
+				gsub(/ ms/, "", line); gsub(/peak RSS MB/, "rss", line); gsub(/ cores/, "", line)
+				n = split(line, h)
+				for (i = 1; i <= n; i++) col[h[i]] = i
+				next
+			}
+			("ok/s" in col) && $1 ~ /^(read|spend|webhook)$/ && $2 ~ /^[0-9]+$/ {
+				printf "%-12s %5s %-8s %9s %8s %8s %7s\n", l, r, $1, $col["ok/s"], $col["p99"], $col["rss"], $col["server"]
 			}' "$outdir/$label-$round.txt"
 	done
 done

@@ -20,7 +20,7 @@
 set -euo pipefail
 
 if [[ $# -lt 3 ]]; then
-	sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'
+	sed -n '2,/^[^#]/s/^# \{0,1\}//p' "$0" # the comment above
 	exit 2
 fi
 scenario=$1 outdir=$2
@@ -33,13 +33,14 @@ while [[ $# -gt 0 && $1 != -- ]]; do
 done
 [[ ${1:-} == -- ]] && shift
 extra=("$@")
+rounds=${ROUNDS:-2}
 
 [[ -d cmd/creditsd-load ]] || { echo "sidebyside: run it from the repository's root" >&2; exit 2; }
 mkdir -p "$outdir"
 tool=$outdir/creditsd-load
 go build -o "$tool" ./cmd/creditsd-load
 
-for round in $(seq "${ROUNDS:-2}"); do
+for round in $(seq "$rounds"); do
 	for spec in "${specs[@]}"; do
 		label=${spec%%=*} binary=${spec#*=}
 		echo "round $round: $label ($binary)" >&2
@@ -55,7 +56,7 @@ done
 printf '%-12s %5s %-8s %9s %8s %8s %7s\n' label round scenario ok/s p99_ms rss_MB cores
 for spec in "${specs[@]}"; do
 	label=${spec%%=*}
-	for round in $(seq "${ROUNDS:-2}"); do
+	for round in $(seq "$rounds"); do
 		awk -v l="$label" -v r="$round" '
 			$1 == "scenario" { # a table starts: which column is which
 				delete col
@@ -74,7 +75,7 @@ done
 # The sweep's result is a sentence, not a table row.
 for spec in "${specs[@]}"; do
 	label=${spec%%=*}
-	for round in $(seq "${ROUNDS:-2}"); do
+	for round in $(seq "$rounds"); do
 		grep -h -E '^sweep in the server|^  spends during it' "$outdir/$label-$round.txt" |
 			sed "s/^/$label $round: /" || true
 	done

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -26,7 +27,7 @@ func TestParseProcIO(t *testing.T) {
 	require.Error(t, err)
 }
 
-func TestParseWriterMetrics(t *testing.T) {
+func TestParseMetrics(t *testing.T) {
 	text := `# HELP creditsd_db_commits_total Commits.
 # TYPE creditsd_db_commits_total counter
 creditsd_db_commits_total 40
@@ -34,12 +35,51 @@ creditsd_db_writer_seconds_total{phase="commit"} 1.5
 creditsd_db_writer_seconds_total{phase="run"} 0.5
 creditsd_db_writes_total 200
 creditsd_db_writes_totally_else 9
+# TYPE creditsd_http_request_duration_seconds histogram
+creditsd_http_request_duration_seconds_bucket{route="GET /v1/me/entitlement",le="0.001"} 6
+creditsd_http_request_duration_seconds_bucket{route="GET /v1/me/entitlement",le="0.005"} 9
+creditsd_http_request_duration_seconds_bucket{route="GET /v1/me/entitlement",le="+Inf"} 10
+creditsd_http_request_duration_seconds_sum{route="GET /v1/me/entitlement"} 0.02
+creditsd_http_request_duration_seconds_count{route="GET /v1/me/entitlement"} 10
+creditsd_http_request_duration_seconds_bucket{route="POST /v1/users/{user_id}/spends",le="0.001"} 1
+creditsd_http_request_duration_seconds_bucket{route="POST /v1/users/{user_id}/spends",le="0.005"} 2
+creditsd_http_request_duration_seconds_bucket{route="POST /v1/users/{user_id}/spends",le="+Inf"} 2
+creditsd_http_request_duration_seconds_sum{route="POST /v1/users/{user_id}/spends"} 0.004
+creditsd_http_request_duration_seconds_count{route="POST /v1/users/{user_id}/spends"} 2
+creditsd_http_request_duration_seconds_bucket{route="GET /metrics",le="0.001"} 0
+creditsd_http_request_duration_seconds_bucket{route="GET /metrics",le="0.005"} 0
+creditsd_http_request_duration_seconds_bucket{route="GET /metrics",le="+Inf"} 7
+creditsd_http_request_duration_seconds_sum{route="GET /metrics"} 70
+creditsd_http_request_duration_seconds_count{route="GET /metrics"} 7
 `
-	w, err := parseWriterMetrics(strings.NewReader(text))
+	w, h, err := parseMetrics(strings.NewReader(text))
 	require.NoError(t, err)
 	require.Equal(t, writerTotals{runSeconds: 0.5, commitSeconds: 1.5, commits: 40, writes: 200}, w)
-	_, err = parseWriterMetrics(strings.NewReader("creditsd_db_commits_total 40\n"))
+	require.Equal(t, 12.0, h.count, "every route but the tool's own scrapes of /metrics")
+	require.InDelta(t, 0.024, h.sum, 1e-12)
+	require.Equal(t, map[float64]float64{0.001: 7, 0.005: 11, math.Inf(1): 12}, h.buckets)
+
+	_, _, err = parseMetrics(strings.NewReader("creditsd_db_commits_total 40\n"))
 	require.Error(t, err, "a server without the writer's series has no cost to report")
+	_, _, err = parseMetrics(strings.NewReader("creditsd_db_commits_total{\n"))
+	require.Error(t, err, "text that is not Prometheus' is not read as zeros")
+}
+
+func TestHandlerLatencySince(t *testing.T) {
+	at := func(count, sum, under1ms, under5ms float64) handlerTotals {
+		return handlerTotals{count: count, sum: sum, buckets: map[float64]float64{0.001: under1ms, 0.005: under5ms, math.Inf(1): count}}
+	}
+	before := at(1000, 5, 900, 990)
+	mean, p99 := at(1100, 5.2, 990, 1089).since(before)
+	require.Equal(t, 2.0, mean, "0.2 s over 100 requests")
+	require.Equal(t, 5.0, p99, "99 of the 100 under 5 ms, 90 under 1 ms")
+	_, p99 = at(1100, 5.2, 999, 1099).since(before)
+	require.Equal(t, 1.0, p99, "99 of 100 under 1 ms")
+	_, p99 = at(1100, 5.2, 990, 1088).since(before)
+	require.Zero(t, p99, "past the last finite bound: no bound to give")
+	mean, p99 = before.since(before)
+	require.Zero(t, mean, "no request: nothing to say")
+	require.Zero(t, p99)
 }
 
 // The series the tool reads are the ones the server exports.
@@ -50,6 +90,10 @@ func TestWriterSeriesExist(t *testing.T) {
 		require.Contains(t, string(src), name)
 	}
 	require.Contains(t, string(src), `"phase"`)
+	src, err = os.ReadFile("../creditsd/middleware.go")
+	require.NoError(t, err)
+	require.Contains(t, string(src), `"creditsd_http_request_duration_seconds"`)
+	require.Contains(t, string(src), `[]string{"route"}`)
 }
 
 func TestServerCost(t *testing.T) {
@@ -59,6 +103,16 @@ func TestServerCost(t *testing.T) {
 		n := float64(scrape.Add(1) - 1) // the second scrape: 1 s of SQL and 3 s of COMMIT in 1000 writes, 100 commits
 		fmt.Fprintf(w, "creditsd_db_writer_seconds_total{phase=\"run\"} %g\ncreditsd_db_writer_seconds_total{phase=\"commit\"} %g\n", 2+n, 5+3*n)
 		fmt.Fprintf(w, "creditsd_db_commits_total %g\ncreditsd_db_writes_total %g\n", 10+100*n, 50+1000*n)
+		// and 256 requests that took 0.768 s in the handlers, all under 5 ms
+		fmt.Fprintf(w, "# TYPE creditsd_http_request_duration_seconds histogram\n")
+		for _, b := range []struct {
+			le    string
+			count float64
+		}{{"0.001", 3 + 100*n}, {"0.005", 3 + 256*n}, {"+Inf", 3 + 256*n}} {
+			fmt.Fprintf(w, "creditsd_http_request_duration_seconds_bucket{route=\"GET /v1/me/entitlement\",le=%q} %g\n", b.le, b.count)
+		}
+		fmt.Fprintf(w, "creditsd_http_request_duration_seconds_sum{route=\"GET /v1/me/entitlement\"} %g\n", 1+0.768*n)
+		fmt.Fprintf(w, "creditsd_http_request_duration_seconds_count{route=\"GET /v1/me/entitlement\"} %g\n", 3+256*n)
 	}))
 	defer srv.Close()
 	ctx := context.Background()
@@ -77,6 +131,8 @@ func TestServerCost(t *testing.T) {
 	require.Equal(t, 3000.0, c.CommitMicros)
 	require.Equal(t, 10.0, c.WritesPerCommit)
 	require.GreaterOrEqual(t, c.WrittenKiB, 2.0, "512 KiB written over 256 requests")
+	require.Equal(t, 3.0, c.HandlerMeanMs)
+	require.Equal(t, 5.0, c.HandlerP99Ms)
 
 	idle := before.cost(before, 10, time.Second)
 	require.NotNil(t, idle, "a run that wrote nothing (reads) still has its bytes per request")

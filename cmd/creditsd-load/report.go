@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"runtime"
 	"sort"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 )
@@ -125,15 +126,23 @@ func (r report) costTable(w io.Writer) {
 				continue
 			}
 			if !header {
-				fmt.Fprintln(w, "what each run cost the server (per write: its one writer's time; per request: KiB through read/write system calls, files and sockets, and to or from the disk):")
-				fmt.Fprintln(tw, "scenario\trun\twriter busy\tSQL µs/write\tCOMMIT µs/write\twrites/commit\twritten\tdisk written\tread\tdisk read\t")
+				fmt.Fprintln(w, "what each run cost the server (per write: its one writer's time; per request: KiB through read/write system calls, files and sockets, and to or from the disk, and the time in its handlers by its own histogram):")
+				fmt.Fprintln(tw, "scenario\trun\twriter busy\tSQL µs/write\tCOMMIT µs/write\twrites/commit\twritten\tdisk written\tread\tdisk read\thandler mean ms\thandler p99 ≤ ms\t")
 				header = true
 			}
-			fmt.Fprintf(tw, "%s\t%d\t%.2f\t%.0f\t%.0f\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t\n", s.Name, i+1, c.WriterBusy, c.SQLMicros,
-				c.CommitMicros, c.WritesPerCommit, c.WrittenKiB, c.DiskWriteKiB, c.ReadKiB, c.DiskReadKiB)
+			fmt.Fprintf(tw, "%s\t%d\t%.2f\t%.0f\t%.0f\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%.2f\t%s\t\n", s.Name, i+1, c.WriterBusy, c.SQLMicros,
+				c.CommitMicros, c.WritesPerCommit, c.WrittenKiB, c.DiskWriteKiB, c.ReadKiB, c.DiskReadKiB, c.HandlerMeanMs, bucketText(c.HandlerP99Ms))
 		}
 	}
 	tw.Flush()
+}
+
+// bucketText is a histogram bucket's bound in ms, or "-" for none.
+func bucketText(ms float64) string {
+	if ms == 0 {
+		return "-"
+	}
+	return strconv.FormatFloat(ms, 'g', -1, 64)
 }
 
 func (s scenarioResult) notes(w io.Writer) {

@@ -19,13 +19,17 @@ func TestVerifyNotificationApp(t *testing.T) {
 		"production data":               {notificationPayload(now, notificationData(Production)), ""},
 		"production wrong app apple id": {withData(now, Production, "appAppleId", 42), CodeAppIdentifier},
 		"production no app apple id":    {withData(now, Production, "appAppleId", nil), CodeAppIdentifier},
-		// Apple checks the app id only in Production; Sandbox notifications
-		// from TestFlight may carry none.
-		"sandbox wrong app apple id": {withData(now, Sandbox, "appAppleId", 42), ""},
-		"wrong bundle":               {withData(now, Sandbox, "bundleId", "com.example.other"), CodeAppIdentifier},
-		"xcode":                      {withData(now, Xcode, "", nil), CodeEnvironment},
-		"summary":                    {withBlock(now, "summary", notificationData(Production)), ""},
-		"summary wrong bundle":       {withBlock(now, "summary", map[string]any{"bundleId": "x", "environment": Sandbox}), CodeAppIdentifier},
+		// Apple requires the app id only in Production; Sandbox
+		// notifications from TestFlight may carry none, but one naming
+		// another app is not ours.
+		"sandbox no app apple id":    {withData(now, Sandbox, "appAppleId", nil), ""},
+		"sandbox wrong app apple id": {withData(now, Sandbox, "appAppleId", 42), CodeAppIdentifier},
+		"summary wrong app apple id": {withBlock(now, "summary", map[string]any{
+			"bundleId": testBundleID, "environment": Sandbox, "appAppleId": 42}), CodeAppIdentifier},
+		"wrong bundle":         {withData(now, Sandbox, "bundleId", "com.example.other"), CodeAppIdentifier},
+		"xcode":                {withData(now, Xcode, "", nil), CodeEnvironment},
+		"summary":              {withBlock(now, "summary", notificationData(Production)), ""},
+		"summary wrong bundle": {withBlock(now, "summary", map[string]any{"bundleId": "x", "environment": Sandbox}), CodeAppIdentifier},
 		"external purchase token": {withBlock(now, "externalPurchaseToken", map[string]any{
 			"externalPurchaseId": "SANDBOX_123", "bundleId": testBundleID, "appAppleId": testAppAppleID, "tokenCreationDate": now.UnixMilli(),
 		}), ""},
@@ -46,6 +50,17 @@ func TestVerifyNotificationApp(t *testing.T) {
 			require.Nil(t, n.Transaction)
 		})
 	}
+}
+
+// A verifier for Sandbox alone may leave AppAppleID unset (the config
+// requires it only with Production); then no app id outside Production is
+// refused, whatever it is.
+func TestVerifyNotificationNoAppAppleID(t *testing.T) {
+	ca := newCA(t, devca.Options{})
+	v := verifierFor(ca)
+	v.AppAppleID, v.Environments = 0, []string{Sandbox}
+	_, err := v.VerifyNotification(sign(t, ca, withData(time.Now(), Sandbox, "appAppleId", 42)))
+	require.NoError(t, err)
 }
 
 func withData(now time.Time, env, key string, value any) map[string]any {

@@ -26,8 +26,10 @@ type Verifier struct {
 	Roots []*x509.Certificate
 	// BundleID is the app's bundle id; required.
 	BundleID string
-	// AppAppleID is the app's App Store id, checked on Production
-	// notifications as Apple does; required when Production is accepted.
+	// AppAppleID is the app's App Store id; required when Production is
+	// accepted. Production notifications must carry it, as Apple checks;
+	// others may carry none, but not another app's. 0 outside Production
+	// checks nothing there.
 	AppAppleID int64
 	// Environments lists the accepted environments; empty accepts none.
 	// Unlike Apple's libraries, Xcode and LocalTesting are not exempt from

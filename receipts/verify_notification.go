@@ -29,9 +29,13 @@ func (v *Verifier) VerifyNotification(signedPayload string) (*Notification, erro
 	return n, nil
 }
 
-// checkNotificationApp applies Apple's identity rule. The environment is
-// checked before the app id so that a Verifier not accepting Production is
-// told so, rather than being told the app id differs.
+// checkNotificationApp applies Apple's identity rule, and one step more.
+// Apple requires appAppleId to be this app's only in Production, because
+// Sandbox and TestFlight notifications may carry none; one that does carry
+// an appAppleId naming another app is not ours in any environment (the
+// contract counts it as not verifying). The environment is checked before
+// the app id so that a Verifier not accepting Production is told so,
+// rather than being told the app id differs.
 func (v *Verifier) checkNotificationApp(n *Notification) error {
 	if err := v.checkBundleID(n.BundleID()); err != nil {
 		return err
@@ -39,8 +43,8 @@ func (v *Verifier) checkNotificationApp(n *Notification) error {
 	if err := v.checkEnvironment(n.Environment()); err != nil {
 		return err
 	}
-	if n.Environment() == Production && n.AppAppleID() != v.AppAppleID {
-		return newError(CodeAppIdentifier, nil, "appAppleId %d is not this app's", n.AppAppleID())
+	if id := n.AppAppleID(); id != v.AppAppleID && (n.Environment() == Production || id != 0 && v.AppAppleID != 0) {
+		return newError(CodeAppIdentifier, nil, "appAppleId %d is not this app's", id)
 	}
 	return nil
 }

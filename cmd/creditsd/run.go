@@ -65,11 +65,7 @@ func dispatch(ctx context.Context, args []string, getenv func(string) string, st
 	case "token":
 		return tokenCommand(ctx, rest, getenv, stdout, stderr)
 	case "version":
-		if len(rest) > 0 {
-			return usageError{fmt.Sprintf("version takes no arguments, got %q", rest)}
-		}
-		_, err := fmt.Fprintln(stdout, "creditsd", version)
-		return err
+		return versionCommand(rest, stdout, stderr)
 	case "", "help", "-h", "--help":
 		fmt.Fprintln(stdout, usage)
 		if name == "" {
@@ -78,6 +74,22 @@ func dispatch(ctx context.Context, args []string, getenv func(string) string, st
 		return nil
 	}
 	return usageError{fmt.Sprintf("unknown command %q\n%s", name, usage)}
+}
+
+// versionCommand prints the version. It takes the flags every command
+// takes (--config, which it does not need), so that a caller can pass the
+// same flags to every command, but no arguments.
+func versionCommand(args []string, stdout, stderr io.Writer) error {
+	fs, _ := newFlagSet("version", stderr)
+	rest, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(rest) > 0 {
+		return usageError{fmt.Sprintf("version takes no arguments, got %q", rest)}
+	}
+	_, err = fmt.Fprintln(stdout, "creditsd", version)
+	return err
 }
 
 // valueFlags are the flags that take a separate value, so that

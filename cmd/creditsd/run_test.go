@@ -19,15 +19,17 @@ func runCLI(args ...string) (string, string, error) {
 }
 
 func TestCommandLine(t *testing.T) {
-	out, _, err := runCLI("version")
-	require.NoError(t, err)
-	require.Contains(t, out, "creditsd")
+	for _, args := range [][]string{{"version"}, {"version", "--config", "f.yaml"}, {"--config=f.yaml", "version"}} {
+		out, _, err := runCLI(args...)
+		require.NoError(t, err, "%v: every command takes --config", args)
+		require.Contains(t, out, "creditsd")
+	}
 
 	for _, help := range [][]string{{"help"}, {"--help"}, {"-h"}, {"serve", "--help"}, {"jobs", "-h"}} {
 		_, _, err := runCLI(help...)
 		require.NoError(t, err, "%v: help asked for is not a mistake", help)
 	}
-	for _, bad := range [][]string{{}, {"nope"}, {"version", "extra"}, {"serve", "--bogus"}, {"jobs", "run"}} {
+	for _, bad := range [][]string{{}, {"nope"}, {"version", "extra"}, {"version", "--bogus"}, {"serve", "--bogus"}, {"jobs", "run"}} {
 		_, _, err := runCLI(bad...)
 		var u usageError
 		require.True(t, errors.As(err, &u), "%v: want a usage error (exit 2), got %v", bad, err)

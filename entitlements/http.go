@@ -1,6 +1,7 @@
 package entitlements
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -180,14 +181,24 @@ func (h *Handler) verify(jws string) (Purchase, error) {
 }
 
 // DecodeJSON reads one JSON object of at most MaxBodyBytes into v, refusing
-// unknown fields and trailing data, with errors a client can act on.
+// unknown fields and trailing data, with errors a client can act on. The
+// body is read whole first because encoding/json takes a JSON null for a
+// struct as "no fields": without the check, a body of null would be
+// refused later for the first field it lacks, not as the wrong body.
 func DecodeJSON(r *http.Request, v any) error {
-	body := http.MaxBytesReader(nil, r.Body, MaxBodyBytes)
-	dec := json.NewDecoder(body)
-	dec.DisallowUnknownFields()
-	err := dec.Decode(v)
+	dec := json.NewDecoder(http.MaxBytesReader(nil, r.Body, MaxBodyBytes))
+	var raw json.RawMessage
+	err := dec.Decode(&raw)
 	if err == nil && dec.More() {
 		err = errors.New("trailing data after the JSON object")
+	}
+	if err == nil && raw[0] != '{' {
+		err = errors.New("it is not an object")
+	}
+	if err == nil {
+		strict := json.NewDecoder(bytes.NewReader(raw))
+		strict.DisallowUnknownFields()
+		err = strict.Decode(v)
 	}
 	var tooBig *http.MaxBytesError
 	switch {

@@ -65,20 +65,30 @@ func newWorld(t *testing.T) *world {
 	return newWorldWith(t, newCA(t), "")
 }
 
-func newCA(t *testing.T) *devca.CA {
+func newCA(tb testing.TB) *devca.CA {
 	ca, err := devca.New(devca.Options{Now: time.Now().Add(-time.Hour)})
-	require.NoError(t, err)
+	require.NoError(tb, err)
 	return ca
 }
 
 // newWorldWith is newWorld with a given CA and extra config lines.
 func newWorldWith(t *testing.T, ca *devca.CA, extraYAML string) *world {
 	t.Helper()
-	dir := t.TempDir()
+	dir, config := writeConfig(t, ca, extraYAML)
+	w := &world{t: t, dir: dir, ca: ca, tokens: mustTokens(t), config: config}
+	w.proc = start(t, "serve", "--config", config)
+	return w
+}
+
+// writeConfig writes, in a temp dir, a config for a temp database that
+// trusts ca's root, and returns the dir and the config's path.
+func writeConfig(tb testing.TB, ca *devca.CA, extraYAML string) (dir, config string) {
+	tb.Helper()
+	dir = tb.TempDir()
 	root := filepath.Join(dir, "root.pem")
-	require.NoError(t, os.WriteFile(root, ca.RootPEM(), 0o600))
-	config := filepath.Join(dir, "creditsd.yaml")
-	require.NoError(t, os.WriteFile(config, []byte(fmt.Sprintf(`listen: 127.0.0.1:0
+	require.NoError(tb, os.WriteFile(root, ca.RootPEM(), 0o600))
+	config = filepath.Join(dir, "creditsd.yaml")
+	require.NoError(tb, os.WriteFile(config, []byte(fmt.Sprintf(`listen: 127.0.0.1:0
 database: %s
 apple:
   bundle_id: %s
@@ -93,9 +103,7 @@ products:
 auth:
   hs256_secret: %s
 %s`, filepath.Join(dir, "creditsd.db"), e2eBundle, root, e2ePack, e2eSecret, extraYAML)), 0o600))
-	w := &world{t: t, dir: dir, ca: ca, tokens: mustTokens(t), config: config}
-	w.proc = start(t, "serve", "--config", config)
-	return w
+	return dir, config
 }
 
 // process is a running creditsd and the address it logged.
@@ -196,13 +204,13 @@ func (w *world) token(sub, scope string, ttl time.Duration) string {
 	return mintHS256(w.t, e2eSecret, sub, scope, ttl)
 }
 
-func mintHS256(t *testing.T, secret, sub, scope string, ttl time.Duration) string {
+func mintHS256(tb testing.TB, secret, sub, scope string, ttl time.Duration) string {
 	claims := jwt.MapClaims{"sub": sub, "exp": time.Now().Add(ttl).Unix(), "iat": time.Now().Unix()}
 	if scope != "" {
 		claims["scope"] = scope
 	}
 	s, err := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString([]byte(secret))
-	require.NoError(t, err)
+	require.NoError(tb, err)
 	return s
 }
 
@@ -210,9 +218,9 @@ func hs256(t *testing.T, secret, sub string) string {
 	return mintHS256(t, secret, sub, "", time.Minute)
 }
 
-func mustTokens(t *testing.T) entitlements.TokenDeriver {
+func mustTokens(tb testing.TB) entitlements.TokenDeriver {
 	tokens, err := entitlements.NewTokenDeriver(entitlements.DefaultTokenNamespace)
-	require.NoError(t, err)
+	require.NoError(tb, err)
 	return tokens
 }
 

@@ -133,6 +133,35 @@ func TestSeedExpiredTogether(t *testing.T) {
 	require.NoError(t, rows.Close())
 }
 
+// --lot-order time: the same number of lots a user, but lot i is user
+// i mod users's, so neighbouring lots belong to different users.
+func TestSeedLotsByTime(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "seed.db")
+	now := time.Now()
+	rep, err := seed(context.Background(), path, seedPlan{users: 7, lots: 503, expired: 50, credits: 1000, now: now, byTime: true}, nil)
+	require.NoError(t, err)
+	require.True(t, rep.ByTime)
+	db, err := sql.Open("sqlite", "file:"+path)
+	require.NoError(t, err)
+	defer db.Close()
+	count := func(q string, args ...any) int {
+		var n int
+		require.NoError(t, db.QueryRow(q, args...).Scan(&n))
+		return n
+	}
+	require.Equal(t, 503, count("SELECT count(*) FROM lots"))
+	require.Equal(t, 503, count("SELECT count(*) FROM entries WHERE kind = 'admin_grant'"))
+	require.Equal(t, 50, count("SELECT count(*) FROM lots WHERE expires_at <= ?", now.UnixMilli()))
+	require.Equal(t, 72, count("SELECT count(*) FROM lots WHERE user_id = ?", seedUserID(0)), "lots 0, 7, …, 497")
+	require.Equal(t, 71, count("SELECT count(*) FROM lots WHERE user_id = ?", seedUserID(6)))
+	require.Equal(t, 0, count(`SELECT count(*) FROM (SELECT user_id, lag(user_id) OVER (ORDER BY lot_id) AS prev FROM lots)
+		WHERE prev = user_id`), "no two lots bought in turn are one user's")
+	rows, err := db.Query("PRAGMA foreign_key_check")
+	require.NoError(t, err)
+	require.False(t, rows.Next())
+	require.NoError(t, rows.Close())
+}
+
 func TestIsExpiredPicksExactly(t *testing.T) {
 	for _, c := range []struct{ lots, expired int }{{10, 0}, {10, 1}, {10, 10}, {1000, 333}, {7, 3}} {
 		n := 0

@@ -74,9 +74,9 @@ func (e *env) setupLocal(ctx context.Context) error {
 	e.secret, e.environment, e.rootFile = e.files.Secret, environment, e.files.Root
 	e.seededAt = time.Now()
 	plan := seedPlan{users: e.opts.users, lots: e.opts.lots, expired: e.opts.expired, credits: lotCredits, now: e.seededAt,
-		together: e.opts.expiredLayout == "together"}
-	fmt.Fprintf(e.stderr, "seeding %d users, %d lots (%d expired, %s) into %s\n", plan.users, plan.lots, plan.expired,
-		e.opts.expiredLayout, e.files.Database)
+		together: e.opts.expiredLayout == "together", byTime: e.opts.lotOrder == "time"}
+	fmt.Fprintf(e.stderr, "seeding %d users, %d lots (%d expired, %s; by %s) into %s\n", plan.users, plan.lots, plan.expired,
+		e.opts.expiredLayout, e.opts.lotOrder, e.files.Database)
 	rep, seededAt, err := seedCached(ctx, e.opts.seedCache, e.files.Database, plan, e.stderr)
 	if err != nil {
 		return fmt.Errorf("seeding: %w", err)

@@ -21,6 +21,7 @@ type options struct {
 
 	users, lots, expired int
 	expiredLayout        string
+	lotOrder             string
 
 	creditsd  string // the binary to start; built when empty
 	logLevel  string
@@ -73,6 +74,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.lots, "lots", -1, "admin lots seeded, each with its ledger entry (default 10 per user)")
 	fs.IntVar(&o.expired, "expired", -1, "of the lots, how many already expired (default: a tenth with sweep or all, else 0)")
 	fs.StringVar(&o.expiredLayout, "expired-layout", "spread", "where the expired lots sit: spread (evenly, one page each: the sweep's worst case) or together (one block, as lots bought the same days sit)")
+	fs.StringVar(&o.lotOrder, "lot-order", "user", "the order the seeded lots sit in the table: user (each user's lots side by side: a read's best case) or time (in the order bought, lot i to user i mod users: each user's lots across the table, as a year of purchases by many users leaves them)")
 	fs.StringVar(&o.creditsd, "creditsd", "", "creditsd binary to start (default: go build ./cmd/creditsd into a temp dir)")
 	fs.StringVar(&o.seedCache, "seed-cache", "", "a directory to keep seeded databases in and copy them from, so runs with the same --users, --lots, --expired and layout skip seeding (delete it to seed afresh)")
 	fs.StringVar(&o.logLevel, "log-level", "info", "the started server's log level")
@@ -130,6 +132,9 @@ func (o *options) check() error {
 	}
 	if o.expiredLayout != "spread" && o.expiredLayout != "together" {
 		return fmt.Errorf("--expired-layout %q: want spread or together", o.expiredLayout)
+	}
+	if o.lotOrder != "user" && o.lotOrder != "time" {
+		return fmt.Errorf("--lot-order %q: want user or time", o.lotOrder)
 	}
 	if o.expired > o.lots {
 		return fmt.Errorf("--expired %d is more than --lots %d", o.expired, o.lots)

@@ -34,3 +34,17 @@ func TestOptionsScenarios(t *testing.T) {
 		})
 	}
 }
+
+func TestOptionsLayouts(t *testing.T) {
+	o, err := parseOptions(nil, io.Discard)
+	require.NoError(t, err)
+	require.Equal(t, "spread", o.expiredLayout)
+	require.Equal(t, "user", o.lotOrder, "the seeds cached before --lot-order were by user")
+	o, err = parseOptions([]string{"--lot-order", "time", "--expired-layout", "together"}, io.Discard)
+	require.NoError(t, err)
+	require.Equal(t, "time", o.lotOrder)
+	_, err = parseOptions([]string{"--lot-order", "random"}, io.Discard)
+	require.ErrorContains(t, err, "want user or time")
+	_, err = parseOptions([]string{"--expired-layout", "clumped"}, io.Discard)
+	require.ErrorContains(t, err, "want spread or together")
+}

@@ -91,8 +91,12 @@ func (r report) table(w io.Writer) {
 		if s.Together {
 			layout = "together"
 		}
-		fmt.Fprintf(w, "seeded %d users, %d lots (%d expired, %s) in %.1fs: %.0f lots/s\n", s.Users, s.Lots, s.Expired, layout,
-			s.Seconds, s.LotsPerSec)
+		order := "user"
+		if s.ByTime {
+			order = "time"
+		}
+		fmt.Fprintf(w, "seeded %d users, %d lots (%d expired, %s; by %s) in %.1fs: %.0f lots/s\n", s.Users, s.Lots, s.Expired, layout,
+			order, s.Seconds, s.LotsPerSec)
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "scenario\trun\tclients\trequests\tok/s\tp50 ms\tp95 ms\tp99 ms\tmax ms\terrors\tpeak RSS MB\tserver cores\tload cores\tother cores\t")

@@ -31,7 +31,11 @@ func seedCached(ctx context.Context, cacheDir, path string, plan seedPlan, progr
 		rep, err := seed(ctx, path, plan, progress)
 		return rep, plan.now, err
 	}
-	name := filepath.Join(cacheDir, fmt.Sprintf("seed-u%d-l%d-e%d-together%t.db", plan.users, plan.lots, plan.expired, plan.together))
+	order := ""
+	if plan.byTime {
+		order = "-bytime" // by-user seeds keep the names they had before --lot-order
+	}
+	name := filepath.Join(cacheDir, fmt.Sprintf("seed-u%d-l%d-e%d-together%t%s.db", plan.users, plan.lots, plan.expired, plan.together, order))
 	var meta cachedSeed
 	if data, err := os.ReadFile(name + ".json"); err == nil && json.Unmarshal(data, &meta) == nil {
 		start := time.Now()

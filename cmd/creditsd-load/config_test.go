@@ -104,7 +104,8 @@ func TestSeedMatchesSchema(t *testing.T) {
 }
 
 // --expired-layout together: the same lots, owners and expiries, but the
-// expired ones first in the table, their ids in that order.
+// expired ones granted first, their ids and entries in that order. (The
+// lots table itself is kept in user order: a user's lots sit together.)
 func TestSeedExpiredTogether(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "seed.db")
 	now := time.Now()
@@ -120,13 +121,13 @@ func TestSeedExpiredTogether(t *testing.T) {
 	}
 	require.Equal(t, 503, count("SELECT count(*) FROM lots"))
 	require.Equal(t, 50, count("SELECT count(*) FROM lots WHERE expires_at <= ?", now.UnixMilli()))
-	require.Equal(t, 50, count(`SELECT count(*) FROM (SELECT expires_at FROM lots ORDER BY rowid LIMIT 50) WHERE expires_at <= ?`,
-		now.UnixMilli()), "the expired lots are the first 50 rows")
 	require.Equal(t, 50, count(`SELECT count(*) FROM (SELECT expires_at FROM lots ORDER BY lot_id LIMIT 50) WHERE expires_at <= ?`,
-		now.UnixMilli()), "and the first 50 ids")
+		now.UnixMilli()), "the expired lots have the first 50 ids")
+	require.Equal(t, 50, count(`SELECT count(*) FROM (SELECT lot_id FROM entries ORDER BY entry_id LIMIT 50)
+		JOIN lots USING (lot_id) WHERE expires_at <= ?`, now.UnixMilli()), "and the first 50 entries")
 	require.Equal(t, 71, count("SELECT count(*) FROM lots WHERE user_id = ?", seedUserID(0)), "owners as with spread")
-	require.Equal(t, 0, count(`SELECT count(*) FROM (SELECT rowid, lag(rowid) OVER (ORDER BY expires_at) AS prev FROM lots
-		WHERE expires_at <= ?) WHERE prev > rowid`, now.UnixMilli()), "they expire in the order they sit, so the sweep walks the block forwards")
+	require.Equal(t, 0, count(`SELECT count(*) FROM (SELECT lot_id, lag(lot_id) OVER (ORDER BY expires_at) AS prev FROM lots
+		WHERE expires_at <= ?) WHERE prev > lot_id`, now.UnixMilli()), "they expire in the order they were granted, so the sweep writes their entries' lot ids in order")
 	rows, err := db.Query("PRAGMA foreign_key_check")
 	require.NoError(t, err)
 	require.False(t, rows.Next())

@@ -26,15 +26,17 @@ type seedPlan struct {
 	expired int   // how many of the lots expired a day ago with credits left
 	credits int64 // granted per lot
 	now     time.Time
-	// together puts the expired lots first, in one block of the table with
-	// ids in that order, as lots bought in the same days a year ago sit;
-	// otherwise they are spread evenly, each in its own page: the sweep's
-	// worst case.
+	// together grants the expired lots first, in one block of ids and
+	// ledger entries, as lots bought in the same days a year ago are;
+	// otherwise they are spread evenly among the others: the sweep's worst
+	// case. (The lots table keeps each user's lots together whatever the
+	// order they were granted in: migration 0012.)
 	together bool
-	// byTime lays the lots in the order they were bought, lot i to user
-	// i mod users, so that each user's lots sit across the table as a year
-	// of purchases by many users leaves them; otherwise each user's lots
-	// sit side by side (user u's are lots [u*lots/users, (u+1)*lots/users)),
+	// byTime grants the lots in the order they were bought, lot i to user
+	// i mod users, as a year of purchases by many users does: each user's
+	// lot ids and ledger entries lie across their tables (and, before
+	// migration 0012 clustered the lots by user, the lots too). Otherwise
+	// user u's are lots [u*lots/users, (u+1)*lots/users), granted in turn:
 	// a read's best case.
 	byTime bool
 }

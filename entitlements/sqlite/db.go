@@ -15,6 +15,7 @@ import (
 	"runtime"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -137,42 +138,123 @@ func (db *DB) Ping(ctx context.Context) error {
 	return db.read.QueryRowContext(ctx, "SELECT 1").Scan(&one)
 }
 
-func (db *DB) migrate(ctx context.Context) error {
-	tx, err := db.write.BeginTx(ctx, nil)
+// migrate applies the embedded migrations the database lacks.
+func (db *DB) migrate(ctx context.Context) error { return runMigrations(ctx, db.write, migrations) }
+
+// runMigrations applies the migrations in fsys (migrations/*.sql, in name order)
+// that the database has not applied yet, all in one transaction.
+//
+// A migration may rebuild a table that other tables' foreign keys name
+// (SQLite's twelve-step procedure, lang_altertable.html), which needs
+// foreign keys off, and SQLite ignores PRAGMA foreign_keys inside a
+// transaction. So the migrations run on one connection of pool, with
+// foreign keys turned off before BEGIN; PRAGMA foreign_key_check before
+// COMMIT refuses any violation they left, rolling them all back; and
+// foreign keys are on again before the connection goes back to the pool,
+// whose one connection the writer then takes.
+func runMigrations(ctx context.Context, pool *sql.DB, fsys fs.FS) (err error) {
+	conn, err := pool.Conn(ctx)
 	if err != nil {
 		return err
 	}
-	defer tx.Rollback()
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, `PRAGMA foreign_keys = OFF`); err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, foreignKeysOn(context.WithoutCancel(ctx), conn)) }()
+	tx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback() // before foreign keys go back on: deferred calls run last first
 	if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY) STRICT`); err != nil {
 		return err
 	}
-	names, err := fs.Glob(migrations, "migrations/*.sql")
+	names, err := fs.Glob(fsys, "migrations/*.sql")
 	if err != nil {
 		return err
 	}
 	sort.Strings(names)
+	applied := 0
 	for _, name := range names {
-		if err := applyMigration(ctx, tx, name); err != nil {
+		ok, err := applyMigration(ctx, tx, fsys, name)
+		if err != nil {
 			return fmt.Errorf("%s: %w", name, err)
+		}
+		if ok {
+			applied++
+		}
+	}
+	if applied > 0 { // else nothing ran with foreign keys off, and the check would read every table for nothing
+		if err := foreignKeyCheck(ctx, tx); err != nil {
+			return err
 		}
 	}
 	return tx.Commit()
 }
 
-func applyMigration(ctx context.Context, tx *sql.Tx, name string) error {
+// applyMigration applies the migration name from fsys unless the database
+// has it already, and says whether it did.
+func applyMigration(ctx context.Context, tx *sql.Tx, fsys fs.FS, name string) (bool, error) {
 	var n int
 	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations WHERE name = ?`, name).Scan(&n); err != nil || n > 0 {
-		return err
+		return false, err
 	}
-	body, err := fs.ReadFile(migrations, name)
+	body, err := fs.ReadFile(fsys, name)
+	if err != nil {
+		return false, err
+	}
+	if _, err := tx.ExecContext(ctx, string(body)); err != nil {
+		return false, err
+	}
+	_, err = tx.ExecContext(ctx, `INSERT INTO schema_migrations (name) VALUES (?)`, name)
+	return err == nil, err
+}
+
+// foreignKeyCheck fails if any row names a parent row that does not exist.
+func foreignKeyCheck(ctx context.Context, tx *sql.Tx) error {
+	rows, err := tx.QueryContext(ctx, `PRAGMA foreign_key_check`)
 	if err != nil {
 		return err
 	}
-	if _, err := tx.ExecContext(ctx, string(body)); err != nil {
+	defer rows.Close()
+	var bad []string
+	n := 0
+	for rows.Next() {
+		var table, parent string
+		var rowid sql.NullInt64 // NULL in a WITHOUT ROWID table
+		var fk int
+		if err := rows.Scan(&table, &rowid, &parent, &fk); err != nil {
+			return err
+		}
+		n++
+		if len(bad) < 5 {
+			bad = append(bad, fmt.Sprintf("%s rowid %d → %s (foreign key %d)", table, rowid.Int64, parent, fk))
+		}
+	}
+	if err := rows.Err(); err != nil {
 		return err
 	}
-	_, err = tx.ExecContext(ctx, `INSERT INTO schema_migrations (name) VALUES (?)`, name)
-	return err
+	if n > 0 {
+		return fmt.Errorf("foreign_key_check: %d row(s) name a missing parent: %s", n, strings.Join(bad, "; "))
+	}
+	return nil
+}
+
+// foreignKeysOn turns foreign keys back on for conn and checks that they
+// are: SQLite ignores the pragma, silently, inside a transaction.
+func foreignKeysOn(ctx context.Context, conn *sql.Conn) error {
+	if _, err := conn.ExecContext(ctx, `PRAGMA foreign_keys = ON`); err != nil {
+		return fmt.Errorf("foreign keys back on: %w", err)
+	}
+	var on int
+	if err := conn.QueryRowContext(ctx, `PRAGMA foreign_keys`).Scan(&on); err != nil {
+		return fmt.Errorf("foreign keys back on: %w", err)
+	}
+	if on != 1 {
+		return errors.New("foreign keys are still off after the migrations")
+	}
+	return nil
 }
 
 // Tx is one transaction and the moment it happens at. Its statements run

@@ -191,7 +191,8 @@ func oldDatabase(t *testing.T, path string, names []string, fill string) {
 	_, err = tx.ExecContext(ctx, `CREATE TABLE schema_migrations (name TEXT PRIMARY KEY)`)
 	require.NoError(t, err)
 	for _, name := range names {
-		require.NoError(t, applyMigration(ctx, tx, "migrations/"+name))
+		_, err := applyMigration(ctx, tx, migrations, "migrations/"+name)
+		require.NoError(t, err)
 	}
 	_, err = tx.ExecContext(ctx, fill)
 	require.NoError(t, err)
@@ -213,7 +214,13 @@ func columns(t *testing.T, db *DB, table string, names ...string) []string {
 // queryStrings runs a one-column query on a read connection.
 func queryStrings(t *testing.T, db *DB, query string, args ...any) []string {
 	t.Helper()
-	rows, err := db.read.Query(query, args...)
+	return sqlStrings(t, db.read, query, args...)
+}
+
+// sqlStrings runs a one-column query on pool.
+func sqlStrings(t *testing.T, pool *sql.DB, query string, args ...any) []string {
+	t.Helper()
+	rows, err := pool.Query(query, args...)
 	require.NoError(t, err)
 	defer rows.Close()
 	var out []string

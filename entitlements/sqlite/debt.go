@@ -36,7 +36,7 @@ func (tx *Tx) payDebtFrom(ctx context.Context, userID, lotID string, limit int64
 	if pay <= 0 {
 		return 0, nil
 	}
-	if err := tx.moveLot(ctx, lotID, -pay); err != nil {
+	if err := tx.moveLot(ctx, userID, lotID, -pay); err != nil {
 		return 0, err
 	}
 	if err := tx.addDebt(ctx, userID, -pay); err != nil {

@@ -43,7 +43,7 @@ func (tx *Tx) replayGrant(ctx context.Context, req entitlements.GrantRequest) (e
 		return entitlements.Lot{}, false, entitlements.Errorf(entitlements.KindConflict, "idempotency_key_reused",
 			"idempotency key %q was used for a different grant", req.Key)
 	}
-	lot, err := scanLot(tx.QueryRowContext(ctx, `SELECT `+lotColumns+` FROM lots WHERE lot_id = ?`, lotID))
+	lot, err := scanLot(tx.QueryRowContext(ctx, lotSQL, req.UserID, lotID))
 	return lot, true, err
 }
 
@@ -61,5 +61,6 @@ func (tx *Tx) adminGrant(ctx context.Context, req entitlements.GrantRequest) (en
 	if err := tx.settleDebt(ctx, req.UserID, req.Actor); err != nil {
 		return lot, err
 	}
-	return lot, tx.QueryRowContext(ctx, `SELECT remaining FROM lots WHERE lot_id = ?`, lot.LotID).Scan(&lot.Remaining)
+	return lot, tx.QueryRowContext(ctx, `SELECT remaining FROM lots WHERE user_id = ? AND lot_id = ?`,
+		req.UserID, lot.LotID).Scan(&lot.Remaining)
 }

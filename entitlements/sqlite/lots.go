@@ -10,10 +10,19 @@ import (
 const lotColumns = `lot_id, source, product_id, COALESCE(transaction_id, ''), environment,
 	granted, remaining, granted_at, expires_at`
 
+// liveLotsSQL reads a user's live lots from the lots' key, (user_id,
+// lot_id): they sit side by side, on one or two pages, whenever they were
+// granted.
+const liveLotsSQL = `SELECT ` + lotColumns + ` FROM lots
+	WHERE user_id = ? AND remaining > 0 AND (expires_at IS NULL OR expires_at > ?)`
+
+// lotSQL reads one of a user's lots: one seek of the key. A lookup by
+// lot_id alone takes two, the lot_id index and then the key.
+const lotSQL = `SELECT ` + lotColumns + ` FROM lots WHERE user_id = ? AND lot_id = ?`
+
 // liveLots are userID's unexpired lots with credits left.
 func (tx *Tx) liveLots(ctx context.Context, userID string) ([]entitlements.Lot, error) {
-	rows, err := tx.QueryContext(ctx, `SELECT `+lotColumns+` FROM lots
-		WHERE user_id = ? AND remaining > 0 AND (expires_at IS NULL OR expires_at > ?)`, userID, millis(tx.now))
+	rows, err := tx.QueryContext(ctx, liveLotsSQL, userID, millis(tx.now))
 	if err != nil {
 		return nil, err
 	}

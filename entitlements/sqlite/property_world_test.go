@@ -392,7 +392,7 @@ func (w *propWorld) dumpLedger() string {
 			fmt.Fprintf(&b, "  %4d %-6s %-15s %+5d lot=%s ref=%s %s\n", id, user, kind, credits, lot, ref, day)
 			return err
 		})
-	_ = w.eachRow(`SELECT l.lot_id, l.user_id, COALESCE(l.transaction_id, 'admin'), l.granted, l.remaining, EXISTS (SELECT 1 FROM refunds r WHERE r.lot_id = l.lot_id AND r.status = 'active') FROM lots l ORDER BY l.rowid`,
+	_ = w.eachRow(`SELECT l.lot_id, l.user_id, COALESCE(l.transaction_id, 'admin'), l.granted, l.remaining, EXISTS (SELECT 1 FROM refunds r WHERE r.lot_id = l.lot_id AND r.status = 'active') FROM lots l ORDER BY l.lot_id`,
 		func(r *sql.Rows) error {
 			var id, user, tx string
 			var granted, remaining, refunded int64

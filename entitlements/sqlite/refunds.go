@@ -9,6 +9,10 @@ import (
 	"github.com/creditsd/creditsd/entitlements"
 )
 
+// lotOwnerSQL finds a lot by lot_id alone, for a caller that does not know
+// its user yet: the lot_id index, then the lots' key.
+const lotOwnerSQL = `SELECT user_id, granted, remaining FROM lots WHERE lot_id = ?`
+
 // refundLot applies Apple's revocation of a granted pack: the unspent part
 // is removed; the already-spent part becomes debt or is written off, as the
 // refund policy says. It takes effect once per revocation.
@@ -17,7 +21,7 @@ func (tx *Tx) refundLot(ctx context.Context, p entitlements.Purchase, lotID, act
 		userID             string
 		granted, remaining int64
 	}
-	if err := tx.QueryRowContext(ctx, `SELECT user_id, granted, remaining FROM lots WHERE lot_id = ?`, lotID).
+	if err := tx.QueryRowContext(ctx, lotOwnerSQL, lotID).
 		Scan(&l.userID, &l.granted, &l.remaining); err != nil {
 		return err
 	}
@@ -40,7 +44,7 @@ func (tx *Tx) refundLot(ctx context.Context, p entitlements.Purchase, lotID, act
 }
 
 func (tx *Tx) applyRefundPlan(ctx context.Context, userID, lotID, ref string, plan entitlements.RefundPlan, actor string) error {
-	if err := tx.moveLot(ctx, lotID, -plan.Removed); err != nil {
+	if err := tx.moveLot(ctx, userID, lotID, -plan.Removed); err != nil {
 		return err
 	}
 	reason := fmt.Sprintf("Apple refunded %d credits", plan.Revoked)
@@ -98,7 +102,7 @@ func (tx *Tx) activeRefundOf(ctx context.Context, lotID string) (refund, bool, e
 func (tx *Tx) refundTakesBack(ctx context.Context, r refund, credits int64, actor, ref string) error {
 	pay := min(credits, r.debt, r.owed)
 	if pay > 0 {
-		if err := tx.moveLot(ctx, r.lotID, -pay); err != nil {
+		if err := tx.moveLot(ctx, r.userID, r.lotID, -pay); err != nil {
 			return err
 		}
 		if err := tx.addDebt(ctx, r.userID, -pay); err != nil {
@@ -111,7 +115,7 @@ func (tx *Tx) refundTakesBack(ctx context.Context, r refund, credits int64, acto
 	}
 	take := min(credits-pay, r.writtenOff)
 	if take > 0 {
-		if err := tx.moveLot(ctx, r.lotID, -take); err != nil {
+		if err := tx.moveLot(ctx, r.userID, r.lotID, -take); err != nil {
 			return err
 		}
 		if err := tx.addEntry(ctx, entry{userID: r.userID, kind: "refund", credits: -take, lotID: r.lotID,
@@ -161,13 +165,13 @@ func (tx *Tx) reverseRefund(ctx context.Context, transactionID, actor string) er
 // what the lot can hold), the rest and toRestored to a restored lot with the
 // same expiry, so nothing is lost.
 func (tx *Tx) restore(ctx context.Context, r refund, toLot, toRestored int64, actor string) error {
-	lot, err := scanLot(tx.QueryRowContext(ctx, `SELECT `+lotColumns+` FROM lots WHERE lot_id = ?`, r.lotID))
+	lot, err := scanLot(tx.QueryRowContext(ctx, lotSQL, r.userID, r.lotID))
 	if err != nil {
 		return err
 	}
 	back := min(toLot, lot.Granted-lot.Remaining)
 	if back > 0 {
-		if err := tx.moveLot(ctx, r.lotID, back); err != nil {
+		if err := tx.moveLot(ctx, r.userID, r.lotID, back); err != nil {
 			return err
 		}
 		if err := tx.addEntry(ctx, entry{userID: r.userID, kind: "refund_reversed", credits: back, lotID: r.lotID,

@@ -87,7 +87,7 @@ func (tx *Tx) returnAllowance(ctx context.Context, userID string, sp entitlement
 // created that is still owed, then what it wrote off (forgive). The rest
 // stays in the lot: the refund already has all Apple revoked.
 func (tx *Tx) returnToLot(ctx context.Context, userID string, sp entitlements.Spend, part entitlements.LotPart, actor string) error {
-	if err := tx.moveLot(ctx, part.LotID, part.Credits); err != nil {
+	if err := tx.moveLot(ctx, userID, part.LotID, part.Credits); err != nil {
 		return err
 	}
 	if err := tx.addEntry(ctx, entry{userID: userID, kind: "reverse", credits: part.Credits, lotID: part.LotID,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 
 	"github.com/creditsd/creditsd/entitlements"
 )
@@ -106,17 +107,29 @@ func (tx *Tx) takeFromLot(ctx context.Context, userID string, sp entitlements.Sp
 		sp.SpendID, part.LotID, part.Credits); err != nil {
 		return err
 	}
-	if err := tx.moveLot(ctx, part.LotID, -part.Credits); err != nil {
+	if err := tx.moveLot(ctx, userID, part.LotID, -part.Credits); err != nil {
 		return err
 	}
 	return tx.addEntry(ctx, entry{userID: userID, kind: "spend", credits: -part.Credits, lotID: part.LotID,
 		product: sp.Product, reason: "generation", actor: actor, ref: sp.SpendID})
 }
 
-// moveLot adds delta to a lot's remaining; the schema's CHECK refuses any
-// result outside 0..granted, so a bug cannot create or overdraw credits.
-func (tx *Tx) moveLot(ctx context.Context, lotID string, delta int64) error {
-	_, err := tx.ExecContext(ctx, `UPDATE lots SET remaining = remaining + ? WHERE lot_id = ?`, delta, lotID)
+const moveLotSQL = `UPDATE lots SET remaining = remaining + ? WHERE user_id = ? AND lot_id = ?`
+
+// moveLot adds delta to userID's lot's remaining; the schema's CHECK
+// refuses any result outside 0..granted, so a bug cannot create or overdraw
+// credits. Naming the user makes it one seek of the lots' key instead of
+// two (the lot_id index, then the key); a lot that is not the user's is an
+// error, not a silent no-op.
+func (tx *Tx) moveLot(ctx context.Context, userID, lotID string, delta int64) error {
+	res, err := tx.ExecContext(ctx, moveLotSQL, delta, userID, lotID)
+	if err != nil {
+		return err
+	}
+	n, err := res.RowsAffected()
+	if err == nil && n != 1 {
+		err = fmt.Errorf("sqlite: user %s has no lot %s", userID, lotID)
+	}
 	return err
 }
 

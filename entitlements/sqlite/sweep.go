@@ -12,6 +12,21 @@ type Expired struct {
 	Held    time.Duration // how long its SQL held the writer, not counting the wait for it or the shared commit
 }
 
+// expireLotsSQL writes the expire entries of up to a batch of lots. The
+// WHERE repeats the partial index lots_expiry's condition so that SQLite
+// uses it, in its order.
+const expireLotsSQL = `INSERT INTO entries (user_id, kind, credits, lot_id, product, reason, actor,
+	ref, allowance_day, created_at)
+	SELECT user_id, 'expire', -remaining, lot_id, product_id, 'expired', ?, '', '', ? FROM lots
+	WHERE remaining > 0 AND expires_at IS NOT NULL AND expires_at <= ?
+	ORDER BY expires_at LIMIT ?`
+
+// emptyExpiredLotsSQL empties the lots that the entries after an entry_id
+// name. Each entry names its lot's user too: one seek of the lots' key per
+// lot, not the lot_id index and then the key.
+const emptyExpiredLotsSQL = `UPDATE lots SET remaining = 0
+	WHERE (user_id, lot_id) IN (SELECT user_id, lot_id FROM entries WHERE entry_id > ?)`
+
 // ExpireLots writes off, in one write transaction, up to limit lots whose
 // expiry is at or before asOf and that still have credits: an expire entry
 // of minus what remains, and remaining set to 0. Only such lots are read,
@@ -34,17 +49,11 @@ func (db *DB) ExpireLots(ctx context.Context, asOf time.Time, limit int, actor s
 		if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(entry_id), 0) FROM entries`).Scan(&last); err != nil {
 			return err
 		}
-		// The WHERE repeats the partial index lots_expiry's condition so
-		// that SQLite uses it.
-		if _, err := tx.ExecContext(ctx, `INSERT INTO entries (user_id, kind, credits, lot_id, product, reason, actor,
-			ref, allowance_day, created_at)
-			SELECT user_id, 'expire', -remaining, lot_id, product_id, 'expired', ?, '', '', ? FROM lots
-			WHERE remaining > 0 AND expires_at IS NOT NULL AND expires_at <= ?
-			ORDER BY expires_at LIMIT ?`, actor, millis(tx.now), min(millis(asOf), millis(tx.now)), limit); err != nil {
+		if _, err := tx.ExecContext(ctx, expireLotsSQL, actor, millis(tx.now), min(millis(asOf), millis(tx.now)),
+			limit); err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE lots SET remaining = 0
-			WHERE lot_id IN (SELECT lot_id FROM entries WHERE entry_id > ?)`, last); err != nil {
+		if _, err := tx.ExecContext(ctx, emptyExpiredLotsSQL, last); err != nil {
 			return err
 		}
 		return tx.QueryRowContext(ctx, `SELECT count(*), COALESCE(-SUM(credits), 0) FROM entries WHERE entry_id > ?`,

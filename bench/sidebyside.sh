@@ -13,7 +13,7 @@
 #
 # Each binary gets ROUNDS (2) starts of 2 runs of 15 s on 1M users, 10M lots
 # and 1M expired ones, copied from SEED_CACHE (/tmp/seedcache; seeding it
-# the first time takes ~4 min). Flags after -- are passed on and override
+# the first time takes ~5 min; lots granted by time, the tool's default). Flags after -- are passed on and override
 # these. Every start leaves OUTDIR/LABEL-ROUND.txt and .json; the summary
 # at the end reads them. Run it from the repository's root, on an idle
 # machine: the tool waits (--settle) for other work to stop first.

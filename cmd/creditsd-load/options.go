@@ -74,7 +74,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.lots, "lots", -1, "admin lots seeded, each with its ledger entry (default 10 per user)")
 	fs.IntVar(&o.expired, "expired", -1, "of the lots, how many already expired (default: a tenth with sweep or all, else 0)")
 	fs.StringVar(&o.expiredLayout, "expired-layout", "spread", "when the expired lots were granted: spread (evenly among the others: the sweep's worst case) or together (first, in one block of ids and ledger entries, as lots bought the same days are)")
-	fs.StringVar(&o.lotOrder, "lot-order", "user", "the order the seeded lots are granted in: user (each user's in turn: a read's best case) or time (in the order bought, lot i to user i mod users, as a year of purchases by many users leaves them)")
+	fs.StringVar(&o.lotOrder, "lot-order", "time", "the order the seeded lots are granted in: time (in the order bought, lot i to user i mod users, as a year of purchases by many users leaves them) or user (each user's in turn: a read's best case, and every seed before session 11)")
 	fs.StringVar(&o.creditsd, "creditsd", "", "creditsd binary to start (default: go build ./cmd/creditsd into a temp dir)")
 	fs.StringVar(&o.seedCache, "seed-cache", "", "a directory to keep seeded databases in and copy them from, so runs with the same --users, --lots, --expired and layout skip seeding (delete it to seed afresh)")
 	fs.StringVar(&o.logLevel, "log-level", "info", "the started server's log level")

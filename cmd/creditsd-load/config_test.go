@@ -74,26 +74,33 @@ type jobsYAML struct {
 	} `yaml:",inline"`
 }
 
-func TestSeedMatchesSchema(t *testing.T) {
+// seedSmall seeds 7 users and 503 lots, 50 of them expired, laid out as
+// plan says, checks every seeded row's foreign keys, and returns the
+// report and a counter on the database.
+func seedSmall(t *testing.T, plan seedPlan) (seedReport, func(q string, args ...any) int) {
+	t.Helper()
+	plan.users, plan.lots, plan.expired, plan.credits = 7, 503, 50, 1000
 	path := filepath.Join(t.TempDir(), "seed.db")
-	now := time.Now()
-	rep, err := seed(context.Background(), path, seedPlan{users: 7, lots: 503, expired: 50, credits: 1000, now: now}, nil)
+	rep, err := seed(context.Background(), path, plan, nil)
 	require.NoError(t, err)
-	require.Equal(t, 503, rep.Lots)
-
 	db, err := sql.Open("sqlite", "file:"+path)
 	require.NoError(t, err)
-	defer db.Close()
+	t.Cleanup(func() { db.Close() })
 	rows, err := db.Query("PRAGMA foreign_key_check")
 	require.NoError(t, err)
 	require.False(t, rows.Next(), "every seeded row's foreign keys hold")
 	require.NoError(t, rows.Close())
-
-	count := func(q string, args ...any) int {
+	return rep, func(q string, args ...any) int {
 		var n int
 		require.NoError(t, db.QueryRow(q, args...).Scan(&n))
 		return n
 	}
+}
+
+func TestSeedMatchesSchema(t *testing.T) {
+	now := time.Now()
+	rep, count := seedSmall(t, seedPlan{now: now})
+	require.Equal(t, 503, rep.Lots)
 	require.Equal(t, 7, count("SELECT count(*) FROM users"))
 	require.Equal(t, 503, count("SELECT count(*) FROM lots WHERE source = 'admin' AND remaining = granted"))
 	require.Equal(t, 503, count("SELECT count(*) FROM entries WHERE kind = 'admin_grant' AND credits = 1000"))
@@ -107,18 +114,8 @@ func TestSeedMatchesSchema(t *testing.T) {
 // expired ones granted first, their ids and entries in that order. (The
 // lots table itself is kept in user order: a user's lots sit together.)
 func TestSeedExpiredTogether(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "seed.db")
 	now := time.Now()
-	_, err := seed(context.Background(), path, seedPlan{users: 7, lots: 503, expired: 50, credits: 1000, now: now, together: true}, nil)
-	require.NoError(t, err)
-	db, err := sql.Open("sqlite", "file:"+path)
-	require.NoError(t, err)
-	defer db.Close()
-	count := func(q string, args ...any) int {
-		var n int
-		require.NoError(t, db.QueryRow(q, args...).Scan(&n))
-		return n
-	}
+	_, count := seedSmall(t, seedPlan{now: now, together: true})
 	require.Equal(t, 503, count("SELECT count(*) FROM lots"))
 	require.Equal(t, 50, count("SELECT count(*) FROM lots WHERE expires_at <= ?", now.UnixMilli()))
 	require.Equal(t, 50, count(`SELECT count(*) FROM (SELECT expires_at FROM lots ORDER BY lot_id LIMIT 50) WHERE expires_at <= ?`,
@@ -128,28 +125,14 @@ func TestSeedExpiredTogether(t *testing.T) {
 	require.Equal(t, 71, count("SELECT count(*) FROM lots WHERE user_id = ?", seedUserID(0)), "owners as with spread")
 	require.Equal(t, 0, count(`SELECT count(*) FROM (SELECT lot_id, lag(lot_id) OVER (ORDER BY expires_at) AS prev FROM lots
 		WHERE expires_at <= ?) WHERE prev > lot_id`, now.UnixMilli()), "they expire in the order they were granted, so the sweep writes their entries' lot ids in order")
-	rows, err := db.Query("PRAGMA foreign_key_check")
-	require.NoError(t, err)
-	require.False(t, rows.Next())
-	require.NoError(t, rows.Close())
 }
 
 // --lot-order time: the same number of lots a user, but lot i is user
 // i mod users's, so neighbouring lots belong to different users.
 func TestSeedLotsByTime(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "seed.db")
 	now := time.Now()
-	rep, err := seed(context.Background(), path, seedPlan{users: 7, lots: 503, expired: 50, credits: 1000, now: now, byTime: true}, nil)
-	require.NoError(t, err)
+	rep, count := seedSmall(t, seedPlan{now: now, byTime: true})
 	require.True(t, rep.ByTime)
-	db, err := sql.Open("sqlite", "file:"+path)
-	require.NoError(t, err)
-	defer db.Close()
-	count := func(q string, args ...any) int {
-		var n int
-		require.NoError(t, db.QueryRow(q, args...).Scan(&n))
-		return n
-	}
 	require.Equal(t, 503, count("SELECT count(*) FROM lots"))
 	require.Equal(t, 503, count("SELECT count(*) FROM entries WHERE kind = 'admin_grant'"))
 	require.Equal(t, 50, count("SELECT count(*) FROM lots WHERE expires_at <= ?", now.UnixMilli()))
@@ -157,10 +140,6 @@ func TestSeedLotsByTime(t *testing.T) {
 	require.Equal(t, 71, count("SELECT count(*) FROM lots WHERE user_id = ?", seedUserID(6)))
 	require.Equal(t, 0, count(`SELECT count(*) FROM (SELECT user_id, lag(user_id) OVER (ORDER BY lot_id) AS prev FROM lots)
 		WHERE prev = user_id`), "no two lots bought in turn are one user's")
-	rows, err := db.Query("PRAGMA foreign_key_check")
-	require.NoError(t, err)
-	require.False(t, rows.Next())
-	require.NoError(t, rows.Close())
 }
 
 func TestIsExpiredPicksExactly(t *testing.T) {

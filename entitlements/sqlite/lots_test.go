@@ -170,11 +170,15 @@ func TestMigrationClustersLotsByUser(t *testing.T) {
 	require.Equal(t, []string{"lot_2 alice 10", "lot_4 alice 7", "lot_6 alice 1", "lot_1 bob 5", "lot_5 bob 2",
 		"lot_3 carol 3"}, queryStrings(t, db, inTable), "the table itself is in (user_id, lot_id) order")
 
-	var on int
+	var on, tempStore int
 	require.NoError(t, db.update(ctx, func(tx *Tx) error {
+		if err := tx.QueryRowContext(ctx, `PRAGMA temp_store`).Scan(&tempStore); err != nil {
+			return err
+		}
 		return tx.QueryRowContext(ctx, `PRAGMA foreign_keys`).Scan(&on)
 	}))
 	require.Equal(t, 1, on, "the writer's connection, which ran the migration, enforces foreign keys again")
+	require.Equal(t, 2, tempStore, "and keeps its temp_store in memory again (2), as the DSN set it")
 	requireConstraint(t, sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY, `INSERT INTO entries (user_id, kind, credits, lot_id, actor,
 		created_at) VALUES ('alice', 'grant', 1, 'lot_missing', 'test', 1)`, db)
 	requireConstraint(t, sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY, `INSERT INTO lots (lot_id, user_id, source, granted,
@@ -238,6 +242,7 @@ func TestMigrationRollsBackForeignKeyViolation(t *testing.T) {
 				"the migration before it is rolled back too")
 			require.Equal(t, []string{"0"}, sqlStrings(t, pool, `SELECT count(*) FROM users`))
 			require.Equal(t, []string{"1"}, sqlStrings(t, pool, `PRAGMA foreign_keys`), "on the pool's one connection")
+			require.Equal(t, []string{"2"}, sqlStrings(t, pool, `PRAGMA temp_store`), "temp_store back in memory")
 		})
 	}
 }

@@ -22,7 +22,7 @@ import (
 var lotsChildren = []string{"entries", "spend_lots", "admin_grants", "refunds"}
 
 // requireLotsByUser checks that lots is keyed by (user_id, lot_id), without
-// rowid, with lot_id and transaction_id still unique, lots_expiry as it was
+// rowid, with lot_id unique and transaction_id unique where set, lots_expiry as it was
 // and no lots_user; and that every child's foreign key names it.
 func requireLotsByUser(t *testing.T, db *DB) {
 	t.Helper()
@@ -34,12 +34,14 @@ func requireLotsByUser(t *testing.T, db *DB) {
 	require.Contains(t, schema[0], "lot_id         TEXT NOT NULL UNIQUE,")
 	require.Contains(t, schema[0], "CHECK (remaining BETWEEN 0 AND granted)")
 	require.Contains(t, schema[0], "CHECK ((source = 'app_store') = (transaction_id IS NOT NULL))")
-	require.ElementsMatch(t, []string{"lot_id", "transaction_id"}, queryStrings(t, db,
+	require.Equal(t, []string{"lot_id"}, queryStrings(t, db,
 		`SELECT ii.name FROM pragma_index_list('lots') il, pragma_index_info(il.name) ii WHERE il.origin = 'u'`))
-	require.Equal(t, []string{"lots_expiry"}, queryStrings(t, db, `SELECT name FROM pragma_index_list('lots') WHERE origin = 'c'`),
-		"lots_user is gone: the key's user_id prefix serves it")
-	require.Equal(t, []string{"CREATE INDEX lots_expiry ON lots (expires_at) WHERE remaining > 0 AND expires_at IS NOT NULL"},
-		queryStrings(t, db, `SELECT sql FROM sqlite_schema WHERE name = 'lots_expiry'`))
+	require.ElementsMatch(t, []string{"lots_expiry", "lots_transaction"}, queryStrings(t, db,
+		`SELECT name FROM pragma_index_list('lots') WHERE origin = 'c'`), "lots_user is gone: the key's user_id prefix serves it")
+	require.Equal(t, []string{"CREATE INDEX lots_expiry ON lots (expires_at) WHERE remaining > 0 AND expires_at IS NOT NULL",
+		"CREATE UNIQUE INDEX lots_transaction ON lots (transaction_id) WHERE transaction_id IS NOT NULL"},
+		queryStrings(t, db, `SELECT sql FROM sqlite_schema WHERE name IN ('lots_expiry', 'lots_transaction') ORDER BY name`),
+		"the transactions' index leaves out the lots without one (admin, restored), which would sit in it by user")
 	for _, child := range lotsChildren {
 		require.Equal(t, []string{"lots (lot_id)"}, queryStrings(t, db,
 			`SELECT "table" || ' (' || "to" || ')' FROM pragma_foreign_key_list(?) WHERE "from" = 'lot_id'`, child), child)
@@ -68,7 +70,7 @@ func TestLotQueriesSeek(t *testing.T) {
 		"a lot by lot_id alone (refundLot)": {lotOwnerSQL, []any{"lot"},
 			`^SEARCH lots USING INDEX sqlite_autoindex_lots_\d \(lot_id=\?\)$`},
 		"a lot by transaction (consumption.go)": {`SELECT lot_id, granted FROM lots WHERE transaction_id = ?`, []any{"t"},
-			`^SEARCH lots USING INDEX sqlite_autoindex_lots_\d \(transaction_id=\?\)$`},
+			`^SEARCH lots USING INDEX lots_transaction \(transaction_id=\?\)$`},
 		"the sweep's batch, in expiry order": {expireLotsSQL, []any{"job", 0, 0, 10},
 			`^SEARCH lots USING INDEX lots_expiry \(expires_at>\? AND expires_at<\?\)$`},
 		"the sweep empties its batch": {emptyExpiredLotsSQL, []any{0},
@@ -187,6 +189,8 @@ func TestMigrationClustersLotsByUser(t *testing.T) {
 		remaining, granted_at, created_at) VALUES ('lot_2', 'bob', 'admin', 1, 1, 1, 1)`, db)
 	requireConstraint(t, sqlite3.SQLITE_CONSTRAINT_CHECK, `INSERT INTO lots (lot_id, user_id, source, granted,
 		remaining, granted_at, created_at) VALUES ('lot_7', 'bob', 'app_store', 1, 1, 1, 1)`, db)
+	requireConstraint(t, sqlite3.SQLITE_CONSTRAINT_UNIQUE, `INSERT INTO lots (lot_id, user_id, source, transaction_id,
+		granted, remaining, granted_at, created_at) VALUES ('lot_7', 'bob', 'app_store', 't1', 1, 1, 1, 1)`, db)
 
 	// The ledger goes on: alice's live lots, a spend past her allowance
 	// from the soonest-expiring one, the sweep of her expired one.

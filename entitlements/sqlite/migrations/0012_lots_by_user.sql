@@ -20,7 +20,7 @@ CREATE TABLE lots_by_user (
     user_id        TEXT NOT NULL REFERENCES users (user_id),
     source         TEXT NOT NULL CHECK (source IN ('app_store', 'admin', 'restored')),
     product_id     TEXT NOT NULL DEFAULT '',
-    transaction_id TEXT UNIQUE REFERENCES apple_transactions (transaction_id),  -- one lot per Apple transaction
+    transaction_id TEXT REFERENCES apple_transactions (transaction_id),  -- one lot per Apple transaction: lots_transaction
     environment    TEXT NOT NULL DEFAULT '',
     granted        INTEGER NOT NULL CHECK (granted > 0),
     remaining      INTEGER NOT NULL CHECK (remaining BETWEEN 0 AND granted),
@@ -38,3 +38,9 @@ INSERT INTO lots_by_user (lot_id, user_id, source, product_id, transaction_id, e
 DROP TABLE lots;  -- and its indexes, lots_user and lots_expiry
 ALTER TABLE lots_by_user RENAME TO lots;
 CREATE INDEX lots_expiry ON lots (expires_at) WHERE remaining > 0 AND expires_at IS NOT NULL;
+-- One lot per Apple transaction, as the column's UNIQUE said, but only
+-- over the lots that have one. A UNIQUE column indexes its NULLs too, and
+-- an index on a WITHOUT ROWID table ends with the key, so every admin or
+-- restored lot (transaction_id NULL) sat in it at (NULL, user_id, lot_id):
+-- a random page per admin grant, where the rowid table had appended it.
+CREATE UNIQUE INDEX lots_transaction ON lots (transaction_id) WHERE transaction_id IS NOT NULL;

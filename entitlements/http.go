@@ -181,24 +181,11 @@ func (h *Handler) verify(jws string) (Purchase, error) {
 }
 
 // DecodeJSON reads one JSON object of at most MaxBodyBytes into v, refusing
-// unknown fields and trailing data, with errors a client can act on. The
-// body is read whole first because encoding/json takes a JSON null for a
-// struct as "no fields": without the check, a body of null would be
-// refused later for the first field it lacks, not as the wrong body.
+// unknown fields and trailing data, with errors a client can act on.
 func DecodeJSON(r *http.Request, v any) error {
-	dec := json.NewDecoder(http.MaxBytesReader(nil, r.Body, MaxBodyBytes))
-	var raw json.RawMessage
-	err := dec.Decode(&raw)
-	if err == nil && dec.More() {
-		err = errors.New("trailing data after the JSON object")
-	}
-	if err == nil && raw[0] != '{' {
-		err = errors.New("it is not an object")
-	}
+	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, MaxBodyBytes))
 	if err == nil {
-		strict := json.NewDecoder(bytes.NewReader(raw))
-		strict.DisallowUnknownFields()
-		err = strict.Decode(v)
+		err = decodeObject(body, v)
 	}
 	var tooBig *http.MaxBytesError
 	switch {
@@ -210,6 +197,23 @@ func DecodeJSON(r *http.Request, v any) error {
 		return Errorf(KindInvalid, "invalid_body", "the body is not the expected JSON object: %v", err)
 	}
 	return nil
+}
+
+// decodeObject decodes body, one JSON object, into v. It looks at the
+// first byte because encoding/json takes a JSON null for a struct as "no
+// fields": without the check, a body of null would be refused later for the
+// first field it lacks, not as the wrong body.
+func decodeObject(body []byte, v any) error {
+	if start := bytes.TrimLeft(body, " \t\r\n"); len(start) > 0 && start[0] != '{' {
+		return errors.New("it is not an object")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	err := dec.Decode(v)
+	if err == nil && dec.More() {
+		err = errors.New("trailing data after the JSON object")
+	}
+	return err
 }
 
 // userCaller is the user id of a user token; service tokens act on users

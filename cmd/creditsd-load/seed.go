@@ -132,10 +132,8 @@ func (s *seeder) run(ctx context.Context) error {
 	if s.plan.byTime {
 		return s.runByTime(ctx, tokens)
 	}
-	now := s.plan.now.UnixMilli()
 	for u := range s.plan.users {
-		id := seedUserID(u)
-		if err := s.users.add(ctx, id, tokens.Token(id), now); err != nil {
+		if err := s.addUser(ctx, tokens, u); err != nil {
 			return err
 		}
 		if err := s.userLots(ctx, u, func(i int) bool { return !s.plan.together || isExpired(s.plan, i) }); err != nil {
@@ -156,10 +154,8 @@ func (s *seeder) run(ctx context.Context) error {
 // bought, lot i to user i mod users (with --expired-layout together, the
 // expired ones first).
 func (s *seeder) runByTime(ctx context.Context, tokens entitlements.TokenDeriver) error {
-	now := s.plan.now.UnixMilli()
 	for u := range s.plan.users {
-		id := seedUserID(u)
-		if err := s.users.add(ctx, id, tokens.Token(id), now); err != nil {
+		if err := s.addUser(ctx, tokens, u); err != nil {
 			return err
 		}
 	}
@@ -181,6 +177,12 @@ func (s *seeder) runByTime(ctx context.Context, tokens entitlements.TokenDeriver
 		}
 	}
 	return s.commit(ctx)
+}
+
+// addUser inserts seeded user u with its app account token.
+func (s *seeder) addUser(ctx context.Context, tokens entitlements.TokenDeriver, u int) error {
+	id := seedUserID(u)
+	return s.users.add(ctx, id, tokens.Token(id), s.plan.now.UnixMilli())
 }
 
 // userLots inserts user u's lots that want picks.

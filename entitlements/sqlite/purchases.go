@@ -10,10 +10,11 @@ import (
 )
 
 // ClaimPurchase records a transaction that userID's app submitted and grants
-// its lot, once. It reports whether this call gave something new: a lot, or
-// a subscription that is active now. A transaction already held by another
-// user is a conflict; the caller has checked that the transaction's
-// app_account_token, if any, is userID's.
+// its lot, once. It reports whether this call gave something new: a lot, a
+// subscription that is active now, or the credits of a refund that this
+// newer signature of the transaction reverses. A transaction already held
+// by another user is a conflict; the caller has checked that the
+// transaction's app_account_token, if any, is userID's.
 func (db *DB) ClaimPurchase(ctx context.Context, userID, token string, p entitlements.Purchase, g entitlements.Grant) (created bool, err error) {
 	err = db.update(ctx, func(tx *Tx) error {
 		had, err := tx.hasLot(ctx, p.TransactionID)
@@ -23,12 +24,12 @@ func (db *DB) ClaimPurchase(ctx context.Context, userID, token string, p entitle
 		if _, err := tx.ensureUser(ctx, userID, token); err != nil {
 			return err
 		}
-		claimed, err := tx.claim(ctx, userID, p, g)
+		c, err := tx.claim(ctx, userID, p, g)
 		if err != nil {
 			return err
 		}
 		has, err := tx.hasLot(ctx, p.TransactionID)
-		created = has && !had || claimed && activeSubscription(p, g, tx.now)
+		created = has && !had || c.claimed && activeSubscription(p, g, tx.now) || c.refresh == refundReversed
 		return err
 	})
 	return created, err
@@ -38,26 +39,34 @@ func activeSubscription(p entitlements.Purchase, g entitlements.Grant, now time.
 	return g.Outcome == entitlements.OutcomeSubscription && p.RevocationDate.IsZero() && p.ExpiresDate.After(now)
 }
 
-// claim gives the transaction to userID; claimed reports that it was not
-// theirs before this call.
-func (tx *Tx) claim(ctx context.Context, userID string, p entitlements.Purchase, g entitlements.Grant) (claimed bool, err error) {
+// claimed is what claim did: whether the transaction was not userID's
+// before, and what its newer signature changed if it was already recorded.
+type claimed struct {
+	claimed bool
+	refresh refreshed
+}
+
+// claim gives the transaction to userID.
+func (tx *Tx) claim(ctx context.Context, userID string, p entitlements.Purchase, g entitlements.Grant) (claimed, error) {
+	var c claimed
 	owner, found, err := tx.purchaseOwner(ctx, p.TransactionID)
 	switch {
 	case err != nil:
-		return false, err
+		return c, err
 	case !found:
 		err = tx.insertPurchase(ctx, p, g, userID, "")
 	case owner != "" && owner != userID:
-		return false, entitlements.Errorf(entitlements.KindConflict, "transaction_claimed",
+		return c, entitlements.Errorf(entitlements.KindConflict, "transaction_claimed",
 			"transaction %s was already claimed by another user", p.TransactionID)
 	default:
-		err = tx.refreshPurchase(ctx, p, g, "user:"+userID)
+		c.refresh, err = tx.refreshPurchase(ctx, p, g, "user:"+userID)
 	}
 	if err != nil {
-		return false, err
+		return c, err
 	}
+	c.claimed = owner != userID
 	_, err = tx.assignPurchase(ctx, p.TransactionID, userID, "user:"+userID)
-	return owner != userID, err
+	return c, err
 }
 
 // recordPurchase records a transaction that Apple sent (webhook or
@@ -71,7 +80,7 @@ func (tx *Tx) recordPurchase(ctx context.Context, p entitlements.Purchase, g ent
 		return false, err
 	}
 	if found {
-		if err := tx.refreshPurchase(ctx, p, g, actor); err != nil {
+		if _, err := tx.refreshPurchase(ctx, p, g, actor); err != nil {
 			return false, err
 		}
 	} else {
@@ -217,7 +226,7 @@ func (tx *Tx) keepTransactionJWS(ctx context.Context, p entitlements.Purchase) e
 // does (REFUND_REVERSED), the refund is undone. Until a lot exists, the
 // newest version alone decides what the purchase earns (g), so a refund that
 // Apple reverses before the lot was granted still grants it.
-func (tx *Tx) refreshPurchase(ctx context.Context, p entitlements.Purchase, g entitlements.Grant, actor string) error {
+func (tx *Tx) refreshPurchase(ctx context.Context, p entitlements.Purchase, g entitlements.Grant, actor string) (refreshed, error) {
 	var old struct {
 		signed  int64
 		revoked sql.NullInt64
@@ -225,10 +234,10 @@ func (tx *Tx) refreshPurchase(ctx context.Context, p entitlements.Purchase, g en
 	}
 	if err := tx.QueryRowContext(ctx, `SELECT signed_date, revocation_date, lot_id FROM apple_transactions
 		WHERE transaction_id = ?`, p.TransactionID).Scan(&old.signed, &old.revoked, &old.lotID); err != nil {
-		return err
+		return unchanged, err
 	}
 	if millis(p.SignedDate) <= old.signed {
-		return nil
+		return unchanged, nil
 	}
 	revoked := nullMillis(p.RevocationDate)
 	if _, err := tx.ExecContext(ctx, `UPDATE apple_transactions SET signed_date = ?,
@@ -239,21 +248,35 @@ func (tx *Tx) refreshPurchase(ctx context.Context, p entitlements.Purchase, g en
 		WHERE transaction_id = ?`,
 		millis(p.SignedDate), nullMillis(p.ExpiresDate), revoked, millis(tx.now),
 		string(g.Outcome), g.Credits, ptrMillis(g.ExpiresAt), p.TransactionID); err != nil {
-		return err
+		return unchanged, err
 	}
 	if err := tx.keepTransactionJWS(ctx, p); err != nil {
-		return err
+		return unchanged, err
 	}
 	switch {
 	case !old.lotID.Valid:
-		return nil
+		return newer, nil
 	case !old.revoked.Valid && revoked.Valid:
-		return tx.refundLot(ctx, p, old.lotID.String, actor)
+		return refundTaken, tx.refundLot(ctx, p, old.lotID.String, actor)
 	case old.revoked.Valid && !revoked.Valid:
-		return tx.reverseRefund(ctx, p.TransactionID, actor)
+		reversed, err := tx.reverseRefund(ctx, p.TransactionID, actor)
+		if !reversed {
+			return newer, err
+		}
+		return refundReversed, err
 	}
-	return nil
+	return newer, nil
 }
+
+// refreshed is what a transaction's newer signature did to its lot.
+type refreshed int
+
+const (
+	unchanged      refreshed = iota // not newer than the one kept: nothing
+	newer                           // kept; its lot, if any, as it was
+	refundTaken                     // the lot's credits taken back
+	refundReversed                  // what the refund took given back
+)
 
 // assignPurchase gives a recorded transaction to userID and, if it earns a
 // lot that has not been created yet and has not expired, creates it. It

@@ -133,32 +133,32 @@ func (tx *Tx) refundTakesBack(ctx context.Context, r refund, credits int64, acto
 // created; what it removed from the lot goes back to the lot with its
 // original expiry; the debt that other credits paid comes back as a
 // restored lot with the same expiry (the lot keeps room for its own spends,
-// which may still be reversed).
-func (tx *Tx) reverseRefund(ctx context.Context, transactionID, actor string) error {
+// which may still be reversed). It reports whether a refund was in force.
+func (tx *Tx) reverseRefund(ctx context.Context, transactionID, actor string) (bool, error) {
 	r, found, err := tx.activeRefund(ctx, "r.transaction_id = ?", transactionID)
 	if err != nil || !found {
-		return err
+		return false, err
 	}
 	if _, err := tx.ExecContext(ctx, `UPDATE refunds SET status = 'reversed', reversed_at = ? WHERE refund_id = ?`,
 		millis(tx.now), r.id); err != nil {
-		return err
+		return false, err
 	}
 	cancel := min(r.debt, r.owed)
 	if cancel > 0 {
 		if err := tx.addDebt(ctx, r.userID, -cancel); err != nil {
-			return err
+			return false, err
 		}
 		if err := tx.addEntry(ctx, entry{userID: r.userID, kind: "refund_reversed", credits: cancel,
 			reason: "refund reversed: debt cancelled", actor: actor, ref: transactionID}); err != nil {
-			return err
+			return false, err
 		}
 	}
 	if err := tx.restore(ctx, r, r.removed, r.debt-cancel, actor); err != nil {
-		return err
+		return false, err
 	}
 	// Restored credits pay what another refund left owed, as in refundLot,
 	// so that spendable and a 402 debt_outstanding never disagree.
-	return tx.settleDebt(ctx, r.userID, actor)
+	return true, tx.settleDebt(ctx, r.userID, actor)
 }
 
 // restore gives back what a reversed refund took: toLot to its lot (up to

@@ -47,6 +47,37 @@ type tokenClaims struct {
 	jwt.RegisteredClaims
 }
 
+// receivedClaims are a bearer token's tokenClaims, with times that must be
+// JSON numbers. RegisteredClaims' own take a quoted "exp": "1700000000" as
+// readily as a number; RFC 7519 makes a NumericDate a number, and a token
+// that says otherwise did not come from an issuer that follows it. These
+// fields shadow the embedded ones when decoding.
+type receivedClaims struct {
+	tokenClaims
+	ExpiresAt numericDate `json:"exp"`
+	NotBefore numericDate `json:"nbf"`
+	IssuedAt  numericDate `json:"iat"`
+}
+
+func (c *receivedClaims) GetExpirationTime() (*jwt.NumericDate, error) { return c.ExpiresAt.date, nil }
+func (c *receivedClaims) GetNotBefore() (*jwt.NumericDate, error)      { return c.NotBefore.date, nil }
+func (c *receivedClaims) GetIssuedAt() (*jwt.NumericDate, error)       { return c.IssuedAt.date, nil }
+
+// numericDate is a claim's time that must be a JSON number.
+type numericDate struct{ date *jwt.NumericDate }
+
+func (d *numericDate) UnmarshalJSON(b []byte) error {
+	if len(b) == 0 || b[0] != '-' && (b[0] < '0' || b[0] > '9') {
+		if string(b) == "null" {
+			d.date = nil
+			return nil
+		}
+		return errors.New("a NumericDate must be a JSON number")
+	}
+	d.date = new(jwt.NumericDate)
+	return d.date.UnmarshalJSON(b)
+}
+
 // NewAuthenticator loads the keys c names. Its errors are *ConfigError
 // naming the auth key at fault.
 func NewAuthenticator(c AuthConfig) (*Authenticator, error) {
@@ -130,7 +161,7 @@ func (a *Authenticator) Authenticate(r *http.Request) (entitlements.Caller, erro
 	if len(token) > maxTokenLen {
 		return entitlements.Caller{}, unauthenticated("invalid_token", "the bearer token is too long")
 	}
-	var claims tokenClaims
+	var claims receivedClaims
 	if _, err := a.parser.ParseWithClaims(token, &claims, a.key); err != nil {
 		return entitlements.Caller{}, tokenError(err)
 	}

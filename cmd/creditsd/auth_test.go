@@ -13,6 +13,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -134,6 +135,12 @@ func TestAuthenticate(t *testing.T) {
 		{"ExpiredWithinLeeway", k.hs, hs(userClaims("alice", jwt.MapClaims{"exp": authNow.Add(-20 * time.Second).Unix()})), "alice", false, ""},
 		{"Expired", k.hs, hs(userClaims("alice", jwt.MapClaims{"exp": authNow.Add(-time.Minute).Unix()})), "", false, "token_expired"},
 		{"NoExp", k.hs, hs(userClaims("alice", jwt.MapClaims{"exp": nil})), "", false, "invalid_token"},
+		{"NullExp", k.hs, hs(userClaims("alice", jwt.MapClaims{"exp": json.RawMessage("null")})), "", false, "invalid_token"},
+		{"QuotedExp", k.hs, hs(userClaims("alice", jwt.MapClaims{"exp": strconv.FormatInt(authNow.Add(time.Hour).Unix(), 10)})), "", false, "invalid_token"},
+		{"QuotedIat", k.hs, hs(userClaims("alice", jwt.MapClaims{"iat": strconv.FormatInt(authNow.Unix(), 10)})), "", false, "invalid_token"},
+		{"QuotedNbf", k.hs, hs(userClaims("alice", jwt.MapClaims{"nbf": strconv.FormatInt(authNow.Unix(), 10)})), "", false, "invalid_token"},
+		{"FractionalExp", k.hs, hs(userClaims("alice", jwt.MapClaims{"exp": float64(authNow.Add(time.Hour).Unix()) + 0.5})), "alice", false, ""},
+		{"NotBeforeInFuture", k.hs, hs(userClaims("alice", jwt.MapClaims{"nbf": authNow.Add(time.Hour).Unix()})), "", false, "invalid_token"},
 		{"IssuedInFuture", k.hs, hs(userClaims("alice", jwt.MapClaims{"iat": authNow.Add(time.Hour).Unix()})), "", false, "invalid_token"},
 		{"AlgNone", k.hs, "Bearer " + signToken(t, jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, "", userClaims("alice", nil)), "", false, "invalid_token"},
 		{"WrongSecret", k.hs, "Bearer " + signToken(t, jwt.SigningMethodHS256, []byte("another-secret-another-secret-00"), "", userClaims("alice", nil)), "", false, "invalid_token"},

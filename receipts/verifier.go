@@ -106,8 +106,10 @@ func (v *Verifier) decodeRenewal(s string) (*RenewalInfo, error) {
 	return r, nil
 }
 
-// signedPayload is a payload type that knows its signedDate.
+// signedPayload is a payload type that decodes itself from Apple's JSON
+// and knows its signedDate.
 type signedPayload interface {
+	json.Unmarshaler
 	signedAt() time.Time
 }
 
@@ -123,7 +125,11 @@ func (v *Verifier) verifyJWS(s string, dst signedPayload) (json.RawMessage, erro
 	if err != nil {
 		return nil, err
 	}
-	if err := json.Unmarshal(j.payload, dst); err != nil {
+	// The payload type's own UnmarshalJSON, called directly: through
+	// json.Unmarshal the payload was scanned twice more before it ran
+	// (validated whole, then skipped to find its end), and a notification's
+	// ~10 KiB is mostly its nested JWS. The UnmarshalJSON validates it.
+	if err := dst.UnmarshalJSON(j.payload); err != nil {
 		return nil, newError(CodeMalformed, err, "payload is not the expected JSON")
 	}
 	if dst.signedAt().IsZero() {

@@ -424,7 +424,7 @@ func TestNotificationInnerChainStoredOnce(t *testing.T) {
 }
 
 // innerOf is what a notification's payload carries.
-func innerOf(t *testing.T, jws string) (data struct{ Transaction, Renewal string }) {
+func innerOf(t testing.TB, jws string) (data struct{ Transaction, Renewal string }) {
 	t.Helper()
 	parts := strings.Split(jws, ".")
 	require.Len(t, parts, 3)

@@ -81,9 +81,7 @@ func (j storedJWS) cutInner(inner string) storedJWS {
 		return j // kept whole, or nothing to cut (see isCompactText)
 	}
 	for skip := range 3 {
-		b := []byte(header[skip:])
-		run := base64.RawURLEncoding.EncodeToString(b[:len(b)/3*3])
-		if at := strings.Index(j.rest, run); at >= 0 {
+		if run, at, ok := findRun(j.rest, header[skip:]); ok {
 			j.rest, j.inner, j.innerAt = j.rest[:at]+j.rest[at+len(run):], share(run), at
 			return j
 		}
@@ -91,14 +89,48 @@ func (j storedJWS) cutInner(inner string) storedJWS {
 	return j
 }
 
+// probeBytes is how much of a run is encoded to look for it: 64 base64
+// characters, the longest needle strings.Index finds with vector
+// instructions. Only where the probe matches is the whole run encoded and
+// compared; encoding all three alignments whole was a third of a
+// notification's split.
+const probeBytes = 48
+
+// findRun finds in rest the first occurrence of the base64url encoding of
+// text's whole 3-byte groups.
+func findRun(rest, text string) (run string, at int, ok bool) {
+	b := []byte(text[:len(text)/3*3])
+	probe := base64.RawURLEncoding.EncodeToString(b[:min(probeBytes, len(b))])
+	for from := 0; ; {
+		i := strings.Index(rest[from:], probe)
+		if i < 0 {
+			return "", 0, false
+		}
+		if run == "" {
+			run = base64.RawURLEncoding.EncodeToString(b)
+		}
+		if at = from + i; strings.HasPrefix(rest[at:], run) {
+			return run, at, true
+		}
+		from = at + 1
+	}
+}
+
+// compactText marks the bytes a compact JWS may hold: base64url and dots.
+var compactText = func() (t [256]bool) {
+	for _, c := range []byte("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.") {
+		t[c] = true
+	}
+	return t
+}()
+
 // isCompactText reports whether s holds only what a compact JWS may:
 // base64url and dots. Only such a rest is cut, because the view puts the
 // run back with substr, which counts characters (not bytes) and stops at a
 // NUL; verified input is always such.
 func isCompactText(s string) bool {
 	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !('A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.') {
+		if !compactText[s[i]] {
 			return false
 		}
 	}

@@ -76,33 +76,31 @@ func TestClaimPurchase(t *testing.T) {
 	})
 }
 
+// gave claims p for user and says whether the claim gave something new.
+func gave(t testing.TB, db *DB, user string, p entitlements.Purchase) bool {
+	t.Helper()
+	created, err := claim(t, db, user, p)
+	require.NoError(t, err)
+	return created
+}
+
 func TestClaimNewerSignature(t *testing.T) {
 	t.Run("a claim that reverses a refund gives its credits back: something new", func(t *testing.T) {
 		db := openTest(t)
 		p := purchase("110", tokens.Token("alice"))
-		_, err := claim(t, db, "alice", p)
-		require.NoError(t, err)
-		gave, err := claim(t, db, "alice", resign(p, time.Minute, refunded))
-		require.NoError(t, err)
-		require.False(t, gave, "a refund takes, it does not give")
+		require.True(t, gave(t, db, "alice", p))
+		require.False(t, gave(t, db, "alice", resign(p, time.Minute, refunded)), "a refund takes, it does not give")
 		require.Equal(t, int64(0), balance(t, db, "alice"))
-		gave, err = claim(t, db, "alice", resign(p, 2*time.Minute, reinstated))
-		require.NoError(t, err)
-		require.True(t, gave, "the refund's reversal gave the pack back")
+		require.True(t, gave(t, db, "alice", resign(p, 2*time.Minute, reinstated)), "the refund's reversal gave the pack back")
 		require.Equal(t, int64(10), balance(t, db, "alice"))
-		gave, err = claim(t, db, "alice", resign(p, 2*time.Minute, reinstated))
-		require.NoError(t, err)
-		require.False(t, gave, "a replay of the reversal gives nothing")
+		require.False(t, gave(t, db, "alice", resign(p, 2*time.Minute, reinstated)), "a replay of the reversal gives nothing")
 		require.Equal(t, int64(10), balance(t, db, "alice"))
 	})
 	t.Run("a newer signature that changes nothing gives nothing", func(t *testing.T) {
 		db := openTest(t)
 		p := purchase("111", tokens.Token("alice"))
-		_, err := claim(t, db, "alice", p)
-		require.NoError(t, err)
-		gave, err := claim(t, db, "alice", resign(p, time.Minute, func(*entitlements.Purchase) {}))
-		require.NoError(t, err)
-		require.False(t, gave)
+		require.True(t, gave(t, db, "alice", p))
+		require.False(t, gave(t, db, "alice", resign(p, time.Minute, func(*entitlements.Purchase) {})))
 		require.Equal(t, int64(10), balance(t, db, "alice"))
 	})
 }

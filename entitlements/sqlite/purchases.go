@@ -29,7 +29,7 @@ func (db *DB) ClaimPurchase(ctx context.Context, userID, token string, p entitle
 			return err
 		}
 		has, err := tx.hasLot(ctx, p.TransactionID)
-		created = has && !had || c.claimed && activeSubscription(p, g, tx.now) || c.refresh == refundReversed
+		created = has && !had || c.claimed && activeSubscription(p, g, tx.now) || c.restored
 		return err
 	})
 	return created, err
@@ -40,10 +40,9 @@ func activeSubscription(p entitlements.Purchase, g entitlements.Grant, now time.
 }
 
 // claimed is what claim did: whether the transaction was not userID's
-// before, and what its newer signature changed if it was already recorded.
+// before, and whether its newer signature gave back what a refund took.
 type claimed struct {
-	claimed bool
-	refresh refreshed
+	claimed, restored bool
 }
 
 // claim gives the transaction to userID.
@@ -59,7 +58,7 @@ func (tx *Tx) claim(ctx context.Context, userID string, p entitlements.Purchase,
 		return c, entitlements.Errorf(entitlements.KindConflict, "transaction_claimed",
 			"transaction %s was already claimed by another user", p.TransactionID)
 	default:
-		c.refresh, err = tx.refreshPurchase(ctx, p, g, "user:"+userID)
+		c.restored, err = tx.refreshPurchase(ctx, p, g, "user:"+userID)
 	}
 	if err != nil {
 		return c, err
@@ -225,8 +224,9 @@ func (tx *Tx) keepTransactionJWS(ctx context.Context, p entitlements.Purchase) e
 // version revokes a granted pack, the refund applies; when it no longer
 // does (REFUND_REVERSED), the refund is undone. Until a lot exists, the
 // newest version alone decides what the purchase earns (g), so a refund that
-// Apple reverses before the lot was granted still grants it.
-func (tx *Tx) refreshPurchase(ctx context.Context, p entitlements.Purchase, g entitlements.Grant, actor string) (refreshed, error) {
+// Apple reverses before the lot was granted still grants it. restored
+// reports that this call undid a refund in force: it gave credits back.
+func (tx *Tx) refreshPurchase(ctx context.Context, p entitlements.Purchase, g entitlements.Grant, actor string) (restored bool, err error) {
 	var old struct {
 		signed  int64
 		revoked sql.NullInt64
@@ -234,10 +234,10 @@ func (tx *Tx) refreshPurchase(ctx context.Context, p entitlements.Purchase, g en
 	}
 	if err := tx.QueryRowContext(ctx, `SELECT signed_date, revocation_date, lot_id FROM apple_transactions
 		WHERE transaction_id = ?`, p.TransactionID).Scan(&old.signed, &old.revoked, &old.lotID); err != nil {
-		return unchanged, err
+		return false, err
 	}
 	if millis(p.SignedDate) <= old.signed {
-		return unchanged, nil
+		return false, nil
 	}
 	revoked := nullMillis(p.RevocationDate)
 	if _, err := tx.ExecContext(ctx, `UPDATE apple_transactions SET signed_date = ?,
@@ -248,35 +248,21 @@ func (tx *Tx) refreshPurchase(ctx context.Context, p entitlements.Purchase, g en
 		WHERE transaction_id = ?`,
 		millis(p.SignedDate), nullMillis(p.ExpiresDate), revoked, millis(tx.now),
 		string(g.Outcome), g.Credits, ptrMillis(g.ExpiresAt), p.TransactionID); err != nil {
-		return unchanged, err
+		return false, err
 	}
 	if err := tx.keepTransactionJWS(ctx, p); err != nil {
-		return unchanged, err
+		return false, err
 	}
 	switch {
 	case !old.lotID.Valid:
-		return newer, nil
+		return false, nil
 	case !old.revoked.Valid && revoked.Valid:
-		return refundTaken, tx.refundLot(ctx, p, old.lotID.String, actor)
+		return false, tx.refundLot(ctx, p, old.lotID.String, actor)
 	case old.revoked.Valid && !revoked.Valid:
-		reversed, err := tx.reverseRefund(ctx, p.TransactionID, actor)
-		if !reversed {
-			return newer, err
-		}
-		return refundReversed, err
+		return tx.reverseRefund(ctx, p.TransactionID, actor)
 	}
-	return newer, nil
+	return false, nil
 }
-
-// refreshed is what a transaction's newer signature did to its lot.
-type refreshed int
-
-const (
-	unchanged      refreshed = iota // not newer than the one kept: nothing
-	newer                           // kept; its lot, if any, as it was
-	refundTaken                     // the lot's credits taken back
-	refundReversed                  // what the refund took given back
-)
 
 // assignPurchase gives a recorded transaction to userID and, if it earns a
 // lot that has not been created yet and has not expired, creates it. It

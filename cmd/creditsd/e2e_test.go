@@ -84,6 +84,27 @@ func TestEndToEndPurchasePath(t *testing.T) {
 	require.Equal(t, http.StatusOK, a.status, a.raw)
 	require.Equal(t, int64(30), w.entitlement("alice").Credits.Balance)
 
+	// A refund takes a pack back. Apple's later signature of it, no longer
+	// revoked (the refund reversed), gives it back when the app submits it:
+	// that claim granted something, 201; its replay, 200.
+	signed := func(at time.Time, revoked bool) func(*devca.TransactionPayload) {
+		return func(p *devca.TransactionPayload) {
+			p.SignedDate = devca.Millis(at)
+			if revoked {
+				p.RevocationDate = devca.Millis(at)
+			}
+		}
+	}
+	now := time.Now()
+	refund := w.transaction("1000002", e.AppAccountToken, bought, signed(now, true))
+	require.Equal(t, http.StatusOK, w.notify("8a1c1c3e-0000-4000-8000-000000000004", "REFUND", refund).status)
+	require.Equal(t, int64(20), w.entitlement("alice").Credits.Balance)
+	reversed := w.transaction("1000002", e.AppAccountToken, bought, signed(now.Add(time.Second), false))
+	a = w.submit("alice", reversed)
+	require.Equal(t, http.StatusCreated, a.status, a.raw)
+	require.Equal(t, float64(30), a.body["credits"].(map[string]any)["balance"])
+	require.Equal(t, http.StatusOK, w.submit("alice", reversed).status)
+
 	// Everything survives a restart.
 	w.restart()
 	require.Equal(t, int64(30), w.entitlement("alice").Credits.Balance)

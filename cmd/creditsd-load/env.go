@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -32,10 +33,11 @@ type env struct {
 	seededAt    time.Time // the seed's now: lots expiring by then are the expired ones
 
 	// Set only when the load tool started the server itself.
-	dir   string
-	bin   string
-	files serverFiles
-	srv   *server
+	dir       string
+	bin       string
+	files     serverFiles
+	srv       *server
+	pprofAddr string // where it serves profiles, with --profile
 }
 
 // lotCredits is what each seeded lot holds, the most one lot may: enough
@@ -96,9 +98,25 @@ func (e *env) setupLocal(ctx context.Context) error {
 
 // start starts the binary on the config and samples its memory.
 func (e *env) start() error {
-	srv, err := startServer(e.bin, e.files.Config)
+	var env []string
+	if e.opts.profileDir != "" {
+		if err := os.MkdirAll(e.opts.profileDir, 0o755); err != nil {
+			return err
+		}
+		var err error
+		if e.pprofAddr, err = freeLocalAddr(); err != nil {
+			return err
+		}
+		env = append(env, pprofEnv+"="+e.pprofAddr)
+	}
+	srv, err := startServer(e.bin, e.files.Config, env...)
 	if err != nil {
 		return err
+	}
+	if e.pprofAddr != "" {
+		if err := checkProfiles(context.Background(), e.pprofAddr, 5*time.Second); err != nil {
+			return errors.Join(err, srv.stop())
+		}
 	}
 	e.srv, e.base = srv, "http://"+srv.addr
 	if e.client, err = newWireClient(e.base, e.idleConns()); err != nil {

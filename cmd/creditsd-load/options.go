@@ -38,6 +38,7 @@ type options struct {
 	sweepWarmup, sweepTimeout time.Duration
 	sweepIn                   string // sweepInServer or sweepInProcess
 	settle                    time.Duration
+	profileDir                string // a CPU profile of the server per timed run goes here
 }
 
 var scenarios = []string{"read", "spend", "webhook", "sweep"} // "all" runs them in this order
@@ -91,6 +92,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.DurationVar(&o.sweepWarmup, "sweep-warmup", 3*time.Second, "sweep: spends before the sweep starts (in the server: at least this, up to the next whole minute)")
 	fs.StringVar(&o.sweepIn, "sweep-in", sweepInServer, "sweep: server (restart creditsd with the sweep scheduled a minute or so ahead; its scheduler runs it) or process (`creditsd jobs run expiry-sweep` beside the server)")
 	fs.DurationVar(&o.sweepTimeout, "sweep-timeout", 10*time.Minute, "sweep: give up on the sweep after this long")
+	fs.StringVar(&o.profileDir, "profile", "", "save a CPU profile of the server over each timed run (not the sweep) to DIR/SCENARIO-RUN.pprof; the server must be built with go build -tags pprof (a count-bound run, the webhook's, gets its first 10s)")
 	fs.DurationVar(&o.settle, "settle", 0, "before each timed run, wait up to this long for other work on the machine to stop (0: don't wait)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -114,6 +116,9 @@ func (o *options) check() error {
 	}
 	if o.target != "" && (o.secret == "" || o.caDir == "") {
 		return errors.New("--target needs --secret and --ca-dir")
+	}
+	if o.target != "" && o.profileDir != "" {
+		return errors.New("--profile needs a server the tool starts: a --target serves its own /debug/pprof if built to")
 	}
 	if o.users < 1 || o.runs < 1 || o.concurrency < 0 || o.count < 0 || o.duration < 0 || o.rate < 0 {
 		return errors.New("--users and --runs must be at least 1; --concurrency, --count, --duration and --rate not negative")

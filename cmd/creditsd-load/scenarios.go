@@ -36,8 +36,10 @@ func (e *env) timedRuns(ctx context.Context, name string, build func(r, count in
 		e.settle(l.name)
 		counters := readServerCounters(ctx, e.pid(), e.base)
 		before := readCPU(e.pid())
+		prof := e.startProfile(ctx, fmt.Sprintf("%s-%d", name, r+1), dur)
 		samples, elapsed := l.run(ctx, do)
 		s := summarize(samples, elapsed)
+		s.Profile = e.waitProfile(l.name, prof)
 		s.ServerCores, s.LoadCores, s.OtherCores = before.cores(readCPU(e.pid()), elapsed)
 		s.Cost = counters.cost(readServerCounters(ctx, e.pid(), e.base), s.OK, elapsed)
 		fmt.Fprintf(e.stderr, "[%s] %d requests, %.0f/s ok, p99 %.2f ms, errors %v, cores: server %.2f, load %.2f, other %.2f\n",
@@ -48,6 +50,29 @@ func (e *env) timedRuns(ctx context.Context, name string, build func(r, count in
 		res.Runs = append(res.Runs, s)
 	}
 	return res
+}
+
+// startProfile starts a CPU profile of the server for a timed run, with
+// --profile; nil without.
+func (e *env) startProfile(ctx context.Context, name string, duration time.Duration) *profile {
+	if e.pprofAddr == "" {
+		return nil
+	}
+	return startProfile(ctx, e.pprofAddr, e.opts.profileDir, name, profileSeconds(duration))
+}
+
+// waitProfile waits for a run's profile and says where it is ("" for none).
+// A profile that failed is reported, not fatal: the run's numbers stand.
+func (e *env) waitProfile(run string, p *profile) string {
+	if p == nil {
+		return ""
+	}
+	if err := p.wait(); err != nil {
+		fmt.Fprintf(e.stderr, "[%s] profile: %v\n", run, err)
+		return ""
+	}
+	fmt.Fprintf(e.stderr, "[%s] profile: %s\n", run, p.path)
+	return p.path
 }
 
 // settle waits for a quiet machine before a timed phase, when asked to.

@@ -36,10 +36,11 @@ func buildServer(ctx context.Context, dir string, stderr io.Writer) (string, err
 }
 
 // startServer runs `bin serve --config config` and waits for its
-// "listening" line. CREDITSD_CONFIG is cleared so that only config counts.
-func startServer(bin, config string) (*server, error) {
+// "listening" line. CREDITSD_CONFIG is cleared so that only config counts;
+// env adds to the environment.
+func startServer(bin, config string, env ...string) (*server, error) {
 	cmd := exec.Command(bin, "serve", "--config", config)
-	cmd.Env = append(os.Environ(), "CREDITSD_CONFIG=")
+	cmd.Env = append(append(os.Environ(), "CREDITSD_CONFIG="), env...)
 	out, err := cmd.StderrPipe()
 	if err != nil {
 		return nil, err

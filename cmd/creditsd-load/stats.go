@@ -31,7 +31,8 @@ type Summary struct {
 	LoadCores   float64 `json:"load_cores,omitempty"`   // this tool's, likewise: it shares the machine
 	OtherCores  float64 `json:"other_cores,omitempty"`  // everything else on the machine, kernel included
 
-	Cost *Cost `json:"server_cost,omitempty"` // what the run cost the server (cost.go); nil when out of reach
+	Cost    *Cost  `json:"server_cost,omitempty"` // what the run cost the server (cost.go); nil when out of reach
+	Profile string `json:"profile,omitempty"`     // the server's CPU profile over the run, with --profile
 }
 
 // summarize computes throughput and latency percentiles over samples that

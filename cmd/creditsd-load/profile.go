@@ -41,15 +41,19 @@ func checkProfiles(ctx context.Context, addr string, wait time.Duration) error {
 		if err != nil {
 			return err
 		}
+		why := ""
 		resp, err := http.DefaultClient.Do(req)
-		if err == nil {
+		if err != nil {
+			why = err.Error()
+		} else {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
 				return nil
 			}
+			why = resp.Status
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("--profile: the server serves no profiles on %s (%v); build it with go build -tags pprof ./cmd/creditsd", addr, err)
+			return fmt.Errorf("--profile: the server serves no profiles on %s (%s); build it with go build -tags pprof ./cmd/creditsd", addr, why)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}

@@ -47,6 +47,7 @@ func TestCheckProfilesNamesABinaryWithout(t *testing.T) {
 	defer srv.Close()
 	err := checkProfiles(context.Background(), strings.TrimPrefix(srv.URL, "http://"), 200*time.Millisecond)
 	require.ErrorContains(t, err, "-tags pprof")
+	require.ErrorContains(t, err, "404 Not Found", "it says what the server answered")
 
 	ok := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		require.Equal(t, "/debug/pprof/", r.URL.Path)

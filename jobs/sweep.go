@@ -8,19 +8,18 @@ import (
 )
 
 // SweepBatch is the most lots one write transaction of the expiry sweep
-// expires, and the size of its first batch.
-const SweepBatch = 1000
+// walks, due or not, and the size of its first batch. The sweep walks the
+// lots in the order they are stored (sqlite.DB.ExpireLots).
+const SweepBatch = 10_000
 
 // SweepBudget is how long one batch should hold the writer. Spends queue
 // behind a batch, so their latency grows by about this much while a sweep
-// runs. Batch sizes follow it because the time a lot takes varies ~5×
-// with the data: lots that expire in the order they were granted sit on
-// neighbouring pages, lots spread over a big table each dirty their own
-// (1,000 of those held the writer ~39 ms in a 10M-lot database). The
-// budget counts only the batch's SQL; its commit, which writes and then
-// checkpoints every page it dirtied, comes on top. At 10 ms, spends beside
-// a sweep of 1M spread lots had a p99 of 52–53 ms; at 5 ms, 28–34 ms, and
-// the sweep took 64–84 s instead of 46–53 s (BENCHMARKS.md, session 7).
+// runs. Batch sizes follow it because the time a lot takes varies with the
+// data: where few lots are due, a batch only reads its pages; where many
+// are, each is written off too. The budget counts only the batch's SQL;
+// its commit, which writes and then checkpoints every page it dirtied,
+// comes on top. At 10 ms, spends beside a sweep of 1M spread lots had a
+// p99 of 52–53 ms; at 5 ms, 28–34 ms (BENCHMARKS.md, session 7).
 const SweepBudget = 5 * time.Millisecond
 
 // minSweepBatch keeps a sweep moving however slow each lot is.
@@ -28,14 +27,14 @@ const minSweepBatch = 50
 
 // Expirer writes off expired lots; *sqlite.DB is one.
 type Expirer interface {
-	ExpireLots(ctx context.Context, asOf time.Time, limit int, actor string) (sqlite.Expired, error)
+	ExpireLots(ctx context.Context, asOf time.Time, after sqlite.LotKey, walk int, actor string) (sqlite.Expired, error)
 }
 
 // ExpirySweep writes off every lot that expired at or before now with
-// credits left, at most batch lots per write transaction, each batch sized
-// from the last so that it holds the writer about SweepBudget. It releases
-// the writer between batches and stops between them once ctx is done.
-// Running it again changes nothing; balances never wait for it.
+// credits left, walking at most batch lots per write transaction, each
+// batch sized from the last so that it holds the writer about SweepBudget.
+// It releases the writer between batches and stops between them once ctx
+// is done. Running it again changes nothing; balances never wait for it.
 //
 // yield, when set, pauses after each batch for as long as the batch took.
 // A sweep in its own process (`creditsd jobs run`) needs it: SQLite gives
@@ -47,12 +46,13 @@ func ExpirySweep(store Expirer, batch int, yield bool) Func {
 		res := Result{"lots": 0, "credits": 0, "batches": 0}
 		batch = max(batch, 1) // a batch of 0 would never finish
 		size := batch
+		var after sqlite.LotKey
 		for {
 			if err := ctx.Err(); err != nil {
 				return res, err
 			}
 			start := time.Now()
-			b, err := store.ExpireLots(ctx, now, size, "job:"+ExpirySweepName)
+			b, err := store.ExpireLots(ctx, now, after, size, "job:"+ExpirySweepName)
 			if err != nil {
 				return res, err
 			}
@@ -62,9 +62,10 @@ func ExpirySweep(store Expirer, batch int, yield bool) Func {
 			res["batches"]++
 			res["lots"] += b.Lots
 			res["credits"] += b.Credits
-			if b.Lots < int64(size) {
+			if b.End {
 				return res, nil
 			}
+			after = b.Next
 			size = nextSweepBatch(size, b.Held, batch)
 		}
 	}

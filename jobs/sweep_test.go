@@ -34,9 +34,9 @@ type cancelAfter struct {
 	cancel context.CancelFunc
 }
 
-func (c cancelAfter) ExpireLots(ctx context.Context, asOf time.Time, limit int, actor string) (sqlite.Expired, error) {
+func (c cancelAfter) ExpireLots(ctx context.Context, asOf time.Time, after sqlite.LotKey, walk int, actor string) (sqlite.Expired, error) {
 	defer c.cancel()
-	return c.DB.ExpireLots(ctx, asOf, limit, actor)
+	return c.DB.ExpireLots(ctx, asOf, after, walk, actor)
 }
 
 func TestExpirySweep(t *testing.T) {
@@ -52,10 +52,10 @@ func TestExpirySweep(t *testing.T) {
 		sweep := ExpirySweep(db, 2, false)
 		res, err := sweep(ctx, time.Now())
 		require.NoError(t, err)
-		require.Equal(t, Result{"lots": 5, "credits": 15, "batches": 3}, res)
+		require.Equal(t, Result{"lots": 5, "credits": 15, "batches": 4}, res, "six lots walked two at a time, then the end")
 		res, err = sweep(ctx, time.Now())
 		require.NoError(t, err)
-		require.Equal(t, Result{"lots": 0, "credits": 0, "batches": 1}, res, "running it twice changes nothing")
+		require.Equal(t, Result{"lots": 0, "credits": 0, "batches": 4}, res, "running it twice changes nothing")
 		st, err := db.UserState(ctx, "alice", tokens.Token("alice"))
 		require.NoError(t, err)
 		require.Len(t, st.Lots, 1)
@@ -73,19 +73,20 @@ func TestExpirySweep(t *testing.T) {
 	})
 }
 
-// slowExpirer takes d per batch and has n full batches to give.
+// slowExpirer takes d per batch and has n full batches to give before the
+// one that walks to the end.
 type slowExpirer struct {
 	d time.Duration
 	n int
 }
 
-func (s *slowExpirer) ExpireLots(context.Context, time.Time, int, string) (sqlite.Expired, error) {
+func (s *slowExpirer) ExpireLots(context.Context, time.Time, sqlite.LotKey, int, string) (sqlite.Expired, error) {
 	time.Sleep(s.d)
 	if s.n == 0 {
-		return sqlite.Expired{}, nil
+		return sqlite.Expired{End: true}, nil
 	}
 	s.n--
-	return sqlite.Expired{Lots: 2, Credits: 20}, nil
+	return sqlite.Expired{Lots: 2, Credits: 20, Next: sqlite.LotKey{UserID: "u", LotID: fmt.Sprint(s.n)}}, nil
 }
 
 // In its own process the sweep leaves SQLite's write lock free between
@@ -123,28 +124,36 @@ func TestNextSweepBatch(t *testing.T) {
 	}
 }
 
-// perLotExpirer takes perLot of writer time for each lot, like a database
-// whose expiring lots are spread over many pages, and has left lots.
+// perLotExpirer takes perLot of writer time for each lot it walks, all of
+// them due, like a database whose expiring lots are spread over many
+// pages, and has left lots; it walks to the end when fewer than walk are
+// left. It checks that each batch walks on from where the last stopped.
 type perLotExpirer struct {
 	perLot time.Duration
 	left   int
 	limits []int
+	walked int
 }
 
-func (e *perLotExpirer) ExpireLots(_ context.Context, _ time.Time, limit int, _ string) (sqlite.Expired, error) {
-	e.limits = append(e.limits, limit)
-	n := min(limit, e.left)
+func (e *perLotExpirer) ExpireLots(_ context.Context, _ time.Time, after sqlite.LotKey, walk int, _ string) (sqlite.Expired, error) {
+	if want := (sqlite.LotKey{LotID: fmt.Sprint(e.walked)}); e.walked > 0 && after != want {
+		return sqlite.Expired{}, fmt.Errorf("batch walks from %v, want %v", after, want)
+	}
+	e.limits = append(e.limits, walk)
+	n := min(walk, e.left)
 	e.left -= n
-	return sqlite.Expired{Lots: int64(n), Credits: int64(n), Held: time.Duration(n) * e.perLot}, nil
+	e.walked += n
+	return sqlite.Expired{Lots: int64(n), Credits: int64(n), Held: time.Duration(n) * e.perLot,
+		Next: sqlite.LotKey{LotID: fmt.Sprint(e.walked)}, End: n < walk}, nil
 }
 
 // Batches follow SweepBudget: where a lot takes 40 µs, the sweep settles on
 // batches of 125 (5 ms), so a spend waits about that long, and the commit.
 func TestExpirySweepBatchesFollowTheBudget(t *testing.T) {
-	e := &perLotExpirer{perLot: 40 * time.Microsecond, left: 5000}
+	e := &perLotExpirer{perLot: 40 * time.Microsecond, left: 2*SweepBatch + 500}
 	res, err := ExpirySweep(e, SweepBatch, false)(context.Background(), time.Now())
 	require.NoError(t, err)
-	require.Equal(t, int64(5000), res["lots"], "every lot is expired")
+	require.Equal(t, int64(2*SweepBatch+500), res["lots"], "every lot is expired")
 	require.Equal(t, SweepBatch, e.limits[0], "the first batch is the configured size")
 	for _, l := range e.limits[1 : len(e.limits)-1] {
 		require.Equal(t, 125, l, "then batches of the budget's size")

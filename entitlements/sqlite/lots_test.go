@@ -71,8 +71,12 @@ func TestLotQueriesSeek(t *testing.T) {
 			`^SEARCH lots USING INDEX sqlite_autoindex_lots_\d \(lot_id=\?\)$`},
 		"a lot by transaction (consumption.go)": {`SELECT lot_id, granted FROM lots WHERE transaction_id = ?`, []any{"t"},
 			`^SEARCH lots USING INDEX lots_transaction \(transaction_id=\?\)$`},
-		"the sweep's batch, in expiry order": {expireLotsSQL, []any{"job", 0, 0, 10},
-			`^SEARCH lots USING INDEX lots_expiry \(expires_at>\? AND expires_at<\?\)$`},
+		"how far the sweep's batch walks": {walkEndSQL, []any{"alice", "lot", 10},
+			`^SEARCH lots USING PRIMARY KEY \(\(user_id,lot_id\)>\(\?,\?\)\)$`},
+		"the sweep's batch, in key order": {expireWalkSQL, []any{"job", 0, 0, "alice", "lot", "bob", "lot"},
+			`^SEARCH lots USING PRIMARY KEY \(\(user_id,lot_id\)>\(\?,\?\) AND \(user_id,lot_id\)<\(\?,\?\)\)$`},
+		"the sweep's last batch, in key order": {expireWalkToEndSQL, []any{"job", 0, 0, "alice", "lot"},
+			`^SEARCH lots USING PRIMARY KEY \(\(user_id,lot_id\)>\(\?,\?\)\)$`},
 		"the sweep empties its batch": {emptyExpiredLotsSQL, []any{0},
 			`(?m)^SEARCH lots USING PRIMARY KEY \(user_id=\? AND lot_id=\?\)$`},
 	} {
@@ -203,9 +207,7 @@ func TestMigrationClustersLotsByUser(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, []entitlements.LotPart{{LotID: "lot_2", Credits: 3}}, sp.FromLots)
 	require.Equal(t, int64(1), remaining(t, db, "lot_2"))
-	got, err := db.ExpireLots(ctx, testNow, 10, "job:expiry-sweep")
-	require.NoError(t, err)
-	require.Equal(t, Expired{Lots: 1, Credits: 7}, withoutHeld(got))
+	require.Equal(t, Expired{Lots: 1, Credits: 7}, sweepAll(t, db, testNow, 10))
 	require.Equal(t, int64(0), remaining(t, db, "lot_4"))
 }
 

@@ -344,10 +344,10 @@ func (w *propWorld) advance(op propOp) (string, error) {
 	return fmt.Sprintf("advance %s to %s", d, w.now.Format(time.RFC3339)), nil
 }
 
-// sweep runs one batch of the expiry sweep.
+// sweep runs the expiry sweep, walking 1 to 5 lots a batch.
 func (w *propWorld) sweep(op propOp) (string, error) {
 	limit := 1 + int(op.N%5)
-	desc := fmt.Sprintf("expiry sweep, limit %d", limit)
+	desc := fmt.Sprintf("expiry sweep, walking %d a batch", limit)
 	due := map[string]int64{}
 	rows, err := w.query(`SELECT lot_id, remaining FROM lots
 		WHERE remaining > 0 AND expires_at IS NOT NULL AND expires_at <= ?`, w.now.UnixMilli())
@@ -364,9 +364,17 @@ func (w *propWorld) sweep(op propOp) (string, error) {
 		due[id] = n
 	}
 	rows.Close()
-	out, err := w.db.ExpireLots(w.ctx, w.now, limit, "job:prop")
-	if err != nil {
-		return desc, propWant("sweep", err, "")
+	var out Expired
+	for after := (LotKey{}); ; {
+		b, err := w.db.ExpireLots(w.ctx, w.now, after, limit, "job:prop")
+		if err != nil {
+			return desc, propWant("sweep", err, "")
+		}
+		out.Lots, out.Credits = out.Lots+b.Lots, out.Credits+b.Credits
+		if b.End {
+			break
+		}
+		after = b.Next
 	}
 	w.flow["expire"] -= out.Credits
 	es, err := w.newEntriesPeek()
@@ -381,7 +389,7 @@ func (w *propWorld) sweep(op propOp) (string, error) {
 		delete(due, e.lot)
 		sum += e.credits
 	}
-	if out.Lots != int64(len(es)) || sum != -out.Credits || (len(es) < limit && len(due) > 0) {
+	if out.Lots != int64(len(es)) || sum != -out.Credits || len(due) > 0 {
 		return desc, propErr("sweep", "answered %+v for entries %+v; still due %v", out, es, due)
 	}
 	return desc, nil

@@ -2,24 +2,46 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"time"
 )
 
-// Expired is what one batch of the expiry sweep wrote off.
+// LotKey is a lot's place in the order the lots are stored: by user, then
+// by lot (migration 0012). The zero LotKey comes before every lot.
+type LotKey struct{ UserID, LotID string }
+
+// Expired is what one batch of the expiry sweep wrote off, and where it
+// stopped.
 type Expired struct {
 	Lots    int64
 	Credits int64
 	Held    time.Duration // how long its SQL held the writer, not counting the wait for it or the shared commit
+	Next    LotKey        // the last lot the batch walked: the next batch walks on after it
+	End     bool          // the batch walked past the last lot: the sweep is done
 }
 
-// expireLotsSQL writes the expire entries of up to a batch of lots. The
-// WHERE repeats the partial index lots_expiry's condition so that SQLite
-// uses it, in its order.
-const expireLotsSQL = `INSERT INTO entries (user_id, kind, credits, lot_id, product, reason, actor,
+// walkEndSQL finds the last of the next ?3 lots after (?1, ?2) in key order:
+// how far a batch walks.
+const walkEndSQL = `SELECT user_id, lot_id FROM lots WHERE (user_id, lot_id) > (?1, ?2)
+	ORDER BY user_id, lot_id LIMIT 1 OFFSET ?3 - 1`
+
+// expireWalkedSQL writes the expire entries of the due lots after (?4, ?5)
+// in key order, for ?1 = actor, ?2 = now, ?3 = asOf. The unary + keeps
+// SQLite off lots_expiry, which would take the due lots in expiry order:
+// each on its own page of lots and of entries_user, where consecutive
+// users' lots and entries share pages (BENCHMARKS.md, session 12).
+const expireWalkedSQL = `INSERT INTO entries (user_id, kind, credits, lot_id, product, reason, actor,
 	ref, allowance_day, created_at)
-	SELECT user_id, 'expire', -remaining, lot_id, product_id, 'expired', ?, '', '', ? FROM lots
-	WHERE remaining > 0 AND expires_at IS NOT NULL AND expires_at <= ?
-	ORDER BY expires_at LIMIT ?`
+	SELECT user_id, 'expire', -remaining, lot_id, product_id, 'expired', ?1, '', '', ?2 FROM lots
+	WHERE (user_id, lot_id) > (?4, ?5) AND remaining > 0 AND +expires_at <= ?3`
+
+// The two ends of a batch's walk: up to the lot walkEndSQL found, or, when
+// fewer lots are left, to the last one.
+const (
+	expireWalkSQL      = expireWalkedSQL + ` AND (user_id, lot_id) <= (?6, ?7) ORDER BY user_id, lot_id`
+	expireWalkToEndSQL = expireWalkedSQL + ` ORDER BY user_id, lot_id`
+)
 
 // emptyExpiredLotsSQL empties the lots that the entries after an entry_id
 // name. Each entry names its lot's user too: one seek of the lots' key per
@@ -27,20 +49,26 @@ const expireLotsSQL = `INSERT INTO entries (user_id, kind, credits, lot_id, prod
 const emptyExpiredLotsSQL = `UPDATE lots SET remaining = 0
 	WHERE (user_id, lot_id) IN (SELECT user_id, lot_id FROM entries WHERE entry_id > ?)`
 
-// ExpireLots writes off, in one write transaction, up to limit lots whose
-// expiry is at or before asOf and that still have credits: an expire entry
-// of minus what remains, and remaining set to 0. Only such lots are read,
-// so a second sweep changes nothing. asOf is capped at the database's now:
-// a clock ahead of it must not take credits that are still valid.
+// ExpireLots walks, in one write transaction, the next walk lots after
+// `after` in key order and writes off those whose expiry is at or before
+// asOf and that still have credits: an expire entry of minus what remains,
+// and remaining set to 0. A sweep walks from the zero LotKey, batch after
+// batch from each one's Next, until a batch says End. Only due lots with
+// credits are written, so a second sweep changes nothing. asOf is capped
+// at the database's now: a clock ahead of it must not take credits that
+// are still valid.
 //
 // Balances never depend on this (they ignore expired lots already); it
-// makes the ledger say what happened. Keep limit small so that spends,
-// which wait for the one writer, are never held up for long.
+// makes the ledger say what happened. Keep walk small so that spends,
+// which wait for the one writer, are never held up for long: a batch is
+// bounded by the lots it walks, due or not, so a stretch with nothing due
+// costs a read of its pages and no more.
 //
-// The batch is set-based: one INSERT … SELECT writes the expire entries,
-// and one UPDATE empties exactly the lots those new entries name, instead
-// of two statements per lot.
-func (db *DB) ExpireLots(ctx context.Context, asOf time.Time, limit int, actor string) (Expired, error) {
+// The sweep walks the lots in the order they are stored rather than in
+// the order they expire: 1M lots due among 10M were written off at ~35 µs
+// a lot this way against ~110 µs (BENCHMARKS.md, session 12), and a walk
+// of all 10M reads for ~3 s.
+func (db *DB) ExpireLots(ctx context.Context, asOf time.Time, after LotKey, walk int, actor string) (Expired, error) {
 	var out Expired
 	err := db.update(ctx, func(tx *Tx) error {
 		start := time.Now()
@@ -49,8 +77,17 @@ func (db *DB) ExpireLots(ctx context.Context, asOf time.Time, limit int, actor s
 		if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(entry_id), 0) FROM entries`).Scan(&last); err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, expireLotsSQL, actor, millis(tx.now), min(millis(asOf), millis(tx.now)),
-			limit); err != nil {
+		due := min(millis(asOf), millis(tx.now))
+		err := tx.QueryRowContext(ctx, walkEndSQL, after.UserID, after.LotID, max(walk, 1)).Scan(&out.Next.UserID, &out.Next.LotID)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			out.End = true
+			_, err = tx.ExecContext(ctx, expireWalkToEndSQL, actor, millis(tx.now), due, after.UserID, after.LotID)
+		case err == nil:
+			_, err = tx.ExecContext(ctx, expireWalkSQL, actor, millis(tx.now), due, after.UserID, after.LotID,
+				out.Next.UserID, out.Next.LotID)
+		}
+		if err != nil {
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, emptyExpiredLotsSQL, last); err != nil {

@@ -8,8 +8,9 @@ import (
 	"time"
 )
 
-// BenchmarkExpireLots expires lots in batches of 1000 from a database that
-// holds b.N expired lots among as many live ones: the sweep's cost per lot.
+// BenchmarkExpireLots expires lots in batches that walk 2,000 lots from a
+// database that holds b.N expired lots among as many live ones: the
+// sweep's cost per lot.
 func BenchmarkExpireLots(b *testing.B) {
 	db := openTest(b)
 	ctx := context.Background()
@@ -34,24 +35,13 @@ func BenchmarkExpireLots(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.ResetTimer()
-	var total int64
-	for {
-		e, err := db.ExpireLots(ctx, testNow, 1000, "job:bench")
-		if err != nil {
-			b.Fatal(err)
-		}
-		total += e.Lots
-		if e.Lots < 1000 {
-			break
-		}
-	}
-	if total != int64(b.N) {
+	if total := sweepAll(b, db, testNow, 2000).Lots; total != int64(b.N) {
 		b.Fatalf("expired %d lots, want %d", total, b.N)
 	}
 }
 
 // BenchmarkSweepBesideSpends is the scheduled sweep inside the server: it
-// expires 200k lots in batches of 1,000 while 32 goroutines spend through
+// expires 200k lots in batches that walk 2,000 while 32 goroutines spend through
 // the same writer, and reports the sweep's time and the spends' latency.
 func BenchmarkSweepBesideSpends(b *testing.B) {
 	const expired, spenders = 200_000, 32
@@ -84,15 +74,7 @@ func BenchmarkSweepBesideSpends(b *testing.B) {
 		}
 		time.Sleep(200 * time.Millisecond)
 		start := time.Now()
-		for {
-			e, err := db.ExpireLots(ctx, testNow, 1000, "job:bench")
-			if err != nil {
-				b.Fatal(err)
-			}
-			if e.Lots < 1000 {
-				break
-			}
-		}
+		sweepAll(b, db, testNow, 2000)
 		sweep := time.Since(start)
 		close(stop)
 		var all []time.Duration

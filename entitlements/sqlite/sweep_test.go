@@ -57,11 +57,11 @@ func TestExpireLots(t *testing.T) {
 		forever := grantLot(t, db, "bob", 3, nil)
 
 		c.set(testNow.AddDate(1, 0, 0)) // the pack too has expired by now
-		got, err := db.ExpireLots(ctx, testNow, 500, "job:expiry-sweep")
+		got, err := db.ExpireLots(ctx, testNow, LotKey{}, 500, "job:expiry-sweep")
 		require.NoError(t, err)
 		require.Positive(t, got.Held, "the batch says how long it held the writer")
 		got.Held = 0
-		require.Equal(t, Expired{Lots: 2, Credits: 6 + 5}, got, "asOf, not the clock, says what has expired")
+		require.Equal(t, Expired{Lots: 2, Credits: 6 + 5, End: true}, got, "asOf, not the clock, says what has expired")
 		require.Equal(t, int64(0), remaining(t, db, expired))
 		require.Equal(t, int64(0), remaining(t, db, edge), "expires_at == now has expired")
 		require.Equal(t, int64(7), remaining(t, db, live))
@@ -74,46 +74,79 @@ func TestExpireLots(t *testing.T) {
 		require.Equal(t, entitlements.Entry{Credits: -6, Reason: "expired", Actor: "job:expiry-sweep"}, e)
 		require.Equal(t, expired, lotID)
 
-		again, err := db.ExpireLots(ctx, testNow, 500, "job:expiry-sweep")
+		again, err := db.ExpireLots(ctx, testNow, LotKey{}, 500, "job:expiry-sweep")
 		require.NoError(t, err)
 		require.Equal(t, int64(0), again.Lots, "a second sweep changes nothing")
 		require.Equal(t, 2, countEntries(t, db, "expire"))
 
-		got, err = db.ExpireLots(ctx, c.now(), 500, "job:expiry-sweep")
-		require.NoError(t, err)
-		require.Equal(t, Expired{Lots: 2, Credits: 10 + 7}, withoutHeld(got), "the pack (12 months) and bob's later lot")
+		require.Equal(t, Expired{Lots: 2, Credits: 10 + 7}, sweepAll(t, db, c.now(), 500), "the pack (12 months) and bob's later lot")
 	})
 	t.Run("asOf ahead of the clock expires nothing early", func(t *testing.T) {
 		db := openTest(t)
 		newClock(db, testNow.Add(-time.Hour))
 		lot := grantLot(t, db, "alice", 10, at(testNow.Add(time.Hour)))
-		got, err := db.ExpireLots(ctx, testNow.AddDate(1, 0, 0), 500, "job:expiry-sweep")
-		require.NoError(t, err)
-		require.Equal(t, Expired{}, withoutHeld(got))
+		require.Equal(t, Expired{}, sweepAll(t, db, testNow.AddDate(1, 0, 0), 500))
 		require.Equal(t, int64(10), remaining(t, db, lot))
 	})
-	t.Run("batches: at most limit lots per transaction", func(t *testing.T) {
+	t.Run("batches: each walks at most walk lots in key order, from where the last stopped", func(t *testing.T) {
 		db := openTest(t)
 		newClock(db, testNow.Add(-48*time.Hour))
 		for i := range 7 {
 			grantLot(t, db, fmt.Sprintf("u%d", i), int64(i+1), at(testNow.Add(-time.Duration(i)*time.Minute)))
 		}
 		db.Now = func() time.Time { return testNow }
-		var sizes []int64
-		for range 4 {
-			got, err := db.ExpireLots(ctx, testNow, 3, "job:expiry-sweep")
+		var batches []Expired
+		for after := (LotKey{}); ; {
+			got, err := db.ExpireLots(ctx, testNow, after, 3, "job:expiry-sweep")
 			require.NoError(t, err)
-			sizes = append(sizes, got.Lots)
+			batches = append(batches, withoutHeld(got))
+			if got.End {
+				break
+			}
+			after = got.Next
 		}
-		require.Equal(t, []int64{3, 3, 1, 0}, sizes)
+		require.Len(t, batches, 3)
+		require.Equal(t, []int64{3, 3, 1}, []int64{batches[0].Lots, batches[1].Lots, batches[2].Lots})
+		require.Equal(t, "u2", batches[0].Next.UserID, "the last lot the first batch walked")
+		require.Equal(t, "u5", batches[1].Next.UserID)
+		require.Equal(t, []bool{false, false, true}, []bool{batches[0].End, batches[1].End, batches[2].End})
 		require.Equal(t, 7, countEntries(t, db, "expire"))
 	})
-	t.Run("the sweep reads the partial index lots_expiry", func(t *testing.T) {
+	t.Run("a batch walks past lots not due, and a user's lots may span two batches", func(t *testing.T) {
 		db := openTest(t)
-		plan := queryPlan(t, db, `SELECT lot_id, user_id, product_id, remaining FROM lots
-			WHERE remaining > 0 AND expires_at IS NOT NULL AND expires_at <= ? ORDER BY expires_at LIMIT ?`, 0, 1)
-		require.Contains(t, plan, "lots_expiry")
+		newClock(db, testNow.Add(-48*time.Hour))
+		due1 := grantLot(t, db, "alice", 1, at(testNow.Add(-time.Hour)))
+		live := grantLot(t, db, "alice", 2, at(testNow.Add(time.Hour)))
+		due2 := grantLot(t, db, "alice", 4, at(testNow.Add(-time.Minute)))
+		forever := grantLot(t, db, "alice", 8, nil)
+		due3 := grantLot(t, db, "bob", 16, at(testNow.Add(-time.Hour)))
+		db.Now = func() time.Time { return testNow }
+		// Walking two at a time: alice's lots in two batches, bob's in a third.
+		require.Equal(t, Expired{Lots: 3, Credits: 1 + 4 + 16}, sweepAll(t, db, testNow, 2))
+		for _, lot := range []string{due1, due2, due3} {
+			require.Equal(t, int64(0), remaining(t, db, lot))
+		}
+		require.Equal(t, int64(2), remaining(t, db, live))
+		require.Equal(t, int64(8), remaining(t, db, forever))
+		require.Equal(t, Expired{}, sweepAll(t, db, testNow, 2), "a second sweep writes nothing")
 	})
+}
+
+// sweepAll walks every lot as a sweep does, walk at a time, and adds up
+// what the batches wrote off.
+func sweepAll(t testing.TB, db *DB, asOf time.Time, walk int) Expired {
+	t.Helper()
+	var sum Expired
+	for after := (LotKey{}); ; {
+		got, err := db.ExpireLots(context.Background(), asOf, after, walk, "job:expiry-sweep")
+		require.NoError(t, err)
+		sum.Lots += got.Lots
+		sum.Credits += got.Credits
+		if got.End {
+			return sum
+		}
+		after = got.Next
+	}
 }
 
 // queryPlan is SQLite's plan for query, one step a line.

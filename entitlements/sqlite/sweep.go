@@ -17,8 +17,8 @@ type Expired struct {
 	Lots    int64
 	Credits int64
 	Held    time.Duration // how long its SQL held the writer, not counting the wait for it or the shared commit
-	Next    LotKey        // the last lot the batch walked: the next batch walks on after it (zero when End)
-	End     bool          // the batch walked to the last lot: the sweep is done
+	Next    LotKey        // the last lot the batch walked: the next batch walks on after it
+	End     bool          // the batch walked past the last lot: the sweep is done
 }
 
 // walkEndSQL finds the last of the next ?3 lots after (?1, ?2) in key order:
@@ -27,11 +27,10 @@ const walkEndSQL = `SELECT user_id, lot_id FROM lots WHERE (user_id, lot_id) > (
 	ORDER BY user_id, lot_id LIMIT 1 OFFSET ?3 - 1`
 
 // expireWalkedSQL writes the expire entries of the due lots after (?4, ?5)
-// in key order, for ?1 = actor, ?2 = now, ?3 = asOf. In expiry order (the
-// index lots_expiry, dropped by 0013) each due lot sat on its own page of
-// lots and of entries_user; in key order consecutive users' lots and
-// entries share pages (BENCHMARKS.md, session 12). The unary + keeps any
-// index on expires_at out of the plan.
+// in key order, for ?1 = actor, ?2 = now, ?3 = asOf. The unary + keeps
+// SQLite off lots_expiry, which would take the due lots in expiry order:
+// each on its own page of lots and of entries_user, where consecutive
+// users' lots and entries share pages (BENCHMARKS.md, session 12).
 const expireWalkedSQL = `INSERT INTO entries (user_id, kind, credits, lot_id, product, reason, actor,
 	ref, allowance_day, created_at)
 	SELECT user_id, 'expire', -remaining, lot_id, product_id, 'expired', ?1, '', '', ?2 FROM lots

@@ -2,6 +2,7 @@ package jobs
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/creditsd/creditsd/entitlements/sqlite"
@@ -65,10 +66,20 @@ func ExpirySweep(store Expirer, batch int, yield bool) Func {
 			if b.End {
 				return res, nil
 			}
+			if !walksOn(after, b.Next) {
+				// A walk that does not move would hold the writer in turns forever.
+				return res, fmt.Errorf("expiry sweep: a batch stopped at %v, not after %v", b.Next, after)
+			}
 			after = b.Next
 			size = nextSweepBatch(size, b.Held, batch)
 		}
 	}
+}
+
+// walksOn says whether next comes after after in the lots' key order
+// (SQLite compares TEXT bytewise, as Go compares strings).
+func walksOn(after, next sqlite.LotKey) bool {
+	return next.UserID > after.UserID || next.UserID == after.UserID && next.LotID > after.LotID
 }
 
 // nextSweepBatch scales size by how far the last batch's time in the writer

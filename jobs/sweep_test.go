@@ -76,17 +76,17 @@ func TestExpirySweep(t *testing.T) {
 // slowExpirer takes d per batch and has n full batches to give before the
 // one that walks to the end.
 type slowExpirer struct {
-	d time.Duration
-	n int
+	d       time.Duration
+	n, done int
 }
 
 func (s *slowExpirer) ExpireLots(context.Context, time.Time, sqlite.LotKey, int, string) (sqlite.Expired, error) {
 	time.Sleep(s.d)
-	if s.n == 0 {
+	if s.done == s.n {
 		return sqlite.Expired{End: true}, nil
 	}
-	s.n--
-	return sqlite.Expired{Lots: 2, Credits: 20, Next: sqlite.LotKey{UserID: "u", LotID: fmt.Sprint(s.n)}}, nil
+	s.done++
+	return sqlite.Expired{Lots: 2, Credits: 20, Next: sqlite.LotKey{UserID: "u", LotID: fmt.Sprint(s.done)}}, nil
 }
 
 // In its own process the sweep leaves SQLite's write lock free between
@@ -165,4 +165,22 @@ func TestExpirySweepOfZeroStillFinishes(t *testing.T) {
 	res, err := ExpirySweep(e, 0, false)(context.Background(), time.Now())
 	require.NoError(t, err)
 	require.Equal(t, int64(3), res["lots"], "a configured batch of 0 is read as 1")
+}
+
+// stuckExpirer's batches never walk past where they began.
+type stuckExpirer struct{ calls int }
+
+func (s *stuckExpirer) ExpireLots(_ context.Context, _ time.Time, after sqlite.LotKey, _ int, _ string) (sqlite.Expired, error) {
+	s.calls++
+	return sqlite.Expired{Next: after}, nil
+}
+
+func TestExpirySweepStopsAWalkThatDoesNotMove(t *testing.T) {
+	e := &stuckExpirer{}
+	_, err := ExpirySweep(e, 10, false)(context.Background(), time.Now())
+	require.ErrorContains(t, err, "not after")
+	require.Equal(t, 1, e.calls, "refused at the first batch that did not move")
+	require.True(t, walksOn(sqlite.LotKey{UserID: "a", LotID: "z"}, sqlite.LotKey{UserID: "b", LotID: "a"}))
+	require.True(t, walksOn(sqlite.LotKey{UserID: "a", LotID: "1"}, sqlite.LotKey{UserID: "a", LotID: "2"}))
+	require.False(t, walksOn(sqlite.LotKey{UserID: "b"}, sqlite.LotKey{UserID: "a", LotID: "z"}))
 }

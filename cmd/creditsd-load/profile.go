@@ -36,13 +36,14 @@ func freeLocalAddr() (string, error) {
 // server that has just logged its address may take a moment to serve them.
 func checkProfiles(ctx context.Context, addr string, wait time.Duration) error {
 	deadline := time.Now().Add(wait)
+	client := &http.Client{Timeout: time.Second} // a server that accepts but never answers is no better
 	for {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/debug/pprof/", nil)
 		if err != nil {
 			return err
 		}
 		why := ""
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := client.Do(req)
 		if err != nil {
 			why = err.Error()
 		} else {

@@ -7,8 +7,10 @@
 #
 #   bench/sidebyside.sh SCENARIO OUTDIR LABEL=BINARY... [-- creditsd-load flags]
 #
-#   go build -o /tmp/base ./cmd/creditsd    # at the commit to compare against
-#   go build -o /tmp/new ./cmd/creditsd     # with the change
+#   go build -buildvcs=true -o /tmp/base ./cmd/creditsd    # at the commit to compare against
+#   go build -buildvcs=true -o /tmp/new ./cmd/creditsd     # with the change
+#
+# (-buildvcs=true stamps each binary's commit, which the tool's report names.)
 #   bench/sidebyside.sh spend /tmp/ab base=/tmp/base new=/tmp/new
 #
 # Each binary gets ROUNDS (2) starts of 2 runs of 15 s on 1M users, 10M lots

@@ -49,6 +49,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	rep := report{Machine: describeMachine(), Seed: e.seeded}
 	rep.Machine.Server = opts.creditsd
+	if e.bin != "" {
+		rep.Machine.ServerVersion = serverVersion(ctx, e.bin)
+	}
 	var runErr error
 	for _, name := range opts.list() {
 		res, err := e.scenario(ctx, name)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -23,11 +24,12 @@ type report struct {
 }
 
 type machine struct {
-	CPUs   int    `json:"cpus"`
-	CPU    string `json:"cpu"`
-	Go     string `json:"go"`
-	Commit string `json:"commit"`           // of the working tree: short HEAD, "+dirty" when it has changes
-	Server string `json:"server,omitempty"` // the creditsd binary measured, when --creditsd named one
+	CPUs          int    `json:"cpus"`
+	CPU           string `json:"cpu"`
+	Go            string `json:"go"`
+	Commit        string `json:"commit"`                   // of the working tree: short HEAD, "+dirty" when it has changes
+	Server        string `json:"server,omitempty"`         // the creditsd binary measured, when --creditsd named one
+	ServerVersion string `json:"server_version,omitempty"` // what that binary says it is (creditsd version); not with --target
 }
 
 func describeMachine() machine {
@@ -62,6 +64,28 @@ func gitCommit() string {
 	return c
 }
 
+// serverVersion asks the binary measured what it is. Side-by-side runs
+// measure binaries built at other commits than the checkout the tool runs
+// in, so the checkout's HEAD cannot name them.
+func serverVersion(ctx context.Context, bin string) string {
+	out, err := exec.CommandContext(ctx, bin, "version").Output()
+	if v, ok := strings.CutPrefix(strings.TrimSpace(string(out)), "creditsd "); err == nil && ok && v != "" {
+		return v
+	}
+	return "unknown"
+}
+
+// serverName is how the table names the server measured.
+func (m machine) serverName() string {
+	switch m.ServerVersion {
+	case "":
+		return "at --target"
+	case "dev":
+		return "dev (built without -buildvcs: its commit is not known)"
+	}
+	return m.ServerVersion
+}
+
 // write prints the table, and the JSON where jsonOut says ("-": stdout).
 func (r report) write(stdout io.Writer, jsonOut string) error {
 	if jsonOut == "-" {
@@ -82,7 +106,7 @@ func (r report) write(stdout io.Writer, jsonOut string) error {
 
 func (r report) table(w io.Writer) {
 	m := r.Machine
-	fmt.Fprintf(w, "creditsd %s on %d × %s, %s\n", m.Commit, m.CPUs, m.CPU, m.Go)
+	fmt.Fprintf(w, "creditsd %s on %d × %s, %s (the load tool at %s)\n", m.serverName(), m.CPUs, m.CPU, m.Go, m.Commit)
 	if m.Server != "" {
 		fmt.Fprintf(w, "server binary: %s\n", m.Server)
 	}

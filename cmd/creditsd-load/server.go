@@ -24,11 +24,13 @@ type server struct {
 }
 
 // buildServer compiles ./cmd/creditsd into dir, from the module the load
-// tool is run in.
+// tool is run in. -buildvcs=auto stamps the commit into the binary (its
+// `creditsd version`, which the report prints) even where GOFLAGS turns
+// stamping off.
 func buildServer(ctx context.Context, dir string, stderr io.Writer) (string, error) {
 	bin := filepath.Join(dir, "creditsd")
-	fmt.Fprintln(stderr, "building creditsd (go build -o", bin, "./cmd/creditsd)")
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "github.com/creditsd/creditsd/cmd/creditsd")
+	fmt.Fprintln(stderr, "building creditsd (go build -buildvcs=auto -o", bin, "./cmd/creditsd)")
+	cmd := exec.CommandContext(ctx, "go", "build", "-buildvcs=auto", "-o", bin, "github.com/creditsd/creditsd/cmd/creditsd")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("building creditsd: %w\n%s", err, out)
 	}

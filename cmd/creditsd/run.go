@@ -6,10 +6,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"runtime/debug"
 	"strings"
 )
 
-// version is set at build time with -ldflags "-X main.version=…".
+// version is set at build time with -ldflags "-X main.version=…";
+// without it, `creditsd version` names the commit (buildVersion).
 var version = "dev"
 
 // usageError is a mistake in the command line; it exits 2.
@@ -88,8 +90,32 @@ func versionCommand(args []string, stdout, stderr io.Writer) error {
 	if len(rest) > 0 {
 		return usageError{fmt.Sprintf("version takes no arguments, got %q", rest)}
 	}
-	_, err = fmt.Fprintln(stdout, "creditsd", version)
+	info, ok := debug.ReadBuildInfo()
+	_, err = fmt.Fprintln(stdout, "creditsd", buildVersion(version, info, ok))
 	return err
+}
+
+// buildVersion is the version set at build time, else the commit `go
+// build` stamped into the binary: dev+ its first 12 hex digits, and
+// ".dirty" when the tree had uncommitted changes. The load tool names the
+// server it measured by it, which need not be the checkout it runs in.
+func buildVersion(set string, info *debug.BuildInfo, ok bool) string {
+	if set != "dev" || !ok {
+		return set
+	}
+	var rev, dirty string
+	for _, s := range info.Settings {
+		switch {
+		case s.Key == "vcs.revision":
+			rev = s.Value[:min(len(s.Value), 12)]
+		case s.Key == "vcs.modified" && s.Value == "true":
+			dirty = ".dirty"
+		}
+	}
+	if rev == "" {
+		return set
+	}
+	return set + "+" + rev + dirty
 }
 
 // valueFlags are the flags that take a separate value, so that

@@ -79,3 +79,23 @@ func TestTuneGCLeavesAnOperatorsGOGC(t *testing.T) {
 	tuneGC(func(k string) string { return map[string]string{"GOGC": "50"}[k] })
 	require.Equal(t, 100, debug.SetGCPercent(100), "GOGC set: left as the runtime read it")
 }
+
+func TestBuildVersion(t *testing.T) {
+	stamped := func(settings ...debug.BuildSetting) *debug.BuildInfo { return &debug.BuildInfo{Settings: settings} }
+	rev := debug.BuildSetting{Key: "vcs.revision", Value: "7088b69c3f1a2b3c4d5e6f708192a3b4c5d6e7f8"}
+	for _, c := range []struct {
+		name, set string
+		info      *debug.BuildInfo
+		ok        bool
+		want      string
+	}{
+		{"set at build time", "1.4.0", stamped(rev), true, "1.4.0"},
+		{"no build info", "dev", nil, false, "dev"},
+		{"not stamped", "dev", stamped(debug.BuildSetting{Key: "-buildvcs", Value: "false"}), true, "dev"},
+		{"a clean tree", "dev", stamped(rev, debug.BuildSetting{Key: "vcs.modified", Value: "false"}), true, "dev+7088b69c3f1a"},
+		{"a tree with changes", "dev", stamped(rev, debug.BuildSetting{Key: "vcs.modified", Value: "true"}), true, "dev+7088b69c3f1a.dirty"},
+		{"a short revision", "dev", stamped(debug.BuildSetting{Key: "vcs.revision", Value: "abc"}), true, "dev+abc"},
+	} {
+		require.Equal(t, c.want, buildVersion(c.set, c.info, c.ok), c.name)
+	}
+}

@@ -9,9 +9,10 @@
 #
 #   go build -buildvcs=true -o /tmp/base ./cmd/creditsd    # at the commit to compare against
 #   go build -buildvcs=true -o /tmp/new ./cmd/creditsd     # with the change
-#
-# (-buildvcs=true stamps each binary's commit, which the tool's report names.)
 #   bench/sidebyside.sh spend /tmp/ab base=/tmp/base new=/tmp/new
+#
+# -buildvcs=true stamps each binary's commit, which the tool's report names
+# (`creditsd version`); some machines turn stamping off in GOFLAGS.
 #
 # Each binary gets ROUNDS (2) starts of 2 runs of 15 s on 1M users, 10M lots
 # and 1M expired ones, copied from SEED_CACHE (/tmp/seedcache; seeding it

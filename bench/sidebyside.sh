@@ -54,6 +54,12 @@ for round in $(seq "$rounds"); do
 	done
 done
 
+# Which code each label ran, as its binary says (the first line of its report).
+for spec in "${specs[@]}"; do
+	label=${spec%%=*}
+	sed -n "s/^creditsd \(.*\) on [0-9][0-9]* × .*/$label: creditsd \1/p" "$outdir/$label-1.txt"
+done
+
 # One line per timed run, from the tool's table. Its columns are found by
 # their headings, so a column the tool adds does not shift what is read.
 printf '%-12s %5s %-8s %9s %8s %8s %7s\n' label round scenario ok/s p99_ms rss_MB cores

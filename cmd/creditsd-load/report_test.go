@@ -42,3 +42,44 @@ func TestReportNamesTheServerMeasured(t *testing.T) {
 		require.Contains(t, out.String(), want)
 	}
 }
+
+// fakeGo puts a go first on PATH that records its arguments in the
+// returned file and "builds" the -o file, failing any build asked to stamp
+// its commit when stampFails, as git does in a checkout it will not read.
+func fakeGo(t *testing.T, stampFails bool) (calls string) {
+	fake := t.TempDir()
+	fail := ""
+	if stampFails {
+		fail = `for a in "$@"; do [ "$a" = -buildvcs=auto ] && { echo "error obtaining VCS status" >&2; exit 1; }; done`
+	}
+	require.NoError(t, os.WriteFile(filepath.Join(fake, "go"), []byte(`#!/bin/sh
+echo "$@" >> "$(dirname "$0")/calls"
+`+fail+`
+while [ "$1" != -o ]; do shift; done
+echo built > "$2"
+`), 0o755))
+	t.Setenv("PATH", fake+string(os.PathListSeparator)+os.Getenv("PATH"))
+	return filepath.Join(fake, "calls")
+}
+
+func TestBuildServerStampsItsCommit(t *testing.T) {
+	const pkg = " github.com/creditsd/creditsd/cmd/creditsd\n"
+	calls := fakeGo(t, false)
+	var log bytes.Buffer
+	bin, err := buildServer(context.Background(), t.TempDir(), &log)
+	require.NoError(t, err)
+	require.FileExists(t, bin)
+	got, err := os.ReadFile(calls)
+	require.NoError(t, err)
+	require.Equal(t, "build -buildvcs=auto -o "+bin+pkg, string(got), "stamped whatever GOFLAGS says")
+
+	calls = fakeGo(t, true)
+	log.Reset()
+	bin, err = buildServer(context.Background(), t.TempDir(), &log)
+	require.NoError(t, err, "a checkout git will not read still gets its server built")
+	require.FileExists(t, bin)
+	require.Contains(t, log.String(), "without its commit stamped")
+	got, err = os.ReadFile(calls)
+	require.NoError(t, err)
+	require.Equal(t, "build -buildvcs=auto -o "+bin+pkg+"build -o "+bin+pkg, string(got), "stamped first, then plain")
+}

@@ -26,15 +26,26 @@ type server struct {
 // buildServer compiles ./cmd/creditsd into dir, from the module the load
 // tool is run in. -buildvcs=auto stamps the commit into the binary (its
 // `creditsd version`, which the report prints) even where GOFLAGS turns
-// stamping off.
+// stamping off. Where git cannot read the checkout (one owned by another
+// user, say), stamping fails the build: it is built again unstamped, so
+// the run goes on with its server's commit unknown.
 func buildServer(ctx context.Context, dir string, stderr io.Writer) (string, error) {
 	bin := filepath.Join(dir, "creditsd")
 	fmt.Fprintln(stderr, "building creditsd (go build -buildvcs=auto -o", bin, "./cmd/creditsd)")
-	cmd := exec.CommandContext(ctx, "go", "build", "-buildvcs=auto", "-o", bin, "github.com/creditsd/creditsd/cmd/creditsd")
-	if out, err := cmd.CombinedOutput(); err != nil {
+	out, err := goBuild(ctx, bin, "-buildvcs=auto")
+	if err != nil {
+		fmt.Fprintf(stderr, "building creditsd again without its commit stamped: %v\n%s", err, out)
+		out, err = goBuild(ctx, bin)
+	}
+	if err != nil {
 		return "", fmt.Errorf("building creditsd: %w\n%s", err, out)
 	}
 	return bin, nil
+}
+
+func goBuild(ctx context.Context, bin string, flags ...string) ([]byte, error) {
+	args := append(append([]string{"build"}, flags...), "-o", bin, "github.com/creditsd/creditsd/cmd/creditsd")
+	return exec.CommandContext(ctx, "go", args...).CombinedOutput()
 }
 
 // startServer runs `bin serve --config config` and waits for its

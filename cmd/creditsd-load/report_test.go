@@ -10,20 +10,20 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// fakeBinary writes an executable shell script into a temp dir.
-func fakeBinary(t *testing.T, script string) string {
+// fakeBinary writes an executable shell script named name into a temp dir.
+func fakeBinary(t *testing.T, name, script string) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "creditsd")
+	bin := filepath.Join(t.TempDir(), name)
 	require.NoError(t, os.WriteFile(bin, []byte("#!/bin/sh\n"+script+"\n"), 0o755))
 	return bin
 }
 
 func TestServerVersionAsksTheBinary(t *testing.T) {
 	ctx := context.Background()
-	require.Equal(t, "dev+7088b69c3f1a", serverVersion(ctx, fakeBinary(t, `[ "$1" = version ] && echo "creditsd dev+7088b69c3f1a"`)),
+	require.Equal(t, "dev+7088b69c3f1a", serverVersion(ctx, fakeBinary(t, "creditsd", `[ "$1" = version ] && echo "creditsd dev+7088b69c3f1a"`)),
 		"the binary's own answer, not the checkout's HEAD")
-	require.Equal(t, "unknown", serverVersion(ctx, fakeBinary(t, "exit 1")), "a binary that fails")
-	require.Equal(t, "unknown", serverVersion(ctx, fakeBinary(t, "echo something else")), "an answer that is not creditsd's")
+	require.Equal(t, "unknown", serverVersion(ctx, fakeBinary(t, "creditsd", "exit 1")), "a binary that fails")
+	require.Equal(t, "unknown", serverVersion(ctx, fakeBinary(t, "creditsd", "echo something else")), "an answer that is not creditsd's")
 	require.Equal(t, "unknown", serverVersion(ctx, filepath.Join(t.TempDir(), "missing")))
 }
 
@@ -47,17 +47,14 @@ func TestReportNamesTheServerMeasured(t *testing.T) {
 // returned file and "builds" the -o file, failing any build asked to stamp
 // its commit when stampFails, as git does in a checkout it will not read.
 func fakeGo(t *testing.T, stampFails bool) (calls string) {
-	fake := t.TempDir()
 	fail := ""
 	if stampFails {
 		fail = `for a in "$@"; do [ "$a" = -buildvcs=auto ] && { echo "error obtaining VCS status" >&2; exit 1; }; done`
 	}
-	require.NoError(t, os.WriteFile(filepath.Join(fake, "go"), []byte(`#!/bin/sh
-echo "$@" >> "$(dirname "$0")/calls"
+	fake := filepath.Dir(fakeBinary(t, "go", `echo "$@" >> "$(dirname "$0")/calls"
 `+fail+`
 while [ "$1" != -o ]; do shift; done
-echo built > "$2"
-`), 0o755))
+echo built > "$2"`))
 	t.Setenv("PATH", fake+string(os.PathListSeparator)+os.Getenv("PATH"))
 	return filepath.Join(fake, "calls")
 }

@@ -210,6 +210,8 @@ func (e *env) scenario(ctx context.Context, name string) (scenarioResult, error)
 		res, err = e.read(ctx)
 	case "sweep":
 		res, err = e.sweep(ctx)
+	case "healthz":
+		res, err = e.healthz(ctx)
 	}
 	res.Name = name
 	res.PeakRSSMB = e.rss.peakMB()

@@ -43,6 +43,10 @@ type options struct {
 
 var scenarios = []string{"read", "spend", "webhook", "sweep"} // "all" runs them in this order
 
+// floor is a scenario run only when named: GET /healthz, what a request
+// costs with no work behind it (env.healthz).
+const floor = "healthz"
+
 // Where the sweep scenario runs the expiry sweep: on the server's own
 // schedule, as production does, or as `creditsd jobs run` beside it.
 const (
@@ -65,8 +69,8 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs := flag.NewFlagSet("creditsd-load", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, usageText); fs.PrintDefaults() }
-	fs.StringVar(&o.scenario, "scenario", "all", "webhook, spend, read, sweep, a comma-separated list of them, or all (read, spend, webhook, sweep on one server)")
-	fs.IntVar(&o.concurrency, "concurrency", 0, "concurrent clients (default: webhook 16, spend 32, read 32, sweep 32)")
+	fs.StringVar(&o.scenario, "scenario", "all", "webhook, spend, read, sweep, healthz (the floor: a request with no work behind it), a comma-separated list of them, or all (read, spend, webhook, sweep on one server)")
+	fs.IntVar(&o.concurrency, "concurrency", 0, "concurrent clients (default: webhook 16, spend 32, read 32, sweep 32, healthz 32)")
 	fs.Float64Var(&o.rate, "rate", 0, "timed runs send this many requests a second in an open loop, latency counted from when each was due (0: each client sends as soon as it has its answer)")
 	fs.DurationVar(&o.duration, "duration", 0, "length of each timed run (default 10s; webhook: until --count is sent)")
 	fs.IntVar(&o.count, "count", 0, "requests per timed run (webhook default 30000: that many notifications are pre-signed)")
@@ -105,9 +109,9 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 
 func (o *options) check() error {
 	for i, name := range o.list() {
-		if !slices.Contains(scenarios, name) {
-			return fmt.Errorf("--scenario %q: want %s, a comma-separated list of them, or all", o.scenario,
-				strings.Join(scenarios, ", "))
+		if !slices.Contains(scenarios, name) && name != floor {
+			return fmt.Errorf("--scenario %q: want %s or %s, a comma-separated list of them, or all", o.scenario,
+				strings.Join(scenarios, ", "), floor)
 		}
 		if slices.Contains(o.list()[:i], name) {
 			// A second pass would replay the first one's keys and transactions: not the same load.

@@ -18,6 +18,7 @@ func TestOptionsScenarios(t *testing.T) {
 		{arg: "read", want: []string{"read"}},
 		{arg: "spend,webhook", want: []string{"spend", "webhook"}},
 		{arg: "read,sweep", want: []string{"read", "sweep"}, expired: 10},
+		{arg: "healthz,read", want: []string{"healthz", "read"}},
 		{arg: "read,nap", err: "comma-separated"},
 		{arg: "read,", err: "comma-separated"},
 		{arg: "spend,read,spend", err: "spend twice"},

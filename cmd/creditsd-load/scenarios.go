@@ -204,6 +204,18 @@ func (e *env) read(ctx context.Context) (scenarioResult, error) {
 	}), nil
 }
 
+// healthz asks GET /healthz with the reads' clients: no token, no database,
+// a 16-byte answer. The issue sets no target for it; it is the floor under
+// the others, what one request through the server's HTTP stack and this
+// tool costs on the machine, so a read's rate can be set beside it.
+func (e *env) healthz(ctx context.Context) (scenarioResult, error) {
+	return e.timedRuns(ctx, "healthz", func(int, int) request {
+		return func(ctx context.Context, _ int) (int, error) {
+			return send(ctx, e.client, "GET", "/healthz", "", nil)
+		}
+	}), nil
+}
+
 // spread maps request i to one of n users in a scattered order (a
 // multiplicative hash), so consecutive requests hit unrelated users and
 // pages of the database, as real traffic does.

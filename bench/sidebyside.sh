@@ -76,7 +76,7 @@ for spec in "${specs[@]}"; do
 				for (i = 1; i <= n; i++) col[h[i]] = i
 				next
 			}
-			("ok/s" in col) && $1 ~ /^(read|spend|webhook)$/ && $2 ~ /^[0-9]+$/ {
+			("ok/s" in col) && $1 ~ /^(read|spend|webhook|healthz)$/ && $2 ~ /^[0-9]+$/ {
 				printf "%-12s %5s %-8s %9s %8s %8s %7s\n", l, r, $1, $col["ok/s"], $col["p99"], $col["rss"], $col["server"]
 			}' "$outdir/$label-$round.txt"
 	done

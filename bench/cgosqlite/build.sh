@@ -15,7 +15,9 @@
 # It checks COMMIT out into a scratch worktree, applies db.patch (the
 # driver github.com/mattn/go-sqlite3 v1.14.53, which bundles the same
 # SQLite 3.54.1 as modernc v1.62.0, with the same pragmas) and builds with
-# cgo. Two changes make the C build comparable with modernc's:
+# cgo (db.patch is made against entitlements/sqlite/db.go at 1a100a1; the
+# store's tests of the pragmas pass with it). Two changes make the C build
+# comparable with modernc's:
 #   - SQLITE_DEFAULT_MEMSTATUS=0, as modernc compiles it: with memory
 #     statistics on, every allocation takes a global mutex;
 #   - mattn.patch: mattn clears a statement's bindings before binding them

@@ -210,7 +210,7 @@ func (e *env) scenario(ctx context.Context, name string) (scenarioResult, error)
 		res, err = e.read(ctx)
 	case "sweep":
 		res, err = e.sweep(ctx)
-	case "healthz":
+	case floor:
 		res, err = e.healthz(ctx)
 	}
 	res.Name = name

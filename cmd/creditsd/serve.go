@@ -138,7 +138,7 @@ func (a *app) serve(ctx context.Context) error {
 	a.log.Info("listening", "addr", ln.Addr().String(), "environments", a.settings.Config.Apple.Environments,
 		"bundle_id", a.settings.Config.Apple.BundleID, "database", a.settings.Config.Database)
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() { errc <- srv.Serve(problemListener{ln}) }() // net/http's own 4xx in problem+json too (rawerrors.go)
 	stopJobs := a.startJobs(ctx)
 	defer stopJobs()
 	go a.watchCertificates(ctx, time.Hour)

@@ -1,0 +1,109 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/creditsd/creditsd/entitlements"
+)
+
+// unparseable are requests net/http answers itself, before any handler, and
+// the problem each must get instead of its text/plain reply.
+var unparseable = []struct {
+	name, request string
+	status        int
+	code, detail  string
+}{
+	{"NoHost", "GET /healthz HTTP/1.1\r\n\r\n", 400, "malformed_request", "missing required Host header"},
+	{"HeaderWithoutColon", "GET /healthz HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n", 400, "malformed_request",
+		"the request is not valid HTTP/1.1"},
+	{"BadRequestLine", "GARBAGE\r\n\r\n", 400, "malformed_request", "the request is not valid HTTP/1.1"},
+	{"HTTPVersion", "GET /healthz HTTP/3.0\r\nHost: x\r\n\r\n", 400, "malformed_request", "unsupported protocol version"}, // net/http: 505
+	{"HeadersOver1MiB", "GET /healthz HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + strings.Repeat("x", 1<<20+8192) + "\r\n\r\n",
+		431, "headers_too_large", "the request's headers are over 1 MiB"},
+	{"UnknownTransferEncoding", "POST /v1/appstore/notifications HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n",
+		400, "unsupported_transfer_encoding", "the request's Transfer-Encoding is not supported: send chunked or a Content-Length"},
+}
+
+// rawExchange sends request on a new connection to addr and reads the one
+// answer the server gives before it closes the connection.
+func rawExchange(t *testing.T, addr, request string) *http.Response {
+	t.Helper()
+	conn, err := net.Dial("tcp", addr)
+	require.NoError(t, err)
+	t.Cleanup(func() { conn.Close() })
+	require.NoError(t, conn.SetDeadline(time.Now().Add(10*time.Second)))
+	go func() { _, _ = io.WriteString(conn, request) }() // a 1 MiB header is answered before it is all read
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	require.NoError(t, err)
+	t.Cleanup(func() { resp.Body.Close() })
+	return resp
+}
+
+func requireProblem(t *testing.T, resp *http.Response, status int, code, detail string) {
+	t.Helper()
+	require.Equal(t, status, resp.StatusCode)
+	require.Equal(t, "application/problem+json", resp.Header.Get("Content-Type"))
+	var p entitlements.Problem
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&p))
+	require.Equal(t, entitlements.Problem{Type: "urn:creditsd:problem:" + code, Title: http.StatusText(status),
+		Status: status, Detail: detail, Code: code}, p)
+	require.True(t, resp.Close, "the connection closes after the answer, as net/http's own did")
+}
+
+// TestUnparseableRequestsGetProblems drives net/http itself through the
+// listener: its own replies become problems, and a handler's answers,
+// errors included, pass through byte for byte.
+func TestUnparseableRequestsGetProblems(t *testing.T) {
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/plain" { // not one of creditsd's answers, but one the rewrite must leave alone
+			http.Error(w, "400 Bad Request", http.StatusBadRequest)
+			return
+		}
+		entitlements.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	}))
+	srv.Listener = problemListener{srv.Listener}
+	srv.Start()
+	t.Cleanup(srv.Close)
+	addr := srv.Listener.Addr().String()
+
+	for _, tc := range unparseable {
+		t.Run(tc.name, func(t *testing.T) {
+			requireProblem(t, rawExchange(t, addr, tc.request), tc.status, tc.code, tc.detail)
+		})
+	}
+	t.Run("HandlersAnswerUnchanged", func(t *testing.T) {
+		resp := rawExchange(t, addr, "GET /plain HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+		require.Equal(t, http.StatusBadRequest, resp.StatusCode)
+		require.Equal(t, "text/plain; charset=utf-8", resp.Header.Get("Content-Type"))
+		body, err := io.ReadAll(resp.Body)
+		require.NoError(t, err)
+		require.Equal(t, "400 Bad Request\n", string(body))
+
+		resp = rawExchange(t, addr, "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+		body, err = io.ReadAll(resp.Body)
+		require.NoError(t, err)
+		require.JSONEq(t, `{"status":"ok"}`, string(body))
+	})
+}
+
+// TestServerAnswersUnparseableRequestsWithProblems is the same from outside,
+// against the real program.
+func TestServerAnswersUnparseableRequestsWithProblems(t *testing.T) {
+	w := newWorld(t)
+	for _, tc := range unparseable {
+		t.Run(tc.name, func(t *testing.T) {
+			requireProblem(t, rawExchange(t, w.proc.addr, tc.request), tc.status, tc.code, tc.detail)
+		})
+	}
+}

@@ -107,3 +107,49 @@ func TestServerAnswersUnparseableRequestsWithProblems(t *testing.T) {
 		})
 	}
 }
+
+// FuzzRawRequest writes arbitrary bytes to a server behind the listener:
+// whatever net/http makes of them, every answer it or the handler gives is
+// below 500, and every 4xx is a problem with a code.
+func FuzzRawRequest(f *testing.F) {
+	for _, tc := range unparseable {
+		if len(tc.request) < 64<<10 { // not the 1 MiB one: every go test runs the seeds
+			f.Add([]byte(tc.request))
+		}
+	}
+	f.Add([]byte("POST /v1/appstore/notifications HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"))
+	f.Add([]byte("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\nGET /%zz HTTP/1.1\r\nHost: x\r\n\r\n"))
+	f.Add([]byte("GET /healthz HTTP/1.0\r\n\r\n"))
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		entitlements.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	}))
+	srv.Listener = problemListener{srv.Listener}
+	srv.Start()
+	f.Cleanup(srv.Close)
+	f.Fuzz(func(t *testing.T, request []byte) {
+		conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+		require.NoError(t, err)
+		defer conn.Close()
+		require.NoError(t, conn.SetDeadline(time.Now().Add(5*time.Second)))
+		_, _ = conn.Write(request)
+		_ = conn.(*net.TCPConn).CloseWrite() // the server sees the request end, and answers what it has
+		r := bufio.NewReader(conn)
+		for {
+			resp, err := http.ReadResponse(r, nil)
+			if err != nil {
+				return // no more answers: the connection ended
+			}
+			body, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			require.NoError(t, err)
+			require.Less(t, resp.StatusCode, 500, "%q answered %d: %s", request, resp.StatusCode, body)
+			if resp.StatusCode >= 400 {
+				require.Equal(t, "application/problem+json", resp.Header.Get("Content-Type"), "%q: %s", request, body)
+				var p entitlements.Problem
+				require.NoError(t, json.Unmarshal(body, &p), "%q: %s", request, body)
+				require.NotEmpty(t, p.Code)
+				require.Equal(t, resp.StatusCode, p.Status)
+			}
+		}
+	})
+}

@@ -15,11 +15,13 @@ import (
 // net/http answers a request it cannot parse itself, before any handler
 // runs, and in text/plain: 400 for a malformed request line, header or Host,
 // 431 for headers over MaxHeaderBytes, 501 for a Transfer-Encoding it does
-// not know and 505 for an HTTP version it does not speak. The contract wants every error in problem+json with a code,
-// and a client's mistake is never a 5xx. So the server's listener rewrites
-// those replies on their way out. net/http writes each in one Write, as
-// "HTTP/1.1 " + status + plainErrorHeaders + text, and then closes the
-// connection (conn.serve in net/http/server.go).
+// not know and 505 for an HTTP version it does not speak. The contract wants
+// every error in problem+json with a code, and a client's mistake is never a
+// 5xx, so the server's listener rewrites those replies on their way out.
+// net/http writes each in one Write, as "HTTP/1.1 " + status +
+// plainErrorHeaders + text, then closes the connection (conn.serve in
+// net/http/server.go). A handler's answer never matches: net/http sorts its
+// headers, so Connection comes before Content-Type.
 const plainErrorHeaders = "\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n"
 
 // problemListener hands out connections whose writes pass through

@@ -20,8 +20,10 @@ import (
 // 5xx, so the server's listener rewrites those replies on their way out.
 // net/http writes each in one Write, as "HTTP/1.1 " + status +
 // plainErrorHeaders + text, then closes the connection (conn.serve in
-// net/http/server.go). A handler's answer never matches: net/http sorts its
-// headers, so Connection comes before Content-Type.
+// net/http/server.go). A handler's answer does not match: net/http writes
+// a Date header after the handler's own headers and before those it adds
+// (no creditsd handler suppresses it), so these never follow its status
+// line directly.
 const plainErrorHeaders = "\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n"
 
 // problemListener hands out connections whose writes pass through
@@ -67,8 +69,8 @@ func problemReply(b []byte) (reply []byte, ok bool) {
 		return nil, false // the hot path: every answer a handler gives that is not an error
 	}
 	statusLine, text, found := bytes.Cut(b[len(proto):], []byte(plainErrorHeaders))
-	if !found || len(statusLine) < 3 {
-		return nil, false
+	if !found || len(statusLine) < 3 || bytes.ContainsAny(statusLine, "\r\n") {
+		return nil, false // not these headers right after the status line
 	}
 	code, err := strconv.Atoi(string(statusLine[:3]))
 	if err != nil {

@@ -65,8 +65,13 @@ func requireProblem(t *testing.T, resp *http.Response, status int, code, detail 
 // errors included, pass through byte for byte.
 func TestUnparseableRequestsGetProblems(t *testing.T) {
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/plain" { // not one of creditsd's answers, but one the rewrite must leave alone
+		switch r.URL.Path { // not creditsd's answers, but ones the rewrite must leave alone
+		case "/plain":
 			http.Error(w, "400 Bad Request", http.StatusBadRequest)
+			return
+		case "/sniffed": // net/http adds the same Content-Type and Connection: close, after Date and Content-Length
+			w.WriteHeader(http.StatusBadRequest)
+			_, _ = io.WriteString(w, "400 Bad Request")
 			return
 		}
 		entitlements.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
@@ -88,6 +93,13 @@ func TestUnparseableRequestsGetProblems(t *testing.T) {
 		body, err := io.ReadAll(resp.Body)
 		require.NoError(t, err)
 		require.Equal(t, "400 Bad Request\n", string(body))
+
+		resp = rawExchange(t, addr, "GET /sniffed HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+		require.Equal(t, http.StatusBadRequest, resp.StatusCode)
+		require.Equal(t, "text/plain; charset=utf-8", resp.Header.Get("Content-Type"))
+		body, err = io.ReadAll(resp.Body)
+		require.NoError(t, err)
+		require.Equal(t, "400 Bad Request", string(body))
 
 		resp = rawExchange(t, addr, "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
 		require.Equal(t, http.StatusOK, resp.StatusCode)

@@ -34,6 +34,16 @@ var unparseable = []struct {
 		400, "unsupported_transfer_encoding", "the request's Transfer-Encoding is not supported: send chunked or a Content-Length"},
 }
 
+// problemServer serves h behind problemListener, as serve does, and says
+// where.
+func problemServer(tb testing.TB, h http.HandlerFunc) string {
+	srv := httptest.NewUnstartedServer(h)
+	srv.Listener = problemListener{srv.Listener}
+	srv.Start()
+	tb.Cleanup(srv.Close)
+	return srv.Listener.Addr().String()
+}
+
 // rawExchange sends request on a new connection to addr and reads the one
 // answer the server gives before it closes the connection.
 func rawExchange(t *testing.T, addr, request string) *http.Response {
@@ -64,7 +74,7 @@ func requireProblem(t *testing.T, resp *http.Response, status int, code, detail 
 // listener: its own replies become problems, and a handler's answers,
 // errors included, pass through byte for byte.
 func TestUnparseableRequestsGetProblems(t *testing.T) {
-	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	addr := problemServer(t, func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path { // not creditsd's answers, but ones the rewrite must leave alone
 		case "/plain":
 			http.Error(w, "400 Bad Request", http.StatusBadRequest)
@@ -74,12 +84,8 @@ func TestUnparseableRequestsGetProblems(t *testing.T) {
 			_, _ = io.WriteString(w, "400 Bad Request")
 			return
 		}
-		entitlements.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
-	}))
-	srv.Listener = problemListener{srv.Listener}
-	srv.Start()
-	t.Cleanup(srv.Close)
-	addr := srv.Listener.Addr().String()
+		healthz(w, r)
+	})
 
 	for _, tc := range unparseable {
 		t.Run(tc.name, func(t *testing.T) {
@@ -132,14 +138,9 @@ func FuzzRawRequest(f *testing.F) {
 	f.Add([]byte("POST /v1/appstore/notifications HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"))
 	f.Add([]byte("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\nGET /%zz HTTP/1.1\r\nHost: x\r\n\r\n"))
 	f.Add([]byte("GET /healthz HTTP/1.0\r\n\r\n"))
-	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		entitlements.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
-	}))
-	srv.Listener = problemListener{srv.Listener}
-	srv.Start()
-	f.Cleanup(srv.Close)
+	addr := problemServer(f, healthz)
 	f.Fuzz(func(t *testing.T, request []byte) {
-		conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+		conn, err := net.Dial("tcp", addr)
 		require.NoError(t, err)
 		defer conn.Close()
 		require.NoError(t, conn.SetDeadline(time.Now().Add(5*time.Second)))

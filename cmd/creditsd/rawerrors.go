@@ -61,8 +61,8 @@ func (c problemConn) CloseWrite() error {
 }
 
 // problemReply is net/http's own reply to a request it could not parse,
-// rewritten as problem+json; ok is false for every other write, which is
-// all of them but these (a handler's answer is never text/plain 4xx).
+// rewritten as problem+json; ok is false for every other write, a
+// handler's text/plain 4xx included (see plainErrorHeaders).
 func problemReply(b []byte) (reply []byte, ok bool) {
 	const proto = "HTTP/1.1 "
 	if len(b) < len(proto)+3 || (b[len(proto)] != '4' && b[len(proto)] != '5') || !bytes.HasPrefix(b, []byte(proto)) {

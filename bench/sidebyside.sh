@@ -17,10 +17,11 @@
 # Each binary gets ROUNDS (2) starts of 2 runs of 15 s on 1M users, 10M lots
 # and 1M expired ones, copied from SEED_CACHE (/tmp/seedcache; seeding it
 # the first time takes ~5 min; lots granted by time, the tool's default).
-# LABEL=BINARY@DIR takes that binary's seed from DIR instead: for a binary
-# whose migration rebuilds a table, a copy of SEED_CACHE's file that it has
-# migrated once (a start migrates the copy it is given, before listening,
-# and the tool waits 60 s for that). Flags after -- are passed on and override
+# The tool migrates each copy with the checkout's migrations (every
+# embedded migrations/*.sql, committed or not) before the server starts.
+# So when a binary adds a migration, run this from the base's checkout:
+# the new binary then migrates its own copy at start, before it listens
+# (the tool waits 60 s), and the base runs on the schema it knows. Flags after -- are passed on and override
 # these. Every start leaves OUTDIR/LABEL-ROUND.txt and .json; the summary
 # at the end reads them. Run it from the repository's root, on an idle
 # machine: the tool waits (--settle) for other work to stop first.
@@ -49,12 +50,9 @@ go build -o "$tool" ./cmd/creditsd-load
 
 for round in $(seq "$rounds"); do
 	for spec in "${specs[@]}"; do
-		label=${spec%%=*} binary=${spec#*=} seed=${SEED_CACHE:-/tmp/seedcache}
-		if [[ $binary == *@* ]]; then
-			seed=${binary#*@} binary=${binary%%@*}
-		fi
-		echo "round $round: $label ($binary, seed $seed)" >&2
-		"$tool" --creditsd "$binary" --seed-cache "$seed" --settle 30s \
+		label=${spec%%=*} binary=${spec#*=}
+		echo "round $round: $label ($binary)" >&2
+		"$tool" --creditsd "$binary" --seed-cache "${SEED_CACHE:-/tmp/seedcache}" --settle 30s \
 			--scenario "$scenario" --users 1000000 --lots 10000000 --expired 1000000 \
 			--runs 2 --duration 15s "${extra[@]}" \
 			--json "$outdir/$label-$round.json" >"$outdir/$label-$round.txt" 2>&1

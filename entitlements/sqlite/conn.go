@@ -115,13 +115,6 @@ func openReaders(ctx context.Context, pool *sql.DB, n int) (readers, error) {
 
 // view runs fn in a read snapshot on a free reader.
 func (r readers) view(ctx context.Context, fn func(*stmtConn) error) error {
-	return r.use(ctx, func(c *stmtConn) error {
-		return c.inTransaction("BEGIN", func() error { return fn(c) })
-	})
-}
-
-// use runs fn on a free reader, as it is: outside any transaction.
-func (r readers) use(ctx context.Context, fn func(*stmtConn) error) error {
 	var c *stmtConn
 	select {
 	case c = <-r:
@@ -129,7 +122,7 @@ func (r readers) use(ctx context.Context, fn func(*stmtConn) error) error {
 		return ctx.Err()
 	}
 	defer func() { r <- c }()
-	return fn(c)
+	return c.inTransaction("BEGIN", func() error { return fn(c) })
 }
 
 func (r readers) close() {

@@ -135,7 +135,7 @@ func TestAllowanceUsageKeyedByDayAlone(t *testing.T) {
 
 	today := testNow.Format(time.DateOnly)
 	for q, args := range map[string][]any{
-		userStateSQL:      {"alice", 0, entitlements.TierFree, today},
+		userRowSQL + ` FROM users u WHERE u.user_id = ?1`: {"alice", 0, entitlements.TierFree, today},
 		pruneAllowanceSQL: {today, 10},
 	} {
 		plan := queryPlan(t, db, q, args...)

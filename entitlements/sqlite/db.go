@@ -308,16 +308,6 @@ func (db *DB) view(ctx context.Context, fn func(*Tx) error) error {
 	})
 }
 
-// viewStatement runs fn, which runs one statement, on a free reader
-// outside any transaction: a statement alone reads one snapshot, and a read
-// of a single statement is spared BEGIN and COMMIT, two more round trips
-// through database/sql.
-func (db *DB) viewStatement(ctx context.Context, fn func(*Tx) error) error {
-	return db.readers.use(ctx, func(c *stmtConn) error {
-		return fn(&Tx{q: c, ctx: c.ctx, now: db.now(), policy: db.Policy})
-	})
-}
-
 // isUnique reports a UNIQUE or PRIMARY KEY violation, by the driver's code
 // (never by matching the message text).
 func isUnique(err error) bool {

@@ -19,7 +19,7 @@ import (
 func (db *DB) UserState(ctx context.Context, userID, token string) (entitlements.UserState, error) {
 	var st entitlements.UserState
 	found := false
-	err := db.viewStatement(ctx, func(tx *Tx) (err error) {
+	err := db.view(ctx, func(tx *Tx) (err error) {
 		st, found, err = tx.userState(ctx, userID)
 		return err
 	})
@@ -36,13 +36,59 @@ func (db *DB) UserState(ctx context.Context, userID, token string) (entitlements
 	return st, err
 }
 
+// userState reads userID's state: its row, tier and allowance used today
+// in one statement, then its live lots.
+func (tx *Tx) userState(ctx context.Context, userID string) (entitlements.UserState, bool, error) {
+	st := entitlements.UserState{UserID: userID, At: tx.now}
+	err := tx.QueryRowContext(ctx, userRowSQL+` FROM users u WHERE u.user_id = ?1`,
+		userID, millis(tx.now), entitlements.TierFree, tx.today().Key).
+		Scan(&st.AppAccountToken, &st.Debt, &st.Tier, &st.AllowanceUsed)
+	return tx.withLots(ctx, st, err)
+}
+
+// userRowSQL selects a user's row, tier and allowance used today for
+// ?1 = user, ?2 = now, ?3 = the free tier, ?4 = today, from users u.
+const userRowSQL = `SELECT u.app_account_token, u.debt, COALESCE((` + tierSQL + `), ?3),
+	COALESCE((SELECT used FROM allowance_usage WHERE day = ?4 AND user_id = ?1), 0)`
+
+// withLots completes a state whose row was read (err from that read) with
+// the user's live lots, and says whether the user exists.
+func (tx *Tx) withLots(ctx context.Context, st entitlements.UserState, err error) (entitlements.UserState, bool, error) {
+	if errors.Is(err, sql.ErrNoRows) {
+		return st, false, nil
+	}
+	if err != nil {
+		return st, false, err
+	}
+	st.Lots, err = tx.liveLots(ctx, st.UserID)
+	return st, true, err
+}
+
+// priorSpend is a spend already kept under an idempotency key.
+type priorSpend struct {
+	id, hash sql.NullString
+}
+
+// spendState is userState with the spend already kept under key, if any,
+// read in the same statement: every spend asks both, in the writer.
+func (tx *Tx) spendState(ctx context.Context, userID, key string) (entitlements.UserState, priorSpend, bool, error) {
+	st := entitlements.UserState{UserID: userID, At: tx.now}
+	var prior priorSpend
+	err := tx.QueryRowContext(ctx, userRowSQL+`, s.spend_id, s.request_hash FROM users u
+		LEFT JOIN spends s ON s.user_id = u.user_id AND s.idempotency_key = ?5 WHERE u.user_id = ?1`,
+		userID, millis(tx.now), entitlements.TierFree, tx.today().Key, key).
+		Scan(&st.AppAccountToken, &st.Debt, &st.Tier, &st.AllowanceUsed, &prior.id, &prior.hash)
+	st, found, err := tx.withLots(ctx, st, err)
+	return st, prior, found, err
+}
+
 // today is the allowance day that contains the transaction's moment.
 func (tx *Tx) today() entitlements.Day { return tx.policy.Allowance.Day(tx.now) }
 
 // stateAfter reads the state of a user a write has just ensured, on the
 // read pool: the writer's time is the service's scarcest.
 func (db *DB) stateAfter(ctx context.Context, userID string) (st entitlements.UserState, err error) {
-	err = db.viewStatement(ctx, func(tx *Tx) error {
+	err = db.view(ctx, func(tx *Tx) error {
 		st, _, err = tx.userState(ctx, userID)
 		return err
 	})

@@ -1,0 +1,66 @@
+package sqlite
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/creditsd/creditsd/entitlements"
+)
+
+// A user's state is read in one snapshot (view's BEGIN … COMMIT around the
+// row and the lots): a read never sees a spend's allowance without its lot,
+// or the other way round, whenever the writer commits. The allowance is
+// used first, so every state has either allowance left and its lot whole,
+// or the allowance used up. One writer flips the user back and forth
+// across that line (a spend of 2 with 1 allowance credit left takes the
+// other from the lot; its reversal gives both back) while readers check
+// every state they see.
+func TestUserStateIsOneSnapshot(t *testing.T) {
+	ctx := context.Background()
+	db := openTest(t)
+	limit := db.Policy.Allowance.Limit(entitlements.TierFree, db.Policy.Allowance.Day(testNow))
+	lot := grantAdmin(t, db, "alice", "g", 100, nil)
+	_, _, _, err := db.Spend(ctx, spendReq("alice", "most", limit-1))
+	require.NoError(t, err)
+
+	var done atomic.Bool
+	var reads atomic.Int64
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for !done.Load() {
+				st, err := db.UserState(ctx, "alice", tokens.Token("alice"))
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				reads.Add(1)
+				fromLot := int64(-1)
+				if len(st.Lots) == 1 {
+					fromLot = lot.Granted - st.Lots[0].Remaining
+				}
+				if !(st.AllowanceUsed == limit-1 && fromLot == 0 || st.AllowanceUsed == limit && fromLot == 1) {
+					t.Errorf("a state no commit left: allowance used %d of %d, %d taken from the lot",
+						st.AllowanceUsed, limit, fromLot)
+					return
+				}
+			}
+		})
+	}
+	for i := 0; i < 300 && !t.Failed(); i++ {
+		key := fmt.Sprintf("flip%d", i)
+		sp, _, _, err := db.Spend(ctx, spendReq("alice", key, 2))
+		require.NoError(t, err)
+		_, _, _, err = db.Reverse(ctx, "alice", tokens.Token("alice"), sp.SpendID, "service:test")
+		require.NoError(t, err)
+	}
+	done.Store(true)
+	wg.Wait()
+	t.Logf("%d reads", reads.Load())
+	require.Greater(t, reads.Load(), int64(300), "the readers ran beside the writer")
+}

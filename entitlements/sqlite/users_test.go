@@ -31,6 +31,8 @@ func TestUserStateIsOneSnapshot(t *testing.T) {
 	var done atomic.Bool
 	var reads atomic.Int64
 	var wg sync.WaitGroup
+	stop := func() { done.Store(true); wg.Wait() }
+	t.Cleanup(stop) // before the database closes, also when the writer's loop fails
 	for range 4 {
 		wg.Go(func() {
 			for !done.Load() {
@@ -59,8 +61,7 @@ func TestUserStateIsOneSnapshot(t *testing.T) {
 		_, _, _, err = db.Reverse(ctx, "alice", tokens.Token("alice"), sp.SpendID, "service:test")
 		require.NoError(t, err)
 	}
-	done.Store(true)
-	wg.Wait()
+	stop()
 	t.Logf("%d reads", reads.Load())
 	require.Greater(t, reads.Load(), int64(300), "the readers ran beside the writer")
 }

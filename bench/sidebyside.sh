@@ -21,10 +21,12 @@
 # embedded migrations/*.sql, committed or not) before the server starts.
 # So when a binary adds a migration, run this from the base's checkout:
 # the new binary then migrates its own copy at start, before it listens
-# (the tool waits 60 s), and the base runs on the schema it knows. Flags after -- are passed on and override
-# these. Every start leaves OUTDIR/LABEL-ROUND.txt and .json; the summary
-# at the end reads them. Run it from the repository's root, on an idle
-# machine: the tool waits (--settle) for other work to stop first.
+# (the tool waits 60 s), and the base runs on the schema it knows.
+#
+# Flags after -- are passed on and override these. Every start leaves
+# OUTDIR/LABEL-ROUND.txt and .json; the summary at the end reads them.
+# Run it from the repository's root, on an idle machine: the tool waits
+# (--settle) for other work to stop first.
 set -euo pipefail
 
 if [[ $# -lt 3 ]]; then

@@ -42,7 +42,7 @@ func TestUserStateIsOneSnapshot(t *testing.T) {
 					return
 				}
 				reads.Add(1)
-				fromLot := int64(-1)
+				fromLot := int64(-1) // the lot missing from the state: never a valid one
 				if len(st.Lots) == 1 {
 					fromLot = lot.Granted - st.Lots[0].Remaining
 				}

@@ -150,13 +150,23 @@ func LoadConfig(path string, getenv func(string) string) (Config, error) {
 	}
 	defer f.Close()
 	c, err := ParseConfig(f, getenv)
-	var ce *ConfigError
-	for _, e := range unjoin(err) {
-		if errors.As(e, &ce) {
-			ce.File = path
-		}
-	}
+	nameFile(err, path)
 	return c, err
+}
+
+// nameFile sets File on every ConfigError in err, so that a mistake found
+// while decoding and one found by Resolve both say which file holds it.
+func nameFile(err error, path string) {
+	switch e := err.(type) {
+	case *ConfigError:
+		e.File = path
+	case interface{ Unwrap() []error }:
+		for _, inner := range e.Unwrap() {
+			nameFile(inner, path)
+		}
+	case interface{ Unwrap() error }:
+		nameFile(e.Unwrap(), path)
+	}
 }
 
 // ParseConfig decodes one YAML document over DefaultConfig. Unknown keys are
@@ -285,12 +295,4 @@ func joinKey(parent, key string) string {
 		return key
 	}
 	return parent + "." + key
-}
-
-// unjoin lists the errors inside an errors.Join, or err itself.
-func unjoin(err error) []error {
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		return j.Unwrap()
-	}
-	return []error{err}
 }

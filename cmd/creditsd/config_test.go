@@ -20,18 +20,17 @@ func testGetenv(name string) string {
 	return map[string]string{"CREDITSD_TEST_SECRET": testSecret}[name]
 }
 
+// loadFixture loads path as the program does: decoded, then resolved.
 func loadFixture(t *testing.T, path string) (*Settings, error) {
 	t.Helper()
-	c, err := LoadConfig(path, testGetenv)
-	if err != nil {
-		return nil, err
-	}
-	return c.Resolve()
+	s, _, err := loadSettings(path, testGetenv)
+	return s, err
 }
 
 // TestConfigInvalid runs every testdata/config/invalid fixture: each must
 // fail with an error holding the substring its "# want:" line gives, which
-// names the key at fault.
+// names the key at fault, after the file's name, whether decoding or
+// resolving found the mistake.
 func TestConfigInvalid(t *testing.T) {
 	paths, err := filepath.Glob("testdata/config/invalid/*.yaml")
 	require.NoError(t, err)
@@ -46,7 +45,7 @@ func TestConfigInvalid(t *testing.T) {
 
 			_, err = loadFixture(t, path)
 			require.ErrorContains(t, err, want)
-			require.True(t, strings.HasPrefix(err.Error(), "config: "), err.Error())
+			require.True(t, strings.HasPrefix(err.Error(), "config: "+path+": "), err.Error())
 		})
 	}
 }

@@ -85,6 +85,7 @@ func loadSettings(path string, getenv func(string) string) (*Settings, []string,
 		return nil, nil, err
 	}
 	s, err := cfg.Resolve()
+	nameFile(err, path) // "" for the local profile, which has no file
 	return s, notes, err
 }
 

@@ -5,6 +5,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -79,4 +80,15 @@ func TestBuildServerStampsItsCommit(t *testing.T) {
 	got, err = os.ReadFile(calls)
 	require.NoError(t, err)
 	require.Equal(t, "build -buildvcs=auto -o "+bin+pkg+"build -o "+bin+pkg, string(got), "stamped first, then plain")
+}
+
+func TestCostTableShowsCPUPerAnswer(t *testing.T) {
+	run := Summary{OK: 8000, Seconds: 2, Cost: &Cost{HandlerMeanMs: 0.7, HandlerP99Ms: 5}}
+	run.setCores(1.5, 0.4, 0)
+	var out bytes.Buffer
+	report{Scenarios: []scenarioResult{{Name: "read", Concurrency: 32, Runs: []Summary{run}}}}.costTable(&out)
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	require.Len(t, lines, 3, out.String())
+	require.Equal(t, []string{"server", "CPU", "µs", "tool", "CPU", "µs"}, strings.Fields(lines[1])[len(strings.Fields(lines[1]))-6:])
+	require.Equal(t, []string{"375", "100"}, strings.Fields(lines[2])[len(strings.Fields(lines[2]))-2:])
 }

@@ -31,8 +31,23 @@ type Summary struct {
 	LoadCores   float64 `json:"load_cores,omitempty"`   // this tool's, likewise: it shares the machine
 	OtherCores  float64 `json:"other_cores,omitempty"`  // everything else on the machine, kernel included
 
+	// The server's and this tool's CPU time per 2xx answer, in µs: what a
+	// request cost each, however the rate moved (setCores).
+	ServerCPUMicros float64 `json:"server_cpu_us_per_ok,omitempty"`
+	LoadCPUMicros   float64 `json:"load_cpu_us_per_ok,omitempty"`
+
 	Cost    *Cost  `json:"server_cost,omitempty"` // what the run cost the server (cost.go); nil when out of reach
 	Profile string `json:"profile,omitempty"`     // the server's CPU profile over the run, with --profile
+}
+
+// setCores records the cores the server, this tool and the rest of the
+// machine used over the run, and from them the CPU each 2xx answer cost.
+func (s *Summary) setCores(server, load, other float64) {
+	s.ServerCores, s.LoadCores, s.OtherCores = server, load, other
+	if s.OK > 0 {
+		perOK := s.Seconds / float64(s.OK) * 1e6
+		s.ServerCPUMicros, s.LoadCPUMicros = server*perOK, load*perOK
+	}
 }
 
 // summarize computes throughput and latency percentiles over samples that

@@ -117,3 +117,16 @@ func TestParseProcStat(t *testing.T) {
 	_, err = parseMachineStat("intr 1 2 3\n")
 	require.Error(t, err)
 }
+
+func TestSetCoresGivesCPUPerAnswer(t *testing.T) {
+	s := Summary{OK: 8000, Seconds: 2}
+	s.setCores(1.5, 0.4, 0.1)
+	require.Equal(t, []float64{1.5, 0.4, 0.1}, []float64{s.ServerCores, s.LoadCores, s.OtherCores})
+	require.InDelta(t, 375.0, s.ServerCPUMicros, 1e-9, "1.5 cores for 2 s is 3 s of CPU over 8,000 answers")
+	require.InDelta(t, 100.0, s.LoadCPUMicros, 1e-9)
+
+	none := Summary{Seconds: 2}
+	none.setCores(1.5, 0.4, 0.1)
+	require.Zero(t, none.ServerCPUMicros, "no answer: no cost per answer")
+	require.Zero(t, none.LoadCPUMicros)
+}

@@ -87,7 +87,7 @@ func (e *env) sweep(ctx context.Context) (scenarioResult, error) {
 	stopSpends()
 	r := <-done
 	all := summarize(r.samples, r.elapsed)
-	all.ServerCores, all.LoadCores, all.OtherCores = before.cores(readCPU(e.pid()), r.elapsed)
+	all.setCores(before.cores(readCPU(e.pid()), r.elapsed))
 	res := scenarioResult{Concurrency: conc, Runs: []Summary{all}}
 	if errors.Is(sweepErr, errNoSweepJob) {
 		res.Note = "skipped: " + sw.output

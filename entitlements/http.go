@@ -97,8 +97,10 @@ type transactionRequest struct {
 }
 
 // PostTransaction answers POST /v1/me/transactions: the app submits a
-// StoreKit transaction, and the caller claims it. 201 if this call granted
-// a lot, else 200; either way the answer is the caller's entitlement.
+// StoreKit transaction, and the caller claims it. 201 if this call gave
+// something new (a lot, an active subscription it claimed, or credits a
+// refund had taken), else 200; either way the answer is the caller's
+// entitlement.
 func (h *Handler) PostTransaction(w http.ResponseWriter, r *http.Request) {
 	userID, err := userCaller(r)
 	if err == nil {

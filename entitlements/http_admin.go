@@ -21,8 +21,8 @@ type grantAnswer struct {
 	Entitlement Entitlement `json:"entitlement"`
 }
 
-// PostGrant gives a user goodwill credits: 201 with the lot, and the same
-// answer for a replay of the key.
+// PostGrant gives a user goodwill credits: 201 with the lot, and 201 with
+// the same lot (its remaining as it is now) for a replay of the key.
 func (h *Handler) PostGrant(w http.ResponseWriter, r *http.Request) {
 	req, err := h.grantRequest(r)
 	if err == nil {

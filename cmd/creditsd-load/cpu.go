@@ -37,11 +37,13 @@ func readCPU(pid int) cpuUse {
 // cores is the CPU used between u and later, in cores over wall: the
 // server's, this tool's, and everything else's (other processes, and
 // kernel work such as loopback networking charged to no one of them).
+// They are not rounded: a run's figures per answer are worked out from
+// them, and Summary.setCores rounds what the report shows.
 func (u cpuUse) cores(later cpuUse, wall time.Duration) (server, self, other float64) {
 	if wall <= 0 {
 		return 0, 0, 0
 	}
-	per := func(d time.Duration) float64 { return round2(float64(d) / float64(wall)) }
+	per := func(d time.Duration) float64 { return float64(d) / float64(wall) }
 	server, self = per(later.server-u.server), per(later.self-u.self)
 	if later.machine > 0 {
 		other = max(0, per(later.machine-u.machine-(later.server-u.server)-(later.self-u.self)))

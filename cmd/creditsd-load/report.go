@@ -154,16 +154,24 @@ func (r report) costTable(w io.Writer) {
 				continue
 			}
 			if !header {
-				fmt.Fprintln(w, "what each run cost the server (per write: its one writer's time; per request: KiB through read/write system calls, files and sockets, and to or from the disk, the time in its handlers by its own histogram, and the CPU the server and this tool spent per 2xx answer):")
-				fmt.Fprintln(tw, "scenario\trun\twriter busy\tSQL µs/write\tCOMMIT µs/write\twrites/commit\twritten\tdisk written\tread\tdisk read\thandler mean ms\thandler p99 ≤ ms\tserver CPU µs\ttool CPU µs\t")
+				fmt.Fprintln(w, "what each run cost the server (per write: its one writer's time; per request: KiB through read/write system calls, files and sockets, and to or from the disk, the time in its handlers by its own histogram, and the CPU the server and this tool spent per 2xx answer, none beside the sweep):")
+				fmt.Fprintln(tw, "scenario\trun\twriter busy\tSQL µs/write\tCOMMIT µs/write\twrites/commit\twritten\tdisk written\tread\tdisk read\thandler mean ms\thandler p99 ≤ ms\tserver CPU µs\tload CPU µs\t")
 				header = true
 			}
-			fmt.Fprintf(tw, "%s\t%d\t%.2f\t%.0f\t%.0f\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%.2f\t%s\t%.0f\t%.0f\t\n", s.Name, i+1, c.WriterBusy, c.SQLMicros,
+			fmt.Fprintf(tw, "%s\t%d\t%.2f\t%.0f\t%.0f\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%.2f\t%s\t%s\t%s\t\n", s.Name, i+1, c.WriterBusy, c.SQLMicros,
 				c.CommitMicros, c.WritesPerCommit, c.WrittenKiB, c.DiskWriteKiB, c.ReadKiB, c.DiskReadKiB, c.HandlerMeanMs, bucketText(c.HandlerP99Ms),
-				run.ServerCPUMicros, run.LoadCPUMicros)
+				microsText(run.ServerCPUMicros), microsText(run.LoadCPUMicros))
 		}
 	}
 	tw.Flush()
+}
+
+// microsText is a whole number of µs, or "-" for none.
+func microsText(us float64) string {
+	if us == 0 {
+		return "-"
+	}
+	return strconv.FormatFloat(us, 'f', 0, 64)
 }
 
 // bucketText is a histogram bucket's bound in ms, or "-" for none.

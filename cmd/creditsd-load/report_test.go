@@ -83,12 +83,15 @@ func TestBuildServerStampsItsCommit(t *testing.T) {
 }
 
 func TestCostTableShowsCPUPerAnswer(t *testing.T) {
-	run := Summary{OK: 8000, Seconds: 2, Cost: &Cost{HandlerMeanMs: 0.7, HandlerP99Ms: 5}}
-	run.setCores(1.5, 0.4, 0)
+	read := Summary{OK: 8000, Seconds: 2, Cost: &Cost{HandlerMeanMs: 0.7, HandlerP99Ms: 5}}
+	read.chargeAnswers(1.5, 0.4)
+	beside := Summary{OK: 8000, Seconds: 2, Cost: &Cost{}} // the sweep's spends: not charged
 	var out bytes.Buffer
-	report{Scenarios: []scenarioResult{{Name: "read", Concurrency: 32, Runs: []Summary{run}}}}.costTable(&out)
+	report{Scenarios: []scenarioResult{{Name: "read", Runs: []Summary{read}}, {Name: "sweep", Runs: []Summary{beside}}}}.costTable(&out)
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
-	require.Len(t, lines, 3, out.String())
-	require.Equal(t, []string{"server", "CPU", "µs", "tool", "CPU", "µs"}, strings.Fields(lines[1])[len(strings.Fields(lines[1]))-6:])
-	require.Equal(t, []string{"375", "100"}, strings.Fields(lines[2])[len(strings.Fields(lines[2]))-2:])
+	require.Len(t, lines, 4, out.String())
+	last := func(line string, n int) []string { f := strings.Fields(line); return f[len(f)-n:] }
+	require.Equal(t, []string{"server", "CPU", "µs", "load", "CPU", "µs"}, last(lines[1], 6))
+	require.Equal(t, []string{"375", "100"}, last(lines[2], 2))
+	require.Equal(t, []string{"-", "-"}, last(lines[3], 2))
 }

@@ -40,7 +40,9 @@ func (e *env) timedRuns(ctx context.Context, name string, build func(r, count in
 		samples, elapsed := l.run(ctx, do)
 		s := summarize(samples, elapsed)
 		s.Profile = e.waitProfile(l.name, prof)
-		s.setCores(before.cores(readCPU(e.pid()), elapsed))
+		server, load, other := before.cores(readCPU(e.pid()), elapsed)
+		s.setCores(server, load, other)
+		s.chargeAnswers(server, load)
 		s.Cost = counters.cost(readServerCounters(ctx, e.pid(), e.base), s.OK, elapsed)
 		fmt.Fprintf(e.stderr, "[%s] %d requests, %.0f/s ok, p99 %.2f ms, errors %v, cores: server %.2f, load %.2f, other %.2f\n",
 			l.name, s.Requests, s.PerSecond, s.P99ms, s.Errors, s.ServerCores, s.LoadCores, s.OtherCores)

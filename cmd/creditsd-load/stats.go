@@ -32,7 +32,7 @@ type Summary struct {
 	OtherCores  float64 `json:"other_cores,omitempty"`  // everything else on the machine, kernel included
 
 	// The server's and this tool's CPU time per 2xx answer, in µs: what a
-	// request cost each, however the rate moved (setCores).
+	// request cost each, however the rate moved (chargeAnswers).
 	ServerCPUMicros float64 `json:"server_cpu_us_per_ok,omitempty"`
 	LoadCPUMicros   float64 `json:"load_cpu_us_per_ok,omitempty"`
 
@@ -40,14 +40,23 @@ type Summary struct {
 	Profile string `json:"profile,omitempty"`     // the server's CPU profile over the run, with --profile
 }
 
-// setCores records the cores the server, this tool and the rest of the
-// machine used over the run, and from them the CPU each 2xx answer cost.
+// setCores records the cores (from cpuUse.cores) that the server, this
+// tool and the rest of the machine used over the run.
 func (s *Summary) setCores(server, load, other float64) {
-	s.ServerCores, s.LoadCores, s.OtherCores = server, load, other
-	if s.OK > 0 {
-		perOK := s.Seconds / float64(s.OK) * 1e6
-		s.ServerCPUMicros, s.LoadCPUMicros = server*perOK, load*perOK
+	s.ServerCores, s.LoadCores, s.OtherCores = round2(server), round2(load), round2(other)
+}
+
+// chargeAnswers records what each 2xx answer cost the server and this tool
+// in CPU, from the cores they used over the run, unrounded: a tool at 0.11
+// cores is ±5 % of itself at two decimals. Only a run whose answers are all
+// that the server did is charged: beside the sweep, the server's CPU is the
+// sweep's too.
+func (s *Summary) chargeAnswers(server, load float64) {
+	if s.OK == 0 {
+		return
 	}
+	perOK := s.Seconds / float64(s.OK) * 1e6
+	s.ServerCPUMicros, s.LoadCPUMicros = round2(server*perOK), round2(load*perOK)
 }
 
 // summarize computes throughput and latency percentiles over samples that

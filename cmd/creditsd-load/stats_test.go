@@ -118,15 +118,18 @@ func TestParseProcStat(t *testing.T) {
 	require.Error(t, err)
 }
 
-func TestSetCoresGivesCPUPerAnswer(t *testing.T) {
+func TestCoresAndCPUPerAnswer(t *testing.T) {
 	s := Summary{OK: 8000, Seconds: 2}
-	s.setCores(1.5, 0.4, 0.1)
-	require.Equal(t, []float64{1.5, 0.4, 0.1}, []float64{s.ServerCores, s.LoadCores, s.OtherCores})
-	require.InDelta(t, 375.0, s.ServerCPUMicros, 1e-9, "1.5 cores for 2 s is 3 s of CPU over 8,000 answers")
-	require.InDelta(t, 100.0, s.LoadCPUMicros, 1e-9)
+	s.setCores(1.5, 0.114, 0.1)
+	require.Equal(t, []float64{1.5, 0.11, 0.1}, []float64{s.ServerCores, s.LoadCores, s.OtherCores}, "cores shown to two decimals")
+	require.Zero(t, s.ServerCPUMicros, "setCores charges nothing: the sweep's runs are not charged")
+
+	s.chargeAnswers(1.5, 0.114)
+	require.Equal(t, 375.0, s.ServerCPUMicros, "1.5 cores for 2 s is 3 s of CPU over 8,000 answers")
+	require.Equal(t, 28.5, s.LoadCPUMicros, "from 0.114 cores, not the 0.11 shown (27.5)")
 
 	none := Summary{Seconds: 2}
-	none.setCores(1.5, 0.4, 0.1)
+	none.chargeAnswers(1.5, 0.4)
 	require.Zero(t, none.ServerCPUMicros, "no answer: no cost per answer")
 	require.Zero(t, none.LoadCPUMicros)
 }

@@ -114,7 +114,7 @@ func DefaultConfig() Config {
 // ConfigError is a configuration mistake, named by its key
 // (e.g. "apple.root_certificates[1]").
 type ConfigError struct {
-	File string // set by LoadConfig
+	File string // set by nameFile
 	Line int    // set for errors found while decoding YAML
 	Key  string
 	Err  error
@@ -156,6 +156,9 @@ func LoadConfig(path string, getenv func(string) string) (Config, error) {
 
 // nameFile sets File on every ConfigError in err, so that a mistake found
 // while decoding and one found by Resolve both say which file holds it.
+// Decoding and Resolve return ConfigErrors and errors.Join of them, whose
+// messages are made when read; a message fmt.Errorf has made is not
+// reached, since it would not change.
 func nameFile(err error, path string) {
 	switch e := err.(type) {
 	case *ConfigError:
@@ -164,8 +167,6 @@ func nameFile(err error, path string) {
 		for _, inner := range e.Unwrap() {
 			nameFile(inner, path)
 		}
-	case interface{ Unwrap() error }:
-		nameFile(e.Unwrap(), path)
 	}
 }
 

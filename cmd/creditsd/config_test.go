@@ -157,6 +157,13 @@ func TestParseConfig(t *testing.T) {
 	})
 }
 
+func TestNameFileReachesEveryConfigError(t *testing.T) {
+	err := errors.Join(keyErrorf("listen", "bad"), errors.Join(keyErrorf("log.level", "loud"), keyErrorf("auth.hs256_secret", "short")))
+	nameFile(err, "prod.yaml")
+	require.EqualError(t, err, "config: prod.yaml: listen: bad\nconfig: prod.yaml: log.level: loud\nconfig: prod.yaml: auth.hs256_secret: short")
+	nameFile(nil, "prod.yaml") // nothing to name
+}
+
 func TestLoadConfig(t *testing.T) {
 	t.Run("MissingFile", func(t *testing.T) {
 		_, err := LoadConfig("testdata/config/nope.yaml", nil)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/x509"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -9,8 +10,12 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/creditsd/creditsd/receipts"
+	"github.com/creditsd/creditsd/receipts/devca"
 )
 
 // TestHealthzScenarioIsTheFloor runs the floor scenario against a server
@@ -43,4 +48,27 @@ func TestHealthzScenarioIsTheFloor(t *testing.T) {
 		return true
 	})
 	require.Equal(t, []string{"GET /healthz "}, keys, "the floor sends no token and asks nothing else")
+}
+
+// The webhook's notifications are bought one after another, each at its own
+// moment and all in the past, as real purchases are: lots bought at one
+// moment share one expiry and land among each other in lots_expiry.
+func TestNotificationsAreBoughtInTurn(t *testing.T) {
+	ca, err := devca.New(devca.Options{})
+	require.NoError(t, err)
+	e := &env{opts: options{users: 100}, ca: ca, environment: receipts.Sandbox, runID: newRunID()}
+	payloads, err := e.signNotifications(50)
+	require.NoError(t, err)
+	v := &receipts.Verifier{Roots: []*x509.Certificate{ca.Root}, BundleID: bundleID, Environments: []string{receipts.Sandbox}}
+	var last time.Time
+	for i, p := range payloads {
+		n, err := v.VerifyNotification(p)
+		require.NoError(t, err)
+		bought := n.Transaction.PurchaseDate
+		require.True(t, bought.Before(time.Now()), "notification %d bought in the future", i)
+		if i > 0 {
+			require.Equal(t, time.Millisecond, bought.Sub(last), "notification %d", i)
+		}
+		last = bought
+	}
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"runtime/debug"
 	"sort"
 	"strconv"
 	"strings"
@@ -27,13 +28,13 @@ type machine struct {
 	CPUs          int    `json:"cpus"`
 	CPU           string `json:"cpu"`
 	Go            string `json:"go"`
-	Commit        string `json:"commit"`                   // of the working tree: short HEAD, "+dirty" when it has changes
+	Commit        string `json:"commit"`                   // the tool's: stamped by go build, else the checkout's short HEAD; "+dirty" for changes
 	Server        string `json:"server,omitempty"`         // the creditsd binary measured, when --creditsd named one
 	ServerVersion string `json:"server_version,omitempty"` // what that binary says it is (creditsd version); not with --target
 }
 
 func describeMachine() machine {
-	return machine{CPUs: runtime.NumCPU(), CPU: cpuModel(), Go: runtime.Version(), Commit: gitCommit()}
+	return machine{CPUs: runtime.NumCPU(), CPU: cpuModel(), Go: runtime.Version(), Commit: toolCommit()}
 }
 
 func cpuModel() string {
@@ -51,7 +52,41 @@ func cpuModel() string {
 	return "unknown"
 }
 
-// gitCommit names the code measured, when run inside the repository.
+// toolCommit names the tool's own code: the commit go build stamped into
+// it (with -buildvcs=true), else the checkout it runs in, which may have
+// moved on since the tool was built.
+func toolCommit() string {
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		if c := stampedCommit(bi.Settings); c != "" {
+			return c
+		}
+	}
+	return gitCommit()
+}
+
+// stampedCommit is the short commit in go build's vcs settings, "+dirty"
+// when the tree had changes; "" when the build was not stamped.
+func stampedCommit(settings []debug.BuildSetting) string {
+	var rev string
+	dirty := false
+	for _, s := range settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.modified":
+			dirty = s.Value == "true"
+		}
+	}
+	if len(rev) > 7 {
+		rev = rev[:7]
+	}
+	if rev != "" && dirty {
+		rev += "+dirty"
+	}
+	return rev
+}
+
+// gitCommit names the checkout's code, when run inside the repository.
 func gitCommit() string {
 	head, err := exec.Command("git", "rev-parse", "--short", "HEAD").Output()
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"testing"
 
@@ -17,6 +18,15 @@ func fakeBinary(t *testing.T, name, script string) string {
 	bin := filepath.Join(t.TempDir(), name)
 	require.NoError(t, os.WriteFile(bin, []byte("#!/bin/sh\n"+script+"\n"), 0o755))
 	return bin
+}
+
+func TestStampedCommitNamesTheToolsBuild(t *testing.T) {
+	rev := debug.BuildSetting{Key: "vcs.revision", Value: "17aebc0d2f9c4b6a8e1f3d5c7b9a0e2f4d6c8b1a"}
+	clean := debug.BuildSetting{Key: "vcs.modified", Value: "false"}
+	dirty := debug.BuildSetting{Key: "vcs.modified", Value: "true"}
+	require.Equal(t, "17aebc0", stampedCommit([]debug.BuildSetting{rev, clean}))
+	require.Equal(t, "17aebc0+dirty", stampedCommit([]debug.BuildSetting{dirty, rev}))
+	require.Equal(t, "", stampedCommit([]debug.BuildSetting{{Key: "GOOS", Value: "linux"}}), "unstamped: the checkout names it")
 }
 
 func TestServerVersionAsksTheBinary(t *testing.T) {

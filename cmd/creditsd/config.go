@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"reflect"
 	"regexp"
@@ -146,7 +147,7 @@ func keyErrorf(key, format string, args ...any) error {
 func LoadConfig(path string, getenv func(string) string) (Config, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return Config{}, fmt.Errorf("config: %w", err) // *PathError names the path
+		return Config{}, &ConfigError{File: path, Err: withoutPath(err)}
 	}
 	defer f.Close()
 	c, err := ParseConfig(f, getenv)
@@ -170,6 +171,16 @@ func nameFile(err error, path string) {
 	}
 }
 
+// withoutPath drops the path an *fs.PathError repeats ("open FILE: …"):
+// a ConfigError names its file once, in front, as every config error does.
+func withoutPath(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
 // ParseConfig decodes one YAML document over DefaultConfig. Unknown keys are
 // errors. ${NAME} in a string value is replaced by getenv(NAME), so secrets
 // can stay out of the file; an unset or empty variable is an error rather
@@ -178,7 +189,7 @@ func nameFile(err error, path string) {
 func ParseConfig(r io.Reader, getenv func(string) string) (Config, error) {
 	data, err := io.ReadAll(r)
 	if err != nil {
-		return Config{}, &ConfigError{Err: err}
+		return Config{}, &ConfigError{Err: withoutPath(err)}
 	}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {

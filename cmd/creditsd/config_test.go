@@ -167,8 +167,13 @@ func TestNameFileReachesEveryConfigError(t *testing.T) {
 func TestLoadConfig(t *testing.T) {
 	t.Run("MissingFile", func(t *testing.T) {
 		_, err := LoadConfig("testdata/config/nope.yaml", nil)
-		require.ErrorContains(t, err, "testdata/config/nope.yaml")
+		require.EqualError(t, err, "config: testdata/config/nope.yaml: no such file or directory")
 		require.True(t, errors.Is(err, os.ErrNotExist))
+	})
+	t.Run("Directory", func(t *testing.T) {
+		dir := t.TempDir()
+		_, err := LoadConfig(dir, nil)
+		require.EqualError(t, err, "config: "+dir+": is a directory")
 	})
 	t.Run("ParseErrorNamesFile", func(t *testing.T) {
 		_, err := LoadConfig("testdata/config/invalid/unknown-key.yaml", nil)

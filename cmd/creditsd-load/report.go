@@ -28,7 +28,7 @@ type machine struct {
 	CPUs          int    `json:"cpus"`
 	CPU           string `json:"cpu"`
 	Go            string `json:"go"`
-	Commit        string `json:"commit"`                   // the tool's: stamped by go build, else the checkout's short HEAD; "+dirty" for changes
+	Commit        string `json:"commit"`                   // the tool's own (toolCommit)
 	Server        string `json:"server,omitempty"`         // the creditsd binary measured, when --creditsd named one
 	ServerVersion string `json:"server_version,omitempty"` // what that binary says it is (creditsd version); not with --target
 }

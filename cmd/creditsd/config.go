@@ -145,12 +145,11 @@ func keyErrorf(key, format string, args ...any) error {
 
 // LoadConfig reads and parses the file at path; it does not validate.
 func LoadConfig(path string, getenv func(string) string) (Config, error) {
-	f, err := os.Open(path)
+	data, err := os.ReadFile(path)
 	if err != nil {
 		return Config{}, &ConfigError{File: path, Err: withoutPath(err)}
 	}
-	defer f.Close()
-	c, err := ParseConfig(f, getenv)
+	c, err := ParseConfig(bytes.NewReader(data), getenv)
 	nameFile(err, path)
 	return c, err
 }
@@ -171,8 +170,9 @@ func nameFile(err error, path string) {
 	}
 }
 
-// withoutPath drops the path an *fs.PathError repeats ("open FILE: …"):
-// a ConfigError names its file once, in front, as every config error does.
+// withoutPath drops the path an *fs.PathError repeats ("open FILE: …",
+// "read FILE: …"): a ConfigError names its file once, in front, as every
+// config error does.
 func withoutPath(err error) error {
 	var pe *fs.PathError
 	if errors.As(err, &pe) {
@@ -189,7 +189,7 @@ func withoutPath(err error) error {
 func ParseConfig(r io.Reader, getenv func(string) string) (Config, error) {
 	data, err := io.ReadAll(r)
 	if err != nil {
-		return Config{}, &ConfigError{Err: withoutPath(err)}
+		return Config{}, &ConfigError{Err: err}
 	}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {

@@ -149,7 +149,7 @@ func LoadConfig(path string, getenv func(string) string) (Config, error) {
 	if err != nil {
 		return Config{}, &ConfigError{File: path, Err: withoutPath(err)}
 	}
-	c, err := ParseConfig(bytes.NewReader(data), getenv)
+	c, err := parseConfig(data, getenv)
 	nameFile(err, path)
 	return c, err
 }
@@ -191,6 +191,11 @@ func ParseConfig(r io.Reader, getenv func(string) string) (Config, error) {
 	if err != nil {
 		return Config{}, &ConfigError{Err: err}
 	}
+	return parseConfig(data, getenv)
+}
+
+// parseConfig is ParseConfig on a document already read.
+func parseConfig(data []byte, getenv func(string) string) (Config, error) {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		return Config{}, &ConfigError{Err: err}

@@ -3,6 +3,8 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
+	"errors"
 	"fmt"
 	"sync"
 )
@@ -15,45 +17,96 @@ const maxStatements = 512
 // view) with its prepared statements. Transactions are managed in SQL
 // (BEGIN … COMMIT), so statements prepared once on the connection serve
 // every transaction.
+//
+// Its statements run on the driver's connection, not through database/sql:
+// a connection that one goroutine holds for good needs none of the pool's
+// locks or per-call bookkeeping, which cost a user's state read 16 % of its
+// time in process and a spend 10 % (BENCHMARKS.md, session 18). database/sql
+// still opens, configures and closes the connection, and its conversions
+// still turn arguments and columns into Go values (rows.go).
 type stmtConn struct {
 	conn  *sql.Conn
 	ctx   context.Context
 	mu    sync.Mutex // the writer is one goroutine; this guards close
-	stmts map[string]*sql.Stmt
+	dc    driverConn // the driver's connection, inside inTransaction only
+	stmts map[string]driverStmt
 }
+
+// driverConn is what stmtConn needs of the driver's connection.
+type driverConn interface {
+	driver.Conn
+	driver.ConnPrepareContext
+}
+
+// driverStmt is what stmtConn needs of the driver's prepared statement.
+type driverStmt interface {
+	driver.Stmt
+	driver.StmtExecContext
+	driver.StmtQueryContext
+}
+
+// errNoTransaction is a statement run outside inTransaction: a bug.
+var errNoTransaction = errors.New("sqlite: a statement outside a transaction")
 
 // inTransaction runs fill between begin (BEGIN IMMEDIATE for the writer,
 // BEGIN for a consistent read snapshot) and COMMIT; if fill fails, it rolls
-// everything back instead.
+// everything back instead. The statements fill runs reach the driver's
+// connection, which database/sql lends only for the length of Raw. A
+// panic in fill is rolled back too, and goes on once the connection is
+// back in database/sql's hands: database/sql would close a connection
+// that a panic leaves, and the bug should cost one request, not a reader.
 func (c *stmtConn) inTransaction(begin string, fill func() error) error {
-	if _, err := c.ExecContext(c.ctx, begin); err != nil {
-		return fmt.Errorf("sqlite: begin: %w", err)
+	var panicked any
+	err := c.conn.Raw(func(dc any) error {
+		c.dc = dc.(driverConn)
+		defer func() { c.dc = nil }()
+		if _, err := c.ExecContext(c.ctx, begin); err != nil {
+			return fmt.Errorf("sqlite: begin: %w", err)
+		}
+		if err := recovering(fill, &panicked); err != nil || panicked != nil {
+			_, _ = c.ExecContext(c.ctx, "ROLLBACK") // the error at hand is the one to report
+			return err
+		}
+		if _, err := c.ExecContext(c.ctx, "COMMIT"); err != nil {
+			_, _ = c.ExecContext(c.ctx, "ROLLBACK")
+			return fmt.Errorf("sqlite: commit: %w", err)
+		}
+		return nil
+	})
+	if panicked != nil {
+		panic(panicked)
 	}
-	if err := fill(); err != nil {
-		_, _ = c.ExecContext(c.ctx, "ROLLBACK") // the error at hand is the one to report
-		return err
-	}
-	if _, err := c.ExecContext(c.ctx, "COMMIT"); err != nil {
-		_, _ = c.ExecContext(c.ctx, "ROLLBACK")
-		return fmt.Errorf("sqlite: commit: %w", err)
-	}
-	return nil
+	return err
+}
+
+// recovering runs fn, keeping what it panics with in *panicked.
+func recovering(fn func() error, panicked *any) (err error) {
+	defer func() { *panicked = recover() }()
+	return fn()
 }
 
 func newStmtConn(conn *sql.Conn) *stmtConn {
-	return &stmtConn{conn: conn, ctx: context.Background(), stmts: map[string]*sql.Stmt{}}
+	return &stmtConn{conn: conn, ctx: context.Background(), stmts: map[string]driverStmt{}}
 }
 
 // stmt is query prepared on the connection, from the cache.
-func (c *stmtConn) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
+func (c *stmtConn) stmt(ctx context.Context, query string) (driverStmt, error) {
+	if c.dc == nil {
+		return nil, errNoTransaction
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if s, ok := c.stmts[query]; ok {
 		return s, nil
 	}
-	s, err := c.conn.PrepareContext(ctx, query)
+	ds, err := c.dc.PrepareContext(ctx, query)
 	if err != nil {
 		return nil, err
+	}
+	s, ok := ds.(driverStmt)
+	if !ok {
+		_ = ds.Close()
+		return nil, fmt.Errorf("sqlite: the driver's statement %T takes no context", ds)
 	}
 	if len(c.stmts) < maxStatements {
 		c.stmts[query] = s
@@ -62,37 +115,49 @@ func (c *stmtConn) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
 }
 
 func (c *stmtConn) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	s, err := c.stmt(ctx, query)
+	s, nargs, err := c.prepare(ctx, query, args)
 	if err != nil {
 		return nil, err
 	}
-	return s.ExecContext(ctx, args...)
+	return s.ExecContext(ctx, nargs)
 }
 
-func (c *stmtConn) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	s, err := c.stmt(ctx, query)
+func (c *stmtConn) QueryContext(ctx context.Context, query string, args ...any) (*stmtRows, error) {
+	s, nargs, err := c.prepare(ctx, query, args)
 	if err != nil {
 		return nil, err
 	}
-	return s.QueryContext(ctx, args...)
+	dr, err := s.QueryContext(ctx, nargs)
+	if err != nil {
+		return nil, err
+	}
+	return &stmtRows{dr: dr, vals: make([]driver.Value, len(dr.Columns()))}, nil
 }
 
-func (c *stmtConn) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+func (c *stmtConn) QueryRowContext(ctx context.Context, query string, args ...any) *stmtRow {
+	rs, err := c.QueryContext(ctx, query, args...)
+	return &stmtRow{rows: rs, err: err}
+}
+
+// prepare is query's statement and args as the driver takes them.
+func (c *stmtConn) prepare(ctx context.Context, query string, args []any) (driverStmt, []driver.NamedValue, error) {
 	s, err := c.stmt(ctx, query)
 	if err != nil {
-		// A *sql.Row carries its error only through Scan; run the query
-		// unprepared so Scan reports the same failure.
-		return c.conn.QueryRowContext(ctx, query, args...)
+		return nil, nil, err
 	}
-	return s.QueryRowContext(ctx, args...)
+	nargs, err := namedValues(args)
+	return s, nargs, err
 }
 
 func (c *stmtConn) close() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for _, s := range c.stmts {
-		_ = s.Close()
-	}
+	_ = c.conn.Raw(func(any) error {
+		for _, s := range c.stmts {
+			_ = s.Close()
+		}
+		return nil
+	})
 	_ = c.conn.Close()
 }
 

@@ -278,12 +278,12 @@ type Tx struct {
 	policy Policy
 }
 
-// querier runs statements: a *sql.Tx for reads, the writer's connection
-// with its prepared statements for writes.
+// querier runs statements: a connection with its prepared statements, the
+// writer's or a reader's.
 type querier interface {
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
-	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
-	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+	QueryContext(ctx context.Context, query string, args ...any) (*stmtRows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *stmtRow
 }
 
 // ExecContext runs a statement on the transaction's own context.
@@ -292,12 +292,12 @@ func (tx *Tx) ExecContext(_ context.Context, query string, args ...any) (sql.Res
 }
 
 // QueryContext runs a query on the transaction's own context.
-func (tx *Tx) QueryContext(_ context.Context, query string, args ...any) (*sql.Rows, error) {
+func (tx *Tx) QueryContext(_ context.Context, query string, args ...any) (*stmtRows, error) {
 	return tx.q.QueryContext(tx.ctx, query, args...)
 }
 
 // QueryRowContext runs a one-row query on the transaction's own context.
-func (tx *Tx) QueryRowContext(_ context.Context, query string, args ...any) *sql.Row {
+func (tx *Tx) QueryRowContext(_ context.Context, query string, args ...any) *stmtRow {
 	return tx.q.QueryRowContext(tx.ctx, query, args...)
 }
 

@@ -27,7 +27,7 @@ func (db *DB) Ledger(ctx context.Context, userID string, before int64, limit int
 	return entries, next, err
 }
 
-func scanEntries(rows *sql.Rows, limit int) ([]entitlements.Entry, int64, error) {
+func scanEntries(rows *stmtRows, limit int) ([]entitlements.Entry, int64, error) {
 	entries := []entitlements.Entry{}
 	var lastID, next int64
 	for rows.Next() {

@@ -1,0 +1,162 @@
+package sqlite
+
+import (
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+)
+
+// stmtRows is a query's answer on a stmtConn, read as *sql.Rows reads it: Next,
+// Scan, Err and Close, closed at its end or on an error. Unlike *sql.Rows it
+// is read by the goroutine that holds the connection, so it takes no locks.
+type stmtRows struct {
+	dr     driver.Rows
+	vals   []driver.Value // the current row
+	err    error          // what ended the rows early
+	row    bool           // vals holds a row
+	closed bool
+}
+
+// Next moves to the next row, and reports whether there is one.
+func (r *stmtRows) Next() bool {
+	if r.closed {
+		return false
+	}
+	if err := r.dr.Next(r.vals); err != nil {
+		if err != io.EOF {
+			r.err = err
+		}
+		r.row = false
+		_ = r.Close()
+		return false
+	}
+	r.row = true
+	return true
+}
+
+// Scan copies the current row's columns into dest, converting as
+// (*sql.Rows).Scan does.
+func (r *stmtRows) Scan(dest ...any) error {
+	switch {
+	case r.closed:
+		return errors.New("sqlite: Scan on closed rows")
+	case !r.row:
+		return errors.New("sqlite: Scan without a row (call Next first)")
+	case len(dest) != len(r.vals):
+		return fmt.Errorf("sqlite: Scan of %d columns into %d destinations", len(r.vals), len(dest))
+	}
+	for i, v := range r.vals {
+		if err := assign(dest[i], v); err != nil {
+			return fmt.Errorf("sqlite: Scan of column %d (%s): %w", i, r.dr.Columns()[i], err)
+		}
+	}
+	return nil
+}
+
+// Err is the error that ended the rows, if not their end.
+func (r *stmtRows) Err() error { return r.err }
+
+// Close ends the rows; it may be called more than once.
+func (r *stmtRows) Close() error {
+	if r.closed {
+		return nil
+	}
+	r.closed = true
+	return r.dr.Close()
+}
+
+// stmtRow is the answer of a query for one row, read as *sql.Row reads it.
+type stmtRow struct {
+	rows *stmtRows
+	err  error // the query's own failure
+}
+
+// Scan copies the first row into dest, or reports sql.ErrNoRows.
+func (r *stmtRow) Scan(dest ...any) error {
+	if r.err != nil {
+		return r.err
+	}
+	defer r.rows.Close()
+	if !r.rows.Next() {
+		if err := r.rows.Err(); err != nil {
+			return err
+		}
+		return sql.ErrNoRows
+	}
+	if err := r.rows.Scan(dest...); err != nil {
+		return err
+	}
+	return r.rows.Close()
+}
+
+// namedValues are args as database/sql hands them to the driver: by
+// position, each converted by driver.DefaultParameterConverter (Valuers,
+// named types and every integer kind to the driver's types).
+func namedValues(args []any) ([]driver.NamedValue, error) {
+	nv := make([]driver.NamedValue, len(args))
+	for i, a := range args {
+		v, err := driver.DefaultParameterConverter.ConvertValue(a)
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: argument %d: %w", i+1, err)
+		}
+		nv[i] = driver.NamedValue{Ordinal: i + 1, Value: v}
+	}
+	return nv, nil
+}
+
+// assign stores v in dest. The two cases every query reads take no detour;
+// the rest go through database/sql's own conversions (by way of its Null
+// types, whose Scan is its convertAssign), so a column reads the same here
+// as through *sql.Rows, and NULL into a type that cannot hold it fails.
+func assign(dest any, v driver.Value) error {
+	switch d := dest.(type) {
+	case *string:
+		if s, ok := v.(string); ok {
+			*d = s
+			return nil
+		}
+		return assignVia(d, v)
+	case *int64:
+		if n, ok := v.(int64); ok {
+			*d = n
+			return nil
+		}
+		return assignVia(d, v)
+	case sql.Scanner:
+		return d.Scan(v)
+	case *int:
+		return assignVia(d, v)
+	case *bool:
+		return assignVia(d, v)
+	case *float64:
+		return assignVia(d, v)
+	case *[]byte:
+		return assignVia(d, v)
+	case *time.Time:
+		return assignVia(d, v)
+	case *any:
+		return assignVia(d, v)
+	}
+	return fmt.Errorf("unsupported Scan destination %T", dest)
+}
+
+// assignVia converts v into *dest by database/sql's rules.
+func assignVia[T any](dest *T, v driver.Value) error {
+	var n sql.Null[T]
+	if err := n.Scan(v); err != nil {
+		return err
+	}
+	if !n.Valid {
+		switch any(dest).(type) {
+		case *any, *[]byte: // database/sql reads NULL into these as nil
+			*dest = n.V
+			return nil
+		}
+		return fmt.Errorf("converting NULL to %T is unsupported", n.V)
+	}
+	*dest = n.V
+	return nil
+}

@@ -1,0 +1,135 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// TestRowsReadAsDatabaseSQLReads scans the same columns into the same
+// destinations through a reader's stmtConn and through database/sql on the
+// read pool, and requires the same values and the same failures: the
+// stmtConn's rows replace *sql.Rows for every query in this package.
+func TestRowsReadAsDatabaseSQLReads(t *testing.T) {
+	db := openTest(t)
+	cases := []struct {
+		column string
+		dest   func() any
+	}{
+		{"'text'", func() any { return new(string) }},
+		{"42", func() any { return new(string) }},
+		{"NULL", func() any { return new(string) }},
+		{"X'00ff'", func() any { return new(string) }},
+		{"42", func() any { return new(int64) }},
+		{"'42'", func() any { return new(int64) }},
+		{"'forty-two'", func() any { return new(int64) }},
+		{"NULL", func() any { return new(int64) }},
+		{"4.5", func() any { return new(int64) }},
+		{"7", func() any { return new(int) }},
+		{"1", func() any { return new(bool) }},
+		{"0", func() any { return new(bool) }},
+		{"2", func() any { return new(bool) }},
+		{"4.5", func() any { return new(float64) }},
+		{"X'00ff'", func() any { return new([]byte) }},
+		{"'ab'", func() any { return new([]byte) }},
+		{"NULL", func() any { return new([]byte) }},
+		{"NULL", func() any { return new(any) }},
+		{"X'00ff'", func() any { return new(any) }},
+		{"NULL", func() any { return new(sql.NullString) }},
+		{"'x'", func() any { return new(sql.NullString) }},
+		{"NULL", func() any { return new(sql.NullInt64) }},
+		{"9", func() any { return new(sql.NullInt64) }},
+		{"1", func() any { return new(sql.NullBool) }},
+	}
+	for _, c := range cases {
+		want, got := c.dest(), c.dest()
+		t.Run(fmt.Sprintf("%s into %T", c.column, want), func(t *testing.T) {
+			wantErr := db.read.QueryRowContext(context.Background(), "SELECT "+c.column).Scan(want)
+			gotErr := db.view(context.Background(), func(tx *Tx) error {
+				return tx.QueryRowContext(tx.ctx, "SELECT "+c.column).Scan(got)
+			})
+			require.Equal(t, wantErr != nil, gotErr != nil, "database/sql: %v; stmtConn: %v", wantErr, gotErr)
+			require.Equal(t, want, got)
+		})
+	}
+}
+
+// TestRowsEnd: rows close at their end with no error, Scan needs a row and
+// one destination a column, and an empty one-row query is sql.ErrNoRows.
+func TestRowsEnd(t *testing.T) {
+	db := openTest(t)
+	err := db.view(context.Background(), func(tx *Tx) error {
+		rs, err := tx.QueryContext(tx.ctx, "SELECT 1, 2")
+		require.NoError(t, err)
+		var a, b int64
+		require.ErrorContains(t, rs.Scan(&a, &b), "call Next first")
+		require.True(t, rs.Next())
+		require.ErrorContains(t, rs.Scan(&a), "2 columns into 1 destinations")
+		require.NoError(t, rs.Scan(&a, &b))
+		require.Equal(t, [2]int64{1, 2}, [2]int64{a, b})
+		require.False(t, rs.Next())
+		require.NoError(t, rs.Err())
+		require.True(t, rs.closed, "closed at the end, as *sql.Rows is")
+		require.ErrorContains(t, rs.Scan(&a, &b), "closed")
+
+		err = tx.QueryRowContext(tx.ctx, "SELECT 1 WHERE 0").Scan(&a)
+		require.ErrorIs(t, err, sql.ErrNoRows)
+		err = tx.QueryRowContext(tx.ctx, "SELECT nope FROM nowhere").Scan(&a)
+		require.ErrorContains(t, err, "no such table")
+		return nil
+	})
+	require.NoError(t, err)
+}
+
+// TestRowsArguments: arguments reach SQLite as database/sql converts them,
+// Valuers and integer kinds included, and one it cannot convert fails.
+func TestRowsArguments(t *testing.T) {
+	db := openTest(t)
+	type label string
+	err := db.view(context.Background(), func(tx *Tx) error {
+		var s string
+		var n int64
+		var null sql.NullString
+		err := tx.QueryRowContext(tx.ctx, "SELECT ?, ?, ?", label("named"), uint16(7), sql.NullString{}).Scan(&s, &n, &null)
+		require.NoError(t, err)
+		require.Equal(t, "named", s)
+		require.Equal(t, int64(7), n)
+		require.False(t, null.Valid)
+		err = tx.QueryRowContext(tx.ctx, "SELECT ?", struct{}{}).Scan(&s)
+		require.ErrorContains(t, err, "argument 1")
+		return nil
+	})
+	require.NoError(t, err)
+}
+
+// TestStatementOutsideATransactionFails: a stmtConn reaches its driver
+// connection only inside inTransaction, as database/sql lends it.
+func TestStatementOutsideATransactionFails(t *testing.T) {
+	db := openTest(t)
+	c := <-db.readers
+	defer func() { db.readers <- c }()
+	_, err := c.ExecContext(context.Background(), "SELECT 1")
+	require.ErrorIs(t, err, errNoTransaction)
+	var n int64
+	require.ErrorIs(t, c.QueryRowContext(context.Background(), "SELECT 1").Scan(&n), errNoTransaction)
+}
+
+// TestViewPanicKeepsTheReader: a view that panics passes the panic on,
+// rolled back, and every reader still answers afterwards.
+func TestViewPanicKeepsTheReader(t *testing.T) {
+	db := openTest(t)
+	grantAdmin(t, db, "alice", "seed", 5, nil)
+	require.PanicsWithValue(t, "a bug", func() {
+		_ = db.view(context.Background(), func(tx *Tx) error {
+			var n int64
+			require.NoError(t, tx.QueryRowContext(tx.ctx, "SELECT 1").Scan(&n))
+			panic("a bug")
+		})
+	})
+	for range cap(db.readers) + 1 {
+		require.Equal(t, int64(5), balance(t, db, "alice"))
+	}
+}

@@ -18,9 +18,9 @@ import (
 // BenchmarkEntitlementRequest is the app's read, GET /v1/me/entitlement,
 // through the router as serve wires it: the middleware, the bearer token,
 // the user's state on a read connection and the JSON answer, for users of
-// ten lots each on a temp database. Only the socket is left out, so its
-// µs an operation are the server's CPU a read over HTTP less the kernel's
-// share (BENCHMARKS.md).
+// ten lots each on a temp database. It leaves out the socket and
+// net/http's reading of the connection and writing of the answer, which
+// over HTTP about double a read's CPU (BENCHMARKS.md, session 18).
 func BenchmarkEntitlementRequest(b *testing.B) {
 	const users, lots = 200, 10
 	h, bearers := readBench(b, users, lots)

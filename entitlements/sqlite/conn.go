@@ -6,7 +6,7 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
-	"sync"
+	"runtime/debug"
 )
 
 // maxStatements bounds the prepared statements kept; the queries are the
@@ -16,7 +16,8 @@ const maxStatements = 512
 // stmtConn is a connection kept for one user at a time (the writer, or a
 // view) with its prepared statements. Transactions are managed in SQL
 // (BEGIN … COMMIT), so statements prepared once on the connection serve
-// every transaction.
+// every transaction. It has one owner at a time, the writer goroutine or
+// the view that took it from the readers' pool, and so takes no locks.
 //
 // Its statements run on the driver's connection, not through database/sql:
 // a connection that one goroutine holds for good needs none of the pool's
@@ -27,7 +28,6 @@ const maxStatements = 512
 type stmtConn struct {
 	conn  *sql.Conn
 	ctx   context.Context
-	mu    sync.Mutex // the writer is one goroutine; this guards close
 	dc    driverConn // the driver's connection, inside inTransaction only
 	stmts map[string]driverStmt
 }
@@ -56,14 +56,19 @@ var errNoTransaction = errors.New("sqlite: a statement outside a transaction")
 // back in database/sql's hands: database/sql would close a connection
 // that a panic leaves, and the bug should cost one request, not a reader.
 func (c *stmtConn) inTransaction(begin string, fill func() error) error {
-	var panicked any
+	var panicked *transactionPanic
 	err := c.conn.Raw(func(dc any) error {
-		c.dc = dc.(driverConn)
+		d, ok := dc.(driverConn)
+		if !ok {
+			return fmt.Errorf("sqlite: the driver's connection %T prepares no statements with a context", dc)
+		}
+		c.dc = d
 		defer func() { c.dc = nil }()
 		if _, err := c.ExecContext(c.ctx, begin); err != nil {
 			return fmt.Errorf("sqlite: begin: %w", err)
 		}
-		if err := recovering(fill, &panicked); err != nil || panicked != nil {
+		var err error
+		if panicked, err = recovering(fill); err != nil || panicked != nil {
 			_, _ = c.ExecContext(c.ctx, "ROLLBACK") // the error at hand is the one to report
 			return err
 		}
@@ -79,59 +84,91 @@ func (c *stmtConn) inTransaction(begin string, fill func() error) error {
 	return err
 }
 
-// recovering runs fn, keeping what it panics with in *panicked.
-func recovering(fn func() error, panicked *any) (err error) {
-	defer func() { *panicked = recover() }()
-	return fn()
+// transactionPanic is a panic in a transaction, raised again after the
+// rollback with the stack where it began, which the second panic's own
+// stack would not show.
+type transactionPanic struct {
+	value any
+	stack []byte
+}
+
+func (p *transactionPanic) Error() string {
+	return fmt.Sprintf("sqlite: a transaction panicked: %v\n\n%s", p.value, p.stack)
+}
+
+// Unwrap is the panic's value, when it was an error.
+func (p *transactionPanic) Unwrap() error {
+	err, _ := p.value.(error)
+	return err
+}
+
+// recovering runs fn, turning a panic into a *transactionPanic.
+func recovering(fn func() error) (panicked *transactionPanic, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			panicked = &transactionPanic{value: v, stack: debug.Stack()}
+		}
+	}()
+	return nil, fn()
 }
 
 func newStmtConn(conn *sql.Conn) *stmtConn {
 	return &stmtConn{conn: conn, ctx: context.Background(), stmts: map[string]driverStmt{}}
 }
 
-// stmt is query prepared on the connection, from the cache.
-func (c *stmtConn) stmt(ctx context.Context, query string) (driverStmt, error) {
+// stmt is query prepared on the connection, from the cache; kept is false
+// when the cache is full, and the caller closes the statement after use.
+func (c *stmtConn) stmt(ctx context.Context, query string) (s driverStmt, kept bool, err error) {
 	if c.dc == nil {
-		return nil, errNoTransaction
+		return nil, false, errNoTransaction
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
 	if s, ok := c.stmts[query]; ok {
-		return s, nil
+		return s, true, nil
 	}
 	ds, err := c.dc.PrepareContext(ctx, query)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	s, ok := ds.(driverStmt)
 	if !ok {
 		_ = ds.Close()
-		return nil, fmt.Errorf("sqlite: the driver's statement %T takes no context", ds)
+		return nil, false, fmt.Errorf("sqlite: the driver's statement %T takes no context", ds)
 	}
-	if len(c.stmts) < maxStatements {
-		c.stmts[query] = s
+	if len(c.stmts) >= maxStatements {
+		return s, false, nil
 	}
-	return s, nil
+	c.stmts[query] = s
+	return s, true, nil
 }
 
 func (c *stmtConn) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	s, nargs, err := c.prepare(ctx, query, args)
+	s, kept, nargs, err := c.prepare(ctx, query, args)
 	if err != nil {
 		return nil, err
+	}
+	if !kept {
+		defer s.Close()
 	}
 	return s.ExecContext(ctx, nargs)
 }
 
 func (c *stmtConn) QueryContext(ctx context.Context, query string, args ...any) (*stmtRows, error) {
-	s, nargs, err := c.prepare(ctx, query, args)
+	s, kept, nargs, err := c.prepare(ctx, query, args)
 	if err != nil {
 		return nil, err
 	}
 	dr, err := s.QueryContext(ctx, nargs)
 	if err != nil {
+		if !kept {
+			_ = s.Close()
+		}
 		return nil, err
 	}
-	return &stmtRows{dr: dr, vals: make([]driver.Value, len(dr.Columns()))}, nil
+	rs := &stmtRows{dr: dr, vals: make([]driver.Value, len(dr.Columns()))}
+	if !kept {
+		rs.stmt = s
+	}
+	return rs, nil
 }
 
 func (c *stmtConn) QueryRowContext(ctx context.Context, query string, args ...any) *stmtRow {
@@ -140,18 +177,22 @@ func (c *stmtConn) QueryRowContext(ctx context.Context, query string, args ...an
 }
 
 // prepare is query's statement and args as the driver takes them.
-func (c *stmtConn) prepare(ctx context.Context, query string, args []any) (driverStmt, []driver.NamedValue, error) {
-	s, err := c.stmt(ctx, query)
+func (c *stmtConn) prepare(ctx context.Context, query string, args []any) (driverStmt, bool, []driver.NamedValue, error) {
+	s, kept, err := c.stmt(ctx, query)
 	if err != nil {
-		return nil, nil, err
+		return nil, false, nil, err
 	}
 	nargs, err := namedValues(args)
-	return s, nargs, err
+	if err != nil && !kept {
+		_ = s.Close()
+	}
+	return s, kept, nargs, err
 }
 
+// close finalizes the statements and closes the connection, at shutdown.
+// A connection database/sql has already closed cannot finalize them; the
+// driver's closing of it is then all there is.
 func (c *stmtConn) close() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
 	_ = c.conn.Raw(func(any) error {
 		for _, s := range c.stmts {
 			_ = s.Close()

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"reflect"
 	"time"
 )
 
@@ -14,6 +15,7 @@ import (
 // is read by the goroutine that holds the connection, so it takes no locks.
 type stmtRows struct {
 	dr     driver.Rows
+	stmt   driverStmt     // closed with the rows: prepared outside the full cache
 	vals   []driver.Value // the current row
 	err    error          // what ended the rows early
 	row    bool           // vals holds a row
@@ -65,7 +67,11 @@ func (r *stmtRows) Close() error {
 		return nil
 	}
 	r.closed = true
-	return r.dr.Close()
+	err := r.dr.Close()
+	if r.stmt != nil {
+		err = errors.Join(err, r.stmt.Close())
+	}
+	return err
 }
 
 // stmtRow is the answer of a query for one row, read as *sql.Row reads it.
@@ -109,26 +115,27 @@ func namedValues(args []any) ([]driver.NamedValue, error) {
 
 // assign stores v in dest. The two cases every query reads take no detour;
 // the rest go through database/sql's own conversions (by way of its Null
-// types, whose Scan is its convertAssign), so a column reads the same here
-// as through *sql.Rows, and NULL into a type that cannot hold it fails.
+// types, whose Scan is its convertAssign), so that NULL into a type that
+// cannot hold it fails as it does there. Destinations are those *sql.Rows
+// takes except sql.RawBytes and pointers to pointers: sql.Scanners, and
+// pointers to string, int64, bool, float64, []byte, time.Time and any, and
+// to any type whose kind is a string, an integer or a float.
 func assign(dest any, v driver.Value) error {
 	switch d := dest.(type) {
 	case *string:
-		if s, ok := v.(string); ok {
+		if s, ok := v.(string); ok && d != nil {
 			*d = s
 			return nil
 		}
 		return assignVia(d, v)
 	case *int64:
-		if n, ok := v.(int64); ok {
+		if n, ok := v.(int64); ok && d != nil {
 			*d = n
 			return nil
 		}
 		return assignVia(d, v)
 	case sql.Scanner:
 		return d.Scan(v)
-	case *int:
-		return assignVia(d, v)
 	case *bool:
 		return assignVia(d, v)
 	case *float64:
@@ -140,11 +147,14 @@ func assign(dest any, v driver.Value) error {
 	case *any:
 		return assignVia(d, v)
 	}
-	return fmt.Errorf("unsupported Scan destination %T", dest)
+	return assignKind(dest, v)
 }
 
 // assignVia converts v into *dest by database/sql's rules.
 func assignVia[T any](dest *T, v driver.Value) error {
+	if dest == nil {
+		return fmt.Errorf("Scan into a nil %T", dest)
+	}
 	var n sql.Null[T]
 	if err := n.Scan(v); err != nil {
 		return err
@@ -159,4 +169,60 @@ func assignVia[T any](dest *T, v driver.Value) error {
 	}
 	*dest = n.V
 	return nil
+}
+
+// assignKind stores v in a pointer to a named string, integer or float
+// type, as database/sql's convertAssign does by reflection: a string from
+// text only, a number parsed for the type's size, and NULL refused.
+func assignKind(dest any, v driver.Value) error {
+	rv := reflect.ValueOf(dest)
+	if rv.Kind() != reflect.Pointer || rv.IsNil() {
+		return fmt.Errorf("unsupported Scan destination %T", dest)
+	}
+	e := rv.Elem()
+	switch e.Kind() {
+	case reflect.String:
+		switch t := v.(type) {
+		case string:
+			e.SetString(t)
+			return nil
+		case []byte:
+			e.SetString(string(t))
+			return nil
+		}
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		var n int64
+		if err := assignVia(&n, v); err != nil {
+			return err
+		}
+		if e.OverflowInt(n) {
+			return fmt.Errorf("converting %d to %s overflows", n, e.Type())
+		}
+		e.SetInt(n)
+		return nil
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		var n uint64
+		if err := assignVia(&n, v); err != nil {
+			return err
+		}
+		if e.OverflowUint(n) {
+			return fmt.Errorf("converting %d to %s overflows", n, e.Type())
+		}
+		e.SetUint(n)
+		return nil
+	case reflect.Float32, reflect.Float64:
+		var f float64
+		if err := assignVia(&f, v); err != nil {
+			return err
+		}
+		if e.OverflowFloat(f) {
+			return fmt.Errorf("converting %g to %s overflows", f, e.Type())
+		}
+		e.SetFloat(f)
+		return nil
+	}
+	if v == nil {
+		return fmt.Errorf("converting NULL to %s is unsupported", e.Type())
+	}
+	return fmt.Errorf("unsupported Scan, storing %T into %T", v, dest)
 }

@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/creditsd/creditsd/entitlements"
 )
 
 // TestRowsReadAsDatabaseSQLReads scans the same columns into the same
@@ -43,6 +45,18 @@ func TestRowsReadAsDatabaseSQLReads(t *testing.T) {
 		{"NULL", func() any { return new(sql.NullInt64) }},
 		{"9", func() any { return new(sql.NullInt64) }},
 		{"1", func() any { return new(sql.NullBool) }},
+		{"NULL", func() any { return new(int) }},
+		{"NULL", func() any { return new(bool) }},
+		{"NULL", func() any { return new(float64) }},
+		{"'granted'", func() any { return new(entitlements.Outcome) }},
+		{"42", func() any { return new(entitlements.Outcome) }},
+		{"NULL", func() any { return new(entitlements.Outcome) }},
+		{"3000000000", func() any { return new(int32) }},
+		{"7", func() any { return new(uint8) }},
+		{"-7", func() any { return new(uint8) }},
+		{"4.5", func() any { return new(float32) }},
+		{"'x'", func() any { return (*string)(nil) }},
+		{"7", func() any { return (*int)(nil) }},
 	}
 	for _, c := range cases {
 		want, got := c.dest(), c.dest()
@@ -72,13 +86,32 @@ func TestRowsEnd(t *testing.T) {
 		require.Equal(t, [2]int64{1, 2}, [2]int64{a, b})
 		require.False(t, rs.Next())
 		require.NoError(t, rs.Err())
-		require.True(t, rs.closed, "closed at the end, as *sql.Rows is")
-		require.ErrorContains(t, rs.Scan(&a, &b), "closed")
+		require.False(t, rs.Next(), "still at the end")
+		require.ErrorContains(t, rs.Scan(&a, &b), "closed", "closed at the end, as *sql.Rows is")
 
 		err = tx.QueryRowContext(tx.ctx, "SELECT 1 WHERE 0").Scan(&a)
 		require.ErrorIs(t, err, sql.ErrNoRows)
 		err = tx.QueryRowContext(tx.ctx, "SELECT nope FROM nowhere").Scan(&a)
 		require.ErrorContains(t, err, "no such table")
+		return nil
+	})
+	require.NoError(t, err)
+}
+
+// TestRowsErrorAfterARow: a row that fails to step ends the rows with its
+// error in Err, as *sql.Rows reports it, after the rows before it.
+func TestRowsErrorAfterARow(t *testing.T) {
+	db := openTest(t)
+	err := db.view(context.Background(), func(tx *Tx) error {
+		rs, err := tx.QueryContext(tx.ctx, "SELECT abs(x) FROM (SELECT 1 AS x UNION ALL SELECT -9223372036854775807 - 1)")
+		require.NoError(t, err)
+		var n int64
+		require.True(t, rs.Next())
+		require.NoError(t, rs.Scan(&n))
+		require.Equal(t, int64(1), n)
+		require.False(t, rs.Next())
+		require.ErrorContains(t, rs.Err(), "integer overflow")
+		require.ErrorContains(t, rs.Scan(&n), "closed")
 		return nil
 	})
 	require.NoError(t, err)
@@ -122,14 +155,43 @@ func TestStatementOutsideATransactionFails(t *testing.T) {
 func TestViewPanicKeepsTheReader(t *testing.T) {
 	db := openTest(t)
 	grantAdmin(t, db, "alice", "seed", 5, nil)
-	require.PanicsWithValue(t, "a bug", func() {
+	p := panicOf(func() {
 		_ = db.view(context.Background(), func(tx *Tx) error {
 			var n int64
 			require.NoError(t, tx.QueryRowContext(tx.ctx, "SELECT 1").Scan(&n))
 			panic("a bug")
 		})
 	})
+	tp, ok := p.(*transactionPanic)
+	require.True(t, ok, "raised again as a *transactionPanic, not %T", p)
+	require.Equal(t, "a bug", tp.value)
+	require.Contains(t, string(tp.stack), "TestViewPanicKeepsTheReader", "the stack where it began")
 	for range cap(db.readers) + 1 {
 		require.Equal(t, int64(5), balance(t, db, "alice"))
 	}
+}
+
+// panicOf is what fn panics with, or nil.
+func panicOf(fn func()) (v any) {
+	defer func() { v = recover() }()
+	fn()
+	return nil
+}
+
+// TestStatementsPastTheCache: past maxStatements a query still runs, on a
+// statement prepared for it alone, and the cache stays at its bound.
+func TestStatementsPastTheCache(t *testing.T) {
+	db := openTest(t)
+	err := db.view(context.Background(), func(tx *Tx) error {
+		for i := range maxStatements + 10 {
+			var n int
+			require.NoError(t, tx.QueryRowContext(tx.ctx, fmt.Sprintf("SELECT %d", i)).Scan(&n))
+			require.Equal(t, i, n)
+			_, err := tx.ExecContext(tx.ctx, fmt.Sprintf("SELECT %d + 0", i))
+			require.NoError(t, err)
+		}
+		require.Len(t, tx.q.(*stmtConn).stmts, maxStatements)
+		return nil
+	})
+	require.NoError(t, err)
 }

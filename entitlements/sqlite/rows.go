@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"bytes"
 	"database/sql"
 	"database/sql/driver"
 	"errors"
@@ -118,8 +119,9 @@ func namedValues(args []any) ([]driver.NamedValue, error) {
 // types, whose Scan is its convertAssign), so that NULL into a type that
 // cannot hold it fails as it does there. Destinations are those *sql.Rows
 // takes except sql.RawBytes and pointers to pointers: sql.Scanners, and
-// pointers to string, int64, bool, float64, []byte, time.Time and any, and
-// to any type whose kind is a string, an integer or a float.
+// pointers to string, int64, bool, float64, []byte, time.Time and any, to
+// types v is assignable or convertible to within its kind, and to any type
+// whose kind is a string, an integer or a float.
 func assign(dest any, v driver.Value) error {
 	switch d := dest.(type) {
 	case *string:
@@ -171,15 +173,20 @@ func assignVia[T any](dest *T, v driver.Value) error {
 	return nil
 }
 
-// assignKind stores v in a pointer to a named string, integer or float
-// type, as database/sql's convertAssign does by reflection: a string from
-// text only, a number parsed for the type's size, and NULL refused.
+// assignKind stores v in a pointer to another type, as database/sql's
+// convertAssign does by reflection: v itself when the type takes it (a
+// named []byte type, copied), or converted within its kind; else a named
+// string from text only, a number parsed for the type's size, and NULL
+// refused.
 func assignKind(dest any, v driver.Value) error {
 	rv := reflect.ValueOf(dest)
 	if rv.Kind() != reflect.Pointer || rv.IsNil() {
 		return fmt.Errorf("unsupported Scan destination %T", dest)
 	}
 	e := rv.Elem()
+	if setDirect(e, v) {
+		return nil
+	}
 	switch e.Kind() {
 	case reflect.String:
 		switch t := v.(type) {
@@ -225,4 +232,26 @@ func assignKind(dest any, v driver.Value) error {
 		return fmt.Errorf("converting NULL to %s is unsupported", e.Type())
 	}
 	return fmt.Errorf("unsupported Scan, storing %T into %T", v, dest)
+}
+
+// setDirect sets e to v when e's type takes v as it is (a named []byte
+// type, copied, as the driver's bytes may be reused) or converted within
+// v's kind, and reports whether it did.
+func setDirect(e reflect.Value, v driver.Value) bool {
+	if v == nil {
+		return false
+	}
+	sv := reflect.ValueOf(v)
+	switch {
+	case sv.Type().AssignableTo(e.Type()):
+		if b, ok := v.([]byte); ok {
+			sv = reflect.ValueOf(bytes.Clone(b))
+		}
+		e.Set(sv)
+	case sv.Kind() == e.Kind() && sv.Type().ConvertibleTo(e.Type()):
+		e.Set(sv.Convert(e.Type()))
+	default:
+		return false
+	}
+	return true
 }

@@ -3,10 +3,13 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
+	msqlite "modernc.org/sqlite"
 
 	"github.com/creditsd/creditsd/entitlements"
 )
@@ -55,6 +58,10 @@ func TestRowsReadAsDatabaseSQLReads(t *testing.T) {
 		{"7", func() any { return new(uint8) }},
 		{"-7", func() any { return new(uint8) }},
 		{"4.5", func() any { return new(float32) }},
+		{"300", func() any { return new(uint8) }},
+		{"1e39", func() any { return new(float32) }},
+		{"X'00ff'", func() any { return new(json.RawMessage) }},
+		{"9", func() any { return new(time.Duration) }},
 		{"'x'", func() any { return (*string)(nil) }},
 		{"7", func() any { return (*int)(nil) }},
 	}
@@ -159,17 +166,21 @@ func TestViewPanicKeepsTheReader(t *testing.T) {
 		_ = db.view(context.Background(), func(tx *Tx) error {
 			var n int64
 			require.NoError(t, tx.QueryRowContext(tx.ctx, "SELECT 1").Scan(&n))
-			panic("a bug")
+			panicWithABug()
+			return nil
 		})
 	})
 	tp, ok := p.(*transactionPanic)
 	require.True(t, ok, "raised again as a *transactionPanic, not %T", p)
 	require.Equal(t, "a bug", tp.value)
-	require.Contains(t, string(tp.stack), "TestViewPanicKeepsTheReader", "the stack where it began")
+	require.Contains(t, string(tp.stack), "panicWithABug", "the stack where it began")
 	for range cap(db.readers) + 1 {
 		require.Equal(t, int64(5), balance(t, db, "alice"))
 	}
 }
+
+// panicWithABug is a frame that only the first panic's stack holds.
+func panicWithABug() { panic("a bug") }
 
 // panicOf is what fn panics with, or nil.
 func panicOf(fn func()) (v any) {
@@ -179,19 +190,38 @@ func panicOf(fn func()) (v any) {
 }
 
 // TestStatementsPastTheCache: past maxStatements a query still runs, on a
-// statement prepared for it alone, and the cache stays at its bound.
+// statement prepared for it alone and finalized after it: the memory
+// SQLite holds for prepared statements stays where the full cache left it.
 func TestStatementsPastTheCache(t *testing.T) {
 	db := openTest(t)
 	err := db.view(context.Background(), func(tx *Tx) error {
-		for i := range maxStatements + 10 {
+		c := tx.q.(*stmtConn)
+		run := func(i int) {
 			var n int
 			require.NoError(t, tx.QueryRowContext(tx.ctx, fmt.Sprintf("SELECT %d", i)).Scan(&n))
 			require.Equal(t, i, n)
 			_, err := tx.ExecContext(tx.ctx, fmt.Sprintf("SELECT %d + 0", i))
 			require.NoError(t, err)
 		}
-		require.Len(t, tx.q.(*stmtConn).stmts, maxStatements)
+		for i := 0; len(c.stmts) < maxStatements; i++ {
+			run(i)
+		}
+		before := stmtMemory(t, c)
+		for i := range 100 {
+			run(maxStatements + i)
+		}
+		require.Len(t, c.stmts, maxStatements)
+		require.Equal(t, before, stmtMemory(t, c), "statements past the cache were finalized")
 		return nil
 	})
 	require.NoError(t, err)
+}
+
+// stmtMemory is what SQLite holds for c's prepared statements, in bytes.
+func stmtMemory(t *testing.T, c *stmtConn) int {
+	status, ok := c.dc.(msqlite.DBStatus)
+	require.True(t, ok, "the driver reports sqlite3_db_status")
+	used, _, err := status.Status(msqlite.DBStatusStmtUsed, false)
+	require.NoError(t, err)
+	return used
 }

@@ -188,45 +188,17 @@ func assignKind(dest any, v driver.Value) error {
 		return nil
 	}
 	switch e.Kind() {
-	case reflect.String:
-		switch t := v.(type) {
-		case string:
-			e.SetString(t)
-			return nil
-		case []byte:
-			e.SetString(string(t))
+	case reflect.String: // a string itself was set directly
+		if b, ok := v.([]byte); ok {
+			e.SetString(string(b))
 			return nil
 		}
 	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
-		var n int64
-		if err := assignVia(&n, v); err != nil {
-			return err
-		}
-		if e.OverflowInt(n) {
-			return fmt.Errorf("converting %d to %s overflows", n, e.Type())
-		}
-		e.SetInt(n)
-		return nil
+		return setNumber(e, v, e.OverflowInt, e.SetInt)
 	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
-		var n uint64
-		if err := assignVia(&n, v); err != nil {
-			return err
-		}
-		if e.OverflowUint(n) {
-			return fmt.Errorf("converting %d to %s overflows", n, e.Type())
-		}
-		e.SetUint(n)
-		return nil
+		return setNumber(e, v, e.OverflowUint, e.SetUint)
 	case reflect.Float32, reflect.Float64:
-		var f float64
-		if err := assignVia(&f, v); err != nil {
-			return err
-		}
-		if e.OverflowFloat(f) {
-			return fmt.Errorf("converting %g to %s overflows", f, e.Type())
-		}
-		e.SetFloat(f)
-		return nil
+		return setNumber(e, v, e.OverflowFloat, e.SetFloat)
 	}
 	if v == nil {
 		return fmt.Errorf("converting NULL to %s is unsupported", e.Type())
@@ -254,4 +226,18 @@ func setDirect(e reflect.Value, v driver.Value) bool {
 		return false
 	}
 	return true
+}
+
+// setNumber reads v as a T by database/sql's rules and sets e to it,
+// refusing a value e's type cannot hold.
+func setNumber[T int64 | uint64 | float64](e reflect.Value, v driver.Value, overflows func(T) bool, set func(T)) error {
+	var n T
+	if err := assignVia(&n, v); err != nil {
+		return err
+	}
+	if overflows(n) {
+		return fmt.Errorf("converting %v to %s overflows", n, e.Type())
+	}
+	set(n)
+	return nil
 }

@@ -30,6 +30,12 @@ type stmtConn struct {
 	ctx   context.Context
 	dc    driverConn // the driver's connection, inside inTransaction only
 	stmts map[string]driverStmt
+	// broken is a connection database/sql has closed, which it does after
+	// a driver.ErrBadConn or a panic that got past inTransaction's recovery
+	// (in the driver's BEGIN, COMMIT or ROLLBACK). Raw then fails at once
+	// with sql.ErrConnDone, and so would every later transaction on it:
+	// the readers' pool replaces it.
+	broken bool
 }
 
 // driverConn is what stmtConn needs of the driver's connection.
@@ -78,6 +84,7 @@ func (c *stmtConn) inTransaction(begin string, fill func() error) error {
 		}
 		return nil
 	})
+	c.broken = errors.Is(err, driver.ErrBadConn) || errors.Is(err, sql.ErrConnDone)
 	if panicked != nil {
 		panic(panicked)
 	}
@@ -203,38 +210,74 @@ func (c *stmtConn) close() {
 }
 
 // readers is a pool of read connections, each keeping its statements.
-type readers chan *stmtConn
+type readers struct {
+	free chan *stmtConn
+	pool *sql.DB // where a broken reader's replacement comes from
+}
 
 // openReaders takes n connections from the read pool for good.
-func openReaders(ctx context.Context, pool *sql.DB, n int) (readers, error) {
-	r := make(readers, n)
+func openReaders(ctx context.Context, pool *sql.DB, n int) (*readers, error) {
+	r := &readers{free: make(chan *stmtConn, n), pool: pool}
 	for range n {
 		conn, err := pool.Conn(ctx)
 		if err != nil {
 			r.close()
 			return nil, err
 		}
-		r <- newStmtConn(conn)
+		r.free <- newStmtConn(conn)
 	}
 	return r, nil
 }
 
-// view runs fn in a read snapshot on a free reader.
-func (r readers) view(ctx context.Context, fn func(*stmtConn) error) error {
-	var c *stmtConn
-	select {
-	case c = <-r:
-	case <-ctx.Done():
-		return ctx.Err()
+// view runs fn in a read snapshot on a free reader. A reader database/sql
+// had closed fails before fn runs (sql.ErrConnDone), and is marked broken;
+// fn then runs on the next reader. Past as many tries as there are readers,
+// each broken one has been replaced when its turn came again.
+func (r *readers) view(ctx context.Context, fn func(*stmtConn) error) error {
+	var err error
+	for range cap(r.free) + 1 {
+		if err = r.viewOnce(ctx, fn); !errors.Is(err, sql.ErrConnDone) {
+			break
+		}
 	}
-	defer func() { r <- c }()
+	return err
+}
+
+func (r *readers) viewOnce(ctx context.Context, fn func(*stmtConn) error) error {
+	c, err := r.take(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() { r.free <- c }() // after a panic too: take replaces it if it broke
 	return c.inTransaction("BEGIN", func() error { return fn(c) })
 }
 
-func (r readers) close() {
+// take is a free reader, replaced first if it is broken. If no new
+// connection opens, the broken one goes back for a later view to replace,
+// so that the pool never shrinks.
+func (r *readers) take(ctx context.Context) (*stmtConn, error) {
+	var c *stmtConn
+	select {
+	case c = <-r.free:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	if !c.broken {
+		return c, nil
+	}
+	c.close() // database/sql has closed it already; this lets go of what is left
+	conn, err := r.pool.Conn(ctx)
+	if err != nil {
+		r.free <- c
+		return nil, fmt.Errorf("sqlite: replacing a broken reader: %w", err)
+	}
+	return newStmtConn(conn), nil
+}
+
+func (r *readers) close() {
 	for {
 		select {
-		case c := <-r:
+		case c := <-r.free:
 			c.close()
 		default:
 			return

@@ -39,7 +39,7 @@ type DB struct {
 
 	jobs       chan writeJob // to the writer goroutine (writer.go)
 	writerDone chan struct{}
-	readers    readers // read connections with prepared statements (conn.go)
+	readers    *readers // read connections with prepared statements (conn.go)
 	closing    sync.RWMutex
 	closed     bool
 	stats      writerStats

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"encoding/json"
 	"fmt"
 	"testing"
@@ -149,8 +150,8 @@ func TestRowsArguments(t *testing.T) {
 // connection only inside inTransaction, as database/sql lends it.
 func TestStatementOutsideATransactionFails(t *testing.T) {
 	db := openTest(t)
-	c := <-db.readers
-	defer func() { db.readers <- c }()
+	c := <-db.readers.free
+	defer func() { db.readers.free <- c }()
 	_, err := c.ExecContext(context.Background(), "SELECT 1")
 	require.ErrorIs(t, err, errNoTransaction)
 	var n int64
@@ -174,10 +175,72 @@ func TestViewPanicKeepsTheReader(t *testing.T) {
 	require.True(t, ok, "raised again as a *transactionPanic, not %T", p)
 	require.Equal(t, "a bug", tp.value)
 	require.Contains(t, string(tp.stack), "panicWithABug", "the stack where it began")
-	for range cap(db.readers) + 1 {
+	for range cap(db.readers.free) + 1 {
 		require.Equal(t, int64(5), balance(t, db, "alice"))
 	}
 }
+
+// TestClosedReadersAreReplaced: a reader database/sql has closed (as it
+// does after a driver.ErrBadConn) is replaced, and no view fails for it.
+func TestClosedReadersAreReplaced(t *testing.T) {
+	db := openTest(t)
+	grantAdmin(t, db, "alice", "seed", 5, nil)
+	var closed []*stmtConn
+	for range cap(db.readers.free) {
+		c := <-db.readers.free
+		err := c.conn.Raw(func(any) error { return driver.ErrBadConn })
+		require.ErrorIs(t, err, driver.ErrBadConn)
+		closed = append(closed, c)
+	}
+	for _, c := range closed {
+		db.readers.free <- c
+	}
+	for range 2*cap(db.readers.free) + 1 {
+		require.Equal(t, int64(5), balance(t, db, "alice"))
+	}
+	requireReadersOpen(t, db)
+}
+
+// TestPanicInTheDriverReplacesTheReader: a panic that gets past the
+// transaction's recovery (here in the driver's BEGIN) leaves database/sql
+// to close the connection; the view passes the panic on, and the next
+// views run on a new reader.
+func TestPanicInTheDriverReplacesTheReader(t *testing.T) {
+	db := openTest(t)
+	grantAdmin(t, db, "alice", "seed", 5, nil)
+	c := <-db.readers.free
+	c.ctx = panickyContext{c.ctx}
+	db.readers.free <- c
+	for p := any(nil); p == nil; { // the view that takes c panics; the others answer
+		p = panicOf(func() { balance(t, db, "alice") })
+		if p != nil {
+			require.Equal(t, "a bug in the driver's path", p)
+		}
+	}
+	for range 2*cap(db.readers.free) + 1 {
+		require.Equal(t, int64(5), balance(t, db, "alice"))
+	}
+	requireReadersOpen(t, db)
+}
+
+// requireReadersOpen: every reader in the pool runs a transaction, so none
+// is a closed connection kept (which views would skip, one try each).
+func requireReadersOpen(t *testing.T, db *DB) {
+	var all []*stmtConn
+	for range cap(db.readers.free) {
+		c := <-db.readers.free
+		all = append(all, c)
+		require.NoError(t, c.inTransaction("BEGIN", func() error { return nil }))
+	}
+	for _, c := range all {
+		db.readers.free <- c
+	}
+}
+
+// panickyContext panics where the driver asks for Done.
+type panickyContext struct{ context.Context }
+
+func (panickyContext) Done() <-chan struct{} { panic("a bug in the driver's path") }
 
 // panicWithABug is a frame that only the first panic's stack holds.
 func panicWithABug() { panic("a bug") }

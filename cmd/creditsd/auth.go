@@ -4,6 +4,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rsa"
+	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
@@ -31,6 +32,8 @@ type Authenticator struct {
 	issuer   string
 	audience string
 	parser   *jwt.Parser
+	leeway   time.Duration
+	verified *verifiedTokens
 	now      func() time.Time // the parser's clock; tests replace it
 }
 
@@ -90,7 +93,7 @@ func NewAuthenticator(c AuthConfig) (*Authenticator, error) {
 	if countTrue(c.HS256Secret != "", c.HS256SecretFile != "", asymmetric) != 1 {
 		return nil, keyErrorf("auth", "set exactly one of hs256_secret, hs256_secret_file, or public_keys and/or jwks_file")
 	}
-	a := &Authenticator{issuer: c.Issuer, audience: c.Audience, now: time.Now}
+	a := &Authenticator{issuer: c.Issuer, audience: c.Audience, leeway: leeway, verified: newVerifiedTokens(), now: time.Now}
 	var methods []string
 	if asymmetric {
 		if a.keys, err = loadKeyring(c.PublicKeys, c.JWKSFile); err != nil {
@@ -161,6 +164,10 @@ func (a *Authenticator) Authenticate(r *http.Request) (entitlements.Caller, erro
 	if len(token) > maxTokenLen {
 		return entitlements.Caller{}, unauthenticated("invalid_token", "the bearer token is too long")
 	}
+	key := sha256.Sum256([]byte(token))
+	if caller, ok := a.verified.caller(key, a.now()); ok {
+		return caller, nil
+	}
 	var claims receivedClaims
 	if _, err := a.parser.ParseWithClaims(token, &claims, a.key); err != nil {
 		return entitlements.Caller{}, tokenError(err)
@@ -169,7 +176,25 @@ func (a *Authenticator) Authenticate(r *http.Request) (entitlements.Caller, erro
 	if err := checkSubject(caller); err != nil {
 		return entitlements.Caller{}, unauthenticated("invalid_token", "%s", err)
 	}
+	a.verified.remember(key, verifiedToken{caller: caller, from: a.validFrom(&claims), until: a.validUntil(&claims)})
 	return caller, nil
+}
+
+// validFrom and validUntil bound the times at which the parser passes a
+// token with these claims, as its Validator checks them: not before nbf
+// or iat less the leeway, and before exp plus the leeway.
+func (a *Authenticator) validFrom(c *receivedClaims) time.Time {
+	var from time.Time
+	for _, d := range []*jwt.NumericDate{c.NotBefore.date, c.IssuedAt.date} {
+		if d != nil && (from.IsZero() || d.Add(-a.leeway).After(from)) {
+			from = d.Add(-a.leeway)
+		}
+	}
+	return from
+}
+
+func (a *Authenticator) validUntil(c *receivedClaims) time.Time {
+	return c.ExpiresAt.date.Add(a.leeway) // exp is required: the parser refused a token without it
 }
 
 // checkSubject applies the contract's rules to sub: a user token's sub is

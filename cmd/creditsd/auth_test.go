@@ -5,6 +5,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
@@ -166,28 +167,108 @@ func TestAuthenticate(t *testing.T) {
 		{"WrongIssuer", issued, hs(userClaims("alice", jwt.MapClaims{"iss": "https://evil.example.com", "aud": "creditsd"})), "", false, "invalid_token"},
 		{"WrongAudience", issued, hs(userClaims("alice", jwt.MapClaims{"iss": "https://id.example.com", "aud": "other-app"})), "", false, "invalid_token"},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			r := httptest.NewRequest(http.MethodGet, "/v1/me/entitlement", nil)
-			if tt.header != "" {
-				r.Header.Set("Authorization", tt.header)
-			}
-			caller, err := tt.auth.Authenticate(r)
-			if tt.wantCode == "" {
-				require.NoError(t, err)
-				require.Equal(t, tt.wantSub, caller.Subject)
-				require.Equal(t, tt.service, caller.Service())
-				return
-			}
-			var e *entitlements.Error
-			require.ErrorAs(t, err, &e)
-			require.Equal(t, entitlements.KindUnauthenticated, e.Kind)
-			require.Equal(t, tt.wantCode, e.Code, e.Detail)
-			if _, token, ok := strings.Cut(tt.header, " "); ok && len(token) > 8 {
-				require.NotContains(t, e.Error(), token, "an error must not echo the token")
-			}
-		})
+	// The second pass meets the tokens the first one verified remembered:
+	// it must answer every one of them as the full check did.
+	for _, pass := range []string{"Parsed", "Remembered"} {
+		for _, tt := range tests {
+			t.Run(pass+"/"+tt.name, func(t *testing.T) { checkAuthenticate(t, tt.auth, tt.header, tt.wantSub, tt.service, tt.wantCode) })
+		}
 	}
+}
+
+// checkAuthenticate: a calls with header authenticated as wantSub (a
+// service or not), or fail with wantCode.
+func checkAuthenticate(t *testing.T, a *Authenticator, header, wantSub string, service bool, wantCode string) {
+	t.Helper()
+	r := httptest.NewRequest(http.MethodGet, "/v1/me/entitlement", nil)
+	if header != "" {
+		r.Header.Set("Authorization", header)
+	}
+	caller, err := a.Authenticate(r)
+	if wantCode == "" {
+		require.NoError(t, err)
+		require.Equal(t, wantSub, caller.Subject)
+		require.Equal(t, service, caller.Service())
+		return
+	}
+	var e *entitlements.Error
+	require.ErrorAs(t, err, &e)
+	require.Equal(t, entitlements.KindUnauthenticated, e.Kind)
+	require.Equal(t, wantCode, e.Code, e.Detail)
+	if _, token, ok := strings.Cut(header, " "); ok && len(token) > 8 {
+		require.NotContains(t, e.Error(), token, "an error must not echo the token")
+	}
+}
+
+// TestRememberedTokensKeepTheirWindow: a token verified once and then
+// presented at any other time gets the answer a full check gives then,
+// up to the nanosecond at each edge of nbf, iat and exp with the leeway.
+func TestRememberedTokensKeepTheirWindow(t *testing.T) {
+	at := func(d time.Duration) int64 { return authNow.Add(d).Unix() }
+	for _, leeway := range []time.Duration{0, 30 * time.Second} {
+		for _, tc := range []struct {
+			name   string
+			claims jwt.MapClaims
+			edges  []time.Time // each probed 1 ns before, at, and 1 ns after
+		}{
+			{"IatAndExp", userClaims("alice", jwt.MapClaims{"iat": at(-time.Minute), "exp": at(time.Hour)}),
+				[]time.Time{authNow.Add(-time.Minute - leeway), authNow.Add(time.Hour + leeway)}},
+			{"NbfAfterIat", userClaims("alice", jwt.MapClaims{"iat": at(-time.Hour), "nbf": at(-time.Minute), "exp": at(time.Hour)}),
+				[]time.Time{authNow.Add(-time.Hour - leeway), authNow.Add(-time.Minute - leeway), authNow.Add(time.Hour + leeway)}},
+			{"IatAfterNbf", userClaims("alice", jwt.MapClaims{"iat": at(-time.Minute), "nbf": at(-time.Hour), "exp": at(time.Hour)}),
+				[]time.Time{authNow.Add(-time.Hour - leeway), authNow.Add(-time.Minute - leeway), authNow.Add(time.Hour + leeway)}},
+			{"ExpOnly", userClaims("alice", jwt.MapClaims{"iat": nil, "exp": at(time.Hour)}), []time.Time{authNow.Add(time.Hour + leeway)}},
+			{"FractionalExp", userClaims("alice", jwt.MapClaims{"exp": float64(at(time.Hour)) + 0.5}), []time.Time{authNow.Add(time.Hour + leeway)}},
+		} {
+			t.Run(tc.name+"/leeway="+leeway.String(), func(t *testing.T) {
+				config := AuthConfig{HS256Secret: string(authSecret), Leeway: leeway.String()}
+				header := "Bearer " + signToken(t, jwt.SigningMethodHS256, authSecret, "", tc.claims)
+				remembering := testAuthenticator(t, config)
+				checkAuthenticate(t, remembering, header, "alice", false, "") // verified at authNow, remembered
+				for _, edge := range tc.edges {
+					for _, now := range []time.Time{edge.Add(-time.Nanosecond), edge, edge.Add(time.Nanosecond)} {
+						fresh := testAuthenticator(t, config)
+						fresh.now = func() time.Time { return now }
+						remembering.now = fresh.now
+						want, wantErr := fresh.Authenticate(bearerRequest(header))
+						got, gotErr := remembering.Authenticate(bearerRequest(header))
+						require.Equal(t, want, got, "at %s", now)
+						require.Equal(t, wantErr, gotErr, "at %s", now)
+					}
+				}
+			})
+		}
+	}
+}
+
+// TestRememberedTokenWithAnotherSignature: a token is remembered whole, so
+// the same claims under a signature that does not verify still fail.
+func TestRememberedTokenWithAnotherSignature(t *testing.T) {
+	a := testAuthenticator(t, AuthConfig{HS256Secret: string(authSecret), Leeway: "30s"})
+	token := signToken(t, jwt.SigningMethodHS256, authSecret, "", userClaims("alice", nil))
+	checkAuthenticate(t, a, "Bearer "+token, "alice", false, "")
+	dot := strings.LastIndex(token, ".") // before the signature
+	forged := token[:dot+1] + strings.Repeat("A", len(token)-dot-1)
+	require.NotEqual(t, token, forged)
+	checkAuthenticate(t, a, "Bearer "+forged, "", false, "invalid_token")
+}
+
+// TestVerifiedTokensStayBounded: past maxVerifiedTokens, remembering one
+// more forgets another.
+func TestVerifiedTokensStayBounded(t *testing.T) {
+	v := newVerifiedTokens()
+	for i := range maxVerifiedTokens + 100 {
+		v.remember(sha256.Sum256([]byte(strconv.Itoa(i))), verifiedToken{until: authNow.Add(time.Hour)})
+	}
+	require.Len(t, v.tokens, maxVerifiedTokens)
+	_, ok := v.caller(sha256.Sum256([]byte(strconv.Itoa(maxVerifiedTokens+99))), authNow)
+	require.True(t, ok, "the newest is kept")
+}
+
+func bearerRequest(header string) *http.Request {
+	r := httptest.NewRequest(http.MethodGet, "/v1/me/entitlement", nil)
+	r.Header.Set("Authorization", header)
+	return r
 }
 
 func TestMiddleware(t *testing.T) {

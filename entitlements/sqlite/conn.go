@@ -31,10 +31,9 @@ type stmtConn struct {
 	dc    driverConn // the driver's connection, inside inTransaction only
 	stmts map[string]driverStmt
 	// broken is a connection database/sql has closed, which it does after
-	// a driver.ErrBadConn or a panic that got past inTransaction's recovery
-	// (in the driver's BEGIN, COMMIT or ROLLBACK). Raw then fails at once
-	// with sql.ErrConnDone, and so would every later transaction on it:
-	// the readers' pool replaces it.
+	// a driver.ErrBadConn or a panic outside fill (inTransaction). Every
+	// later transaction on it would fail with sql.ErrConnDone before it
+	// began; the readers' pool replaces it instead.
 	broken bool
 }
 
@@ -61,34 +60,74 @@ var errNoTransaction = errors.New("sqlite: a statement outside a transaction")
 // panic in fill is rolled back too, and goes on once the connection is
 // back in database/sql's hands: database/sql would close a connection
 // that a panic leaves, and the bug should cost one request, not a reader.
+//
+// A panic outside fill (in the driver's BEGIN, COMMIT or ROLLBACK), or a
+// driver.ErrBadConn, leaves a connection nothing can trust: its statements
+// are finalized while the driver's connection is still lent, and Raw
+// returns driver.ErrBadConn, so that database/sql closes it. SQLite closes
+// a connection only once its statements are finalized; otherwise it would
+// linger, with its files and any open read snapshot, which would keep
+// checkpoints from ever emptying the WAL. The connection is then broken
+// (see readers.take), and the panic goes on as one in fill does.
 func (c *stmtConn) inTransaction(begin string, fill func() error) error {
 	var panicked *transactionPanic
-	err := c.conn.Raw(func(dc any) error {
+	began := false
+	err := c.conn.Raw(func(dc any) (err error) {
+		began = true
 		d, ok := dc.(driverConn)
 		if !ok {
 			return fmt.Errorf("sqlite: the driver's connection %T prepares no statements with a context", dc)
 		}
 		c.dc = d
 		defer func() { c.dc = nil }()
-		if _, err := c.ExecContext(c.ctx, begin); err != nil {
-			return fmt.Errorf("sqlite: begin: %w", err)
-		}
-		var err error
-		if panicked, err = recovering(fill); err != nil || panicked != nil {
-			_, _ = c.ExecContext(c.ctx, "ROLLBACK") // the error at hand is the one to report
-			return err
-		}
-		if _, err := c.ExecContext(c.ctx, "COMMIT"); err != nil {
-			_, _ = c.ExecContext(c.ctx, "ROLLBACK")
-			return fmt.Errorf("sqlite: commit: %w", err)
-		}
-		return nil
+		defer func() {
+			if v := recover(); v != nil {
+				panicked, err = &transactionPanic{value: v, stack: debug.Stack()}, driver.ErrBadConn
+			}
+			if errors.Is(err, driver.ErrBadConn) {
+				c.finalize()
+			}
+		}()
+		panicked, err = c.run(begin, fill)
+		return err
 	})
 	c.broken = errors.Is(err, driver.ErrBadConn) || errors.Is(err, sql.ErrConnDone)
 	if panicked != nil {
 		panic(panicked)
 	}
+	if !began && err != nil {
+		return fmt.Errorf("%w: %w", errNotBegun, err)
+	}
 	return err
+}
+
+// errNotBegun is a transaction Raw never began: the connection was closed
+// (sql.ErrConnDone). Nothing of fill ran, so it may run on another.
+var errNotBegun = errors.New("sqlite: the transaction did not begin")
+
+// run is inTransaction's work on the lent connection.
+func (c *stmtConn) run(begin string, fill func() error) (*transactionPanic, error) {
+	if _, err := c.ExecContext(c.ctx, begin); err != nil {
+		return nil, fmt.Errorf("sqlite: begin: %w", err)
+	}
+	panicked, err := recovering(fill)
+	if err != nil || panicked != nil {
+		_, _ = c.ExecContext(c.ctx, "ROLLBACK") // the error at hand is the one to report
+		return panicked, err
+	}
+	if _, err := c.ExecContext(c.ctx, "COMMIT"); err != nil {
+		_, _ = c.ExecContext(c.ctx, "ROLLBACK")
+		return nil, fmt.Errorf("sqlite: commit: %w", err)
+	}
+	return nil, nil
+}
+
+// finalize closes the cached statements, for a connection about to close.
+func (c *stmtConn) finalize() {
+	for q, s := range c.stmts {
+		_ = s.Close()
+		delete(c.stmts, q)
+	}
 }
 
 // transactionPanic is a panic in a transaction, raised again after the
@@ -201,9 +240,7 @@ func (c *stmtConn) prepare(ctx context.Context, query string, args []any) (drive
 // driver's closing of it is then all there is.
 func (c *stmtConn) close() {
 	_ = c.conn.Raw(func(any) error {
-		for _, s := range c.stmts {
-			_ = s.Close()
-		}
+		c.finalize()
 		return nil
 	})
 	_ = c.conn.Close()
@@ -229,14 +266,14 @@ func openReaders(ctx context.Context, pool *sql.DB, n int) (*readers, error) {
 	return r, nil
 }
 
-// view runs fn in a read snapshot on a free reader. A reader database/sql
-// had closed fails before fn runs (sql.ErrConnDone), and is marked broken;
-// fn then runs on the next reader. Past as many tries as there are readers,
-// each broken one has been replaced when its turn came again.
+// view runs fn in a read snapshot on a free reader. A reader closed in a
+// way that did not mark it broken fails before fn runs (errNotBegun), and
+// is marked then; fn runs on the next reader. Within as many tries as there
+// are readers, a broken one taken again has been replaced.
 func (r *readers) view(ctx context.Context, fn func(*stmtConn) error) error {
 	var err error
 	for range cap(r.free) + 1 {
-		if err = r.viewOnce(ctx, fn); !errors.Is(err, sql.ErrConnDone) {
+		if err = r.viewOnce(ctx, fn); !errors.Is(err, errNotBegun) {
 			break
 		}
 	}
@@ -248,7 +285,7 @@ func (r *readers) viewOnce(ctx context.Context, fn func(*stmtConn) error) error 
 	if err != nil {
 		return err
 	}
-	defer func() { r.free <- c }() // after a panic too: take replaces it if it broke
+	defer func() { r.free <- c }() // after a panic too: take replaces it if it is broken
 	return c.inTransaction("BEGIN", func() error { return fn(c) })
 }
 
@@ -265,7 +302,8 @@ func (r *readers) take(ctx context.Context) (*stmtConn, error) {
 	if !c.broken {
 		return c, nil
 	}
-	c.close() // database/sql has closed it already; this lets go of what is left
+	// database/sql has closed it, and its statements were finalized first
+	// (inTransaction), so nothing of it is left to close.
 	conn, err := r.pool.Conn(ctx)
 	if err != nil {
 		r.free <- c

@@ -6,6 +6,9 @@ import (
 	"database/sql/driver"
 	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -180,15 +183,17 @@ func TestViewPanicKeepsTheReader(t *testing.T) {
 	}
 }
 
-// TestClosedReadersAreReplaced: a reader database/sql has closed (as it
-// does after a driver.ErrBadConn) is replaced, and no view fails for it.
+// TestClosedReadersAreReplaced: a reader database/sql has closed without
+// its being marked broken (as a driver.ErrBadConn outside inTransaction
+// would) fails before its view begins; the view runs on the next reader,
+// and each closed one is replaced when taken again.
 func TestClosedReadersAreReplaced(t *testing.T) {
 	db := openTest(t)
 	grantAdmin(t, db, "alice", "seed", 5, nil)
 	var closed []*stmtConn
 	for range cap(db.readers.free) {
 		c := <-db.readers.free
-		err := c.conn.Raw(func(any) error { return driver.ErrBadConn })
+		err := c.conn.Raw(func(any) error { c.finalize(); return driver.ErrBadConn })
 		require.ErrorIs(t, err, driver.ErrBadConn)
 		closed = append(closed, c)
 	}
@@ -201,31 +206,49 @@ func TestClosedReadersAreReplaced(t *testing.T) {
 	requireReadersOpen(t, db)
 }
 
-// TestPanicInTheDriverReplacesTheReader: a panic that gets past the
-// transaction's recovery (here in the driver's BEGIN) leaves database/sql
-// to close the connection; the view passes the panic on, and the next
-// views run on a new reader.
+// TestPanicInTheDriverReplacesTheReader: a panic outside a view's own work
+// (here in the driver's BEGIN) passes on, and its reader is closed with
+// its statements finalized, so that SQLite lets go of its files, and
+// replaced: the next views answer, and the database's open files do not
+// grow however often it happens.
 func TestPanicInTheDriverReplacesTheReader(t *testing.T) {
-	db := openTest(t)
+	dir := t.TempDir()
+	db, err := Open(context.Background(), filepath.Join(dir, "test.db"))
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, db.Close()) })
+	db.Now = func() time.Time { return testNow }
 	grantAdmin(t, db, "alice", "seed", 5, nil)
-	c := <-db.readers.free
-	c.ctx = panickyContext{c.ctx}
-	db.readers.free <- c
-	for p := any(nil); p == nil; { // the view that takes c panics; the others answer
-		p = panicOf(func() { balance(t, db, "alice") })
-		if p != nil {
-			require.Equal(t, "a bug in the driver's path", p)
+	requireReadersOpen(t, db) // every reader has run a transaction and opened its files
+	files := openFiles(t, dir)
+	for range 5 {
+		c := <-db.readers.free
+		c.ctx = panickyContext{c.ctx}
+		db.readers.free <- c
+		panicked := false
+		for range cap(db.readers.free) { // the view that takes c panics; the others answer
+			if p := panicOf(func() { balance(t, db, "alice") }); p != nil {
+				tp, ok := p.(*transactionPanic)
+				require.True(t, ok, "raised again as a *transactionPanic, not %T", p)
+				require.Equal(t, "a bug in the driver's path", tp.value)
+				panicked = true
+				break
+			}
 		}
+		require.True(t, panicked, "the view on the panicking reader panicked")
+		for range 2*cap(db.readers.free) + 1 {
+			require.Equal(t, int64(5), balance(t, db, "alice"))
+		}
+		requireReadersOpen(t, db)
 	}
-	for range 2*cap(db.readers.free) + 1 {
-		require.Equal(t, int64(5), balance(t, db, "alice"))
-	}
-	requireReadersOpen(t, db)
+	require.Equal(t, files, openFiles(t, dir), "the closed readers' files were let go")
 }
 
-// requireReadersOpen: every reader in the pool runs a transaction, so none
-// is a closed connection kept (which views would skip, one try each).
+// requireReadersOpen: every reader is in the pool and runs a transaction,
+// so none is a closed connection kept (which views would skip, one try
+// each).
 func requireReadersOpen(t *testing.T, db *DB) {
+	t.Helper()
+	require.Len(t, db.readers.free, cap(db.readers.free), "every reader is back in the pool")
 	var all []*stmtConn
 	for range cap(db.readers.free) {
 		c := <-db.readers.free
@@ -235,6 +258,22 @@ func requireReadersOpen(t *testing.T, db *DB) {
 	for _, c := range all {
 		db.readers.free <- c
 	}
+}
+
+// openFiles counts this process's open descriptors of files under dir.
+func openFiles(t *testing.T, dir string) int {
+	t.Helper()
+	fds, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skipf("no /proc/self/fd to count open files: %v", err)
+	}
+	n := 0
+	for _, fd := range fds {
+		if target, err := os.Readlink(filepath.Join("/proc/self/fd", fd.Name())); err == nil && strings.HasPrefix(target, dir) {
+			n++
+		}
+	}
+	return n
 }
 
 // panickyContext panics where the driver asks for Done.

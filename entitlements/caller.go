@@ -13,8 +13,8 @@ const (
 
 // Caller is who an authenticated request comes from.
 type Caller struct {
-	Subject string // the user id for a user token; the calling service's name otherwise
-	Scopes  []string
+	Subject string   // the user id for a user token; the calling service's name otherwise
+	Scopes  []string // shared by the requests that present one remembered token: read it, never write it
 }
 
 // NewCaller builds a caller from a token's sub and space-separated scope claim.

@@ -93,7 +93,8 @@ func NewAuthenticator(c AuthConfig) (*Authenticator, error) {
 	if countTrue(c.HS256Secret != "", c.HS256SecretFile != "", asymmetric) != 1 {
 		return nil, keyErrorf("auth", "set exactly one of hs256_secret, hs256_secret_file, or public_keys and/or jwks_file")
 	}
-	a := &Authenticator{issuer: c.Issuer, audience: c.Audience, leeway: leeway, verified: newVerifiedTokens(), now: time.Now}
+	a := &Authenticator{issuer: c.Issuer, audience: c.Audience, leeway: leeway, verified: newVerifiedTokens(),
+		now: time.Now}
 	var methods []string
 	if asymmetric {
 		if a.keys, err = loadKeyring(c.PublicKeys, c.JWKSFile); err != nil {
@@ -164,8 +165,8 @@ func (a *Authenticator) Authenticate(r *http.Request) (entitlements.Caller, erro
 	if len(token) > maxTokenLen {
 		return entitlements.Caller{}, unauthenticated("invalid_token", "the bearer token is too long")
 	}
-	key := sha256.Sum256([]byte(token))
-	if caller, ok := a.verified.caller(key, a.now()); ok {
+	key, now := sha256.Sum256([]byte(token)), a.now()
+	if caller, ok := a.verified.caller(key, now); ok {
 		return caller, nil
 	}
 	var claims receivedClaims
@@ -176,7 +177,7 @@ func (a *Authenticator) Authenticate(r *http.Request) (entitlements.Caller, erro
 	if err := checkSubject(caller); err != nil {
 		return entitlements.Caller{}, unauthenticated("invalid_token", "%s", err)
 	}
-	a.verified.remember(key, verifiedToken{caller: caller, from: a.validFrom(&claims), until: a.validUntil(&claims)})
+	a.verified.remember(key, verifiedToken{caller: caller, from: a.validFrom(&claims), until: a.validUntil(&claims)}, now)
 	return caller, nil
 }
 
@@ -185,9 +186,10 @@ func (a *Authenticator) Authenticate(r *http.Request) (entitlements.Caller, erro
 // or iat less the leeway, and before exp plus the leeway.
 func (a *Authenticator) validFrom(c *receivedClaims) time.Time {
 	var from time.Time
+	bounded := false
 	for _, d := range []*jwt.NumericDate{c.NotBefore.date, c.IssuedAt.date} {
-		if d != nil && (from.IsZero() || d.Add(-a.leeway).After(from)) {
-			from = d.Add(-a.leeway)
+		if d != nil && (!bounded || d.Add(-a.leeway).After(from)) {
+			from, bounded = d.Add(-a.leeway), true
 		}
 	}
 	return from

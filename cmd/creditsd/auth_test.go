@@ -171,15 +171,25 @@ func TestAuthenticate(t *testing.T) {
 	// it must answer every one of them as the full check did.
 	for _, pass := range []string{"Parsed", "Remembered"} {
 		for _, tt := range tests {
-			t.Run(pass+"/"+tt.name, func(t *testing.T) { checkAuthenticate(t, tt.auth, tt.header, tt.wantSub, tt.service, tt.wantCode) })
+			t.Run(pass+"/"+tt.name, func(t *testing.T) {
+				checkAuthenticate(t, tt.auth, tt.header, authWant{tt.wantSub, tt.service, tt.wantCode})
+			})
 		}
 	}
 }
 
-// checkAuthenticate: a calls with header authenticated as wantSub (a
-// service or not), or fail with wantCode.
-func checkAuthenticate(t *testing.T, a *Authenticator, header, wantSub string, service bool, wantCode string) {
+// authWant is what a call should authenticate as: sub, and whether it is
+// a service; or, when code is set, the 401's code.
+type authWant struct {
+	sub     string
+	service bool
+	code    string
+}
+
+// checkAuthenticate: a call to a with header gets want.
+func checkAuthenticate(t *testing.T, a *Authenticator, header string, want authWant) {
 	t.Helper()
+	wantSub, service, wantCode := want.sub, want.service, want.code
 	r := httptest.NewRequest(http.MethodGet, "/v1/me/entitlement", nil)
 	if header != "" {
 		r.Header.Set("Authorization", header)
@@ -224,7 +234,7 @@ func TestRememberedTokensKeepTheirWindow(t *testing.T) {
 				config := AuthConfig{HS256Secret: string(authSecret), Leeway: leeway.String()}
 				header := "Bearer " + signToken(t, jwt.SigningMethodHS256, authSecret, "", tc.claims)
 				remembering := testAuthenticator(t, config)
-				checkAuthenticate(t, remembering, header, "alice", false, "") // verified at authNow, remembered
+				checkAuthenticate(t, remembering, header, authWant{sub: "alice"}) // verified at authNow, remembered
 				for _, edge := range tc.edges {
 					for _, now := range []time.Time{edge.Add(-time.Nanosecond), edge, edge.Add(time.Nanosecond)} {
 						fresh := testAuthenticator(t, config)
@@ -246,23 +256,59 @@ func TestRememberedTokensKeepTheirWindow(t *testing.T) {
 func TestRememberedTokenWithAnotherSignature(t *testing.T) {
 	a := testAuthenticator(t, AuthConfig{HS256Secret: string(authSecret), Leeway: "30s"})
 	token := signToken(t, jwt.SigningMethodHS256, authSecret, "", userClaims("alice", nil))
-	checkAuthenticate(t, a, "Bearer "+token, "alice", false, "")
+	checkAuthenticate(t, a, "Bearer "+token, authWant{sub: "alice"})
 	dot := strings.LastIndex(token, ".") // before the signature
 	forged := token[:dot+1] + strings.Repeat("A", len(token)-dot-1)
 	require.NotEqual(t, token, forged)
-	checkAuthenticate(t, a, "Bearer "+forged, "", false, "invalid_token")
+	checkAuthenticate(t, a, "Bearer "+forged, authWant{code: "invalid_token"})
+}
+
+// TestRememberedTokenSkipsTheParse: a token sent again is answered from
+// memory: with the key it was signed with gone, it still passes, where a
+// fresh authenticator refuses it.
+func TestRememberedTokenSkipsTheParse(t *testing.T) {
+	a := testAuthenticator(t, AuthConfig{HS256Secret: string(authSecret), Leeway: "30s"})
+	header := "Bearer " + signToken(t, jwt.SigningMethodHS256, authSecret, "", userClaims("alice", nil))
+	checkAuthenticate(t, a, header, authWant{sub: "alice"})
+	a.secret = []byte("another-secret-another-secret-00")
+	checkAuthenticate(t, a, header, authWant{sub: "alice"})
+	fresh := testAuthenticator(t, AuthConfig{HS256Secret: "another-secret-another-secret-00", Leeway: "30s"})
+	checkAuthenticate(t, fresh, header, authWant{code: "invalid_token"})
 }
 
 // TestVerifiedTokensStayBounded: past maxVerifiedTokens, remembering one
-// more forgets another.
+// more forgets another, an expired one when it finds one.
 func TestVerifiedTokensStayBounded(t *testing.T) {
 	v := newVerifiedTokens()
+	key := func(i int) [sha256.Size]byte { return sha256.Sum256([]byte(strconv.Itoa(i))) }
 	for i := range maxVerifiedTokens + 100 {
-		v.remember(sha256.Sum256([]byte(strconv.Itoa(i))), verifiedToken{until: authNow.Add(time.Hour)})
+		v.remember(key(i), verifiedToken{until: authNow.Add(time.Hour)}, authNow)
 	}
 	require.Len(t, v.tokens, maxVerifiedTokens)
-	_, ok := v.caller(sha256.Sum256([]byte(strconv.Itoa(maxVerifiedTokens+99))), authNow)
+	_, ok := v.caller(key(maxVerifiedTokens+99), authNow)
 	require.True(t, ok, "the newest is kept")
+
+	// All but a hundred, spread through the table, expire; the next ones
+	// remembered take expired places.
+	live := map[[sha256.Size]byte]bool{}
+	for i := range maxVerifiedTokens + 100 {
+		if _, ok := v.tokens[key(i)]; !ok {
+			continue // forgotten above
+		}
+		if i%(maxVerifiedTokens/100) == 0 && len(live) < 100 {
+			live[key(i)] = true
+			continue
+		}
+		v.tokens[key(i)] = verifiedToken{until: authNow}
+	}
+	require.Len(t, live, 100)
+	for i := range 1000 {
+		v.remember(key(-1-i), verifiedToken{until: authNow.Add(time.Hour)}, authNow)
+	}
+	for k := range live {
+		_, ok := v.caller(k, authNow)
+		require.True(t, ok, "a live token was forgotten while expired ones were kept")
+	}
 }
 
 func bearerRequest(header string) *http.Request {

@@ -47,7 +47,10 @@ rounds=${ROUNDS:-2}
 
 [[ -d cmd/creditsd-load ]] || { echo "sidebyside: run it from the repository's root" >&2; exit 2; }
 mkdir -p "$outdir"
-tool=$outdir/creditsd-load
+# The tool is built outside OUTDIR, which is kept (often under bench/results).
+tooldir=$(mktemp -d)
+trap 'rm -rf "$tooldir"' EXIT
+tool=$tooldir/creditsd-load
 go build -o "$tool" ./cmd/creditsd-load
 
 for round in $(seq "$rounds"); do

@@ -277,7 +277,8 @@ func TestRememberedTokenSkipsTheParse(t *testing.T) {
 }
 
 // TestVerifiedTokensStayBounded: past maxVerifiedTokens, remembering one
-// more forgets another, an expired one when it finds one.
+// more forgets another, an expired one when there is one among those it
+// looks at.
 func TestVerifiedTokensStayBounded(t *testing.T) {
 	v := newVerifiedTokens()
 	key := func(i int) [sha256.Size]byte { return sha256.Sum256([]byte(strconv.Itoa(i))) }
@@ -288,23 +289,22 @@ func TestVerifiedTokensStayBounded(t *testing.T) {
 	_, ok := v.caller(key(maxVerifiedTokens+99), authNow)
 	require.True(t, ok, "the newest is kept")
 
-	// All but a hundred, spread through the table, expire; the next ones
-	// remembered take expired places.
+	// Fewer live ones than a sample, the rest expired: every sample holds
+	// an expired one, so no live one may go, however many more come (each
+	// of them expired too). Forgetting at random would lose one nearly
+	// always.
 	live := map[[sha256.Size]byte]bool{}
-	for i := range maxVerifiedTokens + 100 {
-		if _, ok := v.tokens[key(i)]; !ok {
-			continue // forgotten above
+	for k := range v.tokens {
+		if len(live) < evictionSample-1 {
+			live[k] = true
+		} else {
+			v.tokens[k] = verifiedToken{until: authNow}
 		}
-		if i%(maxVerifiedTokens/100) == 0 && len(live) < 100 {
-			live[key(i)] = true
-			continue
-		}
-		v.tokens[key(i)] = verifiedToken{until: authNow}
 	}
-	require.Len(t, live, 100)
-	for i := range 1000 {
-		v.remember(key(-1-i), verifiedToken{until: authNow.Add(time.Hour)}, authNow)
+	for i := range maxVerifiedTokens {
+		v.remember(key(-1-i), verifiedToken{until: authNow}, authNow)
 	}
+	require.Len(t, v.tokens, maxVerifiedTokens)
 	for k := range live {
 		_, ok := v.caller(k, authNow)
 		require.True(t, ok, "a live token was forgotten while expired ones were kept")

@@ -57,13 +57,13 @@ func (v *verifiedTokens) caller(key [sha256.Size]byte, now time.Time) (entitleme
 }
 
 // remember keeps a verified token. When full it first forgets one: an
-// expired one among a few it looks at (Go's map iteration starts anywhere),
-// or else the first of them.
+// expired one among the few it looks at (Go's map iteration starts
+// anywhere), or else the first of them.
 func (v *verifiedTokens) remember(key [sha256.Size]byte, t verifiedToken, now time.Time) {
 	t.caller.Scopes = slices.Clip(t.caller.Scopes) // an append by a caller copies, never writes into it
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	if len(v.tokens) >= maxVerifiedTokens {
+	if _, ok := v.tokens[key]; !ok && len(v.tokens) >= maxVerifiedTokens {
 		v.forgetOne(now)
 	}
 	v.tokens[key] = t

@@ -33,7 +33,7 @@ type stmtConn struct {
 	// broken is a connection database/sql has closed, which it does after
 	// a driver.ErrBadConn or a panic outside fill (inTransaction). Every
 	// later transaction on it would fail with sql.ErrConnDone before it
-	// began; the readers' pool replaces it instead.
+	// began (errNotBegun); the readers' pool replaces it instead.
 	broken bool
 }
 
@@ -82,16 +82,18 @@ func (c *stmtConn) inTransaction(begin string, fill func() error) error {
 		defer func() { c.dc = nil }()
 		defer func() {
 			if v := recover(); v != nil {
-				panicked, err = &transactionPanic{value: v, stack: debug.Stack()}, driver.ErrBadConn
+				if panicked == nil { // fill's own panic, if any, is the bug to report
+					panicked = &transactionPanic{value: v, stack: debug.Stack()}
+				}
+				err = driver.ErrBadConn
 			}
 			if errors.Is(err, driver.ErrBadConn) {
 				c.finalize()
 			}
 		}()
-		panicked, err = c.run(begin, fill)
-		return err
+		return c.run(begin, fill, &panicked)
 	})
-	c.broken = errors.Is(err, driver.ErrBadConn) || errors.Is(err, sql.ErrConnDone)
+	c.broken = !began || errors.Is(err, driver.ErrBadConn) // what database/sql has closed
 	if panicked != nil {
 		panic(panicked)
 	}
@@ -105,24 +107,29 @@ func (c *stmtConn) inTransaction(begin string, fill func() error) error {
 // (sql.ErrConnDone). Nothing of fill ran, so it may run on another.
 var errNotBegun = errors.New("sqlite: the transaction did not begin")
 
-// run is inTransaction's work on the lent connection.
-func (c *stmtConn) run(begin string, fill func() error) (*transactionPanic, error) {
+// run is inTransaction's work on the lent connection. A panic in fill is
+// set in *panicked before the ROLLBACK, so that one in the ROLLBACK does
+// not hide it.
+func (c *stmtConn) run(begin string, fill func() error, panicked **transactionPanic) error {
 	if _, err := c.ExecContext(c.ctx, begin); err != nil {
-		return nil, fmt.Errorf("sqlite: begin: %w", err)
+		return fmt.Errorf("sqlite: begin: %w", err)
 	}
-	panicked, err := recovering(fill)
-	if err != nil || panicked != nil {
+	var err error
+	if *panicked, err = recovering(fill); err != nil || *panicked != nil {
 		_, _ = c.ExecContext(c.ctx, "ROLLBACK") // the error at hand is the one to report
-		return panicked, err
+		return err
 	}
 	if _, err := c.ExecContext(c.ctx, "COMMIT"); err != nil {
 		_, _ = c.ExecContext(c.ctx, "ROLLBACK")
-		return nil, fmt.Errorf("sqlite: commit: %w", err)
+		return fmt.Errorf("sqlite: commit: %w", err)
 	}
-	return nil, nil
+	return nil
 }
 
 // finalize closes the cached statements, for a connection about to close.
+// A statement prepared past the cache is closed with its rows; one whose
+// rows fill leaked open is not, and keeps SQLite from freeing the
+// connection at once.
 func (c *stmtConn) finalize() {
 	for q, s := range c.stmts {
 		_ = s.Close()
@@ -302,8 +309,7 @@ func (r *readers) take(ctx context.Context) (*stmtConn, error) {
 	if !c.broken {
 		return c, nil
 	}
-	// database/sql has closed it, and its statements were finalized first
-	// (inTransaction), so nothing of it is left to close.
+	_ = c.conn.Close() // database/sql has closed it, its statements finalized first (inTransaction)
 	conn, err := r.pool.Conn(ctx)
 	if err != nil {
 		r.free <- c

@@ -166,6 +166,7 @@ func TestStatementOutsideATransactionFails(t *testing.T) {
 func TestViewPanicKeepsTheReader(t *testing.T) {
 	db := openTest(t)
 	grantAdmin(t, db, "alice", "seed", 5, nil)
+	before := poolReaders(t, db)
 	p := panicOf(func() {
 		_ = db.view(context.Background(), func(tx *Tx) error {
 			var n int64
@@ -181,6 +182,39 @@ func TestViewPanicKeepsTheReader(t *testing.T) {
 	for range cap(db.readers.free) + 1 {
 		require.Equal(t, int64(5), balance(t, db, "alice"))
 	}
+	require.Equal(t, before, poolReaders(t, db), "the same readers, none broken or replaced")
+}
+
+// TestViewErrorKeepsTheReader: a view's own error that wraps
+// sql.ErrConnDone is not a closed reader: the view ran once, and every
+// reader is kept.
+func TestViewErrorKeepsTheReader(t *testing.T) {
+	db := openTest(t)
+	before := poolReaders(t, db)
+	runs := 0
+	err := db.view(context.Background(), func(*Tx) error {
+		runs++
+		return fmt.Errorf("a view's own failure: %w", sql.ErrConnDone)
+	})
+	require.ErrorIs(t, err, sql.ErrConnDone)
+	require.Equal(t, 1, runs, "the view ran once")
+	require.Equal(t, before, poolReaders(t, db), "the same readers, none broken or replaced")
+}
+
+// poolReaders is the set of readers in the pool, each required unbroken.
+func poolReaders(t *testing.T, db *DB) map[*stmtConn]bool {
+	t.Helper()
+	require.Len(t, db.readers.free, cap(db.readers.free), "every reader is back in the pool")
+	set := map[*stmtConn]bool{}
+	for range cap(db.readers.free) {
+		c := <-db.readers.free
+		set[c] = true
+		require.False(t, c.broken)
+	}
+	for c := range set {
+		db.readers.free <- c
+	}
+	return set
 }
 
 // TestClosedReadersAreReplaced: a reader database/sql has closed without

@@ -272,18 +272,10 @@ func foreignKeysOn(ctx context.Context, conn *sql.Conn) error {
 // that goes away must not interrupt a statement, which would roll back
 // every write sharing the commit (see writer.go).
 type Tx struct {
-	q      querier
+	q      *stmtConn // the writer's connection or a reader's, with its prepared statements
 	ctx    context.Context
 	now    time.Time
 	policy Policy
-}
-
-// querier runs statements: a connection with its prepared statements, the
-// writer's or a reader's.
-type querier interface {
-	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
-	QueryContext(ctx context.Context, query string, args ...any) (*stmtRows, error)
-	QueryRowContext(ctx context.Context, query string, args ...any) *stmtRow
 }
 
 // ExecContext runs a statement on the transaction's own context.

@@ -331,7 +331,7 @@ func panicOf(fn func()) (v any) {
 func TestStatementsPastTheCache(t *testing.T) {
 	db := openTest(t)
 	err := db.view(context.Background(), func(tx *Tx) error {
-		c := tx.q.(*stmtConn)
+		c := tx.q
 		run := func(i int) {
 			var n int
 			require.NoError(t, tx.QueryRowContext(tx.ctx, fmt.Sprintf("SELECT %d", i)).Scan(&n))

@@ -122,7 +122,8 @@ func (e *env) webhook(ctx context.Context) (scenarioResult, error) {
 // a minute ago: real purchases each have their moment, and a lot expires a
 // year after its own, so a run's lots must not share one expiry. Bought
 // at one moment, they landed among each other in lots_expiry, ~9 of its
-// pages a commit, instead of at its end (BENCHMARKS.md, session 16).
+// pages a commit, instead of at its end (BENCHMARKS.md, session 16; the
+// server has kept no such index since migration 0013, session 20).
 func (e *env) signNotifications(n int) ([]string, error) {
 	tokens, err := entitlements.NewTokenDeriver(entitlements.DefaultTokenNamespace)
 	if err != nil {

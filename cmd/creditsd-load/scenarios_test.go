@@ -52,7 +52,7 @@ func TestHealthzScenarioIsTheFloor(t *testing.T) {
 
 // The webhook's notifications are bought one after another, each at its own
 // moment and all in the past, as real purchases are: lots bought at one
-// moment share one expiry and land among each other in lots_expiry.
+// moment would share one expiry, which no real run of purchases does.
 func TestNotificationsAreBoughtInTurn(t *testing.T) {
 	ca, err := devca.New(devca.Options{})
 	require.NoError(t, err)

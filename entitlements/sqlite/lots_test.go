@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"io/fs"
 	"path/filepath"
 	"strings"
@@ -22,8 +23,9 @@ import (
 var lotsChildren = []string{"entries", "spend_lots", "admin_grants", "refunds"}
 
 // requireLotsByUser checks that lots is keyed by (user_id, lot_id), without
-// rowid, with lot_id unique and transaction_id unique where set, lots_expiry as it was
-// and no lots_user; and that every child's foreign key names it.
+// rowid, with lot_id unique and transaction_id unique where set, and no
+// other index (lots_user went in 0012, the unread lots_expiry in 0013);
+// and that every child's foreign key names it.
 func requireLotsByUser(t *testing.T, db *DB) {
 	t.Helper()
 	require.Equal(t, []string{"user_id", "lot_id"},
@@ -36,11 +38,11 @@ func requireLotsByUser(t *testing.T, db *DB) {
 	require.Contains(t, schema[0], "CHECK ((source = 'app_store') = (transaction_id IS NOT NULL))")
 	require.Equal(t, []string{"lot_id"}, queryStrings(t, db,
 		`SELECT ii.name FROM pragma_index_list('lots') il, pragma_index_info(il.name) ii WHERE il.origin = 'u'`))
-	require.ElementsMatch(t, []string{"lots_expiry", "lots_transaction"}, queryStrings(t, db,
-		`SELECT name FROM pragma_index_list('lots') WHERE origin = 'c'`), "lots_user is gone: the key's user_id prefix serves it")
-	require.Equal(t, []string{"CREATE INDEX lots_expiry ON lots (expires_at) WHERE remaining > 0 AND expires_at IS NOT NULL",
-		"CREATE UNIQUE INDEX lots_transaction ON lots (transaction_id) WHERE transaction_id IS NOT NULL"},
-		queryStrings(t, db, `SELECT sql FROM sqlite_schema WHERE name IN ('lots_expiry', 'lots_transaction') ORDER BY name`),
+	require.Equal(t, []string{"lots_transaction"}, queryStrings(t, db,
+		`SELECT name FROM pragma_index_list('lots') WHERE origin = 'c'`),
+		"lots_user is gone: the key's user_id prefix serves it; lots_expiry is gone: nothing read it")
+	require.Equal(t, []string{"CREATE UNIQUE INDEX lots_transaction ON lots (transaction_id) WHERE transaction_id IS NOT NULL"},
+		queryStrings(t, db, `SELECT sql FROM sqlite_schema WHERE name = 'lots_transaction'`),
 		"the transactions' index leaves out the lots without one (admin, restored), which would sit in it by user")
 	for _, child := range lotsChildren {
 		require.Equal(t, []string{"lots (lot_id)"}, queryStrings(t, db,
@@ -275,4 +277,68 @@ func requireConstraint(t *testing.T, want int, query string, db *DB) {
 	var se *msqlite.Error
 	require.True(t, errors.As(err, &se), "%v", err)
 	require.Equal(t, want, se.Code(), "%v", err)
+}
+
+// spentFromAll is what spentFrom says of each lot, read on conn.
+func spentFromAll(t *testing.T, conn *sql.DB) []string {
+	t.Helper()
+	var out []string
+	for _, lot := range sqlStrings(t, conn, `SELECT lot_id FROM lots ORDER BY lot_id`) {
+		var spent int64
+		require.NoError(t, conn.QueryRow(spentFromSQL, lot).Scan(&spent))
+		out = append(out, fmt.Sprintf("%s %d", lot, spent))
+	}
+	return out
+}
+
+// indexCells counts the entries in an index's leaves: what the writes put
+// in it, whatever a query would match.
+func indexCells(t *testing.T, db *DB, index string) int {
+	t.Helper()
+	var n int
+	require.NoError(t, db.read.QueryRow(`SELECT COALESCE(sum(ncell), 0) FROM dbstat WHERE name = ? AND pagetype = 'leaf'`,
+		index).Scan(&n))
+	return n
+}
+
+// The sweep and the spends that empty a lot must not pay a random page of
+// an index nothing reads (migration 0013): lots_expiry is gone, and the
+// one index of entries by lot holds only the entries spentFrom sums,
+// which it seeks. A ledger made before 0013 keeps spentFrom's answers, and
+// the index stays exactly those entries as the ledger goes on.
+func TestMigrationDropsUnreadIndexes(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "old.db")
+	oldDatabase(t, path, migrationsBefore(t, "0013"), lotsBefore0012)
+	old, err := sql.Open("sqlite", dsn(path, true))
+	require.NoError(t, err)
+	before := spentFromAll(t, old)
+	require.NoError(t, old.Close())
+	require.Contains(t, before, "lot_2 6")
+
+	db, err := Open(ctx, path)
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, db.Close()) })
+	db.Now = func() time.Time { return testNow }
+	requireLotsByUser(t, db)
+	require.Equal(t, []string{"entries_allowance_day", "entries_lot_spent", "entries_user"}, queryStrings(t, db,
+		`SELECT name FROM pragma_index_list('entries') WHERE origin = 'c' ORDER BY name`))
+	require.Regexp(t, `^SEARCH entries USING INDEX entries_lot_spent \(lot_id=\?\)$`, queryPlan(t, db, spentFromSQL, "lot_2"))
+	require.Equal(t, before, spentFromAll(t, db.read))
+
+	spentKinds := `SELECT count(*) FROM entries WHERE lot_id IS NOT NULL AND kind IN ('spend', 'reverse', 'debt_paid')`
+	require.Equal(t, []string{"2"}, queryStrings(t, db, spentKinds))
+	require.Equal(t, 2, indexCells(t, db, "entries_lot_spent"), "of 10 entries that name a lot")
+
+	// The ledger goes on: a spend from a lot, its reversal, and the sweep
+	// of an expired lot. Only the spend and the reversal join the index.
+	sp, _, _, err := db.Spend(ctx, spendReq("alice", "k-after", 33))
+	require.NoError(t, err)
+	require.Equal(t, []entitlements.LotPart{{LotID: "lot_2", Credits: 3}}, sp.FromLots)
+	_, _, _, err = db.Reverse(ctx, "alice", tokens.Token("alice"), sp.SpendID, "svc")
+	require.NoError(t, err)
+	require.Equal(t, Expired{Lots: 1, Credits: 7}, sweepAll(t, db, testNow, 10))
+	require.Equal(t, []string{"4"}, queryStrings(t, db, spentKinds))
+	require.Equal(t, 4, indexCells(t, db, "entries_lot_spent"))
+	require.Contains(t, spentFromAll(t, db.read), "lot_2 6", "the spend of 3 and its reversal cancel")
 }

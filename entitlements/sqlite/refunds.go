@@ -62,12 +62,17 @@ func (tx *Tx) applyRefundPlan(ctx context.Context, userID, lotID, ref string, pl
 		reason: fmt.Sprintf("%d refunded credits were already spent", plan.Debt), actor: actor, ref: ref})
 }
 
+// spentFromSQL sums a lot's spends, reversals and debt payments. Its kinds
+// are the condition of the partial index entries_lot_spent (migration
+// 0013), word for word, so that SQLite seeks it.
+const spentFromSQL = `SELECT COALESCE(-SUM(credits), 0) FROM entries
+	WHERE lot_id = ? AND kind IN ('spend', 'reverse', 'debt_paid')`
+
 // spentFrom is what generations (and debt payments) consumed from a lot,
 // net of reversals.
 func (tx *Tx) spentFrom(ctx context.Context, lotID string) (int64, error) {
 	var sum int64
-	err := tx.QueryRowContext(ctx, `SELECT COALESCE(-SUM(credits), 0) FROM entries
-		WHERE lot_id = ? AND kind IN ('spend', 'reverse', 'debt_paid')`, lotID).Scan(&sum)
+	err := tx.QueryRowContext(ctx, spentFromSQL, lotID).Scan(&sum)
 	return sum, err
 }
 

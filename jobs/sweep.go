@@ -2,6 +2,7 @@ package jobs
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -26,9 +27,11 @@ const SweepBudget = 5 * time.Millisecond
 // minSweepBatch keeps a sweep moving however slow each lot is.
 const minSweepBatch = 50
 
-// Expirer writes off expired lots; *sqlite.DB is one.
+// Expirer writes off expired lots; *sqlite.DB is one. A batch's result
+// comes before its commit, which committed waits for (sqlite.DB.ExpireLotsAhead).
 type Expirer interface {
-	ExpireLots(ctx context.Context, asOf time.Time, after sqlite.LotKey, walk int, actor string) (sqlite.Expired, error)
+	ExpireLotsAhead(ctx context.Context, asOf time.Time, after sqlite.LotKey, walk int, actor string) (
+		b sqlite.Expired, committed func() error, err error)
 }
 
 // ExpirySweep writes off every lot that expired at or before now with
@@ -37,43 +40,87 @@ type Expirer interface {
 // It releases the writer between batches and stops between them once ctx
 // is done. Running it again changes nothing; balances never wait for it.
 //
-// yield, when set, pauses after each batch for as long as the batch took.
-// A sweep in its own process (`creditsd jobs run`) needs it: SQLite gives
-// its write lock to whoever asks first, and a live server only polls for
-// it, so without pauses the sweep would take every turn and hold spends
-// up. In the server the batches queue with the spends, so no pause.
+// In the server it queues each batch as soon as the one before has run,
+// while that one's commit is still under way, so that every commit the
+// writer makes carries a batch (sqlite.DB.ExpireLotsAhead). Its Result
+// counts only batches whose commit held, and it returns only once none is
+// left in flight.
+//
+// yield, when set, waits for each batch's commit and then pauses for as
+// long as the batch took. A sweep in its own process (`creditsd jobs run`)
+// needs it: SQLite gives its write lock to whoever asks first, and a live
+// server only polls for it, so without pauses the sweep would take every
+// turn and hold spends up. In the server the batches queue with the
+// spends, so no pause.
 func ExpirySweep(store Expirer, batch int, yield bool) Func {
 	return func(ctx context.Context, now time.Time) (Result, error) {
-		res := Result{"lots": 0, "credits": 0, "batches": 0}
+		run := sweepRun{res: Result{"lots": 0, "credits": 0, "batches": 0}}
 		batch = max(batch, 1) // a batch of 0 would never finish
 		size := batch
 		var after sqlite.LotKey
 		for {
 			if err := ctx.Err(); err != nil {
-				return res, err
+				return run.finish(err)
 			}
 			start := time.Now()
-			b, err := store.ExpireLots(ctx, now, after, size, "job:"+ExpirySweepName)
+			b, committed, err := store.ExpireLotsAhead(ctx, now, after, size, "job:"+ExpirySweepName)
 			if err != nil {
-				return res, err
+				return run.finish(err)
+			}
+			err = run.settle() // the batch before, which committed while this one ran
+			run.pending, run.committed = b, committed
+			if err != nil {
+				return run.finish(err)
 			}
 			if yield {
+				if err := run.settle(); err != nil {
+					return run.finish(err)
+				}
 				pause(ctx, time.Since(start))
 			}
-			res["batches"]++
-			res["lots"] += b.Lots
-			res["credits"] += b.Credits
 			if b.End {
-				return res, nil
+				return run.finish(nil)
 			}
 			if !walksOn(after, b.Next) {
 				// A walk that does not move would hold the writer in turns forever.
-				return res, fmt.Errorf("expiry sweep: a batch stopped at %v, not after %v", b.Next, after)
+				return run.finish(fmt.Errorf("expiry sweep: a batch stopped at %v, not after %v", b.Next, after))
 			}
 			after = b.Next
 			size = nextSweepBatch(size, b.Held, batch)
 		}
 	}
+}
+
+// sweepRun is a sweep's tally and the batch it has in flight, if any.
+type sweepRun struct {
+	res       Result
+	pending   sqlite.Expired
+	committed func() error // the pending batch's; nil once settled
+}
+
+// settle waits for the pending batch's commit and counts the batch if it
+// held.
+func (r *sweepRun) settle() error {
+	if r.committed == nil {
+		return nil
+	}
+	err := r.committed()
+	r.committed = nil
+	if err == nil {
+		r.res["batches"]++
+		r.res["lots"] += r.pending.Lots
+		r.res["credits"] += r.pending.Credits
+	}
+	return err
+}
+
+// finish settles the batch in flight and ends the run with err and the
+// commit's error, if any.
+func (r *sweepRun) finish(err error) (Result, error) {
+	if serr := r.settle(); serr != nil {
+		err = errors.Join(err, serr)
+	}
+	return r.res, err
 }
 
 // walksOn says whether next comes after after in the lots' key order

@@ -34,9 +34,24 @@ type cancelAfter struct {
 	cancel context.CancelFunc
 }
 
-func (c cancelAfter) ExpireLots(ctx context.Context, asOf time.Time, after sqlite.LotKey, walk int, actor string) (sqlite.Expired, error) {
+func (c cancelAfter) ExpireLotsAhead(ctx context.Context, asOf time.Time, after sqlite.LotKey, walk int, actor string) (
+	sqlite.Expired, func() error, error) {
 	defer c.cancel()
-	return c.DB.ExpireLots(ctx, asOf, after, walk, actor)
+	return c.DB.ExpireLotsAhead(ctx, asOf, after, walk, actor)
+}
+
+// batchExpirer is a fake store's ExpireLots.
+type batchExpirer interface {
+	ExpireLots(ctx context.Context, asOf time.Time, after sqlite.LotKey, walk int, actor string) (sqlite.Expired, error)
+}
+
+// atOnce gives a fake whose batches commit as they run the Expirer's shape.
+type atOnce struct{ batchExpirer }
+
+func (a atOnce) ExpireLotsAhead(ctx context.Context, asOf time.Time, after sqlite.LotKey, walk int, actor string) (
+	sqlite.Expired, func() error, error) {
+	b, err := a.ExpireLots(ctx, asOf, after, walk, actor)
+	return b, func() error { return nil }, err
 }
 
 func TestExpirySweep(t *testing.T) {
@@ -66,10 +81,16 @@ func TestExpirySweep(t *testing.T) {
 		for i := range 5 {
 			grant(t, db, "bob", 1, past.Add(time.Duration(i)*time.Second))
 		}
-		cctx, cancel := context.WithCancel(ctx)
-		res, err := ExpirySweep(cancelAfter{db, cancel}, 2, true)(cctx, time.Now())
-		require.ErrorIs(t, err, context.Canceled)
-		require.Equal(t, Result{"lots": 2, "credits": 2, "batches": 1}, res, "the batch in progress completes")
+		for _, yield := range []bool{false, true} {
+			cctx, cancel := context.WithCancel(ctx)
+			res, err := ExpirySweep(cancelAfter{db, cancel}, 2, yield)(cctx, time.Now())
+			require.ErrorIs(t, err, context.Canceled)
+			require.Equal(t, Result{"lots": 2, "credits": 2, "batches": 1}, res, "the batch in progress completes")
+			db = openDB(t, tempDB(t))
+			for i := range 5 {
+				grant(t, db, "bob", 1, past.Add(time.Duration(i)*time.Second))
+			}
+		}
 	})
 }
 
@@ -95,7 +116,7 @@ func (s *slowExpirer) ExpireLots(context.Context, time.Time, sqlite.LotKey, int,
 func TestExpirySweepYields(t *testing.T) {
 	for _, yield := range []bool{false, true} {
 		start := time.Now()
-		_, err := ExpirySweep(&slowExpirer{d: 20 * time.Millisecond, n: 3}, 2, yield)(context.Background(), time.Now())
+		_, err := ExpirySweep(atOnce{&slowExpirer{d: 20 * time.Millisecond, n: 3}}, 2, yield)(context.Background(), time.Now())
 		require.NoError(t, err)
 		took := time.Since(start)
 		if yield {
@@ -151,7 +172,7 @@ func (e *perLotExpirer) ExpireLots(_ context.Context, _ time.Time, after sqlite.
 // batches of 125 (5 ms), so a spend waits about that long, and the commit.
 func TestExpirySweepBatchesFollowTheBudget(t *testing.T) {
 	e := &perLotExpirer{perLot: 40 * time.Microsecond, left: 2*SweepBatch + 500}
-	res, err := ExpirySweep(e, SweepBatch, false)(context.Background(), time.Now())
+	res, err := ExpirySweep(atOnce{e}, SweepBatch, false)(context.Background(), time.Now())
 	require.NoError(t, err)
 	require.Equal(t, int64(2*SweepBatch+500), res["lots"], "every lot is expired")
 	require.Equal(t, SweepBatch, e.limits[0], "the first batch is the configured size")
@@ -162,7 +183,7 @@ func TestExpirySweepBatchesFollowTheBudget(t *testing.T) {
 
 func TestExpirySweepOfZeroStillFinishes(t *testing.T) {
 	e := &perLotExpirer{perLot: time.Microsecond, left: 3}
-	res, err := ExpirySweep(e, 0, false)(context.Background(), time.Now())
+	res, err := ExpirySweep(atOnce{e}, 0, false)(context.Background(), time.Now())
 	require.NoError(t, err)
 	require.Equal(t, int64(3), res["lots"], "a configured batch of 0 is read as 1")
 }
@@ -177,10 +198,67 @@ func (s *stuckExpirer) ExpireLots(_ context.Context, _ time.Time, after sqlite.L
 
 func TestExpirySweepStopsAWalkThatDoesNotMove(t *testing.T) {
 	e := &stuckExpirer{}
-	_, err := ExpirySweep(e, 10, false)(context.Background(), time.Now())
+	_, err := ExpirySweep(atOnce{e}, 10, false)(context.Background(), time.Now())
 	require.ErrorContains(t, err, "not after")
 	require.Equal(t, 1, e.calls, "refused at the first batch that did not move")
 	require.True(t, walksOn(sqlite.LotKey{UserID: "a", LotID: "z"}, sqlite.LotKey{UserID: "b", LotID: "a"}))
 	require.True(t, walksOn(sqlite.LotKey{UserID: "a", LotID: "1"}, sqlite.LotKey{UserID: "a", LotID: "2"}))
 	require.False(t, walksOn(sqlite.LotKey{UserID: "b"}, sqlite.LotKey{UserID: "a", LotID: "z"}))
+}
+
+// orderExpirer has n batches to give before the one that walks to the end,
+// each of one lot; it logs when each batch runs and when its commit is
+// waited for, and fails the commits in fail.
+type orderExpirer struct {
+	n, runs int
+	fail    map[int]bool
+	log     []string
+}
+
+func (o *orderExpirer) ExpireLotsAhead(_ context.Context, _ time.Time, _ sqlite.LotKey, _ int, _ string) (
+	sqlite.Expired, func() error, error) {
+	o.runs++
+	i := o.runs
+	o.log = append(o.log, fmt.Sprint("run ", i))
+	committed := func() error {
+		o.log = append(o.log, fmt.Sprint("commit ", i))
+		if o.fail[i] {
+			return fmt.Errorf("commit %d failed", i)
+		}
+		return nil
+	}
+	return sqlite.Expired{Lots: 1, Credits: 10, Next: sqlite.LotKey{LotID: fmt.Sprint(i)}, End: i > o.n}, committed, nil
+}
+
+// In the server the sweep queues each batch while the one before is
+// still committing, so that no commit goes by without one; in its own
+// process each batch commits before the next one runs. Either way it
+// returns with no commit left unwaited for.
+func TestExpirySweepQueuesTheNextBatchDuringTheCommit(t *testing.T) {
+	for yield, want := range map[bool][]string{
+		false: {"run 1", "run 2", "commit 1", "run 3", "commit 2", "run 4", "commit 3", "commit 4"},
+		true:  {"run 1", "commit 1", "run 2", "commit 2", "run 3", "commit 3", "run 4", "commit 4"},
+	} {
+		o := &orderExpirer{n: 3}
+		res, err := ExpirySweep(o, 10, yield)(context.Background(), time.Now())
+		require.NoError(t, err)
+		require.Equal(t, want, o.log, "yield %v", yield)
+		require.Equal(t, Result{"lots": 4, "credits": 40, "batches": 4}, res)
+	}
+}
+
+// A commit that fails ends the sweep with its error. The batch queued
+// behind it is waited for too, and the Result counts only the batches
+// whose commit held.
+func TestExpirySweepCountsOnlyCommittedBatches(t *testing.T) {
+	o := &orderExpirer{n: 5, fail: map[int]bool{2: true}}
+	res, err := ExpirySweep(o, 10, false)(context.Background(), time.Now())
+	require.ErrorContains(t, err, "commit 2 failed")
+	require.Equal(t, []string{"run 1", "run 2", "commit 1", "run 3", "commit 2", "commit 3"}, o.log)
+	require.Equal(t, Result{"lots": 2, "credits": 20, "batches": 2}, res, "batches 1 and 3")
+
+	o = &orderExpirer{n: 5, fail: map[int]bool{6: true}}
+	res, err = ExpirySweep(o, 10, false)(context.Background(), time.Now())
+	require.ErrorContains(t, err, "commit 6 failed", "the last batch's commit too")
+	require.Equal(t, Result{"lots": 5, "credits": 50, "batches": 5}, res)
 }

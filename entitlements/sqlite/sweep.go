@@ -70,35 +70,75 @@ const emptyExpiredLotsSQL = `UPDATE lots SET remaining = 0
 // spending clients in 122 s against 195 s (BENCHMARKS.md, session 12); a
 // walk of all 10M reads for ~3 s.
 func (db *DB) ExpireLots(ctx context.Context, asOf time.Time, after LotKey, walk int, actor string) (Expired, error) {
-	var out Expired
-	err := db.update(ctx, func(tx *Tx) error {
-		start := time.Now()
-		defer func() { out.Held = time.Since(start) }()
-		var last int64
-		if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(entry_id), 0) FROM entries`).Scan(&last); err != nil {
-			return err
-		}
-		due := min(millis(asOf), millis(tx.now))
-		err := tx.QueryRowContext(ctx, walkEndSQL, after.UserID, after.LotID, max(walk, 1)).Scan(&out.Next.UserID, &out.Next.LotID)
-		switch {
-		case errors.Is(err, sql.ErrNoRows):
-			out.End = true
-			_, err = tx.ExecContext(ctx, expireWalkToEndSQL, actor, millis(tx.now), due, after.UserID, after.LotID)
-		case err == nil:
-			_, err = tx.ExecContext(ctx, expireWalkSQL, actor, millis(tx.now), due, after.UserID, after.LotID,
-				out.Next.UserID, out.Next.LotID)
-		}
-		if err != nil {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, emptyExpiredLotsSQL, last); err != nil {
-			return err
-		}
-		return tx.QueryRowContext(ctx, `SELECT count(*), COALESCE(-SUM(credits), 0) FROM entries WHERE entry_id > ?`,
-			last).Scan(&out.Lots, &out.Credits)
-	})
+	out, committed, err := db.ExpireLotsAhead(ctx, asOf, after, walk, actor)
+	if err == nil {
+		err = committed()
+	}
 	if err != nil {
 		return Expired{}, err
 	}
 	return out, nil
+}
+
+// ExpireLotsAhead is ExpireLots returning as soon as the batch has run,
+// before the commit it shares with the writes queued beside it; committed
+// waits for that commit and says whether it held (call it once). Until it
+// returns nil, the batch may yet be undone.
+//
+// A sweep that waits for each commit before it queues its next batch
+// finds the writer already into the writes that queued meanwhile: its
+// batches ride every other commit, and the sweep gets about a third of
+// the writer. Queued while the last one commits, they ride every commit
+// (BENCHMARKS.md, session 20).
+func (db *DB) ExpireLotsAhead(ctx context.Context, asOf time.Time, after LotKey, walk int, actor string) (Expired, func() error, error) {
+	ran := make(chan Expired, 1)
+	done, err := db.submit(ctx, func(tx *Tx) error {
+		out, err := tx.expireLots(ctx, asOf, after, walk, actor)
+		if err == nil {
+			ran <- out
+		}
+		return err
+	})
+	if err != nil {
+		return Expired{}, nil, err
+	}
+	select {
+	case out := <-ran:
+		return out, func() error { return <-done }, nil
+	case err := <-done:
+		if err == nil { // it ran and committed before this select looked
+			return <-ran, func() error { return nil }, nil
+		}
+		return Expired{}, nil, err
+	}
+}
+
+// expireLots is one batch of ExpireLots, in tx.
+func (tx *Tx) expireLots(ctx context.Context, asOf time.Time, after LotKey, walk int, actor string) (Expired, error) {
+	var out Expired
+	start := time.Now()
+	var last int64
+	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(entry_id), 0) FROM entries`).Scan(&last); err != nil {
+		return out, err
+	}
+	due := min(millis(asOf), millis(tx.now))
+	err := tx.QueryRowContext(ctx, walkEndSQL, after.UserID, after.LotID, max(walk, 1)).Scan(&out.Next.UserID, &out.Next.LotID)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		out.End = true
+		_, err = tx.ExecContext(ctx, expireWalkToEndSQL, actor, millis(tx.now), due, after.UserID, after.LotID)
+	case err == nil:
+		_, err = tx.ExecContext(ctx, expireWalkSQL, actor, millis(tx.now), due, after.UserID, after.LotID,
+			out.Next.UserID, out.Next.LotID)
+	}
+	if err != nil {
+		return out, err
+	}
+	if _, err := tx.ExecContext(ctx, emptyExpiredLotsSQL, last); err != nil {
+		return out, err
+	}
+	err = tx.QueryRowContext(ctx, `SELECT count(*), COALESCE(-SUM(credits), 0) FROM entries WHERE entry_id > ?`,
+		last).Scan(&out.Lots, &out.Credits)
+	out.Held = time.Since(start)
+	return out, err
 }

@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -170,4 +171,77 @@ func queryPlan(t *testing.T, db *DB, query string, args ...any) string {
 func withoutHeld(e Expired) Expired {
 	e.Held = 0
 	return e
+}
+
+// ExpireLotsAhead answers once its batch has run, while the commit it
+// shares with the writes queued beside it is still to come: nothing of
+// the batch shows until committed says the commit held. If the commit
+// fails, committed says that, and the lot keeps its credits.
+func TestExpireLotsAheadAnswersBeforeTheCommit(t *testing.T) {
+	for name, c := range map[string]struct {
+		behind func(*Tx) error // the write sharing the batch's commit
+		kept   int64
+		err    string
+	}{
+		"the commit holds": {behind: func(*Tx) error { return nil }},
+		"the commit fails": {behind: func(tx *Tx) error {
+			_, _ = tx.ExecContext(context.Background(), "ROLLBACK") // as SQLite does on an I/O error
+			return errors.New("refused")
+		}, kept: 7, err: "refused"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			db := openTest(t)
+			lot := grantLot(t, db, "alice", 7, at(testNow.Add(-time.Hour)))
+
+			// A write holds the writer while the batch and one more queue
+			// behind it, so that those two share the next commit.
+			holding, release := make(chan struct{}), make(chan struct{})
+			first := make(chan error, 1)
+			go func() {
+				first <- db.update(ctx, func(*Tx) error { close(holding); <-release; return nil })
+			}()
+			<-holding
+			type answer struct {
+				b         Expired
+				committed func() error
+				err       error
+			}
+			ahead := make(chan answer, 1)
+			go func() {
+				b, committed, err := db.ExpireLotsAhead(ctx, testNow, LotKey{}, 10, "job:expiry-sweep")
+				ahead <- answer{b, committed, err}
+			}()
+			require.Eventually(t, func() bool { return len(db.jobs) == 1 }, 5*time.Second, time.Millisecond)
+			running, finish := make(chan struct{}), make(chan struct{})
+			last := make(chan error, 1)
+			go func() {
+				last <- db.update(ctx, func(tx *Tx) error { close(running); <-finish; return c.behind(tx) })
+			}()
+			require.Eventually(t, func() bool { return len(db.jobs) == 2 }, 5*time.Second, time.Millisecond)
+			close(release)
+			require.NoError(t, <-first)
+
+			var a answer
+			select {
+			case a = <-ahead:
+			case <-time.After(5 * time.Second):
+				close(finish) // let the commit through, then fail
+				t.Fatal("ExpireLotsAhead waited for the commit")
+			}
+			<-running // the write behind the batch has begun: the commit has not
+			require.NoError(t, a.err)
+			require.Equal(t, Expired{Lots: 1, Credits: 7, End: true}, withoutHeld(a.b))
+			require.Equal(t, int64(7), remaining(t, db, lot), "not committed yet")
+			close(finish)
+			if c.err != "" {
+				require.ErrorContains(t, a.committed(), c.err)
+				require.ErrorContains(t, <-last, c.err)
+			} else {
+				require.NoError(t, a.committed())
+				require.NoError(t, <-last)
+			}
+			require.Equal(t, c.kept, remaining(t, db, lot))
+		})
+	}
 }

@@ -100,18 +100,27 @@ func (db *DB) runJob(conn *stmtConn, fn func(*Tx) error) (err, poison error) {
 // was waiting) before it returns nil. Once queued it runs to the end even
 // if ctx is cancelled, so the caller learns the true outcome.
 func (db *DB) update(ctx context.Context, fn func(*Tx) error) error {
-	if err := ctx.Err(); err != nil {
+	done, err := db.submit(ctx, fn)
+	if err != nil {
 		return err
+	}
+	return <-done
+}
+
+// submit queues fn for the writer and returns at once; done receives
+// fn's outcome, or its commit's, once the commit is over.
+func (db *DB) submit(ctx context.Context, fn func(*Tx) error) (done <-chan error, err error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
 	}
 	j := writeJob{fn: fn, done: make(chan error, 1)}
 	db.closing.RLock()
+	defer db.closing.RUnlock()
 	if db.closed {
-		db.closing.RUnlock()
-		return ErrClosed
+		return nil, ErrClosed
 	}
 	db.jobs <- j
-	db.closing.RUnlock()
-	return <-j.done
+	return j.done, nil
 }
 
 // WriterStats is what the writer has committed since Open. Writes/Commits is

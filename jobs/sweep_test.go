@@ -210,9 +210,11 @@ func TestExpirySweepStopsAWalkThatDoesNotMove(t *testing.T) {
 // each of one lot; it logs when each batch runs and when its commit is
 // waited for, and fails the commits in fail.
 type orderExpirer struct {
-	n, runs int
-	fail    map[int]bool
-	log     []string
+	n, runs  int
+	fail     map[int]bool // commits that fail
+	failRun  int          // the batch that fails to run (0: none)
+	stuckRun int          // the batch that does not walk on (0: none)
+	log      []string
 }
 
 func (o *orderExpirer) ExpireLotsAhead(_ context.Context, _ time.Time, _ sqlite.LotKey, _ int, _ string) (
@@ -220,6 +222,13 @@ func (o *orderExpirer) ExpireLotsAhead(_ context.Context, _ time.Time, _ sqlite.
 	o.runs++
 	i := o.runs
 	o.log = append(o.log, fmt.Sprint("run ", i))
+	if i == o.failRun {
+		return sqlite.Expired{}, nil, fmt.Errorf("run %d failed", i)
+	}
+	next := sqlite.LotKey{LotID: fmt.Sprint(i)}
+	if i == o.stuckRun {
+		next = sqlite.LotKey{LotID: fmt.Sprint(i - 1)}
+	}
 	committed := func() error {
 		o.log = append(o.log, fmt.Sprint("commit ", i))
 		if o.fail[i] {
@@ -227,7 +236,7 @@ func (o *orderExpirer) ExpireLotsAhead(_ context.Context, _ time.Time, _ sqlite.
 		}
 		return nil
 	}
-	return sqlite.Expired{Lots: 1, Credits: 10, Next: sqlite.LotKey{LotID: fmt.Sprint(i)}, End: i > o.n}, committed, nil
+	return sqlite.Expired{Lots: 1, Credits: 10, Next: next, End: i > o.n}, committed, nil
 }
 
 // In the server the sweep queues each batch while the one before is
@@ -261,4 +270,18 @@ func TestExpirySweepCountsOnlyCommittedBatches(t *testing.T) {
 	res, err = ExpirySweep(o, 10, false)(context.Background(), time.Now())
 	require.ErrorContains(t, err, "commit 6 failed", "the last batch's commit too")
 	require.Equal(t, Result{"lots": 5, "credits": 50, "batches": 5}, res)
+
+	// A batch that fails to run, or does not walk on, ends the sweep once
+	// the batch in flight has committed, and that batch counts.
+	o = &orderExpirer{n: 5, failRun: 3}
+	res, err = ExpirySweep(o, 10, false)(context.Background(), time.Now())
+	require.ErrorContains(t, err, "run 3 failed")
+	require.Equal(t, []string{"run 1", "run 2", "commit 1", "run 3", "commit 2"}, o.log)
+	require.Equal(t, Result{"lots": 2, "credits": 20, "batches": 2}, res)
+
+	o = &orderExpirer{n: 5, stuckRun: 3}
+	res, err = ExpirySweep(o, 10, false)(context.Background(), time.Now())
+	require.ErrorContains(t, err, "not after")
+	require.Equal(t, []string{"run 1", "run 2", "commit 1", "run 3", "commit 2", "commit 3"}, o.log)
+	require.Equal(t, Result{"lots": 3, "credits": 30, "batches": 3}, res)
 }

@@ -28,9 +28,10 @@ const walkEndSQL = `SELECT user_id, lot_id FROM lots WHERE (user_id, lot_id) > (
 
 // expireWalkedSQL writes the expire entries of the due lots after (?4, ?5)
 // in key order, for ?1 = actor, ?2 = now, ?3 = asOf. The unary + keeps
-// SQLite off lots_expiry, which would take the due lots in expiry order:
-// each on its own page of lots and of entries_user, where consecutive
-// users' lots and entries share pages (BENCHMARKS.md, session 12).
+// SQLite off any index on expires_at (lots_expiry was one, until
+// migration 0013), which would take the due lots in expiry order: each on
+// its own page of lots and of entries_user, where consecutive users' lots
+// and entries share pages (BENCHMARKS.md, session 12).
 const expireWalkedSQL = `INSERT INTO entries (user_id, kind, credits, lot_id, product, reason, actor,
 	ref, allowance_day, created_at)
 	SELECT user_id, 'expire', -remaining, lot_id, product_id, 'expired', ?1, '', '', ?2 FROM lots
@@ -87,9 +88,9 @@ func (db *DB) ExpireLots(ctx context.Context, asOf time.Time, after LotKey, walk
 //
 // A sweep that waits for each commit before it queues its next batch
 // finds the writer already into the writes that queued meanwhile: its
-// batches ride every other commit, and the sweep gets about a third of
-// the writer. Queued while the last one commits, they ride every commit
-// (BENCHMARKS.md, session 20).
+// batches ride every other commit (beside 32 spending clients, 17 ms a
+// batch of ~5 ms of SQL). Queued while the last one commits, they ride
+// every commit (11–13 ms a batch; BENCHMARKS.md, session 20).
 func (db *DB) ExpireLotsAhead(ctx context.Context, asOf time.Time, after LotKey, walk int, actor string) (Expired, func() error, error) {
 	ran := make(chan Expired, 1)
 	done, err := db.submit(ctx, func(tx *Tx) error {

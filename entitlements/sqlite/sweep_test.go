@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -195,13 +196,18 @@ func TestExpireLotsAheadAnswersBeforeTheCommit(t *testing.T) {
 			lot := grantLot(t, db, "alice", 7, at(testNow.Add(-time.Hour)))
 
 			// A write holds the writer while the batch and one more queue
-			// behind it, so that those two share the next commit.
-			holding, release := make(chan struct{}), make(chan struct{})
+			// behind it, so that those two share the next commit. Both
+			// writes are let go at the end whatever happens, so that a
+			// failure does not leave the writer parked.
+			holding, releaseCh := make(chan struct{}), make(chan struct{})
+			running, finishCh := make(chan struct{}), make(chan struct{})
+			release, finish := sync.OnceFunc(func() { close(releaseCh) }), sync.OnceFunc(func() { close(finishCh) })
+			t.Cleanup(func() { release(); finish() })
 			first := make(chan error, 1)
 			go func() {
-				first <- db.update(ctx, func(*Tx) error { close(holding); <-release; return nil })
+				first <- db.update(ctx, func(*Tx) error { close(holding); <-releaseCh; return nil })
 			}()
-			<-holding
+			within(t, holding, "the first write to begin")
 			type answer struct {
 				b         Expired
 				committed func() error
@@ -213,35 +219,40 @@ func TestExpireLotsAheadAnswersBeforeTheCommit(t *testing.T) {
 				ahead <- answer{b, committed, err}
 			}()
 			require.Eventually(t, func() bool { return len(db.jobs) == 1 }, 5*time.Second, time.Millisecond)
-			running, finish := make(chan struct{}), make(chan struct{})
 			last := make(chan error, 1)
 			go func() {
-				last <- db.update(ctx, func(tx *Tx) error { close(running); <-finish; return c.behind(tx) })
+				last <- db.update(ctx, func(tx *Tx) error { close(running); <-finishCh; return c.behind(tx) })
 			}()
 			require.Eventually(t, func() bool { return len(db.jobs) == 2 }, 5*time.Second, time.Millisecond)
-			close(release)
-			require.NoError(t, <-first)
+			release()
+			require.NoError(t, within(t, first, "the first write's commit"))
 
-			var a answer
-			select {
-			case a = <-ahead:
-			case <-time.After(5 * time.Second):
-				close(finish) // let the commit through, then fail
-				t.Fatal("ExpireLotsAhead waited for the commit")
-			}
-			<-running // the write behind the batch has begun: the commit has not
+			a := within(t, ahead, "ExpireLotsAhead's answer, which must not wait for the commit")
+			within(t, running, "the write behind the batch to begin") // so the commit has not
 			require.NoError(t, a.err)
 			require.Equal(t, Expired{Lots: 1, Credits: 7, End: true}, withoutHeld(a.b))
 			require.Equal(t, int64(7), remaining(t, db, lot), "not committed yet")
-			close(finish)
+			finish()
 			if c.err != "" {
 				require.ErrorContains(t, a.committed(), c.err)
-				require.ErrorContains(t, <-last, c.err)
+				require.ErrorContains(t, within(t, last, "the commit"), c.err)
 			} else {
 				require.NoError(t, a.committed())
-				require.NoError(t, <-last)
+				require.NoError(t, within(t, last, "the commit"))
 			}
 			require.Equal(t, c.kept, remaining(t, db, lot))
 		})
+	}
+}
+
+// within receives from ch, or fails the test after 5 s.
+func within[T any](t *testing.T, ch <-chan T, what string) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(5 * time.Second):
+		t.Fatalf("waited 5 s for %s", what)
+		panic("unreachable")
 	}
 }

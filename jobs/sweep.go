@@ -42,8 +42,9 @@ type Expirer interface {
 // is done. Running it again changes nothing; balances never wait for it.
 //
 // In the server it queues each batch as soon as the one before has run,
-// while that one's commit is still under way, so that every commit the
-// writer makes carries a batch (sqlite.DB.ExpireLotsAhead). Its Result
+// while that one's commit is still under way, so that the writer's next
+// commit can carry it instead of going by without it
+// (sqlite.DB.ExpireLotsAhead). Its Result
 // counts only batches whose commit held, and it returns only once none is
 // left in flight.
 //

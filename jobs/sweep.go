@@ -22,7 +22,8 @@ const SweepBatch = 10_000
 // its commit, which writes and then checkpoints every page it dirtied,
 // comes on top. At 10 ms, spends beside a sweep of 1M spread lots had a
 // p99 of 52–53 ms; at 5 ms, 28–34 ms (BENCHMARKS.md, session 7), and
-// 30–40 ms since every commit carries a batch (session 20).
+// 30–40 ms since each batch is queued while the last one commits
+// (session 20).
 const SweepBudget = 5 * time.Millisecond
 
 // minSweepBatch keeps a sweep moving however slow each lot is.

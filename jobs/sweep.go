@@ -45,9 +45,8 @@ type Expirer interface {
 // In the server it queues each batch as soon as the one before has run,
 // while that one's commit is still under way, so that the writer's next
 // commit can carry it instead of going by without it
-// (sqlite.DB.ExpireLotsAhead). Its Result
-// counts only batches whose commit held, and it returns only once none is
-// left in flight.
+// (sqlite.DB.ExpireLotsAhead). Its Result counts only batches whose commit
+// held, and it returns only once none is left in flight.
 //
 // yield, when set, waits for each batch's commit and then pauses for as
 // long as the batch took. A sweep in its own process (`creditsd jobs run`)
@@ -70,9 +69,7 @@ func ExpirySweep(store Expirer, batch int, yield bool) Func {
 			if err != nil {
 				return run.finish(err)
 			}
-			err = run.settle() // the batch before, which committed while this one ran
-			run.pending, run.committed = b, committed
-			if err != nil {
+			if err := run.hold(b, committed); err != nil {
 				return run.finish(err)
 			}
 			if yield {
@@ -114,6 +111,14 @@ func (r *sweepRun) settle() error {
 		r.res["lots"] += r.pending.Lots
 		r.res["credits"] += r.pending.Credits
 	}
+	return err
+}
+
+// hold makes b the batch in flight once the one before it, which
+// committed while b ran, has settled; it returns that one's commit error.
+func (r *sweepRun) hold(b sqlite.Expired, committed func() error) error {
+	err := r.settle()
+	r.pending, r.committed = b, committed
 	return err
 }
 

@@ -20,7 +20,8 @@ import (
 )
 
 // lotsChildren are the tables whose foreign keys name lots (lot_id).
-var lotsChildren = []string{"entries", "spend_lots", "admin_grants", "refunds"}
+// entries names lots (user_id, lot_id) since 0014: requireEntriesLotByUser.
+var lotsChildren = []string{"spend_lots", "admin_grants", "refunds"}
 
 // requireLotsByUser checks that lots is keyed by (user_id, lot_id), without
 // rowid, with lot_id unique and transaction_id unique where set, and no
@@ -50,6 +51,16 @@ func requireLotsByUser(t *testing.T, db *DB) {
 		require.Contains(t, queryStrings(t, db, `SELECT sql FROM sqlite_schema WHERE name = ?`, child)[0],
 			"REFERENCES lots (lot_id)", child)
 	}
+	requireEntriesLotByUser(t, db)
+}
+
+// requireEntriesLotByUser checks that entries' one foreign key to lots is
+// (user_id, lot_id), the lots' key (migration 0014), beside its own to
+// users.
+func requireEntriesLotByUser(t *testing.T, db *DB) {
+	t.Helper()
+	require.Equal(t, []string{"lots user_id user_id", "lots lot_id lot_id", "users user_id user_id"}, queryStrings(t, db,
+		`SELECT "table" || ' ' || "from" || ' ' || "to" FROM pragma_foreign_key_list('entries') ORDER BY "table", seq`))
 }
 
 // Every query on lots seeks a B-tree; none reads the whole table. A
@@ -341,4 +352,89 @@ func TestMigrationDropsUnreadIndexes(t *testing.T) {
 	require.Equal(t, []string{"4"}, queryStrings(t, db, spentKinds))
 	require.Equal(t, 4, indexCells(t, db, "entries_lot_spent"))
 	require.Contains(t, spentFromAll(t, db.read), "lot_2 6", "the spend of 3 and its reversal cancel")
+}
+
+// othersLot is an entry of alice's that names bob's lot_1.
+const othersLot = `INSERT INTO entries (user_id, kind, credits, lot_id, actor, created_at)
+	VALUES ('alice', 'spend', -1, 'lot_1', 'test', 1)`
+
+// An entry that names a lot names one of its user's lots (migration 0014):
+// the foreign key is the lots' own key, whose check seeks the page of lots
+// that a spend or the sweep has just read. A ledger made before 0014 keeps
+// every entry; the key is enforced on the writer and on a connection that
+// read the old schema before the migration ran.
+func TestMigrationKeysEntriesByTheirUsersLot(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "old.db")
+	oldDatabase(t, path, migrationsBefore(t, "0014"), lotsBefore0012)
+	early, err := sql.Open("sqlite", dsn(path, false))
+	require.NoError(t, err)
+	defer early.Close()
+	early.SetMaxOpenConns(1)
+	entries := `SELECT entry_id || ' ' || user_id || ' ' || kind || ' ' || credits || ' ' || lot_id FROM entries`
+	before := sqlStrings(t, early, entries) // early has read the schema as it was
+	require.Len(t, before, 11)
+
+	db, err := Open(ctx, path)
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, db.Close()) })
+	db.Now = func() time.Time { return testNow }
+	requireLotsByUser(t, db)
+	require.Equal(t, before, queryStrings(t, db, entries))
+	require.Equal(t, []string{"ok"}, queryStrings(t, db, `PRAGMA integrity_check`))
+
+	requireConstraint(t, sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY, othersLot, db)
+	_, err = early.Exec(othersLot)
+	require.ErrorContains(t, err, "FOREIGN KEY constraint failed",
+		"a connection opened before the migration reads the new key too: the migration moved the schema cookie on")
+
+	// The ledger goes on: a spend from the allowance (an entry without a
+	// lot) and from lot_2, and the sweep of alice's expired lot_4.
+	sp, _, _, err := db.Spend(ctx, spendReq("alice", "k-after", 33))
+	require.NoError(t, err)
+	require.Equal(t, int64(30), sp.FromAllowance)
+	require.Equal(t, []entitlements.LotPart{{LotID: "lot_2", Credits: 3}}, sp.FromLots)
+	require.Equal(t, Expired{Lots: 1, Credits: 7}, sweepAll(t, db, testNow, 10))
+	require.Equal(t, []string{"14"}, queryStrings(t, db, `SELECT count(*) FROM entries`))
+}
+
+// Migration 0014 is refused, and every migration with it rolled back, when
+// a ledger holds an entry naming another user's lot, or when the edit of
+// entries' definition did not take.
+func TestMigrationRefusesEntriesKeyEdit(t *testing.T) {
+	ctx := context.Background()
+	t.Run("an entry of another user's lot", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "old.db")
+		oldDatabase(t, path, migrationsBefore(t, "0013"), lotsBefore0012+othersLot)
+		_, err := Open(ctx, path)
+		require.ErrorContains(t, err, "foreign_key_check: 1 row(s) name a missing parent: entries rowid 12 → lots (foreign key 0)")
+
+		old, err := sql.Open("sqlite", dsn(path, true))
+		require.NoError(t, err)
+		defer old.Close()
+		require.Equal(t, []string{"migrations/0012_lots_by_user.sql"},
+			sqlStrings(t, old, `SELECT max(name) FROM schema_migrations`), "0013 is rolled back with 0014")
+		require.Equal(t, []string{"lots lot_id lot_id"}, sqlStrings(t, old,
+			`SELECT "table" || ' ' || "from" || ' ' || "to" FROM pragma_foreign_key_list('entries') WHERE "table" = 'lots'`))
+	})
+	t.Run("an edit that did not take", func(t *testing.T) {
+		fsys := fstest.MapFS{}
+		for _, name := range migrationsBefore(t, "9") {
+			body, err := fs.ReadFile(migrations, "migrations/"+name)
+			require.NoError(t, err)
+			if name == "0001_ledger.sql" { // entries, as the edit will not find it
+				body = []byte(strings.Replace(string(body),
+					"lot_id     TEXT REFERENCES lots (lot_id),", "lot_id TEXT REFERENCES lots (lot_id),", 1))
+			}
+			fsys["migrations/"+name] = &fstest.MapFile{Data: body}
+		}
+		pool, err := sql.Open("sqlite", dsn(filepath.Join(t.TempDir(), "m.db"), false))
+		require.NoError(t, err)
+		defer pool.Close()
+		pool.SetMaxOpenConns(1)
+		err = runMigrations(ctx, pool, fsys)
+		require.ErrorContains(t, err, "0014_entries_lot_by_user.sql")
+		require.ErrorContains(t, err, "CHECK constraint failed: entries_key_is_user_and_lot")
+		require.Empty(t, sqlStrings(t, pool, `SELECT name FROM sqlite_schema WHERE name = 'entries'`))
+	})
 }

@@ -31,7 +31,9 @@ const walkEndSQL = `SELECT user_id, lot_id FROM lots WHERE (user_id, lot_id) > (
 // SQLite off any index on expires_at (lots_expiry was one, until
 // migration 0013), which would take the due lots in expiry order: each on
 // its own page of lots and of entries_user, where consecutive users' lots
-// and entries share pages (BENCHMARKS.md, session 12).
+// and entries share pages (BENCHMARKS.md, session 12). Each entry's
+// foreign key is its lot's own key (migration 0014), so SQLite checks the
+// lot on the page the walk has just read.
 const expireWalkedSQL = `INSERT INTO entries (user_id, kind, credits, lot_id, product, reason, actor,
 	ref, allowance_day, created_at)
 	SELECT user_id, 'expire', -remaining, lot_id, product_id, 'expired', ?1, '', '', ?2 FROM lots

@@ -59,8 +59,9 @@ func requireLotsByUser(t *testing.T, db *DB) {
 // users.
 func requireEntriesLotByUser(t *testing.T, db *DB) {
 	t.Helper()
-	require.Equal(t, []string{"lots user_id user_id", "lots lot_id lot_id", "users user_id user_id"}, queryStrings(t, db,
-		`SELECT "table" || ' ' || "from" || ' ' || "to" FROM pragma_foreign_key_list('entries') ORDER BY "table", seq`))
+	require.Equal(t, []string{"0 lots user_id user_id", "0 lots lot_id lot_id", "1 users user_id user_id"}, queryStrings(t, db,
+		`SELECT id || ' ' || "table" || ' ' || "from" || ' ' || "to" FROM pragma_foreign_key_list('entries') ORDER BY id, seq`),
+		"one key of two columns to lots")
 }
 
 // Every query on lots seeks a B-tree; none reads the whole table. A
@@ -417,24 +418,31 @@ func TestMigrationRefusesEntriesKeyEdit(t *testing.T) {
 		require.Equal(t, []string{"lots lot_id lot_id"}, sqlStrings(t, old,
 			`SELECT "table" || ' ' || "from" || ' ' || "to" FROM pragma_foreign_key_list('entries') WHERE "table" = 'lots'`))
 	})
-	t.Run("an edit that did not take", func(t *testing.T) {
-		fsys := fstest.MapFS{}
-		for _, name := range migrationsBefore(t, "9") {
-			body, err := fs.ReadFile(migrations, "migrations/"+name)
-			require.NoError(t, err)
-			if name == "0001_ledger.sql" { // entries, as the edit will not find it
-				body = []byte(strings.Replace(string(body),
-					"lot_id     TEXT REFERENCES lots (lot_id),", "lot_id TEXT REFERENCES lots (lot_id),", 1))
+	// entries as 0001 makes it, changed where the edit looks: the old key
+	// left beside the new one, or no key to lots at all.
+	for name, change := range map[string][2]string{
+		"an edit that kept the old key": {"lot_id     TEXT REFERENCES lots (lot_id),", "lot_id TEXT REFERENCES lots (lot_id),"},
+		"an edit that added no key":     {"    created_at INTEGER NOT NULL\n) STRICT;", "    created_at INTEGER NOT NULL ) STRICT;"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			fsys := fstest.MapFS{}
+			for _, name := range migrationsBefore(t, "9") {
+				body, err := fs.ReadFile(migrations, "migrations/"+name)
+				require.NoError(t, err)
+				if name == "0001_ledger.sql" {
+					require.Contains(t, string(body), change[0])
+					body = []byte(strings.Replace(string(body), change[0], change[1], 1))
+				}
+				fsys["migrations/"+name] = &fstest.MapFile{Data: body}
 			}
-			fsys["migrations/"+name] = &fstest.MapFile{Data: body}
-		}
-		pool, err := sql.Open("sqlite", dsn(filepath.Join(t.TempDir(), "m.db"), false))
-		require.NoError(t, err)
-		defer pool.Close()
-		pool.SetMaxOpenConns(1)
-		err = runMigrations(ctx, pool, fsys)
-		require.ErrorContains(t, err, "0014_entries_lot_by_user.sql")
-		require.ErrorContains(t, err, "CHECK constraint failed: entries_key_is_user_and_lot")
-		require.Empty(t, sqlStrings(t, pool, `SELECT name FROM sqlite_schema WHERE name = 'entries'`))
-	})
+			pool, err := sql.Open("sqlite", dsn(filepath.Join(t.TempDir(), "m.db"), false))
+			require.NoError(t, err)
+			defer pool.Close()
+			pool.SetMaxOpenConns(1)
+			err = runMigrations(ctx, pool, fsys)
+			require.ErrorContains(t, err, "0014_entries_lot_by_user.sql")
+			require.ErrorContains(t, err, "CHECK constraint failed: entries_key_is_user_and_lot")
+			require.Empty(t, sqlStrings(t, pool, `SELECT name FROM sqlite_schema WHERE name = 'entries'`))
+		})
+	}
 }

@@ -7,13 +7,15 @@
 -- name another user's lot. An entry without a lot (lot_id NULL) checks
 -- nothing against lots, as before.
 --
--- SQLite cannot add a constraint with ALTER TABLE, and a rebuild would
--- copy every entry. A foreign key changes nothing stored in the table, so
--- this edits the table's definition instead (lang_altertable.html,
--- "Making Other Kinds Of Table Schema Changes"): writable_schema, one
--- UPDATE of the schema text, and RESET to reparse it. The runner's PRAGMA
--- foreign_key_check before COMMIT then reads every entry against the new
--- key and rolls everything back if one names a lot that is not its user's.
+-- SQLite's ALTER TABLE cannot add a foreign key. lang_altertable.html
+-- gives the twelve-step rebuild for that, since rows may break the new
+-- key, and a simpler edit of the schema text for changes that store
+-- nothing (such as dropping a key). A foreign key stores nothing, and the
+-- rebuild would copy 11M entries, so this takes the edit from the one and
+-- the check from the other: writable_schema, one UPDATE of the table's
+-- text, RESET to reparse it; then the runner's PRAGMA foreign_key_check,
+-- before COMMIT, reads every entry against the new key and rolls
+-- everything back if one names a lot that is not its user's.
 PRAGMA writable_schema = ON;
 UPDATE sqlite_schema
 SET sql = replace(replace(sql,
@@ -27,11 +29,12 @@ SET sql = replace(replace(sql,
 WHERE type = 'table' AND name = 'entries';
 PRAGMA writable_schema = RESET;
 -- The edit must have taken, exactly: refuse the migration unless entries
--- now has one foreign key to lots, on (user_id, lot_id). Making and
--- dropping a table also moves the schema cookie on, which the edit did
--- not, so that every other connection reparses the schema too.
+-- now has one foreign key to lots, on (user_id, lot_id) (none at all
+-- makes fk NULL, which IS refuses too). Making and dropping a table also
+-- moves the schema cookie on, which the edit did not, so that every other
+-- connection reparses the schema too.
 CREATE TABLE entries_key_edited (
-    fk TEXT NOT NULL CONSTRAINT entries_key_is_user_and_lot CHECK (fk = '0 user_id>user_id,0 lot_id>lot_id')
+    fk TEXT CONSTRAINT entries_key_is_user_and_lot CHECK (fk IS '0 user_id>user_id,0 lot_id>lot_id')
 ) STRICT;
 INSERT INTO entries_key_edited
 SELECT group_concat(id || ' ' || "from" || '>' || "to", ',' ORDER BY id, seq)

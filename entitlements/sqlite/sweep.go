@@ -53,7 +53,8 @@ const emptyExpiredLotsSQL = `UPDATE lots SET remaining = 0
 	WHERE (user_id, lot_id) IN (SELECT user_id, lot_id FROM entries WHERE entry_id > ?)`
 
 // ExpireLots walks, in one write transaction, the next walk lots after
-// `after` in key order and writes off those whose expiry is at or before
+// `after` in key order (how far that is, it finds first on a read
+// connection: walkFrom) and writes off those whose expiry is at or before
 // asOf and that still have credits: an expire entry of minus what remains,
 // and remaining set to 0. A sweep walks from the zero LotKey, batch after
 // batch from each one's Next, until a batch says End. Only due lots with
@@ -94,9 +95,13 @@ func (db *DB) ExpireLots(ctx context.Context, asOf time.Time, after LotKey, walk
 // batch of ~5 ms of SQL). Queued while the last one commits, they ride
 // every commit (11–13 ms a batch; BENCHMARKS.md, session 20).
 func (db *DB) ExpireLotsAhead(ctx context.Context, asOf time.Time, after LotKey, walk int, actor string) (Expired, func() error, error) {
+	w, err := db.walkFrom(ctx, after, walk)
+	if err != nil {
+		return Expired{}, nil, err
+	}
 	ran := make(chan Expired, 1)
 	done, err := db.submit(ctx, func(tx *Tx) error {
-		out, err := tx.expireLots(ctx, asOf, after, walk, actor)
+		out, err := tx.expireLots(ctx, asOf, w, actor)
 		if err == nil {
 			ran <- out
 		}
@@ -116,8 +121,34 @@ func (db *DB) ExpireLotsAhead(ctx context.Context, asOf time.Time, after LotKey,
 	}
 }
 
-// expireLots is one batch of ExpireLots, in tx.
-func (tx *Tx) expireLots(ctx context.Context, asOf time.Time, after LotKey, walk int, actor string) (Expired, error) {
+// batchWalk is the stretch of lots one batch walks: those after after, up
+// to and including end, or every one after after when last.
+type batchWalk struct {
+	after, end LotKey
+	last       bool
+}
+
+// walkFrom finds where a batch that walks the next walk lots after after
+// ends. It reads on a read connection, off the one writer whose turns the
+// sweep shares with every spend: finding the end steps through the walk's
+// rows, ~8 % of a batch's SQL (BENCHMARKS.md, session 21). The end only
+// bounds the batch, so a snapshot some commits behind the writer's serves:
+// lots are never deleted or re-keyed, and one granted into the stretch
+// since is walked with it.
+func (db *DB) walkFrom(ctx context.Context, after LotKey, walk int) (batchWalk, error) {
+	w := batchWalk{after: after}
+	err := db.view(ctx, func(tx *Tx) error {
+		err := tx.QueryRowContext(ctx, walkEndSQL, after.UserID, after.LotID, max(walk, 1)).Scan(&w.end.UserID, &w.end.LotID)
+		if errors.Is(err, sql.ErrNoRows) {
+			w.last, err = true, nil
+		}
+		return err
+	})
+	return w, err
+}
+
+// expireLots is one batch of ExpireLots, in tx: the due lots of w.
+func (tx *Tx) expireLots(ctx context.Context, asOf time.Time, w batchWalk, actor string) (Expired, error) {
 	var out Expired
 	start := time.Now()
 	var last int64
@@ -125,14 +156,14 @@ func (tx *Tx) expireLots(ctx context.Context, asOf time.Time, after LotKey, walk
 		return out, err
 	}
 	due := min(millis(asOf), millis(tx.now))
-	err := tx.QueryRowContext(ctx, walkEndSQL, after.UserID, after.LotID, max(walk, 1)).Scan(&out.Next.UserID, &out.Next.LotID)
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
+	var err error
+	if w.last {
 		out.End = true
-		_, err = tx.ExecContext(ctx, expireWalkToEndSQL, actor, millis(tx.now), due, after.UserID, after.LotID)
-	case err == nil:
-		_, err = tx.ExecContext(ctx, expireWalkSQL, actor, millis(tx.now), due, after.UserID, after.LotID,
-			out.Next.UserID, out.Next.LotID)
+		_, err = tx.ExecContext(ctx, expireWalkToEndSQL, actor, millis(tx.now), due, w.after.UserID, w.after.LotID)
+	} else {
+		out.Next = w.end
+		_, err = tx.ExecContext(ctx, expireWalkSQL, actor, millis(tx.now), due, w.after.UserID, w.after.LotID,
+			w.end.UserID, w.end.LotID)
 	}
 	if err != nil {
 		return out, err

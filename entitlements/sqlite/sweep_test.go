@@ -256,3 +256,49 @@ func within[T any](t *testing.T, ch <-chan T, what string) T {
 		panic("unreachable")
 	}
 }
+
+// A batch's walk is found on a read connection, off the one writer: it
+// answers while a write holds the writer. The end it finds only bounds the
+// batch: a lot granted into the stretch after the end was found is walked
+// with it, and one granted past the end waits for the next batch.
+func TestSweepFindsItsWalkOffTheWriter(t *testing.T) {
+	ctx := context.Background()
+	db := openTest(t)
+	past := at(testNow.Add(-time.Hour))
+	bob1, bob2 := grantLot(t, db, "bob", 1, past), grantLot(t, db, "bob", 2, past)
+	carol := grantLot(t, db, "carol", 4, past)
+
+	holding, releaseCh := make(chan struct{}), make(chan struct{})
+	release := sync.OnceFunc(func() { close(releaseCh) })
+	t.Cleanup(release)
+	held := make(chan error, 1)
+	go func() { held <- db.update(ctx, func(*Tx) error { close(holding); <-releaseCh; return nil }) }()
+	within(t, holding, "the write that holds the writer")
+	type found struct {
+		w   batchWalk
+		err error
+	}
+	walk := make(chan found, 1)
+	go func() {
+		w, err := db.walkFrom(ctx, LotKey{}, 2)
+		walk <- found{w, err}
+	}()
+	f := within(t, walk, "the walk, which must not wait for the writer")
+	release()
+	require.NoError(t, within(t, held, "the holding write's commit"))
+	require.NoError(t, f.err)
+	require.Equal(t, batchWalk{end: LotKey{"bob", max(bob1, bob2)}}, f.w, "bob's two lots, the first two in key order")
+
+	alice := grantLot(t, db, "alice", 8, past) // sorts before bob: inside the walk
+	dave := grantLot(t, db, "dave", 16, past)  // after carol: past it
+	var b Expired
+	require.NoError(t, db.update(ctx, func(tx *Tx) (err error) {
+		b, err = tx.expireLots(ctx, testNow, f.w, "job:expiry-sweep")
+		return err
+	}))
+	require.Equal(t, Expired{Lots: 3, Credits: 11, Next: f.w.end}, withoutHeld(b), "alice's lot and bob's two")
+	require.Equal(t, int64(0), remaining(t, db, alice))
+	require.Equal(t, int64(4), remaining(t, db, carol))
+	require.Equal(t, int64(16), remaining(t, db, dave))
+	require.Equal(t, Expired{Lots: 2, Credits: 20}, sweepAll(t, db, testNow, 10), "the rest: carol's and dave's")
+}

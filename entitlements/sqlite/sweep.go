@@ -53,8 +53,9 @@ const emptyExpiredLotsSQL = `UPDATE lots SET remaining = 0
 	WHERE (user_id, lot_id) IN (SELECT user_id, lot_id FROM entries WHERE entry_id > ?)`
 
 // ExpireLots walks, in one write transaction, the next walk lots after
-// `after` in key order (how far that is, it finds first on a read
-// connection: walkFrom) and writes off those whose expiry is at or before
+// `after` in key order (counted first on a read connection, walkFrom, so
+// a lot granted meanwhile into the stretch is walked too) and writes off
+// those whose expiry is at or before
 // asOf and that still have credits: an expire entry of minus what remains,
 // and remaining set to 0. A sweep walks from the zero LotKey, batch after
 // batch from each one's Next, until a batch says End. Only due lots with
@@ -87,7 +88,8 @@ func (db *DB) ExpireLots(ctx context.Context, asOf time.Time, after LotKey, walk
 // ExpireLotsAhead is ExpireLots returning as soon as the batch has run,
 // before the commit it shares with the writes queued beside it; committed
 // waits for that commit and says whether it held (call it once). Until it
-// returns nil, the batch may yet be undone.
+// returns nil, the batch may yet be undone. It queues the batch once a
+// read connection is free to find how far the batch walks (walkFrom).
 //
 // A sweep that waits for each commit before it queues its next batch
 // finds the writer already into the writes that queued meanwhile: its

@@ -300,5 +300,29 @@ func TestSweepFindsItsWalkOffTheWriter(t *testing.T) {
 	require.Equal(t, int64(0), remaining(t, db, alice))
 	require.Equal(t, int64(4), remaining(t, db, carol))
 	require.Equal(t, int64(16), remaining(t, db, dave))
-	require.Equal(t, Expired{Lots: 2, Credits: 20}, sweepAll(t, db, testNow, 10), "the rest: carol's and dave's")
+
+	// The last walk: fewer lots are left than it may walk, so it walks to
+	// the end, and a lot granted past every lot it saw is walked too.
+	rest, err := db.walkFrom(ctx, f.w.end, 10)
+	require.NoError(t, err)
+	require.Equal(t, batchWalk{after: f.w.end, last: true}, rest)
+	zed := grantLot(t, db, "zed", 32, past)
+	require.NoError(t, db.update(ctx, func(tx *Tx) (err error) {
+		b, err = tx.expireLots(ctx, testNow, rest, "job:expiry-sweep")
+		return err
+	}))
+	require.Equal(t, Expired{Lots: 3, Credits: 52, End: true}, withoutHeld(b), "carol's, dave's and zed's")
+	require.Equal(t, int64(0), remaining(t, db, zed))
+
+	// And the sweep finds its walks so: the writer has run a batch's
+	// statements, never the walk's.
+	require.Equal(t, Expired{}, sweepAll(t, db, testNow, 2), "nothing is left to write off")
+	var batch, walked bool
+	require.NoError(t, db.update(ctx, func(tx *Tx) error {
+		_, batch = tx.q.stmts[expireWalkSQL]
+		_, walked = tx.q.stmts[walkEndSQL]
+		return nil
+	}))
+	require.True(t, batch, "the writer keeps the statements it has run")
+	require.False(t, walked, "the writer never looked for a walk's end")
 }

@@ -164,8 +164,7 @@ var lotsKept = []string{
 // violated, and foreign keys enforced again on the writer afterwards.
 func TestMigrationClustersLotsByUser(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "old.db")
-	oldDatabase(t, path, migrationsBefore(t, "0012"), lotsBefore0012)
+	path := oldLedger(t, "0012", lotsBefore0012)
 	old, err := sql.Open("sqlite", dsn(path, true))
 	require.NoError(t, err)
 	var before [][]string
@@ -267,6 +266,15 @@ func TestMigrationRollsBackForeignKeyViolation(t *testing.T) {
 	}
 }
 
+// oldLedger is a database made by the embedded migrations that sort
+// before prefix and filled by fill: where it is.
+func oldLedger(t *testing.T, prefix, fill string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "old.db")
+	oldDatabase(t, path, migrationsBefore(t, prefix), fill)
+	return path
+}
+
 // migrationsBefore names the embedded migrations that sort before prefix.
 func migrationsBefore(t *testing.T, prefix string) []string {
 	t.Helper()
@@ -320,8 +328,7 @@ func indexCells(t *testing.T, db *DB, index string) int {
 // the index stays exactly those entries as the ledger goes on.
 func TestMigrationDropsUnreadIndexes(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "old.db")
-	oldDatabase(t, path, migrationsBefore(t, "0013"), lotsBefore0012)
+	path := oldLedger(t, "0013", lotsBefore0012)
 	old, err := sql.Open("sqlite", dsn(path, true))
 	require.NoError(t, err)
 	before := spentFromAll(t, old)
@@ -366,8 +373,7 @@ const othersLot = `INSERT INTO entries (user_id, kind, credits, lot_id, actor, c
 // read the old schema before the migration ran.
 func TestMigrationKeysEntriesByTheirUsersLot(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "old.db")
-	oldDatabase(t, path, migrationsBefore(t, "0014"), lotsBefore0012)
+	path := oldLedger(t, "0014", lotsBefore0012)
 	early, err := sql.Open("sqlite", dsn(path, false))
 	require.NoError(t, err)
 	defer early.Close()
@@ -405,8 +411,7 @@ func TestMigrationKeysEntriesByTheirUsersLot(t *testing.T) {
 func TestMigrationRefusesEntriesKeyEdit(t *testing.T) {
 	ctx := context.Background()
 	t.Run("an entry of another user's lot", func(t *testing.T) {
-		path := filepath.Join(t.TempDir(), "old.db")
-		oldDatabase(t, path, migrationsBefore(t, "0013"), lotsBefore0012+othersLot)
+		path := oldLedger(t, "0013", lotsBefore0012+othersLot)
 		_, err := Open(ctx, path)
 		require.ErrorContains(t, err, "foreign_key_check: 1 row(s) name a missing parent: entries rowid 12 → lots (foreign key 0)")
 

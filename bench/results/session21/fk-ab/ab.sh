@@ -4,10 +4,11 @@
 # (lot_id REFERENCES lots (lot_id)), and /tmp/seedcache-g, the same file migrated to 0014 by
 # e6f73de ((user_id, lot_id) REFERENCES lots (user_id, lot_id)). 368207f's tool and server know
 # no 0014, so neither migrates either copy: the starts differ in the schema's key alone.
-# Alternating starts, three rounds, the sweep beside 32 spending clients.
+# Alternating starts, the sweep beside 32 spending clients: rounds 1-3 at 06:32, then
+# ROUNDS="4 5 6" at 07:38 (ROUNDS names the rounds to run; 1 2 3 by default).
 set -u
 out=$(dirname "$0")
-for round in 1 2 3; do
+for round in ${ROUNDS:-1 2 3}; do
   for spec in k0013=/tmp/seedcache-f k0014=/tmp/seedcache-g; do
     label=${spec%%=*} cache=${spec#*=}
     echo "round $round: $label ($cache) $(date -u +%H:%M:%S)" >&2

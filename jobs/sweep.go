@@ -21,9 +21,9 @@ const SweepBatch = 10_000
 // runs. Batch sizes follow it because the time a lot takes varies with the
 // data: where few lots are due, a batch only reads its pages; where many
 // are, each is written off too. The budget counts only the batch's SQL in
-// the writer; its commit, which writes and then checkpoints every page it
-// dirtied, comes on top, and finding how far it walks, on a reader, does
-// not count (since session 21). At 10 ms, spends beside a sweep of 1M spread lots had a
+// the writer: its commit, which writes and then checkpoints every page it
+// dirtied, comes on top, and finding how far it walks happens on a reader
+// (session 21). At 10 ms, spends beside a sweep of 1M spread lots had a
 // p99 of 52–53 ms; at 5 ms, 28–34 ms (BENCHMARKS.md, session 7), and
 // 30–40 ms since each batch is queued while the last one commits
 // (session 20).
@@ -40,17 +40,18 @@ type Expirer interface {
 }
 
 // ExpirySweep writes off every lot that expired at or before now with
-// credits left, walking about batch lots at most per write transaction, each
-// batch sized from the last so that it holds the writer about SweepBudget.
-// It releases the writer between batches and stops between them once ctx
-// is done. Running it again changes nothing; balances never wait for it.
+// credits left, walking at most batch lots per write transaction (as a
+// reader counted them just before), each batch sized from the last so that
+// it holds the writer about SweepBudget. It releases the writer between
+// batches and stops between them once ctx is done. Running it again
+// changes nothing; balances never wait for it.
 //
 // In the server it queues each batch as soon as the one before has run
 // (once a reader has found how far it walks), while that one's commit is
-// still under way, so that the writer's next
-// commit can carry it instead of going by without it
-// (sqlite.DB.ExpireLotsAhead). Its Result counts only batches whose commit
-// held, and it returns only once none is left in flight.
+// still under way, so that the writer's next commit can carry it instead
+// of going by without it (sqlite.DB.ExpireLotsAhead). Its Result counts
+// only batches whose commit held, and it returns only once none is left
+// in flight.
 //
 // yield, when set, waits for each batch's commit and then pauses for as
 // long as the batch took. A sweep in its own process (`creditsd jobs run`)

@@ -106,7 +106,7 @@ func TestSeedMatchesSchema(t *testing.T) {
 	require.Equal(t, 503, count("SELECT count(*) FROM entries WHERE kind = 'admin_grant' AND credits = 1000"))
 	require.Equal(t, 503, count("SELECT count(*) FROM admin_grants"))
 	require.Equal(t, 50, count("SELECT count(*) FROM lots WHERE expires_at <= ?", now.UnixMilli()))
-	require.Equal(t, 503, count("SELECT entries FROM ledger_totals WHERE kind = 'admin_grant'"), "the trigger ran")
+	require.Equal(t, 503, count("SELECT entries FROM ledger_totals WHERE kind = 'admin_grant'"), "the seed counted its entries in the totals")
 	require.Equal(t, 71, count("SELECT count(*) FROM lots WHERE user_id = ?", seedUserID(0)), "lots spread evenly: 503/7")
 }
 

@@ -84,6 +84,11 @@ func seed(ctx context.Context, path string, plan seedPlan, progress io.Writer) (
 	if err := s.run(ctx); err != nil {
 		return seedReport{}, err
 	}
+	// The entries went in on this connection, past the store's writer,
+	// which counts each commit's entries in ledger_totals: count them here.
+	if err := store.AddTotals(ctx, db, 0); err != nil {
+		return seedReport{}, err
+	}
 	// Fold the WAL into the file, so the server does not start by
 	// checkpointing gigabytes while it is being measured.
 	if _, err := db.ExecContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)"); err != nil {

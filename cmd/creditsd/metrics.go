@@ -17,8 +17,9 @@ var ledgerCredits = prometheus.NewDesc("creditsd_ledger_credits_total",
 var ledgerEntries = prometheus.NewDesc("creditsd_ledger_entries_total",
 	"Ledger entries written, by kind and product.", []string{"kind", "product"}, nil)
 
-// ledgerCollector exports the ledger's running totals, which a trigger
-// keeps in the database: exact whichever path wrote them, and cheap to read.
+// ledgerCollector exports the ledger's running totals, which the store's
+// writer keeps in the database with each commit's entries: exact whichever
+// path wrote them, and cheap to read.
 type ledgerCollector struct {
 	db  *sqlite.DB
 	log *slog.Logger

@@ -58,7 +58,7 @@ type Total struct {
 	Entries       int64
 }
 
-// Totals reads the running sums the entries trigger keeps.
+// Totals reads the running sums the writer keeps (AddTotals).
 func (db *DB) Totals(ctx context.Context) ([]Total, error) {
 	var out []Total
 	err := db.view(ctx, func(tx *Tx) error {

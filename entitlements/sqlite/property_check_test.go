@@ -267,7 +267,7 @@ func (w *propWorld) checkSpends() error {
 		})
 }
 
-// checkTotals (7): the trigger's running totals match the entries.
+// checkTotals (7): the running totals each commit adds to match the entries.
 func (w *propWorld) checkTotals() error {
 	totals, err := w.db.Totals(w.ctx)
 	if err != nil {

@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"sync/atomic"
@@ -52,13 +53,17 @@ func (db *DB) commitBatch(conn *stmtConn, batch []writeJob) {
 	err := conn.inTransaction("BEGIN IMMEDIATE", func() error {
 		began = time.Now() // after BEGIN: waiting for another process's lock is neither phase
 		defer func() { ran = time.Now() }()
+		last, err := lastEntry(conn)
+		if err != nil {
+			return err
+		}
 		for i, j := range batch {
 			var poison error
 			if results[i], poison = db.runJob(conn, j.fn); poison != nil {
 				return poison // the batch cannot be trusted: roll it all back
 			}
 		}
-		return nil
+		return AddTotals(conn.ctx, conn, last)
 	})
 	if err == nil {
 		db.stats.add(len(batch), ran.Sub(began), time.Since(ran))
@@ -69,6 +74,34 @@ func (db *DB) commitBatch(conn *stmtConn, batch []writeJob) {
 		}
 		j.done <- results[i]
 	}
+}
+
+// lastEntry is the ledger's last entry_id, 0 when it is empty.
+func lastEntry(conn *stmtConn) (int64, error) {
+	var last int64
+	err := conn.QueryRowContext(conn.ctx, `SELECT COALESCE(MAX(entry_id), 0) FROM entries`).Scan(&last)
+	return last, err
+}
+
+// addTotalsSQL adds the entries after ?1 to ledger_totals.
+const addTotalsSQL = `INSERT INTO ledger_totals (kind, product, credits, entries)
+	SELECT kind, product, SUM(abs(credits)), count(*) FROM entries WHERE entry_id > ?1 GROUP BY kind, product
+	ON CONFLICT (kind, product) DO UPDATE SET credits = credits + excluded.credits, entries = entries + excluded.entries`
+
+// Execer runs a statement: the writer's connection, or a *sql.Tx.
+type Execer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
+// AddTotals counts the entries after last in ledger_totals, in ex's
+// transaction: what a trigger on every entry did until migration 0015, in
+// one statement a commit. The writer calls it before each group commit,
+// where only the entries the batch keeps are there to count (a failed
+// job's savepoint took its own back). Whatever else writes entries, such
+// as a bulk load on its own connection, calls it before its commits too.
+func AddTotals(ctx context.Context, ex Execer, last int64) error {
+	_, err := ex.ExecContext(ctx, addTotalsSQL, last)
+	return err
 }
 
 // runJob runs fn inside a savepoint, undoing only its own work on failure

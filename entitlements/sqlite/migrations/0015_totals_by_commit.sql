@@ -1,0 +1,11 @@
+-- ledger_totals (0002) was kept by a trigger on every entry. A trigger
+-- runs as its own small program for each row, so the expiry sweep, whose
+-- every lot is an entry, paid ~1.2 µs a lot for it, an eighth of its
+-- SQL (BENCHMARKS.md, session 22). The writer now adds each group
+-- commit's entries to the totals in one statement before its COMMIT
+-- (writer.go, addTotals), so they are kept in the same transaction as the
+-- entries they count, for every write this store makes.
+--
+-- Entries inserted by hand, outside the store, are no longer counted:
+-- ledger_totals is a metric (/metrics), and no balance reads it.
+DROP TRIGGER entries_totals;

@@ -95,7 +95,7 @@ done
 for spec in "${specs[@]}"; do
 	label=${spec%%=*}
 	for round in $(seq "$rounds"); do
-		grep -h -E '^sweep in the server|^  spends during it' "$outdir/$label-$round.txt" |
+		grep -h -E '^sweep in the server|^  (spends|reads) during it' "$outdir/$label-$round.txt" |
 			sed "s/^/$label $round: /" || true
 	done
 done

@@ -37,6 +37,7 @@ type options struct {
 	peerCount                 int
 	sweepWarmup, sweepTimeout time.Duration
 	sweepIn                   string // sweepInServer or sweepInProcess
+	sweepBeside               string // what the clients beside the sweep send: "spend" or "read"
 	settle                    time.Duration
 	profileDir                string // a CPU profile of the server per timed run goes here
 }
@@ -95,6 +96,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.peerCount, "peer-count", 3000, "webhook --peer: how many of the payloads Apple's library verifies")
 	fs.DurationVar(&o.sweepWarmup, "sweep-warmup", 3*time.Second, "sweep: spends before the sweep starts (in the server: at least this, up to the next whole minute)")
 	fs.StringVar(&o.sweepIn, "sweep-in", sweepInServer, "sweep: server (restart creditsd with the sweep scheduled a minute or so ahead; its scheduler runs it) or process (`creditsd jobs run expiry-sweep` beside the server)")
+	fs.StringVar(&o.sweepBeside, "sweep-beside", "spend", "sweep: what the clients beside it send: spend (the issue's target: spends keep their p99) or read (entitlement reads, which share the server's read connections with each batch's walk)")
 	fs.DurationVar(&o.sweepTimeout, "sweep-timeout", 10*time.Minute, "sweep: give up on the sweep after this long")
 	fs.StringVar(&o.profileDir, "profile", "", "save a CPU profile of the server over each timed run (not the sweep) to DIR/SCENARIO-RUN.pprof; the server must be built with go build -tags pprof (a count-bound run, the webhook's, gets its first 10s)")
 	fs.DurationVar(&o.settle, "settle", 0, "before each timed run, wait up to this long for other work on the machine to stop (0: don't wait)")
@@ -138,6 +140,9 @@ func (o *options) check() error {
 	}
 	if o.sweepIn != sweepInServer && o.sweepIn != sweepInProcess {
 		return fmt.Errorf("--sweep-in %q: want %s or %s", o.sweepIn, sweepInServer, sweepInProcess)
+	}
+	if o.sweepBeside != "spend" && o.sweepBeside != "read" {
+		return fmt.Errorf("--sweep-beside %q: want spend or read", o.sweepBeside)
 	}
 	if o.expiredLayout != "spread" && o.expiredLayout != "together" {
 		return fmt.Errorf("--expired-layout %q: want spread or together", o.expiredLayout)

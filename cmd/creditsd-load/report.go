@@ -154,8 +154,8 @@ func (r report) table(w io.Writer) {
 		if s.ByTime {
 			order = "time"
 		}
-		fmt.Fprintf(w, "seeded %d users, %d lots (%d expired, %s; by %s) in %.1fs: %.0f lots/s\n", s.Users, s.Lots, s.Expired, layout,
-			order, s.Seconds, s.LotsPerSec)
+		fmt.Fprintf(w, "seeded %d users, %d lots (%d expired, %s; by %s) in %.1fs: %.0f lots/s; %s\n", s.Users, s.Lots, s.Expired, layout,
+			order, s.Seconds, s.LotsPerSec, s.schemaText())
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "scenario\trun\tclients\trequests\tok/s\tp50 ms\tp95 ms\tp99 ms\tmax ms\terrors\tpeak RSS MB\tserver cores\tload cores\tother cores\t")
@@ -237,13 +237,13 @@ var sweepLabels = map[string]string{
 }
 
 func (sw *sweepResult) notes(w io.Writer) {
-	d, b := sw.SpendsDuring, sw.SpendsBefore
-	fmt.Fprintf(w, "sweep %s: %.2fs (job_runs: %.2fs) after %.1fs of spends; %s\n",
-		sweepLabels[sw.In], sw.Seconds, sw.RunSeconds, sw.WarmupSeconds, sw.Output)
+	d, b, what := sw.beside()
+	fmt.Fprintf(w, "sweep %s: %.2fs (job_runs: %.2fs) after %.1fs of %s; %s\n",
+		sweepLabels[sw.In], sw.Seconds, sw.RunSeconds, sw.WarmupSeconds, what, sw.Output)
 	fmt.Fprintf(w, "  checked: %d expire entries on %d lots, %d of them seeded as expired (seeded: %d), %d expired lots left\n",
 		sw.Check.Entries, sw.Check.Lots, sw.Check.SeededLots, sw.ExpiredLots, sw.Check.Left)
-	fmt.Fprintf(w, "  spends during it: %.0f/s ok, p50 %.2f, p95 %.2f, p99 %.2f, max %.2f ms, errors %s; before it: %.0f/s, p99 %.2f ms\n",
-		d.PerSecond, d.P50ms, d.P95ms, d.P99ms, d.Maxms, errorText(d.Errors), b.PerSecond, b.P99ms)
+	fmt.Fprintf(w, "  %s during it: %.0f/s ok, p50 %.2f, p95 %.2f, p99 %.2f, max %.2f ms, errors %s; before it: %.0f/s, p99 %.2f ms\n",
+		what, d.PerSecond, d.P50ms, d.P95ms, d.P99ms, d.Maxms, errorText(d.Errors), b.PerSecond, b.P99ms)
 }
 
 func errorText(errs map[string]int) string {

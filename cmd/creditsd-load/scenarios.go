@@ -198,19 +198,32 @@ const readTokens = 50_000
 
 // read asks for random seeded users' entitlements with their own tokens.
 func (e *env) read(ctx context.Context) (scenarioResult, error) {
-	n := min(e.opts.users, readTokens)
-	tokens := make([]string, n)
+	tokens, err := e.readTokens()
+	if err != nil {
+		return scenarioResult{}, err
+	}
+	return e.timedRuns(ctx, "read", func(r, _ int) request { return e.readRequest(tokens, r) }), nil
+}
+
+// readTokens mints the tokens of up to readTokens users, spread over the
+// seeded ones.
+func (e *env) readTokens() ([]string, error) {
+	tokens := make([]string, min(e.opts.users, readTokens))
 	for i := range tokens {
 		var err error
 		if tokens[i], err = mint(e.secret, seedUserID(spread(i, e.opts.users)), "", 24*time.Hour); err != nil {
-			return scenarioResult{}, err
+			return nil, err
 		}
 	}
-	return e.timedRuns(ctx, "read", func(r, _ int) request {
-		return func(ctx context.Context, i int) (int, error) {
-			return send(ctx, e.client, "GET", "/v1/me/entitlement", tokens[spread(i+r*7, n)], nil)
-		}
-	}), nil
+	return tokens, nil
+}
+
+// readRequest reads the entitlement of one of tokens' users, in an order
+// that run r shifts.
+func (e *env) readRequest(tokens []string, r int) request {
+	return func(ctx context.Context, i int) (int, error) {
+		return send(ctx, e.client, "GET", "/v1/me/entitlement", tokens[spread(i+r*7, len(tokens))], nil)
+	}
 }
 
 // healthz asks GET /healthz with the reads' clients: no token, no database,

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"database/sql"
@@ -8,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"path"
 	"strings"
 	"time"
 
@@ -51,6 +53,26 @@ type seedReport struct {
 	Seconds    float64 `json:"seconds"`
 	LotsPerSec float64 `json:"lots_per_second"`  // a lot is 3 rows: lot, entry, admin_grants
 	Cached     bool    `json:"cached,omitempty"` // copied from --seed-cache; the figures are the original seeding's
+	// Schema is the last migration the seed was made with. A cached seed
+	// made before the tool recorded it has none.
+	Schema string `json:"schema,omitempty"`
+	// MigratedTo is, for a copy, the last migration it had when the server
+	// started: the one of the tool's own checkout (migrate).
+	MigratedTo string `json:"migrated_to,omitempty"`
+}
+
+// schemaText says which schema the seed was made with and, for a copy,
+// which it was migrated to before the server started.
+func (s seedReport) schemaText() string {
+	made := "schema " + cmp.Or(s.Schema, "not recorded")
+	switch {
+	case !s.Cached:
+		return made
+	case s.MigratedTo == s.Schema:
+		return "copied, " + made
+	default:
+		return fmt.Sprintf("copied, %s, migrated to %s", made, s.MigratedTo)
+	}
 }
 
 // seedCommitEvery bounds a seeding transaction: big enough that commits
@@ -94,9 +116,23 @@ func seed(ctx context.Context, path string, plan seedPlan, progress io.Writer) (
 	if _, err := db.ExecContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)"); err != nil {
 		return seedReport{}, err
 	}
+	schema, err := schemaOf(ctx, db)
+	if err != nil {
+		return seedReport{}, err
+	}
 	secs := time.Since(start).Seconds()
 	return seedReport{Users: plan.users, Lots: plan.lots, Expired: plan.expired, Together: plan.together, ByTime: plan.byTime,
-		Seconds: secs, LotsPerSec: float64(plan.lots) / secs}, nil
+		Seconds: secs, LotsPerSec: float64(plan.lots) / secs, Schema: schema}, nil
+}
+
+// schemaOf is the last migration db has applied. A seed's schema moves how
+// fast the server writes to it (a copy migrated past 0013 wrote 6–8 %
+// slower than a seed made with it: BENCHMARKS.md, session 20), so the
+// report says which it was.
+func schemaOf(ctx context.Context, db *sql.DB) (string, error) {
+	var name string
+	err := db.QueryRowContext(ctx, `SELECT COALESCE(MAX(name), '') FROM schema_migrations`).Scan(&name)
+	return strings.TrimSuffix(path.Base(name), ".sql"), err
 }
 
 // seedDSN trades durability for speed while seeding: nothing reads the file

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"cmp"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -45,12 +47,13 @@ func seedCached(ctx context.Context, cacheDir, path string, plan seedPlan, progr
 		// The copy is synced (copyFile): gigabytes of its pages would
 		// otherwise reach the disk during the first timed run, and every
 		// fsync of the server's would wait behind them.
-		if err := migrate(ctx, path); err != nil {
+		schema, err := migrate(ctx, path)
+		if err != nil {
 			return seedReport{}, time.Time{}, err
 		}
-		fmt.Fprintf(progress, "[seed] copied %s (seeded %s) in %.1fs\n", name, meta.SeededAt.Format(time.RFC3339),
-			time.Since(start).Seconds())
-		meta.Report.Cached = true
+		fmt.Fprintf(progress, "[seed] copied %s (seeded %s, schema %s; now %s) in %.1fs\n", name,
+			meta.SeededAt.Format(time.RFC3339), cmp.Or(meta.Report.Schema, "not recorded"), schema, time.Since(start).Seconds())
+		meta.Report.Cached, meta.Report.MigratedTo = true, schema
 		return meta.Report, meta.SeededAt, nil
 	}
 	rep, err := seed(ctx, path, plan, progress)
@@ -75,13 +78,21 @@ func seedCached(ctx context.Context, cacheDir, path string, plan seedPlan, progr
 	return rep, plan.now, os.WriteFile(name+".json", data, 0o644) // written last: it marks the copy complete
 }
 
-// migrate brings a copied database to the current schema.
-func migrate(ctx context.Context, path string) error {
+// migrate brings a copied database to the current schema, and names it.
+func migrate(ctx context.Context, path string) (string, error) {
 	db, err := store.Open(ctx, path)
 	if err != nil {
-		return err
+		return "", err
 	}
-	return db.Close()
+	if err := db.Close(); err != nil {
+		return "", err
+	}
+	conn, err := sql.Open("sqlite", "file:"+path+"?mode=ro")
+	if err != nil {
+		return "", err
+	}
+	defer conn.Close()
+	return schemaOf(ctx, conn)
 }
 
 func syncFile(path string) error {

@@ -2,8 +2,11 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
+	"encoding/json"
 	"io"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -35,6 +38,44 @@ func TestSeedCached(t *testing.T) {
 	rep, _, err = seedCached(ctx, cache, filepath.Join(dir, "c.db"), plan, io.Discard)
 	require.NoError(t, err)
 	require.False(t, rep.Cached, "another plan seeds afresh")
+}
+
+// The report names the schema a seed was made with and the one a copy was
+// migrated to, which differ when the cache is older than the checkout.
+func TestSeedCachedNamesItsSchema(t *testing.T) {
+	ctx := context.Background()
+	cache, dir := t.TempDir(), t.TempDir()
+	plan := seedPlan{users: 3, lots: 9, expired: 1, credits: 100, now: time.Now()}
+	made, _, err := seedCached(ctx, cache, filepath.Join(dir, "a.db"), plan, io.Discard)
+	require.NoError(t, err)
+	require.Regexp(t, `^\d{4}_\w+$`, made.Schema)
+	require.Equal(t, "schema "+made.Schema, made.schemaText())
+
+	copied, _, err := seedCached(ctx, cache, filepath.Join(dir, "b.db"), plan, io.Discard)
+	require.NoError(t, err)
+	require.Equal(t, made.Schema, copied.MigratedTo)
+	require.Equal(t, "copied, schema "+made.Schema, copied.schemaText())
+
+	// A cache seeded by an older checkout, or by a tool that did not
+	// record the schema.
+	name := filepath.Join(cache, "seed-u3-l9-e1-togetherfalse.db.json")
+	for _, old := range []string{"0013_unread_indexes", ""} {
+		data, err := os.ReadFile(name)
+		require.NoError(t, err)
+		var meta cachedSeed
+		require.NoError(t, json.Unmarshal(data, &meta))
+		meta.Report.Schema = old
+		data, err = json.Marshal(meta)
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(name, data, 0o644))
+		var progress bytes.Buffer
+		copied, _, err = seedCached(ctx, cache, filepath.Join(dir, "c.db"), plan, &progress)
+		require.NoError(t, err)
+		require.Equal(t, made.Schema, copied.MigratedTo)
+		want := "copied, schema " + cmp.Or(old, "not recorded") + ", migrated to " + made.Schema
+		require.Equal(t, want, copied.schemaText())
+		require.Contains(t, progress.String(), "schema "+cmp.Or(old, "not recorded")+"; now "+made.Schema)
+	}
 }
 
 // pageWrites records the size of every write.

@@ -12,8 +12,8 @@ import (
 	"github.com/creditsd/creditsd/jobs"
 )
 
-// sweepResult is the expiry sweep's wall time and what the spends running
-// beside it saw.
+// sweepResult is the expiry sweep's wall time and what the requests
+// running beside it saw: spends, or with --sweep-beside read, reads.
 type sweepResult struct {
 	// In says who ran the sweep: "server" (the server's own scheduler, its
 	// batches queued on the writer with the spends, as in production) or
@@ -25,10 +25,22 @@ type sweepResult struct {
 	Slot          string      `json:"slot,omitempty"` // server: the scheduled slot it ran for
 	Output        string      `json:"output"`         // the job's report line, as `jobs run` prints it
 	ExpiredLots   int         `json:"expired_lots_seeded"`
-	Swept         jobs.Result `json:"swept"` // the run's own counts: lots, credits, batches
-	Check         sweepCheck  `json:"check"` // the database after it, checked against the seed
-	SpendsBefore  Summary     `json:"spends_before"`
-	SpendsDuring  Summary     `json:"spends_during"`
+	Swept         jobs.Result `json:"swept"`                   // the run's own counts: lots, credits, batches
+	Check         sweepCheck  `json:"check"`                   // the database after it, checked against the seed
+	Beside        string      `json:"beside"`                  // what the clients beside it sent: spend or read
+	SpendsBefore  *Summary    `json:"spends_before,omitempty"` // Beside spend
+	SpendsDuring  *Summary    `json:"spends_during,omitempty"`
+	ReadsBefore   *Summary    `json:"reads_before,omitempty"` // Beside read
+	ReadsDuring   *Summary    `json:"reads_during,omitempty"`
+}
+
+// beside is what the requests beside the sweep saw during it and before
+// it, and what they were, as the report names them.
+func (sw *sweepResult) beside() (during, before Summary, name string) {
+	if sw.ReadsDuring != nil {
+		return *sw.ReadsDuring, *sw.ReadsBefore, "reads"
+	}
+	return *sw.SpendsDuring, *sw.SpendsBefore, "spends"
 }
 
 // sweepRun is one sweep as the scenario saw it: when it ran, in time since
@@ -42,16 +54,17 @@ type sweepRun struct {
 // errNoSweepJob means the binary measured predates the expiry sweep.
 var errNoSweepJob = errors.New("this creditsd has no expiry-sweep job")
 
-// sweep runs the expiry sweep beside a live server while spends keep
-// coming, and reports the sweep's wall time and the spends' latency before
-// and during it. With --sweep-in server the server is restarted with the
-// sweep on its schedule; with process, `creditsd jobs run` runs it.
+// sweep runs the expiry sweep beside a live server while spends (or, with
+// --sweep-beside read, reads) keep coming, and reports the sweep's wall
+// time and their latency before and during it. With --sweep-in server the
+// server is restarted with the sweep on its schedule; with process,
+// `creditsd jobs run` runs it.
 func (e *env) sweep(ctx context.Context) (scenarioResult, error) {
 	if e.srv == nil {
 		return scenarioResult{Note: "skipped: the sweep needs the server's config and binary; run without --target"}, nil
 	}
 	conc, _, _ := e.opts.phase("sweep")
-	token, err := mint(e.secret, "creditsd-load", "credits:spend", 24*time.Hour)
+	beside, err := e.besideSweep()
 	if err != nil {
 		return scenarioResult{}, err
 	}
@@ -68,7 +81,7 @@ func (e *env) sweep(ctx context.Context) (scenarioResult, error) {
 	}
 	spendCtx, stopSpends := context.WithCancel(ctx)
 	defer stopSpends()
-	l := load{name: "sweep spends", concurrency: conc, duration: lead + e.opts.sweepTimeout + 5*time.Second,
+	l := load{name: "sweep " + e.opts.sweepBeside + "s", concurrency: conc, duration: lead + e.opts.sweepTimeout + 5*time.Second,
 		progress: e.stderr, rss: e.rss}
 	start, before := time.Now(), readCPU(e.pid())
 	type ran struct {
@@ -77,7 +90,7 @@ func (e *env) sweep(ctx context.Context) (scenarioResult, error) {
 	}
 	done := make(chan ran, 1)
 	go func() {
-		s, el := l.run(spendCtx, e.spendRequest(token, e.runID+"-sweep"))
+		s, el := l.run(spendCtx, beside)
 		done <- ran{s, el}
 	}()
 	sw, sweepErr := await(ctx, start)
@@ -100,17 +113,39 @@ func (e *env) sweep(ctx context.Context) (scenarioResult, error) {
 	if res.Sweep.Check, err = checkSweep(ctx, e.files.Database, e.seededAt); err != nil {
 		return res, fmt.Errorf("checking the sweep: %w", err)
 	}
-	fmt.Fprintf(e.stderr, "[sweep] in %s: %.2fs: %s; spends during it: %.0f/s, p99 %.2f ms\n", res.Sweep.In,
-		res.Sweep.Seconds, res.Sweep.Output, res.Sweep.SpendsDuring.PerSecond, res.Sweep.SpendsDuring.P99ms)
+	during, _, what := res.Sweep.beside()
+	fmt.Fprintf(e.stderr, "[sweep] in %s: %.2fs: %s; %s during it: %.0f/s, p99 %.2f ms\n", res.Sweep.In,
+		res.Sweep.Seconds, res.Sweep.Output, what, during.PerSecond, during.P99ms)
 	return res, res.Sweep.Check.verify(sw.run.Counts, e.opts.expired, lotCredits)
+}
+
+// besideSweep is the request the clients beside the sweep send.
+func (e *env) besideSweep() (request, error) {
+	if e.opts.sweepBeside == "read" {
+		tokens, err := e.readTokens()
+		if err != nil {
+			return nil, err
+		}
+		return e.readRequest(tokens, 0), nil
+	}
+	token, err := mint(e.secret, "creditsd-load", "credits:spend", 24*time.Hour)
+	if err != nil {
+		return nil, err
+	}
+	return e.spendRequest(token, e.runID+"-sweep"), nil
 }
 
 func (e *env) sweepResult(sw sweepRun, samples []sample) *sweepResult {
 	res := &sweepResult{In: e.opts.sweepIn, Seconds: (sw.to - sw.from).Seconds(),
 		RunSeconds: sw.run.Finished.Sub(sw.run.Started).Seconds(), WarmupSeconds: sw.from.Seconds(),
-		Output: sw.output, ExpiredLots: e.opts.expired, Swept: sw.run.Counts,
-		SpendsBefore: summarize(window(samples, 0, sw.from), sw.from),
-		SpendsDuring: summarize(window(samples, sw.from, sw.to), sw.to-sw.from)}
+		Output: sw.output, ExpiredLots: e.opts.expired, Swept: sw.run.Counts, Beside: e.opts.sweepBeside}
+	before := summarize(window(samples, 0, sw.from), sw.from)
+	during := summarize(window(samples, sw.from, sw.to), sw.to-sw.from)
+	if res.Beside == "read" {
+		res.ReadsBefore, res.ReadsDuring = &before, &during
+	} else {
+		res.SpendsBefore, res.SpendsDuring = &before, &during
+	}
 	if !sw.run.Manual {
 		res.Slot = sw.run.Slot.Format(time.RFC3339)
 	}

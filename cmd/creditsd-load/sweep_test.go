@@ -2,12 +2,18 @@ package main
 
 import (
 	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/golang-jwt/jwt/v5"
 	"github.com/stretchr/testify/require"
 	"go.yaml.in/yaml/v3"
 
@@ -189,4 +195,59 @@ func TestCheckSweepCountsTheSeededExpiredLots(t *testing.T) {
 	require.NoError(t, c.verify(swept, 50, 1000))
 	require.Error(t, c.verify(swept, 51, 1000), "a lot missing")
 	require.Error(t, c.verify(jobs.Result{"lots": 49}, 50, 1000), "the job's own count must agree")
+}
+
+// --sweep-beside picks what the clients beside the sweep send, and the
+// result and its report name them: spends by default, or the app's reads.
+func TestSweepBesideSpendsOrReads(t *testing.T) {
+	var mu sync.Mutex
+	asked := map[string]int{} // "METHOD path, bearer's subject"
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		claims := jwt.MapClaims{}
+		_, err := jwt.ParseWithClaims(strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer "), claims,
+			func(*jwt.Token) (any, error) { return []byte("s3cret"), nil })
+		require.NoError(t, err)
+		path := r.URL.Path
+		if strings.HasPrefix(path, "/v1/users/"+seedUserID(0)[:6]) {
+			path = "/v1/users/{seeded}/spends"
+		}
+		mu.Lock()
+		asked[r.Method+" "+path+", "+strings.TrimRight(claims["sub"].(string), "0123456789")]++
+		mu.Unlock()
+		_, _ = w.Write([]byte(`{}`))
+	}))
+	t.Cleanup(srv.Close)
+	c, err := newWireClient(srv.URL, 1)
+	require.NoError(t, err)
+	samples := []sample{{at: time.Second, status: 200}, {at: 2500 * time.Millisecond, status: 200},
+		{at: 3500 * time.Millisecond, status: 200}, {at: 4 * time.Second, status: 200}}
+	for _, tc := range []struct{ beside, want, line string }{
+		{"spend", "POST /v1/users/{seeded}/spends, creditsd-load", "  spends during it: 1/s ok"},
+		{"read", "GET /v1/me/entitlement, load-u", "  reads during it: 1/s ok"},
+	} {
+		o, err := parseOptions([]string{"--scenario", "sweep", "--sweep-beside", tc.beside, "--users", "50"}, io.Discard)
+		require.NoError(t, err)
+		e := &env{opts: o, secret: "s3cret", client: c, runID: newRunID()}
+		req, err := e.besideSweep()
+		require.NoError(t, err)
+		clear(asked)
+		for i := range 5 {
+			status, err := req(context.Background(), i)
+			require.NoError(t, err)
+			require.Equal(t, 200, status)
+		}
+		require.Equal(t, map[string]int{tc.want: 5}, asked)
+
+		res := e.sweepResult(sweepRun{from: 2 * time.Second, to: 4 * time.Second}, samples)
+		require.Equal(t, tc.beside, res.Beside)
+		require.Equal(t, tc.beside == "read", res.ReadsDuring != nil && res.SpendsDuring == nil)
+		during, before, _ := res.beside()
+		require.Equal(t, 2, during.OK, "the requests at 2.5 and 3.5 s")
+		require.Equal(t, 1, before.OK, "the request at 1 s")
+		var out strings.Builder
+		res.notes(&out)
+		require.Contains(t, out.String(), tc.line)
+	}
+	_, err = parseOptions([]string{"--sweep-beside", "webhook"}, io.Discard)
+	require.ErrorContains(t, err, "want spend or read")
 }

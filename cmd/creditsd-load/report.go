@@ -232,7 +232,7 @@ func (s scenarioResult) notes(w io.Writer) {
 
 // sweepLabels say in the report who ran the sweep.
 var sweepLabels = map[string]string{
-	sweepInServer:  "in the server (its scheduler; batches queue on the writer with the spends)",
+	sweepInServer:  "in the server (its scheduler; batches queue on the one writer, with any writes)",
 	sweepInProcess: "as a process (`creditsd jobs run expiry-sweep` beside the server)",
 }
 

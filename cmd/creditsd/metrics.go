@@ -18,8 +18,8 @@ var ledgerEntries = prometheus.NewDesc("creditsd_ledger_entries_total",
 	"Ledger entries written, by kind and product.", []string{"kind", "product"}, nil)
 
 // ledgerCollector exports the ledger's running totals, which the store's
-// writer keeps in the database with each commit's entries: exact whichever
-// path wrote them, and cheap to read.
+// writer keeps in the database with each commit's entries: exact for every
+// entry the store writes, whichever path wrote it, and cheap to read.
 type ledgerCollector struct {
 	db  *sqlite.DB
 	log *slog.Logger

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io/fs"
 	"net/url"
+	"path"
 	"runtime"
 	"sort"
 	"strconv"
@@ -136,6 +137,14 @@ func (db *DB) Close() error {
 func (db *DB) Ping(ctx context.Context) error {
 	var one int
 	return db.read.QueryRowContext(ctx, "SELECT 1").Scan(&one)
+}
+
+// LastMigration names the last of the embedded migrations (its file name
+// without .sql): the schema a database this package has opened is at.
+func LastMigration() string {
+	names, _ := fs.Glob(migrations, "migrations/*.sql") // a valid pattern: no error
+	sort.Strings(names)
+	return strings.TrimSuffix(path.Base(names[len(names)-1]), ".sql")
 }
 
 // migrate applies the embedded migrations the database lacks.

@@ -51,6 +51,31 @@ func scanEntries(rows *stmtRows, limit int) ([]entitlements.Entry, int64, error)
 	return entries, next, rows.Err()
 }
 
+// addTotalsSQL adds the entries after ?1 to ledger_totals. total(), not
+// sum(): a metric must never fail a ledger write (0002), and sum() of
+// integers raises on overflow where total() goes on as a REAL.
+const addTotalsSQL = `INSERT INTO ledger_totals (kind, product, credits, entries)
+	SELECT kind, product, total(abs(credits)), count(*) FROM entries WHERE entry_id > ?1 GROUP BY kind, product
+	ON CONFLICT (kind, product) DO UPDATE SET credits = credits + excluded.credits, entries = entries + excluded.entries`
+
+// Execer runs a statement in a transaction: the writer's connection, or a
+// *sql.Tx.
+type Execer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
+// AddTotals counts the entries after last in ledger_totals, in ex's
+// transaction: what a trigger on every entry did until migration 0015, in
+// one statement a commit. The writer calls it before each group commit,
+// where only the entries the batch keeps are there to count (a failed
+// job's savepoint took its own back). Whatever else writes entries in
+// transactions of its own, such as the load tool's bulk seed, calls it
+// before each of its commits too, with the last entry_id it began with.
+func AddTotals(ctx context.Context, ex Execer, last int64) error {
+	_, err := ex.ExecContext(ctx, addTotalsSQL, last)
+	return err
+}
+
 // Total is the ledger's running sum for one kind and product.
 type Total struct {
 	Kind, Product string

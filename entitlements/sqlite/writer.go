@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"sync/atomic"
@@ -81,27 +80,6 @@ func lastEntry(conn *stmtConn) (int64, error) {
 	var last int64
 	err := conn.QueryRowContext(conn.ctx, `SELECT COALESCE(MAX(entry_id), 0) FROM entries`).Scan(&last)
 	return last, err
-}
-
-// addTotalsSQL adds the entries after ?1 to ledger_totals.
-const addTotalsSQL = `INSERT INTO ledger_totals (kind, product, credits, entries)
-	SELECT kind, product, SUM(abs(credits)), count(*) FROM entries WHERE entry_id > ?1 GROUP BY kind, product
-	ON CONFLICT (kind, product) DO UPDATE SET credits = credits + excluded.credits, entries = entries + excluded.entries`
-
-// Execer runs a statement: the writer's connection, or a *sql.Tx.
-type Execer interface {
-	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
-}
-
-// AddTotals counts the entries after last in ledger_totals, in ex's
-// transaction: what a trigger on every entry did until migration 0015, in
-// one statement a commit. The writer calls it before each group commit,
-// where only the entries the batch keeps are there to count (a failed
-// job's savepoint took its own back). Whatever else writes entries, such
-// as a bulk load on its own connection, calls it before its commits too.
-func AddTotals(ctx context.Context, ex Execer, last int64) error {
-	_, err := ex.ExecContext(ctx, addTotalsSQL, last)
-	return err
 }
 
 // runJob runs fn inside a savepoint, undoing only its own work on failure

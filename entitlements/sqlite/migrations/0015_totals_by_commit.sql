@@ -3,7 +3,7 @@
 -- every lot is an entry, paid ~1.2 µs a lot for it, an eighth of its
 -- SQL (BENCHMARKS.md, session 22). The writer now adds each group
 -- commit's entries to the totals in one statement before its COMMIT
--- (writer.go, addTotals), so they are kept in the same transaction as the
+-- (AddTotals, ledger.go), so they are kept in the same transaction as the
 -- entries they count, for every write this store makes.
 --
 -- Entries inserted by hand, outside the store, are no longer counted:

@@ -198,16 +198,16 @@ const readTokens = 50_000
 
 // read asks for random seeded users' entitlements with their own tokens.
 func (e *env) read(ctx context.Context) (scenarioResult, error) {
-	tokens, err := e.readTokens()
+	tokens, err := e.mintReadTokens()
 	if err != nil {
 		return scenarioResult{}, err
 	}
 	return e.timedRuns(ctx, "read", func(r, _ int) request { return e.readRequest(tokens, r) }), nil
 }
 
-// readTokens mints the tokens of up to readTokens users, spread over the
-// seeded ones.
-func (e *env) readTokens() ([]string, error) {
+// mintReadTokens mints the tokens of up to readTokens users, spread over
+// the seeded ones.
+func (e *env) mintReadTokens() ([]string, error) {
 	tokens := make([]string, min(e.opts.users, readTokens))
 	for i := range tokens {
 		var err error

@@ -106,11 +106,6 @@ func seed(ctx context.Context, path string, plan seedPlan, progress io.Writer) (
 	if err := s.run(ctx); err != nil {
 		return seedReport{}, err
 	}
-	// The entries went in on this connection, past the store's writer,
-	// which counts each commit's entries in ledger_totals: count them here.
-	if err := store.AddTotals(ctx, db, 0); err != nil {
-		return seedReport{}, err
-	}
 	// Fold the WAL into the file, so the server does not start by
 	// checkpointing gigabytes while it is being measured.
 	if _, err := db.ExecContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)"); err != nil {
@@ -157,6 +152,7 @@ type seeder struct {
 	start    time.Time
 
 	tx                     *sql.Tx
+	lastEntry              int64 // the last entry_id when tx began: commit counts the entries after it
 	users, lots, entries   *batchInsert
 	grants                 *batchInsert
 	sinceCommit, lotsSoFar int
@@ -296,6 +292,9 @@ func (s *seeder) begin(ctx context.Context) error {
 		return err
 	}
 	s.tx = tx
+	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(entry_id), 0) FROM entries`).Scan(&s.lastEntry); err != nil {
+		return err
+	}
 	s.users = newBatchInsert(tx, "users", "user_id, app_account_token, created_at")
 	s.lots = newBatchInsert(tx, "lots", "lot_id, user_id, source, product_id, transaction_id, environment, granted, remaining, granted_at, expires_at, created_at")
 	s.entries = newBatchInsert(tx, "entries", "user_id, kind, credits, lot_id, product, reason, actor, ref, allowance_day, created_at")
@@ -317,12 +316,17 @@ func (s *seeder) maybeCommit(ctx context.Context) error {
 	return s.begin(ctx)
 }
 
-// commit flushes the batches and commits.
+// commit flushes the batches, counts their entries in ledger_totals, as
+// the store's writer counts its own (the seed writes past it), and
+// commits.
 func (s *seeder) commit(ctx context.Context) error {
 	for _, b := range []*batchInsert{s.users, s.lots, s.entries, s.grants} {
 		if err := b.flush(ctx); err != nil {
 			return err
 		}
+	}
+	if err := store.AddTotals(ctx, s.tx, s.lastEntry); err != nil {
+		return err
 	}
 	s.sinceCommit = 0
 	return s.tx.Commit()

@@ -78,21 +78,29 @@ func seedCached(ctx context.Context, cacheDir, path string, plan seedPlan, progr
 	return rep, plan.now, os.WriteFile(name+".json", data, 0o644) // written last: it marks the copy complete
 }
 
-// migrate brings a copied database to the current schema, and names it.
+// migrate brings a copied database to this checkout's schema and names
+// it. A copy already past it is refused: a cache seeded by a newer
+// checkout's tool holds migrations this checkout's binaries do not know
+// (bench/sidebyside.sh runs the base's tool), and a binary measured on
+// such a copy would run on a schema that is not its own.
 func migrate(ctx context.Context, path string) (string, error) {
-	db, err := store.Open(ctx, path)
-	if err != nil {
-		return "", err
-	}
-	if err := db.Close(); err != nil {
-		return "", err
-	}
 	conn, err := sql.Open("sqlite", "file:"+path+"?mode=ro")
 	if err != nil {
 		return "", err
 	}
 	defer conn.Close()
-	return schemaOf(ctx, conn)
+	schema, err := schemaOf(ctx, conn)
+	if err != nil {
+		return "", err
+	}
+	if last := store.LastMigration(); schema > last {
+		return "", fmt.Errorf("the cached seed is at schema %s, past this checkout's %s: seed a cache of this checkout's own", schema, last)
+	}
+	db, err := store.Open(ctx, path)
+	if err != nil {
+		return "", err
+	}
+	return store.LastMigration(), db.Close()
 }
 
 func syncFile(path string) error {

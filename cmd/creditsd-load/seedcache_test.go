@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"io"
 	"os"
@@ -56,18 +57,33 @@ func TestSeedCachedNamesItsSchema(t *testing.T) {
 	require.Equal(t, made.Schema, copied.MigratedTo)
 	require.Equal(t, "copied, schema "+made.Schema, copied.schemaText())
 
+	// A cache seeded by a newer checkout is refused: its copy would hold
+	// migrations this checkout's binaries do not know.
+	name := filepath.Join(cache, "seed-u3-l9-e1-togetherfalse.db")
+	future, err := sql.Open("sqlite", name)
+	require.NoError(t, err)
+	_, err = future.Exec(`INSERT INTO schema_migrations (name) VALUES ('migrations/9999_future.sql')`)
+	require.NoError(t, err)
+	require.NoError(t, future.Close())
+	_, _, err = seedCached(ctx, cache, filepath.Join(dir, "d.db"), plan, io.Discard)
+	require.ErrorContains(t, err, "the cached seed is at schema 9999_future, past this checkout's "+made.Schema)
+	future, err = sql.Open("sqlite", name)
+	require.NoError(t, err)
+	_, err = future.Exec(`DELETE FROM schema_migrations WHERE name = 'migrations/9999_future.sql'`)
+	require.NoError(t, err)
+	require.NoError(t, future.Close())
+
 	// A cache seeded by an older checkout, or by a tool that did not
 	// record the schema.
-	name := filepath.Join(cache, "seed-u3-l9-e1-togetherfalse.db.json")
 	for _, old := range []string{"0013_unread_indexes", ""} {
-		data, err := os.ReadFile(name)
+		data, err := os.ReadFile(name + ".json")
 		require.NoError(t, err)
 		var meta cachedSeed
 		require.NoError(t, json.Unmarshal(data, &meta))
 		meta.Report.Schema = old
 		data, err = json.Marshal(meta)
 		require.NoError(t, err)
-		require.NoError(t, os.WriteFile(name, data, 0o644))
+		require.NoError(t, os.WriteFile(name+".json", data, 0o644))
 		var progress bytes.Buffer
 		copied, _, err = seedCached(ctx, cache, filepath.Join(dir, "c.db"), plan, &progress)
 		require.NoError(t, err)

@@ -16,12 +16,12 @@ import (
 // running beside it saw: spends, or with --sweep-beside read, reads.
 type sweepResult struct {
 	// In says who ran the sweep: "server" (the server's own scheduler, its
-	// batches queued on the writer with the spends, as in production) or
+	// batches queued on the writer with any writes, as in production) or
 	// "process" (`creditsd jobs run expiry-sweep` beside the server).
 	In            string      `json:"in"`
 	Seconds       float64     `json:"seconds"`        // server: as run_seconds; process: the command's wall time
 	RunSeconds    float64     `json:"run_seconds"`    // the run as job_runs recorded it, claim to finish
-	WarmupSeconds float64     `json:"warmup_seconds"` // spends before the sweep started
+	WarmupSeconds float64     `json:"warmup_seconds"` // requests beside it before the sweep started
 	Slot          string      `json:"slot,omitempty"` // server: the scheduled slot it ran for
 	Output        string      `json:"output"`         // the job's report line, as `jobs run` prints it
 	ExpiredLots   int         `json:"expired_lots_seeded"`
@@ -37,14 +37,19 @@ type sweepResult struct {
 // beside is what the requests beside the sweep saw during it and before
 // it, and what they were, as the report names them.
 func (sw *sweepResult) beside() (during, before Summary, name string) {
-	if sw.ReadsDuring != nil {
-		return *sw.ReadsDuring, *sw.ReadsBefore, "reads"
+	pair := [2]*Summary{sw.SpendsDuring, sw.SpendsBefore}
+	name = "spends"
+	if sw.Beside == "read" {
+		pair, name = [2]*Summary{sw.ReadsDuring, sw.ReadsBefore}, "reads"
 	}
-	return *sw.SpendsDuring, *sw.SpendsBefore, "spends"
+	if pair[0] != nil && pair[1] != nil {
+		during, before = *pair[0], *pair[1]
+	}
+	return during, before, name
 }
 
 // sweepRun is one sweep as the scenario saw it: when it ran, in time since
-// the spends started, and its job_runs record.
+// the requests beside it started, and its job_runs record.
 type sweepRun struct {
 	from, to time.Duration
 	run      jobRun
@@ -79,8 +84,8 @@ func (e *env) sweep(ctx context.Context) (scenarioResult, error) {
 			return e.awaitScheduledSweep(ctx, start, slot)
 		}
 	}
-	spendCtx, stopSpends := context.WithCancel(ctx)
-	defer stopSpends()
+	besideCtx, stopBeside := context.WithCancel(ctx)
+	defer stopBeside()
 	l := load{name: "sweep " + e.opts.sweepBeside + "s", concurrency: conc, duration: lead + e.opts.sweepTimeout + 5*time.Second,
 		progress: e.stderr, rss: e.rss}
 	start, before := time.Now(), readCPU(e.pid())
@@ -90,14 +95,14 @@ func (e *env) sweep(ctx context.Context) (scenarioResult, error) {
 	}
 	done := make(chan ran, 1)
 	go func() {
-		s, el := l.run(spendCtx, beside)
+		s, el := l.run(besideCtx, beside)
 		done <- ran{s, el}
 	}()
 	sw, sweepErr := await(ctx, start)
 	if sweepErr == nil {
 		_ = sleep(ctx, time.Second) // a second after, to see the writer recover
 	}
-	stopSpends()
+	stopBeside()
 	r := <-done
 	all := summarize(r.samples, r.elapsed)
 	all.setCores(before.cores(readCPU(e.pid()), r.elapsed))
@@ -122,7 +127,7 @@ func (e *env) sweep(ctx context.Context) (scenarioResult, error) {
 // besideSweep is the request the clients beside the sweep send.
 func (e *env) besideSweep() (request, error) {
 	if e.opts.sweepBeside == "read" {
-		tokens, err := e.readTokens()
+		tokens, err := e.mintReadTokens()
 		if err != nil {
 			return nil, err
 		}

@@ -66,7 +66,7 @@ func dailyAt(slot time.Time) string {
 // markPrevSlotRun records the schedule's slot before slot as run, as it is
 // on a server that has been up for a day. Without it the scheduler's
 // catch-up at start (a slot missed while no server was up runs once) would
-// sweep at once, before the spends' warm-up. It is recorded as skipped, so
+// sweep at once, before the warm-up of the requests beside it. It is recorded as skipped, so
 // that the record says why.
 func markPrevSlotRun(ctx context.Context, path string, sched jobs.Schedule, slot time.Time) error {
 	prev, ok := jobs.Prev(sched, slot.Add(-time.Millisecond))
@@ -88,7 +88,7 @@ func markPrevSlotRun(ctx context.Context, path string, sched jobs.Schedule, slot
 }
 
 // awaitScheduledSweep reads job_runs until the server's run for slot has
-// finished, and places it in time since the spends started. The times are
+// finished, and places it in time since the requests beside it started. The times are
 // the server's own: started_at is when the run took its lease, finished_at
 // when it recorded its outcome.
 func (e *env) awaitScheduledSweep(ctx context.Context, start, slot time.Time) (sweepRun, error) {
@@ -106,7 +106,7 @@ func (e *env) awaitScheduledSweep(ctx context.Context, start, slot time.Time) (s
 		}
 		if found && !seen {
 			seen = true
-			fmt.Fprintf(e.stderr, "[sweep] the server started its sweep %.1fs into the spends\n", run.Started.Sub(start).Seconds())
+			fmt.Fprintf(e.stderr, "[sweep] the server started its sweep %.1fs into the requests beside it\n", run.Started.Sub(start).Seconds())
 		}
 		if found && run.Outcome != "running" {
 			return scheduledSweepRun(run, start)
@@ -120,7 +120,7 @@ func (e *env) awaitScheduledSweep(ctx context.Context, start, slot time.Time) (s
 	}
 }
 
-// scheduledSweepRun checks a finished run and places it in the spends'
+// scheduledSweepRun checks a finished run and places it in the requests'
 // time.
 func scheduledSweepRun(run jobRun, start time.Time) (sweepRun, error) {
 	if run.Outcome != string(jobs.OK) {
@@ -128,7 +128,7 @@ func scheduledSweepRun(run jobRun, start time.Time) (sweepRun, error) {
 	}
 	sw := sweepRun{from: run.Started.Sub(start), to: run.Finished.Sub(start), run: run, output: run.line()}
 	if sw.from <= 0 {
-		return sw, fmt.Errorf("the server's sweep started %.1fs before the spends: it took longer than %s to start",
+		return sw, fmt.Errorf("the server's sweep started %.1fs before the requests beside it: it took longer than %s to start",
 			-sw.from.Seconds(), serverStartMargin)
 	}
 	return sw, nil

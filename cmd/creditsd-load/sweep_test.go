@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.yaml.in/yaml/v3"
 
@@ -164,7 +165,7 @@ func TestScheduledSweepRun(t *testing.T) {
 
 	run.Started = start.Add(-time.Second)
 	_, err = scheduledSweepRun(run, start)
-	require.ErrorContains(t, err, "before the spends")
+	require.ErrorContains(t, err, "before the requests beside it")
 
 	run.Outcome, run.Error = "failed", "disk full"
 	_, err = scheduledSweepRun(run, start)
@@ -206,7 +207,7 @@ func TestSweepBesideSpendsOrReads(t *testing.T) {
 		claims := jwt.MapClaims{}
 		_, err := jwt.ParseWithClaims(strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer "), claims,
 			func(*jwt.Token) (any, error) { return []byte("s3cret"), nil })
-		require.NoError(t, err)
+		assert.NoError(t, err) // not require: this is the server's goroutine
 		path := r.URL.Path
 		if strings.HasPrefix(path, "/v1/users/"+seedUserID(0)[:6]) {
 			path = "/v1/users/{seeded}/spends"
@@ -240,7 +241,11 @@ func TestSweepBesideSpendsOrReads(t *testing.T) {
 
 		res := e.sweepResult(sweepRun{from: 2 * time.Second, to: 4 * time.Second}, samples)
 		require.Equal(t, tc.beside, res.Beside)
-		require.Equal(t, tc.beside == "read", res.ReadsDuring != nil && res.SpendsDuring == nil)
+		if tc.beside == "read" {
+			require.True(t, res.ReadsBefore != nil && res.ReadsDuring != nil && res.SpendsBefore == nil && res.SpendsDuring == nil)
+		} else {
+			require.True(t, res.SpendsBefore != nil && res.SpendsDuring != nil && res.ReadsBefore == nil && res.ReadsDuring == nil)
+		}
 		during, before, _ := res.beside()
 		require.Equal(t, 2, during.OK, "the requests at 2.5 and 3.5 s")
 		require.Equal(t, 1, before.OK, "the request at 1 s")

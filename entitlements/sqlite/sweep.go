@@ -152,12 +152,11 @@ func (db *DB) walkFrom(ctx context.Context, after LotKey, walk int) (batchWalk, 
 func (tx *Tx) expireLots(ctx context.Context, asOf time.Time, w batchWalk, actor string) (Expired, error) {
 	var out Expired
 	start := time.Now()
-	var last int64
-	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(entry_id), 0) FROM entries`).Scan(&last); err != nil {
+	last, err := lastEntry(tx.q) // its own mark: jobs before it in the batch may have written entries
+	if err != nil {
 		return out, err
 	}
 	due := min(millis(asOf), millis(tx.now))
-	var err error
 	if w.last {
 		out.End = true
 		_, err = tx.ExecContext(ctx, expireWalkToEndSQL, actor, millis(tx.now), due, w.after.UserID, w.after.LotID)

@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"path"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -194,6 +195,9 @@ func runMigrations(ctx context.Context, pool *sql.DB, fsys fs.FS) (err error) {
 		return err
 	}
 	sort.Strings(names)
+	if err := refuseNewerSchema(ctx, tx, names); err != nil {
+		return err
+	}
 	applied := 0
 	for _, name := range names {
 		ok, err := applyMigration(ctx, tx, fsys, name)
@@ -210,6 +214,43 @@ func runMigrations(ctx context.Context, pool *sql.DB, fsys fs.FS) (err error) {
 		}
 	}
 	return tx.Commit()
+}
+
+// ErrNewerSchema is a database that a newer creditsd has migrated past
+// the migrations this binary knows.
+var ErrNewerSchema = errors.New("the database was migrated by a newer creditsd")
+
+// refuseNewerSchema fails if the database has applied a migration that is
+// not among known. A binary writes with the statements of its own schema:
+// on a newer one they may fail (a dropped column: 500s), or succeed and
+// leave the ledger's other tables behind (after 0015 an older binary's
+// entries go uncounted in ledger_totals). So it stops before it serves
+// anything, and names the migration. Going back a version means restoring
+// the backup taken before the upgrade (README, Operations).
+func refuseNewerSchema(ctx context.Context, tx *sql.Tx, known []string) error {
+	rows, err := tx.QueryContext(ctx, `SELECT name FROM schema_migrations ORDER BY name`)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	var unknown []string
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			return err
+		}
+		if !slices.Contains(known, name) {
+			unknown = append(unknown, path.Base(name))
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	if len(unknown) > 0 {
+		return fmt.Errorf("%w: it has %s, and this binary knows migrations up to %s; run the newer binary, "+
+			"or restore the backup taken before the upgrade", ErrNewerSchema, strings.Join(unknown, ", "), path.Base(known[len(known)-1]))
+	}
+	return nil
 }
 
 // applyMigration applies the migration name from fsys unless the database

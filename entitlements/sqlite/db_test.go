@@ -83,6 +83,28 @@ func TestOpenMigratesOnce(t *testing.T) {
 	}
 }
 
+// A database a newer binary has migrated is refused before anything runs
+// on it: this binary's statements are for its own schema.
+func TestOpenRefusesANewerSchema(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "m.db")
+	db, err := Open(ctx, path)
+	require.NoError(t, err)
+	_ = state(t, db, "alice")
+	_, err = writeExec(db, `INSERT INTO schema_migrations (name) VALUES ('migrations/9999_from_the_future.sql')`)
+	require.NoError(t, err)
+	require.NoError(t, db.Close())
+
+	_, err = Open(ctx, path)
+	require.ErrorIs(t, err, ErrNewerSchema)
+	require.ErrorContains(t, err, "it has 9999_from_the_future.sql, and this binary knows migrations up to "+LastMigration()+".sql")
+
+	pool, err := sql.Open("sqlite", dsn(path, true))
+	require.NoError(t, err)
+	defer pool.Close()
+	require.Equal(t, []string{"1"}, sqlStrings(t, pool, `SELECT count(*) FROM users`), "nothing was undone or written")
+}
+
 func TestPragmasReachEveryConnection(t *testing.T) {
 	db := openTest(t)
 	for _, pool := range []struct {

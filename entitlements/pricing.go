@@ -52,7 +52,7 @@ func (s *Seconds) UnmarshalJSON(b []byte) error {
 		return fmt.Errorf("seconds %s: want a number with at most 3 decimals", b)
 	}
 	w, err := strconv.ParseInt(whole, 10, 64)
-	if err != nil || w > math.MaxInt64/1000-1 {
+	if err != nil || w > math.MaxInt64/1000-1 || w < math.MinInt64/1000+1 { // w*1000 must not wrap, either way
 		return fmt.Errorf("seconds %s: want a number with at most 3 decimals", b)
 	}
 	ms := w * 1000

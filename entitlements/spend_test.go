@@ -138,7 +138,8 @@ func TestSecondsJSON(t *testing.T) {
 		require.NoError(t, json.Unmarshal([]byte(in), &s), in)
 		require.Equal(t, want, s, in)
 	}
-	for _, bad := range []string{`"10"`, "1e3", "1.0001", "true", "null.5", "9223372036854775807"} {
+	for _, bad := range []string{`"10"`, "1e3", "1.0001", "true", "null.5", "9223372036854775807",
+		"-2305843009213693951"} { // ×1000 would wrap to 1,000 ms: a 1 s generation, charged
 		var s Seconds
 		require.Error(t, json.Unmarshal([]byte(bad), &s), bad)
 	}

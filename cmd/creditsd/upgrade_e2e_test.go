@@ -2,12 +2,14 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"database/sql"
 	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	_ "modernc.org/sqlite" // to mark the database as a newer binary would
@@ -27,7 +29,11 @@ func TestOlderBinaryRefusesANewerDatabase(t *testing.T) {
 	require.NoError(t, db.Close())
 
 	for _, args := range [][]string{{"serve"}, {"jobs", "run", "expiry-sweep"}} {
-		cmd := exec.Command(binary, append(args, "--config", w.config)...)
+		// Bounded: without the refusal, serve would listen and never exit.
+		ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, binary, append(args, "--config", w.config)...)
+		cmd.WaitDelay = 5 * time.Second
 		cmd.Env = append(os.Environ(), "CREDITSD_CONFIG=")
 		var stderr bytes.Buffer
 		cmd.Stderr = &stderr

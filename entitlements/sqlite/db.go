@@ -152,7 +152,8 @@ func LastMigration() string {
 func (db *DB) migrate(ctx context.Context) error { return runMigrations(ctx, db.write, migrations) }
 
 // runMigrations applies the migrations in fsys (migrations/*.sql, in name order)
-// that the database has not applied yet, all in one transaction.
+// that the database has not applied yet, all in one transaction. It
+// refuses a database that has a migration fsys lacks (refuseNewerSchema).
 //
 // A migration may rebuild a table that other tables' foreign keys name
 // (SQLite's twelve-step procedure, lang_altertable.html), which needs
@@ -216,8 +217,8 @@ func runMigrations(ctx context.Context, pool *sql.DB, fsys fs.FS) (err error) {
 	return tx.Commit()
 }
 
-// ErrNewerSchema is a database that a newer creditsd has migrated past
-// the migrations this binary knows.
+// ErrNewerSchema is returned for a database that a newer creditsd has
+// migrated past the migrations this binary knows.
 var ErrNewerSchema = errors.New("the database was migrated by a newer creditsd")
 
 // refuseNewerSchema fails if the database has applied a migration that is
@@ -246,11 +247,15 @@ func refuseNewerSchema(ctx context.Context, tx *sql.Tx, known []string) error {
 	if err := rows.Err(); err != nil {
 		return err
 	}
-	if len(unknown) > 0 {
-		return fmt.Errorf("%w: it has %s, and this binary knows migrations up to %s; run the newer binary, "+
-			"or restore the backup taken before the upgrade", ErrNewerSchema, strings.Join(unknown, ", "), path.Base(known[len(known)-1]))
+	if len(unknown) == 0 {
+		return nil
 	}
-	return nil
+	last := "none"
+	if len(known) > 0 {
+		last = path.Base(known[len(known)-1])
+	}
+	return fmt.Errorf("%w: it has %s, and this binary knows migrations up to %s; run the newer binary, "+
+		"or restore the backup taken before the upgrade", ErrNewerSchema, strings.Join(unknown, ", "), last)
 }
 
 // applyMigration applies the migration name from fsys unless the database

@@ -51,10 +51,6 @@ func (h *Handler) grantRequest(r *http.Request) (GrantRequest, error) {
 	if err := checkCredits(b.Credits); err != nil {
 		return GrantRequest{}, err
 	}
-	switch {
-	case b.ExpiresAt != nil && !b.ExpiresAt.After(h.Now()):
-		return GrantRequest{}, Errorf(KindInvalid, "invalid_expires_at", "expires_at must be in the future")
-	}
 	if err := checkReason(b.Reason); err != nil {
 		return GrantRequest{}, err
 	}

@@ -41,6 +41,16 @@ type GrantRequest struct {
 	Reason, Actor string
 }
 
+// CheckNew refuses a grant that would be born expired. Only a new key is
+// checked: a replay answers the first grant, even once its expiry has
+// passed, so the store checks inside the transaction that finds the key.
+func (r GrantRequest) CheckNew(now time.Time) error {
+	if r.ExpiresAt != nil && !r.ExpiresAt.After(now) {
+		return Errorf(KindInvalid, "invalid_expires_at", "expires_at must be in the future")
+	}
+	return nil
+}
+
 // Entry is one ledger line.
 type Entry struct {
 	EntryID   string    `json:"entry_id"`

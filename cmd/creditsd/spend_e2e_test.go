@@ -248,3 +248,23 @@ func TestEndToEndConcurrentSpends(t *testing.T) {
 	require.Equal(t, int64(0), e.Spendable)
 	require.Equal(t, int64(0), e.Credits.Balance)
 }
+
+// A grant's replay answers the first grant even once its expires_at has
+// passed (the contract's replay rule); a new key with that expiry is
+// refused.
+func TestEndToEndGrantReplayAfterItsExpiry(t *testing.T) {
+	w := newWorld(t)
+	exp := time.Now().Add(1500 * time.Millisecond).UTC().Format(time.RFC3339Nano)
+	body := map[string]any{"idempotency_key": "short", "credits": 3, "reason": "a short promotion", "expires_at": exp}
+	first := w.do("POST", "/v1/users/alice/grants", w.admin(), body)
+	require.Equal(t, http.StatusCreated, first.status, first.raw)
+	time.Sleep(2 * time.Second)
+
+	again := w.do("POST", "/v1/users/alice/grants", w.admin(), body)
+	require.Equal(t, http.StatusCreated, again.status, again.raw)
+	require.Equal(t, first.body["lot"].(map[string]any)["lot_id"], again.body["lot"].(map[string]any)["lot_id"])
+	body["idempotency_key"] = "short-2"
+	late := w.do("POST", "/v1/users/alice/grants", w.admin(), body)
+	require.Equal(t, http.StatusBadRequest, late.status, late.raw)
+	require.Equal(t, "invalid_expires_at", late.code())
+}

@@ -9,7 +9,8 @@ import (
 )
 
 // AdminGrant creates a lot for a goodwill grant, once per idempotency key.
-// A replay with the same body answers the same lot (replayed is true).
+// A replay with the same body answers the same lot (replayed is true), even
+// after the lot's expiry has passed; a new grant must expire in the future.
 func (db *DB) AdminGrant(ctx context.Context, req entitlements.GrantRequest) (entitlements.Lot, entitlements.UserState, bool, error) {
 	var lot entitlements.Lot
 	var st entitlements.UserState
@@ -18,10 +19,13 @@ func (db *DB) AdminGrant(ctx context.Context, req entitlements.GrantRequest) (en
 		if _, err = tx.ensureUser(ctx, req.UserID, req.Token); err != nil {
 			return err
 		}
-		lot, replayed, err = tx.replayGrant(ctx, req)
-		if err == nil && !replayed {
-			lot, err = tx.adminGrant(ctx, req)
+		if lot, replayed, err = tx.replayGrant(ctx, req); err != nil || replayed {
+			return err
 		}
+		if err = req.CheckNew(tx.now); err != nil {
+			return err
+		}
+		lot, err = tx.adminGrant(ctx, req)
 		return err
 	})
 	if err == nil {

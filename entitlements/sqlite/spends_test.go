@@ -177,6 +177,30 @@ func TestAdminGrantIdempotent(t *testing.T) {
 	require.Equal(t, int64(5), balance(t, db, "alice"))
 }
 
+// A replay answers the first grant even once its expiry has passed; only a
+// new key must expire in the future, and refusing it creates nothing.
+func TestAdminGrantReplayOutlivesItsExpiry(t *testing.T) {
+	db := openTest(t)
+	ctx := context.Background()
+	c := newClock(db, testNow)
+	exp := testNow.Add(time.Hour)
+	req := entitlements.GrantRequest{UserID: "alice", Token: tokens.Token("alice"), Key: "g", Hash: "h", Credits: 5,
+		ExpiresAt: &exp, Reason: "sorry", Actor: "service:ops"}
+	lot, _, _, err := db.AdminGrant(ctx, req)
+	require.NoError(t, err)
+
+	c.add(2 * time.Hour)
+	again, _, replayed, err := db.AdminGrant(ctx, req)
+	require.NoError(t, err, "the same body, after its lot expired")
+	require.True(t, replayed)
+	require.Equal(t, lot.LotID, again.LotID)
+
+	req.Key, req.UserID, req.Token = "g2", "bob", tokens.Token("bob")
+	_, _, _, err = db.AdminGrant(ctx, req)
+	require.Equal(t, "invalid_expires_at", entitlements.ErrorCode(err), "a new grant born expired")
+	require.Equal(t, []string{"alice"}, queryStrings(t, db, `SELECT user_id FROM users`), "and no user for it")
+}
+
 func TestLedgerPagesNewestFirst(t *testing.T) {
 	db := openTest(t)
 	ctx := context.Background()

@@ -22,6 +22,11 @@ var tokens = func() entitlements.TokenDeriver {
 
 func grant(t testing.TB, db *sqlite.DB, user string, credits int64, expires time.Time) {
 	t.Helper()
+	// Granted an hour before it expires: a new grant must expire in the
+	// future, and these tests want lots already due.
+	now := db.Now
+	db.Now = func() time.Time { return expires.Add(-time.Hour) }
+	defer func() { db.Now = now }()
 	_, _, _, err := db.AdminGrant(context.Background(), entitlements.GrantRequest{UserID: user, Token: tokens.Token(user),
 		Key: fmt.Sprintf("k%d-%d", credits, expires.UnixNano()), Hash: "h", Credits: credits, ExpiresAt: &expires,
 		Reason: "goodwill", Actor: "admin:test"})

@@ -41,6 +41,7 @@ func (w *world) grantExpired(user string, credits int64) string {
 	require.NoError(w.t, err)
 	defer db.Close()
 	exp := time.Now().Add(-time.Hour)
+	db.Now = func() time.Time { return exp.Add(-time.Hour) } // a new grant must expire in the future
 	lot, _, _, err := db.AdminGrant(ctx, entitlements.GrantRequest{UserID: user, Token: w.tokens.Token(user),
 		Key: "expired-goodwill", Hash: "h", Credits: credits, ExpiresAt: &exp, Reason: "goodwill", Actor: "admin:test"})
 	require.NoError(w.t, err)

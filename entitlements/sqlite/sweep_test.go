@@ -26,6 +26,17 @@ func grantLot(t testing.TB, db *DB, user string, credits int64, exp *time.Time) 
 
 func at(t time.Time) *time.Time { return &t }
 
+// grantDue grants user a lot that expires at exp, already past: it grants
+// at a moment before exp, then puts c back. A new grant must expire in the
+// future (GrantRequest.CheckNew); the sweep's tests want lots already due.
+func grantDue(t testing.TB, db *DB, c *clock, user string, credits int64, exp time.Time) string {
+	t.Helper()
+	now := c.now()
+	c.set(exp.Add(-time.Hour))
+	defer c.set(now)
+	return grantLot(t, db, user, credits, &exp)
+}
+
 // remaining is a lot's remaining, checked against the sum of its entries.
 func remaining(t testing.TB, db *DB, lotID string) int64 {
 	t.Helper()
@@ -193,7 +204,7 @@ func TestExpireLotsAheadAnswersBeforeTheCommit(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			ctx := context.Background()
 			db := openTest(t)
-			lot := grantLot(t, db, "alice", 7, at(testNow.Add(-time.Hour)))
+			lot := grantDue(t, db, newClock(db, testNow), "alice", 7, testNow.Add(-time.Hour))
 
 			// A write holds the writer while the batch and one more queue
 			// behind it, so that those two share the next commit. Both
@@ -264,9 +275,9 @@ func within[T any](t *testing.T, ch <-chan T, what string) T {
 func TestSweepFindsItsWalkOffTheWriter(t *testing.T) {
 	ctx := context.Background()
 	db := openTest(t)
-	past := at(testNow.Add(-time.Hour))
-	bob1, bob2 := grantLot(t, db, "bob", 1, past), grantLot(t, db, "bob", 2, past)
-	carol := grantLot(t, db, "carol", 4, past)
+	c, past := newClock(db, testNow), testNow.Add(-time.Hour)
+	bob1, bob2 := grantDue(t, db, c, "bob", 1, past), grantDue(t, db, c, "bob", 2, past)
+	carol := grantDue(t, db, c, "carol", 4, past)
 
 	holding, releaseCh := make(chan struct{}), make(chan struct{})
 	release := sync.OnceFunc(func() { close(releaseCh) })
@@ -289,8 +300,8 @@ func TestSweepFindsItsWalkOffTheWriter(t *testing.T) {
 	require.NoError(t, f.err)
 	require.Equal(t, batchWalk{end: LotKey{"bob", max(bob1, bob2)}}, f.w, "bob's two lots, the first two in key order")
 
-	alice := grantLot(t, db, "alice", 8, past) // sorts before bob: inside the walk
-	dave := grantLot(t, db, "dave", 16, past)  // after carol: past it
+	alice := grantDue(t, db, c, "alice", 8, past) // sorts before bob: inside the walk
+	dave := grantDue(t, db, c, "dave", 16, past)  // after carol: past it
 	var b Expired
 	require.NoError(t, db.update(ctx, func(tx *Tx) (err error) {
 		b, err = tx.expireLots(ctx, testNow, f.w, "job:expiry-sweep")
@@ -306,7 +317,7 @@ func TestSweepFindsItsWalkOffTheWriter(t *testing.T) {
 	rest, err := db.walkFrom(ctx, f.w.end, 10)
 	require.NoError(t, err)
 	require.Equal(t, batchWalk{after: f.w.end, last: true}, rest)
-	zed := grantLot(t, db, "zed", 32, past)
+	zed := grantDue(t, db, c, "zed", 32, past)
 	require.NoError(t, db.update(ctx, func(tx *Tx) (err error) {
 		b, err = tx.expireLots(ctx, testNow, rest, "job:expiry-sweep")
 		return err

@@ -42,6 +42,7 @@ func (tx *Tx) payDebtFrom(ctx context.Context, userID, lotID string, limit int64
 	if err := tx.addDebt(ctx, userID, -pay); err != nil {
 		return 0, err
 	}
+	// No ref: these credits left the lot for good (spentFromSQL).
 	return pay, tx.addEntry(ctx, entry{userID: userID, kind: "debt_paid", credits: -pay, lotID: lotID,
 		reason: "paid debt from a refund", actor: actor})
 }

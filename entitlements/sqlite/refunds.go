@@ -62,11 +62,17 @@ func (tx *Tx) applyRefundPlan(ctx context.Context, userID, lotID, ref string, pl
 		reason: fmt.Sprintf("%d refunded credits were already spent", plan.Debt), actor: actor, ref: ref})
 }
 
-// spentFromSQL sums a lot's spends, reversals and debt payments. Its kinds
+// spentFromSQL sums what left a lot for good: its spends net of their
+// reversals, and the debt it paid by settleDebt (payDebtFrom, whose entries
+// name no ref). It leaves out the debt_paid entries of refundTakesBack,
+// which name the reversed spend: credits a reversal returned to a refunded
+// lot, paying that refund's own debt. Reversing the refund gives them back
+// to the lot, and a lot is refunded again only after that, so counting
+// them would bill the next refund for credits nobody consumed. Its kinds
 // are the condition of the partial index entries_lot_spent (migration
 // 0013), word for word, so that SQLite seeks it.
 const spentFromSQL = `SELECT COALESCE(-SUM(credits), 0) FROM entries
-	WHERE lot_id = ? AND kind IN ('spend', 'reverse', 'debt_paid')`
+	WHERE lot_id = ? AND kind IN ('spend', 'reverse', 'debt_paid') AND NOT (kind = 'debt_paid' AND ref != '')`
 
 // spentFrom is what generations (and debt payments) consumed from a lot,
 // net of reversals.
@@ -113,6 +119,7 @@ func (tx *Tx) refundTakesBack(ctx context.Context, r refund, credits int64, acto
 		if err := tx.addDebt(ctx, r.userID, -pay); err != nil {
 			return err
 		}
+		// ref, the reversed spend, marks it as the refund's own (spentFromSQL).
 		if err := tx.addEntry(ctx, entry{userID: r.userID, kind: "debt_paid", credits: -pay, lotID: r.lotID,
 			reason: "returned credits pay the refund's debt", actor: actor, ref: ref}); err != nil {
 			return err

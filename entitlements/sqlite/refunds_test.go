@@ -149,6 +149,30 @@ func TestReverseIntoRefundedPackPaysDebt(t *testing.T) {
 	require.Equal(t, int64(30), e.Allowance.Remaining)
 }
 
+// A refund's own debt, paid back from its pack by a reversed spend, is not
+// "spent" once Apple reverses that refund and the credits are back in the
+// pack: a later refund of the pack, after it expired unused, bills nothing.
+func TestRefundAgainBillsOnlyWhatWasConsumed(t *testing.T) {
+	db := openWithAlice(t)
+	c := newClock(db, testNow)
+	ctx := context.Background()
+	p := purchase("508", tokens.Token("alice"))
+	webhook(t, db, "n1", p)
+	sp, _, _, err := db.Spend(ctx, spendReq("alice", "s1", 30+10))
+	require.NoError(t, err)
+	webhook(t, db, "n2", resign(p, time.Minute, refunded)) // owes 10
+	_, _, _, err = db.Reverse(ctx, "alice", tokens.Token("alice"), sp.SpendID, "service:test")
+	require.NoError(t, err) // the returned 10 pay the refund's own debt
+	webhook(t, db, "n3", resign(p, 2*time.Minute, reinstated))
+	require.Equal(t, int64(10), entitlementOf(t, db, "alice").Credits.Balance, "the pack holds its 10 again")
+
+	c.set(testNow.AddDate(1, 0, 1)) // the pack expires unspent, and is swept
+	_, err = db.ExpireLots(ctx, c.now(), LotKey{}, 100, "job:expiry-sweep")
+	require.NoError(t, err)
+	webhook(t, db, "n4", resign(p, 3*time.Minute, refunded))
+	require.Zero(t, entitlementOf(t, db, "alice").Credits.Debt, "nothing of the pack was consumed")
+}
+
 // openWithAlice is a test database where alice has already called, so her
 // purchases are granted as they arrive.
 func openWithAlice(t testing.TB) *DB {

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/creditsd/creditsd/entitlements"
 )
@@ -88,14 +89,15 @@ type refund struct {
 	transactionID, lotID, userID string
 	removed, debt, writtenOff    int64 // debt: created and not cancelled since
 	owed                         int64 // the user's whole debt now
+	createdAt                    int64 // Unix ms
 }
 
 func (tx *Tx) activeRefund(ctx context.Context, where string, arg any) (refund, bool, error) {
 	var r refund
 	err := tx.QueryRowContext(ctx, `SELECT r.refund_id, r.transaction_id, r.lot_id, r.user_id, r.removed, r.debt,
-		r.written_off, u.debt FROM refunds r JOIN users u ON u.user_id = r.user_id
+		r.written_off, u.debt, r.created_at FROM refunds r JOIN users u ON u.user_id = r.user_id
 		WHERE `+where+` AND r.status = 'active'`, arg).
-		Scan(&r.id, &r.transactionID, &r.lotID, &r.userID, &r.removed, &r.debt, &r.writtenOff, &r.owed)
+		Scan(&r.id, &r.transactionID, &r.lotID, &r.userID, &r.removed, &r.debt, &r.writtenOff, &r.owed, &r.createdAt)
 	if errors.Is(err, sql.ErrNoRows) {
 		return r, false, nil
 	}
@@ -144,8 +146,9 @@ func (tx *Tx) refundTakesBack(ctx context.Context, r refund, credits int64, acto
 // exactly what it took: first it cancels what is still owed of the debt it
 // created; what it removed from the lot goes back to the lot with its
 // original expiry; the debt that other credits paid comes back as a
-// restored lot with the same expiry (the lot keeps room for its own spends,
-// which may still be reversed). It reports whether a refund was in force.
+// restored lot that lives as long as they did (restoredExpiry; the lot
+// keeps room for its own spends, which may still be reversed). It reports
+// whether a refund was in force.
 func (tx *Tx) reverseRefund(ctx context.Context, transactionID, actor string) (bool, error) {
 	r, found, err := tx.activeRefund(ctx, "r.transaction_id = ?", transactionID)
 	if err != nil || !found {
@@ -174,8 +177,8 @@ func (tx *Tx) reverseRefund(ctx context.Context, transactionID, actor string) (b
 }
 
 // restore gives back what a reversed refund took: toLot to its lot (up to
-// what the lot can hold), the rest and toRestored to a restored lot with the
-// same expiry, so nothing is lost.
+// what the lot can hold), the rest and toRestored to a restored lot, so
+// nothing is lost.
 func (tx *Tx) restore(ctx context.Context, r refund, toLot, toRestored int64, actor string) error {
 	lot, err := scanLot(tx.QueryRowContext(ctx, lotSQL, r.userID, r.lotID))
 	if err != nil {
@@ -195,8 +198,44 @@ func (tx *Tx) restore(ctx context.Context, r refund, toLot, toRestored int64, ac
 	if over <= 0 {
 		return nil
 	}
+	expires, err := tx.restoredExpiry(ctx, r, lot.ExpiresAt)
+	if err != nil {
+		return err
+	}
 	restored := entitlements.Lot{LotID: newID("lot"), Source: entitlements.SourceRestored, ProductID: lot.ProductID,
-		Environment: lot.Environment, Granted: over, Remaining: over, GrantedAt: tx.now, ExpiresAt: lot.ExpiresAt}
+		Environment: lot.Environment, Granted: over, Remaining: over, GrantedAt: tx.now, ExpiresAt: expires}
 	return tx.createLot(ctx, newLot{lot: restored, userID: r.userID, kind: "refund_reversed",
 		reason: "refund reversed: debt that other credits paid comes back", actor: actor, ref: r.transactionID})
+}
+
+// restoredExpirySQL finds, for ?1 = user, ?2 = the refunded lot and ?3 =
+// when the refund began, whether a lot that never expires paid the user's
+// debt since, and the latest expiry of those that do. settleDebt's payments
+// name no ref (refundTakesBack's, from the refunded lot itself, are left
+// out anyway by ?2).
+const restoredExpirySQL = `SELECT count(*) FILTER (WHERE l.expires_at IS NULL) > 0, max(l.expires_at)
+	FROM entries e JOIN lots l ON l.user_id = e.user_id AND l.lot_id = e.lot_id
+	WHERE e.user_id = ?1 AND e.kind = 'debt_paid' AND e.ref = '' AND e.lot_id != ?2 AND e.created_at >= ?3`
+
+// restoredExpiry is when the lot a reversed refund restores expires. Its
+// credits give back what other lots paid of the refund's debt: had Apple
+// never refunded, they would still be in those lots. So it lasts as long
+// as the longest-lived lot that paid the user's debt since the refund
+// began (never, if one never expires), and no less than the refunded lot.
+// Debt is one number a user, so when refunds overlap their payments cannot
+// be told apart: the user gets the longer life, never a lot born expired
+// that its payers were not.
+func (tx *Tx) restoredExpiry(ctx context.Context, r refund, refunded *time.Time) (*time.Time, error) {
+	var never bool
+	var latest sql.NullInt64
+	if err := tx.QueryRowContext(ctx, restoredExpirySQL, r.userID, r.lotID, r.createdAt).Scan(&never, &latest); err != nil {
+		return nil, err
+	}
+	switch {
+	case never || refunded == nil:
+		return nil, nil
+	case latest.Valid && latest.Int64 > millis(*refunded):
+		return fromNullMillis(latest), nil
+	}
+	return refunded, nil
 }

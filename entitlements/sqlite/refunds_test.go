@@ -149,6 +149,44 @@ func TestReverseIntoRefundedPackPaysDebt(t *testing.T) {
 	require.Equal(t, int64(30), e.Allowance.Remaining)
 }
 
+// The debt that other lots paid comes back, when Apple reverses the
+// refund, living as long as the credits that paid it would have: a grant
+// that never expires pays, and its credits do not come back expired with
+// the refunded pack.
+func TestRefundReversedRestoresWhatPaidTheDebtWithItsLife(t *testing.T) {
+	packExpiry := testNow.Add(-time.Hour).AddDate(1, 0, 0) // purchase() bought an hour before testNow
+	for name, c := range map[string]struct {
+		payer, want *time.Time // the paying grant's expiry and the restored lot's; nil: never
+	}{
+		"a payer that never expires":           {payer: nil, want: nil},
+		"a payer that outlives the pack":       {payer: at(packExpiry.AddDate(0, 6, 0)), want: at(packExpiry.AddDate(0, 6, 0))},
+		"a payer that expires before the pack": {payer: at(testNow.AddDate(0, 1, 0)), want: at(packExpiry)},
+	} {
+		t.Run(name, func(t *testing.T) {
+			db := openWithAlice(t)
+			clk := newClock(db, testNow)
+			p := purchase("509", tokens.Token("alice"))
+			webhook(t, db, "n1", p)
+			spendAll(t, db, "alice", "s1", 30+10)
+			webhook(t, db, "n2", resign(p, time.Minute, refunded)) // owes 10
+			grantAdmin(t, db, "alice", "g", 10, c.payer)           // pays them
+			webhook(t, db, "n3", resign(p, 2*time.Minute, reinstated))
+
+			e := entitlementOf(t, db, "alice")
+			require.Equal(t, int64(10), e.Credits.Balance)
+			require.Len(t, e.Credits.Lots, 1, "the restored lot: the pack and the grant are empty")
+			require.Equal(t, c.want, e.Credits.Lots[0].ExpiresAt)
+
+			clk.set(packExpiry.Add(time.Minute)) // the pack itself has expired
+			want := int64(10)
+			if c.want != nil && !c.want.After(clk.now()) {
+				want = 0
+			}
+			require.Equal(t, want, entitlementOf(t, db, "alice").Credits.Balance)
+		})
+	}
+}
+
 // A refund's own debt, paid back from its pack by a reversed spend, is not
 // "spent" once Apple reverses that refund and the credits are back in the
 // pack: a later refund of the pack, after it expired unused, bills nothing.

@@ -20,7 +20,7 @@ type ConsumptionRequest struct {
 type ConsumptionFacts struct {
 	Delivered bool  // a lot was granted for it
 	Granted   int64 // its credits
-	Consumed  int64 // spent from it (net of reversals), debt payments included
+	Consumed  int64 // spent from it, net of reversals, and other debts it paid (spentFromSQL)
 }
 
 // PendingConsumptionRequests are the requests received after since that

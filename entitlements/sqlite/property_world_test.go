@@ -169,9 +169,9 @@ func (w *propWorld) record(b *propBuy, v entitlements.Purchase, claimant string)
 }
 
 // refresh is a newer signed version: a revocation of a granted pack starts
-// a refund, its withdrawal ends it, and until the lot exists the newest
-// version alone decides what the purchase earns (a withdrawn revocation
-// makes it grantable again).
+// a refund (or revises the one in force to its share), its withdrawal ends
+// it, and until the lot exists the newest version alone decides what the
+// purchase earns (a withdrawn revocation makes it grantable again).
 func (w *propWorld) refresh(b *propBuy, v entitlements.Purchase) {
 	revoked := !v.RevocationDate.IsZero()
 	switch {
@@ -181,7 +181,7 @@ func (w *propWorld) refresh(b *propBuy, v entitlements.Purchase) {
 			panic(err) // quantities are 1–3
 		}
 		b.outcome = g.Outcome
-	case !b.revoked && revoked:
+	case revoked:
 		pct := int64(100000)
 		if v.RevocationType == "REFUND_PRORATED" && v.RevocationPercent > 0 && v.RevocationPercent < 100000 {
 			pct = v.RevocationPercent

@@ -222,7 +222,8 @@ func (tx *Tx) keepTransactionJWS(ctx context.Context, p entitlements.Purchase) e
 // refreshPurchase keeps the newest signed version of a transaction (Apple
 // re-signs it for every event; arrival order means nothing). When the newest
 // version revokes a granted pack, the refund applies; when it no longer
-// does (REFUND_REVERSED), the refund is undone. Until a lot exists, the
+// does (REFUND_REVERSED), the refund is undone; when it revokes another
+// share of the pack than the refund in force, that refund is revised. Until a lot exists, the
 // newest version alone decides what the purchase earns (g), so a refund that
 // Apple reverses before the lot was granted still grants it. restored
 // reports that this call undid a refund in force: it gave credits back.
@@ -260,6 +261,8 @@ func (tx *Tx) refreshPurchase(ctx context.Context, p entitlements.Purchase, g en
 		return false, tx.refundLot(ctx, p, old.lotID.String, actor)
 	case old.revoked.Valid && !revoked.Valid:
 		return tx.reverseRefund(ctx, p.TransactionID, actor)
+	case revoked.Valid:
+		return false, tx.reviseRefund(ctx, p, old.lotID.String, actor)
 	}
 	return false, nil
 }

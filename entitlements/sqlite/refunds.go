@@ -31,9 +31,14 @@ func (tx *Tx) refundLot(ctx context.Context, p entitlements.Purchase, lotID, act
 		return err
 	}
 	plan := entitlements.PlanRefund(l.granted, l.remaining, spent, p.RefundPercent(), tx.policy.Refund)
+	last, err := lastEntry(tx.q)
+	if err != nil {
+		return err
+	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO refunds (transaction_id, lot_id, user_id, removed, debt, written_off,
-		policy, status, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'active', ?)`, p.TransactionID, lotID, l.userID,
-		plan.Removed, plan.Debt, plan.WrittenOff, tx.policy.Refund, millis(tx.now)); err != nil {
+		policy, status, created_at, after_entry, percent) VALUES (?, ?, ?, ?, ?, ?, ?, 'active', ?, ?, ?)`,
+		p.TransactionID, lotID, l.userID, plan.Removed, plan.Debt, plan.WrittenOff, tx.policy.Refund, millis(tx.now),
+		last, p.RefundPercent()); err != nil {
 		return err
 	}
 	if err := tx.applyRefundPlan(ctx, l.userID, lotID, p.TransactionID, plan, actor); err != nil {
@@ -87,17 +92,19 @@ func (tx *Tx) spentFrom(ctx context.Context, lotID string) (int64, error) {
 type refund struct {
 	id                           int64
 	transactionID, lotID, userID string
-	removed, debt, writtenOff    int64 // debt: created and not cancelled since
-	owed                         int64 // the user's whole debt now
-	createdAt                    int64 // Unix ms
+	removed, debt, writtenOff    int64         // debt: created and not cancelled since
+	owed                         int64         // the user's whole debt now
+	createdAt                    int64         // Unix ms
+	afterEntry, percent          sql.NullInt64 // migration 0016; NULL for refunds made before it
 }
 
 func (tx *Tx) activeRefund(ctx context.Context, where string, arg any) (refund, bool, error) {
 	var r refund
 	err := tx.QueryRowContext(ctx, `SELECT r.refund_id, r.transaction_id, r.lot_id, r.user_id, r.removed, r.debt,
-		r.written_off, u.debt, r.created_at FROM refunds r JOIN users u ON u.user_id = r.user_id
+		r.written_off, u.debt, r.created_at, r.after_entry, r.percent FROM refunds r JOIN users u ON u.user_id = r.user_id
 		WHERE `+where+` AND r.status = 'active'`, arg).
-		Scan(&r.id, &r.transactionID, &r.lotID, &r.userID, &r.removed, &r.debt, &r.writtenOff, &r.owed, &r.createdAt)
+		Scan(&r.id, &r.transactionID, &r.lotID, &r.userID, &r.removed, &r.debt, &r.writtenOff, &r.owed, &r.createdAt,
+			&r.afterEntry, &r.percent)
 	if errors.Is(err, sql.ErrNoRows) {
 		return r, false, nil
 	}
@@ -176,6 +183,23 @@ func (tx *Tx) reverseRefund(ctx context.Context, transactionID, actor string) (b
 	return true, tx.settleDebt(ctx, r.userID, actor)
 }
 
+// reviseRefund applies a newer version of a refunded pack's transaction
+// that revokes another share of it (its revocationPercentage, for
+// REFUND_PRORATED): the refund in force is reversed and the new one
+// applied, in this transaction, so the user ends as if Apple had refunded
+// the new share at once. A refund made before migration 0016 does not know
+// its share, and stays as it is.
+func (tx *Tx) reviseRefund(ctx context.Context, p entitlements.Purchase, lotID, actor string) error {
+	r, found, err := tx.activeRefundOf(ctx, lotID)
+	if err != nil || !found || !r.percent.Valid || r.percent.Int64 == p.RefundPercent() {
+		return err
+	}
+	if _, err := tx.reverseRefund(ctx, p.TransactionID, actor); err != nil {
+		return err
+	}
+	return tx.refundLot(ctx, p, lotID, actor)
+}
+
 // restore gives back what a reversed refund took: toLot to its lot (up to
 // what the lot can hold), the rest and toRestored to a restored lot, so
 // nothing is lost.
@@ -208,27 +232,41 @@ func (tx *Tx) restore(ctx context.Context, r refund, toLot, toRestored int64, ac
 		reason: "refund reversed: debt that other credits paid comes back", actor: actor, ref: r.transactionID})
 }
 
-// restoredExpirySQL finds, for ?1 = user, ?2 = the refunded lot and ?3 =
-// when the refund began, whether a lot that never expires paid the user's
-// debt since, and the latest expiry of those that do. settleDebt's payments
-// name no ref (refundTakesBack's, from the refunded lot itself, are left
-// out anyway by ?2).
-const restoredExpirySQL = `SELECT count(*) FILTER (WHERE l.expires_at IS NULL) > 0, max(l.expires_at)
+// restoredPayersSQL finds, for ?1 = user and ?2 = the refunded lot, among
+// the debt payments since the refund began (the condition appended),
+// whether a lot that never expires paid, and the latest expiry of those
+// that do. settleDebt's payments name no ref; refundTakesBack's name the
+// reversed spend, and pay a refund's debt from its own pack, which gives
+// them back when that refund is reversed: they are left out, on this
+// refund's lot (?2) and on any other's.
+const restoredPayersSQL = `SELECT count(*) FILTER (WHERE l.expires_at IS NULL) > 0, max(l.expires_at)
 	FROM entries e JOIN lots l ON l.user_id = e.user_id AND l.lot_id = e.lot_id
-	WHERE e.user_id = ?1 AND e.kind = 'debt_paid' AND e.ref = '' AND e.lot_id != ?2 AND e.created_at >= ?3`
+	WHERE e.user_id = ?1 AND e.kind = 'debt_paid' AND e.ref = '' AND e.lot_id != ?2`
+
+// The refund's start: after its last entry before it (?3), a seek of
+// entries_user; for a refund made before migration 0016, by time, which
+// filters every entry the user has.
+const (
+	restoredExpirySQL       = restoredPayersSQL + ` AND e.entry_id > ?3`
+	restoredExpiryByTimeSQL = restoredPayersSQL + ` AND e.created_at >= ?3`
+)
 
 // restoredExpiry is when the lot a reversed refund restores expires. Its
 // credits give back what other lots paid of the refund's debt: had Apple
 // never refunded, they would still be in those lots. So it lasts as long
 // as the longest-lived lot that paid the user's debt since the refund
 // began (never, if one never expires), and no less than the refunded lot.
-// Debt is one number a user, so when refunds overlap their payments cannot
+// Debt is one number per user, so when refunds overlap their payments cannot
 // be told apart: the user gets the longer life, never a lot born expired
 // that its payers were not.
 func (tx *Tx) restoredExpiry(ctx context.Context, r refund, refunded *time.Time) (*time.Time, error) {
+	query, since := restoredExpirySQL, r.afterEntry.Int64
+	if !r.afterEntry.Valid {
+		query, since = restoredExpiryByTimeSQL, r.createdAt
+	}
 	var never bool
 	var latest sql.NullInt64
-	if err := tx.QueryRowContext(ctx, restoredExpirySQL, r.userID, r.lotID, r.createdAt).Scan(&never, &latest); err != nil {
+	if err := tx.QueryRowContext(ctx, query, r.userID, r.lotID, since).Scan(&never, &latest); err != nil {
 		return nil, err
 	}
 	switch {

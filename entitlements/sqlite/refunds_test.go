@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -96,6 +97,49 @@ func TestRefundProrated(t *testing.T) {
 	require.Equal(t, int64(15), entitlementOf(t, db, "alice").Credits.Balance, "half of 30 revoked: %v", ledgerKinds(t, db, "alice"))
 }
 
+func prorated(share int64) func(*entitlements.Purchase) {
+	return func(p *entitlements.Purchase) {
+		p.RevocationDate, p.RevocationType, p.RevocationPercent = testNow, "REFUND_PRORATED", share
+	}
+}
+
+// A newer version of a refunded pack's transaction that revokes another
+// share of it revises the refund in force, either way; the same share
+// again changes nothing, and a refund made before migration 0016, which
+// does not know its share, stays as it is.
+func TestRefundRevisedToAnotherShare(t *testing.T) {
+	for name, c := range map[string]struct {
+		first, then func(*entitlements.Purchase)
+		want        int64
+	}{
+		"prorated, then all":    {prorated(50000), refunded, 0},
+		"all, then prorated":    {refunded, prorated(30000), 7},
+		"the same share again":  {prorated(50000), prorated(50000), 5},
+		"a larger prorated one": {prorated(20000), prorated(90000), 1},
+	} {
+		t.Run(name, func(t *testing.T) {
+			db := openWithAlice(t)
+			p := purchase("510", tokens.Token("alice"))
+			webhook(t, db, "n1", p)
+			webhook(t, db, "n2", resign(p, time.Minute, c.first))
+			webhook(t, db, "n3", resign(p, 2*time.Minute, c.then))
+			require.Equal(t, c.want, entitlementOf(t, db, "alice").Credits.Balance, "%v", ledgerKinds(t, db, "alice"))
+			webhook(t, db, "n4", resign(p, 3*time.Minute, reinstated))
+			require.Equal(t, int64(10), entitlementOf(t, db, "alice").Credits.Balance, "and Apple's reversal restores it all")
+		})
+	}
+	t.Run("a refund made before 0016", func(t *testing.T) {
+		db := openWithAlice(t)
+		p := purchase("511", tokens.Token("alice"))
+		webhook(t, db, "n1", p)
+		webhook(t, db, "n2", resign(p, time.Minute, prorated(50000)))
+		_, err := writeExec(db, `UPDATE refunds SET percent = NULL`)
+		require.NoError(t, err)
+		webhook(t, db, "n3", resign(p, 2*time.Minute, refunded))
+		require.Equal(t, int64(5), entitlementOf(t, db, "alice").Credits.Balance, "its share unknown: left as it was")
+	})
+}
+
 func TestRefundReversedRestoresExactly(t *testing.T) {
 	t.Run("debt still owed is cancelled, the removed part goes back", func(t *testing.T) {
 		db := openWithAlice(t)
@@ -155,36 +199,100 @@ func TestReverseIntoRefundedPackPaysDebt(t *testing.T) {
 // the refunded pack.
 func TestRefundReversedRestoresWhatPaidTheDebtWithItsLife(t *testing.T) {
 	packExpiry := testNow.Add(-time.Hour).AddDate(1, 0, 0) // purchase() bought an hour before testNow
-	for name, c := range map[string]struct {
+	cases := map[string]struct {
 		payer, want *time.Time // the paying grant's expiry and the restored lot's; nil: never
 	}{
 		"a payer that never expires":           {payer: nil, want: nil},
 		"a payer that outlives the pack":       {payer: at(packExpiry.AddDate(0, 6, 0)), want: at(packExpiry.AddDate(0, 6, 0))},
 		"a payer that expires before the pack": {payer: at(testNow.AddDate(0, 1, 0)), want: at(packExpiry)},
-	} {
-		t.Run(name, func(t *testing.T) {
-			db := openWithAlice(t)
-			clk := newClock(db, testNow)
-			p := purchase("509", tokens.Token("alice"))
-			webhook(t, db, "n1", p)
-			spendAll(t, db, "alice", "s1", 30+10)
-			webhook(t, db, "n2", resign(p, time.Minute, refunded)) // owes 10
-			grantAdmin(t, db, "alice", "g", 10, c.payer)           // pays them
-			webhook(t, db, "n3", resign(p, 2*time.Minute, reinstated))
-
-			e := entitlementOf(t, db, "alice")
-			require.Equal(t, int64(10), e.Credits.Balance)
-			require.Len(t, e.Credits.Lots, 1, "the restored lot: the pack and the grant are empty")
-			require.Equal(t, c.want, e.Credits.Lots[0].ExpiresAt)
-
-			clk.set(packExpiry.Add(time.Minute)) // the pack itself has expired
-			want := int64(10)
-			if c.want != nil && !c.want.After(clk.now()) {
-				want = 0
-			}
-			require.Equal(t, want, entitlementOf(t, db, "alice").Credits.Balance)
-		})
 	}
+	for name, c := range cases {
+		// legacy: a refund made before migration 0016 finds its payers by time.
+		for _, legacy := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s, legacy %t", name, legacy), func(t *testing.T) {
+				db := openWithAlice(t)
+				clk := newClock(db, testNow)
+				p := purchase("509", tokens.Token("alice"))
+				webhook(t, db, "n1", p)
+				spendAll(t, db, "alice", "s1", 30+10)
+				webhook(t, db, "n2", resign(p, time.Minute, refunded)) // owes 10
+				grantAdmin(t, db, "alice", "g", 10, c.payer)           // pays them
+				require.Equal(t, []string{""}, queryStrings(t, db, `SELECT ref FROM entries WHERE kind = 'debt_paid'`),
+					"settleDebt's payments name no ref: spentFromSQL and restoredPayersSQL tell them apart by it")
+				if legacy {
+					_, err := writeExec(db, `UPDATE refunds SET after_entry = NULL`)
+					require.NoError(t, err)
+				}
+				webhook(t, db, "n3", resign(p, 2*time.Minute, reinstated))
+
+				e := entitlementOf(t, db, "alice")
+				require.Equal(t, int64(10), e.Credits.Balance)
+				require.Len(t, e.Credits.Lots, 1, "the restored lot: the pack and the grant are empty")
+				require.Equal(t, c.want, e.Credits.Lots[0].ExpiresAt)
+
+				clk.set(packExpiry.Add(time.Minute)) // the pack itself has expired
+				want := int64(10)
+				if c.want != nil && !c.want.After(clk.now()) {
+					want = 0
+				}
+				require.Equal(t, want, entitlementOf(t, db, "alice").Credits.Balance)
+			})
+		}
+	}
+}
+
+// Only the debt payments since the refund began count towards its
+// restored lot's life, and not the credits another refund's own pack paid
+// back to it (a spend reversed into that refunded pack): those go back to
+// their pack when that refund is reversed.
+func TestRestoredLotCountsOnlyThisRefundsPayers(t *testing.T) {
+	later := func(id string, after time.Duration) entitlements.Purchase { // bought after the first pack
+		p := purchase(id, tokens.Token("alice"))
+		p.PurchaseDate, p.SignedDate = p.PurchaseDate.Add(after), p.SignedDate.Add(after)
+		return p
+	}
+	t.Run("payments before the refund began", func(t *testing.T) {
+		db := openWithAlice(t)
+		p1, p2 := purchase("520", tokens.Token("alice")), later("521", time.Minute)
+		webhook(t, db, "n1", p1)
+		webhook(t, db, "n2", p2)
+		spendAll(t, db, "alice", "s1", 30+20)
+		webhook(t, db, "n3", resign(p1, time.Minute, refunded)) // owes 10
+		grantAdmin(t, db, "alice", "forever", 10, nil)          // pays p1's debt, never expires
+		webhook(t, db, "n4", resign(p2, time.Minute, refunded)) // owes 10 again
+		soon := testNow.AddDate(0, 0, 10)
+		grantAdmin(t, db, "alice", "soon", 10, &soon) // pays p2's debt
+		webhook(t, db, "n5", resign(p2, 2*time.Minute, reinstated))
+		lots := entitlementOf(t, db, "alice").Credits.Lots
+		require.Len(t, lots, 1)
+		require.Equal(t, p2.PurchaseDate.AddDate(1, 0, 0), *lots[0].ExpiresAt,
+			"p2's own expiry: the grant that never expires paid before p2's refund began")
+	})
+	t.Run("another pack's own debt paid back to it", func(t *testing.T) {
+		db := openWithAlice(t)
+		ctx := context.Background()
+		p1, p0 := purchase("522", tokens.Token("alice")), later("523", 30*24*time.Hour) // p0 outlives p1
+		webhook(t, db, "n1", p1)
+		webhook(t, db, "n2", p0)
+		spendAll(t, db, "alice", "s1", 30+10) // the allowance and p1, the sooner to expire
+		fromP0, _, _, err := db.Spend(ctx, spendReq("alice", "s2", 10))
+		require.NoError(t, err)
+		webhook(t, db, "n3", resign(p1, time.Minute, refunded)) // owes 10
+		webhook(t, db, "n4", resign(p0, time.Minute, refunded)) // owes 20
+		_, _, _, err = db.Reverse(ctx, "alice", tokens.Token("alice"), fromP0.SpendID, "service:test")
+		require.NoError(t, err) // p0's 10 come back and pay p0's own refund's debt
+		soon := testNow.AddDate(0, 0, 10)
+		grantAdmin(t, db, "alice", "soon", 10, &soon) // pays p1's
+		webhook(t, db, "n5", resign(p1, 2*time.Minute, reinstated))
+		var restored []entitlements.Lot
+		for _, l := range entitlementOf(t, db, "alice").Credits.Lots {
+			if l.Source == entitlements.SourceRestored {
+				restored = append(restored, l)
+			}
+		}
+		require.Len(t, restored, 1)
+		require.Equal(t, p1.PurchaseDate.AddDate(1, 0, 0), *restored[0].ExpiresAt, "p1's own: p0 paid only its own refund")
+	})
 }
 
 // A refund's own debt, paid back from its pack by a reversed spend, is not
@@ -268,4 +376,13 @@ func TestRecordNotificationSaysWhatItDid(t *testing.T) {
 	var stored string
 	require.NoError(t, db.read.QueryRow(`SELECT outcome FROM notifications WHERE notification_uuid = 'b'`).Scan(&stored))
 	require.Equal(t, "pending_user", stored)
+}
+
+// A restored lot's payers are found by a seek of the user's entries from
+// the refund's start, not by reading every entry the user has.
+func TestRestoredPayersSeekTheUsersEntries(t *testing.T) {
+	db := openTest(t)
+	plan := queryPlan(t, db, restoredExpirySQL, "alice", "lot_1", 7)
+	require.Contains(t, plan, "SEARCH e USING INDEX entries_user (user_id=? AND entry_id>?)", plan)
+	require.NotContains(t, plan, "SCAN", plan)
 }

@@ -74,17 +74,23 @@ type RefundPlan struct {
 	WrittenOff int64 // already-spent credits forgiven
 }
 
+// Revoked is the credits a refund of percentMilli (in milliunits; outside
+// 1..100000, all) revokes of a lot of granted: floor(granted × percent /
+// 100000), without overflowing int64.
+func Revoked(granted, percentMilli int64) int64 {
+	if percentMilli <= 0 || percentMilli > 100000 {
+		percentMilli = 100000
+	}
+	return granted/100000*percentMilli + granted%100000*percentMilli/100000
+}
+
 // PlanRefund decides what refunding a lot takes back. percentMilli is
 // Apple's revocationPercentage in milliunits (100000 = all); a partial
 // refund revokes that share of the lot, rounded down, so that a user is
 // never charged for more than Apple refunded. The unspent part goes first;
 // whatever the revocation still needs comes from credits already spent.
 func PlanRefund(granted, remaining, spent, percentMilli int64, policy string) RefundPlan {
-	if percentMilli <= 0 || percentMilli > 100000 {
-		percentMilli = 100000
-	}
-	// floor(granted × percent / 100000) without overflowing int64.
-	p := RefundPlan{Revoked: granted/100000*percentMilli + granted%100000*percentMilli/100000}
+	p := RefundPlan{Revoked: Revoked(granted, percentMilli)}
 	p.Removed = min(p.Revoked, remaining)
 	owed := min(p.Revoked-p.Removed, max(spent, 0))
 	if policy == RefundForgive {

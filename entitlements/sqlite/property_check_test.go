@@ -380,6 +380,25 @@ func (w *propWorld) checkRefunds() error {
 	if err != nil {
 		return err
 	}
+	active := map[string]int64{}
+	if err := w.eachRow(`SELECT transaction_id, percent FROM refunds WHERE status = 'active'`, func(r *sql.Rows) error {
+		var id string
+		var n int64
+		err := r.Scan(&id, &n)
+		active[id] = n
+		return err
+	}); err != nil {
+		return err
+	}
+	// The refund in force revokes the credits of Apple's newest revocation:
+	// a version revoking another number of them revises it.
+	for _, b := range w.buys {
+		pct, ok := active[b.id]
+		if b.refund != nil && (!ok || entitlements.Revoked(b.credits, pct) != b.refund.revoked) {
+			return propErr("refund share", "%s: the refund in force revokes %d/100000 of %d (found %t), Apple's newest %d credits",
+				b.id, pct, b.credits, ok, b.refund.revoked)
+		}
+	}
 	for _, b := range w.buys {
 		switch n := taken[b.id]; {
 		case b.refund == nil && n != 0:

@@ -18,6 +18,18 @@ const lotOwnerSQL = `SELECT user_id, granted, remaining FROM lots WHERE lot_id =
 // is removed; the already-spent part becomes debt or is written off, as the
 // refund policy says. It takes effect once per revocation.
 func (tx *Tx) refundLot(ctx context.Context, p entitlements.Purchase, lotID, actor string) error {
+	return tx.applyRefund(ctx, p, lotID, actor, refundTerms{policy: tx.policy.Refund})
+}
+
+// refundTerms are what a refund applies besides Apple's revocation: the
+// refund policy, and a lot that pays its debt first whatever its expiry
+// (in a revision, the restored credits that paid the revised refund's).
+type refundTerms struct {
+	policy string
+	payer  entitlements.Lot // LotID "" for none
+}
+
+func (tx *Tx) applyRefund(ctx context.Context, p entitlements.Purchase, lotID, actor string, terms refundTerms) error {
 	var l struct {
 		userID             string
 		granted, remaining int64
@@ -30,19 +42,24 @@ func (tx *Tx) refundLot(ctx context.Context, p entitlements.Purchase, lotID, act
 	if err != nil {
 		return err
 	}
-	plan := entitlements.PlanRefund(l.granted, l.remaining, spent, p.RefundPercent(), tx.policy.Refund)
+	plan := entitlements.PlanRefund(l.granted, l.remaining, spent, p.RefundPercent(), terms.policy)
 	last, err := lastEntry(tx.q)
 	if err != nil {
 		return err
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO refunds (transaction_id, lot_id, user_id, removed, debt, written_off,
 		policy, status, created_at, after_entry, percent) VALUES (?, ?, ?, ?, ?, ?, ?, 'active', ?, ?, ?)`,
-		p.TransactionID, lotID, l.userID, plan.Removed, plan.Debt, plan.WrittenOff, tx.policy.Refund, millis(tx.now),
+		p.TransactionID, lotID, l.userID, plan.Removed, plan.Debt, plan.WrittenOff, terms.policy, millis(tx.now),
 		last, p.RefundPercent()); err != nil {
 		return err
 	}
 	if err := tx.applyRefundPlan(ctx, l.userID, lotID, p.TransactionID, plan, actor); err != nil {
 		return err
+	}
+	if terms.payer.LotID != "" {
+		if _, err := tx.payDebtFrom(ctx, l.userID, terms.payer.LotID, terms.payer.Remaining, actor); err != nil {
+			return err
+		}
 	}
 	// Credits the user already holds pay the new debt at once, so that
 	// spendable and the 402 debt_outstanding never disagree.
@@ -96,15 +113,16 @@ type refund struct {
 	owed                         int64         // the user's whole debt now
 	createdAt                    int64         // Unix ms
 	afterEntry, percent          sql.NullInt64 // migration 0016; NULL for refunds made before it
+	policy                       string
 }
 
 func (tx *Tx) activeRefund(ctx context.Context, where string, arg any) (refund, bool, error) {
 	var r refund
 	err := tx.QueryRowContext(ctx, `SELECT r.refund_id, r.transaction_id, r.lot_id, r.user_id, r.removed, r.debt,
-		r.written_off, u.debt, r.created_at, r.after_entry, r.percent FROM refunds r JOIN users u ON u.user_id = r.user_id
-		WHERE `+where+` AND r.status = 'active'`, arg).
+		r.written_off, u.debt, r.created_at, r.after_entry, r.percent, r.policy FROM refunds r
+		JOIN users u ON u.user_id = r.user_id WHERE `+where+` AND r.status = 'active'`, arg).
 		Scan(&r.id, &r.transactionID, &r.lotID, &r.userID, &r.removed, &r.debt, &r.writtenOff, &r.owed, &r.createdAt,
-			&r.afterEntry, &r.percent)
+			&r.afterEntry, &r.percent, &r.policy)
 	if errors.Is(err, sql.ErrNoRows) {
 		return r, false, nil
 	}
@@ -161,21 +179,7 @@ func (tx *Tx) reverseRefund(ctx context.Context, transactionID, actor string) (b
 	if err != nil || !found {
 		return false, err
 	}
-	if _, err := tx.ExecContext(ctx, `UPDATE refunds SET status = 'reversed', reversed_at = ? WHERE refund_id = ?`,
-		millis(tx.now), r.id); err != nil {
-		return false, err
-	}
-	cancel := min(r.debt, r.owed)
-	if cancel > 0 {
-		if err := tx.addDebt(ctx, r.userID, -cancel); err != nil {
-			return false, err
-		}
-		if err := tx.addEntry(ctx, entry{userID: r.userID, kind: "refund_reversed", credits: cancel,
-			reason: "refund reversed: debt cancelled", actor: actor, ref: transactionID}); err != nil {
-			return false, err
-		}
-	}
-	if err := tx.restore(ctx, r, r.removed, r.debt-cancel, actor); err != nil {
+	if _, err := tx.undoRefund(ctx, r, actor); err != nil {
 		return false, err
 	}
 	// Restored credits pay what another refund left owed, as in refundLot,
@@ -183,52 +187,85 @@ func (tx *Tx) reverseRefund(ctx context.Context, transactionID, actor string) (b
 	return true, tx.settleDebt(ctx, r.userID, actor)
 }
 
+// undoRefund is reverseRefund's work, without the settling of other debt
+// after it; it returns the restored lot it made, if any (LotID "").
+func (tx *Tx) undoRefund(ctx context.Context, r refund, actor string) (restored entitlements.Lot, err error) {
+	transactionID := r.transactionID
+	if _, err := tx.ExecContext(ctx, `UPDATE refunds SET status = 'reversed', reversed_at = ? WHERE refund_id = ?`,
+		millis(tx.now), r.id); err != nil {
+		return restored, err
+	}
+	cancel := min(r.debt, r.owed)
+	if cancel > 0 {
+		if err := tx.addDebt(ctx, r.userID, -cancel); err != nil {
+			return restored, err
+		}
+		if err := tx.addEntry(ctx, entry{userID: r.userID, kind: "refund_reversed", credits: cancel,
+			reason: "refund reversed: debt cancelled", actor: actor, ref: transactionID}); err != nil {
+			return restored, err
+		}
+	}
+	return tx.restore(ctx, r, r.removed, r.debt-cancel, actor)
+}
+
 // reviseRefund applies a newer version of a refunded pack's transaction
-// that revokes another share of it (its revocationPercentage, for
-// REFUND_PRORATED): the refund in force is reversed and the new one
-// applied, in this transaction, so the user ends as if Apple had refunded
-// the new share at once. A refund made before migration 0016 does not know
-// its share, and stays as it is.
+// that revokes another number of its credits (another
+// revocationPercentage, for REFUND_PRORATED): the refund in force is
+// undone and the new share applied under the same refund policy, in this
+// transaction. The credits that had paid the old refund's debt, restored
+// by the undoing, pay the new one first whatever their expiry, so the user
+// ends with the credits and debt a refund of the new share would have
+// left; what they give back lives as a restored lot does (restoredExpiry).
+// A refund made before migration 0016 does not know its share, and stays.
 func (tx *Tx) reviseRefund(ctx context.Context, p entitlements.Purchase, lotID, actor string) error {
 	r, found, err := tx.activeRefundOf(ctx, lotID)
-	if err != nil || !found || !r.percent.Valid || r.percent.Int64 == p.RefundPercent() {
+	if err != nil || !found || !r.percent.Valid {
 		return err
 	}
-	if _, err := tx.reverseRefund(ctx, p.TransactionID, actor); err != nil {
+	var granted int64
+	if err := tx.QueryRowContext(ctx, `SELECT granted FROM lots WHERE user_id = ? AND lot_id = ?`, r.userID, lotID).
+		Scan(&granted); err != nil {
 		return err
 	}
-	return tx.refundLot(ctx, p, lotID, actor)
+	if entitlements.Revoked(granted, r.percent.Int64) == entitlements.Revoked(granted, p.RefundPercent()) {
+		return nil // another percentage, the same credits: nothing to redo
+	}
+	restored, err := tx.undoRefund(ctx, r, actor)
+	if err != nil {
+		return err
+	}
+	return tx.applyRefund(ctx, p, lotID, actor, refundTerms{policy: r.policy, payer: restored})
 }
 
 // restore gives back what a reversed refund took: toLot to its lot (up to
 // what the lot can hold), the rest and toRestored to a restored lot, so
-// nothing is lost.
-func (tx *Tx) restore(ctx context.Context, r refund, toLot, toRestored int64, actor string) error {
+// nothing is lost. It returns the restored lot, if it made one.
+func (tx *Tx) restore(ctx context.Context, r refund, toLot, toRestored int64, actor string) (entitlements.Lot, error) {
 	lot, err := scanLot(tx.QueryRowContext(ctx, lotSQL, r.userID, r.lotID))
 	if err != nil {
-		return err
+		return entitlements.Lot{}, err
 	}
 	back := min(toLot, lot.Granted-lot.Remaining)
 	if back > 0 {
 		if err := tx.moveLot(ctx, r.userID, r.lotID, back); err != nil {
-			return err
+			return entitlements.Lot{}, err
 		}
 		if err := tx.addEntry(ctx, entry{userID: r.userID, kind: "refund_reversed", credits: back, lotID: r.lotID,
 			reason: "refund reversed: credits restored", actor: actor, ref: r.transactionID}); err != nil {
-			return err
+			return entitlements.Lot{}, err
 		}
 	}
 	over := toLot - back + toRestored
 	if over <= 0 {
-		return nil
+		return entitlements.Lot{}, nil
 	}
 	expires, err := tx.restoredExpiry(ctx, r, lot.ExpiresAt)
 	if err != nil {
-		return err
+		return entitlements.Lot{}, err
 	}
 	restored := entitlements.Lot{LotID: newID("lot"), Source: entitlements.SourceRestored, ProductID: lot.ProductID,
 		Environment: lot.Environment, Granted: over, Remaining: over, GrantedAt: tx.now, ExpiresAt: expires}
-	return tx.createLot(ctx, newLot{lot: restored, userID: r.userID, kind: "refund_reversed",
+	return restored, tx.createLot(ctx, newLot{lot: restored, userID: r.userID, kind: "refund_reversed",
 		reason: "refund reversed: debt that other credits paid comes back", actor: actor, ref: r.transactionID})
 }
 

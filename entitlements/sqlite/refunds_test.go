@@ -140,6 +140,61 @@ func TestRefundRevisedToAnotherShare(t *testing.T) {
 	})
 }
 
+// A revision ends where a refund of the new share would have: the credits
+// that paid the old refund's debt pay the new one first, even once they
+// have expired, so the user is not billed twice; it keeps the refund
+// policy the refund was made under; and a payer the user already held when
+// the refund began counts towards a restored lot's life.
+func TestRefundRevisionEndsAsTheNewShare(t *testing.T) {
+	t.Run("the old payers pay the new debt, expired or not", func(t *testing.T) {
+		db := openWithAlice(t)
+		clk := newClock(db, testNow)
+		p := purchase("512", tokens.Token("alice"))
+		webhook(t, db, "n1", p)
+		spendAll(t, db, "alice", "s1", 30+10)
+		webhook(t, db, "n2", resign(p, time.Minute, refunded)) // owes 10
+		soon := testNow.AddDate(0, 0, 10)
+		grantAdmin(t, db, "alice", "g", 10, &soon) // pays them
+		clk.set(testNow.AddDate(1, 0, 1))          // the pack and the grant have expired
+		webhook(t, db, "n3", resign(p, 2*time.Minute, prorated(50000)))
+		e := entitlementOf(t, db, "alice")
+		require.Zero(t, e.Credits.Debt, "a 50 %% refund from the start: the grant paid its 5 before it expired")
+		require.Zero(t, e.Credits.Balance, "and the other 5 expired with the grant")
+	})
+	t.Run("under the policy the refund was made with", func(t *testing.T) {
+		db := openWithAlice(t)
+		p := purchase("513", tokens.Token("alice"))
+		webhook(t, db, "n1", p)
+		spendAll(t, db, "alice", "s1", 30+10)
+		webhook(t, db, "n2", resign(p, time.Minute, refunded)) // owes 10, policy debt
+		db.Policy.Refund = entitlements.RefundForgive
+		webhook(t, db, "n3", resign(p, 2*time.Minute, prorated(50000)))
+		require.Equal(t, int64(5), entitlementOf(t, db, "alice").Credits.Debt)
+	})
+	t.Run("another percentage, the same credits", func(t *testing.T) {
+		db := openWithAlice(t)
+		p := purchase("514", tokens.Token("alice"))
+		webhook(t, db, "n1", p)
+		webhook(t, db, "n2", resign(p, time.Minute, prorated(33000)))
+		before := ledgerKinds(t, db, "alice")
+		webhook(t, db, "n3", resign(p, 2*time.Minute, prorated(33900))) // 3 of 10 either way
+		require.Equal(t, before, ledgerKinds(t, db, "alice"), "nothing redone")
+		require.Equal(t, int64(7), entitlementOf(t, db, "alice").Credits.Balance)
+	})
+	t.Run("a payer held when the refund began", func(t *testing.T) {
+		db := openWithAlice(t)
+		p := purchase("515", tokens.Token("alice"))
+		webhook(t, db, "n1", p)
+		spendAll(t, db, "alice", "s1", 30+10)
+		grantAdmin(t, db, "alice", "forever", 10, nil)
+		webhook(t, db, "n2", resign(p, time.Minute, refunded)) // the grant pays the 10 at once
+		webhook(t, db, "n3", resign(p, 2*time.Minute, reinstated))
+		lots := entitlementOf(t, db, "alice").Credits.Lots
+		require.Len(t, lots, 1)
+		require.Nil(t, lots[0].ExpiresAt, "paid by a grant that never expires")
+	})
+}
+
 func TestRefundReversedRestoresExactly(t *testing.T) {
 	t.Run("debt still owed is cancelled, the removed part goes back", func(t *testing.T) {
 		db := openWithAlice(t)

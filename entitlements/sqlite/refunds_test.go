@@ -149,10 +149,7 @@ func TestRefundRevisionEndsAsTheNewShare(t *testing.T) {
 	t.Run("the old payers pay the new debt, expired or not", func(t *testing.T) {
 		db := openWithAlice(t)
 		clk := newClock(db, testNow)
-		p := purchase("512", tokens.Token("alice"))
-		webhook(t, db, "n1", p)
-		spendAll(t, db, "alice", "s1", 30+10)
-		webhook(t, db, "n2", resign(p, time.Minute, refunded)) // owes 10
+		p := spentAndRefunded(t, db, "512") // owes 10
 		soon := testNow.AddDate(0, 0, 10)
 		grantAdmin(t, db, "alice", "g", 10, &soon) // pays them
 		clk.set(testNow.AddDate(1, 0, 1))          // the pack and the grant have expired
@@ -163,10 +160,7 @@ func TestRefundRevisionEndsAsTheNewShare(t *testing.T) {
 	})
 	t.Run("under the policy the refund was made with", func(t *testing.T) {
 		db := openWithAlice(t)
-		p := purchase("513", tokens.Token("alice"))
-		webhook(t, db, "n1", p)
-		spendAll(t, db, "alice", "s1", 30+10)
-		webhook(t, db, "n2", resign(p, time.Minute, refunded)) // owes 10, policy debt
+		p := spentAndRefunded(t, db, "513") // owes 10
 		db.Policy.Refund = entitlements.RefundForgive
 		webhook(t, db, "n3", resign(p, 2*time.Minute, prorated(50000)))
 		require.Equal(t, int64(5), entitlementOf(t, db, "alice").Credits.Debt)
@@ -267,11 +261,8 @@ func TestRefundReversedRestoresWhatPaidTheDebtWithItsLife(t *testing.T) {
 			t.Run(fmt.Sprintf("%s, legacy %t", name, legacy), func(t *testing.T) {
 				db := openWithAlice(t)
 				clk := newClock(db, testNow)
-				p := purchase("509", tokens.Token("alice"))
-				webhook(t, db, "n1", p)
-				spendAll(t, db, "alice", "s1", 30+10)
-				webhook(t, db, "n2", resign(p, time.Minute, refunded)) // owes 10
-				grantAdmin(t, db, "alice", "g", 10, c.payer)           // pays them
+				p := spentAndRefunded(t, db, "509")          // owes 10
+				grantAdmin(t, db, "alice", "g", 10, c.payer) // pays them
 				require.Equal(t, []string{""}, queryStrings(t, db, `SELECT ref FROM entries WHERE kind = 'debt_paid'`),
 					"settleDebt's payments name no ref: spentFromSQL and restoredPayersSQL tell them apart by it")
 				if legacy {
@@ -372,6 +363,17 @@ func TestRefundAgainBillsOnlyWhatWasConsumed(t *testing.T) {
 	require.NoError(t, err)
 	webhook(t, db, "n4", resign(p, 3*time.Minute, refunded))
 	require.Zero(t, entitlementOf(t, db, "alice").Credits.Debt, "nothing of the pack was consumed")
+}
+
+// spentAndRefunded is a pack of 10 that alice bought, spent with her day's
+// allowance, and Apple then refunded: she owes its 10 credits.
+func spentAndRefunded(t testing.TB, db *DB, id string) entitlements.Purchase {
+	t.Helper()
+	p := purchase(id, tokens.Token("alice"))
+	webhook(t, db, "n1", p)
+	spendAll(t, db, "alice", "s1", 30+10)
+	webhook(t, db, "n2", resign(p, time.Minute, refunded))
+	return p
 }
 
 // openWithAlice is a test database where alice has already called, so her

@@ -143,9 +143,15 @@ func (db *DB) Ping(ctx context.Context) error {
 // LastMigration names the last of the embedded migrations (its file name
 // without .sql): the schema a database this package has opened is at.
 func LastMigration() string {
-	names, _ := fs.Glob(migrations, "migrations/*.sql") // a valid pattern: no error
-	sort.Strings(names)
+	names, _ := migrationNames(migrations) // a valid pattern: no error
 	return strings.TrimSuffix(path.Base(names[len(names)-1]), ".sql")
+}
+
+// migrationNames are fsys's migrations/*.sql, in the order they apply.
+func migrationNames(fsys fs.FS) ([]string, error) {
+	names, err := fs.Glob(fsys, "migrations/*.sql")
+	sort.Strings(names)
+	return names, err
 }
 
 // migrate applies the embedded migrations the database lacks.
@@ -191,11 +197,10 @@ func runMigrations(ctx context.Context, pool *sql.DB, fsys fs.FS) (err error) {
 	if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY) STRICT`); err != nil {
 		return err
 	}
-	names, err := fs.Glob(fsys, "migrations/*.sql")
+	names, err := migrationNames(fsys)
 	if err != nil {
 		return err
 	}
-	sort.Strings(names)
 	if err := refuseNewerSchema(ctx, tx, names); err != nil {
 		return err
 	}

@@ -56,8 +56,9 @@ const emptyExpiredLotsSQL = `UPDATE lots SET remaining = 0
 // `after` in key order (counted first on a read connection, walkFrom, so
 // a lot granted meanwhile into the stretch is walked too) and writes off
 // those whose expiry is at or before asOf and that still have credits: an
-// expire entry of minus what remains, and remaining set to 0. A sweep walks from the zero LotKey, batch after
-// batch from each one's Next, until a batch says End. Only due lots with
+// expire entry of minus what remains, and remaining set to 0. A sweep
+// walks from the zero LotKey, batch after batch from each one's Next,
+// until a batch says End. Only due lots with
 // credits are written, so a second sweep changes nothing. asOf is capped
 // at the database's now: a clock ahead of it must not take credits that
 // are still valid.

@@ -63,7 +63,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	if path == "" {
 		return nil, errors.New("sqlite: empty database path")
 	}
-	write, err := sql.Open("sqlite", dsn(path, false))
+	write, err := sql.Open("sqlite", dsn(path))
 	if err != nil {
 		return nil, err
 	}
@@ -75,10 +75,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 		write.Close()
 		return nil, fmt.Errorf("sqlite: migrate %s: %w", path, err)
 	}
-	if db.read, err = sql.Open("sqlite", dsn(path, true)); err != nil {
-		write.Close()
-		return nil, err
-	}
+	db.read = sql.OpenDB(readConnector{path}) // without the connection's mutex (readconn.go)
 	n := max(4, 2*runtime.GOMAXPROCS(0))
 	db.read.SetMaxOpenConns(n + 1) // n kept by the readers, one for Ping
 	if db.readers, err = openReaders(ctx, db.read, n); err != nil {
@@ -100,30 +97,26 @@ func Open(ctx context.Context, path string) (*DB, error) {
 // quarter as long (see dsn).
 const checkpointPages = 250
 
-// dsn puts the pragmas in the connection string, so every connection the
-// pool opens gets them (a PRAGMA run once reaches only one connection).
+// dsn is the writer's connection string. It holds the pragmas, so that
+// every connection its pool opens gets them (a PRAGMA run once reaches only
+// one connection); the readers run the same ones at open (readPragmas).
 // synchronous=FULL makes every acknowledged write survive power loss.
-func dsn(path string, readOnly bool) string {
+func dsn(path string) string {
 	q := url.Values{}
 	q.Add("_pragma", "busy_timeout(10000)")
 	q.Add("_pragma", "foreign_keys(1)")
 	q.Add("_pragma", "journal_mode(WAL)")
 	q.Add("_pragma", "synchronous(FULL)")
 	q.Set("_txlock", "immediate")
-	if readOnly {
-		q.Add("_pragma", "query_only(1)")
-		q.Set("_txlock", "deferred")
-	} else {
-		// Savepoint journals (one per write in a group commit) stay in
-		// memory: each notification's spilled ~12 KiB to a temp file.
-		q.Add("_pragma", "temp_store(MEMORY)")
-		// The commit that takes the WAL past this many pages copies them
-		// into the database (each a random write, ~25 µs on our disk)
-		// before the batch it commits is answered. SQLite's 1,000 made
-		// that a ~25 ms stall every ~16 batches of spends, their p99;
-		// 250 makes it ~6 ms, at ~12 % of spends' throughput (BENCHMARKS.md).
-		q.Add("_pragma", "wal_autocheckpoint("+strconv.Itoa(checkpointPages)+")")
-	}
+	// Savepoint journals (one per write in a group commit) stay in
+	// memory: each notification's spilled ~12 KiB to a temp file.
+	q.Add("_pragma", "temp_store(MEMORY)")
+	// The commit that takes the WAL past this many pages copies them
+	// into the database (each a random write, ~25 µs on our disk)
+	// before the batch it commits is answered. SQLite's 1,000 made
+	// that a ~25 ms stall every ~16 batches of spends, their p99;
+	// 250 makes it ~6 ms, at ~12 % of spends' throughput (BENCHMARKS.md).
+	q.Add("_pragma", "wal_autocheckpoint("+strconv.Itoa(checkpointPages)+")")
 	return "file:" + path + "?" + q.Encode()
 }
 

@@ -99,8 +99,7 @@ func TestOpenRefusesANewerSchema(t *testing.T) {
 	require.ErrorIs(t, err, ErrNewerSchema)
 	require.ErrorContains(t, err, "it has 9999_from_the_future.sql, and this binary knows migrations up to "+LastMigration()+".sql")
 
-	pool, err := sql.Open("sqlite", dsn(path, true))
-	require.NoError(t, err)
+	pool := sql.OpenDB(readConnector{path})
 	defer pool.Close()
 	require.Equal(t, []string{"1"}, sqlStrings(t, pool, `SELECT count(*) FROM users`), "nothing was undone or written")
 }
@@ -206,7 +205,7 @@ func TestNewIDsSortByTime(t *testing.T) {
 // applied, and lets fill write rows in their shape.
 func oldDatabase(t *testing.T, path string, names []string, fill string) {
 	ctx := context.Background()
-	old, err := sql.Open("sqlite", dsn(path, false))
+	old, err := sql.Open("sqlite", dsn(path))
 	require.NoError(t, err)
 	tx, err := old.BeginTx(ctx, nil)
 	require.NoError(t, err)

@@ -165,8 +165,7 @@ var lotsKept = []string{
 func TestMigrationClustersLotsByUser(t *testing.T) {
 	ctx := context.Background()
 	path := oldLedger(t, "0012", lotsBefore0012)
-	old, err := sql.Open("sqlite", dsn(path, true))
-	require.NoError(t, err)
+	old := sql.OpenDB(readConnector{path})
 	var before [][]string
 	for _, q := range lotsKept {
 		before = append(before, sqlStrings(t, old, q))
@@ -250,7 +249,7 @@ func TestMigrationRollsBackForeignKeyViolation(t *testing.T) {
 				require.NoError(t, err)
 				fsys["migrations/"+name] = &fstest.MapFile{Data: body}
 			}
-			pool, err := sql.Open("sqlite", dsn(path, false))
+			pool, err := sql.Open("sqlite", dsn(path))
 			require.NoError(t, err)
 			defer pool.Close()
 			pool.SetMaxOpenConns(1)
@@ -329,8 +328,7 @@ func indexCells(t *testing.T, db *DB, index string) int {
 func TestMigrationDropsUnreadIndexes(t *testing.T) {
 	ctx := context.Background()
 	path := oldLedger(t, "0013", lotsBefore0012)
-	old, err := sql.Open("sqlite", dsn(path, true))
-	require.NoError(t, err)
+	old := sql.OpenDB(readConnector{path})
 	before := spentFromAll(t, old)
 	require.NoError(t, old.Close())
 	require.Contains(t, before, "lot_2 6")
@@ -374,7 +372,7 @@ const othersLot = `INSERT INTO entries (user_id, kind, credits, lot_id, actor, c
 func TestMigrationKeysEntriesByTheirUsersLot(t *testing.T) {
 	ctx := context.Background()
 	path := oldLedger(t, "0014", lotsBefore0012)
-	early, err := sql.Open("sqlite", dsn(path, false))
+	early, err := sql.Open("sqlite", dsn(path))
 	require.NoError(t, err)
 	defer early.Close()
 	early.SetMaxOpenConns(1)
@@ -415,8 +413,7 @@ func TestMigrationRefusesEntriesKeyEdit(t *testing.T) {
 		_, err := Open(ctx, path)
 		require.ErrorContains(t, err, "foreign_key_check: 1 row(s) name a missing parent: entries rowid 12 → lots (foreign key 0)")
 
-		old, err := sql.Open("sqlite", dsn(path, true))
-		require.NoError(t, err)
+		old := sql.OpenDB(readConnector{path})
 		defer old.Close()
 		require.Equal(t, []string{"migrations/0012_lots_by_user.sql"},
 			sqlStrings(t, old, `SELECT max(name) FROM schema_migrations`), "0013 is rolled back with 0014")
@@ -440,7 +437,7 @@ func TestMigrationRefusesEntriesKeyEdit(t *testing.T) {
 				}
 				fsys["migrations/"+name] = &fstest.MapFile{Data: body}
 			}
-			pool, err := sql.Open("sqlite", dsn(filepath.Join(t.TempDir(), "m.db"), false))
+			pool, err := sql.Open("sqlite", dsn(filepath.Join(t.TempDir(), "m.db")))
 			require.NoError(t, err)
 			defer pool.Close()
 			pool.SetMaxOpenConns(1)

@@ -1,0 +1,165 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"fmt"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+// TestReadersHaveNoConnectionMutex: every reader is a readConn, opened
+// without the connection's mutex (sqlite3_db_mutex answers NULL for one),
+// which is the point of readconn.go; the writer's driver would give it one.
+func TestReadersHaveNoConnectionMutex(t *testing.T) {
+	db := openTest(t)
+	n := cap(db.readers.free)
+	for range n {
+		c := <-db.readers.free
+		err := c.conn.Raw(func(dc any) error {
+			rc, ok := dc.(*readConn)
+			require.True(t, ok, "a reader is a %T", dc)
+			require.Zero(t, sqlite3.Xsqlite3_db_mutex(rc.tls, rc.db), "a reader's connection has a mutex")
+			return nil
+		})
+		db.readers.free <- c
+		require.NoError(t, err)
+	}
+	var queryOnly int
+	require.NoError(t, db.read.QueryRow(`PRAGMA query_only`).Scan(&queryOnly))
+	require.Equal(t, 1, queryOnly)
+}
+
+// TestReadConnAnswersAsTheDriverDoes reads the same values through a
+// readConn and through modernc's driver, which the writer still uses, and
+// requires the same Go values: every type SQLite stores, and every type of
+// argument database/sql passes on.
+func TestReadConnAnswersAsTheDriverDoes(t *testing.T) {
+	theirs, ours := driverAndReader(t)
+
+	columns := []string{"42", "-9223372036854775808", "4.5", "'text'", "''", "'a' || char(0) || 'b'",
+		"'naïve ✓'", "X''", "X'00ff'", "NULL", "1e308", "zeroblob(3)"}
+	for _, col := range columns {
+		t.Run(col, func(t *testing.T) {
+			var want, got any
+			require.NoError(t, theirs.QueryRow("SELECT "+col).Scan(&want))
+			require.NoError(t, ours.QueryRow("SELECT "+col).Scan(&got))
+			require.Equal(t, want, got)
+		})
+	}
+	args := []any{int64(7), int64(-1 << 63), 2.25, "text", "", "a\x00b", []byte{}, []byte{0, 255}, nil, true, false}
+	for _, arg := range args {
+		t.Run(fmt.Sprintf("%T %v", arg, arg), func(t *testing.T) {
+			var want, got [2]any
+			require.NoError(t, theirs.QueryRow("SELECT ?1, typeof(?1)", arg).Scan(&want[0], &want[1]))
+			require.NoError(t, ours.QueryRow("SELECT ?1, typeof(?1)", arg).Scan(&got[0], &got[1]))
+			require.Equal(t, want, got)
+		})
+	}
+}
+
+// TestReadConnRefuses what a reader does not do, with an error, never a
+// wrong answer: writes, more than one statement, arguments by name or of
+// the wrong number or type, and a context that has ended.
+func TestReadConnRefuses(t *testing.T) {
+	db := openTest(t)
+
+	_, err := db.read.Exec(`INSERT INTO users (user_id, app_account_token, created_at) VALUES ('u', '', 0)`)
+	var se interface{ Code() int }
+	require.ErrorAs(t, err, &se)
+	require.Equal(t, sqlite3.SQLITE_READONLY, se.Code(), "query_only: %v", err)
+
+	_, err = db.read.Exec(`SELECT 1; SELECT 2`)
+	require.ErrorContains(t, err, "one statement at a time")
+	_, err = db.read.Exec(`  `)
+	require.ErrorContains(t, err, "no statement")
+	_, err = db.read.Exec(`SELECT nope FROM nowhere`)
+	require.ErrorContains(t, err, "no such table")
+
+	err = db.read.QueryRow(`SELECT :who`, sql.Named("who", "alice")).Scan(new(string))
+	require.ErrorContains(t, err, "by place, not by name")
+	err = db.read.QueryRow(`SELECT ?1, ?2`, 1).Scan(new(int), new(int))
+	require.Error(t, err)
+	err = db.read.QueryRow(`SELECT ?1`, time.Now()).Scan(new(string))
+	require.ErrorContains(t, err, "a reader binds no time.Time")
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	err = db.view(context.Background(), func(tx *Tx) error {
+		return tx.q.QueryRowContext(ctx, `SELECT 1`).Scan(new(int)) // tx's own would run on tx.ctx
+
+	})
+	require.ErrorIs(t, err, context.Canceled)
+
+	// Every reader still answers after the refusals above.
+	for range 2 * cap(db.readers.free) {
+		var one int
+		require.NoError(t, db.view(context.Background(), func(tx *Tx) error {
+			return tx.QueryRowContext(tx.ctx, `SELECT ?1`, int64(1)).Scan(&one)
+		}))
+		require.Equal(t, 1, one)
+	}
+}
+
+// TestReadConnStatementRunsAgain: a statement run to an error, or left
+// before its last row, is reset with its arguments unbound, so that its
+// next run starts afresh.
+func TestReadConnStatementRunsAgain(t *testing.T) {
+	_, ours := driverAndReader(t)
+	conn, err := ours.Conn(context.Background())
+	require.NoError(t, err)
+	defer conn.Close()
+	err = conn.Raw(func(dc any) error {
+		s, err := dc.(*readConn).prepare(`SELECT value FROM json_each(?1)`)
+		require.NoError(t, err)
+		defer s.Close()
+		read := func(arg string) ([]any, error) {
+			rows, err := s.QueryContext(context.Background(), []driver.NamedValue{{Ordinal: 1, Value: arg}})
+			if err != nil {
+				return nil, err
+			}
+			defer rows.Close()
+			var got []any
+			dest := make([]driver.Value, 1)
+			for {
+				if err := rows.Next(dest); err != nil {
+					return got, err
+				}
+				got = append(got, dest[0])
+			}
+		}
+		got, err := read(`[1, 2, 3]`)
+		require.EqualError(t, err, "EOF")
+		require.Equal(t, []any{int64(1), int64(2), int64(3)}, got)
+		_, err = read(`[1,`)
+		require.ErrorContains(t, err, "malformed JSON")
+		got, err = read(`["a"]`)
+		require.EqualError(t, err, "EOF")
+		require.Equal(t, []any{"a"}, got)
+		return nil
+	})
+	require.NoError(t, err)
+}
+
+// driverAndReader are two pools on one new database: modernc's driver
+// with the writer's settings, and readConns.
+func driverAndReader(t *testing.T) (theirs, ours *sql.DB) {
+	path := filepath.Join(t.TempDir(), "pools.db")
+	theirs, err := sql.Open("sqlite", dsn(path))
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, theirs.Close()) })
+	require.NoError(t, theirs.Ping()) // creates the file, which a reader does not
+	ours = sql.OpenDB(readConnector{path})
+	t.Cleanup(func() { require.NoError(t, ours.Close()) })
+	return theirs, ours
+}
+
+func TestReadConnOpenFails(t *testing.T) {
+	_, err := openReadConn(filepath.Join(t.TempDir(), "no", "such", "dir.db"))
+	require.ErrorContains(t, err, "unable to open database file")
+}

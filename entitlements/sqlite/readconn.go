@@ -322,12 +322,12 @@ func (s *readStmt) bindBytes(i int32, v string, blob bool) int32 {
 	return sqlite3.Xsqlite3_bind_text(tls, s.p, i, c, int32(len(v)), sqlite3.SQLITE_TRANSIENT)
 }
 
-// reset readies the statement for its next run, its arguments unbound.
-// Its result code repeats the last step's error, already returned.
-func (s *readStmt) reset() {
-	sqlite3.Xsqlite3_reset(s.c.tls, s.p)
-	sqlite3.Xsqlite3_clear_bindings(s.c.tls, s.p)
-}
+// reset readies the statement for its next run. Its arguments stay bound
+// until that run binds them all again (bind): sqlite3_clear_bindings would
+// expire a statement whose plan read a bound value (the tier's, userRowSQL),
+// and SQLite would compile it again at its next step, every time. Its
+// result code repeats the last step's error, already returned.
+func (s *readStmt) reset() { sqlite3.Xsqlite3_reset(s.c.tls, s.p) }
 
 // readRows steps a bound statement, one row a Next.
 type readRows struct {

@@ -163,3 +163,28 @@ func TestReadConnOpenFails(t *testing.T) {
 	_, err := openReadConn(filepath.Join(t.TempDir(), "no", "such", "dir.db"))
 	require.ErrorContains(t, err, "unable to open database file")
 }
+
+// TestReadStatementsAreNotCompiledAgain: the readers' statements, run many
+// times with new arguments, are compiled once. Clearing a statement's
+// bindings after each run (sqlite3_clear_bindings) expired the user's row
+// statement, whose plan reads a bound value, and SQLite compiled it again
+// at every read: 40 % of a read's CPU in process.
+func TestReadStatementsAreNotCompiledAgain(t *testing.T) {
+	db := openTest(t)
+	for _, user := range []string{"alice", "bob"} {
+		grantAdmin(t, db, user, "seed-"+user, 5, nil)
+	}
+	for i := range 4 * cap(db.readers.free) {
+		state(t, db, []string{"alice", "bob"}[i%2])
+	}
+	for range cap(db.readers.free) {
+		c := <-db.readers.free
+		for q, s := range c.stmts {
+			rs := s.(*readStmt)
+			runs := sqlite3.Xsqlite3_stmt_status(rs.c.tls, rs.p, sqlite3.SQLITE_STMTSTATUS_RUN, 0)
+			compiled := sqlite3.Xsqlite3_stmt_status(rs.c.tls, rs.p, sqlite3.SQLITE_STMTSTATUS_REPREPARE, 0)
+			require.Zero(t, compiled, "compiled again in %d of %d runs: %.60q", compiled, runs, q)
+		}
+		db.readers.free <- c
+	}
+}

@@ -16,21 +16,25 @@ import (
 )
 
 // The readers' connections are opened here, on the same SQLite that
-// modernc.org/sqlite's driver runs (its lib package), but without the
-// connection's own mutex (SQLITE_OPEN_NOMUTEX, SQLite's multi-thread mode).
-// The driver opens every connection SQLITE_OPEN_FULLMUTEX, with no option to
-// do otherwise, so each sqlite3_column_* call of a read locks and unlocks it:
-// 11–13 % of a read's server CPU (BENCHMARKS.md, sessions 23 and 24). A
-// reader is only ever used by one goroutine at a time (database/sql lends a
-// connection to one caller, and the readers' pool to one view), which is the
-// whole of what multi-thread mode asks; SQLite's own global mutexes (the
+// modernc.org/sqlite's driver runs (its lib package, with libc for the
+// thread state and C memory), but without the connection's own mutex
+// (SQLITE_OPEN_NOMUTEX, SQLite's multi-thread mode). The driver opens every
+// connection SQLITE_OPEN_FULLMUTEX, with no option to do otherwise, so each
+// sqlite3_column_* call of a read locks and unlocks it; SQLite's mutexes were
+// 11–13 % of a read's server CPU, most of them that one (BENCHMARKS.md,
+// session 23). Without it and the driver's own work around each call, a
+// read took ~16 % less of the server's CPU (session 24).
+//
+// A reader is only ever used by one goroutine at a time (database/sql lends
+// a connection to one caller, and the readers' pool to one view), which is
+// the whole of what multi-thread mode asks. SQLite's global mutexes (the
 // page cache, the VFS's file locks, the WAL index) stay on.
 //
-// It implements only what the readers use: one statement a prepare,
-// positional arguments, and the answers' integers, reals, text, blobs and
-// NULLs. The writer stays on modernc's driver, whose errors the store maps
-// by code (isUniqueViolation) and whose Exec runs a migration's many
-// statements.
+// It implements only what the readers use: one statement a prepare, the
+// parameters ? and ?N bound by place, and the answers' integers, reals,
+// text, blobs and NULLs, as modernc's driver answers them. The writer stays
+// on that driver, whose errors the store maps by code (isUnique) and whose
+// Exec runs a migration's many statements.
 
 // readConnector opens read connections to one database file.
 type readConnector struct{ path string }
@@ -45,8 +49,8 @@ type readDriver struct{}
 
 func (readDriver) Open(path string) (driver.Conn, error) { return openReadConn(path) }
 
-// readPragmas are the readers' settings, each a statement run at open:
-// the ones the writer's DSN gives every connection (dsn), and query_only.
+// readPragmas are the readers' settings, each a statement run at open: the
+// writer's (dsn) but for its temp_store and checkpoints, and query_only.
 var readPragmas = []string{
 	"PRAGMA busy_timeout = 10000",
 	"PRAGMA foreign_keys = 1",
@@ -72,11 +76,11 @@ func openReadConn(path string) (*readConn, error) {
 		c.tls.Close()
 		return nil, err
 	}
-	defer libc.Xfree(c.tls, name)
 	out := c.tls.Alloc(ptrSize)
 	rc := sqlite3.Xsqlite3_open_v2(c.tls, name, out, sqlite3.SQLITE_OPEN_READWRITE|sqlite3.SQLITE_OPEN_NOMUTEX, 0)
 	c.db = readPtr(out)
 	c.tls.Free(ptrSize)
+	libc.Xfree(c.tls, name)
 	if rc != sqlite3.SQLITE_OK {
 		err := c.error(rc)
 		_ = c.Close()
@@ -135,16 +139,42 @@ func (c *readConn) prepare(query string) (*readStmt, error) {
 	if s.p == 0 {
 		return nil, fmt.Errorf("sqlite: no statement in %q", query)
 	}
-	if rest := strings.TrimSpace(libc.GoString(readPtr(out + ptrSize))); rest != "" {
-		_ = s.Close()
-		return nil, fmt.Errorf("sqlite: a reader prepares one statement at a time, and %q follows the first", rest)
+	if err := c.nothingAfter(readPtr(out + ptrSize)); err != nil {
+		return nil, errors.Join(err, s.Close())
 	}
 	s.inputs = int(sqlite3.Xsqlite3_bind_parameter_count(c.tls, s.p))
+	for i := 1; i <= s.inputs; i++ {
+		// ?NNN is named "?NNN", and a plain ? not at all; :a, @a and $a
+		// would be numbered by where they first appear, not by name.
+		if name := libc.GoString(sqlite3.Xsqlite3_bind_parameter_name(c.tls, s.p, int32(i))); name != "" && name[0] != '?' {
+			return nil, errors.Join(fmt.Errorf("sqlite: a reader binds ? and ?N by place, not %s by name", name), s.Close())
+		}
+	}
 	s.columns = make([]string, sqlite3.Xsqlite3_column_count(c.tls, s.p))
 	for i := range s.columns {
 		s.columns[i] = libc.GoString(sqlite3.Xsqlite3_column_name(c.tls, s.p, int32(i)))
 	}
 	return s, nil
+}
+
+// nothingAfter fails if the SQL at tail, which follows a prepared
+// statement, holds another: a reader runs one statement at a time.
+// Comments, spaces and semicolons compile to none.
+func (c *readConn) nothingAfter(tail uintptr) error {
+	if strings.TrimSpace(libc.GoString(tail)) == "" {
+		return nil
+	}
+	out := c.tls.Alloc(ptrSize)
+	defer c.tls.Free(ptrSize)
+	if rc := sqlite3.Xsqlite3_prepare_v3(c.tls, c.db, tail, -1, 0, out, 0); rc != sqlite3.SQLITE_OK {
+		return c.error(rc)
+	}
+	if next := readPtr(out); next != 0 {
+		sqlite3.Xsqlite3_finalize(c.tls, next)
+		return fmt.Errorf("sqlite: a reader prepares one statement at a time, and %q follows the first",
+			strings.TrimSpace(libc.GoString(tail)))
+	}
+	return nil
 }
 
 // Close closes the connection once its statements are finalized, and
@@ -177,14 +207,16 @@ func (e *readError) Error() string { return fmt.Sprintf("sqlite: %s (%d)", e.msg
 // Code is SQLite's extended result code.
 func (e *readError) Code() int { return e.code }
 
-// error is SQLite's error for rc, with the connection's message for it.
+// error is SQLite's error for rc: with the connection's extended code and
+// message when they are rc's (the call that returned rc set them), else
+// SQLite's words for rc alone.
 func (c *readConn) error(rc int32) error {
-	msg := libc.GoString(sqlite3.Xsqlite3_errstr(c.tls, rc))
 	if c.db != 0 {
-		rc = sqlite3.Xsqlite3_extended_errcode(c.tls, c.db)
-		msg = libc.GoString(sqlite3.Xsqlite3_errmsg(c.tls, c.db))
+		if ext := sqlite3.Xsqlite3_extended_errcode(c.tls, c.db); ext&0xff == rc&0xff {
+			return &readError{code: int(ext), msg: libc.GoString(sqlite3.Xsqlite3_errmsg(c.tls, c.db))}
+		}
 	}
-	return &readError{code: int(rc), msg: msg}
+	return &readError{code: int(rc), msg: libc.GoString(sqlite3.Xsqlite3_errstr(c.tls, rc))}
 }
 
 // readStmt is a prepared statement of a readConn.
@@ -244,6 +276,10 @@ func (s *readStmt) QueryContext(ctx context.Context, args []driver.NamedValue) (
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	if sqlite3.Xsqlite3_stmt_busy(s.c.tls, s.p) != 0 {
+		// Its rows are still being read: a reset here would start them over.
+		return nil, errors.New("sqlite: a reader's statement runs again before its rows were closed")
+	}
 	if err := s.bind(args); err != nil {
 		s.reset()
 		return nil, err
@@ -295,7 +331,11 @@ func (s *readStmt) bindOne(i int32, v driver.Value) error {
 	case string:
 		rc = s.bindBytes(i, v, false)
 	case []byte:
-		rc = s.bindBytes(i, string(v), true)
+		if v == nil { // NULL, as modernc's driver binds it; an empty blob is X''
+			rc = sqlite3.Xsqlite3_bind_null(tls, p, i)
+		} else {
+			rc = s.bindBytes(i, string(v), true)
+		}
 	default:
 		// database/sql's default conversion leaves only time.Time; the
 		// store passes times as milliseconds (millis).
@@ -323,10 +363,12 @@ func (s *readStmt) bindBytes(i int32, v string, blob bool) int32 {
 }
 
 // reset readies the statement for its next run. Its arguments stay bound
-// until that run binds them all again (bind): sqlite3_clear_bindings would
-// expire a statement whose plan read a bound value (the tier's, userRowSQL),
-// and SQLite would compile it again at its next step, every time. Its
-// result code repeats the last step's error, already returned.
+// until that run binds them all again (bind), as modernc's driver leaves
+// them: sqlite3_clear_bindings expires any statement whose plan may read a
+// bound value, and SQLite compiled the user's row statement (userRowSQL)
+// again at every read. (One whose plan does read a value, such as a bound
+// LIMIT, is compiled again whenever that argument is bound, on either
+// driver.) Its result code repeats the last step's error, already returned.
 func (s *readStmt) reset() { sqlite3.Xsqlite3_reset(s.c.tls, s.p) }
 
 // readRows steps a bound statement, one row a Next.
@@ -366,10 +408,17 @@ func (r *readRows) Next(dest []driver.Value) error {
 			dest[i] = sqlite3.Xsqlite3_column_double(tls, p, col)
 		case sqlite3.SQLITE_TEXT:
 			text := sqlite3.Xsqlite3_column_text(tls, p, col) // before its length: sqlite3_column_bytes' rule
+			if text == 0 {                                    // out of memory
+				return r.s.c.error(sqlite3.Xsqlite3_errcode(tls, r.s.c.db))
+			}
 			dest[i] = string(libc.GoBytes(text, int(sqlite3.Xsqlite3_column_bytes(tls, p, col))))
 		case sqlite3.SQLITE_BLOB: // nil when empty, as modernc's driver answers
 			blob := sqlite3.Xsqlite3_column_blob(tls, p, col)
-			dest[i] = bytes.Clone(libc.GoBytes(blob, int(sqlite3.Xsqlite3_column_bytes(tls, p, col))))
+			n := int(sqlite3.Xsqlite3_column_bytes(tls, p, col))
+			if blob == 0 && n > 0 { // out of memory
+				return r.s.c.error(sqlite3.Xsqlite3_errcode(tls, r.s.c.db))
+			}
+			dest[i] = bytes.Clone(libc.GoBytes(blob, n))
 		default:
 			dest[i] = nil
 		}

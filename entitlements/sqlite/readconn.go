@@ -407,15 +407,16 @@ func (r *readRows) Next(dest []driver.Value) error {
 		case sqlite3.SQLITE_FLOAT:
 			dest[i] = sqlite3.Xsqlite3_column_double(tls, p, col)
 		case sqlite3.SQLITE_TEXT:
-			text := sqlite3.Xsqlite3_column_text(tls, p, col) // before its length: sqlite3_column_bytes' rule
-			if text == 0 {                                    // out of memory
+			// The text before its length: sqlite3_column_bytes' rule. NULL is out of memory.
+			text := sqlite3.Xsqlite3_column_text(tls, p, col)
+			if text == 0 {
 				return r.s.c.error(sqlite3.Xsqlite3_errcode(tls, r.s.c.db))
 			}
 			dest[i] = string(libc.GoBytes(text, int(sqlite3.Xsqlite3_column_bytes(tls, p, col))))
 		case sqlite3.SQLITE_BLOB: // nil when empty, as modernc's driver answers
 			blob := sqlite3.Xsqlite3_column_blob(tls, p, col)
 			n := int(sqlite3.Xsqlite3_column_bytes(tls, p, col))
-			if blob == 0 && n > 0 { // out of memory
+			if blob == 0 && n > 0 { // NULL for an empty blob, else out of memory
 				return r.s.c.error(sqlite3.Xsqlite3_errcode(tls, r.s.c.db))
 			}
 			dest[i] = bytes.Clone(libc.GoBytes(blob, n))

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -206,6 +207,8 @@ func TestEndToEndOperations(t *testing.T) {
 	require.Equal(t, http.StatusOK, m.status)
 	require.Contains(t, m.raw, `creditsd_notifications_total{duplicate="false",outcome="recorded",type="TEST"} 1`)
 	require.Contains(t, m.raw, "process_resident_memory_bytes")
+	require.Contains(t, m.raw, fmt.Sprintf("\ngo_sched_gomaxprocs_threads %d\n", serveProcsPerCPU*startProcs),
+		"serve runs two Ps a CPU (tuneProcs)")
 	nf := w.do("GET", "/v1/nothing", "", nil)
 	require.Equal(t, http.StatusNotFound, nf.status)
 	require.Equal(t, "not_found", nf.code())

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"runtime"
 	"runtime/debug"
 	"testing"
 
@@ -78,6 +79,18 @@ func TestTuneGCLeavesAnOperatorsGOGC(t *testing.T) {
 	require.Equal(t, serveGCPercent, debug.SetGCPercent(100), "no GOGC: the server's own")
 	tuneGC(func(k string) string { return map[string]string{"GOGC": "50"}[k] })
 	require.Equal(t, 100, debug.SetGCPercent(100), "GOGC set: left as the runtime read it")
+}
+
+func TestTuneProcsLeavesAnOperatorsGOMAXPROCS(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
+	runtime.GOMAXPROCS(startProcs)
+	for range 2 { // once a start, however often serve runs in one process
+		tuneProcs(func(string) string { return "" })
+		require.Equal(t, serveProcsPerCPU*startProcs, runtime.GOMAXPROCS(0), "no GOMAXPROCS: the server's own")
+	}
+	runtime.GOMAXPROCS(startProcs)
+	tuneProcs(func(k string) string { return map[string]string{"GOMAXPROCS": "3"}[k] })
+	require.Equal(t, startProcs, runtime.GOMAXPROCS(0), "GOMAXPROCS set: left as the runtime read it")
 }
 
 func TestBuildVersion(t *testing.T) {

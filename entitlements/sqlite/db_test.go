@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"sort"
 	"strings"
@@ -519,4 +520,12 @@ func TestMigrationKeepsSplitNotificationReadable(t *testing.T) {
 		`SELECT jws FROM notifications_signed ORDER BY notification_uuid`))
 	_, err = writeExec(db, `UPDATE notifications SET jws_inner = x'01' WHERE notification_uuid = 'n1'`)
 	require.ErrorContains(t, err, "CHECK", "a run without its offset is refused")
+}
+
+// The readers are two a CPU, whatever GOMAXPROCS is: serve runs twice the
+// CPUs' Ps, and twice as many readers read slower (readerCount).
+func TestReadersByCPUNotByGOMAXPROCS(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(4 * runtime.NumCPU()))
+	db := openTest(t)
+	require.Equal(t, max(4, 2*runtime.NumCPU()), cap(db.readers.free))
 }

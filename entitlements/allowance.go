@@ -45,8 +45,35 @@ func (p AllowancePolicy) Day(now time.Time) Day {
 		loc = time.UTC
 	}
 	y, m, d := now.In(loc).Date()
-	start := time.Date(y, m, d, 0, 0, 0, 0, loc)
-	return Day{Key: start.Format(time.DateOnly), Start: start, End: time.Date(y, m, d+1, 0, 0, 0, 0, loc)}
+	return Day{Key: dateKey(y, m, d), Start: dayStart(y, m, d, loc), End: dayStart(y, m, d+1, loc)}
+}
+
+// KeyBefore is the key of the day n days before d, by the calendar: a day
+// is not always 24 hours long, nor does it always begin at midnight.
+func (d Day) KeyBefore(n int) string {
+	y, m, dd := d.Start.Date()
+	return dateKey(y, m, dd-n)
+}
+
+// dateKey is the date y-m-d (normalised, as time.Date normalises it) as
+// YYYY-MM-DD.
+func dateKey(y int, m time.Month, d int) string { return date(y, m, d).Format(time.DateOnly) }
+
+// date is y-m-d as an instant that orders dates: noon UTC.
+func date(y int, m time.Month, d int) time.Time { return time.Date(y, m, d, 12, 0, 0, 0, time.UTC) }
+
+// dayStart is the first instant of the date y-m-d in loc: its midnight, or,
+// where the clocks skip midnight (a spring-forward at 00:00, as in
+// America/Santiago), the moment they jump to. time.Date normalises a
+// midnight that does not exist back into the day before, whose key and end
+// it would then give this day.
+func dayStart(y int, m time.Month, d int, loc *time.Location) time.Time {
+	t := time.Date(y, m, d, 0, 0, 0, 0, loc)
+	if !date(t.Date()).Before(date(y, m, d)) {
+		return t
+	}
+	_, jump := t.ZoneBounds() // t is in the day before, in the offset that ends at the jump
+	return jump
 }
 
 // Limit is a tier's allowance on day: the base figure, overridden by every

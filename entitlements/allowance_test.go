@@ -21,6 +21,45 @@ func TestAllowanceDayInTimeZone(t *testing.T) {
 	require.Equal(t, 25*time.Hour, d.End.Sub(d.Start))
 }
 
+// Where the clocks spring forward at midnight (America/Santiago on 6 Sep
+// 2026: 00:00 -04 becomes 01:00 -03), the day begins at the jump. time.Date
+// normalises the missing midnight into the day before, and so had given 6
+// Sep the key, the counter and the end of 5 Sep: a day's allowance lost.
+func TestAllowanceDayWhoseMidnightIsSkipped(t *testing.T) {
+	santiago, err := time.LoadLocation("America/Santiago")
+	require.NoError(t, err)
+	p := AllowancePolicy{Location: santiago, Tiers: map[string]int64{TierFree: 30}}
+	jump := time.Date(2026, 9, 6, 4, 0, 0, 0, time.UTC) // 00:00 -04 = 01:00 -03
+
+	before := p.Day(time.Date(2026, 9, 5, 23, 30, 0, 0, santiago))
+	require.Equal(t, "2026-09-05", before.Key)
+	require.Equal(t, jump, before.End.UTC(), "5 Sep ends at the jump, after 23:30")
+
+	day := p.Day(time.Date(2026, 9, 6, 12, 0, 0, 0, santiago))
+	require.Equal(t, "2026-09-06", day.Key)
+	require.Equal(t, jump, day.Start.UTC())
+	require.Equal(t, 23*time.Hour, day.End.Sub(day.Start))
+	require.Equal(t, day, p.Day(jump), "the jump's instant is 6 Sep's first")
+	require.Equal(t, before, p.Day(jump.Add(-time.Millisecond)))
+
+	next := p.Day(time.Date(2026, 9, 7, 0, 0, 30, 0, santiago))
+	require.Equal(t, "2026-09-07", next.Key)
+	require.Equal(t, day.End, next.Start)
+	for n, want := range []string{"2026-09-07", "2026-09-06", "2026-09-05", "2026-09-04"} {
+		require.Equal(t, want, next.KeyBefore(n))
+	}
+}
+
+func TestAllowanceDayKeysByCalendar(t *testing.T) {
+	p := DefaultAllowance()
+	d := p.Day(time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC))
+	require.Equal(t, "2027-01-01", d.Key)
+	require.Equal(t, time.Date(2027, 1, 2, 0, 0, 0, 0, time.UTC), d.End)
+	require.Equal(t, "2026-12-31", d.KeyBefore(1))
+	require.Equal(t, "2026-12-02", d.KeyBefore(30))
+	require.Equal(t, "2026-02-28", p.Day(time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)).KeyBefore(1))
+}
+
 func TestAllowanceLimitChanges(t *testing.T) {
 	p := DefaultAllowance()
 	p.Changes = []AllowanceChange{

@@ -34,7 +34,7 @@ type AllowanceReporter interface {
 func DailyReset(store AllowanceReporter, allowance entitlements.AllowancePolicy, keepDays int) Func {
 	return func(ctx context.Context, now time.Time) (Result, error) {
 		today := allowance.Day(now)
-		day := func(back int) string { return today.Start.AddDate(0, 0, -back).Format(time.DateOnly) }
+		day := today.KeyBefore
 		done, err := store.SummarisedAllowanceDays(ctx, day(keepDays), day(1))
 		if err != nil {
 			return nil, err

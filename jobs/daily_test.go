@@ -2,6 +2,7 @@ package jobs
 
 import (
 	"context"
+	"fmt"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -62,4 +63,34 @@ func TestDailyReset(t *testing.T) {
 	got, err = db.AllowanceDaily(ctx, "2026-11-25")
 	require.NoError(t, err)
 	require.Equal(t, one("2026-11-25"), got)
+}
+
+// A day whose midnight the clocks skip (America/Santiago, 6 Sep 2026) is
+// summarised under its own key: stepping back from 7 Sep by 24 hours had
+// landed in 5 Sep twice, and 6 Sep was never summarised.
+func TestDailyResetOverASkippedMidnight(t *testing.T) {
+	ctx := context.Background()
+	santiago, err := time.LoadLocation("America/Santiago")
+	require.NoError(t, err)
+	policy := entitlements.AllowancePolicy{Location: santiago, Tiers: map[string]int64{"free": 30, "pro": 100}}
+	db := openDB(t, tempDB(t))
+	db.Policy.Allowance = policy
+	var clock atomic.Int64
+	db.Now = func() time.Time { return time.UnixMilli(clock.Load()) }
+	for _, d := range []int{5, 6} {
+		clock.Store(time.Date(2026, 9, d, 12, 0, 0, 0, santiago).UnixMilli())
+		_, _, _, err := db.Spend(ctx, entitlements.SpendRequest{UserID: "alice", Token: tokens.Token("alice"),
+			Key: fmt.Sprint("k", d), Hash: "h", Product: "sora", Credits: 30, Actor: "svc"})
+		require.NoError(t, err, "a whole allowance each day: 6 Sep has its own")
+	}
+	now := time.Date(2026, 9, 7, 0, 5, 0, 0, santiago)
+	clock.Store(now.UnixMilli())
+	res, err := DailyReset(db, policy, 3)(ctx, now)
+	require.NoError(t, err)
+	require.Equal(t, int64(3), res["days"])
+	for _, day := range []string{"2026-09-05", "2026-09-06"} {
+		got, err := db.AllowanceDaily(ctx, day)
+		require.NoError(t, err)
+		require.Equal(t, []sqlite.AllowanceUse{{Day: day, Tier: "free", Product: "sora", Users: 1, Credits: 30}}, got, day)
+	}
 }

@@ -240,3 +240,26 @@ func TestSpendForNewUserWithPendingPurchase(t *testing.T) {
 	require.Equal(t, int64(5), entitlements.Compute(st, db.Policy.Allowance).Credits.Balance)
 	require.Equal(t, int64(5), balance(t, db, "gina"))
 }
+
+// Where the clocks skip midnight (America/Santiago, 6 Sep 2026), the day
+// after a day's allowance was used has one of its own, and reversing the
+// earlier day's spend forfeits its allowance rather than returning it to a
+// day that had ended.
+func TestAllowanceOverASkippedMidnight(t *testing.T) {
+	ctx := context.Background()
+	db := openTest(t)
+	santiago, err := time.LoadLocation("America/Santiago")
+	require.NoError(t, err)
+	db.Policy.Allowance = entitlements.AllowancePolicy{Location: santiago, Tiers: map[string]int64{"free": 30, "pro": 100}}
+	c := newClock(db, time.Date(2026, 9, 5, 12, 0, 0, 0, santiago))
+	sat, _, _, err := db.Spend(ctx, spendReq("alice", "sat", 30))
+	require.NoError(t, err)
+	c.set(time.Date(2026, 9, 6, 12, 0, 0, 0, santiago))
+	allowance := entitlements.Compute(state(t, db, "alice"), db.Policy.Allowance).Allowance
+	require.Equal(t, int64(0), allowance.Used, "6 Sep's allowance is its own")
+	require.Equal(t, int64(30), allowance.Remaining)
+	rv, _, _, err := db.Reverse(ctx, "alice", tokens.Token("alice"), sat.SpendID, "svc")
+	require.NoError(t, err)
+	require.Equal(t, int64(30), rv.AllowanceForfeited)
+	require.Zero(t, rv.AllowanceReturned)
+}

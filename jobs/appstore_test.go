@@ -81,6 +81,10 @@ func TestConsumptionInfoFor(t *testing.T) {
 		{sqlite.ConsumptionFacts{Delivered: true, Granted: 10, Consumed: 10}, 100000, serverapi.DeliveryDelivered, serverapi.RefundDecline},
 		{sqlite.ConsumptionFacts{Delivered: true, Granted: 10, Consumed: 12}, 100000, serverapi.DeliveryDelivered, serverapi.RefundDecline},
 		{sqlite.ConsumptionFacts{}, 0, serverapi.DeliveryUndeliveredOther, serverapi.RefundGrantFull},
+		// Something used of a pack so big that its share rounds down to 0, or
+		// all but a credit of it to 99999: not a full refund, and not declined.
+		{sqlite.ConsumptionFacts{Delivered: true, Granted: 200000, Consumed: 1}, 0, serverapi.DeliveryDelivered, serverapi.RefundGrantProrated},
+		{sqlite.ConsumptionFacts{Delivered: true, Granted: 200000, Consumed: 199999}, 99999, serverapi.DeliveryDelivered, serverapi.RefundGrantProrated},
 	} {
 		info := ConsumptionInfoFor(c.facts, p)
 		require.Equal(t, c.percent, info.ConsumptionPercentage, c.facts)

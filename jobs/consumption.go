@@ -104,6 +104,7 @@ func retryAfter(err error, attempts int) time.Duration {
 func ConsumptionInfoFor(f sqlite.ConsumptionFacts, p ConsumptionPolicy) serverapi.ConsumptionInfo {
 	info := serverapi.ConsumptionInfo{CustomerConsented: p.CustomerConsented, SampleContentProvided: p.SampleContentProvided,
 		DeliveryStatus: serverapi.DeliveryUndeliveredOther}
+	used := usedNone
 	if f.Delivered && f.Granted > 0 {
 		info.DeliveryStatus = serverapi.DeliveryDelivered
 		consumed := min(max(f.Consumed, 0), f.Granted)
@@ -111,12 +112,34 @@ func ConsumptionInfoFor(f sqlite.ConsumptionFacts, p ConsumptionPolicy) serverap
 		hi, lo := bits.Mul64(uint64(consumed), 100000)
 		share, _ := bits.Div64(hi, lo, uint64(f.Granted))
 		info.ConsumptionPercentage = int(share)
+		used = usedOf(consumed, f.Granted)
 	}
-	info.RefundPreference = preference(p.RefundPreference, info)
+	info.RefundPreference = preference(p.RefundPreference, used)
 	return info
 }
 
-func preference(policy string, info serverapi.ConsumptionInfo) string {
+// used is how much of a lot was used: none, some or all. It is decided on
+// the credits, not on the rounded-down percentage, which is 0 for a few
+// credits of a pack of more than 100,000.
+type used int
+
+const (
+	usedNone used = iota
+	usedSome
+	usedAll
+)
+
+func usedOf(consumed, granted int64) used {
+	switch {
+	case consumed <= 0:
+		return usedNone
+	case consumed >= granted:
+		return usedAll
+	}
+	return usedSome
+}
+
+func preference(policy string, u used) string {
 	switch policy {
 	case PreferDecline:
 		return serverapi.RefundDecline
@@ -127,10 +150,10 @@ func preference(policy string, info serverapi.ConsumptionInfo) string {
 	case PreferNone:
 		return ""
 	}
-	switch {
-	case info.ConsumptionPercentage == 0:
+	switch u {
+	case usedNone:
 		return serverapi.RefundGrantFull
-	case info.ConsumptionPercentage == 100000:
+	case usedAll:
 		return serverapi.RefundDecline
 	}
 	return serverapi.RefundGrantProrated

@@ -73,6 +73,9 @@ func dayStart(y int, m time.Month, d int, loc *time.Location) time.Time {
 		return t
 	}
 	_, jump := t.ZoneBounds() // t is in the day before, in the offset that ends at the jump
+	if jump.IsZero() || !jump.After(t) {
+		return t // no jump after t: keep what time.Date gave
+	}
 	return jump
 }
 

@@ -3,6 +3,8 @@ package main
 import (
 	"fmt"
 	"net/http"
+	"os"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -207,8 +209,11 @@ func TestEndToEndOperations(t *testing.T) {
 	require.Equal(t, http.StatusOK, m.status)
 	require.Contains(t, m.raw, `creditsd_notifications_total{duplicate="false",outcome="recorded",type="TEST"} 1`)
 	require.Contains(t, m.raw, "process_resident_memory_bytes")
-	require.Contains(t, m.raw, fmt.Sprintf("\ngo_sched_gomaxprocs_threads %d\n", serveProcsPerCPU*startProcs),
-		"serve runs two Ps a CPU (tuneProcs)")
+	procs, ok := procsFor(os.Getenv("GOMAXPROCS"), startProcs, runtime.NumCPU()) // the server inherits this environment
+	if !ok {
+		procs = startProcs
+	}
+	require.Contains(t, m.raw, fmt.Sprintf("\ngo_sched_gomaxprocs_threads %d\n", procs), "serve's Ps (tuneProcs)")
 	nf := w.do("GET", "/v1/nothing", "", nil)
 	require.Equal(t, http.StatusNotFound, nf.status)
 	require.Equal(t, "not_found", nf.code())

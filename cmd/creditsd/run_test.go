@@ -82,15 +82,31 @@ func TestTuneGCLeavesAnOperatorsGOGC(t *testing.T) {
 }
 
 func TestTuneProcsLeavesAnOperatorsGOMAXPROCS(t *testing.T) {
+	for _, c := range []struct {
+		env         string
+		start, cpus int
+		want        int
+		ok          bool
+	}{
+		{"", 2, 2, 4, true},
+		{"", 8, 8, 16, true},
+		{"3", 2, 2, 0, false}, // the operator's
+		{"", 2, 64, 0, false}, // a CPU quota: the runtime's own, which follows it
+		{"", 1, 1, 2, true},   // one CPU: two Ps
+	} {
+		n, ok := procsFor(c.env, c.start, c.cpus)
+		require.Equal(t, c.ok, ok, c)
+		require.Equal(t, c.want, n, c)
+	}
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
-	runtime.GOMAXPROCS(startProcs)
 	for range 2 { // once a start, however often serve runs in one process
 		tuneProcs(func(string) string { return "" })
-		require.Equal(t, serveProcsPerCPU*startProcs, runtime.GOMAXPROCS(0), "no GOMAXPROCS: the server's own")
+		want, ok := procsFor("", startProcs, runtime.NumCPU())
+		if !ok {
+			want = startProcs
+		}
+		require.Equal(t, want, runtime.GOMAXPROCS(0))
 	}
-	runtime.GOMAXPROCS(startProcs)
-	tuneProcs(func(k string) string { return map[string]string{"GOMAXPROCS": "3"}[k] })
-	require.Equal(t, startProcs, runtime.GOMAXPROCS(0), "GOMAXPROCS set: left as the runtime read it")
 }
 
 func TestBuildVersion(t *testing.T) {

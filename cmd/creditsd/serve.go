@@ -58,26 +58,36 @@ func tuneGC(getenv func(string) string) {
 	}
 }
 
-// serveProcsPerCPU is how many Ps (GOMAXPROCS) the server runs a CPU,
-// unless the environment sets GOMAXPROCS. A goroutine that the network
-// readies waits for a P, and with one P a CPU it waits while the thread
-// holding that P is off the CPU, taken by the kernel for another process
-// sharing the cores. At 10 read clients beside the load tool such waits
-// had a p99 of 4.6 ms, most of the reads' 5.4 ms; with two Ps a CPU the
-// reads' p99 fell to 3.2–4.1 ms (BENCHMARKS.md, session 24). Its cost is
-// the readers' pool, which the store sizes by GOMAXPROCS (sqlite.Open).
+// serveProcsPerCPU is how many Ps (GOMAXPROCS) the server runs a CPU. A
+// goroutine that the network readies waits for a P, and with one P a CPU
+// it waits while the thread holding that P is off the CPU, taken by the
+// kernel for another process sharing the cores. At 10 read clients beside
+// the load tool such waits had a p99 of 4.6 ms, most of the reads' 5.4 ms;
+// with two Ps a CPU the reads' p99 fell to 2.9–3.7 ms (BENCHMARKS.md,
+// session 24). The store sizes its readers by the CPUs, not by this.
 const serveProcsPerCPU = 2
 
 // startProcs is the GOMAXPROCS the runtime chose at start (the CPUs it may
-// use, cgroup limits included), before tuneProcs changed it.
+// use, a cgroup's CPU quota included), before tuneProcs changed it.
 var startProcs = runtime.GOMAXPROCS(0)
 
-// tuneProcs sets serveProcsPerCPU Ps for each of startProcs, leaving an
-// operator's GOMAXPROCS alone. It runs before the database opens.
+// tuneProcs sets the Ps procsFor chooses.
 func tuneProcs(getenv func(string) string) {
-	if getenv("GOMAXPROCS") == "" {
-		runtime.GOMAXPROCS(serveProcsPerCPU * startProcs)
+	if n, ok := procsFor(getenv("GOMAXPROCS"), startProcs, runtime.NumCPU()); ok {
+		runtime.GOMAXPROCS(n)
 	}
+}
+
+// procsFor is serveProcsPerCPU Ps for each of the start's, unless an
+// operator set GOMAXPROCS, or a CPU quota made the runtime choose fewer
+// Ps than the CPUs: under a quota more Ps spend it faster and the kernel
+// throttles the whole process, and the runtime's own choice follows the
+// quota as it changes, which setting GOMAXPROCS would stop.
+func procsFor(env string, start, cpus int) (int, bool) {
+	if env != "" || start < cpus {
+		return 0, false
+	}
+	return serveProcsPerCPU * start, true
 }
 
 // app is the wired program: settings, database, verifier and handlers.

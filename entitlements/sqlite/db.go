@@ -92,12 +92,16 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	return db, nil
 }
 
-// readerCount is how many read connections the store keeps: two a CPU, so
+// readerCount is how many read connections the store keeps: two for each
+// CPU the runtime chose Ps for at start (a cgroup's CPU quota included), so
 // that one's page fetch can wait on the disk while another runs, and at
-// least 4 (BENCHMARKS.md, session 10). By CPUs, not by GOMAXPROCS, which
-// serve sets to twice the CPUs: 8 readers ran reads slower than 4 there,
-// with 12 MB more RSS (session 24).
-func readerCount() int { return max(4, 2*runtime.NumCPU()) }
+// least 4 (BENCHMARKS.md, session 10). Not by the GOMAXPROCS of now, which
+// serve doubles: 8 readers ran reads slower than 4 there, with 12 MB more
+// RSS (session 24).
+func readerCount() int { return max(4, 2*startProcs) }
+
+// startProcs is the runtime's GOMAXPROCS at start, before serve changes it.
+var startProcs = runtime.GOMAXPROCS(0)
 
 // checkpointPages is the writer's wal_autocheckpoint: a quarter of
 // SQLite's default, so that the commit which runs a checkpoint waits a

@@ -522,10 +522,11 @@ func TestMigrationKeepsSplitNotificationReadable(t *testing.T) {
 	require.ErrorContains(t, err, "CHECK", "a run without its offset is refused")
 }
 
-// The readers are two a CPU, whatever GOMAXPROCS is: serve runs twice the
-// CPUs' Ps, and twice as many readers read slower (readerCount).
+// The readers are two for each of the runtime's Ps at start, whatever
+// GOMAXPROCS is now: serve doubles it, and twice as many readers read
+// slower (readerCount).
 func TestReadersByCPUNotByGOMAXPROCS(t *testing.T) {
-	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(4 * runtime.NumCPU()))
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(4 * startProcs))
 	db := openTest(t)
-	require.Equal(t, max(4, 2*runtime.NumCPU()), cap(db.readers.free))
+	require.Equal(t, max(4, 2*startProcs), cap(db.readers.free))
 }

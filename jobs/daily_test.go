@@ -13,22 +13,31 @@ import (
 	"github.com/creditsd/creditsd/entitlements/sqlite"
 )
 
-func TestDailyReset(t *testing.T) {
-	ctx := context.Background()
-	ny, err := time.LoadLocation("America/New_York")
+// allowanceDB is a database whose allowance days are in zone, on a clock
+// the test sets, and a spend of alice's at a moment.
+func allowanceDB(t *testing.T, zone string) (db *sqlite.DB, policy entitlements.AllowancePolicy, loc *time.Location,
+	clock *atomic.Int64, spend func(at time.Time, key string, credits int64)) {
+	loc, err := time.LoadLocation(zone)
 	require.NoError(t, err)
-	policy := entitlements.AllowancePolicy{Location: ny, Tiers: map[string]int64{"free": 30, "pro": 100}}
-	db := openDB(t, tempDB(t))
+	policy = entitlements.AllowancePolicy{Location: loc, Tiers: map[string]int64{"free": 30, "pro": 100}}
+	db = openDB(t, tempDB(t))
 	db.Policy.Allowance = policy
-	var clock atomic.Int64
+	clock = new(atomic.Int64)
 	db.Now = func() time.Time { return time.UnixMilli(clock.Load()) }
-	today := time.Date(2026, 11, 25, 0, 0, 30, 0, ny) // just after the day boundary in New York
-	spend := func(at time.Time, key string) {
+	spend = func(at time.Time, key string, credits int64) {
 		clock.Store(at.UnixMilli())
-		_, _, _, err := db.Spend(ctx, entitlements.SpendRequest{UserID: "alice", Token: tokens.Token("alice"), Key: key,
-			Hash: "h", Product: "sora", Credits: 2, Actor: "svc"})
+		_, _, _, err := db.Spend(context.Background(), entitlements.SpendRequest{UserID: "alice", Token: tokens.Token("alice"),
+			Key: key, Hash: "h", Product: "sora", Credits: credits, Actor: "svc"})
 		require.NoError(t, err)
 	}
+	return db, policy, loc, clock, spend
+}
+
+func TestDailyReset(t *testing.T) {
+	ctx := context.Background()
+	db, policy, ny, clock, spendCredits := allowanceDB(t, "America/New_York")
+	today := time.Date(2026, 11, 25, 0, 0, 30, 0, ny) // just after the day boundary in New York
+	spend := func(at time.Time, key string) { spendCredits(at, key, 2) }
 	spend(today.AddDate(0, 0, -4), "d-4")
 	spend(today.AddDate(0, 0, -3), "d-3")
 	spend(today.Add(-time.Hour), "d-1") // 23:00:30 in New York, 04:00:30 UTC on the 25th
@@ -70,18 +79,9 @@ func TestDailyReset(t *testing.T) {
 // landed in 5 Sep twice, and 6 Sep was never summarised.
 func TestDailyResetOverASkippedMidnight(t *testing.T) {
 	ctx := context.Background()
-	santiago, err := time.LoadLocation("America/Santiago")
-	require.NoError(t, err)
-	policy := entitlements.AllowancePolicy{Location: santiago, Tiers: map[string]int64{"free": 30, "pro": 100}}
-	db := openDB(t, tempDB(t))
-	db.Policy.Allowance = policy
-	var clock atomic.Int64
-	db.Now = func() time.Time { return time.UnixMilli(clock.Load()) }
-	for _, d := range []int{5, 6} {
-		clock.Store(time.Date(2026, 9, d, 12, 0, 0, 0, santiago).UnixMilli())
-		_, _, _, err := db.Spend(ctx, entitlements.SpendRequest{UserID: "alice", Token: tokens.Token("alice"),
-			Key: fmt.Sprint("k", d), Hash: "h", Product: "sora", Credits: 30, Actor: "svc"})
-		require.NoError(t, err, "a whole allowance each day: 6 Sep has its own")
+	db, policy, santiago, clock, spend := allowanceDB(t, "America/Santiago")
+	for _, d := range []int{5, 6} { // a whole allowance each day: 6 Sep has its own
+		spend(time.Date(2026, 9, d, 12, 0, 0, 0, santiago), fmt.Sprint("k", d), 30)
 	}
 	now := time.Date(2026, 9, 7, 0, 5, 0, 0, santiago)
 	clock.Store(now.UnixMilli())

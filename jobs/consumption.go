@@ -104,42 +104,24 @@ func retryAfter(err error, attempts int) time.Duration {
 func ConsumptionInfoFor(f sqlite.ConsumptionFacts, p ConsumptionPolicy) serverapi.ConsumptionInfo {
 	info := serverapi.ConsumptionInfo{CustomerConsented: p.CustomerConsented, SampleContentProvided: p.SampleContentProvided,
 		DeliveryStatus: serverapi.DeliveryUndeliveredOther}
-	used := usedNone
+	var consumed, granted int64 // nothing delivered: nothing used
 	if f.Delivered && f.Granted > 0 {
 		info.DeliveryStatus = serverapi.DeliveryDelivered
-		consumed := min(max(f.Consumed, 0), f.Granted)
+		consumed, granted = min(max(f.Consumed, 0), f.Granted), f.Granted
 		// consumed × 100000 / granted, exact and without overflow.
 		hi, lo := bits.Mul64(uint64(consumed), 100000)
 		share, _ := bits.Div64(hi, lo, uint64(f.Granted))
 		info.ConsumptionPercentage = int(share)
-		used = usedOf(consumed, f.Granted)
 	}
-	info.RefundPreference = preference(p.RefundPreference, used)
+	info.RefundPreference = preference(p.RefundPreference, consumed, granted)
 	return info
 }
 
-// used is how much of a lot was used: none, some or all. It is decided on
-// the credits, not on the rounded-down percentage, which is 0 for a few
-// credits of a pack of more than 100,000.
-type used int
-
-const (
-	usedNone used = iota
-	usedSome
-	usedAll
-)
-
-func usedOf(consumed, granted int64) used {
-	switch {
-	case consumed <= 0:
-		return usedNone
-	case consumed >= granted:
-		return usedAll
-	}
-	return usedSome
-}
-
-func preference(policy string, u used) string {
+// preference is the refund preference policy gives for a lot of which
+// consumed of granted credits were used. auto decides on the credits, not
+// on the rounded-down percentage, which is 0 for a few credits of a pack
+// of more than 100,000.
+func preference(policy string, consumed, granted int64) string {
 	switch policy {
 	case PreferDecline:
 		return serverapi.RefundDecline
@@ -150,10 +132,10 @@ func preference(policy string, u used) string {
 	case PreferNone:
 		return ""
 	}
-	switch u {
-	case usedNone:
+	switch {
+	case consumed == 0:
 		return serverapi.RefundGrantFull
-	case usedAll:
+	case consumed >= granted:
 		return serverapi.RefundDecline
 	}
 	return serverapi.RefundGrantProrated

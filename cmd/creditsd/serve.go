@@ -64,7 +64,8 @@ func tuneGC(getenv func(string) string) {
 // kernel for another process sharing the cores. At 10 read clients beside
 // the load tool such waits had a p99 of 4.6 ms, most of the reads' 5.4 ms;
 // with two Ps a CPU the reads' p99 fell to 2.9–3.7 ms (BENCHMARKS.md,
-// session 24). The store sizes its readers by the CPUs, not by this.
+// session 24). The store sizes its readers by the Ps at start, not by this
+// (sqlite's readerCount, which keeps its own copy of startProcs).
 const serveProcsPerCPU = 2
 
 // startProcs is the GOMAXPROCS the runtime chose at start (the CPUs it may

@@ -232,10 +232,14 @@ func (tx *Tx) refreshPurchase(ctx context.Context, p entitlements.Purchase, g en
 		signed  int64
 		revoked sql.NullInt64
 		lotID   sql.NullString
+		outcome string
 	}
-	if err := tx.QueryRowContext(ctx, `SELECT signed_date, revocation_date, lot_id FROM apple_transactions
-		WHERE transaction_id = ?`, p.TransactionID).Scan(&old.signed, &old.revoked, &old.lotID); err != nil {
+	if err := tx.QueryRowContext(ctx, `SELECT signed_date, revocation_date, lot_id, outcome FROM apple_transactions
+		WHERE transaction_id = ?`, p.TransactionID).Scan(&old.signed, &old.revoked, &old.lotID, &old.outcome); err != nil {
 		return false, err
+	}
+	if millis(p.SignedDate) == old.signed && old.outcome == string(entitlements.OutcomeUnknown) {
+		return false, tx.replanUnknown(ctx, p.TransactionID, g)
 	}
 	if millis(p.SignedDate) <= old.signed {
 		return false, nil
@@ -265,6 +269,19 @@ func (tx *Tx) refreshPurchase(ctx context.Context, p entitlements.Purchase, g en
 		return false, tx.reviseRefund(ctx, p, old.lotID.String, actor)
 	}
 	return false, nil
+}
+
+// replanUnknown plans again a transaction recorded as unknown_product, with
+// the catalog as it is now, from the same signed version (g): a pack sold
+// before the operator configured it is kept for later (the webhook's 2xx),
+// and later is when its buyer's app submits it again. Only the catalog
+// changed, so the version's own data still holds; an older version cannot
+// re-plan a newer one.
+func (tx *Tx) replanUnknown(ctx context.Context, transactionID string, g entitlements.Grant) error {
+	_, err := tx.ExecContext(ctx, `UPDATE apple_transactions SET outcome = ?, credits = ?, expires_at = ?, tier = ?,
+		updated_at = ? WHERE transaction_id = ? AND lot_id IS NULL`,
+		string(g.Outcome), g.Credits, ptrMillis(g.ExpiresAt), g.Tier, millis(tx.now), transactionID)
+	return err
 }
 
 // assignPurchase gives a recorded transaction to userID and, if it earns a

@@ -254,3 +254,39 @@ func TestWebhookKnownUserPackExpiredOnTheWay(t *testing.T) {
 	require.Equal(t, []string{"0"}, queryStrings(t, db, `SELECT count(*) FROM lots WHERE transaction_id = '310'`))
 	require.Equal(t, []string{"expired"}, queryStrings(t, db, `SELECT outcome FROM notifications WHERE notification_uuid = 'n-old'`))
 }
+
+// recordUnknown records p as the webhook does when the catalog does not
+// sell its product yet.
+func recordUnknown(t testing.TB, db *DB, uuid string, p entitlements.Purchase) {
+	t.Helper()
+	_, err := db.RecordNotification(context.Background(),
+		Notification{UUID: uuid, Type: "ONE_TIME_CHARGE", SignedDate: p.SignedDate, TransactionID: p.TransactionID,
+			JWS: "outer", Source: "webhook", Outcome: "recorded"},
+		Effect{Purchase: &p, Grant: entitlements.Grant{Outcome: entitlements.OutcomeUnknown}})
+	require.NoError(t, err)
+	require.Equal(t, "unknown_product", outcomeOf(t, db, p.TransactionID))
+}
+
+// A pack sold before the operator configured it is kept for later; once the
+// catalog sells it, the buyer's app submitting the same signed version gets
+// the pack (it was answered 200 with nothing, and finished, before).
+func TestUnknownProductGrantedOnceConfigured(t *testing.T) {
+	t.Run("the same version, resubmitted, is planned again", func(t *testing.T) {
+		db := openTest(t)
+		p := purchase("120", tokens.Token("alice"))
+		recordUnknown(t, db, "u120", p)
+		require.True(t, gave(t, db, "alice", p), "the app's claim gave the pack")
+		require.Equal(t, int64(10), balance(t, db, "alice"))
+		require.Equal(t, "granted", outcomeOf(t, db, "120"))
+		require.False(t, gave(t, db, "alice", p), "and only once")
+		require.Equal(t, int64(10), balance(t, db, "alice"))
+	})
+	t.Run("an older version cannot plan a newer one again", func(t *testing.T) {
+		db := openTest(t)
+		p := purchase("121", tokens.Token("alice"))
+		recordUnknown(t, db, "u121", resign(p, time.Minute, refunded))
+		require.False(t, gave(t, db, "alice", p), "the stored newer version is refunded")
+		require.Equal(t, int64(0), balance(t, db, "alice"))
+		require.Equal(t, "unknown_product", outcomeOf(t, db, "121"))
+	})
+}

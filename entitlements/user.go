@@ -58,11 +58,13 @@ func (d TokenDeriver) Token(userID string) string {
 }
 
 // NormalizeToken lower-cases a UUID the way Token writes it; StoreKit may send
-// upper case. An empty or malformed token normalizes to "".
+// upper case. A malformed token is kept as sent: it matches no user's token,
+// so its transaction is nobody's to claim. Normalizing it to "" would make
+// it token-less, which its first claimant may take.
 func NormalizeToken(s string) string {
 	u, err := parseUUID(s)
 	if err != nil {
-		return ""
+		return s
 	}
 	return formatUUID(u)
 }
@@ -73,6 +75,9 @@ func parseUUID(s string) ([16]byte, error) {
 		return u, fmt.Errorf("%q is not a UUID", s)
 	}
 	hex := strings.ReplaceAll(s, "-", "")
+	if len(hex) != 32 { // a dash elsewhere too: indexing 32 digits would panic
+		return u, fmt.Errorf("%q is not a UUID", s)
+	}
 	for i := range u {
 		hi, ok1 := hexVal(hex[2*i])
 		lo, ok2 := hexVal(hex[2*i+1])

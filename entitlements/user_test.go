@@ -26,7 +26,9 @@ func TestTokenIsUUIDv5(t *testing.T) {
 func TestNormalizeToken(t *testing.T) {
 	require.Equal(t, "2ed6657d-e927-568b-95e1-2665a8aea6a2", NormalizeToken("2ED6657D-E927-568B-95E1-2665A8AEA6A2"))
 	require.Equal(t, "", NormalizeToken(""))
-	require.Equal(t, "", NormalizeToken("2ed6657d-e927-568b-95e1-2665a8aea6aZ"))
+	for _, bad := range []string{"2ed6657d-e927-568b-95e1-2665a8aea6aZ", "aaaaaaaa-aaaa-aaaa-aaaa-aaaaaaaaa-a-", "not-a-uuid"} {
+		require.Equal(t, bad, NormalizeToken(bad), "a malformed token matches no user, and is not token-less")
+	}
 }
 
 func TestValidUserID(t *testing.T) {
@@ -36,4 +38,22 @@ func TestValidUserID(t *testing.T) {
 	for _, bad := range []string{"", strings.Repeat("a", 129), "a b", "a/b", "é", "a\x00", "../x"} {
 		require.False(t, ValidUserID(bad), bad)
 	}
+}
+
+// FuzzNormalizeToken: the token comes from signed data and from the network;
+// it never panics, and what it gives back is the canonical form of a UUID or
+// the input itself.
+func FuzzNormalizeToken(f *testing.F) {
+	for _, s := range []string{"", "2ED6657D-E927-568B-95E1-2665A8AEA6A2", "aaaaaaaa-aaaa-aaaa-aaaa-aaaaaaaaa-a-"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got := NormalizeToken(s)
+		if got != s && !strings.EqualFold(got, s) {
+			t.Fatalf("NormalizeToken(%q) = %q", s, got)
+		}
+		if u, err := parseUUID(s); err == nil && formatUUID(u) != got {
+			t.Fatalf("NormalizeToken(%q) = %q, not canonical", s, got)
+		}
+	})
 }

@@ -114,6 +114,23 @@ func TestEndToEndPurchasePath(t *testing.T) {
 	require.Equal(t, int64(10), w.entitlement("carol").Credits.Balance)
 }
 
+// A signed transaction whose appAccountToken is not a UUID (Apple's always
+// are) is recorded by the webhook, not a 500 that Apple would retry for
+// ever; and it is nobody's to claim, not the first claimant's.
+func TestEndToEndMalformedAppAccountToken(t *testing.T) {
+	w := newWorld(t)
+	for i, token := range []string{"aaaaaaaa-aaaa-aaaa-aaaa-aaaaaaaaa-a-", "not-a-uuid"} {
+		tx := w.transaction(fmt.Sprintf("150000%d", i), token, time.Now().Add(-time.Minute))
+		a := w.notify(fmt.Sprintf("8a1c1c3e-0000-4000-8000-00000000015%d", i), "ONE_TIME_CHARGE", tx)
+		require.Equal(t, http.StatusOK, a.status, a.raw)
+		require.Equal(t, "pending_user", a.body["outcome"], a.raw)
+		a = w.submit("bob", tx)
+		require.Equal(t, http.StatusForbidden, a.status, a.raw)
+		require.Equal(t, "transaction_not_yours", a.code())
+		require.Equal(t, int64(0), w.entitlement("bob").Credits.Balance)
+	}
+}
+
 func TestEndToEndRefusals(t *testing.T) {
 	w := newWorld(t)
 	alice := w.tokens.Token("alice")

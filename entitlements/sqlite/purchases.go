@@ -45,18 +45,25 @@ type claimed struct {
 	claimed, restored bool
 }
 
-// claim gives the transaction to userID.
+// claim gives the transaction to userID. A new one that another user owns
+// by the rules Apple's own notifications follow (ownerOf: a renewal belongs
+// to its subscription's owner) is theirs, not the claimant's: a token-less
+// renewal is otherwise anyone's who posts it first.
 func (tx *Tx) claim(ctx context.Context, userID string, p entitlements.Purchase, g entitlements.Grant) (claimed, error) {
 	var c claimed
 	owner, found, err := tx.purchaseOwner(ctx, p.TransactionID)
+	rightful := owner
+	if err == nil && !found {
+		rightful, err = tx.ownerOf(ctx, p)
+	}
 	switch {
 	case err != nil:
 		return c, err
-	case !found:
-		err = tx.insertPurchase(ctx, p, g, userID, "")
-	case owner != "" && owner != userID:
+	case rightful != "" && rightful != userID:
 		return c, entitlements.Errorf(entitlements.KindConflict, "transaction_claimed",
 			"transaction %s was already claimed by another user", p.TransactionID)
+	case !found:
+		err = tx.insertPurchase(ctx, p, g, userID, "")
 	default:
 		c.restored, err = tx.refreshPurchase(ctx, p, g, "user:"+userID)
 	}

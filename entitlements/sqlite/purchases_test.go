@@ -290,3 +290,20 @@ func TestUnknownProductGrantedOnceConfigured(t *testing.T) {
 		require.Equal(t, "unknown_product", outcomeOf(t, db, "121"))
 	})
 }
+
+// A renewal without a token belongs to its subscription's owner, as the
+// webhook would decide (ownerOf): another user posting it first does not
+// take the owner's paid period.
+func TestTokenlessRenewalIsItsSubscriptionOwners(t *testing.T) {
+	db := openTest(t)
+	start := testNow.AddDate(0, 0, -40)
+	first := subscription("140", "140", "", start, start)
+	_, err := claim(t, db, "alice", first)
+	require.NoError(t, err)
+	renewal := subscription("141", "140", "", start.AddDate(0, 0, 30), start.AddDate(0, 0, 30))
+	_, err = claim(t, db, "bob", renewal)
+	require.Equal(t, "transaction_claimed", entitlements.ErrorCode(err))
+	require.Equal(t, "free", state(t, db, "bob").Tier)
+	require.True(t, gave(t, db, "alice", renewal), "its owner's claim gives the active period")
+	require.Equal(t, "pro", state(t, db, "alice").Tier)
+}

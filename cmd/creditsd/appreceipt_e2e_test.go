@@ -44,6 +44,31 @@ func TestEndToEndAppReceipt(t *testing.T) {
 	require.Equal(t, "app_store_unavailable", a.code())
 }
 
+// An app receipt's signature is not checked, so a receipt that names a
+// transaction proves nothing about who bought it: a token-less transaction
+// is refused on that path, where a forged receipt could otherwise take a
+// purchase that waits for its claimant (pending_user).
+func TestEndToEndAppReceiptNeedsTheBuyersToken(t *testing.T) {
+	w, apple := newWorldWithApple(t, "")
+	p := devca.Consumable(e2eBundle, receipts.Sandbox, e2ePack, "7000001", "", time.Now())
+	apple.AddTransaction(p)
+	jws, err := w.ca.Sign(p)
+	require.NoError(t, err)
+	a := w.notify("8a1c1c3e-0000-4000-8000-000000007001", "ONE_TIME_CHARGE", jws)
+	require.Equal(t, http.StatusOK, a.status, a.raw)
+	require.Equal(t, "pending_user", a.body["outcome"], a.raw)
+
+	a = w.do("POST", "/v1/me/transactions", w.token("bob", "", time.Minute),
+		map[string]string{"app_receipt": fakeappstore.AppReceipt(t, "7000001")})
+	require.Equal(t, http.StatusForbidden, a.status, a.raw)
+	require.Equal(t, "transaction_not_bound", a.code())
+	require.Equal(t, int64(0), w.entitlement("bob").Credits.Balance)
+
+	// The buyer's own app, holding Apple's signed transaction, still claims it.
+	a = w.submit("alice", jws)
+	require.Equal(t, http.StatusCreated, a.status, a.raw)
+}
+
 // newWorldWithApple is a world whose app_store_api points at a fake App
 // Store Server that signs with the world's CA.
 func newWorldWithApple(t *testing.T, extraYAML string) (*world, *fakeappstore.Server) {

@@ -178,6 +178,18 @@ func TestAuthenticate(t *testing.T) {
 	}
 }
 
+// TestDefaultLeewayRefusesExpiredTokens: with auth as DefaultConfig leaves
+// it, a token whose exp passed a second ago is refused at once. The
+// contract gives expired tokens 401; skew tolerance is auth.leeway's
+// opt-in.
+func TestDefaultLeewayRefusesExpiredTokens(t *testing.T) {
+	c := DefaultConfig().Auth
+	c.HS256Secret = string(authSecret)
+	a := testAuthenticator(t, c)
+	expired := userClaims("alice", jwt.MapClaims{"exp": authNow.Add(-time.Second).Unix()})
+	checkAuthenticate(t, a, "Bearer "+signToken(t, jwt.SigningMethodHS256, authSecret, "", expired), authWant{code: "token_expired"})
+}
+
 // authWant is what a call should authenticate as: sub, and whether it is
 // a service; or, when code is set, the 401's code.
 type authWant struct {

@@ -106,7 +106,9 @@ func DefaultConfig() Config {
 			Timezone: "UTC",
 			Tiers:    map[string]int64{entitlements.TierFree: 30, entitlements.TierPro: 100},
 		},
-		Auth:  AuthConfig{Leeway: "30s"},
+		// No leeway: the contract refuses an expired token, so any skew
+		// tolerance is an operator's choice (auth.leeway), not a default.
+		Auth:  AuthConfig{Leeway: "0s"},
 		Users: UsersConfig{TokenNamespace: entitlements.DefaultTokenNamespace},
 		Log:   LogConfig{Level: "info", Format: "json"},
 	}

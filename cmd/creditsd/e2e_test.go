@@ -194,6 +194,7 @@ func TestEndToEndAuthentication(t *testing.T) {
 	}{
 		{"no token", "/v1/me/entitlement", "", 401},
 		{"expired", "/v1/me/entitlement", w.token("alice", "", -time.Hour), 401},
+		{"expired a second ago", "/v1/me/entitlement", w.token("alice", "", -time.Second), 401}, // no leeway by default
 		{"alg none", "/v1/me/entitlement", none, 401},
 		{"wrong key", "/v1/me/entitlement", wrongKey, 401},
 		{"no exp", "/v1/me/entitlement", noExp, 401},

@@ -215,8 +215,14 @@ func checkSubject(c entitlements.Caller) error {
 }
 
 // key picks the verification key by the token's algorithm family, and
-// among public keys by kid.
+// among public keys by kid. A token whose header has crit gets none.
 func (a *Authenticator) key(t *jwt.Token) (any, error) {
+	if _, ok := t.Header["crit"]; ok {
+		// RFC 7515 §4.1.11: a recipient must refuse a JWS whose crit lists
+		// extensions it does not understand, and we understand none. The
+		// library ignores crit, so a token relying on one would pass.
+		return nil, errCritHeader
+	}
 	kid, _ := t.Header["kid"].(string)
 	switch t.Method.(type) {
 	case *jwt.SigningMethodHMAC:
@@ -231,12 +237,17 @@ func (a *Authenticator) key(t *jwt.Token) (any, error) {
 	return nil, errNoKey
 }
 
-var errNoKey = errors.New("no key for this token")
+var (
+	errNoKey      = errors.New("no key for this token")
+	errCritHeader = errors.New("a crit header")
+)
 
 // tokenError maps a parse failure to a safe client error.
 func tokenError(err error) error {
 	detail := "the bearer token is not valid"
 	switch {
+	case errors.Is(err, errCritHeader): // before ErrTokenUnverifiable, which wraps it
+		detail = "the bearer token's header lists critical extensions (crit), which are not supported"
 	case errors.Is(err, jwt.ErrTokenExpired):
 		return unauthenticated("token_expired", "the bearer token has expired")
 	case errors.Is(err, jwt.ErrTokenMalformed):

@@ -100,6 +100,18 @@ func signToken(t *testing.T, m jwt.SigningMethod, key any, kid string, claims jw
 	return s
 }
 
+// signWithHeader is signToken with extra header parameters.
+func signWithHeader(t *testing.T, m jwt.SigningMethod, key any, header map[string]any, claims jwt.MapClaims) string {
+	t.Helper()
+	tok := jwt.NewWithClaims(m, claims)
+	for k, v := range header {
+		tok.Header[k] = v
+	}
+	s, err := tok.SignedString(key)
+	require.NoError(t, err)
+	return s
+}
+
 // userClaims are valid user claims for sub, with changes applied.
 func userClaims(sub string, changes jwt.MapClaims) jwt.MapClaims {
 	c := jwt.MapClaims{"sub": sub, "iat": authNow.Unix(), "exp": authNow.Add(time.Hour).Unix()}
@@ -120,6 +132,12 @@ func TestAuthenticate(t *testing.T) {
 	}
 	es := func(key *ecdsa.PrivateKey, kid string) string {
 		return "Bearer " + signToken(t, jwt.SigningMethodES256, key, kid, userClaims("alice", nil))
+	}
+	// crit signs valid claims under a header with crit, which RFC 7515
+	// §4.1.11 has a recipient refuse unless it understands every listed
+	// extension: creditsd understands none.
+	crit := func(m jwt.SigningMethod, key any, header map[string]any) string {
+		return "Bearer " + signWithHeader(t, m, key, header, userClaims("alice", nil))
 	}
 	issued := testAuthenticator(t, AuthConfig{HS256Secret: string(authSecret), Leeway: "0s", Issuer: "https://id.example.com", Audience: "creditsd"})
 	tests := []struct {
@@ -154,6 +172,10 @@ func TestAuthenticate(t *testing.T) {
 		{"ES256WithoutKid", k.jwks, es(k.ecB, ""), "alice", false, ""},
 		{"ES256WrongKid", k.jwks, es(k.ecB, "a"), "", false, "invalid_token"},
 		{"ES256UnknownKid", k.jwks, es(k.ecA, "c"), "", false, "invalid_token"},
+		{"CritHeader", k.hs, crit(jwt.SigningMethodHS256, authSecret, map[string]any{"crit": []string{"urn:example:ext"}, "urn:example:ext": true}), "", false, "invalid_token"},
+		{"CritEmpty", k.hs, crit(jwt.SigningMethodHS256, authSecret, map[string]any{"crit": []string{}}), "", false, "invalid_token"},
+		{"CritNull", k.hs, crit(jwt.SigningMethodHS256, authSecret, map[string]any{"crit": nil}), "", false, "invalid_token"},
+		{"CritHeaderES256", k.jwks, crit(jwt.SigningMethodES256, k.ecA, map[string]any{"kid": "a", "crit": []string{"b64"}, "b64": false}), "", false, "invalid_token"},
 		{"Malformed", k.hs, "Bearer not.a.jwt", "", false, "invalid_token"},
 		{"TooLong", k.hs, "Bearer " + strings.Repeat("a", maxTokenLen+1), "", false, "invalid_token"},
 		{"MissingHeader", k.hs, "", "", false, "missing_token"},

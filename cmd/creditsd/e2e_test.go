@@ -187,6 +187,11 @@ func TestEndToEndAuthentication(t *testing.T) {
 	require.NoError(t, err)
 	noExp, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"sub": "alice"}).SignedString([]byte(e2eSecret))
 	require.NoError(t, err)
+	critical := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"sub": "alice", "exp": time.Now().Add(time.Hour).Unix()})
+	critical.Header["crit"] = []string{"urn:example:ext"}
+	critical.Header["urn:example:ext"] = true
+	crit, err := critical.SignedString([]byte(e2eSecret))
+	require.NoError(t, err)
 
 	for _, c := range []struct {
 		name, path, token string
@@ -198,6 +203,7 @@ func TestEndToEndAuthentication(t *testing.T) {
 		{"alg none", "/v1/me/entitlement", none, 401},
 		{"wrong key", "/v1/me/entitlement", wrongKey, 401},
 		{"no exp", "/v1/me/entitlement", noExp, 401},
+		{"crit header", "/v1/me/entitlement", crit, 401},
 		{"garbage", "/v1/me/entitlement", "not.a.jwt", 401},
 		{"user reads self", "/v1/me/entitlement", w.token("alice", "", time.Minute), 200},
 		{"user reads another user", "/v1/users/bob/entitlement", w.token("alice", "", time.Minute), 403},

@@ -29,6 +29,7 @@ type Settings struct {
 	Pricing   entitlements.Pricing
 	Refund    string            // entitlements.RefundDebt or RefundForgive
 	AppStore  *serverapi.Client // nil until app_store_api is configured
+	File      string            // the config file; "" for the local profile (set by loadSettings)
 }
 
 // Resolve checks every key and converts the configuration into Settings.

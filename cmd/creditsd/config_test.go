@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -155,6 +157,34 @@ func TestParseConfig(t *testing.T) {
 		require.Equal(t, "listne", ce.Key)
 		require.ErrorContains(t, err, "config: line 2: log.levl: unknown key levl")
 	})
+}
+
+// TestConfigDatabaseUnusable: a database path SQLite cannot open stops
+// serve and jobs run at start with a config error naming the key and the
+// file, as every other bad value does; so does the program's message.
+func TestConfigDatabaseUnusable(t *testing.T) {
+	dir := t.TempDir()
+	for name, path := range map[string]string{
+		"MissingDirectory": filepath.Join(dir, "missing", "x.db"),
+		"Directory":        dir,
+	} {
+		t.Run(name, func(t *testing.T) {
+			config := filepath.Join(t.TempDir(), "creditsd.yaml")
+			require.NoError(t, os.WriteFile(config, []byte("listen: 127.0.0.1:0\ndatabase: "+path+
+				"\napple: {bundle_id: com.example.sora, environments: [Sandbox]}\nauth: {hs256_secret: "+testSecret+"}\n"), 0o600))
+			want := "config: " + config + ": database: "
+			for _, args := range [][]string{{"serve"}, {"jobs", "run", "expiry-sweep"}} {
+				var stdout, stderr bytes.Buffer
+				err := run(context.Background(), append(args, "--config", config), testGetenv, &stdout, &stderr)
+				require.Error(t, err, args)
+				require.True(t, strings.HasPrefix(err.Error(), want), "%v: %s", args, err)
+				require.Equal(t, 1, exitCode(err))
+			}
+			_, errOut, code := cli(t, dir, nil, "serve", "--config", config)
+			require.Equal(t, 1, code)
+			require.Contains(t, errOut, "creditsd: "+want)
+		})
+	}
 }
 
 func TestNameFileReachesEveryConfigError(t *testing.T) {

@@ -121,6 +121,9 @@ func loadSettings(path string, getenv func(string) string) (*Settings, []string,
 	}
 	s, err := cfg.Resolve()
 	nameFile(err, path) // "" for the local profile, which has no file
+	if s != nil {
+		s.File = path
+	}
 	return s, notes, err
 }
 
@@ -133,7 +136,7 @@ func openApp(ctx context.Context, configPath string, getenv func(string) string,
 	for _, n := range notes {
 		log.Warn(n)
 	}
-	db, err := sqlite.Open(ctx, s.Config.Database)
+	db, err := openDatabase(ctx, s)
 	if err != nil {
 		return nil, err
 	}
@@ -153,6 +156,18 @@ func openApp(ctx context.Context, configPath string, getenv func(string) string,
 	a.inbox = &notifications.Processor{Verifier: a.verifier, Store: db, Catalog: s.Catalog, Now: time.Now,
 		Log: log, Metrics: notifications.NewMetrics(a.registry)}
 	return a, nil
+}
+
+// openDatabase opens the store at the database key's path. A path that
+// cannot hold a database is a config error naming the key, as any other
+// bad value is: SQLite's own message names neither the key nor the file.
+func openDatabase(ctx context.Context, s *Settings) (*sqlite.DB, error) {
+	db, err := sqlite.Open(ctx, s.Config.Database)
+	if sqlite.UnusablePath(err) {
+		err = keyErrorf("database", "%w", err)
+		nameFile(err, s.File)
+	}
+	return db, err
 }
 
 // serve answers HTTP and runs the scheduler until ctx ends, then shuts down

@@ -374,6 +374,23 @@ func isUnique(err error) bool {
 	return se.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE || se.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY
 }
 
+// UnusablePath reports whether err, from Open, says that no database can
+// be kept at the path: SQLite could not open or create the file (a
+// missing directory, a directory, no permission), may not write it, or
+// found a file there that is not a database. Another path would fix it,
+// where a retry would not. It goes by the driver's primary result code.
+func UnusablePath(err error) bool {
+	var coded interface{ Code() int } // *msqlite.Error from the writer, *readError from a reader
+	if !errors.As(err, &coded) {
+		return false
+	}
+	switch coded.Code() & 0xff {
+	case sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_PERM, sqlite3.SQLITE_READONLY, sqlite3.SQLITE_NOTADB:
+		return true
+	}
+	return false
+}
+
 func millis(t time.Time) int64 { return t.UnixMilli() }
 
 func nullMillis(t time.Time) sql.NullInt64 {

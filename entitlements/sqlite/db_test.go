@@ -84,6 +84,32 @@ func TestOpenMigratesOnce(t *testing.T) {
 	}
 }
 
+// UnusablePath tells Open's errors for a path that cannot hold a database,
+// which another path would fix, from the store's other errors.
+func TestUnusablePath(t *testing.T) {
+	dir := t.TempDir()
+	notDB := filepath.Join(dir, "notes.txt")
+	require.NoError(t, os.WriteFile(notDB, []byte(strings.Repeat("not a database\n", 20)), 0o600))
+	for name, path := range map[string]string{
+		"MissingDirectory": filepath.Join(dir, "missing", "x.db"),
+		"Directory":        dir,
+		"NotADatabase":     notDB,
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := Open(context.Background(), path)
+			require.Error(t, err)
+			require.True(t, UnusablePath(err), err.Error())
+		})
+	}
+	t.Run("OtherErrors", func(t *testing.T) {
+		require.False(t, UnusablePath(nil))
+		require.False(t, UnusablePath(ErrNewerSchema))
+		_, err := writeExec(openTest(t), `INSERT INTO schema_migrations (name) VALUES ('x'), ('x')`)
+		require.True(t, isUnique(err), "a driver error with a code")
+		require.False(t, UnusablePath(err))
+	})
+}
+
 // A database a newer binary has migrated is refused before anything runs
 // on it: this binary's statements are for its own schema.
 func TestOpenRefusesANewerSchema(t *testing.T) {

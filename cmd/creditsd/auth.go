@@ -173,6 +173,9 @@ func (a *Authenticator) Authenticate(r *http.Request) (entitlements.Caller, erro
 	if _, err := a.parser.ParseWithClaims(token, &claims, a.key); err != nil {
 		return entitlements.Caller{}, tokenError(err)
 	}
+	if !now.Before(a.validUntil(&claims)) { // the parser allowed exp the leeway too
+		return entitlements.Caller{}, tokenError(jwt.ErrTokenExpired)
+	}
 	caller := entitlements.NewCaller(claims.Subject, claims.Scope)
 	if err := checkSubject(caller); err != nil {
 		return entitlements.Caller{}, unauthenticated("invalid_token", "%s", err)
@@ -181,9 +184,10 @@ func (a *Authenticator) Authenticate(r *http.Request) (entitlements.Caller, erro
 	return caller, nil
 }
 
-// validFrom and validUntil bound the times at which the parser passes a
-// token with these claims, as its Validator checks them: not before nbf
-// or iat less the leeway, and before exp plus the leeway.
+// validFrom and validUntil bound the times at which a token with these
+// claims is accepted: not before nbf or iat less the leeway (an issuer's
+// clock may run ahead of ours), and strictly before exp. The contract
+// refuses an expired token, so the leeway never extends exp.
 func (a *Authenticator) validFrom(c *receivedClaims) time.Time {
 	var from time.Time
 	bounded := false
@@ -196,7 +200,7 @@ func (a *Authenticator) validFrom(c *receivedClaims) time.Time {
 }
 
 func (a *Authenticator) validUntil(c *receivedClaims) time.Time {
-	return c.ExpiresAt.date.Add(a.leeway) // exp is required: the parser refused a token without it
+	return c.ExpiresAt.date.Time // exp is required: the parser refused a token without it
 }
 
 // checkSubject applies the contract's rules to sub: a user token's sub is

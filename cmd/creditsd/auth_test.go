@@ -151,7 +151,9 @@ func TestAuthenticate(t *testing.T) {
 		{"UserToken", k.hs, hs(userClaims("alice@example.com", nil)), "alice@example.com", false, ""},
 		{"ServiceToken", k.hs, hs(userClaims("generation-backend/1", jwt.MapClaims{"scope": "credits:spend"})), "generation-backend/1", true, ""},
 		{"LowerCaseScheme", k.hs, strings.Replace(hs(userClaims("alice", nil)), "Bearer", "bearer", 1), "alice", false, ""},
-		{"ExpiredWithinLeeway", k.hs, hs(userClaims("alice", jwt.MapClaims{"exp": authNow.Add(-20 * time.Second).Unix()})), "alice", false, ""},
+		{"ExpiredWithinLeeway", k.hs, hs(userClaims("alice", jwt.MapClaims{"exp": authNow.Add(-20 * time.Second).Unix()})), "", false, "token_expired"},
+		{"IssuedAheadWithinLeeway", k.hs, hs(userClaims("alice", jwt.MapClaims{"iat": authNow.Add(20 * time.Second).Unix()})), "alice", false, ""},
+		{"ValidFromAheadWithinLeeway", k.hs, hs(userClaims("alice", jwt.MapClaims{"nbf": authNow.Add(20 * time.Second).Unix()})), "alice", false, ""},
 		{"Expired", k.hs, hs(userClaims("alice", jwt.MapClaims{"exp": authNow.Add(-time.Minute).Unix()})), "", false, "token_expired"},
 		{"NoExp", k.hs, hs(userClaims("alice", jwt.MapClaims{"exp": nil})), "", false, "invalid_token"},
 		{"NullExp", k.hs, hs(userClaims("alice", jwt.MapClaims{"exp": json.RawMessage("null")})), "", false, "invalid_token"},
@@ -202,8 +204,8 @@ func TestAuthenticate(t *testing.T) {
 
 // TestDefaultLeewayRefusesExpiredTokens: with auth as DefaultConfig leaves
 // it, a token whose exp passed a second ago is refused at once. The
-// contract gives expired tokens 401; skew tolerance is auth.leeway's
-// opt-in.
+// contract gives expired tokens 401; the leeway tolerates an issuer's
+// clock running ahead (iat, nbf), never a token past its exp.
 func TestDefaultLeewayRefusesExpiredTokens(t *testing.T) {
 	c := DefaultConfig().Auth
 	c.HS256Secret = string(authSecret)
@@ -256,13 +258,13 @@ func TestRememberedTokensKeepTheirWindow(t *testing.T) {
 			edges  []time.Time // each probed 1 ns before, at, and 1 ns after
 		}{
 			{"IatAndExp", userClaims("alice", jwt.MapClaims{"iat": at(-time.Minute), "exp": at(time.Hour)}),
-				[]time.Time{authNow.Add(-time.Minute - leeway), authNow.Add(time.Hour + leeway)}},
+				[]time.Time{authNow.Add(-time.Minute - leeway), authNow.Add(time.Hour)}},
 			{"NbfAfterIat", userClaims("alice", jwt.MapClaims{"iat": at(-time.Hour), "nbf": at(-time.Minute), "exp": at(time.Hour)}),
-				[]time.Time{authNow.Add(-time.Hour - leeway), authNow.Add(-time.Minute - leeway), authNow.Add(time.Hour + leeway)}},
+				[]time.Time{authNow.Add(-time.Hour - leeway), authNow.Add(-time.Minute - leeway), authNow.Add(time.Hour)}},
 			{"IatAfterNbf", userClaims("alice", jwt.MapClaims{"iat": at(-time.Minute), "nbf": at(-time.Hour), "exp": at(time.Hour)}),
-				[]time.Time{authNow.Add(-time.Hour - leeway), authNow.Add(-time.Minute - leeway), authNow.Add(time.Hour + leeway)}},
-			{"ExpOnly", userClaims("alice", jwt.MapClaims{"iat": nil, "exp": at(time.Hour)}), []time.Time{authNow.Add(time.Hour + leeway)}},
-			{"FractionalExp", userClaims("alice", jwt.MapClaims{"exp": float64(at(time.Hour)) + 0.5}), []time.Time{authNow.Add(time.Hour + leeway)}},
+				[]time.Time{authNow.Add(-time.Hour - leeway), authNow.Add(-time.Minute - leeway), authNow.Add(time.Hour)}},
+			{"ExpOnly", userClaims("alice", jwt.MapClaims{"iat": nil, "exp": at(time.Hour)}), []time.Time{authNow.Add(time.Hour)}},
+			{"FractionalExp", userClaims("alice", jwt.MapClaims{"exp": float64(at(time.Hour)) + 0.5}), []time.Time{authNow.Add(time.Hour)}},
 		} {
 			t.Run(tc.name+"/leeway="+leeway.String(), func(t *testing.T) {
 				config := AuthConfig{HS256Secret: string(authSecret), Leeway: leeway.String()}

@@ -79,7 +79,7 @@ type AuthConfig struct {
 	HS256SecretFile string   `yaml:"hs256_secret_file"`
 	PublicKeys      []string `yaml:"public_keys"` // PEM files: ECDSA P-256 (ES256) or RSA (RS256)
 	JWKSFile        string   `yaml:"jwks_file"`
-	Leeway          string   `yaml:"leeway"`   // clock skew allowed on exp, nbf and iat
+	Leeway          string   `yaml:"leeway"`   // clock skew allowed on nbf and iat (never on exp)
 	Issuer          string   `yaml:"issuer"`   // if set, the iss every token must carry
 	Audience        string   `yaml:"audience"` // if set, an aud every token must carry
 }
@@ -106,9 +106,10 @@ func DefaultConfig() Config {
 			Timezone: "UTC",
 			Tiers:    map[string]int64{entitlements.TierFree: 30, entitlements.TierPro: 100},
 		},
-		// No leeway: the contract refuses an expired token, so any skew
-		// tolerance is an operator's choice (auth.leeway), not a default.
-		Auth:  AuthConfig{Leeway: "0s"},
+		// Skew on nbf and iat only: the contract refuses an expired token
+		// at once, but an issuer whose clock runs ahead mints tokens that
+		// look issued in the future.
+		Auth:  AuthConfig{Leeway: "30s"},
 		Users: UsersConfig{TokenNamespace: entitlements.DefaultTokenNamespace},
 		Log:   LogConfig{Level: "info", Format: "json"},
 	}

@@ -108,7 +108,7 @@ func checkDefaults(t *testing.T, s *Settings) {
 	require.Empty(t, s.Catalog)
 	require.Equal(t, time.UTC, s.Allowance.Location)
 	require.Equal(t, map[string]int64{"free": 30, "pro": 100}, s.Allowance.Tiers)
-	require.Equal(t, "0s", c.Auth.Leeway)
+	require.Equal(t, "30s", c.Auth.Leeway)
 	require.Equal(t, LogConfig{Level: "info", Format: "json"}, c.Log)
 	def, err := entitlements.NewTokenDeriver(entitlements.DefaultTokenNamespace)
 	require.NoError(t, err)

@@ -98,14 +98,15 @@ func checkCredits(c int64) error {
 	return nil
 }
 
-// checkKey accepts 1–255 printable ASCII characters.
+// checkKey accepts 1–255 visible ASCII characters (! to ~): no space, which
+// logs and headers would make ambiguous.
 func checkKey(key string) error {
 	if len(key) == 0 || len(key) > 255 {
-		return Errorf(KindInvalid, "invalid_idempotency_key", "idempotency_key must be 1–255 printable ASCII characters")
+		return Errorf(KindInvalid, "invalid_idempotency_key", "idempotency_key must be 1–255 visible ASCII characters (! to ~, no space)")
 	}
 	for i := 0; i < len(key); i++ {
 		if key[i] < 0x21 || key[i] > 0x7e {
-			return Errorf(KindInvalid, "invalid_idempotency_key", "idempotency_key must be 1–255 printable ASCII characters")
+			return Errorf(KindInvalid, "invalid_idempotency_key", "idempotency_key must be 1–255 visible ASCII characters (! to ~, no space)")
 		}
 	}
 	return nil

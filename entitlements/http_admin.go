@@ -150,8 +150,10 @@ func (h *Handler) checkTier(b tierBody) error {
 	if _, ok := h.Allowance.Tiers[b.Tier]; !ok {
 		return Errorf(KindInvalid, "unknown_tier", "tier %q: want one of %v", b.Tier, keys(h.Allowance.Tiers))
 	}
-	if b.ExpiresAt != nil && !b.ExpiresAt.After(h.Now()) {
-		return Errorf(KindInvalid, "invalid_expires_at", "expires_at must be in the future")
+	if b.ExpiresAt != nil {
+		if err := checkExpiry(*b.ExpiresAt, h.Now()); err != nil {
+			return err
+		}
 	}
 	return checkReason(b.Reason)
 }

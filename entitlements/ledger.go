@@ -45,8 +45,28 @@ type GrantRequest struct {
 // checked: a replay answers the first grant, even once its expiry has
 // passed, so the store checks inside the transaction that finds the key.
 func (r GrantRequest) CheckNew(now time.Time) error {
-	if r.ExpiresAt != nil && !r.ExpiresAt.After(now) {
+	if r.ExpiresAt == nil {
+		return nil
+	}
+	return checkExpiry(*r.ExpiresAt, now)
+}
+
+// lastExpiry is the latest expiry a grant or a tier override may have: the
+// last instant RFC 3339 writes in UTC. Answers write times in UTC, and
+// encoding/json cannot write a later one, so a lot expiring after it (say
+// 9999-12-31T23:00:00-05:00) would make every answer that lists it fail.
+// It is the widest bound that keeps answers writable: no expiry that could
+// be answered before is refused.
+var lastExpiry = time.Date(9999, 12, 31, 23, 59, 59, 999_999_999, time.UTC)
+
+// checkExpiry refuses an expiry that has passed at now or that no answer
+// could write.
+func checkExpiry(t, now time.Time) error {
+	if !t.After(now) {
 		return Errorf(KindInvalid, "invalid_expires_at", "expires_at must be in the future")
+	}
+	if t.After(lastExpiry) {
+		return Errorf(KindInvalid, "invalid_expires_at", "expires_at must be at most 9999-12-31T23:59:59.999Z (in UTC)")
 	}
 	return nil
 }

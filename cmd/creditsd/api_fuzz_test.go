@@ -345,6 +345,7 @@ func adminSeeds() []apiSeed {
 		`{"idempotency_key":"g3","credits":10,"expires_at":"2000-01-01T00:00:00Z","reason":"past"}`,
 		`{"idempotency_key":"g4","credits":10,"expires_at":"9999-12-31T23:59:59.999999999+14:00","reason":"far"}`,
 		`{"idempotency_key":"g5","credits":10,"expires_at":"10000-01-01T00:00:00Z","reason":"x"}`,
+		`{"idempotency_key":"g8","credits":10,"expires_at":"9999-12-31T23:00:00-05:00","reason":"x"}`, // year 10000 in UTC
 		`{"idempotency_key":"g5","credits":10,"expires_at":"tomorrow","reason":"x"}`,
 		`{"idempotency_key":"g5","credits":10,"expires_at":null,"reason":"x"}`, `{"idempotency_key":"g5","credits":10,"reason":""}`,
 		`{"idempotency_key":"g5","credits":10,"reason":"` + strings.Repeat("é", 501) + `"}`,
@@ -360,6 +361,7 @@ func adminSeeds() []apiSeed {
 	}
 	for _, body := range []string{`{"tier":"pro","expires_at":"2099-01-01T00:00:00Z","reason":"web"}`, `{"tier":"free","reason":"x"}`,
 		`{"tier":"gold","reason":"x"}`, `{"tier":"pro","expires_at":"9999-12-31T23:59:59Z","reason":"x"}`,
+		`{"tier":"pro","expires_at":"9999-12-31T23:00:00-05:00","reason":"x"}`,
 		`{"tier":"pro","expires_at":"2000-01-01T00:00:00Z","reason":"x"}`, `{"tier":"pro"}`} {
 		seeds = append(seeds, apiSeed{mPut, "/v1/users/alice/tier", authService, body})
 	}

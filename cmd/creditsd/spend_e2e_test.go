@@ -268,3 +268,31 @@ func TestEndToEndGrantReplayAfterItsExpiry(t *testing.T) {
 	require.Equal(t, http.StatusBadRequest, late.status, late.raw)
 	require.Equal(t, "invalid_expires_at", late.code())
 }
+
+// An expires_at whose UTC time is past year 9999 is refused, for a grant and
+// a tier alike: no answer can write such a lot, so a grant of one answered
+// 201 with no body and broke the user's entitlement for good (null on every
+// read, an empty body for every spend). The last instant that can be
+// written is accepted, and the user's answers stay whole.
+func TestEndToEndExpiresAtPastYear9999(t *testing.T) {
+	w := newWorld(t)
+	far := "9999-12-31T23:00:00-05:00" // 10000-01-01T04:00:00Z
+	grant := w.do("POST", "/v1/users/kate/grants", w.admin(),
+		map[string]any{"idempotency_key": "y1", "credits": 5, "reason": "x", "expires_at": far})
+	require.Equal(t, http.StatusBadRequest, grant.status, grant.raw)
+	require.Equal(t, "invalid_expires_at", grant.code())
+	tier := w.do("PUT", "/v1/users/kate/tier", w.admin(), map[string]any{"tier": "pro", "expires_at": far, "reason": "x"})
+	require.Equal(t, http.StatusBadRequest, tier.status, tier.raw)
+	require.Equal(t, "invalid_expires_at", tier.code())
+
+	last := w.do("POST", "/v1/users/kate/grants", w.admin(),
+		map[string]any{"idempotency_key": "y2", "credits": 5, "reason": "x", "expires_at": "9999-12-31T23:59:59.999Z"})
+	require.Equal(t, http.StatusCreated, last.status, last.raw)
+	require.Equal(t, "9999-12-31T23:59:59.999Z", last.body["lot"].(map[string]any)["expires_at"])
+	e := w.entitlement("kate")
+	require.Len(t, e.Credits.Lots, 1)
+	require.Equal(t, int64(5), e.Credits.Balance)
+	sp := w.spend("kate", map[string]any{"idempotency_key": "s1", "product": "sora", "credits": 1})
+	require.Equal(t, http.StatusCreated, sp.status, sp.raw)
+	require.NotNil(t, sp.body["entitlement"], sp.raw)
+}

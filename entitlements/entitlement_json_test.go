@@ -1,7 +1,9 @@
 package entitlements
 
 import (
+	"bytes"
 	"encoding/json"
+	"log/slog"
 	"math"
 	"math/rand/v2"
 	"net/http/httptest"
@@ -22,11 +24,15 @@ func TestEntitlementAppendJSON(t *testing.T) {
 		if err != nil { // a time encoding/json refuses: the encoder must refuse the same way
 			_, err2 := json.Marshal(e)
 			require.Error(t, err2, "case %d", i)
-			require.Equal(t, "null", string(e.AppendJSON(nil)), "case %d", i)
+			out, err3 := e.AppendJSON([]byte("x"))
+			require.Error(t, err3, "case %d", i)
+			require.Equal(t, "x", string(out), "case %d: nothing appended", i)
 			continue
 		}
-		require.Equal(t, string(want), string(e.AppendJSON(nil)), "case %d", i)
-		got, err := json.Marshal(e)
+		got, err := e.AppendJSON(nil)
+		require.NoError(t, err, "case %d", i)
+		require.Equal(t, string(want), string(got), "case %d", i)
+		got, err = json.Marshal(e)
 		require.NoError(t, err)
 		require.Equal(t, string(want), string(got), "case %d, through MarshalJSON", i)
 	}
@@ -35,12 +41,41 @@ func TestEntitlementAppendJSON(t *testing.T) {
 func TestWriteJSONAppender(t *testing.T) {
 	e := randomEntitlement(rand.New(rand.NewPCG(3, 4)))
 	w := httptest.NewRecorder()
-	WriteJSON(w, 201, e)
+	WriteJSON(w, httptest.NewRequest("GET", "/v1/me/entitlement", nil), nil, 201, e)
 	want, err := json.Marshal(reflected(e))
 	require.NoError(t, err)
 	require.Equal(t, 201, w.Code)
 	require.Equal(t, "application/json", w.Header().Get("Content-Type"))
 	require.Equal(t, string(want)+"\n", w.Body.String(), "the same bytes json.Encoder wrote, newline and all")
+}
+
+// TestWriteJSONMarshalFailure: an answer that cannot be marshaled is a
+// logged 500 problem, not its 2xx with an empty or broken body. A lot
+// expiring after year 9999 in UTC is one, whichever encoder meets it, and
+// a NaN another.
+func TestWriteJSONMarshalFailure(t *testing.T) {
+	far := time.Date(10000, 1, 1, 4, 0, 0, 0, time.UTC)
+	e := Entitlement{UserID: "kate", Tier: TierFree, Credits: Credits{Balance: 5,
+		Lots: []Lot{{LotID: "lot_1", Source: SourceAdmin, Granted: 5, Remaining: 5, ExpiresAt: &far}}}}
+	for name, v := range map[string]any{
+		"entitlement (its AppendJSON)":   e,
+		"spend answer (its MarshalJSON)": spendAnswer{SpendID: "sp_1", Entitlement: e},
+		"grant answer (the lot's time)":  grantAnswer{Lot: e.Credits.Lots[0], Entitlement: e},
+		"NaN (encoding/json's refusal)":  map[string]float64{"x": math.NaN()},
+	} {
+		t.Run(name, func(t *testing.T) {
+			var logged bytes.Buffer
+			w := httptest.NewRecorder()
+			WriteJSON(w, httptest.NewRequest("POST", "/v1/users/kate/grants", nil), slog.New(slog.NewTextHandler(&logged, nil)), 201, v)
+			require.Equal(t, 500, w.Code)
+			require.Equal(t, "application/problem+json", w.Header().Get("Content-Type"))
+			var p Problem
+			require.NoError(t, json.Unmarshal(w.Body.Bytes(), &p), w.Body.String())
+			require.Equal(t, "internal", p.Code)
+			require.Contains(t, logged.String(), "request failed")
+			require.Contains(t, logged.String(), "marshal the")
+		})
+	}
 }
 
 var awkward = []string{"", "alice", "user@example.com:1", `quote"d`, `back\slash`, "<tag>&amp;", "tab\there",

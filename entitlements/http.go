@@ -87,7 +87,7 @@ func (h *Handler) answerEntitlement(w http.ResponseWriter, r *http.Request, user
 		WriteError(w, r, h.Log, err)
 		return
 	}
-	WriteJSON(w, status, Compute(st, h.Allowance))
+	WriteJSON(w, r, h.Log, status, Compute(st, h.Allowance))
 }
 
 // transactionRequest is the body of POST /v1/me/transactions.

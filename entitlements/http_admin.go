@@ -29,7 +29,7 @@ func (h *Handler) PostGrant(w http.ResponseWriter, r *http.Request) {
 		var lot Lot
 		var st UserState
 		if lot, st, _, err = h.Store.AdminGrant(r.Context(), req); err == nil {
-			WriteJSON(w, http.StatusCreated, grantAnswer{Lot: lot, Entitlement: Compute(st, h.Allowance)})
+			WriteJSON(w, r, h.Log, http.StatusCreated, grantAnswer{Lot: lot, Entitlement: Compute(st, h.Allowance)})
 			return
 		}
 	}
@@ -99,7 +99,7 @@ func (h *Handler) GetLedger(w http.ResponseWriter, r *http.Request) {
 		c := strconv.FormatInt(next, 10)
 		ans.NextCursor = &c
 	}
-	WriteJSON(w, http.StatusOK, ans)
+	WriteJSON(w, r, h.Log, http.StatusOK, ans)
 }
 
 func pageParams(r *http.Request) (before int64, limit int, err error) {
@@ -139,7 +139,7 @@ func (h *Handler) PutTier(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		var st UserState
 		if st, err = h.Store.SetTier(r.Context(), userID, h.Tokens.Token(userID), b.Tier, b.ExpiresAt, b.Reason, actor); err == nil {
-			WriteJSON(w, http.StatusOK, Compute(st, h.Allowance))
+			WriteJSON(w, r, h.Log, http.StatusOK, Compute(st, h.Allowance))
 			return
 		}
 	}

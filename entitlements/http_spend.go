@@ -46,7 +46,7 @@ func (h *Handler) PostSpend(w http.ResponseWriter, r *http.Request) {
 	if !replayed {
 		h.Metrics.spent(sp)
 	}
-	WriteJSON(w, http.StatusCreated, spendAnswer{SpendID: sp.SpendID, Product: sp.Product, Credits: sp.Credits,
+	WriteJSON(w, r, h.Log, http.StatusCreated, spendAnswer{SpendID: sp.SpendID, Product: sp.Product, Credits: sp.Credits,
 		FromAllowance: sp.FromAllowance, FromLots: nonNil(sp.FromLots), CreatedAt: sp.CreatedAt,
 		Entitlement: Compute(st, h.Allowance)})
 }
@@ -144,7 +144,7 @@ func (h *Handler) PostReverse(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, r, h.Log, err)
 		return
 	}
-	WriteJSON(w, createdIf(created), reversalAnswer{ReversalID: rv.ReversalID, SpendID: rv.SpendID,
+	WriteJSON(w, r, h.Log, createdIf(created), reversalAnswer{ReversalID: rv.ReversalID, SpendID: rv.SpendID,
 		AllowanceReturned: rv.AllowanceReturned, AllowanceForfeited: rv.AllowanceForfeited,
 		LotsReturned: nonNil(rv.LotsReturned), CreatedAt: rv.CreatedAt, Entitlement: Compute(st, h.Allowance)})
 }

@@ -3,6 +3,7 @@ package entitlements
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 
@@ -67,16 +68,35 @@ func WriteProblem(w http.ResponseWriter, p Problem) {
 	_ = json.NewEncoder(w).Encode(p)
 }
 
-// WriteJSON answers v with status.
-func WriteJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	if a, ok := v.(jsonAppender); ok { // skips the check encoding/json makes of a Marshaler's output
-		_, _ = w.Write(append(a.AppendJSON(make([]byte, 0, 4096)), '\n'))
+// WriteJSON answers v with status. v is marshaled before anything is sent:
+// once the status is out, a value that fails to marshal could only leave a
+// 2xx with an empty or broken body, so the failure is logged and answered
+// as a 500 instead.
+func WriteJSON(w http.ResponseWriter, r *http.Request, log *slog.Logger, status int, v any) {
+	body, err := marshalAnswer(v)
+	if err != nil {
+		WriteError(w, r, log, fmt.Errorf("marshal the %T answer: %w", v, err))
 		return
 	}
-	_ = json.NewEncoder(w).Encode(v)
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
 }
 
-// jsonAppender is a type that writes its own JSON, as encoding/json would.
-type jsonAppender interface{ AppendJSON([]byte) []byte }
+// marshalAnswer is v as json.Encoder writes it, newline and all.
+func marshalAnswer(v any) ([]byte, error) {
+	var b []byte
+	var err error
+	if a, ok := v.(jsonAppender); ok { // skips the check encoding/json makes of a Marshaler's output
+		b, err = a.AppendJSON(make([]byte, 0, 4096))
+	} else {
+		b, err = json.Marshal(v)
+	}
+	return append(b, '\n'), err
+}
+
+// jsonAppender is a type that writes its own JSON, as encoding/json would,
+// or fails where encoding/json would.
+type jsonAppender interface {
+	AppendJSON([]byte) ([]byte, error)
+}

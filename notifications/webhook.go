@@ -32,7 +32,7 @@ func (p *Processor) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.problem(w, r, err)
 		return
 	}
-	entitlements.WriteJSON(w, http.StatusOK, res)
+	entitlements.WriteJSON(w, r, p.Log, http.StatusOK, res)
 }
 
 // readSignedPayload reads Apple's body, {"signedPayload": "<JWS>"}, of

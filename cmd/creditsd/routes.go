@@ -60,8 +60,8 @@ func (p *statusProbe) Header() http.Header         { return p.header }
 func (p *statusProbe) Write(b []byte) (int, error) { return len(b), nil }
 func (p *statusProbe) WriteHeader(code int)        { p.status = code }
 
-func healthz(w http.ResponseWriter, _ *http.Request) {
-	entitlements.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+func healthz(w http.ResponseWriter, r *http.Request) {
+	entitlements.WriteJSON(w, r, nil, http.StatusOK, map[string]string{"status": "ok"}) // no logger: a map of strings always marshals
 }
 
 // readyz is ready when the database answers. Nothing a job does delays it.
@@ -72,5 +72,5 @@ func (a *app) readyz(w http.ResponseWriter, r *http.Request) {
 			Status: http.StatusServiceUnavailable, Detail: "the database does not answer", Code: "not_ready"})
 		return
 	}
-	entitlements.WriteJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	entitlements.WriteJSON(w, r, a.log, http.StatusOK, map[string]string{"status": "ready"})
 }

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"database/sql"
 	"fmt"
 	"net/http"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -295,4 +297,31 @@ func TestEndToEndExpiresAtPastYear9999(t *testing.T) {
 	sp := w.spend("kate", map[string]any{"idempotency_key": "s1", "product": "sora", "credits": 1})
 	require.Equal(t, http.StatusCreated, sp.status, sp.raw)
 	require.NotNil(t, sp.body["entitlement"], sp.raw)
+}
+
+// A lot that no answer can write (one a grant of year 10000 in UTC left in
+// the database before such grants were refused) makes its user's answers a
+// logged 500 problem, never a 2xx with a body of null or none.
+func TestEndToEndUnwritableAnswerIs500(t *testing.T) {
+	w := newWorld(t)
+	grant := w.do("POST", "/v1/users/kate/grants", w.admin(), map[string]any{"idempotency_key": "y1", "credits": 5, "reason": "x"})
+	require.Equal(t, http.StatusCreated, grant.status, grant.raw)
+	w.proc.stop(t)
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(w.dir, "creditsd.db"))
+	require.NoError(t, err)
+	far := time.Date(10000, 1, 1, 4, 0, 0, 0, time.UTC).UnixMilli()
+	_, err = db.Exec(`UPDATE lots SET expires_at = ? WHERE user_id = 'kate'`, far)
+	require.NoError(t, err)
+	require.NoError(t, db.Close())
+	w.proc = start(t, "serve", "--config", w.config)
+
+	for _, a := range []answer{
+		w.do("GET", "/v1/me/entitlement", w.token("kate", "", time.Minute), nil),
+		w.do("GET", "/v1/users/kate/entitlement", w.backend(), nil),
+		w.spend("kate", map[string]any{"idempotency_key": "s1", "product": "sora", "credits": 1}),
+	} {
+		require.Equal(t, http.StatusInternalServerError, a.status, a.raw)
+		require.Equal(t, "application/problem+json", a.header.Get("Content-Type"))
+		require.Equal(t, "internal", a.code())
+	}
 }

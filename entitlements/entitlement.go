@@ -12,13 +12,15 @@ const (
 	SourceRestored = "restored" // what a reversed refund gives back that its pack can no longer hold
 )
 
-// Lot is a time-stamped batch of credits from one purchase or grant.
+// Lot is a time-stamped batch of credits from one purchase or grant. An
+// admin lot has no product, transaction or environment, a restored lot no
+// transaction: "" here, null in JSON (MarshalJSON; the tags are for readers).
 type Lot struct {
 	LotID         string     `json:"lot_id"`
 	Source        string     `json:"source"`
-	ProductID     string     `json:"product_id,omitempty"`
-	TransactionID string     `json:"transaction_id,omitempty"`
-	Environment   string     `json:"environment,omitempty"`
+	ProductID     string     `json:"product_id"`
+	TransactionID string     `json:"transaction_id"`
+	Environment   string     `json:"environment"`
 	Granted       int64      `json:"granted"`
 	Remaining     int64      `json:"remaining"`
 	GrantedAt     time.Time  `json:"granted_at"`

@@ -64,18 +64,43 @@ func (e Entitlement) plainTimes() bool {
 // path (the times it refuses, and the tests).
 type reflected Entitlement
 
+// MarshalJSON writes the lot as the contract lists it: product_id,
+// transaction_id and environment are always there, null when the lot has
+// none. appendJSON is held to it (TestEntitlementAppendJSON).
+func (l Lot) MarshalJSON() ([]byte, error) {
+	return json.Marshal(lotJSON{LotID: l.LotID, Source: l.Source, ProductID: orNull(l.ProductID),
+		TransactionID: orNull(l.TransactionID), Environment: orNull(l.Environment), Granted: l.Granted,
+		Remaining: l.Remaining, GrantedAt: l.GrantedAt, ExpiresAt: l.ExpiresAt})
+}
+
+// lotJSON is a Lot as JSON writes it.
+type lotJSON struct {
+	LotID         string     `json:"lot_id"`
+	Source        string     `json:"source"`
+	ProductID     *string    `json:"product_id"`
+	TransactionID *string    `json:"transaction_id"`
+	Environment   *string    `json:"environment"`
+	Granted       int64      `json:"granted"`
+	Remaining     int64      `json:"remaining"`
+	GrantedAt     time.Time  `json:"granted_at"`
+	ExpiresAt     *time.Time `json:"expires_at"`
+}
+
+func orNull(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+// appendJSON appends l as MarshalJSON writes it, for times appendTime can
+// write.
 func (l Lot) appendJSON(b []byte) []byte {
 	b = appendKey(b, `{"lot_id":`, l.LotID)
 	b = appendKey(b, `,"source":`, l.Source)
-	if l.ProductID != "" {
-		b = appendKey(b, `,"product_id":`, l.ProductID)
-	}
-	if l.TransactionID != "" {
-		b = appendKey(b, `,"transaction_id":`, l.TransactionID)
-	}
-	if l.Environment != "" {
-		b = appendKey(b, `,"environment":`, l.Environment)
-	}
+	b = appendOptional(b, `,"product_id":`, l.ProductID)
+	b = appendOptional(b, `,"transaction_id":`, l.TransactionID)
+	b = appendOptional(b, `,"environment":`, l.Environment)
 	b = appendInt(b, `,"granted":`, l.Granted)
 	b = appendInt(b, `,"remaining":`, l.Remaining)
 	b = appendTime(append(b, `,"granted_at":`...), l.GrantedAt)
@@ -89,6 +114,14 @@ func (l Lot) appendJSON(b []byte) []byte {
 }
 
 func appendKey(b []byte, key, s string) []byte { return appendString(append(b, key...), s) }
+
+// appendOptional is appendKey with null for "": the key is always written.
+func appendOptional(b []byte, key, s string) []byte {
+	if s == "" {
+		return append(append(b, key...), "null"...)
+	}
+	return appendKey(b, key, s)
+}
 
 func appendInt(b []byte, key string, n int64) []byte {
 	return strconv.AppendInt(append(b, key...), n, 10)

@@ -132,3 +132,26 @@ func randomTime(r *rand.Rand) time.Time {
 	}
 	return t.In(zones[r.IntN(len(zones))])
 }
+
+// TestLotKeysAlwaysWritten: the contract lists product_id, transaction_id
+// and environment on every lot. A lot without them (an admin lot; a
+// restored lot has no transaction) writes null, through the entitlement's
+// encoder and encoding/json alike.
+func TestLotKeysAlwaysWritten(t *testing.T) {
+	at := time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC)
+	admin := Lot{LotID: "lot_a", Source: SourceAdmin, Granted: 5, Remaining: 5, GrantedAt: at}
+	restored := Lot{LotID: "lot_r", Source: SourceRestored, ProductID: "com.example.sora.credits10",
+		Environment: "Production", Granted: 2, Remaining: 2, GrantedAt: at, ExpiresAt: &at}
+	adminJSON := `{"lot_id":"lot_a","source":"admin","product_id":null,"transaction_id":null,"environment":null,` +
+		`"granted":5,"remaining":5,"granted_at":"2026-11-25T00:00:00Z","expires_at":null}`
+	restoredJSON := `{"lot_id":"lot_r","source":"restored","product_id":"com.example.sora.credits10","transaction_id":null,` +
+		`"environment":"Production","granted":2,"remaining":2,"granted_at":"2026-11-25T00:00:00Z","expires_at":"2026-11-25T00:00:00Z"}`
+
+	e := Entitlement{Credits: Credits{Lots: []Lot{admin, restored}}}
+	got, err := e.AppendJSON(nil)
+	require.NoError(t, err)
+	require.Contains(t, string(got), `"lots":[`+adminJSON+`,`+restoredJSON+`]`)
+	got, err = json.Marshal(grantAnswer{Lot: admin, Entitlement: e})
+	require.NoError(t, err)
+	require.Contains(t, string(got), `{"lot":`+adminJSON+`,"entitlement":`)
+}

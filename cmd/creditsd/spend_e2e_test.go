@@ -325,3 +325,22 @@ func TestEndToEndUnwritableAnswerIs500(t *testing.T) {
 		require.Equal(t, "internal", a.code())
 	}
 }
+
+// Every lot carries product_id, transaction_id and environment, as the
+// contract lists them: null for an admin lot, which has none of them, in
+// the grant's answer and in every entitlement.
+func TestEndToEndAdminLotKeys(t *testing.T) {
+	w := newWorld(t)
+	grant := w.do("POST", "/v1/users/kate/grants", w.admin(), map[string]any{"idempotency_key": "g1", "credits": 5, "reason": "x"})
+	require.Equal(t, http.StatusCreated, grant.status, grant.raw)
+	read := w.do("GET", "/v1/me/entitlement", w.token("kate", "", time.Minute), nil)
+	require.Equal(t, http.StatusOK, read.status, read.raw)
+	firstLot := func(e any) any { return e.(map[string]any)["credits"].(map[string]any)["lots"].([]any)[0] }
+	for _, lot := range []any{grant.body["lot"], firstLot(grant.body["entitlement"]), firstLot(read.body)} {
+		for _, key := range []string{"product_id", "transaction_id", "environment"} {
+			v, ok := lot.(map[string]any)[key]
+			require.True(t, ok, "%s missing: %s", key, read.raw)
+			require.Nil(t, v, key)
+		}
+	}
+}

@@ -1,10 +1,7 @@
 package entitlements
 
 import (
-	"fmt"
-	"math"
 	"sort"
-	"strconv"
 	"strings"
 )
 
@@ -39,40 +36,6 @@ func DefaultPricing() Pricing {
 type Generation struct {
 	Seconds    Seconds `json:"seconds"`
 	Resolution string  `json:"resolution"`
-}
-
-// Seconds is a length in milliseconds, read from a JSON number of seconds
-// with at most three decimals, so that pricing never meets a float.
-type Seconds int64
-
-// UnmarshalJSON reads a plain decimal such as 10 or 7.5.
-func (s *Seconds) UnmarshalJSON(b []byte) error {
-	whole, frac, _ := strings.Cut(string(b), ".")
-	if len(frac) > 3 || whole == "" || strings.ContainsAny(whole, "eE+") || strings.ContainsAny(frac, "eE+-") {
-		return fmt.Errorf("seconds %s: want a number with at most 3 decimals", b)
-	}
-	w, err := strconv.ParseInt(whole, 10, 64)
-	if err != nil || w > math.MaxInt64/1000-1 || w < math.MinInt64/1000+1 { // w*1000 must not wrap, either way
-		return fmt.Errorf("seconds %s: want a number with at most 3 decimals", b)
-	}
-	ms := w * 1000
-	if frac != "" {
-		f, err := strconv.ParseInt(frac+strings.Repeat("0", 3-len(frac)), 10, 64)
-		if err != nil {
-			return fmt.Errorf("seconds %s: want a number with at most 3 decimals", b)
-		}
-		if strings.HasPrefix(whole, "-") {
-			f = -f
-		}
-		ms += f
-	}
-	*s = Seconds(ms)
-	return nil
-}
-
-// MarshalJSON writes seconds back as a decimal.
-func (s Seconds) MarshalJSON() ([]byte, error) {
-	return []byte(strconv.FormatFloat(float64(s)/1000, 'f', -1, 64)), nil
 }
 
 // Price is the credits a generation of product costs: started units of

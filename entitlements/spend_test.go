@@ -115,6 +115,16 @@ func TestPrice(t *testing.T) {
 		{"sora", "0.5", "720p", 2},
 		{"sora", "60", "480p", 12},
 		{"codex", "61", "standard", 2},
+		// Any JSON number, as a Python or JS backend sends it, read exactly
+		// and rounded up to the millisecond, never down.
+		{"sora", "1e1", "1080p", 8},
+		{"sora", "0.5E+1", "480p", 1},
+		{"codex", "3.6e3", "standard", 60},
+		{"sora", "10.000000000000002", "1080p", 12}, // past 10 s: a started unit
+		{"sora", "10.0000001", "1080p", 12},
+		{"sora", "9.9999999999999999", "1080p", 8}, // not a float's 10 s, but at most 10 s all the same
+		{"sora", "5e-324", "480p", 1},              // the least float: a started unit
+		{"sora", "1e-400", "480p", 1},              // less than any float: still a started unit
 	} {
 		got, err := p.Price(c.product, gen(c.seconds, c.res))
 		require.NoError(t, err, c)
@@ -126,24 +136,18 @@ func TestPrice(t *testing.T) {
 		{"sora", "0", "1080p", "invalid_seconds"},
 		{"sora", "-5", "1080p", "invalid_seconds"},
 		{"sora", "60.001", "1080p", "invalid_seconds"},
+		{"sora", "60.00000000000001", "1080p", "invalid_seconds"},
+		{"sora", "-0.0001", "1080p", "invalid_seconds"},
+		{"sora", "-0", "1080p", "invalid_seconds"},
+		{"sora", "0e5", "1080p", "invalid_seconds"},
+		{"sora", "1e400", "1080p", "invalid_seconds"}, // a float's +Inf
+		{"sora", "-1e400", "1080p", "invalid_seconds"},
+		{"sora", "1e999999999999999999999", "1080p", "invalid_seconds"},
+		{"sora", "9223372036854775807", "1080p", "invalid_seconds"},
+		{"sora", "9223372036854775808000", "1080p", "invalid_seconds"},
+		{"codex", "18446744073709551.617", "standard", "invalid_seconds"}, // 2^64 + 1 ms: wrapped, 1 ms
 	} {
 		_, err := p.Price(c.product, gen(c.seconds, c.res))
 		require.Equal(t, c.code, ErrorCode(err), c)
 	}
-}
-
-func TestSecondsJSON(t *testing.T) {
-	for in, want := range map[string]Seconds{"10": 10000, "7.5": 7500, "0.001": 1, "-1.5": -1500} {
-		var s Seconds
-		require.NoError(t, json.Unmarshal([]byte(in), &s), in)
-		require.Equal(t, want, s, in)
-	}
-	for _, bad := range []string{`"10"`, "1e3", "1.0001", "true", "null.5", "9223372036854775807",
-		"-2305843009213693951"} { // ×1000 would wrap to 1,000 ms: a 1 s generation, charged
-		var s Seconds
-		require.Error(t, json.Unmarshal([]byte(bad), &s), bad)
-	}
-	out, err := json.Marshal(Seconds(7500))
-	require.NoError(t, err)
-	require.Equal(t, "7.5", string(out))
 }

@@ -161,6 +161,8 @@ func TestEndToEndSpendRefusals(t *testing.T) {
 		{"zero credits", w.backend(), "/v1/users/alice/spends", map[string]any{"idempotency_key": "k", "product": "sora", "credits": 0}, 400, "invalid_credits"},
 		{"absurd credits", w.backend(), "/v1/users/alice/spends", map[string]any{"idempotency_key": "k", "product": "sora", "credits": 1_000_000_001}, 400, "invalid_credits"},
 		{"absurd grant", w.admin(), "/v1/users/alice/grants", `{"idempotency_key":"k","credits":9223372036854775000,"reason":"x"}`, 400, "invalid_credits"},
+		{"absurd seconds", w.backend(), "/v1/users/alice/spends", `{"idempotency_key":"k","product":"sora","generation":{"seconds":1e400,"resolution":"480p"}}`, 400, "invalid_seconds"},
+		{"negative seconds", w.backend(), "/v1/users/alice/spends", `{"idempotency_key":"k","product":"sora","generation":{"seconds":-1e-9,"resolution":"480p"}}`, 400, "invalid_seconds"},
 		{"fractional credits", w.backend(), "/v1/users/alice/spends", `{"idempotency_key":"k","product":"sora","credits":1.5}`, 400, "invalid_body"},
 		{"both forms", w.backend(), "/v1/users/alice/spends", map[string]any{"idempotency_key": "k", "product": "sora", "credits": 1, "generation": map[string]any{"seconds": 1, "resolution": "480p"}}, 400, "invalid_body"},
 		{"no key", w.backend(), "/v1/users/alice/spends", map[string]any{"product": "sora", "credits": 1}, 400, "invalid_idempotency_key"},
@@ -342,5 +344,20 @@ func TestEndToEndAdminLotKeys(t *testing.T) {
 			require.True(t, ok, "%s missing: %s", key, read.raw)
 			require.Nil(t, v, key)
 		}
+	}
+}
+
+// A generation's seconds may be any JSON number, as a Python or JS backend
+// writes a float: read exactly and rounded up to the millisecond, so a
+// length a hair past 10 s is a started unit more, never a unit less.
+func TestEndToEndGenerationSecondsAnyNumber(t *testing.T) {
+	w := newWorld(t)
+	for _, c := range []struct {
+		seconds string
+		credits float64
+	}{{"1e1", 8}, {"10.000000000000002", 12}, {"0.5E+1", 4}} {
+		a := w.spend("pat", `{"idempotency_key":"`+c.seconds+`","product":"sora","generation":{"seconds":`+c.seconds+`,"resolution":"1080p"}}`)
+		require.Equal(t, http.StatusCreated, a.status, a.raw)
+		require.Equal(t, c.credits, a.body["credits"], c.seconds)
 	}
 }

@@ -86,7 +86,7 @@ func (d *numericDate) UnmarshalJSON(b []byte) error {
 func NewAuthenticator(c AuthConfig) (*Authenticator, error) {
 	leeway, err := time.ParseDuration(c.Leeway)
 	if err != nil || leeway < 0 || leeway > 5*time.Minute {
-		// A long leeway would keep expired tokens alive.
+		// A long leeway would accept tokens minted far in the future.
 		return nil, keyErrorf("auth.leeway", "%q: want a duration from 0s to 5m", c.Leeway)
 	}
 	asymmetric := len(c.PublicKeys) > 0 || c.JWKSFile != ""

@@ -248,7 +248,8 @@ func checkAuthenticate(t *testing.T, a *Authenticator, header string, want authW
 
 // TestRememberedTokensKeepTheirWindow: a token verified once and then
 // presented at any other time gets the answer a full check gives then,
-// up to the nanosecond at each edge of nbf, iat and exp with the leeway.
+// up to the nanosecond at each edge of nbf and iat (less the leeway) and
+// exp (exact).
 func TestRememberedTokensKeepTheirWindow(t *testing.T) {
 	at := func(d time.Duration) int64 { return authNow.Add(d).Unix() }
 	for _, leeway := range []time.Duration{0, 30 * time.Second} {

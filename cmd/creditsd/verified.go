@@ -20,7 +20,7 @@ const evictionSample = 8
 
 // verifiedTokens remembers bearer tokens that passed every check, by the
 // SHA-256 of the whole token, with the caller they name and the window in
-// which the parser's time checks pass them. A client sends the same token
+// which the time checks pass them (validFrom, validUntil). A client sends the same token
 // on every call until it expires, and parsing it again (two JSON
 // documents, the signature) was ~9 % of a read's server CPU over HTTP
 // (BENCHMARKS.md, session 18). Envoy's jwt_authn filter keeps such a cache

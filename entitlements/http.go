@@ -132,9 +132,7 @@ func (h *Handler) submitTransaction(r *http.Request, userID string) (bool, error
 		return false, Errorf(KindForbidden, "transaction_not_yours",
 			"transaction %s was bought with another user's app_account_token", p.TransactionID)
 	}
-	if req.AppReceipt != "" && p.AppAccountToken == "" {
-		return false, errNotBound(p.TransactionID)
-	}
+	p.Unproven = req.AppReceipt != ""
 	g, err := PlanGrant(p, h.Catalog, h.Now())
 	if err != nil {
 		return false, err
@@ -143,17 +141,6 @@ func (h *Handler) submitTransaction(r *http.Request, userID string) (bool, error
 		return false, Errorf(KindUnprocessable, "product_not_sold", "App Store product %q is not sold by this service", p.ProductID)
 	}
 	return h.Store.ClaimPurchase(r.Context(), userID, token, p, g)
-}
-
-// errNotBound refuses a token-less transaction that an app receipt names.
-// The receipt's signature is not checked (Apple's ReceiptUtility does not
-// either), so a receipt proves nothing about who bought; anyone may forge
-// one naming any transaction id. Only Apple's signed appAccountToken (set
-// from StoreKit 1's applicationUsername) ties such a purchase to a user.
-func errNotBound(transactionID string) error {
-	return Errorf(KindForbidden, "transaction_not_bound",
-		"transaction %s carries no appAccountToken, and an app receipt does not prove who bought it; "+
-			"set applicationUsername to the user's app_account_token when buying with StoreKit 1", transactionID)
 }
 
 // signedTransaction is the request's StoreKit 2 JWS, or the one Apple's

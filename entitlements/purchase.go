@@ -13,7 +13,7 @@ type Purchase struct {
 	ProductID             string
 	Type                  string
 	Environment           string
-	AppAccountToken       string // normalized; "" when the app set none
+	AppAccountToken       string // lower-case when a UUID, kept as sent when not (it then matches no user); "" when the app set none
 	Quantity              int64
 	PurchaseDate          time.Time
 	ExpiresDate           time.Time // subscriptions only
@@ -22,6 +22,22 @@ type Purchase struct {
 	RevocationPercent     int64  // milliunits, for REFUND_PRORATED
 	SignedDate            time.Time
 	JWS                   string // as Apple signed it; its payload has every field
+
+	// Unproven: the claimant holds no signed proof of this transaction,
+	// only its id (an app receipt, whose signature is not checked). Such
+	// a claim may take only what is already the claimant's by token,
+	// owner or subscription (ErrNotBound).
+	Unproven bool
+}
+
+// ErrNotBound refuses an unproven claim of a transaction that is nobody's
+// yet: anyone may forge an app receipt naming any transaction id, so only
+// Apple's signed appAccountToken (StoreKit 1's applicationUsername) ties
+// such a purchase to a user.
+func ErrNotBound(transactionID string) error {
+	return Errorf(KindForbidden, "transaction_not_bound",
+		"transaction %s carries no appAccountToken, and an app receipt does not prove who bought it; "+
+			"set applicationUsername to the user's app_account_token when buying with StoreKit 1", transactionID)
 }
 
 // PurchaseFrom converts a verified transaction.

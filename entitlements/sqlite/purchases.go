@@ -12,8 +12,10 @@ import (
 // ClaimPurchase records a transaction that userID's app submitted and grants
 // its lot, once. It reports whether this call gave something new: a lot, a
 // subscription that is active now, or the credits of a refund that this
-// newer signature of the transaction reverses. A transaction already held
-// by another user is a conflict; the caller has checked that the
+// newer signature of the transaction reverses. A transaction another user
+// holds, or owns by the webhook's rules (a renewal is its subscription
+// owner's), is a conflict; an unproven claim of one that is nobody's yet is
+// refused (entitlements.ErrNotBound). The caller has checked that the
 // transaction's app_account_token, if any, is userID's.
 func (db *DB) ClaimPurchase(ctx context.Context, userID, token string, p entitlements.Purchase, g entitlements.Grant) (created bool, err error) {
 	err = db.update(ctx, func(tx *Tx) error {
@@ -29,7 +31,7 @@ func (db *DB) ClaimPurchase(ctx context.Context, userID, token string, p entitle
 			return err
 		}
 		has, err := tx.hasLot(ctx, p.TransactionID)
-		created = has && !had || c.claimed && activeSubscription(p, g, tx.now) || c.restored
+		created = has && !had || (c.claimed || c.replanned) && activeSubscription(p, g, tx.now) || c.restored
 		return err
 	})
 	return created, err
@@ -40,20 +42,21 @@ func activeSubscription(p entitlements.Purchase, g entitlements.Grant, now time.
 }
 
 // claimed is what claim did: whether the transaction was not userID's
-// before, and whether its newer signature gave back what a refund took.
+// before, whether its newer signature gave back what a refund took, and
+// whether it was planned again from unknown_product.
 type claimed struct {
-	claimed, restored bool
+	claimed, restored, replanned bool
 }
 
-// claim gives the transaction to userID. A new one that another user owns
-// by the rules Apple's own notifications follow (ownerOf: a renewal belongs
-// to its subscription's owner) is theirs, not the claimant's: a token-less
-// renewal is otherwise anyone's who posts it first.
+// claim gives the transaction to userID. One that nobody holds yet but
+// another user owns by the rules Apple's own notifications follow (ownerOf:
+// a renewal belongs to its subscription's owner) is theirs, not the
+// claimant's: a token-less renewal is otherwise anyone's who posts it first.
 func (tx *Tx) claim(ctx context.Context, userID string, p entitlements.Purchase, g entitlements.Grant) (claimed, error) {
 	var c claimed
 	owner, found, err := tx.purchaseOwner(ctx, p.TransactionID)
 	rightful := owner
-	if err == nil && !found {
+	if err == nil && owner == "" {
 		rightful, err = tx.ownerOf(ctx, p)
 	}
 	switch {
@@ -62,10 +65,15 @@ func (tx *Tx) claim(ctx context.Context, userID string, p entitlements.Purchase,
 	case rightful != "" && rightful != userID:
 		return c, entitlements.Errorf(entitlements.KindConflict, "transaction_claimed",
 			"transaction %s was already claimed by another user", p.TransactionID)
+	case rightful == "" && p.Unproven:
+		return c, entitlements.ErrNotBound(p.TransactionID)
 	case !found:
 		err = tx.insertPurchase(ctx, p, g, userID, "")
 	default:
-		c.restored, err = tx.refreshPurchase(ctx, p, g, "user:"+userID)
+		c.replanned, err = tx.replanUnknown(ctx, p, g)
+		if err == nil {
+			c.restored, err = tx.refreshPurchase(ctx, p, g, "user:"+userID)
+		}
 	}
 	if err != nil {
 		return c, err
@@ -153,8 +161,12 @@ func (tx *Tx) ownerOf(ctx context.Context, p entitlements.Purchase) (string, err
 	if err != nil || owner != "" || p.OriginalTransactionID == p.TransactionID {
 		return owner, err
 	}
+	// The original purchase's owner first, then the earliest period's:
+	// rows of one subscription with different owners (claimed before
+	// claims followed this rule) must not answer by chance.
 	err = tx.QueryRowContext(ctx, `SELECT user_id FROM apple_transactions
-		WHERE original_transaction_id = ? AND user_id IS NOT NULL LIMIT 1`, p.OriginalTransactionID).Scan(&owner)
+		WHERE original_transaction_id = ?1 AND user_id IS NOT NULL
+		ORDER BY transaction_id != ?1, purchase_date, transaction_id LIMIT 1`, p.OriginalTransactionID).Scan(&owner)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", nil
 	}
@@ -239,14 +251,10 @@ func (tx *Tx) refreshPurchase(ctx context.Context, p entitlements.Purchase, g en
 		signed  int64
 		revoked sql.NullInt64
 		lotID   sql.NullString
-		outcome string
 	}
-	if err := tx.QueryRowContext(ctx, `SELECT signed_date, revocation_date, lot_id, outcome FROM apple_transactions
-		WHERE transaction_id = ?`, p.TransactionID).Scan(&old.signed, &old.revoked, &old.lotID, &old.outcome); err != nil {
+	if err := tx.QueryRowContext(ctx, `SELECT signed_date, revocation_date, lot_id FROM apple_transactions
+		WHERE transaction_id = ?`, p.TransactionID).Scan(&old.signed, &old.revoked, &old.lotID); err != nil {
 		return false, err
-	}
-	if millis(p.SignedDate) == old.signed && old.outcome == string(entitlements.OutcomeUnknown) {
-		return false, tx.replanUnknown(ctx, p.TransactionID, g)
 	}
 	if millis(p.SignedDate) <= old.signed {
 		return false, nil
@@ -256,10 +264,11 @@ func (tx *Tx) refreshPurchase(ctx context.Context, p entitlements.Purchase, g en
 		expires_date = ?, revocation_date = ?, updated_at = ?,
 		outcome = CASE WHEN lot_id IS NULL THEN ? ELSE outcome END,
 		credits = CASE WHEN lot_id IS NULL THEN ? ELSE credits END,
-		expires_at = CASE WHEN lot_id IS NULL THEN ? ELSE expires_at END
+		expires_at = CASE WHEN lot_id IS NULL THEN ? ELSE expires_at END,
+		tier = CASE WHEN lot_id IS NULL THEN ? ELSE tier END
 		WHERE transaction_id = ?`,
 		millis(p.SignedDate), nullMillis(p.ExpiresDate), revoked, millis(tx.now),
-		string(g.Outcome), g.Credits, ptrMillis(g.ExpiresAt), p.TransactionID); err != nil {
+		string(g.Outcome), g.Credits, ptrMillis(g.ExpiresAt), g.Tier, p.TransactionID); err != nil {
 		return false, err
 	}
 	if err := tx.keepTransactionJWS(ctx, p); err != nil {
@@ -278,17 +287,34 @@ func (tx *Tx) refreshPurchase(ctx context.Context, p entitlements.Purchase, g en
 	return false, nil
 }
 
-// replanUnknown plans again a transaction recorded as unknown_product, with
-// the catalog as it is now, from the same signed version (g): a pack sold
-// before the operator configured it is kept for later (the webhook's 2xx),
-// and later is when its buyer's app submits it again. Only the catalog
-// changed, so the version's own data still holds; an older version cannot
-// re-plan a newer one.
-func (tx *Tx) replanUnknown(ctx context.Context, transactionID string, g entitlements.Grant) error {
-	_, err := tx.ExecContext(ctx, `UPDATE apple_transactions SET outcome = ?, credits = ?, expires_at = ?, tier = ?,
-		updated_at = ? WHERE transaction_id = ? AND lot_id IS NULL`,
-		string(g.Outcome), g.Credits, ptrMillis(g.ExpiresAt), g.Tier, millis(tx.now), transactionID)
-	return err
+// replanUnknown plans again, with the catalog as it is now (g), a
+// transaction kept as unknown_product: a pack sold before the operator
+// configured it is kept for later (the webhook's 2xx), and later is when
+// its buyer's app submits it again. Whatever version the app holds, the
+// plan is the kept version's: only a revocation differs between versions
+// of one transaction, so a plan of the submitted version (g) is the kept
+// one's unless exactly one of them is revoked. A revoked kept version earns
+// nothing; a revoked submitted version of a kept one that is not says
+// nothing of what the kept one earns, and is left for a later claim.
+func (tx *Tx) replanUnknown(ctx context.Context, p entitlements.Purchase, g entitlements.Grant) (bool, error) {
+	var outcome string
+	var revoked sql.NullInt64
+	err := tx.QueryRowContext(ctx, `SELECT outcome, revocation_date FROM apple_transactions
+		WHERE transaction_id = ? AND lot_id IS NULL`, p.TransactionID).Scan(&outcome, &revoked)
+	switch {
+	case errors.Is(err, sql.ErrNoRows) || err == nil && outcome != string(entitlements.OutcomeUnknown):
+		return false, nil
+	case err != nil || g.Outcome == entitlements.OutcomeUnknown:
+		return false, err
+	case g.Outcome == entitlements.OutcomeRevoked && !revoked.Valid:
+		return false, nil
+	case revoked.Valid && (g.Outcome == entitlements.OutcomeGranted || g.Outcome == entitlements.OutcomeExpired):
+		g = entitlements.Grant{Outcome: entitlements.OutcomeRevoked}
+	}
+	_, err = tx.ExecContext(ctx, `UPDATE apple_transactions SET outcome = ?, credits = ?, expires_at = ?, tier = ?,
+		updated_at = ? WHERE transaction_id = ?`,
+		string(g.Outcome), g.Credits, ptrMillis(g.ExpiresAt), g.Tier, millis(tx.now), p.TransactionID)
+	return err == nil, err
 }
 
 // assignPurchase gives a recorded transaction to userID and, if it earns a

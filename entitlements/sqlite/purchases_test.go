@@ -268,8 +268,9 @@ func recordUnknown(t testing.TB, db *DB, uuid string, p entitlements.Purchase) {
 }
 
 // A pack sold before the operator configured it is kept for later; once the
-// catalog sells it, the buyer's app submitting the same signed version gets
-// the pack (it was answered 200 with nothing, and finished, before).
+// catalog sells it, the buyer's app submitting it again gets the pack (it
+// was answered 200 with nothing, and finished, before). The app holds its
+// own signed version, usually older than the notification's.
 func TestUnknownProductGrantedOnceConfigured(t *testing.T) {
 	t.Run("the same version, resubmitted, is planned again", func(t *testing.T) {
 		db := openTest(t)
@@ -281,13 +282,37 @@ func TestUnknownProductGrantedOnceConfigured(t *testing.T) {
 		require.False(t, gave(t, db, "alice", p), "and only once")
 		require.Equal(t, int64(10), balance(t, db, "alice"))
 	})
-	t.Run("an older version cannot plan a newer one again", func(t *testing.T) {
+	t.Run("an older version the app holds plans the kept one", func(t *testing.T) {
 		db := openTest(t)
 		p := purchase("121", tokens.Token("alice"))
-		recordUnknown(t, db, "u121", resign(p, time.Minute, refunded))
-		require.False(t, gave(t, db, "alice", p), "the stored newer version is refunded")
+		recordUnknown(t, db, "u121", resign(p, time.Minute, func(*entitlements.Purchase) {}))
+		require.True(t, gave(t, db, "alice", p))
+		require.Equal(t, int64(10), balance(t, db, "alice"))
+	})
+	t.Run("a kept version that is refunded earns nothing, whatever the app holds", func(t *testing.T) {
+		db := openTest(t)
+		p := purchase("122", tokens.Token("alice"))
+		recordUnknown(t, db, "u122", resign(p, time.Minute, refunded))
+		require.False(t, gave(t, db, "alice", p))
 		require.Equal(t, int64(0), balance(t, db, "alice"))
-		require.Equal(t, "unknown_product", outcomeOf(t, db, "121"))
+		require.Equal(t, "revoked", outcomeOf(t, db, "122"))
+	})
+	t.Run("a subscription planned again sets the tier, and says it gave something", func(t *testing.T) {
+		db := openTest(t)
+		state(t, db, "alice") // known: the webhook assigns the transaction to her at once
+		sub := subscription("123", "123", tokens.Token("alice"), testNow.AddDate(0, 0, -1), testNow.AddDate(0, 0, -1))
+		recordUnknown(t, db, "u123", sub)
+		require.Equal(t, "free", state(t, db, "alice").Tier)
+		require.True(t, gave(t, db, "alice", sub), "Pro is new to her: 201")
+		require.Equal(t, "pro", state(t, db, "alice").Tier)
+	})
+	t.Run("a newer version from Apple plans a subscription with its tier", func(t *testing.T) {
+		db := openTest(t)
+		state(t, db, "alice")
+		sub := subscription("124", "124", tokens.Token("alice"), testNow.AddDate(0, 0, -1), testNow.AddDate(0, 0, -1))
+		recordUnknown(t, db, "u124", sub)
+		subNotify(t, db, "u124b", resign(sub, time.Minute, func(*entitlements.Purchase) {}), nil)
+		require.Equal(t, "pro", state(t, db, "alice").Tier)
 	})
 }
 
@@ -306,4 +331,87 @@ func TestTokenlessRenewalIsItsSubscriptionOwners(t *testing.T) {
 	require.Equal(t, "free", state(t, db, "bob").Tier)
 	require.True(t, gave(t, db, "alice", renewal), "its owner's claim gives the active period")
 	require.Equal(t, "pro", state(t, db, "alice").Tier)
+}
+
+// A renewal the webhook kept before its subscription had an owner is still
+// the owner's once the original is claimed.
+func TestTokenlessRenewalKeptBeforeItsOwner(t *testing.T) {
+	db := openTest(t)
+	start := testNow.AddDate(0, 0, -40)
+	renewal := subscription("151", "150", "", start.AddDate(0, 0, 30), start.AddDate(0, 0, 30))
+	subNotify(t, db, "u151", renewal, nil)
+	_, err := claim(t, db, "alice", subscription("150", "150", "", start, start))
+	require.NoError(t, err)
+	_, err = claim(t, db, "bob", renewal)
+	require.Equal(t, "transaction_claimed", entitlements.ErrorCode(err))
+	require.True(t, gave(t, db, "alice", renewal))
+	require.Equal(t, "pro", state(t, db, "alice").Tier)
+}
+
+// unproven is p as an app receipt names it: the claimant holds no signed
+// proof of it.
+func unproven(p entitlements.Purchase) entitlements.Purchase {
+	p.Unproven = true
+	return p
+}
+
+// An unproven claim (an app receipt, unsigned as far as we check) takes
+// nothing that is not already the claimant's: a forged receipt could name
+// any transaction id.
+func TestUnprovenClaims(t *testing.T) {
+	t.Run("a token-less transaction nobody holds is refused", func(t *testing.T) {
+		db := openTest(t)
+		p := purchase("160", "")
+		webhook(t, db, "u160", p)
+		_, err := claim(t, db, "bob", unproven(p))
+		require.Equal(t, "transaction_not_bound", entitlements.ErrorCode(err))
+		require.Equal(t, int64(0), balance(t, db, "bob"))
+		require.True(t, gave(t, db, "alice", p), "the buyer's signed transaction still claims it")
+	})
+	t.Run("the holder's own receipt again is answered", func(t *testing.T) {
+		db := openTest(t)
+		p := purchase("161", "")
+		require.True(t, gave(t, db, "alice", p))
+		require.False(t, gave(t, db, "alice", unproven(p)))
+		require.Equal(t, int64(10), balance(t, db, "alice"))
+	})
+	t.Run("a token-less renewal of the claimant's subscription is hers", func(t *testing.T) {
+		db := openTest(t)
+		start := testNow.AddDate(0, 0, -40)
+		require.False(t, gave(t, db, "alice", subscription("162", "162", "", start, start)), "lapsed: nothing new")
+		renewal := subscription("163", "162", "", start.AddDate(0, 0, 30), start.AddDate(0, 0, 30))
+		require.True(t, gave(t, db, "alice", unproven(renewal)))
+		require.Equal(t, "pro", state(t, db, "alice").Tier)
+	})
+	t.Run("a transaction with the claimant's token is hers", func(t *testing.T) {
+		db := openTest(t)
+		require.True(t, gave(t, db, "alice", unproven(purchase("164", tokens.Token("alice")))))
+		require.Equal(t, int64(10), balance(t, db, "alice"))
+	})
+}
+
+// Rows of one subscription held by different users (claims made before
+// claims followed the subscription's owner) answer its original's owner,
+// not whichever row SQLite meets first.
+func TestSubscriptionOwnerIsTheOriginals(t *testing.T) {
+	db := openTest(t)
+	start := testNow.AddDate(0, 0, -70)
+	_, err := claim(t, db, "carol", subscription("171", "170", "", start.AddDate(0, 0, 30), start.AddDate(0, 0, 30)))
+	require.NoError(t, err)
+	state(t, db, "bob") // a user the row below may name
+	err = db.update(context.Background(), func(tx *Tx) error {
+		_, err := tx.ExecContext(context.Background(), `INSERT INTO apple_transactions (transaction_id, original_transaction_id, user_id, app_account_token,
+		product_id, tier, type, environment, quantity, purchase_date, signed_date, outcome, credits, created_at, updated_at)
+		SELECT '170', '170', 'bob', '', product_id, tier, type, environment, 1, purchase_date - 1, signed_date, outcome, 0,
+		created_at, updated_at FROM apple_transactions WHERE transaction_id = '171'`)
+		return err
+	})
+	require.NoError(t, err)
+	renewal := subscription("173", "170", "", start.AddDate(0, 0, 90), start.AddDate(0, 0, 90))
+	for _, other := range []string{"carol", "alice"} {
+		_, err = claim(t, db, other, renewal)
+		require.Equal(t, "transaction_claimed", entitlements.ErrorCode(err), "the original's owner, bob, holds the subscription")
+	}
+	_, err = claim(t, db, "bob", renewal)
+	require.NoError(t, err)
 }

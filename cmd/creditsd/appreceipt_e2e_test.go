@@ -64,9 +64,14 @@ func TestEndToEndAppReceiptNeedsTheBuyersToken(t *testing.T) {
 	require.Equal(t, "transaction_not_bound", a.code())
 	require.Equal(t, int64(0), w.entitlement("bob").Credits.Balance)
 
-	// The buyer's own app, holding Apple's signed transaction, still claims it.
+	// The buyer's own app, holding Apple's signed transaction, still claims it;
+	// her receipt naming it afterwards is answered, not refused.
 	a = w.submit("alice", jws)
 	require.Equal(t, http.StatusCreated, a.status, a.raw)
+	a = w.do("POST", "/v1/me/transactions", w.token("alice", "", time.Minute),
+		map[string]string{"app_receipt": fakeappstore.AppReceipt(t, "7000001")})
+	require.Equal(t, http.StatusOK, a.status, a.raw)
+	require.Equal(t, float64(10), a.body["credits"].(map[string]any)["balance"])
 }
 
 // newWorldWithApple is a world whose app_store_api points at a fake App

@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"time"
 
 	"github.com/creditsd/creditsd/entitlements"
 )
@@ -31,14 +30,26 @@ func (db *DB) ClaimPurchase(ctx context.Context, userID, token string, p entitle
 			return err
 		}
 		has, err := tx.hasLot(ctx, p.TransactionID)
-		created = has && !had || (c.claimed || c.replanned) && activeSubscription(p, g, tx.now) || c.restored
+		if err != nil || has && !had || c.restored {
+			created = err == nil
+			return err
+		}
+		if c.claimed || c.replanned {
+			created, err = tx.activeSubscription(ctx, p.TransactionID)
+		}
 		return err
 	})
 	return created, err
 }
 
-func activeSubscription(p entitlements.Purchase, g entitlements.Grant, now time.Time) bool {
-	return g.Outcome == entitlements.OutcomeSubscription && p.RevocationDate.IsZero() && p.ExpiresDate.After(now)
+// activeSubscription says whether a recorded transaction sets a tier now,
+// by its kept (newest) version, which may differ from the one submitted: a
+// refund in it, or a period that has ended, gives nothing new.
+func (tx *Tx) activeSubscription(ctx context.Context, transactionID string) (bool, error) {
+	var active bool
+	err := tx.QueryRowContext(ctx, `SELECT tier != '' AND revocation_date IS NULL AND purchase_date <= ?2
+		AND expires_date > ?2 FROM apple_transactions WHERE transaction_id = ?1`, transactionID, millis(tx.now)).Scan(&active)
+	return active, err
 }
 
 // claimed is what claim did: whether the transaction was not userID's
@@ -79,8 +90,21 @@ func (tx *Tx) claim(ctx context.Context, userID string, p entitlements.Purchase,
 		return c, err
 	}
 	c.claimed = owner != userID
-	_, err = tx.assignPurchase(ctx, p.TransactionID, userID, "user:"+userID)
-	return c, err
+	if _, err = tx.assignPurchase(ctx, p.TransactionID, userID, "user:"+userID); err != nil {
+		return c, err
+	}
+	return c, tx.adoptRenewals(ctx, userID, p.OriginalTransactionID)
+}
+
+// adoptRenewals gives userID, who now holds a transaction of the
+// subscription original, its token-less periods that wait for an owner
+// (kept before the subscription had one): the webhook gives later ones to
+// the owner (ownerOf), and these are the owner's by the same rule.
+func (tx *Tx) adoptRenewals(ctx context.Context, userID, original string) error {
+	_, err := tx.ExecContext(ctx, `UPDATE apple_transactions SET user_id = ?, updated_at = ?
+		WHERE original_transaction_id = ? AND user_id IS NULL AND app_account_token = '' AND tier != ''`,
+		userID, millis(tx.now), original)
+	return err
 }
 
 // recordPurchase records a transaction that Apple sent (webhook or
@@ -97,6 +121,11 @@ func (tx *Tx) recordPurchase(ctx context.Context, p entitlements.Purchase, g ent
 		if _, err := tx.refreshPurchase(ctx, p, g, actor); err != nil {
 			return false, err
 		}
+		if owner == "" { // kept before its subscription had an owner, perhaps
+			if owner, err = tx.ownerOf(ctx, p); err != nil {
+				return false, err
+			}
+		}
 	} else {
 		if owner, err = tx.ownerOf(ctx, p); err != nil {
 			return false, err
@@ -111,8 +140,10 @@ func (tx *Tx) recordPurchase(ctx context.Context, p entitlements.Purchase, g ent
 	if owner == "" {
 		return false, nil
 	}
-	_, err = tx.assignPurchase(ctx, p.TransactionID, owner, actor)
-	return false, err
+	if _, err = tx.assignPurchase(ctx, p.TransactionID, owner, actor); err != nil || g.Outcome != entitlements.OutcomeSubscription {
+		return false, err
+	}
+	return false, tx.adoptRenewals(ctx, owner, p.OriginalTransactionID)
 }
 
 // lotNow is the lot a new transaction earns, if it earns one that has not
@@ -161,12 +192,17 @@ func (tx *Tx) ownerOf(ctx context.Context, p entitlements.Purchase) (string, err
 	if err != nil || owner != "" || p.OriginalTransactionID == p.TransactionID {
 		return owner, err
 	}
-	// The original purchase's owner first, then the earliest period's:
-	// rows of one subscription with different owners (claimed before
-	// claims followed this rule) must not answer by chance.
+	// The original purchase's owner (one seek of the key), else the
+	// earliest held period's: rows of one subscription with different
+	// owners (claimed before claims followed this rule) must not answer by
+	// chance.
 	err = tx.QueryRowContext(ctx, `SELECT user_id FROM apple_transactions
-		WHERE original_transaction_id = ?1 AND user_id IS NOT NULL
-		ORDER BY transaction_id != ?1, purchase_date, transaction_id LIMIT 1`, p.OriginalTransactionID).Scan(&owner)
+		WHERE transaction_id = ? AND user_id IS NOT NULL`, p.OriginalTransactionID).Scan(&owner)
+	if errors.Is(err, sql.ErrNoRows) {
+		err = tx.QueryRowContext(ctx, `SELECT user_id FROM apple_transactions
+			WHERE original_transaction_id = ? AND user_id IS NOT NULL
+			ORDER BY purchase_date, length(transaction_id), transaction_id LIMIT 1`, p.OriginalTransactionID).Scan(&owner)
+	}
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", nil
 	}
@@ -260,14 +296,18 @@ func (tx *Tx) refreshPurchase(ctx context.Context, p entitlements.Purchase, g en
 		return false, nil
 	}
 	revoked := nullMillis(p.RevocationDate)
+	// A product the catalog no longer sells keeps what the purchase
+	// earned: a subscriber mid-period does not fall to free because a
+	// config dropped the product when Apple re-signed the transaction.
+	replan := g.Outcome != entitlements.OutcomeUnknown
 	if _, err := tx.ExecContext(ctx, `UPDATE apple_transactions SET signed_date = ?,
 		expires_date = ?, revocation_date = ?, updated_at = ?,
-		outcome = CASE WHEN lot_id IS NULL THEN ? ELSE outcome END,
-		credits = CASE WHEN lot_id IS NULL THEN ? ELSE credits END,
-		expires_at = CASE WHEN lot_id IS NULL THEN ? ELSE expires_at END,
-		tier = CASE WHEN lot_id IS NULL THEN ? ELSE tier END
-		WHERE transaction_id = ?`,
-		millis(p.SignedDate), nullMillis(p.ExpiresDate), revoked, millis(tx.now),
+		outcome = CASE WHEN lot_id IS NULL AND ?5 THEN ?6 ELSE outcome END,
+		credits = CASE WHEN lot_id IS NULL AND ?5 THEN ?7 ELSE credits END,
+		expires_at = CASE WHEN lot_id IS NULL AND ?5 THEN ?8 ELSE expires_at END,
+		tier = CASE WHEN lot_id IS NULL AND ?5 THEN ?9 ELSE tier END
+		WHERE transaction_id = ?10`,
+		millis(p.SignedDate), nullMillis(p.ExpiresDate), revoked, millis(tx.now), replan,
 		string(g.Outcome), g.Credits, ptrMillis(g.ExpiresAt), g.Tier, p.TransactionID); err != nil {
 		return false, err
 	}

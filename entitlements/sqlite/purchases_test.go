@@ -306,6 +306,13 @@ func TestUnknownProductGrantedOnceConfigured(t *testing.T) {
 		require.True(t, gave(t, db, "alice", sub), "Pro is new to her: 201")
 		require.Equal(t, "pro", state(t, db, "alice").Tier)
 	})
+	t.Run("a subscription whose kept version is refunded gives nothing: 200", func(t *testing.T) {
+		db := openTest(t)
+		sub := subscription("125", "125", tokens.Token("alice"), testNow.AddDate(0, 0, -1), testNow.AddDate(0, 0, -1))
+		recordUnknown(t, db, "u125", resign(sub, time.Minute, refunded))
+		require.False(t, gave(t, db, "alice", sub), "the app's older version is not refunded, the kept one is")
+		require.Equal(t, "free", state(t, db, "alice").Tier)
+	})
 	t.Run("a newer version from Apple plans a subscription with its tier", func(t *testing.T) {
 		db := openTest(t)
 		state(t, db, "alice")
@@ -333,18 +340,58 @@ func TestTokenlessRenewalIsItsSubscriptionOwners(t *testing.T) {
 	require.Equal(t, "pro", state(t, db, "alice").Tier)
 }
 
-// A renewal the webhook kept before its subscription had an owner is still
-// the owner's once the original is claimed.
+// A renewal the webhook kept before its subscription had an owner is the
+// owner's once the subscription has one, however it came to have one.
 func TestTokenlessRenewalKeptBeforeItsOwner(t *testing.T) {
-	db := openTest(t)
 	start := testNow.AddDate(0, 0, -40)
-	renewal := subscription("151", "150", "", start.AddDate(0, 0, 30), start.AddDate(0, 0, 30))
-	subNotify(t, db, "u151", renewal, nil)
-	_, err := claim(t, db, "alice", subscription("150", "150", "", start, start))
+	t.Run("the owner's claim of the original takes it too", func(t *testing.T) {
+		db := openTest(t)
+		renewal := subscription("151", "150", "", start.AddDate(0, 0, 30), start.AddDate(0, 0, 30))
+		subNotify(t, db, "u151", renewal, nil)
+		_, err := claim(t, db, "alice", subscription("150", "150", "", start, start))
+		require.NoError(t, err)
+		require.Equal(t, "pro", state(t, db, "alice").Tier, "the kept period is hers at once")
+		_, err = claim(t, db, "bob", renewal)
+		require.Equal(t, "transaction_claimed", entitlements.ErrorCode(err))
+		require.False(t, gave(t, db, "alice", renewal), "already hers")
+	})
+	t.Run("the webhook giving the original to its token's user takes it too", func(t *testing.T) {
+		db := openTest(t)
+		state(t, db, "alice")
+		renewal := subscription("153", "152", "", start.AddDate(0, 0, 30), start.AddDate(0, 0, 30))
+		subNotify(t, db, "u153", renewal, nil)
+		subNotify(t, db, "u152", subscription("152", "152", tokens.Token("alice"), start, start), nil)
+		require.Equal(t, "pro", state(t, db, "alice").Tier)
+	})
+	t.Run("a newer version of it from Apple finds the owner", func(t *testing.T) {
+		db := openTest(t)
+		renewal := subscription("155", "154", "", start.AddDate(0, 0, 30), start.AddDate(0, 0, 30))
+		subNotify(t, db, "u155", renewal, nil)
+		_, err := claim(t, db, "alice", subscription("154", "154", "", start, start))
+		require.NoError(t, err)
+		err = db.update(context.Background(), func(tx *Tx) error { // as before owners adopted their periods
+			_, err := tx.ExecContext(context.Background(), `UPDATE apple_transactions SET user_id = NULL WHERE transaction_id = '155'`)
+			return err
+		})
+		require.NoError(t, err)
+		require.Equal(t, "free", state(t, db, "alice").Tier)
+		subNotify(t, db, "u155b", resign(renewal, time.Minute, func(*entitlements.Purchase) {}), nil)
+		require.Equal(t, "pro", state(t, db, "alice").Tier)
+	})
+}
+
+// A transaction of a product the catalog no longer sells keeps what it
+// earned when Apple re-signs it: a subscriber mid-period does not fall to
+// free because a config dropped the product.
+func TestUnknownProductKeepsWhatItEarned(t *testing.T) {
+	db := openTest(t)
+	sub := subscription("156", "156", tokens.Token("alice"), testNow.AddDate(0, 0, -1), testNow.AddDate(0, 0, -1))
+	require.True(t, gave(t, db, "alice", sub))
+	newer := resign(sub, time.Minute, func(*entitlements.Purchase) {})
+	_, err := db.RecordNotification(context.Background(),
+		Notification{UUID: "u156", Type: "DID_CHANGE_RENEWAL_STATUS", SignedDate: newer.SignedDate, JWS: "x", Source: "webhook", Outcome: "recorded"},
+		Effect{Purchase: &newer, Grant: entitlements.Grant{Outcome: entitlements.OutcomeUnknown}})
 	require.NoError(t, err)
-	_, err = claim(t, db, "bob", renewal)
-	require.Equal(t, "transaction_claimed", entitlements.ErrorCode(err))
-	require.True(t, gave(t, db, "alice", renewal))
 	require.Equal(t, "pro", state(t, db, "alice").Tier)
 }
 
@@ -383,6 +430,13 @@ func TestUnprovenClaims(t *testing.T) {
 		require.True(t, gave(t, db, "alice", unproven(renewal)))
 		require.Equal(t, "pro", state(t, db, "alice").Tier)
 	})
+	t.Run("one another user holds is theirs: 409", func(t *testing.T) {
+		db := openTest(t)
+		p := purchase("165", "")
+		require.True(t, gave(t, db, "alice", p))
+		_, err := claim(t, db, "bob", unproven(p))
+		require.Equal(t, "transaction_claimed", entitlements.ErrorCode(err))
+	})
 	t.Run("a transaction with the claimant's token is hers", func(t *testing.T) {
 		db := openTest(t)
 		require.True(t, gave(t, db, "alice", unproven(purchase("164", tokens.Token("alice")))))
@@ -392,7 +446,8 @@ func TestUnprovenClaims(t *testing.T) {
 
 // Rows of one subscription held by different users (claims made before
 // claims followed the subscription's owner) answer its original's owner,
-// not whichever row SQLite meets first.
+// not whichever row SQLite meets first, nor the earliest period's (the
+// original row below is given a later purchase date than carol's).
 func TestSubscriptionOwnerIsTheOriginals(t *testing.T) {
 	db := openTest(t)
 	start := testNow.AddDate(0, 0, -70)
@@ -402,7 +457,7 @@ func TestSubscriptionOwnerIsTheOriginals(t *testing.T) {
 	err = db.update(context.Background(), func(tx *Tx) error {
 		_, err := tx.ExecContext(context.Background(), `INSERT INTO apple_transactions (transaction_id, original_transaction_id, user_id, app_account_token,
 		product_id, tier, type, environment, quantity, purchase_date, signed_date, outcome, credits, created_at, updated_at)
-		SELECT '170', '170', 'bob', '', product_id, tier, type, environment, 1, purchase_date - 1, signed_date, outcome, 0,
+		SELECT '170', '170', 'bob', '', product_id, tier, type, environment, 1, purchase_date + 1, signed_date, outcome, 0,
 		created_at, updated_at FROM apple_transactions WHERE transaction_id = '171'`)
 		return err
 	})

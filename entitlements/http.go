@@ -216,6 +216,9 @@ func decodeObject(body []byte, v any) error {
 	if err == nil && dec.More() {
 		err = errors.New("trailing data after the JSON object")
 	}
+	if err == nil {
+		err = checkNames(body, v)
+	}
 	return err
 }
 

@@ -340,14 +340,21 @@ func TestTokenlessRenewalIsItsSubscriptionOwners(t *testing.T) {
 	require.Equal(t, "pro", state(t, db, "alice").Tier)
 }
 
+// keptRenewal is a token-less second period of the subscription original,
+// which the webhook keeps while the subscription has no owner.
+func keptRenewal(t *testing.T, db *DB, id, original string, start time.Time) entitlements.Purchase {
+	renewal := subscription(id, original, "", start.AddDate(0, 0, 30), start.AddDate(0, 0, 30))
+	subNotify(t, db, "u"+id, renewal, nil)
+	return renewal
+}
+
 // A renewal the webhook kept before its subscription had an owner is the
 // owner's once the subscription has one, however it came to have one.
 func TestTokenlessRenewalKeptBeforeItsOwner(t *testing.T) {
 	start := testNow.AddDate(0, 0, -40)
 	t.Run("the owner's claim of the original takes it too", func(t *testing.T) {
 		db := openTest(t)
-		renewal := subscription("151", "150", "", start.AddDate(0, 0, 30), start.AddDate(0, 0, 30))
-		subNotify(t, db, "u151", renewal, nil)
+		renewal := keptRenewal(t, db, "151", "150", start)
 		_, err := claim(t, db, "alice", subscription("150", "150", "", start, start))
 		require.NoError(t, err)
 		require.Equal(t, "pro", state(t, db, "alice").Tier, "the kept period is hers at once")
@@ -358,15 +365,13 @@ func TestTokenlessRenewalKeptBeforeItsOwner(t *testing.T) {
 	t.Run("the webhook giving the original to its token's user takes it too", func(t *testing.T) {
 		db := openTest(t)
 		state(t, db, "alice")
-		renewal := subscription("153", "152", "", start.AddDate(0, 0, 30), start.AddDate(0, 0, 30))
-		subNotify(t, db, "u153", renewal, nil)
+		keptRenewal(t, db, "153", "152", start)
 		subNotify(t, db, "u152", subscription("152", "152", tokens.Token("alice"), start, start), nil)
 		require.Equal(t, "pro", state(t, db, "alice").Tier)
 	})
 	t.Run("a newer version of it from Apple finds the owner", func(t *testing.T) {
 		db := openTest(t)
-		renewal := subscription("155", "154", "", start.AddDate(0, 0, 30), start.AddDate(0, 0, 30))
-		subNotify(t, db, "u155", renewal, nil)
+		renewal := keptRenewal(t, db, "155", "154", start)
 		_, err := claim(t, db, "alice", subscription("154", "154", "", start, start))
 		require.NoError(t, err)
 		err = db.update(context.Background(), func(tx *Tx) error { // as before owners adopted their periods

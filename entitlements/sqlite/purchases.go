@@ -37,26 +37,32 @@ func (db *DB) ClaimPurchase(ctx context.Context, userID, token string, p entitle
 		if c.claimed || c.replanned {
 			created, err = tx.activeSubscription(ctx, p.TransactionID)
 		}
+		created = created || c.adopted
 		return err
 	})
 	return created, err
 }
+
+// activeNowSQL is whether a transaction row sets its tier at ?2 (a product
+// with no expiry, which a catalog may give a tier, never does: NULL is 0).
+const activeNowSQL = `COALESCE(tier != '' AND revocation_date IS NULL AND purchase_date <= ?2 AND expires_date > ?2, 0)`
 
 // activeSubscription says whether a recorded transaction sets a tier now,
 // by its kept (newest) version, which may differ from the one submitted: a
 // refund in it, or a period that has ended, gives nothing new.
 func (tx *Tx) activeSubscription(ctx context.Context, transactionID string) (bool, error) {
 	var active bool
-	err := tx.QueryRowContext(ctx, `SELECT tier != '' AND revocation_date IS NULL AND purchase_date <= ?2
-		AND expires_date > ?2 FROM apple_transactions WHERE transaction_id = ?1`, transactionID, millis(tx.now)).Scan(&active)
+	err := tx.QueryRowContext(ctx, `SELECT `+activeNowSQL+` FROM apple_transactions WHERE transaction_id = ?1`,
+		transactionID, millis(tx.now)).Scan(&active)
 	return active, err
 }
 
 // claimed is what claim did: whether the transaction was not userID's
-// before, whether its newer signature gave back what a refund took, and
-// whether it was planned again from unknown_product.
+// before, whether its newer signature gave back what a refund took,
+// whether it was planned again from unknown_product, and whether it gave
+// the owner a waiting period that is active now (adoptRenewals).
 type claimed struct {
-	claimed, restored, replanned bool
+	claimed, restored, replanned, adopted bool
 }
 
 // claim gives the transaction to userID. One that nobody holds yet but
@@ -90,21 +96,46 @@ func (tx *Tx) claim(ctx context.Context, userID string, p entitlements.Purchase,
 		return c, err
 	}
 	c.claimed = owner != userID
-	if _, err = tx.assignPurchase(ctx, p.TransactionID, userID, "user:"+userID); err != nil {
+	if _, err = tx.assignPurchase(ctx, p.TransactionID, userID, "user:"+userID); err != nil || !c.claimed || !ofSubscription(p, g) {
 		return c, err
 	}
-	return c, tx.adoptRenewals(ctx, userID, p.OriginalTransactionID)
+	c.adopted, err = tx.adoptRenewals(ctx, p.OriginalTransactionID)
+	return c, err
 }
 
-// adoptRenewals gives userID, who now holds a transaction of the
-// subscription original, its token-less periods that wait for an owner
-// (kept before the subscription had one): the webhook gives later ones to
-// the owner (ownerOf), and these are the owner's by the same rule.
-func (tx *Tx) adoptRenewals(ctx context.Context, userID, original string) error {
-	_, err := tx.ExecContext(ctx, `UPDATE apple_transactions SET user_id = ?, updated_at = ?
-		WHERE original_transaction_id = ? AND user_id IS NULL AND app_account_token = '' AND tier != ''`,
-		userID, millis(tx.now), original)
-	return err
+// ofSubscription says whether p may have periods of the same subscription:
+// a tier product's, or a renewal's (its product perhaps unknown now).
+func ofSubscription(p entitlements.Purchase, g entitlements.Grant) bool {
+	return g.Outcome == entitlements.OutcomeSubscription || p.OriginalTransactionID != p.TransactionID
+}
+
+// adoptRenewals gives the owner of the subscription original (ownerOf:
+// its original's, else its earliest held period's) the token-less periods
+// that the webhook kept before it had one: it gives later ones to the owner,
+// and these are the owner's by the same rule. It runs when a transaction of
+// the subscription has just been given an owner, and says whether a period
+// it gave is active now.
+func (tx *Tx) adoptRenewals(ctx context.Context, original string) (bool, error) {
+	owner, err := tx.ownerOf(ctx, entitlements.Purchase{OriginalTransactionID: original})
+	if err != nil || owner == "" {
+		return false, err
+	}
+	rows, err := tx.QueryContext(ctx, `UPDATE apple_transactions SET user_id = ?1, updated_at = ?2
+		WHERE original_transaction_id = ?3 AND user_id IS NULL AND app_account_token = '' AND tier != ''
+		RETURNING `+activeNowSQL, owner, millis(tx.now), original)
+	if err != nil {
+		return false, err
+	}
+	defer rows.Close()
+	adopted := false
+	for rows.Next() {
+		var active bool
+		if err := rows.Scan(&active); err != nil {
+			return false, err
+		}
+		adopted = adopted || active
+	}
+	return adopted, rows.Err()
 }
 
 // recordPurchase records a transaction that Apple sent (webhook or
@@ -117,11 +148,12 @@ func (tx *Tx) recordPurchase(ctx context.Context, p entitlements.Purchase, g ent
 	if err != nil {
 		return false, err
 	}
+	held := owner != ""
 	if found {
 		if _, err := tx.refreshPurchase(ctx, p, g, actor); err != nil {
 			return false, err
 		}
-		if owner == "" { // kept before its subscription had an owner, perhaps
+		if !held { // kept before its subscription had an owner, perhaps
 			if owner, err = tx.ownerOf(ctx, p); err != nil {
 				return false, err
 			}
@@ -140,10 +172,11 @@ func (tx *Tx) recordPurchase(ctx context.Context, p entitlements.Purchase, g ent
 	if owner == "" {
 		return false, nil
 	}
-	if _, err = tx.assignPurchase(ctx, p.TransactionID, owner, actor); err != nil || g.Outcome != entitlements.OutcomeSubscription {
+	if _, err = tx.assignPurchase(ctx, p.TransactionID, owner, actor); err != nil || held || !ofSubscription(p, g) {
 		return false, err
 	}
-	return false, tx.adoptRenewals(ctx, owner, p.OriginalTransactionID)
+	_, err = tx.adoptRenewals(ctx, p.OriginalTransactionID)
+	return false, err
 }
 
 // lotNow is the lot a new transaction earns, if it earns one that has not
@@ -279,8 +312,10 @@ func (tx *Tx) keepTransactionJWS(ctx context.Context, p entitlements.Purchase) e
 // version revokes a granted pack, the refund applies; when it no longer
 // does (REFUND_REVERSED), the refund is undone; when it revokes another
 // share of the pack than the refund in force, that refund is revised. Until a lot exists, the
-// newest version alone decides what the purchase earns (g), so a refund that
-// Apple reverses before the lot was granted still grants it. restored
+// newest version decides what the purchase earns (g), so a refund that
+// Apple reverses before the lot was granted still grants it; but a plan of
+// unknown_product (the catalog no longer sells it) keeps the earlier plan
+// unless the revocation changed. restored
 // reports that this call undid a refund in force: it gave credits back.
 func (tx *Tx) refreshPurchase(ctx context.Context, p entitlements.Purchase, g entitlements.Grant, actor string) (restored bool, err error) {
 	var old struct {
@@ -298,8 +333,10 @@ func (tx *Tx) refreshPurchase(ctx context.Context, p entitlements.Purchase, g en
 	revoked := nullMillis(p.RevocationDate)
 	// A product the catalog no longer sells keeps what the purchase
 	// earned: a subscriber mid-period does not fall to free because a
-	// config dropped the product when Apple re-signed the transaction.
-	replan := g.Outcome != entitlements.OutcomeUnknown
+	// config dropped the product when Apple re-signed the transaction. A
+	// refund or its reversal changes what it earned, so the plan becomes
+	// unknown_product, to be planned again (replanUnknown).
+	replan := g.Outcome != entitlements.OutcomeUnknown || old.revoked.Valid != revoked.Valid
 	if _, err := tx.ExecContext(ctx, `UPDATE apple_transactions SET signed_date = ?,
 		expires_date = ?, revocation_date = ?, updated_at = ?,
 		outcome = CASE WHEN lot_id IS NULL AND ?5 THEN ?6 ELSE outcome END,
@@ -328,9 +365,9 @@ func (tx *Tx) refreshPurchase(ctx context.Context, p entitlements.Purchase, g en
 }
 
 // replanUnknown plans again, with the catalog as it is now (g), a
-// transaction kept as unknown_product: a pack sold before the operator
-// configured it is kept for later (the webhook's 2xx), and later is when
-// its buyer's app submits it again. Whatever version the app holds, the
+// transaction kept as unknown_product: a pack or subscription sold before
+// the operator configured it is kept for later (the webhook's 2xx), and
+// later is when its buyer's app submits it again. Whatever version the app holds, the
 // plan is the kept version's: only a revocation differs between versions
 // of one transaction, so a plan of the submitted version (g) is the kept
 // one's unless exactly one of them is revoked. A revoked kept version earns

@@ -475,3 +475,90 @@ func TestSubscriptionOwnerIsTheOriginals(t *testing.T) {
 	_, err = claim(t, db, "bob", renewal)
 	require.NoError(t, err)
 }
+
+// ownerOfRow is the user a recorded transaction is held by ("" for none).
+func ownerOfRow(t *testing.T, db *DB, transactionID string) string {
+	t.Helper()
+	var owner string
+	require.NoError(t, db.update(context.Background(), func(tx *Tx) (err error) {
+		owner, _, err = tx.purchaseOwner(context.Background(), transactionID)
+		return err
+	}))
+	return owner
+}
+
+// Periods kept before their subscription had an owner go to its owner, and
+// only the token-less periods of a tier product.
+func TestAdoptedRenewals(t *testing.T) {
+	start := testNow.AddDate(0, 0, -40)
+	t.Run("to the subscription's owner, not to another holder of one of its periods", func(t *testing.T) {
+		db := openTest(t)
+		keptRenewal(t, db, "301", "300", start)
+		_, err := claim(t, db, "alice", subscription("300", "300", "", start, start))
+		require.NoError(t, err)
+		require.NoError(t, db.update(context.Background(), func(tx *Tx) error { // kept unowned, as before owners adopted
+			_, err := tx.ExecContext(context.Background(), `UPDATE apple_transactions SET user_id = NULL WHERE transaction_id = '301'`)
+			return err
+		}))
+		third := subscription("302", "300", tokens.Token("bob"), start.AddDate(0, 0, 60), start.AddDate(0, 0, 60))
+		_, err = claim(t, db, "bob", third) // his token: Apple says it is his
+		require.NoError(t, err)
+		require.Equal(t, "alice", ownerOfRow(t, db, "301"))
+	})
+	t.Run("an active period adopted is something new: 201", func(t *testing.T) {
+		db := openTest(t)
+		keptRenewal(t, db, "311", "310", testNow.AddDate(0, 0, -35))
+		require.True(t, gave(t, db, "alice", subscription("310", "310", "", testNow.AddDate(0, 0, -65), testNow.AddDate(0, 0, -65))),
+			"the original has lapsed, the period it brings has not")
+		require.Equal(t, "pro", state(t, db, "alice").Tier)
+	})
+	t.Run("not a period with a token, nor one of a product not sold now", func(t *testing.T) {
+		db := openTest(t)
+		withToken := subscription("321", "320", tokens.Token("carol"), start.AddDate(0, 0, 30), start.AddDate(0, 0, 30))
+		subNotify(t, db, "u321", withToken, nil) // carol is not known yet: it waits for her
+		recordUnknown(t, db, "u322", subscription("322", "320", "", start.AddDate(0, 0, 60), start.AddDate(0, 0, 60)))
+		_, err := claim(t, db, "alice", subscription("320", "320", "", start, start))
+		require.NoError(t, err)
+		require.Equal(t, "", ownerOfRow(t, db, "321"))
+		require.Equal(t, "", ownerOfRow(t, db, "322"), "kept as unknown_product: a claim plans it first")
+	})
+}
+
+// A refund, or its reversal, of a transaction the catalog no longer sells
+// changes what it earned: it is kept as unknown_product, to be planned
+// again, not left with the plan it had.
+func TestRevocationOfAProductNotSoldNow(t *testing.T) {
+	notSold := func(t *testing.T, db *DB, uuid string, p entitlements.Purchase) {
+		_, err := db.RecordNotification(context.Background(),
+			Notification{UUID: uuid, Type: "REFUND", SignedDate: p.SignedDate, TransactionID: p.TransactionID, JWS: "x", Source: "webhook", Outcome: "recorded"},
+			Effect{Purchase: &p, Grant: entitlements.Grant{Outcome: entitlements.OutcomeUnknown}})
+		require.NoError(t, err)
+	}
+	t.Run("a refunded pack waiting for its owner gives nothing", func(t *testing.T) {
+		db := openTest(t)
+		p := purchase("330", tokens.Token("carol"))
+		webhook(t, db, "u330", p) // carol unknown: it waits for her
+		notSold(t, db, "u330b", resign(p, time.Minute, refunded))
+		require.Equal(t, int64(0), balance(t, db, "carol"))
+	})
+	t.Run("a reversed refund is planned again once sold", func(t *testing.T) {
+		db := openTest(t)
+		p := resign(purchase("331", tokens.Token("carol")), 0, refunded)
+		webhook(t, db, "u331", p)
+		require.Equal(t, "revoked", outcomeOf(t, db, "331"))
+		reinstatedV := resign(p, time.Minute, reinstated)
+		notSold(t, db, "u331b", reinstatedV)
+		require.True(t, gave(t, db, "carol", reinstatedV))
+		require.Equal(t, int64(10), balance(t, db, "carol"))
+	})
+}
+
+// A tier product with no expiry (a catalog may give any product a tier)
+// sets no tier, and its claim is answered, not failed.
+func TestTierProductWithoutExpiry(t *testing.T) {
+	db := openTest(t)
+	p := subscription("340", "340", tokens.Token("alice"), testNow.AddDate(0, 0, -1), testNow.AddDate(0, 0, -1))
+	p.ExpiresDate = time.Time{}
+	require.False(t, gave(t, db, "alice", p))
+	require.Equal(t, "free", state(t, db, "alice").Tier)
+}

@@ -562,3 +562,11 @@ func TestTierProductWithoutExpiry(t *testing.T) {
 	require.False(t, gave(t, db, "alice", p))
 	require.Equal(t, "free", state(t, db, "alice").Tier)
 }
+
+// Adopting a subscription's waiting periods seeks its own rows, not every
+// token-less row nobody holds (apple_transactions_pending).
+func TestAdoptRenewalsSeeksTheSubscription(t *testing.T) {
+	db := openTest(t)
+	plan := queryPlan(t, db, adoptRenewalsSQL, "alice", 0, "400")
+	require.Contains(t, plan, "USING INDEX apple_transactions_original (original_transaction_id=?)", plan)
+}

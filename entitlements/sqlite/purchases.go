@@ -18,10 +18,6 @@ import (
 // transaction's app_account_token, if any, is userID's.
 func (db *DB) ClaimPurchase(ctx context.Context, userID, token string, p entitlements.Purchase, g entitlements.Grant) (created bool, err error) {
 	err = db.update(ctx, func(tx *Tx) error {
-		had, err := tx.hasLot(ctx, p.TransactionID)
-		if err != nil {
-			return err
-		}
 		if _, err := tx.ensureUser(ctx, userID, token); err != nil {
 			return err
 		}
@@ -29,15 +25,10 @@ func (db *DB) ClaimPurchase(ctx context.Context, userID, token string, p entitle
 		if err != nil {
 			return err
 		}
-		has, err := tx.hasLot(ctx, p.TransactionID)
-		if err != nil || has && !had || c.restored {
-			created = err == nil
-			return err
-		}
-		if c.claimed || c.replanned {
+		created = c.lot || c.restored || c.adopted
+		if !created && (c.claimed || c.replanned) {
 			created, err = tx.activeSubscription(ctx, p.TransactionID)
 		}
-		created = created || c.adopted
 		return err
 	})
 	return created, err
@@ -58,11 +49,12 @@ func (tx *Tx) activeSubscription(ctx context.Context, transactionID string) (boo
 }
 
 // claimed is what claim did: whether the transaction was not userID's
-// before, whether its newer signature gave back what a refund took,
-// whether it was planned again from unknown_product, and whether it gave
-// the owner a waiting period that is active now (adoptRenewals).
+// before, whether it created its lot, whether its newer signature gave
+// back what a refund took, whether it was planned again from
+// unknown_product, and whether it gave the owner a waiting period that is
+// active now (adoptRenewals).
 type claimed struct {
-	claimed, restored, replanned, adopted bool
+	claimed, lot, restored, replanned, adopted bool
 }
 
 // claim gives the transaction to userID. One that nobody holds yet but
@@ -72,8 +64,11 @@ type claimed struct {
 func (tx *Tx) claim(ctx context.Context, userID string, p entitlements.Purchase, g entitlements.Grant) (claimed, error) {
 	var c claimed
 	owner, found, err := tx.purchaseOwner(ctx, p.TransactionID)
+	if err != nil {
+		return c, err
+	}
 	rightful := owner
-	if err == nil && owner == "" {
+	if owner == "" {
 		rightful, err = tx.ownerOf(ctx, p)
 	}
 	switch {
@@ -96,10 +91,12 @@ func (tx *Tx) claim(ctx context.Context, userID string, p entitlements.Purchase,
 		return c, err
 	}
 	c.claimed = owner != userID
-	if _, err = tx.assignPurchase(ctx, p.TransactionID, userID, "user:"+userID); err != nil || !c.claimed || !ofSubscription(p, g) {
+	if c.lot, err = tx.assignPurchase(ctx, p.TransactionID, userID, "user:"+userID); err != nil {
 		return c, err
 	}
-	c.adopted, err = tx.adoptRenewals(ctx, p.OriginalTransactionID)
+	if c.claimed && ofSubscription(p, g) {
+		c.adopted, err = tx.adoptRenewals(ctx, p.OriginalTransactionID)
+	}
 	return c, err
 }
 
@@ -179,10 +176,12 @@ func (tx *Tx) recordPurchase(ctx context.Context, p entitlements.Purchase, g ent
 	if owner == "" {
 		return false, nil
 	}
-	if _, err = tx.assignPurchase(ctx, p.TransactionID, owner, actor); err != nil || held || !ofSubscription(p, g) {
+	if _, err = tx.assignPurchase(ctx, p.TransactionID, owner, actor); err != nil {
 		return false, err
 	}
-	_, err = tx.adoptRenewals(ctx, p.OriginalTransactionID)
+	if !held && ofSubscription(p, g) { // the subscription's first owner, perhaps
+		_, err = tx.adoptRenewals(ctx, p.OriginalTransactionID)
+	}
 	return false, err
 }
 
@@ -232,17 +231,14 @@ func (tx *Tx) ownerOf(ctx context.Context, p entitlements.Purchase) (string, err
 	if err != nil || owner != "" || p.OriginalTransactionID == p.TransactionID {
 		return owner, err
 	}
-	// The original purchase's owner (one seek of the key), else the
-	// earliest held period's: rows of one subscription with different
-	// owners (claimed before claims followed this rule) must not answer by
-	// chance.
-	err = tx.QueryRowContext(ctx, `SELECT user_id FROM apple_transactions
-		WHERE transaction_id = ? AND user_id IS NOT NULL`, p.OriginalTransactionID).Scan(&owner)
-	if errors.Is(err, sql.ErrNoRows) {
-		err = tx.QueryRowContext(ctx, `SELECT user_id FROM apple_transactions
-			WHERE original_transaction_id = ? AND user_id IS NOT NULL
-			ORDER BY purchase_date, length(transaction_id), transaction_id LIMIT 1`, p.OriginalTransactionID).Scan(&owner)
-	}
+	// The original purchase's owner, else the earliest held period's: rows
+	// of one subscription with different owners (claimed before claims
+	// followed this rule) must not answer by chance. The subscription's own
+	// rows are a handful (see adoptRenewalsSQL for why INDEXED BY).
+	err = tx.QueryRowContext(ctx, `SELECT user_id FROM apple_transactions INDEXED BY apple_transactions_original
+		WHERE original_transaction_id = ?1 AND user_id IS NOT NULL
+		ORDER BY transaction_id = ?1 DESC, purchase_date, length(transaction_id), transaction_id LIMIT 1`,
+		p.OriginalTransactionID).Scan(&owner)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", nil
 	}
@@ -277,12 +273,6 @@ func (tx *Tx) purchaseOwner(ctx context.Context, transactionID string) (owner st
 		return "", false, nil
 	}
 	return o.String, err == nil, err
-}
-
-func (tx *Tx) hasLot(ctx context.Context, transactionID string) (bool, error) {
-	var n int
-	err := tx.QueryRowContext(ctx, `SELECT count(*) FROM lots WHERE transaction_id = ?`, transactionID).Scan(&n)
-	return n > 0, err
 }
 
 // insertPurchase records a new transaction, with its user and its lot when
@@ -379,7 +369,11 @@ func (tx *Tx) refreshPurchase(ctx context.Context, p entitlements.Purchase, g en
 // of one transaction, so a plan of the submitted version (g) is the kept
 // one's unless exactly one of them is revoked. A revoked kept version earns
 // nothing; a revoked submitted version of a kept one that is not says
-// nothing of what the kept one earns, and is left for a later claim.
+// nothing of what the kept one earns, and is left for a later claim. It
+// runs before refreshPurchase, which plans from g itself when the
+// submitted version is newer; so its plan stands for an app's copy no
+// newer than the kept one, and its answer tells the claim it re-planned.
+// (The handler refuses a product the catalog does not sell before this.)
 func (tx *Tx) replanUnknown(ctx context.Context, p entitlements.Purchase, g entitlements.Grant) (bool, error) {
 	var outcome string
 	var revoked sql.NullInt64
@@ -388,7 +382,7 @@ func (tx *Tx) replanUnknown(ctx context.Context, p entitlements.Purchase, g enti
 	switch {
 	case errors.Is(err, sql.ErrNoRows) || err == nil && outcome != string(entitlements.OutcomeUnknown):
 		return false, nil
-	case err != nil || g.Outcome == entitlements.OutcomeUnknown:
+	case err != nil:
 		return false, err
 	case g.Outcome == entitlements.OutcomeRevoked && !revoked.Valid:
 		return false, nil

@@ -101,13 +101,12 @@ func checkCredits(c int64) error {
 // checkKey accepts 1–255 visible ASCII characters (! to ~): no space, which
 // logs and headers would make ambiguous.
 func checkKey(key string) error {
-	if len(key) == 0 || len(key) > 255 {
-		return Errorf(KindInvalid, "invalid_idempotency_key", "idempotency_key must be 1–255 visible ASCII characters (! to ~, no space)")
+	ok := len(key) >= 1 && len(key) <= 255
+	for i := 0; ok && i < len(key); i++ {
+		ok = '!' <= key[i] && key[i] <= '~'
 	}
-	for i := 0; i < len(key); i++ {
-		if key[i] < 0x21 || key[i] > 0x7e {
-			return Errorf(KindInvalid, "invalid_idempotency_key", "idempotency_key must be 1–255 visible ASCII characters (! to ~, no space)")
-		}
+	if !ok {
+		return Errorf(KindInvalid, "invalid_idempotency_key", "idempotency_key must be 1–255 visible ASCII characters (! to ~, no space)")
 	}
 	return nil
 }

@@ -91,13 +91,11 @@ func ecJWKS(t *testing.T, keys map[string]*ecdsa.PrivateKey) []byte {
 // signToken signs claims; kid "" leaves the header without one.
 func signToken(t *testing.T, m jwt.SigningMethod, key any, kid string, claims jwt.MapClaims) string {
 	t.Helper()
-	tok := jwt.NewWithClaims(m, claims)
+	header := map[string]any{}
 	if kid != "" {
-		tok.Header["kid"] = kid
+		header["kid"] = kid
 	}
-	s, err := tok.SignedString(key)
-	require.NoError(t, err)
-	return s
+	return signWithHeader(t, m, key, header, claims)
 }
 
 // signWithHeader is signToken with extra header parameters.

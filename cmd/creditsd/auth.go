@@ -173,14 +173,15 @@ func (a *Authenticator) Authenticate(r *http.Request) (entitlements.Caller, erro
 	if _, err := a.parser.ParseWithClaims(token, &claims, a.key); err != nil {
 		return entitlements.Caller{}, tokenError(err)
 	}
-	if !now.Before(a.validUntil(&claims)) { // the parser allowed exp the leeway too
+	until := a.validUntil(&claims)
+	if !now.Before(until) { // the parser's one leeway covers exp too; ours does not
 		return entitlements.Caller{}, tokenError(jwt.ErrTokenExpired)
 	}
 	caller := entitlements.NewCaller(claims.Subject, claims.Scope)
 	if err := checkSubject(caller); err != nil {
 		return entitlements.Caller{}, unauthenticated("invalid_token", "%s", err)
 	}
-	a.verified.remember(key, verifiedToken{caller: caller, from: a.validFrom(&claims), until: a.validUntil(&claims)}, now)
+	a.verified.remember(key, verifiedToken{caller: caller, from: a.validFrom(&claims), until: until}, now)
 	return caller, nil
 }
 

@@ -18,6 +18,12 @@ import (
 // transaction's app_account_token, if any, is userID's.
 func (db *DB) ClaimPurchase(ctx context.Context, userID, token string, p entitlements.Purchase, g entitlements.Grant) (created bool, err error) {
 	err = db.update(ctx, func(tx *Tx) error {
+		// Before ensureUser: a new user's first call is given the purchases
+		// that waited for her token, this one perhaps, and that is new too.
+		had, err := tx.hasLot(ctx, p.TransactionID)
+		if err != nil {
+			return err
+		}
 		if _, err := tx.ensureUser(ctx, userID, token); err != nil {
 			return err
 		}
@@ -25,8 +31,9 @@ func (db *DB) ClaimPurchase(ctx context.Context, userID, token string, p entitle
 		if err != nil {
 			return err
 		}
-		created = c.lot || c.restored || c.adopted
-		if !created && (c.claimed || c.replanned) {
+		has, err := tx.hasLot(ctx, p.TransactionID)
+		created = err == nil && (has && !had || c.restored || c.adopted)
+		if err == nil && !created && (c.claimed || c.replanned) {
 			created, err = tx.activeSubscription(ctx, p.TransactionID)
 		}
 		return err
@@ -49,12 +56,11 @@ func (tx *Tx) activeSubscription(ctx context.Context, transactionID string) (boo
 }
 
 // claimed is what claim did: whether the transaction was not userID's
-// before, whether it created its lot, whether its newer signature gave
-// back what a refund took, whether it was planned again from
-// unknown_product, and whether it gave the owner a waiting period that is
-// active now (adoptRenewals).
+// before, whether its newer signature gave back what a refund took,
+// whether it was planned again from unknown_product, and whether it gave
+// the owner a waiting period that is active now (adoptRenewals).
 type claimed struct {
-	claimed, lot, restored, replanned, adopted bool
+	claimed, restored, replanned, adopted bool
 }
 
 // claim gives the transaction to userID. One that nobody holds yet but
@@ -91,7 +97,7 @@ func (tx *Tx) claim(ctx context.Context, userID string, p entitlements.Purchase,
 		return c, err
 	}
 	c.claimed = owner != userID
-	if c.lot, err = tx.assignPurchase(ctx, p.TransactionID, userID, "user:"+userID); err != nil {
+	if _, err = tx.assignPurchase(ctx, p.TransactionID, userID, "user:"+userID); err != nil {
 		return c, err
 	}
 	if c.claimed && ofSubscription(p, g) {
@@ -263,6 +269,12 @@ func (tx *Tx) purchaseOutcome(ctx context.Context, transactionID string) (string
 		outcome = string(entitlements.OutcomeRevoked)
 	}
 	return outcome, err
+}
+
+func (tx *Tx) hasLot(ctx context.Context, transactionID string) (bool, error) {
+	var n int
+	err := tx.QueryRowContext(ctx, `SELECT count(*) FROM lots WHERE transaction_id = ?`, transactionID).Scan(&n)
+	return n > 0, err
 }
 
 // purchaseOwner is the user a recorded transaction belongs to ("" if none yet).

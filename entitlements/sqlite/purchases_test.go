@@ -570,3 +570,14 @@ func TestAdoptRenewalsSeeksTheSubscription(t *testing.T) {
 	plan := queryPlan(t, db, adoptRenewalsSQL, "alice", 0, "400")
 	require.Contains(t, plan, "USING INDEX apple_transactions_original (original_transaction_id=?)", plan)
 }
+
+// A user whose first call is the claim of a purchase that waited for her
+// token gets it in that call (her first call grants it): 201, something
+// new, though the claim itself found the lot made.
+func TestFirstCallClaimsWhatWaitedForTheToken(t *testing.T) {
+	db := openTest(t)
+	p := purchase("350", tokens.Token("dana"))
+	webhook(t, db, "u350", p) // dana unknown: it waits for her
+	require.True(t, gave(t, db, "dana", p))
+	require.Equal(t, int64(10), balance(t, db, "dana"))
+}

@@ -114,8 +114,8 @@ func ofSubscription(p entitlements.Purchase, g entitlements.Grant) bool {
 
 // adoptRenewalsSQL gives ?1 the waiting periods of subscription ?3 at ?2.
 // Left to itself, SQLite seeks apple_transactions_pending (tokens of rows
-// with no owner) for app_account_token = ”, which is every token-less row
-// nobody holds, in the whole table: 40 ms a renewal in the writer at 200,000
+// with no owner) for the empty token, which is every token-less row nobody
+// holds, in the whole table: 40 ms a renewal in the writer at 200,000
 // of them. The subscription's own rows are a handful.
 const adoptRenewalsSQL = `UPDATE apple_transactions INDEXED BY apple_transactions_original SET user_id = ?1, updated_at = ?2
 	WHERE original_transaction_id = ?3 AND user_id IS NULL AND app_account_token = '' AND tier != ''
@@ -158,20 +158,18 @@ func (tx *Tx) recordPurchase(ctx context.Context, p entitlements.Purchase, g ent
 	if err != nil {
 		return false, err
 	}
-	held := owner != ""
 	if found {
 		if _, err := tx.refreshPurchase(ctx, p, g, actor); err != nil {
 			return false, err
 		}
-		if !held { // kept before its subscription had an owner, perhaps
-			if owner, err = tx.ownerOf(ctx, p); err != nil {
-				return false, err
-			}
-		}
-	} else {
+	}
+	held := owner != ""
+	if !held { // new, or kept before its subscription had an owner
 		if owner, err = tx.ownerOf(ctx, p); err != nil {
 			return false, err
 		}
+	}
+	if !found {
 		if lot, ok := tx.lotNow(p, g); ok && owner != "" {
 			return true, tx.insertGranted(ctx, p, g, owner, lot, actor)
 		}

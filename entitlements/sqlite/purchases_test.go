@@ -369,6 +369,14 @@ func TestTokenlessRenewalKeptBeforeItsOwner(t *testing.T) {
 		subNotify(t, db, "u152", subscription("152", "152", tokens.Token("alice"), start, start), nil)
 		require.Equal(t, "pro", state(t, db, "alice").Tier)
 	})
+	t.Run("the first call of the user the original waited for takes it too", func(t *testing.T) {
+		db := openTest(t)
+		renewal := keptRenewal(t, db, "159", "158", start)
+		subNotify(t, db, "u158", subscription("158", "158", tokens.Token("erin"), start, start), nil) // erin is not known yet
+		require.Equal(t, "pro", state(t, db, "erin").Tier, "her first call is given the original and the kept period")
+		_, err := claim(t, db, "bob", renewal)
+		require.Equal(t, "transaction_claimed", entitlements.ErrorCode(err))
+	})
 	t.Run("a newer version of it from Apple finds the owner", func(t *testing.T) {
 		db := openTest(t)
 		renewal := keptRenewal(t, db, "155", "154", start)

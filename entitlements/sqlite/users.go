@@ -112,34 +112,51 @@ func (tx *Tx) ensureUser(ctx context.Context, userID, token string) (created boo
 	if n, err := res.RowsAffected(); err != nil || n == 0 {
 		return false, err
 	}
-	ids, err := tx.pendingFor(ctx, token)
+	pending, err := tx.pendingFor(ctx, token)
 	if err != nil {
 		return true, err
 	}
-	for _, id := range ids {
-		if _, err := tx.assignPurchase(ctx, id, userID, "user:"+userID); err != nil {
+	adopted := map[string]bool{}
+	for _, p := range pending {
+		if _, err := tx.assignPurchase(ctx, p.id, userID, "user:"+userID); err != nil {
 			return true, err
+		}
+		// A subscription's first owner takes the token-less periods the
+		// webhook kept before it had one, as a claim or the webhook
+		// giving it an owner would (adoptRenewals).
+		if p.subscription && !adopted[p.original] {
+			adopted[p.original] = true
+			if _, err := tx.adoptRenewals(ctx, p.original); err != nil {
+				return true, err
+			}
 		}
 	}
 	return true, nil
 }
 
-func (tx *Tx) pendingFor(ctx context.Context, token string) ([]string, error) {
-	rows, err := tx.QueryContext(ctx, `SELECT transaction_id FROM apple_transactions
+// pendingPurchase is a transaction kept for a token before its user came.
+type pendingPurchase struct {
+	id, original string
+	subscription bool // a tier product's or a renewal's (ofSubscription)
+}
+
+func (tx *Tx) pendingFor(ctx context.Context, token string) ([]pendingPurchase, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT transaction_id, original_transaction_id,
+		tier != '' OR original_transaction_id != transaction_id FROM apple_transactions
 		WHERE user_id IS NULL AND app_account_token = ? ORDER BY purchase_date`, token)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var ids []string
+	var pending []pendingPurchase
 	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
+		var p pendingPurchase
+		if err := rows.Scan(&p.id, &p.original, &p.subscription); err != nil {
 			return nil, err
 		}
-		ids = append(ids, id)
+		pending = append(pending, p)
 	}
-	return ids, rows.Err()
+	return pending, rows.Err()
 }
 
 // userByToken is the user whose app_account_token is token, or "".

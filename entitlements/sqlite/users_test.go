@@ -6,6 +6,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -64,4 +65,33 @@ func TestUserStateIsOneSnapshot(t *testing.T) {
 	stop()
 	t.Logf("%d reads", reads.Load())
 	require.Greater(t, reads.Load(), int64(300), "the readers ran beside the writer")
+}
+
+// A lot stored with an expiry past the last one an answer can write (an
+// admin grant could set one before session 25) is read as expiring at that
+// last millisecond: its user's entitlement and spends still answer.
+func TestLotStoredPastYear9999IsRead(t *testing.T) {
+	ctx := context.Background()
+	db := openTest(t)
+	soon := testNow.AddDate(1, 0, 0)
+	lot, _, _, err := db.AdminGrant(ctx, entitlements.GrantRequest{UserID: "kim", Token: tokens.Token("kim"),
+		Key: "g1", Hash: "h1", Credits: 5, ExpiresAt: &soon, Reason: "test", Actor: "admin:test"})
+	require.NoError(t, err)
+	far := time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC).UnixMilli()
+	require.NoError(t, db.update(ctx, func(tx *Tx) error {
+		_, err := tx.ExecContext(ctx, `UPDATE lots SET expires_at = ? WHERE lot_id = ?`, far, lot.LotID)
+		return err
+	}))
+	last := "9999-12-31T23:59:59.999Z"
+	answer := func(st entitlements.UserState) string {
+		t.Helper()
+		require.Len(t, st.Lots, 1)
+		b, err := entitlements.Compute(st, entitlements.DefaultAllowance()).AppendJSON(nil)
+		require.NoError(t, err, "the entitlement can be written")
+		return string(b)
+	}
+	require.Contains(t, answer(state(t, db, "kim")), `"expires_at":"`+last+`"`, "read on a reader")
+	_, st, _, err := db.Spend(ctx, spendReq("kim", "s1", 1))
+	require.NoError(t, err)
+	require.Contains(t, answer(st), `"expires_at":"`+last+`"`, "read by the writer")
 }

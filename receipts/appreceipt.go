@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"strings"
+	"time"
 )
 
 // CodeAppReceipt means an app receipt (StoreKit 1) could not be read: not
@@ -25,17 +26,22 @@ const (
 
 	attrInAppPurchase         = 17
 	attrTransactionID         = 1703
+	attrPurchaseDate          = 1704
 	attrOriginalTransactionID = 1705
 )
 
 // oidSignedData is 1.2.840.113549.1.7.2 (PKCS#7 signedData), DER contents.
 var oidSignedData = []byte{0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x02}
 
-// TransactionIDFromAppReceipt returns the transaction id of the first in-app
-// purchase in a base64 app receipt, as Apple's
-// ReceiptUtility.extractTransactionIdFromAppReceipt does: field 1703
+// TransactionIDFromAppReceipt returns the transaction id of the newest
+// in-app purchase in a base64 app receipt: field 1703
 // (transaction_identifier), or 1705 (original_transaction_identifier) when
-// 1703 is absent.
+// 1703 is absent, as Apple's ReceiptUtility.extractTransactionIdFromAppReceipt
+// reads them. Apple's returns the first in-app purchase in the receipt's
+// order instead; but the app posts its receipt to claim the purchase it has
+// just made, and a subscriber's receipt lists every period of the
+// subscription beside it. So the purchase with the latest purchase_date
+// (1704) is chosen; undated ones and ties keep the receipt's order.
 //
 // The receipt's signature is NOT checked, like Apple's: the id only tells
 // the caller which transaction to fetch from the App Store Server API, whose
@@ -50,7 +56,7 @@ func TransactionIDFromAppReceipt(appReceiptBase64 string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return firstInAppTransactionID(payload)
+	return newestInAppTransactionID(payload)
 }
 
 func appReceiptError(format string, args ...any) *Error {
@@ -129,48 +135,62 @@ func receiptPayload(der []byte) ([]byte, error) {
 	return octets(e, 0)
 }
 
-// firstInAppTransactionID scans the receipt's attributes for in-app
-// purchase receipts (type 17) and returns the first one's id.
-func firstInAppTransactionID(payload []byte) (string, error) {
-	sawInApp, id := false, ""
+// newestInAppTransactionID scans the receipt's attributes for in-app
+// purchase receipts (type 17) and returns the id of the one bought last.
+func newestInAppTransactionID(payload []byte) (string, error) {
+	sawInApp := false
+	var newest inAppPurchase
 	err := eachAttribute(payload, "receipt", func(a attribute) (bool, error) {
 		if a.typ != attrInAppPurchase {
 			return false, nil
 		}
 		sawInApp = true
-		var err error
-		id, err = inAppTransactionID(a.value)
-		return id != "", err
+		p, err := readInAppPurchase(a.value)
+		if p.id != "" && (newest.id == "" || p.purchased.After(newest.purchased)) {
+			newest = p
+		}
+		return false, err
 	})
 	switch {
 	case err != nil:
 		return "", err
-	case id != "":
-		return id, nil
+	case newest.id != "":
+		return newest.id, nil
 	case !sawInApp:
 		return "", appReceiptError("app receipt holds no in-app purchase (field 17)")
 	}
 	return "", appReceiptError("in-app purchase has no transaction id (field 1703 or 1705)")
 }
 
-// inAppTransactionID returns 1703, else 1705, else "" from one in-app
-// purchase receipt. Attribute order is not significant in a SET.
-func inAppTransactionID(value []byte) (string, error) {
-	var txID, originalID string
+// inAppPurchase is what is read of one in-app purchase receipt.
+type inAppPurchase struct {
+	id        string    // 1703, else 1705, else ""
+	purchased time.Time // 1704; zero when absent or unreadable
+}
+
+// readInAppPurchase reads one in-app purchase receipt. Attribute order is
+// not significant in a SET. The date only orders purchases: one that does
+// not parse leaves the purchase undated rather than refusing the receipt,
+// whose signature nobody checks anyway (Apple's signed answer decides).
+func readInAppPurchase(value []byte) (inAppPurchase, error) {
+	var p inAppPurchase
+	var originalID string
 	err := eachAttribute(value, "in-app purchase", func(a attribute) (bool, error) {
 		var err error
 		switch {
-		case a.typ == attrTransactionID && txID == "":
-			txID, err = idString(a.value)
+		case a.typ == attrTransactionID && p.id == "":
+			p.id, err = idString(a.value)
 		case a.typ == attrOriginalTransactionID && originalID == "":
 			originalID, err = idString(a.value)
+		case a.typ == attrPurchaseDate && p.purchased.IsZero():
+			p.purchased = dateString(a.value)
 		}
 		return false, err
 	})
-	if txID == "" {
-		txID = originalID
+	if p.id == "" {
+		p.id = originalID
 	}
-	return txID, err
+	return p, err
 }
 
 type attribute struct {
@@ -244,6 +264,20 @@ func idString(value []byte) (string, error) {
 		}
 	}
 	return string(e.body), nil
+}
+
+// dateString reads the RFC 3339 IA5String (or UTF8String) of a date
+// attribute, or the zero time.
+func dateString(value []byte) time.Time {
+	e, err := single(value, -1, "date")
+	if err != nil || e.class != classUniversal || e.constructed || (e.tag != tagUTF8String && e.tag != tagIA5String) {
+		return time.Time{}
+	}
+	t, err := time.Parse(time.RFC3339, string(e.body))
+	if err != nil {
+		return time.Time{}
+	}
+	return t
 }
 
 func isIDByte(c byte) bool {

@@ -118,9 +118,35 @@ func TestTransactionIDFromAppReceipt(t *testing.T) {
 		{"OKMissing1703FallsBackTo1705", func(t *testing.T) []byte {
 			return receiptDER(t, oidPKCS7SignedData, inApp(t, utf8Attr(t, 1702, "p"), ia5Attr(t, 1705, "333")))
 		}, "333"},
-		{"OKFirstInAppWins", func(t *testing.T) []byte {
+		{"OKUndatedKeepTheReceiptsOrder", func(t *testing.T) []byte {
 			return receiptDER(t, oidPKCS7SignedData, inApp(t, utf8Attr(t, 1703, "444")), inApp(t, utf8Attr(t, 1703, "555")))
 		}, "444"},
+		{"OKNewestWins", func(t *testing.T) []byte {
+			return receiptDER(t, oidPKCS7SignedData,
+				inApp(t, utf8Attr(t, 1703, "501"), ia5Attr(t, 1704, "2026-01-01T00:00:00Z")),
+				inApp(t, ia5Attr(t, 1704, "2026-03-01T10:00:00Z"), utf8Attr(t, 1703, "502")),
+				inApp(t, utf8Attr(t, 1703, "503"), ia5Attr(t, 1704, "2026-03-01T09:00:00Z")))
+		}, "502"},
+		{"OKNewestByInstantNotText", func(t *testing.T) []byte {
+			return receiptDER(t, oidPKCS7SignedData,
+				inApp(t, utf8Attr(t, 1703, "511"), ia5Attr(t, 1704, "2026-03-01T12:00:00+05:00")),
+				inApp(t, utf8Attr(t, 1703, "512"), ia5Attr(t, 1704, "2026-03-01T08:00:00Z")))
+		}, "512"},
+		{"OKDatedBeatsUndated", func(t *testing.T) []byte {
+			return receiptDER(t, oidPKCS7SignedData, inApp(t, utf8Attr(t, 1703, "521")),
+				inApp(t, utf8Attr(t, 1703, "522"), ia5Attr(t, 1704, "2026-01-01T00:00:00Z")))
+		}, "522"},
+		{"OKTiesKeepTheReceiptsOrder", func(t *testing.T) []byte {
+			return receiptDER(t, oidPKCS7SignedData,
+				inApp(t, utf8Attr(t, 1703, "531"), ia5Attr(t, 1704, "2026-01-01T00:00:00Z")),
+				inApp(t, utf8Attr(t, 1703, "532"), ia5Attr(t, 1704, "2026-01-01T00:00:00Z")))
+		}, "531"},
+		{"OKUnreadableDateIsUndated", func(t *testing.T) []byte {
+			return receiptDER(t, oidPKCS7SignedData,
+				inApp(t, utf8Attr(t, 1703, "541"), ia5Attr(t, 1704, "2026-02-01T00:00:00Z")),
+				inApp(t, utf8Attr(t, 1703, "542"), ia5Attr(t, 1704, "2099-13-40")),
+				inApp(t, utf8Attr(t, 1703, "543"), attr(t, 1704, mustDER(t, 2099, ""))))
+		}, "541"},
 		{"OKSkipsInAppWithoutIDs", func(t *testing.T) []byte {
 			return receiptDER(t, oidPKCS7SignedData, inApp(t, utf8Attr(t, 1702, "p")), inApp(t, utf8Attr(t, 1703, "666")))
 		}, "666"},

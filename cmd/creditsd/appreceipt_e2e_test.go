@@ -44,6 +44,28 @@ func TestEndToEndAppReceipt(t *testing.T) {
 	require.Equal(t, "app_store_unavailable", a.code())
 }
 
+// A receipt lists every purchase the app has not finished, and a
+// subscriber's every period: the one it claims is the newest, the purchase
+// the app has just made, wherever the receipt puts it.
+func TestEndToEndAppReceiptClaimsTheNewestPurchase(t *testing.T) {
+	w, apple := newWorldWithApple(t, "")
+	token := w.tokens.Token("alice")
+	earlier, now := time.Now().Add(-time.Hour), time.Now()
+	apple.AddTransaction(devca.Consumable(e2eBundle, receipts.Sandbox, e2ePack, "5100001", token, earlier))
+	apple.AddTransaction(devca.Consumable(e2eBundle, receipts.Sandbox, e2ePack, "5100002", token, now))
+	older := fakeappstore.InApp{TransactionID: "5100001", Purchased: earlier}
+	a := w.do("POST", "/v1/me/transactions", w.token("alice", "", time.Minute),
+		map[string]string{"app_receipt": fakeappstore.AppReceiptOf(t, older)})
+	require.Equal(t, http.StatusCreated, a.status, a.raw)
+	require.Equal(t, float64(10), a.body["credits"].(map[string]any)["balance"])
+
+	newer := fakeappstore.InApp{TransactionID: "5100002", Purchased: now}
+	a = w.do("POST", "/v1/me/transactions", w.token("alice", "", time.Minute),
+		map[string]string{"app_receipt": fakeappstore.AppReceiptOf(t, older, newer)})
+	require.Equal(t, http.StatusCreated, a.status, "the new pack, listed after the claimed one: %s", a.raw)
+	require.Equal(t, float64(20), a.body["credits"].(map[string]any)["balance"])
+}
+
 // An app receipt's signature is not checked, so a receipt that names a
 // transaction proves nothing about who bought it: a token-less transaction
 // is refused on that path, where a forged receipt could otherwise take a

@@ -4,6 +4,7 @@ import (
 	"encoding/asn1"
 	"encoding/base64"
 	"testing"
+	"time"
 )
 
 // AppReceipt builds a minimal StoreKit 1 app receipt (PKCS#7 signedData
@@ -11,6 +12,18 @@ import (
 // transactionID, unsigned: creditsd reads only the id from it and asks the
 // App Store Server API for the rest, as Apple's libraries do.
 func AppReceipt(t testing.TB, transactionID string) string {
+	t.Helper()
+	return AppReceiptOf(t, InApp{TransactionID: transactionID})
+}
+
+// InApp is one in-app purchase of an app receipt.
+type InApp struct {
+	TransactionID string
+	Purchased     time.Time // its purchase_date; zero leaves it out
+}
+
+// AppReceiptOf is AppReceipt holding these in-app purchases, in this order.
+func AppReceiptOf(t testing.TB, purchases ...InApp) string {
 	t.Helper()
 	type attr struct {
 		Type, Version int
@@ -22,9 +35,16 @@ func AppReceipt(t testing.TB, transactionID string) string {
 		}
 		return b
 	}
-	id := must(asn1.MarshalWithParams(transactionID, "utf8"))
-	inApp := must(asn1.MarshalWithParams([]attr{{Type: 1703, Version: 1, Value: id}}, "set"))
-	payload := must(asn1.MarshalWithParams([]attr{{Type: 17, Version: 1, Value: inApp}}, "set"))
+	var inApps []attr
+	for _, p := range purchases {
+		fields := []attr{{Type: 1703, Version: 1, Value: must(asn1.MarshalWithParams(p.TransactionID, "utf8"))}}
+		if !p.Purchased.IsZero() {
+			date := p.Purchased.UTC().Format(time.RFC3339)
+			fields = append(fields, attr{Type: 1704, Version: 1, Value: must(asn1.MarshalWithParams(date, "ia5"))})
+		}
+		inApps = append(inApps, attr{Type: 17, Version: 1, Value: must(asn1.MarshalWithParams(fields, "set"))})
+	}
+	payload := must(asn1.MarshalWithParams(inApps, "set"))
 	content := must(asn1.Marshal(struct {
 		Type    asn1.ObjectIdentifier
 		Content []byte `asn1:"explicit,tag:0"`

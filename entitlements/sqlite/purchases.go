@@ -19,10 +19,18 @@ import (
 func (db *DB) ClaimPurchase(ctx context.Context, userID, token string, p entitlements.Purchase, g entitlements.Grant) (created bool, err error) {
 	err = db.update(ctx, func(tx *Tx) error {
 		// Before ensureUser: a new user's first call is given the purchases
-		// that waited for her token, this one perhaps, and that is new too.
+		// that waited for her token, this one perhaps, and the periods of
+		// their subscriptions (adoptRenewals): what it gives is new too.
 		had, err := tx.hasLot(ctx, p.TransactionID)
 		if err != nil {
 			return err
+		}
+		sub := ofSubscription(p, g)
+		wasActive := false
+		if sub {
+			if wasActive, err = tx.holdsActive(ctx, userID, p.OriginalTransactionID); err != nil {
+				return err
+			}
 		}
 		if _, err := tx.ensureUser(ctx, userID, token); err != nil {
 			return err
@@ -36,9 +44,25 @@ func (db *DB) ClaimPurchase(ctx context.Context, userID, token string, p entitle
 		if err == nil && !created && (c.claimed || c.replanned) {
 			created, err = tx.activeSubscription(ctx, p.TransactionID)
 		}
+		if err == nil && !created && sub && !wasActive {
+			created, err = tx.holdsActive(ctx, userID, p.OriginalTransactionID)
+		}
 		return err
 	})
 	return created, err
+}
+
+// holdsActive says whether userID holds a period of subscription original
+// that sets its tier now. Held after a claim and not before, it is what
+// the call gave, by whichever route: the claim itself, or the user's first
+// call giving the periods kept for her token (ensureUser), which the
+// claim then finds already hers.
+func (tx *Tx) holdsActive(ctx context.Context, userID, original string) (bool, error) {
+	var active bool
+	err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM apple_transactions INDEXED BY apple_transactions_original
+		WHERE original_transaction_id = ?1 AND user_id = ?3 AND `+activeNowSQL+`)`,
+		original, millis(tx.now), userID).Scan(&active)
+	return active, err
 }
 
 // activeNowSQL is whether a transaction row sets its tier at ?2 (a product

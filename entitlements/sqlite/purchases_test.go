@@ -589,3 +589,37 @@ func TestFirstCallClaimsWhatWaitedForTheToken(t *testing.T) {
 	require.True(t, gave(t, db, "dana", p))
 	require.Equal(t, int64(10), balance(t, db, "dana"))
 }
+
+// A user's first call that claims a period of a subscription kept for her
+// token gives her the period, or its kept token-less renewals, before the
+// claim runs (ensureUser); the claim then finds them hers, and the call
+// still answers that it gave something new (201).
+func TestFirstCallClaimOfAWaitingSubscription(t *testing.T) {
+	old, recent := testNow.AddDate(0, 0, -40), testNow.AddDate(0, 0, -5)
+	for name, c := range map[string]struct {
+		start        time.Time // the original's; the kept renewal starts 30 days later
+		claimRenewal bool
+	}{
+		"the kept token-less renewal":           {start: old, claimRenewal: true},
+		"the lapsed original, its renewal kept": {start: old},
+		"the active original":                   {start: recent},
+	} {
+		t.Run(name, func(t *testing.T) {
+			db := openTest(t)
+			renewal := keptRenewal(t, db, "171", "170", c.start)
+			original := subscription("170", "170", tokens.Token("erin"), c.start, c.start)
+			subNotify(t, db, "u170", original, nil) // erin is not known yet
+			claimed := original
+			if c.claimRenewal {
+				claimed = renewal
+			}
+			created, err := claim(t, db, "erin", claimed)
+			require.NoError(t, err)
+			require.True(t, created, "her first call made her pro")
+			require.Equal(t, "pro", state(t, db, "erin").Tier)
+			created, err = claim(t, db, "erin", claimed)
+			require.NoError(t, err)
+			require.False(t, created, "a second claim gives nothing new")
+		})
+	}
+}

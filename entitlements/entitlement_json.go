@@ -53,7 +53,7 @@ func (e Entitlement) plainTimes() bool {
 		return false
 	}
 	for _, l := range e.Credits.Lots {
-		if !jsonTimeOK(l.GrantedAt) || (l.ExpiresAt != nil && !jsonTimeOK(*l.ExpiresAt)) {
+		if !jsonTimeOK(l.GrantedAt) || (l.ExpiresAt != nil && !jsonTimeOK(writableExpiry(*l.ExpiresAt))) {
 			return false
 		}
 	}
@@ -66,11 +66,29 @@ type reflected Entitlement
 
 // MarshalJSON writes the lot as the contract lists it: product_id,
 // transaction_id and environment are always there, null when the lot has
-// none. appendJSON is held to it (TestEntitlementAppendJSON).
+// none, and the expiry is writableExpiry's. appendJSON is held to it
+// (TestEntitlementAppendJSON).
 func (l Lot) MarshalJSON() ([]byte, error) {
-	return json.Marshal(lotJSON{LotID: l.LotID, Source: l.Source, ProductID: orNull(l.ProductID),
+	lj := lotJSON{LotID: l.LotID, Source: l.Source, ProductID: orNull(l.ProductID),
 		TransactionID: orNull(l.TransactionID), Environment: orNull(l.Environment), Granted: l.Granted,
-		Remaining: l.Remaining, GrantedAt: l.GrantedAt, ExpiresAt: l.ExpiresAt})
+		Remaining: l.Remaining, GrantedAt: l.GrantedAt}
+	if l.ExpiresAt != nil {
+		t := writableExpiry(*l.ExpiresAt)
+		lj.ExpiresAt = &t
+	}
+	return json.Marshal(lj)
+}
+
+// writableExpiry is t, or the last millisecond an answer can write if t is
+// later. A lot stored with a later expiry (checkExpiry did not refuse them
+// before session 25) is answered as expiring then, the same "never" in
+// practice, so that its user's answers do not fail. Only the answer says
+// so: the store keeps and orders lots by what it holds.
+func writableExpiry(t time.Time) time.Time {
+	if t.After(lastExpiry) {
+		return lastExpiry.Truncate(time.Millisecond)
+	}
+	return t
 }
 
 // lotJSON is a Lot as JSON writes it.
@@ -108,7 +126,7 @@ func (l Lot) appendJSON(b []byte) []byte {
 	if l.ExpiresAt == nil {
 		b = append(b, "null"...)
 	} else {
-		b = appendTime(b, *l.ExpiresAt)
+		b = appendTime(b, writableExpiry(*l.ExpiresAt))
 	}
 	return append(b, '}')
 }

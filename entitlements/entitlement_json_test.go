@@ -51,12 +51,12 @@ func TestWriteJSONAppender(t *testing.T) {
 
 // TestWriteJSONMarshalFailure: an answer that cannot be marshaled is a
 // logged 500 problem, not its 2xx with an empty or broken body. A lot
-// expiring after year 9999 in UTC is one, whichever encoder meets it, and
+// granted after year 9999 in UTC is one, whichever encoder meets it, and
 // a NaN another.
 func TestWriteJSONMarshalFailure(t *testing.T) {
 	far := time.Date(10000, 1, 1, 4, 0, 0, 0, time.UTC)
 	e := Entitlement{UserID: "kate", Tier: TierFree, Credits: Credits{Balance: 5,
-		Lots: []Lot{{LotID: "lot_1", Source: SourceAdmin, Granted: 5, Remaining: 5, ExpiresAt: &far}}}}
+		Lots: []Lot{{LotID: "lot_1", Source: SourceAdmin, Granted: 5, Remaining: 5, GrantedAt: far}}}}
 	for name, v := range map[string]any{
 		"entitlement (its AppendJSON)":   e,
 		"spend answer (its MarshalJSON)": spendAnswer{SpendID: "sp_1", Entitlement: e},
@@ -76,6 +76,32 @@ func TestWriteJSONMarshalFailure(t *testing.T) {
 			require.Contains(t, logged.String(), "marshal the")
 		})
 	}
+}
+
+// A lot stored with an expiry past the last one an answer can write (an
+// admin grant could set one before session 25) is answered as expiring at
+// that last millisecond, by every encoder, instead of failing the answer.
+func TestLotExpiryPastYear9999IsAnswered(t *testing.T) {
+	last := `"expires_at":"9999-12-31T23:59:59.999Z"`
+	for _, far := range []time.Time{
+		time.Date(10000, 1, 1, 4, 0, 0, 0, time.UTC),
+		time.Date(9999, 12, 31, 23, 0, 0, 0, time.FixedZone("", -5*3600)), // 10000-01-01T04:00:00Z
+	} {
+		lot := Lot{LotID: "lot_1", Source: SourceAdmin, Granted: 5, Remaining: 5, ExpiresAt: &far}
+		e := Entitlement{UserID: "kate", Tier: TierFree, Credits: Credits{Balance: 5, Lots: []Lot{lot}}}
+		b, err := e.AppendJSON(nil)
+		require.NoError(t, err)
+		require.Contains(t, string(b), last)
+		b, err = json.Marshal(grantAnswer{Lot: lot, Entitlement: e})
+		require.NoError(t, err)
+		require.Equal(t, 2, bytes.Count(b, []byte(last)), string(b))
+		require.Equal(t, far, *lot.ExpiresAt, "the lot itself keeps its expiry")
+	}
+	last999 := time.Date(9999, 12, 31, 23, 59, 59, 999_000_000, time.UTC)
+	lot := Lot{LotID: "lot_1", Source: SourceAdmin, ExpiresAt: &last999}
+	b, err := lot.MarshalJSON()
+	require.NoError(t, err)
+	require.Contains(t, string(b), last, "the last writable millisecond is written as it is")
 }
 
 var awkward = []string{"", "alice", "user@example.com:1", `quote"d`, `back\slash`, "<tag>&amp;", "tab\there",

@@ -59,17 +59,6 @@ func (r GrantRequest) CheckNew(now time.Time) error {
 // be answered before is refused.
 var lastExpiry = time.Date(9999, 12, 31, 23, 59, 59, 999_999_999, time.UTC)
 
-// WritableExpiry is t, or the last millisecond an answer can write if t
-// is later. A lot stored with a later expiry (checkExpiry did not refuse
-// them before session 25) is read as expiring then, the same "never" in
-// practice, so that its user's answers do not fail.
-func WritableExpiry(t time.Time) time.Time {
-	if t.After(lastExpiry) {
-		return lastExpiry.Truncate(time.Millisecond)
-	}
-	return t
-}
-
 // checkExpiry refuses an expiry that has passed at now or that no answer
 // could write.
 func checkExpiry(t, now time.Time) error {

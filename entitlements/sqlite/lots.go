@@ -47,9 +47,7 @@ func scanLot(s scanner) (entitlements.Lot, error) {
 	err := s.Scan(&l.LotID, &l.Source, &l.ProductID, &l.TransactionID, &l.Environment,
 		&l.Granted, &l.Remaining, &grantedAt, &expiresAt)
 	l.GrantedAt = fromMillis(grantedAt)
-	if l.ExpiresAt = fromNullMillis(expiresAt); l.ExpiresAt != nil {
-		*l.ExpiresAt = entitlements.WritableExpiry(*l.ExpiresAt)
-	}
+	l.ExpiresAt = fromNullMillis(expiresAt)
 	return l, err
 }
 

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -67,31 +68,44 @@ func TestUserStateIsOneSnapshot(t *testing.T) {
 	require.Greater(t, reads.Load(), int64(300), "the readers ran beside the writer")
 }
 
-// A lot stored with an expiry past the last one an answer can write (an
-// admin grant could set one before session 25) is read as expiring at that
-// last millisecond: its user's entitlement and spends still answer.
-func TestLotStoredPastYear9999IsRead(t *testing.T) {
+// Lots stored with expiries past the last one an answer can write (an
+// admin grant could set one before session 25) are answered as expiring at
+// that last millisecond, and burn in the order of what is stored: the
+// spend's answer and its replay list the same parts, soonest stored expiry
+// first.
+func TestLotStoredPastYear9999(t *testing.T) {
 	ctx := context.Background()
 	db := openTest(t)
 	soon := testNow.AddDate(1, 0, 0)
-	lot, _, _, err := db.AdminGrant(ctx, entitlements.GrantRequest{UserID: "kim", Token: tokens.Token("kim"),
-		Key: "g1", Hash: "h1", Credits: 5, ExpiresAt: &soon, Reason: "test", Actor: "admin:test"})
-	require.NoError(t, err)
-	far := time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC).UnixMilli()
-	require.NoError(t, db.update(ctx, func(tx *Tx) error {
-		_, err := tx.ExecContext(ctx, `UPDATE lots SET expires_at = ? WHERE lot_id = ?`, far, lot.LotID)
-		return err
-	}))
-	last := "9999-12-31T23:59:59.999Z"
+	grant := func(key string, year int) string {
+		lot, _, _, err := db.AdminGrant(ctx, entitlements.GrantRequest{UserID: "kim", Token: tokens.Token("kim"),
+			Key: key, Hash: key, Credits: 5, ExpiresAt: &soon, Reason: "test", Actor: "admin:test"})
+		require.NoError(t, err)
+		require.NoError(t, db.update(ctx, func(tx *Tx) error {
+			_, err := tx.ExecContext(ctx, `UPDATE lots SET expires_at = ? WHERE lot_id = ?`,
+				time.Date(year, 1, 1, 0, 0, 0, 0, time.UTC).UnixMilli(), lot.LotID)
+			return err
+		}))
+		return lot.LotID
+	}
+	a := grant("a", 10001) // granted first, expires last
+	b := grant("b", 10000)
 	answer := func(st entitlements.UserState) string {
 		t.Helper()
-		require.Len(t, st.Lots, 1)
 		b, err := entitlements.Compute(st, entitlements.DefaultAllowance()).AppendJSON(nil)
 		require.NoError(t, err, "the entitlement can be written")
 		return string(b)
 	}
-	require.Contains(t, answer(state(t, db, "kim")), `"expires_at":"`+last+`"`, "read on a reader")
-	_, st, _, err := db.Spend(ctx, spendReq("kim", "s1", 1))
+	last := `"expires_at":"9999-12-31T23:59:59.999Z"`
+	require.Equal(t, 2, strings.Count(answer(state(t, db, "kim")), last), "read on a reader")
+	req := spendReq("kim", "s1", 38) // 30 from the allowance, 8 from the lots
+	sp, st, _, err := db.Spend(ctx, req)
 	require.NoError(t, err)
-	require.Contains(t, answer(st), `"expires_at":"`+last+`"`, "read by the writer")
+	require.Equal(t, 1, strings.Count(answer(st), last), "read by the writer: b is spent")
+	require.Len(t, sp.FromLots, 2)
+	require.Equal(t, []entitlements.LotPart{{LotID: b, Credits: 5}, {LotID: a, Credits: 3}}, sp.FromLots, "year 10000 burns first")
+	replay, _, replayed, err := db.Spend(ctx, req)
+	require.NoError(t, err)
+	require.True(t, replayed)
+	require.Equal(t, sp.FromLots, replay.FromLots)
 }

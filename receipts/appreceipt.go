@@ -2,6 +2,7 @@ package receipts
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/base64"
 	"errors"
 	"strings"
@@ -28,20 +29,22 @@ const (
 	attrTransactionID         = 1703
 	attrPurchaseDate          = 1704
 	attrOriginalTransactionID = 1705
+	attrSubscriptionExpiry    = 1708
 )
 
 // oidSignedData is 1.2.840.113549.1.7.2 (PKCS#7 signedData), DER contents.
 var oidSignedData = []byte{0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x02}
 
-// TransactionIDFromAppReceipt returns the transaction id of the newest
-// in-app purchase in a base64 app receipt: field 1703
+// TransactionIDFromAppReceipt returns the transaction id of the in-app
+// purchase to claim in a base64 app receipt: field 1703
 // (transaction_identifier), or 1705 (original_transaction_identifier) when
 // 1703 is absent, as Apple's ReceiptUtility.extractTransactionIdFromAppReceipt
 // reads them. Apple's returns the first in-app purchase in the receipt's
-// order instead; but the app posts its receipt to claim the purchase it has
-// just made, and a subscriber's receipt lists every period of the
-// subscription beside it. So the purchase with the latest purchase_date
-// (1704) is chosen; undated ones and ties keep the receipt's order.
+// order; but the app posts its receipt to claim the purchase it has just
+// made, and a subscriber's receipt lists every period of the subscription
+// beside it, for good. So a purchase that is not a subscription's period
+// (no 1708) comes first, then the latest purchase_date (1704); undated
+// purchases and ties keep the receipt's order.
 //
 // The receipt's signature is NOT checked, like Apple's: the id only tells
 // the caller which transaction to fetch from the App Store Server API, whose
@@ -136,26 +139,34 @@ func receiptPayload(der []byte) ([]byte, error) {
 }
 
 // newestInAppTransactionID scans the receipt's attributes for in-app
-// purchase receipts (type 17) and returns the id of the one bought last.
+// purchase receipts (type 17) and returns the id of the one to claim
+// (claimsBefore). An in-app purchase that cannot be read is passed over
+// while another can be: the id is only which transaction to fetch.
 func newestInAppTransactionID(payload []byte) (string, error) {
 	sawInApp := false
-	var newest inAppPurchase
+	var best inAppPurchase
+	var unread error
 	err := eachAttribute(payload, "receipt", func(a attribute) (bool, error) {
 		if a.typ != attrInAppPurchase {
 			return false, nil
 		}
 		sawInApp = true
 		p, err := readInAppPurchase(a.value)
-		if p.id != "" && (newest.id == "" || p.purchased.After(newest.purchased)) {
-			newest = p
+		switch {
+		case err != nil:
+			unread = cmp.Or(unread, err)
+		case p.id != "" && p.claimsBefore(best):
+			best = p
 		}
-		return false, err
+		return false, nil
 	})
 	switch {
 	case err != nil:
 		return "", err
-	case newest.id != "":
-		return newest.id, nil
+	case best.id != "":
+		return best.id, nil
+	case unread != nil:
+		return "", unread
 	case !sawInApp:
 		return "", appReceiptError("app receipt holds no in-app purchase (field 17)")
 	}
@@ -166,6 +177,22 @@ func newestInAppTransactionID(payload []byte) (string, error) {
 type inAppPurchase struct {
 	id        string    // 1703, else 1705, else ""
 	purchased time.Time // 1704; zero when absent or unreadable
+	period    bool      // it has 1708, which only auto-renewable periods have
+}
+
+// claimsBefore says whether p is the one to claim rather than q. A
+// subscription's periods stay in the receipt for good, so a renewal that
+// came between a purchase and its post would otherwise hide the purchase
+// every time: a purchase that is not a period first, then the later
+// purchase_date.
+func (p inAppPurchase) claimsBefore(q inAppPurchase) bool {
+	switch {
+	case q.id == "":
+		return true
+	case p.period != q.period:
+		return !p.period
+	}
+	return p.purchased.After(q.purchased)
 }
 
 // readInAppPurchase reads one in-app purchase receipt. Attribute order is
@@ -184,6 +211,8 @@ func readInAppPurchase(value []byte) (inAppPurchase, error) {
 			originalID, err = idString(a.value)
 		case a.typ == attrPurchaseDate && p.purchased.IsZero():
 			p.purchased = dateString(a.value)
+		case a.typ == attrSubscriptionExpiry:
+			p.period = true
 		}
 		return false, err
 	})

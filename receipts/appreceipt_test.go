@@ -141,6 +141,22 @@ func TestTransactionIDFromAppReceipt(t *testing.T) {
 				inApp(t, utf8Attr(t, 1703, "531"), ia5Attr(t, 1704, "2026-01-01T00:00:00Z")),
 				inApp(t, utf8Attr(t, 1703, "532"), ia5Attr(t, 1704, "2026-01-01T00:00:00Z")))
 		}, "531"},
+		{"OKAPurchaseBeforeANewerPeriod", func(t *testing.T) []byte {
+			return receiptDER(t, oidPKCS7SignedData,
+				inApp(t, utf8Attr(t, 1703, "551"), ia5Attr(t, 1704, "2026-03-01T00:00:00Z"), ia5Attr(t, 1708, "2026-04-01T00:00:00Z")),
+				inApp(t, utf8Attr(t, 1703, "552"), ia5Attr(t, 1704, "2026-02-01T00:00:00Z")),
+				inApp(t, utf8Attr(t, 1703, "553"), ia5Attr(t, 1704, "2026-01-01T00:00:00Z")))
+		}, "552"},
+		{"OKTheNewestPeriodWhenAllArePeriods", func(t *testing.T) []byte {
+			return receiptDER(t, oidPKCS7SignedData,
+				inApp(t, utf8Attr(t, 1703, "561"), ia5Attr(t, 1704, "2026-01-01T00:00:00Z"), ia5Attr(t, 1708, "2026-02-01T00:00:00Z")),
+				inApp(t, utf8Attr(t, 1703, "562"), ia5Attr(t, 1704, "2026-02-01T00:00:00Z"), ia5Attr(t, 1708, "2026-03-01T00:00:00Z")))
+		}, "562"},
+		{"OKPassesOverAnUnreadablePurchase", func(t *testing.T) []byte {
+			return receiptDER(t, oidPKCS7SignedData,
+				inApp(t, utf8Attr(t, 1703, "../571"), ia5Attr(t, 1704, "2026-03-01T00:00:00Z")),
+				inApp(t, utf8Attr(t, 1703, "572"), ia5Attr(t, 1704, "2026-01-01T00:00:00Z")))
+		}, "572"},
 		{"OKUnreadableDateIsUndated", func(t *testing.T) []byte {
 			return receiptDER(t, oidPKCS7SignedData,
 				inApp(t, utf8Attr(t, 1703, "541"), ia5Attr(t, 1704, "2026-02-01T00:00:00Z")),

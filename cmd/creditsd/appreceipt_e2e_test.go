@@ -32,6 +32,11 @@ func TestEndToEndAppReceipt(t *testing.T) {
 	a = w.do("POST", "/v1/me/transactions", w.token("alice", "", time.Minute), map[string]string{"app_receipt": fakeappstore.AppReceipt(t, "5999999")})
 	require.Equal(t, http.StatusUnprocessableEntity, a.status, a.raw)
 	require.Equal(t, "unknown_transaction", a.code())
+	// The receipt is unsigned, so its id is the client's: one Apple refuses
+	// (400, not a transaction id) is the client's mistake, not an outage.
+	a = w.do("POST", "/v1/me/transactions", w.token("alice", "", time.Minute), map[string]string{"app_receipt": fakeappstore.AppReceipt(t, "not_a_number")})
+	require.Equal(t, http.StatusUnprocessableEntity, a.status, a.raw)
+	require.Equal(t, "unknown_transaction", a.code())
 	a = w.do("POST", "/v1/me/transactions", w.token("alice", "", time.Minute), map[string]string{"app_receipt": "bm90IGEgcmVjZWlwdA=="})
 	require.Equal(t, http.StatusBadRequest, a.status, a.raw)
 	require.Equal(t, "invalid_app_receipt", a.code())
@@ -45,24 +50,28 @@ func TestEndToEndAppReceipt(t *testing.T) {
 }
 
 // A receipt lists every purchase the app has not finished, and a
-// subscriber's every period: the one it claims is the newest, the purchase
-// the app has just made, wherever the receipt puts it.
+// subscriber's every period, for good: the one it claims is the purchase
+// the app has just made, wherever the receipt puts it, even when a renewal
+// came after it.
 func TestEndToEndAppReceiptClaimsTheNewestPurchase(t *testing.T) {
 	w, apple := newWorldWithApple(t, "")
 	token := w.tokens.Token("alice")
-	earlier, now := time.Now().Add(-time.Hour), time.Now()
+	earlier, now := time.Now().Add(-2*time.Hour), time.Now()
 	apple.AddTransaction(devca.Consumable(e2eBundle, receipts.Sandbox, e2ePack, "5100001", token, earlier))
-	apple.AddTransaction(devca.Consumable(e2eBundle, receipts.Sandbox, e2ePack, "5100002", token, now))
+	apple.AddTransaction(devca.Consumable(e2eBundle, receipts.Sandbox, e2ePack, "5100002", token, now.Add(-time.Hour)))
 	older := fakeappstore.InApp{TransactionID: "5100001", Purchased: earlier}
 	a := w.do("POST", "/v1/me/transactions", w.token("alice", "", time.Minute),
 		map[string]string{"app_receipt": fakeappstore.AppReceiptOf(t, older)})
 	require.Equal(t, http.StatusCreated, a.status, a.raw)
 	require.Equal(t, float64(10), a.body["credits"].(map[string]any)["balance"])
 
-	newer := fakeappstore.InApp{TransactionID: "5100002", Purchased: now}
+	// A renewal (not a transaction the fake knows: fetching it would be 422)
+	// listed first and newer than the pack bought an hour ago.
+	renewal := fakeappstore.InApp{TransactionID: "5100009", Purchased: now, Expires: now.AddDate(0, 1, 0)}
+	newer := fakeappstore.InApp{TransactionID: "5100002", Purchased: now.Add(-time.Hour)}
 	a = w.do("POST", "/v1/me/transactions", w.token("alice", "", time.Minute),
-		map[string]string{"app_receipt": fakeappstore.AppReceiptOf(t, older, newer)})
-	require.Equal(t, http.StatusCreated, a.status, "the new pack, listed after the claimed one: %s", a.raw)
+		map[string]string{"app_receipt": fakeappstore.AppReceiptOf(t, renewal, older, newer)})
+	require.Equal(t, http.StatusCreated, a.status, "the new pack: %s", a.raw)
 	require.Equal(t, float64(20), a.body["credits"].(map[string]any)["balance"])
 }
 

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"net/http"
 	"os"
 	"time"
 
@@ -61,9 +62,15 @@ type receiptLookup struct {
 	environments []string
 }
 
+// SignedTransactionForReceipt answers ErrUnknownTransaction (422) when
+// Apple knows no such transaction, or refuses the id the receipt names as
+// not one of its own (400): the receipt is unsigned, so the id is the
+// client's, and no retry mends it. Other failures are Apple's or this
+// service's (401, 429, 5xx): the app may try again.
 func (l receiptLookup) SignedTransactionForReceipt(ctx context.Context, appReceipt string) (string, error) {
 	signed, err := l.client.SignedTransactionForReceipt(ctx, appReceipt, l.environments)
-	if errors.Is(err, serverapi.ErrNotFound) {
+	var apiErr *serverapi.APIError
+	if errors.Is(err, serverapi.ErrNotFound) || errors.As(err, &apiErr) && apiErr.Status == http.StatusBadRequest {
 		return "", entitlements.ErrUnknownTransaction
 	}
 	return signed, err

@@ -23,6 +23,7 @@ var ErrEnvironment = errors.New("serverapi: the App Store Server API serves only
 // answers with them too.
 const (
 	CodeGeneralBadRequest        int64 = 4000000
+	CodeInvalidTransactionID     int64 = 4000006
 	CodeStartDateAfterEndDate    int64 = 4000013
 	CodeInvalidPaginationToken   int64 = 4000014
 	CodeInvalidStartDate         int64 = 4000015

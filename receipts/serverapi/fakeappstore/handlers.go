@@ -22,10 +22,16 @@ func (s *Server) routes(mux *http.ServeMux, prefix, env string) {
 	})
 }
 
-// getTransactionInfo answers {"signedTransactionInfo"}, or 404 for a
-// transaction of another environment or bundle, as Apple does.
+// getTransactionInfo answers {"signedTransactionInfo"}, 400 for an id
+// that is not a number, or 404 for a transaction of another environment or
+// bundle, as Apple does.
 func (s *Server) getTransactionInfo(w http.ResponseWriter, r *http.Request, env string) {
-	p, ok := s.transaction(r.PathValue("transactionId"), env)
+	id := r.PathValue("transactionId")
+	if strings.Trim(id, "0123456789") != "" || id == "" {
+		writeError(w, http.StatusBadRequest, serverapi.CodeInvalidTransactionID, "Invalid transaction id.")
+		return
+	}
+	p, ok := s.transaction(id, env)
 	if !ok {
 		writeError(w, http.StatusNotFound, serverapi.CodeTransactionIDNotFound, "Transaction id not found.")
 		return

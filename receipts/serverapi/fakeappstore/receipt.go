@@ -20,6 +20,7 @@ func AppReceipt(t testing.TB, transactionID string) string {
 type InApp struct {
 	TransactionID string
 	Purchased     time.Time // its purchase_date; zero leaves it out
+	Expires       time.Time // an auto-renewable period's expiry (1708); zero for a purchase
 }
 
 // AppReceiptOf is AppReceipt holding these in-app purchases, in this order.
@@ -41,6 +42,10 @@ func AppReceiptOf(t testing.TB, purchases ...InApp) string {
 		if !p.Purchased.IsZero() {
 			date := p.Purchased.UTC().Format(time.RFC3339)
 			fields = append(fields, attr{Type: 1704, Version: 1, Value: must(asn1.MarshalWithParams(date, "ia5"))})
+		}
+		if !p.Expires.IsZero() {
+			date := p.Expires.UTC().Format(time.RFC3339)
+			fields = append(fields, attr{Type: 1708, Version: 1, Value: must(asn1.MarshalWithParams(date, "ia5"))})
 		}
 		inApps = append(inApps, attr{Type: 17, Version: 1, Value: must(asn1.MarshalWithParams(fields, "set"))})
 	}

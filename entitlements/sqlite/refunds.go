@@ -42,7 +42,16 @@ func (tx *Tx) applyRefund(ctx context.Context, p entitlements.Purchase, lotID, a
 	if err != nil {
 		return err
 	}
-	plan := entitlements.PlanRefund(l.granted, l.remaining, spent, p.RefundPercent(), terms.policy)
+	expired, err := tx.expiredFrom(ctx, l.userID, lotID)
+	if err != nil {
+		return err
+	}
+	// Credits the sweep wrote off were never spent: the refund plans with
+	// them as it would before the sweep came, so that what a refund bills
+	// never depends on when the sweep ran. What it removes of them, the
+	// sweep has already taken from the lot.
+	plan := entitlements.PlanRefund(l.granted, l.remaining+expired, spent, p.RefundPercent(), terms.policy)
+	plan.Removed = min(plan.Removed, l.remaining)
 	last, err := lastEntry(tx.q)
 	if err != nil {
 		return err
@@ -102,6 +111,16 @@ const spentFromSQL = `SELECT COALESCE(-SUM(credits), 0) FROM entries
 func (tx *Tx) spentFrom(ctx context.Context, lotID string) (int64, error) {
 	var sum int64
 	err := tx.QueryRowContext(ctx, spentFromSQL, lotID).Scan(&sum)
+	return sum, err
+}
+
+// expiredFrom is what the expiry sweep wrote off of a lot. A lot's expire
+// entries are found among its user's (entries_user): a refund is rare, and
+// an index for it would cost every write.
+func (tx *Tx) expiredFrom(ctx context.Context, userID, lotID string) (int64, error) {
+	var sum int64
+	err := tx.QueryRowContext(ctx, `SELECT COALESCE(-SUM(credits), 0) FROM entries
+		WHERE user_id = ? AND lot_id = ? AND kind = 'expire'`, userID, lotID).Scan(&sum)
 	return sum, err
 }
 

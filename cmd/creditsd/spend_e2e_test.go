@@ -301,27 +301,40 @@ func TestEndToEndExpiresAtPastYear9999(t *testing.T) {
 	require.NotNil(t, sp.body["entitlement"], sp.raw)
 }
 
-// A lot that no answer can write (one a grant of year 10000 in UTC left in
-// the database before such grants were refused) makes its user's answers a
-// logged 500 problem, never a 2xx with a body of null or none.
-func TestEndToEndUnwritableAnswerIs500(t *testing.T) {
+// A lot whose expiry is past what an answer can write (a grant of year
+// 10000 in UTC left in the database before such grants were refused) is
+// answered as expiring at the last instant one can; one that no answer can
+// write at all (granted after year 9999) makes its user's answers a logged
+// 500 problem, never a 2xx with a body of null or none.
+func TestEndToEndFarLots(t *testing.T) {
 	w := newWorld(t)
 	grant := w.do("POST", "/v1/users/kate/grants", w.admin(), map[string]any{"idempotency_key": "y1", "credits": 5, "reason": "x"})
 	require.Equal(t, http.StatusCreated, grant.status, grant.raw)
-	w.proc.stop(t)
-	db, err := sql.Open("sqlite", "file:"+filepath.Join(w.dir, "creditsd.db"))
-	require.NoError(t, err)
 	far := time.Date(10000, 1, 1, 4, 0, 0, 0, time.UTC).UnixMilli()
-	_, err = db.Exec(`UPDATE lots SET expires_at = ? WHERE user_id = 'kate'`, far)
-	require.NoError(t, err)
-	require.NoError(t, db.Close())
-	w.proc = start(t, "serve", "--config", w.config)
+	edit := func(column string) {
+		w.proc.stop(t)
+		db, err := sql.Open("sqlite", "file:"+filepath.Join(w.dir, "creditsd.db"))
+		require.NoError(t, err)
+		_, err = db.Exec(`UPDATE lots SET `+column+` = ? WHERE user_id = 'kate'`, far)
+		require.NoError(t, err)
+		require.NoError(t, db.Close())
+		w.proc = start(t, "serve", "--config", w.config)
+	}
+	answers := func(key string) []answer {
+		return []answer{
+			w.do("GET", "/v1/me/entitlement", w.token("kate", "", time.Minute), nil),
+			w.do("GET", "/v1/users/kate/entitlement", w.backend(), nil),
+			w.spend("kate", map[string]any{"idempotency_key": key, "product": "sora", "credits": 1}),
+		}
+	}
 
-	for _, a := range []answer{
-		w.do("GET", "/v1/me/entitlement", w.token("kate", "", time.Minute), nil),
-		w.do("GET", "/v1/users/kate/entitlement", w.backend(), nil),
-		w.spend("kate", map[string]any{"idempotency_key": "s1", "product": "sora", "credits": 1}),
-	} {
+	edit("expires_at")
+	for _, a := range answers("s1") {
+		require.Less(t, a.status, 300, a.raw)
+		require.Contains(t, a.raw, `"expires_at":"9999-12-31T23:59:59.999Z"`)
+	}
+	edit("granted_at")
+	for _, a := range answers("s2") {
 		require.Equal(t, http.StatusInternalServerError, a.status, a.raw)
 		require.Equal(t, "application/problem+json", a.header.Get("Content-Type"))
 		require.Equal(t, "internal", a.code())

@@ -87,7 +87,7 @@ func TestConsumptionInfoFor(t *testing.T) {
 		{sqlite.ConsumptionFacts{Delivered: true, Granted: 200000, Consumed: 199999}, 99999, serverapi.DeliveryDelivered, serverapi.RefundGrantProrated},
 	} {
 		info := ConsumptionInfoFor(c.facts, p)
-		require.Equal(t, c.percent, info.ConsumptionPercentage, c.facts)
+		require.Equal(t, serverapi.Percent(c.percent), info.ConsumptionPercentage, c.facts)
 		require.Equal(t, c.status, info.DeliveryStatus)
 		require.Equal(t, c.prefer, info.RefundPreference)
 		require.True(t, info.CustomerConsented)
@@ -97,6 +97,33 @@ func TestConsumptionInfoFor(t *testing.T) {
 	require.Equal(t, serverapi.RefundDecline, ConsumptionInfoFor(sqlite.ConsumptionFacts{}, p).RefundPreference)
 	p.RefundPreference = PreferNone
 	require.Empty(t, ConsumptionInfoFor(sqlite.ConsumptionFacts{}, p).RefundPreference)
+}
+
+// A subscription's period grants no lot: the tier is what was delivered,
+// to its owner, and Apple computes the share used from the time elapsed,
+// so the answer has no consumptionPercentage.
+func TestConsumptionInfoForSubscription(t *testing.T) {
+	kept := sqlite.ConsumptionFacts{Subscription: true, Delivered: true}
+	unowned := sqlite.ConsumptionFacts{Subscription: true}
+	for _, c := range []struct {
+		policy string
+		facts  sqlite.ConsumptionFacts
+		status string
+		prefer string
+	}{
+		{PreferAuto, kept, serverapi.DeliveryDelivered, serverapi.RefundGrantProrated},
+		{PreferAuto, unowned, serverapi.DeliveryUndeliveredOther, serverapi.RefundGrantFull},
+		{PreferGrantProrated, kept, serverapi.DeliveryDelivered, serverapi.RefundGrantProrated},
+		{PreferGrantProrated, unowned, serverapi.DeliveryUndeliveredOther, serverapi.RefundGrantFull},
+		{PreferDecline, kept, serverapi.DeliveryDelivered, serverapi.RefundDecline},
+		{PreferGrantFull, kept, serverapi.DeliveryDelivered, serverapi.RefundGrantFull},
+		{PreferNone, kept, serverapi.DeliveryDelivered, ""},
+	} {
+		info := ConsumptionInfoFor(c.facts, ConsumptionPolicy{CustomerConsented: true, RefundPreference: c.policy})
+		require.Nil(t, info.ConsumptionPercentage, "%s %+v", c.policy, c.facts)
+		require.Equal(t, c.status, info.DeliveryStatus, "%s %+v", c.policy, c.facts)
+		require.Equal(t, c.prefer, info.RefundPreference, "%s %+v", c.policy, c.facts)
+	}
 }
 
 type fakeConsumptionStore struct {

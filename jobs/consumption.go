@@ -100,21 +100,53 @@ func retryAfter(err error, attempts int) time.Duration {
 }
 
 // ConsumptionInfoFor is the answer for a lot: delivered or not, and the
-// share of it spent in milliunits (rounded down).
+// share of it spent in milliunits (rounded down). For a subscription's
+// period it is the answer Apple asks for: delivered if the period was kept
+// for an owner (the tier was given), and no percentage, which Apple
+// computes itself from the time elapsed.
 func ConsumptionInfoFor(f sqlite.ConsumptionFacts, p ConsumptionPolicy) serverapi.ConsumptionInfo {
 	info := serverapi.ConsumptionInfo{CustomerConsented: p.CustomerConsented, SampleContentProvided: p.SampleContentProvided,
 		DeliveryStatus: serverapi.DeliveryUndeliveredOther}
+	if f.Subscription {
+		if f.Delivered {
+			info.DeliveryStatus = serverapi.DeliveryDelivered
+		}
+		info.RefundPreference = subscriptionPreference(p.RefundPreference, f.Delivered)
+		return info
+	}
 	var consumed, granted int64 // nothing delivered: nothing used
+	share := 0
 	if f.Delivered && f.Granted > 0 {
 		info.DeliveryStatus = serverapi.DeliveryDelivered
 		consumed, granted = min(max(f.Consumed, 0), f.Granted), f.Granted
 		// consumed × 100000 / granted, exact and without overflow.
 		hi, lo := bits.Mul64(uint64(consumed), 100000)
-		share, _ := bits.Div64(hi, lo, uint64(f.Granted))
-		info.ConsumptionPercentage = int(share)
+		q, _ := bits.Div64(hi, lo, uint64(f.Granted))
+		share = int(q)
 	}
+	info.ConsumptionPercentage = serverapi.Percent(share)
 	info.RefundPreference = preference(p.RefundPreference, consumed, granted)
 	return info
+}
+
+// subscriptionPreference is the refund preference policy gives for a
+// subscription's period. auto asks for a prorated refund of a period that
+// was delivered (Apple prorates it by the time elapsed, so the customer
+// gets back what is left of it) and a full one for a period nobody was
+// given.
+func subscriptionPreference(policy string, delivered bool) string {
+	switch policy {
+	case PreferDecline:
+		return serverapi.RefundDecline
+	case PreferGrantFull:
+		return serverapi.RefundGrantFull
+	case PreferNone:
+		return ""
+	}
+	if !delivered {
+		return serverapi.RefundGrantFull
+	}
+	return serverapi.RefundGrantProrated
 }
 
 // preference is the refund preference policy gives for a lot of which

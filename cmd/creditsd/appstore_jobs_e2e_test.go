@@ -41,5 +41,32 @@ func TestEndToEndAppStoreJobs(t *testing.T) {
 	sent := apple.Consumption()["6000001"]
 	require.Len(t, sent, 1, "answered once")
 	require.Equal(t, serverapi.ConsumptionInfo{CustomerConsented: true, DeliveryStatus: serverapi.DeliveryDelivered,
-		ConsumptionPercentage: 40000, RefundPreference: serverapi.RefundGrantProrated, SampleContentProvided: true}, sent[0])
+		ConsumptionPercentage: serverapi.Percent(40000), RefundPreference: serverapi.RefundGrantProrated, SampleContentProvided: true}, sent[0])
+}
+
+// A refund request on a Pro period is answered as one: the tier was
+// delivered to its owner, there is no consumptionPercentage (Apple refuses
+// one for an auto-renewable subscription and computes it from the time
+// elapsed), and auto prefers a prorated refund.
+func TestEndToEndConsumptionOfSubscription(t *testing.T) {
+	w, apple := newWorldWithApple(t, "")
+	w.entitlement("alice")
+	start := time.Now().Add(-24 * time.Hour)
+	pro := func(p *devca.TransactionPayload) {
+		p.ProductID, p.Type, p.ExpiresDate = "com.example.pro.monthly", "Auto-Renewable Subscription", devca.Millis(start.AddDate(0, 1, 0))
+		p.SignedDate = devca.Millis(time.Now()) // within the test chain's validity
+	}
+	tx := w.transaction("6100001", w.tokens.Token("alice"), start, pro)
+	p := devca.Consumable(e2eBundle, receipts.Sandbox, e2ePack, "6100001", w.tokens.Token("alice"), start)
+	pro(&p)
+	apple.AddTransaction(p)
+	a := w.notify("aa1c1c3e-0000-4000-8000-000000000011", "SUBSCRIBED", tx)
+	require.Equal(t, http.StatusOK, a.status, a.raw)
+	require.Equal(t, "pro", w.entitlement("alice").Tier)
+	require.Equal(t, http.StatusOK, w.notify("aa1c1c3e-0000-4000-8000-000000000012", "CONSUMPTION_REQUEST", tx).status)
+
+	_, stderr, code := runJob(t, "consumption-answers", "--config", w.config)
+	require.Equal(t, 0, code, stderr)
+	require.Equal(t, []serverapi.ConsumptionInfo{{CustomerConsented: true, DeliveryStatus: serverapi.DeliveryDelivered,
+		RefundPreference: serverapi.RefundGrantProrated, SampleContentProvided: true}}, apple.Consumption()["6100001"])
 }

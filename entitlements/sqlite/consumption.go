@@ -16,12 +16,20 @@ type ConsumptionRequest struct {
 	Attempts         int
 }
 
-// ConsumptionFacts is what the ledger knows of a transaction's lot.
+// ConsumptionFacts is what the ledger knows of a transaction's lot, or of
+// its subscription period.
 type ConsumptionFacts struct {
-	Delivered bool  // a lot was granted for it
-	Granted   int64 // its credits
-	Consumed  int64 // spent from it, net of reversals, and other debts it paid (spentFromSQL)
+	// Subscription says the transaction is a period of an auto-renewable
+	// subscription (Apple's type says so, or it is kept with a tier and no
+	// lot): it grants no credits, and the tier is what it delivers.
+	Subscription bool
+	Delivered    bool  // a lot was granted for it; for a subscription, the period was kept for an owner
+	Granted      int64 // its lot's credits
+	Consumed     int64 // spent from it, net of reversals, and other debts it paid (spentFromSQL)
 }
+
+// autoRenewable is Apple's type of an auto-renewable subscription's transactions.
+const autoRenewable = "Auto-Renewable Subscription"
 
 // PendingConsumptionRequests are the requests received after since that
 // have no answer yet or whose retry is due at now, oldest first.
@@ -52,13 +60,23 @@ func (db *DB) PendingConsumptionRequests(ctx context.Context, since, now time.Ti
 	return out, err
 }
 
-// ConsumptionFactsFor reads how much of a transaction's lot was consumed.
+// ConsumptionFactsFor reads how much of a transaction's lot was consumed,
+// or whether its subscription period was kept for an owner.
 func (db *DB) ConsumptionFactsFor(ctx context.Context, transactionID string) (ConsumptionFacts, error) {
 	var f ConsumptionFacts
 	err := db.view(ctx, func(tx *Tx) error {
-		var lotID string
-		err := tx.QueryRowContext(ctx, `SELECT lot_id, granted FROM lots WHERE transaction_id = ?`, transactionID).Scan(&lotID, &f.Granted)
+		err := tx.QueryRowContext(ctx, `SELECT type = ? OR (tier != '' AND lot_id IS NULL), user_id IS NOT NULL
+			FROM apple_transactions WHERE transaction_id = ?`, autoRenewable, transactionID).Scan(&f.Subscription, &f.Delivered)
 		if errors.Is(err, sql.ErrNoRows) {
+			return nil
+		}
+		if err != nil || f.Subscription {
+			return err
+		}
+		var lotID string
+		err = tx.QueryRowContext(ctx, `SELECT lot_id, granted FROM lots WHERE transaction_id = ?`, transactionID).Scan(&lotID, &f.Granted)
+		if errors.Is(err, sql.ErrNoRows) {
+			f.Delivered = false
 			return nil
 		}
 		if err != nil {

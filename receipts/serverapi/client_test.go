@@ -189,7 +189,7 @@ func TestSendConsumptionInfo(t *testing.T) {
 	w.addPurchase(receipts.Sandbox, "2000000000000003")
 	c := w.client(t, nil)
 	info := serverapi.ConsumptionInfo{CustomerConsented: true, DeliveryStatus: serverapi.DeliveryDelivered,
-		ConsumptionPercentage: 40000, RefundPreference: serverapi.RefundGrantProrated, SampleContentProvided: true}
+		ConsumptionPercentage: serverapi.Percent(40000), RefundPreference: serverapi.RefundGrantProrated, SampleContentProvided: true}
 
 	// The fake refuses unknown or missing field names, so this also pins
 	// the JSON names against Apple's.

@@ -36,6 +36,11 @@ const (
 	CodeRateLimitExceeded        int64 = 4290000
 	CodeGeneralInternal          int64 = 5000000
 	CodeGeneralInternalRetryable int64 = 5000001
+
+	// CodeConsumptionPercentageAutoRenewable (Apple's
+	// ConsumptionPercentageAutoRenewableSubscriptionError) refuses a
+	// consumptionPercentage sent for an auto-renewable subscription.
+	CodeConsumptionPercentageAutoRenewable int64 = 4000209
 )
 
 // unauthorizedHint is the 401 message: Apple says nothing useful, and the

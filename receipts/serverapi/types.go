@@ -58,14 +58,20 @@ type SendAttempt struct {
 
 // ConsumptionInfo is the body of Send Consumption Information (Apple's
 // ConsumptionRequest, the v2 endpoint's). ConsumptionPercentage is in
-// milliunits: 0 to 100000.
+// milliunits, 0 to 100000; nil leaves it out, as Apple requires for an
+// auto-renewable subscription (it computes the share from the time
+// elapsed, and answers 400 errorCode 4000209 to one that has it). For
+// other products send it, 0 included.
 type ConsumptionInfo struct {
 	CustomerConsented     bool   `json:"customerConsented"`
 	DeliveryStatus        string `json:"deliveryStatus"`
-	ConsumptionPercentage int    `json:"consumptionPercentage"`
+	ConsumptionPercentage *int   `json:"consumptionPercentage,omitempty"`
 	RefundPreference      string `json:"refundPreference,omitempty"`
 	SampleContentProvided bool   `json:"sampleContentProvided"`
 }
+
+// Percent is a ConsumptionPercentage of n milliunits.
+func Percent(n int) *int { return &n }
 
 // Apple's deliveryStatus values.
 const (
@@ -94,9 +100,10 @@ func (c ConsumptionInfo) validate() error {
 		return errors.New("serverapi: consumption info may only be sent with the customer's consent (Apple refuses customerConsented=false)")
 	case c.DeliveryStatus == "":
 		return errors.New("serverapi: consumption info needs a DeliveryStatus")
-	case c.ConsumptionPercentage < 0 || c.ConsumptionPercentage > maxConsumptionPercentage:
-		return fmt.Errorf("serverapi: ConsumptionPercentage %d is outside 0-%d milliunits", c.ConsumptionPercentage, maxConsumptionPercentage)
-	case c.DeliveryStatus != DeliveryDelivered && c.ConsumptionPercentage != 0:
+	case c.ConsumptionPercentage == nil:
+	case *c.ConsumptionPercentage < 0 || *c.ConsumptionPercentage > maxConsumptionPercentage:
+		return fmt.Errorf("serverapi: ConsumptionPercentage %d is outside 0-%d milliunits", *c.ConsumptionPercentage, maxConsumptionPercentage)
+	case c.DeliveryStatus != DeliveryDelivered && *c.ConsumptionPercentage != 0:
 		return errors.New("serverapi: ConsumptionPercentage must be 0 unless DeliveryStatus is DELIVERED")
 	}
 	switch c.RefundPreference {

@@ -10,17 +10,24 @@ import (
 // The body's field names are Apple's ConsumptionRequest's, exactly.
 func TestConsumptionInfoJSON(t *testing.T) {
 	b, err := json.Marshal(ConsumptionInfo{
-		CustomerConsented: true, DeliveryStatus: DeliveryDelivered, ConsumptionPercentage: 25000,
+		CustomerConsented: true, DeliveryStatus: DeliveryDelivered, ConsumptionPercentage: Percent(25000),
 		RefundPreference: RefundGrantProrated, SampleContentProvided: true,
 	})
 	require.NoError(t, err)
 	require.JSONEq(t, `{"customerConsented":true,"deliveryStatus":"DELIVERED","consumptionPercentage":25000,
 		"refundPreference":"GRANT_PRORATED","sampleContentProvided":true}`, string(b))
 
-	b, err = json.Marshal(ConsumptionInfo{CustomerConsented: true, DeliveryStatus: DeliveryUndeliveredOther})
+	b, err = json.Marshal(ConsumptionInfo{CustomerConsented: true, DeliveryStatus: DeliveryUndeliveredOther, ConsumptionPercentage: Percent(0)})
 	require.NoError(t, err)
 	require.JSONEq(t, `{"customerConsented":true,"deliveryStatus":"UNDELIVERED_OTHER","consumptionPercentage":0,
-		"sampleContentProvided":false}`, string(b), "refundPreference is optional and omitted")
+		"sampleContentProvided":false}`, string(b), "refundPreference is optional and omitted; a percentage of 0 is sent")
+
+	// An auto-renewable subscription's answer has no consumptionPercentage:
+	// Apple refuses one (errorCode 4000209) and computes it from the time elapsed.
+	b, err = json.Marshal(ConsumptionInfo{CustomerConsented: true, DeliveryStatus: DeliveryDelivered, RefundPreference: RefundGrantProrated})
+	require.NoError(t, err)
+	require.JSONEq(t, `{"customerConsented":true,"deliveryStatus":"DELIVERED","refundPreference":"GRANT_PRORATED",
+		"sampleContentProvided":false}`, string(b))
 }
 
 func TestNotificationHistoryRequestJSON(t *testing.T) {
@@ -34,13 +41,14 @@ func TestNotificationHistoryRequestJSON(t *testing.T) {
 }
 
 func TestConsumptionInfoValidate(t *testing.T) {
-	ok := ConsumptionInfo{CustomerConsented: true, DeliveryStatus: DeliveryDelivered, ConsumptionPercentage: 100000}
+	ok := ConsumptionInfo{CustomerConsented: true, DeliveryStatus: DeliveryDelivered, ConsumptionPercentage: Percent(100000)}
 	require.NoError(t, ok.validate())
+	require.NoError(t, ConsumptionInfo{CustomerConsented: true, DeliveryStatus: DeliveryUndeliveredOther}.validate(), "no percentage")
 	for name, mutate := range map[string]func(*ConsumptionInfo){
 		"ErrNoConsent":            func(c *ConsumptionInfo) { c.CustomerConsented = false },
 		"ErrNoDeliveryStatus":     func(c *ConsumptionInfo) { c.DeliveryStatus = "" },
-		"ErrPercentAbove100":      func(c *ConsumptionInfo) { c.ConsumptionPercentage = 100001 },
-		"ErrPercentNegative":      func(c *ConsumptionInfo) { c.ConsumptionPercentage = -1 },
+		"ErrPercentAbove100":      func(c *ConsumptionInfo) { c.ConsumptionPercentage = Percent(100001) },
+		"ErrPercentNegative":      func(c *ConsumptionInfo) { c.ConsumptionPercentage = Percent(-1) },
 		"ErrPercentUndelivered":   func(c *ConsumptionInfo) { c.DeliveryStatus = DeliveryUndeliveredServerOutage },
 		"ErrUnknownRefundPrefers": func(c *ConsumptionInfo) { c.RefundPreference = "GRANT_HALF" },
 	} {

@@ -22,6 +22,9 @@ func newTestServer(t *testing.T) (*Server, *ecdsa.PrivateKey) {
 	s := New(t, Options{CA: ca, BundleID: "com.example.credits", KeyID: "KEY123", IssuerID: "issuer", PublicKey: &key.PublicKey})
 	s.AddTransaction(devca.Consumable("com.example.credits", receipts.Production, "p", "1", "", time.Now()))
 	s.AddTransaction(devca.Consumable("com.example.other", receipts.Production, "p", "2", "", time.Now()))
+	sub := devca.Consumable("com.example.credits", receipts.Production, "pro", "3", "", time.Now())
+	sub.Type, sub.ExpiresDate = "Auto-Renewable Subscription", devca.Millis(time.Now().AddDate(0, 1, 0))
+	s.AddTransaction(sub)
 	return s, key
 }
 
@@ -129,6 +132,9 @@ func TestRequestChecks(t *testing.T) {
 		"ErrNoSample":         {"PUT", consumption, `{"customerConsented":true,"deliveryStatus":"DELIVERED"}`, 400, serverapi.CodeInvalidSampleContent},
 		"ErrNoConsent":        {"PUT", consumption, `{"customerConsented":false,"deliveryStatus":"DELIVERED","sampleContentProvided":false}`, 400, serverapi.CodeInvalidCustomerConsented},
 		"ErrUnknownTx":        {"PUT", s.URL + "/inApps/v2/transactions/consumption/9", `{}`, 404, serverapi.CodeTransactionIDNotFound},
+		"ErrPercentOfSubscription": {"PUT", s.URL + "/inApps/v2/transactions/consumption/3",
+			`{"customerConsented":true,"deliveryStatus":"DELIVERED","consumptionPercentage":0,"sampleContentProvided":false}`, 400,
+			serverapi.CodeConsumptionPercentageAutoRenewable},
 	} {
 		t.Run(name, func(t *testing.T) {
 			resp, body := do(t, tc.method, tc.url, token, tc.body)
@@ -166,3 +172,14 @@ func TestHistoryFilters(t *testing.T) {
 }
 
 func jsonNumber(n int64) string { b, _ := json.Marshal(n); return string(b) }
+
+// An auto-renewable subscription's answer is taken without a percentage.
+func TestConsumptionOfSubscription(t *testing.T) {
+	s, key := newTestServer(t)
+	claims, header := goodToken()
+	resp, _ := do(t, "PUT", s.URL+"/inApps/v2/transactions/consumption/3", signToken(t, key, jwt.SigningMethodES256, claims, header),
+		`{"customerConsented":true,"deliveryStatus":"DELIVERED","refundPreference":"GRANT_PRORATED","sampleContentProvided":true}`)
+	require.Equal(t, http.StatusAccepted, resp.StatusCode)
+	require.Equal(t, []serverapi.ConsumptionInfo{{CustomerConsented: true, DeliveryStatus: serverapi.DeliveryDelivered,
+		RefundPreference: serverapi.RefundGrantProrated, SampleContentProvided: true}}, s.Consumption()["3"])
+}

@@ -114,7 +114,8 @@ var consumptionFields = map[string]bool{
 
 func (s *Server) sendConsumption(w http.ResponseWriter, r *http.Request, env string) {
 	id := r.PathValue("transactionId")
-	if _, ok := s.transaction(id, env); !ok {
+	tx, ok := s.transaction(id, env)
+	if !ok {
 		writeError(w, http.StatusNotFound, serverapi.CodeTransactionIDNotFound, "Transaction id not found.")
 		return
 	}
@@ -134,14 +135,27 @@ func (s *Server) sendConsumption(w http.ResponseWriter, r *http.Request, env str
 		writeError(w, http.StatusBadRequest, code, msg)
 		return
 	}
-	if !info.CustomerConsented {
-		writeError(w, http.StatusBadRequest, serverapi.CodeInvalidCustomerConsented, "Invalid request. The customer consented field is invalid.")
+	if code, msg := checkConsumption(info, tx); code != 0 {
+		writeError(w, http.StatusBadRequest, code, msg)
 		return
 	}
 	s.mu.Lock()
 	s.consumption[id] = append(s.consumption[id], info)
 	s.mu.Unlock()
 	w.WriteHeader(http.StatusAccepted)
+}
+
+// checkConsumption refuses what Apple documents it refuses in a
+// ConsumptionRequest for the transaction tx.
+func checkConsumption(info serverapi.ConsumptionInfo, tx devca.TransactionPayload) (int64, string) {
+	switch {
+	case !info.CustomerConsented:
+		return serverapi.CodeInvalidCustomerConsented, "Invalid request. The customer consented field is invalid."
+	case info.ConsumptionPercentage != nil && tx.Type == "Auto-Renewable Subscription":
+		return serverapi.CodeConsumptionPercentageAutoRenewable,
+			"Invalid request. The consumption percentage field is not supported for auto-renewable subscription transactions."
+	}
+	return 0, ""
 }
 
 func checkConsumptionFields(raw map[string]json.RawMessage) (int64, string) {

@@ -81,10 +81,11 @@ func TestConsumptionInfoFor(t *testing.T) {
 		{sqlite.ConsumptionFacts{Delivered: true, Granted: 10, Consumed: 10}, 100000, serverapi.DeliveryDelivered, serverapi.RefundDecline},
 		{sqlite.ConsumptionFacts{Delivered: true, Granted: 10, Consumed: 12}, 100000, serverapi.DeliveryDelivered, serverapi.RefundDecline},
 		{sqlite.ConsumptionFacts{}, 0, serverapi.DeliveryUndeliveredOther, serverapi.RefundGrantFull},
-		// Something used of a pack so big that its share rounds down to 0, or
-		// all but a credit of it to 99999: not a full refund, and not declined.
-		{sqlite.ConsumptionFacts{Delivered: true, Granted: 200000, Consumed: 1}, 0, serverapi.DeliveryDelivered, serverapi.RefundGrantProrated},
+		// All but a credit of a pack so big that its share rounds down to
+		// 99999: not declined. Something used of it that rounds down to 0:
+		// Apple refuses GRANT_PRORATED at 0, and prorated, 0 is a full refund.
 		{sqlite.ConsumptionFacts{Delivered: true, Granted: 200000, Consumed: 199999}, 99999, serverapi.DeliveryDelivered, serverapi.RefundGrantProrated},
+		{sqlite.ConsumptionFacts{Delivered: true, Granted: 200000, Consumed: 1}, 0, serverapi.DeliveryDelivered, serverapi.RefundGrantFull},
 	} {
 		info := ConsumptionInfoFor(c.facts, p)
 		require.Equal(t, serverapi.Percent(c.percent), info.ConsumptionPercentage, c.facts)
@@ -97,6 +98,44 @@ func TestConsumptionInfoFor(t *testing.T) {
 	require.Equal(t, serverapi.RefundDecline, ConsumptionInfoFor(sqlite.ConsumptionFacts{}, p).RefundPreference)
 	p.RefundPreference = PreferNone
 	require.Empty(t, ConsumptionInfoFor(sqlite.ConsumptionFacts{}, p).RefundPreference)
+}
+
+// Apple takes GRANT_PRORATED only with a consumptionPercentage above 0 and
+// below 100000 (or none, for a subscription): the policy grant_prorated
+// asks it only when the share is one, else it asks what a prorated refund
+// of that share is: all of it (GRANT_FULL) or nothing (DECLINE).
+func TestConsumptionInfoForProrated(t *testing.T) {
+	p := ConsumptionPolicy{CustomerConsented: true, RefundPreference: PreferGrantProrated}
+	for _, c := range []struct {
+		facts   sqlite.ConsumptionFacts
+		percent int
+		prefer  string
+	}{
+		{sqlite.ConsumptionFacts{}, 0, serverapi.RefundGrantFull},
+		{sqlite.ConsumptionFacts{Delivered: true, Granted: 10}, 0, serverapi.RefundGrantFull},
+		{sqlite.ConsumptionFacts{Delivered: true, Granted: 10, Consumed: 4}, 40000, serverapi.RefundGrantProrated},
+		{sqlite.ConsumptionFacts{Delivered: true, Granted: 10, Consumed: 10}, 100000, serverapi.RefundDecline},
+	} {
+		info := ConsumptionInfoFor(c.facts, p)
+		require.Equal(t, serverapi.Percent(c.percent), info.ConsumptionPercentage, c.facts)
+		require.Equal(t, c.prefer, info.RefundPreference, c.facts)
+	}
+
+	// Whatever the policy and the ledger, no answer breaks the rule.
+	for _, policy := range []string{PreferAuto, PreferDecline, PreferGrantFull, PreferGrantProrated, PreferNone} {
+		for _, granted := range []int64{0, 1, 10, 200000} {
+			for _, consumed := range []int64{0, 1, granted / 2, granted - 1, granted, granted + 1} {
+				for _, delivered := range []bool{false, true} {
+					f := sqlite.ConsumptionFacts{Delivered: delivered, Granted: granted, Consumed: consumed}
+					info := ConsumptionInfoFor(f, ConsumptionPolicy{CustomerConsented: true, RefundPreference: policy})
+					if info.RefundPreference == serverapi.RefundGrantProrated {
+						require.NotNil(t, info.ConsumptionPercentage, "%s %+v", policy, f)
+						require.True(t, *info.ConsumptionPercentage > 0 && *info.ConsumptionPercentage < 100000, "%s %+v: %d", policy, f, *info.ConsumptionPercentage)
+					}
+				}
+			}
+		}
+	}
 }
 
 // A subscription's period grants no lot: the tier is what was delivered,
@@ -159,7 +198,7 @@ func TestConsumptionAnswersRetriesUntilTheDeadline(t *testing.T) {
 	}}
 	res, err := ConsumptionAnswers(store, fakeSender{err: &serverapi.APIError{Status: 503}}, ConsumptionPolicy{CustomerConsented: true})(context.Background(), now)
 	require.NoError(t, err)
-	require.Equal(t, Result{"pending": 2, "sent": 0, "retry": 1, "expired": 1}, res)
+	require.Equal(t, Result{"pending": 2, "sent": 0, "retry": 1, "expired": 1, "rejected": 0}, res)
 	require.Equal(t, "retry", store.answers[0].Status)
 	require.Equal(t, now.Add(time.Minute), store.answers[0].NextAttempt, "backoff starts at a minute")
 	require.Equal(t, "expired", store.answers[1].Status, "a retry past the 12-hour deadline is given up, and recorded")
@@ -174,6 +213,46 @@ func TestConsumptionAnswersRetriesUntilTheDeadline(t *testing.T) {
 	_, err = ConsumptionAnswers(store, fakeSender{}, ConsumptionPolicy{})(context.Background(), now)
 	var skip *SkipError
 	require.ErrorAs(t, err, &skip, "no consent, no data")
+}
+
+// An answer Apple refuses for good (or that the client will not send) is
+// recorded rejected with why, at once: sent again it would be refused
+// again, and retrying it until the deadline only hid the reason behind
+// expired. Rate limits, Apple's failures and our own credentials (401) are
+// retried.
+func TestConsumptionAnswersRecordsRefusals(t *testing.T) {
+	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	refusal := &serverapi.APIError{Status: 400, Code: serverapi.CodeConsumptionPercentageAutoRenewable,
+		Message: "Invalid request. The consumption percentage field is not supported for auto-renewable subscription transactions."}
+	for _, c := range []struct {
+		err    error
+		status string
+	}{
+		{refusal, "rejected"},
+		{&serverapi.APIError{Status: 404, Code: serverapi.CodeTransactionIDNotFound}, "rejected"},
+		{fmt.Errorf("%w: GRANT_PRORATED needs a percentage", serverapi.ErrInvalidRequest), "rejected"},
+		{fmt.Errorf("%w, not \"Xcode\"", serverapi.ErrEnvironment), "rejected"},
+		{&serverapi.APIError{Status: 401}, "retry"},
+		{&serverapi.APIError{Status: 429}, "retry"},
+		{&serverapi.APIError{Status: 500}, "retry"},
+		{errors.New("connection reset"), "retry"},
+	} {
+		store := &fakeConsumptionStore{pending: []sqlite.ConsumptionRequest{
+			{NotificationUUID: "n", TransactionID: "1", ReceivedAt: now.Add(-time.Minute), Attempts: 2}}}
+		res, err := ConsumptionAnswers(store, fakeSender{err: c.err}, ConsumptionPolicy{CustomerConsented: true})(context.Background(), now)
+		require.NoError(t, err)
+		require.Equal(t, int64(1), res[c.status], "%v: %v", c.err, res)
+		require.Len(t, store.answers, 1)
+		require.Equal(t, c.status, store.answers[0].Status, c.err)
+		require.Equal(t, c.err.Error(), store.answers[0].Err, "why is kept")
+		if c.status == "rejected" {
+			require.True(t, store.answers[0].NextAttempt.IsZero(), "never sent again")
+		}
+	}
+	store := &fakeConsumptionStore{pending: []sqlite.ConsumptionRequest{{NotificationUUID: "n", TransactionID: "1", ReceivedAt: now}}}
+	_, err := ConsumptionAnswers(store, fakeSender{err: refusal}, ConsumptionPolicy{CustomerConsented: true})(context.Background(), now)
+	require.NoError(t, err)
+	require.Contains(t, store.answers[0].Err, "errorCode 4000209", "Apple's errorCode is kept")
 }
 
 func TestRetryAfterHonoursApple(t *testing.T) {

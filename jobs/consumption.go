@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"math/bits"
+	"net/http"
 	"time"
 
 	"github.com/creditsd/creditsd/entitlements/sqlite"
@@ -55,7 +56,7 @@ func ConsumptionAnswers(store ConsumptionStore, sender ConsumptionSender, policy
 		if err != nil {
 			return nil, err
 		}
-		res := Result{"pending": int64(len(pending)), "sent": 0, "retry": 0}
+		res := Result{"pending": int64(len(pending)), "sent": 0, "retry": 0, "rejected": 0}
 		for _, req := range pending {
 			if err := ctx.Err(); err != nil {
 				return res, err
@@ -79,7 +80,14 @@ func answerOne(ctx context.Context, store ConsumptionStore, sender ConsumptionSe
 	info := ConsumptionInfoFor(facts, policy)
 	body, _ := json.Marshal(info) // a plain struct: cannot fail
 	ans := sqlite.ConsumptionAnswer{Request: req, Status: "sent", Body: body}
-	if err := sender.SendConsumptionInfo(ctx, req.Environment, req.TransactionID, info); err != nil {
+	err = sender.SendConsumptionInfo(ctx, req.Environment, req.TransactionID, info)
+	switch {
+	case err == nil:
+	case refused(err):
+		// Sent again, it would be refused again until the deadline: kept
+		// with Apple's errorCode and errorMessage instead.
+		ans.Status, ans.Err = "rejected", err.Error()
+	default:
 		ans.Status, ans.Err = "retry", err.Error()
 		ans.NextAttempt = now.Add(retryAfter(err, req.Attempts))
 		if !ans.NextAttempt.Before(req.ReceivedAt.Add(consumptionDeadline)) {
@@ -87,6 +95,18 @@ func answerOne(ctx context.Context, store ConsumptionStore, sender ConsumptionSe
 		}
 	}
 	return ans.Status, store.RecordConsumptionAnswer(ctx, ans)
+}
+
+// refused says whether err refuses the request itself, for good: Apple
+// answered a status Retryable calls final (a 400 or 404, say), or the
+// client would not send it. A 401 is left to retry: it names our
+// credentials, not the request, and an operator may mend them in time.
+func refused(err error) bool {
+	var apiErr *serverapi.APIError
+	if errors.As(err, &apiErr) {
+		return !apiErr.Retryable() && apiErr.Status != http.StatusUnauthorized
+	}
+	return errors.Is(err, serverapi.ErrInvalidRequest) || errors.Is(err, serverapi.ErrEnvironment)
 }
 
 // retryAfter is Apple's Retry-After if it gave one, else 1, 2, 4 … minutes
@@ -126,7 +146,24 @@ func ConsumptionInfoFor(f sqlite.ConsumptionFacts, p ConsumptionPolicy) serverap
 	}
 	info.ConsumptionPercentage = serverapi.Percent(share)
 	info.RefundPreference = preference(p.RefundPreference, consumed, granted)
+	if info.RefundPreference == serverapi.RefundGrantProrated {
+		info.RefundPreference = prorated(share)
+	}
 	return info
+}
+
+// prorated is GRANT_PRORATED for a share Apple takes with it: above 0 and
+// below 100 %. Prorated, a share of 0 (nothing delivered, nothing used, or
+// too little of a big pack to show in milliunits) refunds everything:
+// GRANT_FULL; a share of 100 % refunds nothing: DECLINE.
+func prorated(share int) string {
+	switch {
+	case share <= 0:
+		return serverapi.RefundGrantFull
+	case share >= 100000:
+		return serverapi.RefundDecline
+	}
+	return serverapi.RefundGrantProrated
 }
 
 // subscriptionPreference is the refund preference policy gives for a
@@ -151,8 +188,9 @@ func subscriptionPreference(policy string, delivered bool) string {
 
 // preference is the refund preference policy gives for a lot of which
 // consumed of granted credits were used. auto decides on the credits, not
-// on the rounded-down percentage, which is 0 for a few credits of a pack
-// of more than 100,000.
+// on the rounded-down percentage (which is 99999, not 100 %, for all but a
+// credit of a pack of more than 100,000); ConsumptionInfoFor then turns a
+// GRANT_PRORATED that Apple would refuse into what it means (prorated).
 func preference(policy string, consumed, granted int64) string {
 	switch policy {
 	case PreferDecline:

@@ -1,7 +1,10 @@
 package main
 
 import (
+	"database/sql"
+	"fmt"
 	"net/http"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -69,4 +72,55 @@ func TestEndToEndConsumptionOfSubscription(t *testing.T) {
 	require.Equal(t, 0, code, stderr)
 	require.Equal(t, []serverapi.ConsumptionInfo{{CustomerConsented: true, DeliveryStatus: serverapi.DeliveryDelivered,
 		RefundPreference: serverapi.RefundGrantProrated, SampleContentProvided: true}}, apple.Consumption()["6100001"])
+}
+
+// With refund_preference grant_prorated, an unspent pack's answer is a full
+// refund (Apple refuses GRANT_PRORATED with a consumptionPercentage of 0).
+// An answer Apple refuses for good is recorded rejected, with Apple's
+// errorCode, once, and not sent again.
+func TestEndToEndConsumptionProratedAndRefused(t *testing.T) {
+	w, apple := newWorldWithApple(t, "jobs:\n  consumption_answers: {refund_preference: grant_prorated}\n")
+	w.entitlement("alice")
+	bought := time.Now().Add(-time.Hour)
+	for i, id := range []string{"6200001", "6200002"} {
+		tx := w.transaction(id, w.tokens.Token("alice"), bought)
+		require.Equal(t, http.StatusOK, w.notify(fmt.Sprintf("aa1c1c3e-0000-4000-8000-00000000002%d", i), "ONE_TIME_CHARGE", tx).status)
+		require.Equal(t, http.StatusOK, w.notify(fmt.Sprintf("aa1c1c3e-0000-4000-8000-00000000003%d", i), "CONSUMPTION_REQUEST", tx).status)
+	}
+	// Apple knows the first; the second it does not (404): refused for good.
+	apple.AddTransaction(devca.Consumable(e2eBundle, receipts.Sandbox, e2ePack, "6200001", w.tokens.Token("alice"), bought))
+
+	_, stderr, code := runJob(t, "consumption-answers", "--config", w.config)
+	require.Equal(t, 0, code, stderr)
+	require.Equal(t, []serverapi.ConsumptionInfo{{CustomerConsented: true, DeliveryStatus: serverapi.DeliveryDelivered,
+		ConsumptionPercentage: serverapi.Percent(0), RefundPreference: serverapi.RefundGrantFull, SampleContentProvided: true}},
+		apple.Consumption()["6200001"])
+	require.Contains(t, stderr, `"rejected":1`, "the refusal is counted")
+	requests := apple.Requests()
+
+	_, stderr, code = runJob(t, "consumption-answers", "--config", w.config)
+	require.Equal(t, 0, code, stderr)
+	require.Equal(t, requests, apple.Requests(), "nothing is sent again")
+	require.Equal(t, []string{"rejected serverapi: App Store Server API answered 404 Not Found (errorCode 4040010): Transaction id not found."},
+		w.consumptionAnswers("6200002"))
+}
+
+// consumptionAnswers reads the status and last error of the answers to
+// transaction id's consumption requests, beside the live server.
+func (w *world) consumptionAnswers(id string) []string {
+	w.t.Helper()
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(w.dir, "creditsd.db")+"?mode=ro")
+	require.NoError(w.t, err)
+	defer db.Close()
+	rows, err := db.Query(`SELECT status || ' ' || last_error FROM consumption_answers WHERE transaction_id = ? ORDER BY updated_at`, id)
+	require.NoError(w.t, err)
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var s string
+		require.NoError(w.t, rows.Scan(&s))
+		out = append(out, s)
+	}
+	require.NoError(w.t, rows.Err())
+	return out
 }

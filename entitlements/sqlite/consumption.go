@@ -92,7 +92,7 @@ func (db *DB) ConsumptionFactsFor(ctx context.Context, transactionID string) (Co
 // ConsumptionAnswer is the state of one request's answer after an attempt.
 type ConsumptionAnswer struct {
 	Request     ConsumptionRequest
-	Status      string // retry, sent or expired
+	Status      string // retry, sent, expired or rejected (Apple refused it for good; Err says why)
 	Body        []byte // the JSON sent
 	Err         string
 	NextAttempt time.Time // for retry

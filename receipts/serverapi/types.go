@@ -92,36 +92,65 @@ const (
 	RefundGrantProrated = "GRANT_PRORATED"
 )
 
+// ErrInvalidRequest is what a request the client refuses to send, before
+// any request, wraps: Apple would refuse it with a 400, now and later.
+var ErrInvalidRequest = errors.New("serverapi: invalid request")
+
 // validate refuses, before any request, what Apple documents it would
 // answer 400 to, so the mistake is named here rather than by an errorCode.
+// Apple's rules (ConsumptionRequest, consumptionPercentage,
+// refundPreference): consent must be true; a percentage is 0 to 100000,
+// and 0 unless the purchase was DELIVERED; GRANT_PRORATED with a percentage
+// needs one above 0 and below 100000 (an auto-renewable subscription sends
+// none, and Apple prorates by the time elapsed). Whether the transaction is
+// an auto-renewable subscription only Apple knows here.
 func (c ConsumptionInfo) validate() error {
-	switch {
-	case !c.CustomerConsented:
-		return errors.New("serverapi: consumption info may only be sent with the customer's consent (Apple refuses customerConsented=false)")
-	case c.DeliveryStatus == "":
-		return errors.New("serverapi: consumption info needs a DeliveryStatus")
-	case c.ConsumptionPercentage == nil:
-	case *c.ConsumptionPercentage < 0 || *c.ConsumptionPercentage > maxConsumptionPercentage:
-		return fmt.Errorf("serverapi: ConsumptionPercentage %d is outside 0-%d milliunits", *c.ConsumptionPercentage, maxConsumptionPercentage)
-	case c.DeliveryStatus != DeliveryDelivered && *c.ConsumptionPercentage != 0:
-		return errors.New("serverapi: ConsumptionPercentage must be 0 unless DeliveryStatus is DELIVERED")
+	err := c.check()
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidRequest, err)
+	}
+	return nil
+}
+
+func (c ConsumptionInfo) check() error {
+	if !c.CustomerConsented {
+		return errors.New("consumption info may only be sent with the customer's consent (Apple refuses customerConsented=false)")
+	}
+	switch c.DeliveryStatus {
+	case DeliveryDelivered, DeliveryUndeliveredQualityIssue, DeliveryUndeliveredWrongItem, DeliveryUndeliveredServerOutage, DeliveryUndeliveredOther:
+	case "":
+		return errors.New("consumption info needs a DeliveryStatus")
+	default:
+		return fmt.Errorf("DeliveryStatus %q is not one of Apple's", c.DeliveryStatus)
 	}
 	switch c.RefundPreference {
 	case "", RefundDecline, RefundGrantFull, RefundGrantProrated:
+	default:
+		return fmt.Errorf("RefundPreference %q is not DECLINE, GRANT_FULL or GRANT_PRORATED", c.RefundPreference)
+	}
+	if c.ConsumptionPercentage == nil {
 		return nil
 	}
-	return fmt.Errorf("serverapi: RefundPreference %q is not DECLINE, GRANT_FULL or GRANT_PRORATED", c.RefundPreference)
+	switch pct := *c.ConsumptionPercentage; {
+	case pct < 0 || pct > maxConsumptionPercentage:
+		return fmt.Errorf("ConsumptionPercentage %d is outside 0-%d milliunits", pct, maxConsumptionPercentage)
+	case c.DeliveryStatus != DeliveryDelivered && pct != 0:
+		return errors.New("ConsumptionPercentage must be 0 unless DeliveryStatus is DELIVERED")
+	case c.RefundPreference == RefundGrantProrated && (pct == 0 || pct == maxConsumptionPercentage):
+		return fmt.Errorf("GRANT_PRORATED needs a ConsumptionPercentage above 0 and below %d, not %d", maxConsumptionPercentage, pct)
+	}
+	return nil
 }
 
 // checkTransactionID keeps ids to Apple's alphabet: they go into a URL
 // path, and "../" or "?" there would address another endpoint.
 func checkTransactionID(id string) error {
 	if id == "" || len(id) > 64 {
-		return fmt.Errorf("serverapi: transaction id must be 1-64 characters, got %d", len(id))
+		return fmt.Errorf("%w: transaction id must be 1-64 characters, got %d", ErrInvalidRequest, len(id))
 	}
 	for _, c := range []byte(id) {
 		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || c == '-' || c == '_') {
-			return errors.New("serverapi: transaction id holds a character outside [0-9A-Za-z_-]")
+			return fmt.Errorf("%w: transaction id holds a character outside [0-9A-Za-z_-]", ErrInvalidRequest)
 		}
 	}
 	return nil

@@ -51,12 +51,29 @@ func TestConsumptionInfoValidate(t *testing.T) {
 		"ErrPercentNegative":      func(c *ConsumptionInfo) { c.ConsumptionPercentage = Percent(-1) },
 		"ErrPercentUndelivered":   func(c *ConsumptionInfo) { c.DeliveryStatus = DeliveryUndeliveredServerOutage },
 		"ErrUnknownRefundPrefers": func(c *ConsumptionInfo) { c.RefundPreference = "GRANT_HALF" },
+		"ErrUnknownDelivery":      func(c *ConsumptionInfo) { c.DeliveryStatus = "LOST" },
+		// Apple: GRANT_PRORATED needs a percentage above 0 and below 100000.
+		"ErrProratedAtAll": func(c *ConsumptionInfo) { c.RefundPreference = RefundGrantProrated },
+		"ErrProratedAtZero": func(c *ConsumptionInfo) {
+			c.RefundPreference, c.ConsumptionPercentage = RefundGrantProrated, Percent(0)
+		},
+		"ErrProratedUndelivered": func(c *ConsumptionInfo) {
+			c.RefundPreference, c.ConsumptionPercentage, c.DeliveryStatus = RefundGrantProrated, Percent(0), DeliveryUndeliveredOther
+		},
 	} {
 		t.Run(name, func(t *testing.T) {
 			c := ok
 			mutate(&c)
-			require.Error(t, c.validate())
+			require.ErrorIs(t, c.validate(), ErrInvalidRequest)
 		})
+	}
+	for name, c := range map[string]ConsumptionInfo{
+		"prorated":              {CustomerConsented: true, DeliveryStatus: DeliveryDelivered, ConsumptionPercentage: Percent(1), RefundPreference: RefundGrantProrated},
+		"prorated, at 99.999 %": {CustomerConsented: true, DeliveryStatus: DeliveryDelivered, ConsumptionPercentage: Percent(99999), RefundPreference: RefundGrantProrated},
+		"subscription":          {CustomerConsented: true, DeliveryStatus: DeliveryDelivered, RefundPreference: RefundGrantProrated},
+		"full, nothing used":    {CustomerConsented: true, DeliveryStatus: DeliveryDelivered, ConsumptionPercentage: Percent(0), RefundPreference: RefundGrantFull},
+	} {
+		require.NoError(t, c.validate(), name)
 	}
 }
 

@@ -146,14 +146,36 @@ func (s *Server) sendConsumption(w http.ResponseWriter, r *http.Request, env str
 }
 
 // checkConsumption refuses what Apple documents it refuses in a
-// ConsumptionRequest for the transaction tx.
+// ConsumptionRequest for the transaction tx (ConsumptionRequest,
+// consumptionPercentage and refundPreference in Apple's documentation).
+// Apple names an errorCode for each; the pages give the values of
+// 4000035, 4000036 and 4000209 only, so the rest answer Apple's general
+// 4000000 with the message of the error Apple names.
 func checkConsumption(info serverapi.ConsumptionInfo, tx devca.TransactionPayload) (int64, string) {
+	switch info.DeliveryStatus {
+	case serverapi.DeliveryDelivered, serverapi.DeliveryUndeliveredQualityIssue, serverapi.DeliveryUndeliveredWrongItem,
+		serverapi.DeliveryUndeliveredServerOutage, serverapi.DeliveryUndeliveredOther:
+	default:
+		return serverapi.CodeInvalidDeliveryStatus, "Invalid request. The delivery status field is invalid."
+	}
+	switch info.RefundPreference {
+	case "", serverapi.RefundDecline, serverapi.RefundGrantFull, serverapi.RefundGrantProrated:
+	default:
+		return serverapi.CodeGeneralBadRequest, "Invalid request. The refund preference field is invalid. (InvalidRefundPreferenceError)"
+	}
+	pct := info.ConsumptionPercentage
 	switch {
 	case !info.CustomerConsented:
 		return serverapi.CodeInvalidCustomerConsented, "Invalid request. The customer consented field is invalid."
-	case info.ConsumptionPercentage != nil && tx.Type == "Auto-Renewable Subscription":
+	case pct != nil && tx.Type == "Auto-Renewable Subscription":
 		return serverapi.CodeConsumptionPercentageAutoRenewable,
 			"Invalid request. The consumption percentage field is not supported for auto-renewable subscription transactions."
+	case pct != nil && (*pct < 0 || *pct > 100000),
+		pct != nil && info.RefundPreference == serverapi.RefundGrantProrated && (*pct == 0 || *pct == 100000):
+		return serverapi.CodeGeneralBadRequest, "Invalid request. The consumption percentage is outside the valid range. (ConsumptionPercentageOutOfRangeError)"
+	case pct != nil && *pct != 0 && info.DeliveryStatus != serverapi.DeliveryDelivered:
+		return serverapi.CodeGeneralBadRequest,
+			"Invalid request. The consumption percentage must be zero for the provided delivery status. (UndeliveredConsumptionPercentageNonZeroError)"
 	}
 	return 0, ""
 }

@@ -184,17 +184,23 @@ func (f *fakeConsumptionStore) RecordConsumptionAnswer(_ context.Context, a sqli
 	return nil
 }
 
-type fakeSender struct{ err error }
+type fakeSender struct {
+	err  error
+	sent *int // counts the calls, when set
+}
 
 func (f fakeSender) SendConsumptionInfo(context.Context, string, string, serverapi.ConsumptionInfo) error {
+	if f.sent != nil {
+		*f.sent++
+	}
 	return f.err
 }
 
 func TestConsumptionAnswersRetriesUntilTheDeadline(t *testing.T) {
 	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 	store := &fakeConsumptionStore{consumed: 4, pending: []sqlite.ConsumptionRequest{
-		{NotificationUUID: "fresh", TransactionID: "1", ReceivedAt: now.Add(-time.Minute), Attempts: 0},
-		{NotificationUUID: "old", TransactionID: "2", ReceivedAt: now.Add(-11*time.Hour - 50*time.Minute), Attempts: 5},
+		{NotificationUUID: "fresh", TransactionID: "1", SignedAt: now.Add(-time.Minute), ReceivedAt: now.Add(-time.Minute), Attempts: 0},
+		{NotificationUUID: "old", TransactionID: "2", SignedAt: now.Add(-11*time.Hour - 50*time.Minute), ReceivedAt: now.Add(-11*time.Hour - 50*time.Minute), Attempts: 5},
 	}}
 	res, err := ConsumptionAnswers(store, fakeSender{err: &serverapi.APIError{Status: 503}}, ConsumptionPolicy{CustomerConsented: true})(context.Background(), now)
 	require.NoError(t, err)
@@ -238,7 +244,7 @@ func TestConsumptionAnswersRecordsRefusals(t *testing.T) {
 		{errors.New("connection reset"), "retry"},
 	} {
 		store := &fakeConsumptionStore{pending: []sqlite.ConsumptionRequest{
-			{NotificationUUID: "n", TransactionID: "1", ReceivedAt: now.Add(-time.Minute), Attempts: 2}}}
+			{NotificationUUID: "n", TransactionID: "1", SignedAt: now.Add(-time.Minute), ReceivedAt: now.Add(-time.Minute), Attempts: 2}}}
 		res, err := ConsumptionAnswers(store, fakeSender{err: c.err}, ConsumptionPolicy{CustomerConsented: true})(context.Background(), now)
 		require.NoError(t, err)
 		require.Equal(t, int64(1), res[c.status], "%v: %v", c.err, res)
@@ -249,10 +255,43 @@ func TestConsumptionAnswersRecordsRefusals(t *testing.T) {
 			require.True(t, store.answers[0].NextAttempt.IsZero(), "never sent again")
 		}
 	}
-	store := &fakeConsumptionStore{pending: []sqlite.ConsumptionRequest{{NotificationUUID: "n", TransactionID: "1", ReceivedAt: now}}}
+	store := &fakeConsumptionStore{pending: []sqlite.ConsumptionRequest{{NotificationUUID: "n", TransactionID: "1", SignedAt: now, ReceivedAt: now}}}
 	_, err := ConsumptionAnswers(store, fakeSender{err: refusal}, ConsumptionPolicy{CustomerConsented: true})(context.Background(), now)
 	require.NoError(t, err)
 	require.Contains(t, store.answers[0].Err, "errorCode 4000209", "Apple's errorCode is kept")
+}
+
+// Apple's 12-hour deadline counts from when it sent the request (its
+// signedDate), not from when creditsd received it: a request that reached
+// creditsd late (a failed webhook call, brought by reconcile) has less
+// time, or none. Past the deadline nothing is sent, and the request is
+// recorded expired, as a retry whose deadline passed while no run came is.
+func TestConsumptionDeadlineFromAppleSignedDate(t *testing.T) {
+	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	store := &fakeConsumptionStore{consumed: 4, pending: []sqlite.ConsumptionRequest{
+		{NotificationUUID: "late", TransactionID: "1", SignedAt: now.Add(-13 * time.Hour), ReceivedAt: now.Add(-time.Minute)},
+		{NotificationUUID: "stuck", TransactionID: "2", SignedAt: now.Add(-12 * time.Hour), ReceivedAt: now.Add(-12 * time.Hour), Attempts: 3},
+		{NotificationUUID: "in-time", TransactionID: "3", SignedAt: now.Add(-11 * time.Hour), ReceivedAt: now.Add(-time.Minute)},
+	}}
+	sent := 0
+	res, err := ConsumptionAnswers(store, fakeSender{sent: &sent}, ConsumptionPolicy{CustomerConsented: true})(context.Background(), now)
+	require.NoError(t, err)
+	require.Equal(t, Result{"pending": 3, "sent": 1, "retry": 0, "rejected": 0, "expired": 2}, res)
+	require.Equal(t, 1, sent, "nothing is sent past the deadline")
+	require.Equal(t, "expired", store.answers[0].Status)
+	require.Empty(t, store.answers[0].Body, "no attempt was made")
+	require.Contains(t, store.answers[0].Err, "2026-11-25T11:00:00Z", "the deadline is 12 hours after Apple signed it")
+	require.Equal(t, "expired", store.answers[1].Status)
+	require.Equal(t, "sent", store.answers[2].Status)
+
+	// A failure an hour before the deadline counted from Apple's signedDate
+	// is given up: the backoff (8 minutes at the 4th attempt) still fits
+	// before a deadline counted from receipt, not before Apple's.
+	store = &fakeConsumptionStore{pending: []sqlite.ConsumptionRequest{
+		{NotificationUUID: "n", TransactionID: "1", SignedAt: now.Add(-11*time.Hour - 55*time.Minute), ReceivedAt: now.Add(-time.Hour), Attempts: 3}}}
+	_, err = ConsumptionAnswers(store, fakeSender{err: &serverapi.APIError{Status: 503}}, ConsumptionPolicy{CustomerConsented: true})(context.Background(), now)
+	require.NoError(t, err)
+	require.Equal(t, "expired", store.answers[0].Status)
 }
 
 func TestRetryAfterHonoursApple(t *testing.T) {

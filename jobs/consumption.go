@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math/bits"
 	"net/http"
 	"time"
@@ -40,13 +41,16 @@ type ConsumptionPolicy struct {
 	RefundPreference      string // one of the Prefer… values
 }
 
-// consumptionDeadline is Apple's: answer within 12 hours of the request.
+// consumptionDeadline is Apple's: answer within 12 hours of the request,
+// counted from when Apple sent it (the notification's signedDate), not
+// from when creditsd received it, which may be hours later (reconcile).
 const consumptionDeadline = 12 * time.Hour
 
 // ConsumptionAnswers answers every pending CONSUMPTION_REQUEST with how
 // much of that lot was spent, well before Apple's 12-hour deadline; a
 // failed send is retried with backoff at later runs, and every attempt is
-// recorded.
+// recorded. A request whose deadline passed before an answer was accepted
+// is recorded expired, and nothing is sent.
 func ConsumptionAnswers(store ConsumptionStore, sender ConsumptionSender, policy ConsumptionPolicy) Func {
 	return func(ctx context.Context, now time.Time) (Result, error) {
 		if !policy.CustomerConsented {
@@ -56,12 +60,17 @@ func ConsumptionAnswers(store ConsumptionStore, sender ConsumptionSender, policy
 		if err != nil {
 			return nil, err
 		}
-		res := Result{"pending": int64(len(pending)), "sent": 0, "retry": 0, "rejected": 0}
+		res := Result{"pending": int64(len(pending)), "sent": 0, "retry": 0, "rejected": 0, "expired": 0}
 		for _, req := range pending {
 			if err := ctx.Err(); err != nil {
 				return res, err
 			}
-			status, err := answerOne(ctx, store, sender, policy, req, now)
+			var status string
+			if now.Before(deadline(req)) {
+				status, err = answerOne(ctx, store, sender, policy, req, now)
+			} else {
+				status, err = "expired", expire(ctx, store, req)
+			}
 			if err != nil {
 				return res, err
 			}
@@ -90,11 +99,21 @@ func answerOne(ctx context.Context, store ConsumptionStore, sender ConsumptionSe
 	default:
 		ans.Status, ans.Err = "retry", err.Error()
 		ans.NextAttempt = now.Add(retryAfter(err, req.Attempts))
-		if !ans.NextAttempt.Before(req.ReceivedAt.Add(consumptionDeadline)) {
+		if !ans.NextAttempt.Before(deadline(req)) {
 			ans.Status = "expired"
 		}
 	}
 	return ans.Status, store.RecordConsumptionAnswer(ctx, ans)
+}
+
+// deadline is when Apple stops waiting for req's answer.
+func deadline(req sqlite.ConsumptionRequest) time.Time { return req.SignedAt.Add(consumptionDeadline) }
+
+// expire records that req's deadline passed before it was answered.
+func expire(ctx context.Context, store ConsumptionStore, req sqlite.ConsumptionRequest) error {
+	why := fmt.Sprintf("Apple's deadline passed at %s (12 hours after it sent the request) before an answer was accepted",
+		deadline(req).UTC().Format(time.RFC3339))
+	return store.RecordConsumptionAnswer(ctx, sqlite.ConsumptionAnswer{Request: req, Status: "expired", Err: why})
 }
 
 // refused says whether err refuses the request itself, for good: Apple

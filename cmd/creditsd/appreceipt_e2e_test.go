@@ -108,7 +108,11 @@ func TestEndToEndAppReceiptNeedsTheBuyersToken(t *testing.T) {
 // newWorldWithApple is a world whose app_store_api points at a fake App
 // Store Server that signs with the world's CA.
 func newWorldWithApple(t *testing.T, extraYAML string) (*world, *fakeappstore.Server) {
-	ca := newCA(t)
+	return newWorldWithAppleCA(t, newCA(t), extraYAML)
+}
+
+// newWorldWithAppleCA is newWorldWithApple with a given test CA.
+func newWorldWithAppleCA(t *testing.T, ca *devca.CA, extraYAML string) (*world, *fakeappstore.Server) {
 	key, p8 := fakeappstore.GenerateKey(t)
 	apple := fakeappstore.New(t, fakeappstore.Options{CA: ca, BundleID: e2eBundle, KeyID: "KEY123", IssuerID: "issuer-1", PublicKey: &key.PublicKey})
 	p8File := filepath.Join(t.TempDir(), "AuthKey_KEY123.p8")

@@ -124,3 +124,39 @@ func (w *world) consumptionAnswers(id string) []string {
 	require.NoError(w.t, rows.Err())
 	return out
 }
+
+// Apple's 12 hours count from when it sent the request. Two requests whose
+// webhook calls failed reach creditsd now, through reconcile: the one Apple
+// sent 11 hours ago is answered; the one it sent 13 hours ago is past its
+// deadline, so nothing is sent, and it is recorded expired, not left
+// unrecorded.
+func TestEndToEndConsumptionDeadlineFromSignedDate(t *testing.T) {
+	ca, err := devca.New(devca.Options{Now: time.Now().Add(-48 * time.Hour)})
+	require.NoError(t, err)
+	w, apple := newWorldWithAppleCA(t, ca, "")
+	w.entitlement("alice")
+	bought := time.Now().Add(-20 * time.Hour)
+	for i, sent := range []time.Duration{13 * time.Hour, 11 * time.Hour} {
+		id := fmt.Sprintf("630000%d", i+1)
+		tx := w.transaction(id, w.tokens.Token("alice"), bought)
+		require.Equal(t, http.StatusOK, w.notify(fmt.Sprintf("aa1c1c3e-0000-4000-8000-00000000004%d", i), "ONE_TIME_CHARGE", tx).status)
+		apple.AddTransaction(devca.Consumable(e2eBundle, receipts.Sandbox, e2ePack, id, w.tokens.Token("alice"), bought))
+		at := time.Now().Add(-sent)
+		jws, err := ca.Sign(devca.NotificationPayload{NotificationType: "CONSUMPTION_REQUEST", Version: "2.0",
+			NotificationUUID: fmt.Sprintf("aa1c1c3e-0000-4000-8000-00000000005%d", i), SignedDate: devca.Millis(at),
+			Data: &devca.NotificationData{BundleID: e2eBundle, Environment: receipts.Sandbox, SignedTransactionInfo: tx}})
+		require.NoError(t, err)
+		apple.AddNotification(jws, at, true)
+	}
+	_, stderr, code := runJob(t, "reconcile", "--config", w.config)
+	require.Equal(t, 0, code, stderr)
+
+	_, stderr, code = runJob(t, "consumption-answers", "--config", w.config)
+	require.Equal(t, 0, code, stderr)
+	require.Contains(t, stderr, `"expired":1`)
+	require.Empty(t, apple.Consumption()["6300001"], "nothing is sent past the deadline")
+	require.Len(t, apple.Consumption()["6300002"], 1, "the request still in time is answered")
+	answers := w.consumptionAnswers("6300001")
+	require.Len(t, answers, 1)
+	require.Contains(t, answers[0], "expired Apple's deadline passed at")
+}

@@ -12,6 +12,7 @@ type ConsumptionRequest struct {
 	NotificationUUID string
 	TransactionID    string
 	Environment      string
+	SignedAt         time.Time // Apple's signedDate: its deadline counts from here
 	ReceivedAt       time.Time
 	Attempts         int
 }
@@ -31,28 +32,34 @@ type ConsumptionFacts struct {
 // autoRenewable is Apple's type of an auto-renewable subscription's transactions.
 const autoRenewable = "Auto-Renewable Subscription"
 
-// PendingConsumptionRequests are the requests received after since that
-// have no answer yet or whose retry is due at now, oldest first.
-func (db *DB) PendingConsumptionRequests(ctx context.Context, since, now time.Time, limit int) ([]ConsumptionRequest, error) {
+// PendingConsumptionRequests are the requests that have no answer yet or
+// whose retry is due at now, oldest first, and the retries that Apple
+// signed at or before lapsed, whose deadline has passed: the caller
+// records those expired. An unanswered request is returned however old it
+// is, so that one whose deadline passed before it reached creditsd (a
+// failed webhook call that reconcile brought later) is recorded too. The
+// scan reads every CONSUMPTION_REQUEST's index entry and answer: a few
+// thousand rows, on a read connection.
+func (db *DB) PendingConsumptionRequests(ctx context.Context, lapsed, now time.Time, limit int) ([]ConsumptionRequest, error) {
 	var out []ConsumptionRequest
 	err := db.view(ctx, func(tx *Tx) error {
-		rows, err := tx.QueryContext(ctx, `SELECT n.notification_uuid, n.transaction_id, n.environment, n.received_at,
-			COALESCE(a.attempts, 0) FROM notifications n
+		rows, err := tx.QueryContext(ctx, `SELECT n.notification_uuid, n.transaction_id, n.environment, n.signed_date,
+			n.received_at, COALESCE(a.attempts, 0) FROM notifications n
 			LEFT JOIN consumption_answers a ON a.notification_uuid = n.notification_uuid
-			WHERE n.notification_type = 'CONSUMPTION_REQUEST' AND n.received_at > ? AND n.transaction_id != ''
-			AND (a.notification_uuid IS NULL OR (a.status = 'retry' AND a.next_attempt_at <= ?))
-			ORDER BY n.received_at LIMIT ?`, millis(since), millis(now), limit)
+			WHERE n.notification_type = 'CONSUMPTION_REQUEST' AND n.transaction_id != ''
+			AND (a.notification_uuid IS NULL OR (a.status = 'retry' AND (a.next_attempt_at <= ?2 OR n.signed_date <= ?1)))
+			ORDER BY n.received_at LIMIT ?3`, millis(lapsed), millis(now), limit)
 		if err != nil {
 			return err
 		}
 		defer rows.Close()
 		for rows.Next() {
 			var r ConsumptionRequest
-			var received int64
-			if err := rows.Scan(&r.NotificationUUID, &r.TransactionID, &r.Environment, &received, &r.Attempts); err != nil {
+			var signed, received int64
+			if err := rows.Scan(&r.NotificationUUID, &r.TransactionID, &r.Environment, &signed, &received, &r.Attempts); err != nil {
 				return err
 			}
-			r.ReceivedAt = fromMillis(received)
+			r.SignedAt, r.ReceivedAt = fromMillis(signed), fromMillis(received)
 			out = append(out, r)
 		}
 		return rows.Err()
@@ -93,14 +100,20 @@ func (db *DB) ConsumptionFactsFor(ctx context.Context, transactionID string) (Co
 type ConsumptionAnswer struct {
 	Request     ConsumptionRequest
 	Status      string // retry, sent, expired or rejected (Apple refused it for good; Err says why)
-	Body        []byte // the JSON sent
+	Body        []byte // the JSON sent; none when the deadline passed before an attempt
 	Err         string
 	NextAttempt time.Time // for retry
 }
 
-// RecordConsumptionAnswer records an attempt (or the giving up) for a request.
+// RecordConsumptionAnswer records an attempt (or the giving up) for a
+// request. An answer without a Body records no attempt, and keeps the JSON
+// an earlier attempt sent and, after its own Err, that attempt's error.
 func (db *DB) RecordConsumptionAnswer(ctx context.Context, a ConsumptionAnswer) error {
 	return db.update(ctx, func(tx *Tx) error {
+		attempted := 0
+		if len(a.Body) > 0 {
+			attempted = 1
+		}
 		var answered sql.NullInt64
 		if a.Status == "sent" {
 			answered = sql.NullInt64{Int64: millis(tx.now), Valid: true}
@@ -108,9 +121,11 @@ func (db *DB) RecordConsumptionAnswer(ctx context.Context, a ConsumptionAnswer) 
 		_, err := tx.ExecContext(ctx, `INSERT INTO consumption_answers (notification_uuid, transaction_id, environment,
 			status, attempts, request, last_error, next_attempt_at, answered_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (notification_uuid) DO UPDATE SET status = excluded.status, attempts = excluded.attempts,
-			request = excluded.request, last_error = excluded.last_error, next_attempt_at = excluded.next_attempt_at,
-			answered_at = excluded.answered_at, updated_at = excluded.updated_at`,
-			a.Request.NotificationUUID, a.Request.TransactionID, a.Request.Environment, a.Status, a.Request.Attempts+1,
+			request = COALESCE(NULLIF(excluded.request, ''), request),
+			last_error = CASE WHEN excluded.request = '' AND last_error != ''
+				THEN excluded.last_error || ' (last attempt: ' || last_error || ')' ELSE excluded.last_error END,
+			next_attempt_at = excluded.next_attempt_at, answered_at = excluded.answered_at, updated_at = excluded.updated_at`,
+			a.Request.NotificationUUID, a.Request.TransactionID, a.Request.Environment, a.Status, a.Request.Attempts+attempted,
 			string(a.Body), a.Err, nullMillis(a.NextAttempt), answered, millis(tx.now))
 		return err
 	})

@@ -87,3 +87,58 @@ func TestMigrationKeepsConsumptionAnswers(t *testing.T) {
 		transaction_id || ' ' || environment || ' ' || status || ' ' || attempts || ' ' || request || ' ' || last_error || ' ' ||
 		next_attempt_at || ' ' || updated_at FROM consumption_answers WHERE answered_at IS NULL`))
 }
+
+// Which requests a run is given: every unanswered one, however long ago
+// Apple signed it or creditsd received it (one past its deadline is to be
+// recorded expired), the retries due now, and the retries whose deadline,
+// 12 hours after Apple signed them, has passed though their next attempt
+// has not come. Each carries Apple's signedDate.
+func TestPendingConsumptionRequests(t *testing.T) {
+	ctx := context.Background()
+	db := openTest(t)
+	lapsed := testNow.Add(-12 * time.Hour)
+	db.Now = func() time.Time { return testNow.Add(-72 * time.Hour) }
+	consumptionRequest(t, db, "long-ago", "t1", testNow.Add(-73*time.Hour))
+	db.Now = func() time.Time { return testNow.Add(-time.Minute) }
+	consumptionRequest(t, db, "late", "t2", testNow.Add(-13*time.Hour)) // a failed webhook call, brought by reconcile
+	consumptionRequest(t, db, "fresh", "t3", testNow.Add(-2*time.Minute))
+	for uuid, signed := range map[string]time.Time{"retry-stuck": testNow.Add(-12 * time.Hour), "retry-later": testNow.Add(-time.Hour),
+		"retry-due": testNow.Add(-2 * time.Hour), "sent": testNow.Add(-time.Hour), "expired": testNow.Add(-13 * time.Hour)} {
+		consumptionRequest(t, db, uuid, "t-"+uuid, signed)
+	}
+	db.Now = func() time.Time { return testNow }
+	record := func(uuid, status string, next time.Time) {
+		req := ConsumptionRequest{NotificationUUID: uuid, TransactionID: "t-" + uuid, Environment: "Sandbox", Attempts: 1}
+		require.NoError(t, db.RecordConsumptionAnswer(ctx, ConsumptionAnswer{Request: req, Status: status, Body: []byte(`{}`), NextAttempt: next}))
+	}
+	record("retry-stuck", "retry", testNow.Add(time.Hour))
+	record("retry-later", "retry", testNow.Add(time.Hour))
+	record("retry-due", "retry", testNow.Add(-time.Minute))
+	record("sent", "sent", time.Time{})
+	record("expired", "expired", time.Time{})
+
+	pending, err := db.PendingConsumptionRequests(ctx, lapsed, testNow, 100)
+	require.NoError(t, err)
+	signed := map[string]time.Time{}
+	for _, r := range pending {
+		signed[r.NotificationUUID] = r.SignedAt
+	}
+	require.Equal(t, map[string]time.Time{"long-ago": testNow.Add(-73 * time.Hour), "late": testNow.Add(-13 * time.Hour),
+		"fresh": testNow.Add(-2 * time.Minute), "retry-stuck": testNow.Add(-12 * time.Hour), "retry-due": testNow.Add(-2 * time.Hour)}, signed)
+	require.Equal(t, "long-ago", pending[0].NotificationUUID, "oldest first")
+}
+
+// Recording a request expired without an attempt keeps the JSON the last
+// attempt sent and its error, and counts no attempt.
+func TestConsumptionExpiryKeepsLastAttempt(t *testing.T) {
+	ctx := context.Background()
+	db := openTest(t)
+	consumptionRequest(t, db, "c1", "t1", testNow.Add(-13*time.Hour))
+	req := ConsumptionRequest{NotificationUUID: "c1", TransactionID: "t1", Environment: "Sandbox"}
+	require.NoError(t, db.RecordConsumptionAnswer(ctx, ConsumptionAnswer{Request: req, Status: "retry", Body: []byte(`{"a":1}`),
+		Err: "503", NextAttempt: testNow.Add(time.Hour)}))
+	req.Attempts = 1
+	require.NoError(t, db.RecordConsumptionAnswer(ctx, ConsumptionAnswer{Request: req, Status: "expired", Err: "deadline passed"}))
+	require.Equal(t, []string{`expired 1 {"a":1} deadline passed (last attempt: 503)`}, queryStrings(t, db,
+		`SELECT status || ' ' || attempts || ' ' || request || ' ' || last_error FROM consumption_answers WHERE next_attempt_at IS NULL`))
+}

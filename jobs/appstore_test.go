@@ -18,10 +18,15 @@ import (
 type fakeHistory struct {
 	pages map[string][]serverapi.NotificationHistoryResponse // by environment, in order
 	asked []string
+	reqs  map[string]serverapi.NotificationHistoryRequest // the last request, by environment
 }
 
-func (f *fakeHistory) GetNotificationHistory(_ context.Context, env string, _ serverapi.NotificationHistoryRequest, token string) (*serverapi.NotificationHistoryResponse, error) {
+func (f *fakeHistory) GetNotificationHistory(_ context.Context, env string, req serverapi.NotificationHistoryRequest, token string) (*serverapi.NotificationHistoryResponse, error) {
 	f.asked = append(f.asked, env+":"+token)
+	if f.reqs == nil {
+		f.reqs = map[string]serverapi.NotificationHistoryRequest{}
+	}
+	f.reqs[env] = req
 	i := 0
 	if token != "" {
 		fmt.Sscan(token, &i)
@@ -66,6 +71,34 @@ func TestReconcile(t *testing.T) {
 	h.pages[receipts.Sandbox] = []serverapi.NotificationHistoryResponse{page(false, "", "unrecordable")}
 	_, err = Reconcile(h, inbox, ReconcileOptions{Environments: []string{receipts.Sandbox}})(context.Background(), time.Now())
 	require.Error(t, err, "a notification that could not be recorded fails the run, so the next one repeats it")
+}
+
+// Apple keeps 180 days of Production history and 30 of Sandbox: a window
+// longer than an environment keeps starts that environment's request an
+// hour inside what it keeps, never before.
+func TestReconcileStaysWithinAppleRetention(t *testing.T) {
+	const day = 24 * time.Hour
+	now := time.Date(2026, 12, 5, 12, 0, 0, 0, time.UTC)
+	for _, c := range []struct {
+		window              time.Duration
+		production, sandbox time.Duration // back from now
+	}{
+		{72 * time.Hour, 72 * time.Hour, 72 * time.Hour},
+		{29 * day, 29 * day, 29 * day},
+		{31 * day, 31 * day, 30*day - time.Hour},
+		{MaxWindow, 180*day - time.Hour, 30*day - time.Hour},
+	} {
+		h := &fakeHistory{pages: map[string][]serverapi.NotificationHistoryResponse{
+			receipts.Production: {page(false, "")}, receipts.Sandbox: {page(false, "")}}}
+		_, err := Reconcile(h, fakeInbox{}, ReconcileOptions{Environments: []string{receipts.Production, receipts.Sandbox},
+			Window: c.window})(context.Background(), now)
+		require.NoError(t, err)
+		for env, back := range map[string]time.Duration{receipts.Production: c.production, receipts.Sandbox: c.sandbox} {
+			require.Equal(t, now.Add(-back).UnixMilli(), h.reqs[env].StartDate, "%s, window %s", env, c.window)
+			require.Equal(t, now.UnixMilli(), h.reqs[env].EndDate)
+		}
+	}
+	require.Equal(t, 4319*time.Hour, MaxWindow)
 }
 
 func TestConsumptionInfoFor(t *testing.T) {

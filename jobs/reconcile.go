@@ -24,9 +24,20 @@ type Inbox interface {
 // ReconcileOptions says what history to ask Apple for.
 type ReconcileOptions struct {
 	Environments []string      // the accepted ones; only Production and Sandbox have an API
-	Window       time.Duration // how far back each run looks
+	Window       time.Duration // how far back each run looks, at most MaxWindow
 	OnlyFailures bool          // only notifications Apple could not deliver
 }
+
+// RetentionMargin keeps a request's startDate this much younger than the
+// history Apple keeps (serverapi.HistoryRetention): Apple measures the
+// startDate's age when the request arrives, a little after it was
+// computed, and by its own clock.
+const RetentionMargin = time.Hour
+
+// MaxWindow is the longest window: Production keeps 180 days of history,
+// less RetentionMargin. A Sandbox request reaches back at most 30 days, less
+// the margin, whatever the window.
+const MaxWindow = serverapi.ProductionHistoryRetention - RetentionMargin
 
 // Reconcile feeds every notification in Apple's history for the window
 // through the same path as the webhook, so a missed webhook call is made
@@ -34,15 +45,29 @@ type ReconcileOptions struct {
 func Reconcile(client HistoryClient, inbox Inbox, opts ReconcileOptions) Func {
 	return func(ctx context.Context, now time.Time) (Result, error) {
 		res := Result{"seen": 0, "new": 0, "duplicates": 0, "rejected": 0}
-		req := serverapi.NotificationHistoryRequest{StartDate: now.Add(-opts.Window).UnixMilli(),
-			EndDate: now.UnixMilli(), OnlyFailures: opts.OnlyFailures}
 		for _, env := range serverapi.Environments(opts.Environments) {
+			req := serverapi.NotificationHistoryRequest{StartDate: historyStart(env, now, opts.Window).UnixMilli(),
+				EndDate: now.UnixMilli(), OnlyFailures: opts.OnlyFailures}
 			if err := reconcileEnvironment(ctx, client, inbox, env, req, res); err != nil {
 				return res, err
 			}
 		}
 		return res, nil
 	}
+}
+
+// historyStart is where a run at now asks env's history from: the window
+// back, but never before what Apple keeps for env, less RetentionMargin
+// (Apple refuses an older startDate, failing the whole run).
+func historyStart(env string, now time.Time, window time.Duration) time.Time {
+	return latest(now.Add(-window), now.Add(-(serverapi.HistoryRetention(env) - RetentionMargin)))
+}
+
+func latest(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 func reconcileEnvironment(ctx context.Context, client HistoryClient, inbox Inbox, env string,

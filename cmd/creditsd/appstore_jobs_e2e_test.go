@@ -160,3 +160,24 @@ func TestEndToEndConsumptionDeadlineFromSignedDate(t *testing.T) {
 	require.Len(t, answers, 1)
 	require.Contains(t, answers[0], "expired Apple's deadline passed at")
 }
+
+// A window longer than Sandbox keeps (30 days) does not fail the run: the
+// Sandbox request starts an hour inside what Apple keeps, and a
+// notification missed 20 days ago is still found.
+func TestEndToEndReconcileWindowBeyondSandboxHistory(t *testing.T) {
+	w, apple := newWorldWithApple(t, "jobs:\n  reconcile: {window: 4319h, enabled: false}\n") // run by hand only
+	w.entitlement("alice")
+	bought := time.Now().Add(-20 * 24 * time.Hour)
+	tx := w.transaction("6000101", w.tokens.Token("alice"), bought, signedNow)
+	apple.AddNotification(w.signedNotification("aa1c1c3e-0000-4000-8000-000000000101", "ONE_TIME_CHARGE", tx), bought, true)
+
+	stdout, stderr, code := runJob(t, "reconcile", "--config", w.config)
+	require.Equal(t, 0, code, "%s\n%s", stdout, stderr)
+	require.Contains(t, stdout, "reconcile: ok ")
+	require.Contains(t, stdout, `"new":1`)
+	require.Equal(t, int64(10), w.entitlement("alice").Credits.Balance)
+}
+
+// signedNow has Apple sign a transaction now, inside the test CA's
+// validity, whenever it was bought.
+func signedNow(p *devca.TransactionPayload) { p.SignedDate = devca.Millis(time.Now()) }

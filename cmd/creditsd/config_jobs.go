@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/creditsd/creditsd/jobs"
+	"github.com/creditsd/creditsd/receipts/serverapi"
 )
 
 // JobsConfig schedules the background jobs. Every key is optional:
@@ -29,7 +30,7 @@ type JobsConfig struct {
 // ReconcileConfig adds what history each reconcile run asks Apple for.
 type ReconcileConfig struct {
 	JobConfig    `yaml:",inline"`
-	Window       string `yaml:"window"`        // how far back a run looks; default 72h
+	Window       string `yaml:"window"`        // how far back a run looks; default 72h, at most 4319h (Sandbox: 719h)
 	OnlyFailures *bool  `yaml:"only_failures"` // only what Apple failed to deliver; default true
 }
 
@@ -125,8 +126,11 @@ func (r ReconcileConfig) options() (jobs.ReconcileOptions, error) {
 	o := jobs.ReconcileOptions{Window: 72 * time.Hour, OnlyFailures: r.OnlyFailures == nil || *r.OnlyFailures}
 	if r.Window != "" {
 		w, err := time.ParseDuration(r.Window)
-		if err != nil || w < time.Hour || w > 180*24*time.Hour {
-			return o, keyErrorf("jobs.reconcile.window", "%q: want a duration from 1h to 4320h (Apple keeps 180 days)", r.Window)
+		if err != nil || w < time.Hour || w > jobs.MaxWindow {
+			return o, keyErrorf("jobs.reconcile.window", "%q: want a duration from 1h to %dh: Apple keeps 180 days of "+
+				"Production history and refuses an older start, and a run starts an hour inside that (Sandbox keeps "+
+				"30 days: its requests start at most %dh back, whatever the window)", r.Window,
+				int(jobs.MaxWindow.Hours()), int((serverapi.SandboxHistoryRetention - jobs.RetentionMargin).Hours()))
 		}
 		o.Window = w
 	}

@@ -122,6 +122,33 @@ func TestJobsConfigErrors(t *testing.T) {
 	}
 }
 
+// Apple refuses a history request that starts more than 180 days back
+// (Production) or 30 (Sandbox), measured when it arrives: the window stops
+// an hour short of 180 days, and says what Sandbox gets.
+func TestReconcileWindowLimits(t *testing.T) {
+	w := newWorld(t)
+	window := func(v string) (time.Duration, error) {
+		cfg, err := LoadConfig(w.withJobs("window.yaml", "  reconcile: {window: "+v+"}\n"), nil)
+		if err != nil {
+			return 0, err
+		}
+		js, err := cfg.Jobs.resolve(time.UTC)
+		return js.reconcile.Window, err
+	}
+	got, err := window("4319h")
+	require.NoError(t, err)
+	require.Equal(t, 4319*time.Hour, got)
+	got, err = window("1h")
+	require.NoError(t, err)
+	require.Equal(t, time.Hour, got)
+	for _, v := range []string{"4320h", "59m"} {
+		_, err = window(v)
+		require.ErrorContains(t, err, "jobs.reconcile.window", v)
+		require.ErrorContains(t, err, "from 1h to 4319h", v)
+		require.ErrorContains(t, err, "719h", "what Sandbox gets is said")
+	}
+}
+
 func TestJobsSchedules(t *testing.T) {
 	w := newWorld(t)
 	resolve := func(extra string) jobsSettings {

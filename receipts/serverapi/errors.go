@@ -24,6 +24,7 @@ var ErrEnvironment = errors.New("serverapi: the App Store Server API serves only
 const (
 	CodeGeneralBadRequest        int64 = 4000000
 	CodeInvalidTransactionID     int64 = 4000006
+	CodeStartDateTooFarInPast    int64 = 4000012 // older than the environment's HistoryRetention
 	CodeStartDateAfterEndDate    int64 = 4000013
 	CodeInvalidPaginationToken   int64 = 4000014
 	CodeInvalidStartDate         int64 = 4000015

@@ -3,7 +3,32 @@ package serverapi
 import (
 	"errors"
 	"fmt"
+	"time"
+
+	"github.com/creditsd/creditsd/receipts"
 )
+
+// How far back Apple keeps notification history, by environment (Get
+// Notification History: "the past 180 days in the production environment,
+// and the past 30 days in the sandbox environment"). A request whose
+// startDate is older is refused with CodeStartDateTooFarInPast; Apple
+// checks when the request arrives, so leave a margin.
+const (
+	ProductionHistoryRetention = 180 * 24 * time.Hour
+	SandboxHistoryRetention    = 30 * 24 * time.Hour
+)
+
+// HistoryRetention is how far back Apple keeps environment's notification
+// history; 0 for an environment the API does not serve.
+func HistoryRetention(environment string) time.Duration {
+	switch environment {
+	case receipts.Production:
+		return ProductionHistoryRetention
+	case receipts.Sandbox:
+		return SandboxHistoryRetention
+	}
+	return 0
+}
 
 // NotificationHistoryRequest is Apple's NotificationHistoryRequest. Dates
 // are milliseconds since the epoch; StartDate and EndDate are required.

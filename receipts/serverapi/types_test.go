@@ -3,8 +3,11 @@ package serverapi
 import (
 	"encoding/json"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/creditsd/creditsd/receipts"
 )
 
 // The body's field names are Apple's ConsumptionRequest's, exactly.
@@ -97,4 +100,11 @@ func TestCheckTransactionID(t *testing.T) {
 	for _, id := range []string{"", "../consumption", "1?x=1", "1/2", "1%2F", "é", string(make([]byte, 65))} {
 		require.Error(t, checkTransactionID(id), id)
 	}
+}
+
+// Apple's documented retention of notification history.
+func TestHistoryRetention(t *testing.T) {
+	require.Equal(t, 180*24*time.Hour, HistoryRetention(receipts.Production))
+	require.Equal(t, 30*24*time.Hour, HistoryRetention(receipts.Sandbox))
+	require.Zero(t, HistoryRetention(receipts.LocalTesting), "no API, no history")
 }

@@ -114,6 +114,7 @@ func TestRequestChecks(t *testing.T) {
 	claims, header := goodToken()
 	token := signToken(t, key, jwt.SigningMethodES256, claims, header)
 	history, consumption := s.URL+"/inApps/v1/notifications/history", s.URL+"/inApps/v2/transactions/consumption/1"
+	recent := `"startDate":` + jsonNumber(time.Now().Add(-time.Hour).UnixMilli()) + `,"endDate":` + jsonNumber(time.Now().UnixMilli())
 	for name, tc := range map[string]struct {
 		method, url, body string
 		status            int
@@ -126,7 +127,8 @@ func TestRequestChecks(t *testing.T) {
 		"ErrStartAfterEnd":    {"POST", history, `{"startDate":3,"endDate":2}`, 400, serverapi.CodeStartDateAfterEndDate},
 		"ErrTwoFilters":       {"POST", history, `{"startDate":1,"endDate":2,"transactionId":"1","notificationType":"REFUND"}`, 400, serverapi.CodeMultipleFiltersSupplied},
 		"ErrHistoryUnknown":   {"POST", history, `{"startDate":1,"endDate":2,"start_date":1}`, 400, serverapi.CodeGeneralBadRequest},
-		"ErrBadToken":         {"POST", history + "?paginationToken=x", `{"startDate":1,"endDate":2}`, 400, serverapi.CodeInvalidPaginationToken},
+		"ErrBadToken":         {"POST", history + "?paginationToken=x", `{` + recent + `}`, 400, serverapi.CodeInvalidPaginationToken},
+		"ErrTooFarInPast":     {"POST", history, `{"startDate":1,"endDate":2}`, 400, serverapi.CodeStartDateTooFarInPast},
 		"ErrConsumptionV1":    {"PUT", consumption, `{"customerConsented":true,"deliveryStatus":0,"sampleContentProvided":false}`, 400, serverapi.CodeGeneralBadRequest},
 		"ErrUnknownField":     {"PUT", consumption, `{"customerConsented":true,"deliveryStatus":"DELIVERED","sampleContentProvided":false,"playTime":1}`, 400, serverapi.CodeGeneralBadRequest},
 		"ErrNoSample":         {"PUT", consumption, `{"customerConsented":true,"deliveryStatus":"DELIVERED"}`, 400, serverapi.CodeInvalidSampleContent},
@@ -181,11 +183,42 @@ func TestHistoryFilters(t *testing.T) {
 		require.Equal(t, http.StatusOK, resp.StatusCode)
 		return len(out["notificationHistory"].([]any))
 	}
-	window := `"startDate":1,"endDate":` + jsonNumber(sent.Add(time.Minute).UnixMilli())
+	window := `"startDate":` + jsonNumber(sent.Add(-time.Hour).UnixMilli()) + `,"endDate":` + jsonNumber(sent.Add(time.Minute).UnixMilli())
 	require.Equal(t, 2, count(`{`+window+`}`), "page size 2")
 	require.Equal(t, 1, count(`{`+window+`,"notificationType":"CONSUMPTION_REQUEST"}`))
 	require.Equal(t, 1, count(`{`+window+`,"transactionId":"12"}`))
-	require.Equal(t, 0, count(`{"startDate":1,"endDate":2}`))
+	require.Equal(t, 0, count(`{"startDate":`+jsonNumber(sent.Add(-time.Hour).UnixMilli())+`,"endDate":`+jsonNumber(sent.Add(-time.Minute).UnixMilli())+`}`))
+}
+
+// Apple keeps notification history 180 days in Production and 30 in
+// Sandbox, and refuses an older startDate with StartDateTooFarInPast.
+func TestHistoryRetention(t *testing.T) {
+	s, key := newTestServer(t)
+	claims, header := goodToken()
+	token := signToken(t, key, jwt.SigningMethodES256, claims, header)
+	const day = 24 * time.Hour
+	for _, tc := range []struct {
+		base  string
+		start time.Duration // back from now
+		code  int64         // 0: answered
+	}{
+		{s.URL, 179 * day, 0},
+		{s.URL, 180*day + time.Minute, serverapi.CodeStartDateTooFarInPast},
+		{s.SandboxURL, 29 * day, 0},
+		{s.SandboxURL, 30*day + time.Minute, serverapi.CodeStartDateTooFarInPast},
+		{s.SandboxURL, 179 * day, serverapi.CodeStartDateTooFarInPast},
+	} {
+		now := time.Now()
+		body := `{"startDate":` + jsonNumber(now.Add(-tc.start).UnixMilli()) + `,"endDate":` + jsonNumber(now.UnixMilli()) + `}`
+		resp, out := do(t, "POST", tc.base+"/inApps/v1/notifications/history", token, body)
+		if tc.code == 0 {
+			require.Equal(t, http.StatusOK, resp.StatusCode, "%s %s: %v", tc.base, tc.start, out)
+			continue
+		}
+		require.Equal(t, http.StatusBadRequest, resp.StatusCode, "%s %s", tc.base, tc.start)
+		require.EqualValues(t, tc.code, out["errorCode"], "%v", out)
+		require.NotEmpty(t, out["errorMessage"])
+	}
 }
 
 func jsonNumber(n int64) string { b, _ := json.Marshal(n); return string(b) }

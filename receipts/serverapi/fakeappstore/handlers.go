@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/creditsd/creditsd/receipts"
 	"github.com/creditsd/creditsd/receipts/devca"
 	"github.com/creditsd/creditsd/receipts/serverapi"
 )
@@ -16,7 +17,9 @@ func (s *Server) routes(mux *http.ServeMux, prefix, env string) {
 	mux.HandleFunc("GET "+prefix+"/inApps/v1/transactions/{transactionId}", func(w http.ResponseWriter, r *http.Request) {
 		s.getTransactionInfo(w, r, env)
 	})
-	mux.HandleFunc("POST "+prefix+"/inApps/v1/notifications/history", s.getNotificationHistory)
+	mux.HandleFunc("POST "+prefix+"/inApps/v1/notifications/history", func(w http.ResponseWriter, r *http.Request) {
+		s.getNotificationHistory(w, r, env)
+	})
 	mux.HandleFunc("PUT "+prefix+"/inApps/v2/transactions/consumption/{transactionId}", func(w http.ResponseWriter, r *http.Request) {
 		s.sendConsumption(w, r, env)
 	})
@@ -48,12 +51,12 @@ func (s *Server) getTransactionInfo(w http.ResponseWriter, r *http.Request, env 
 	writeJSON(w, http.StatusOK, map[string]string{"signedTransactionInfo": jws})
 }
 
-func (s *Server) getNotificationHistory(w http.ResponseWriter, r *http.Request) {
+func (s *Server) getNotificationHistory(w http.ResponseWriter, r *http.Request, env string) {
 	var req serverapi.NotificationHistoryRequest
 	if !decodeStrict(w, r, &req) {
 		return
 	}
-	if code, msg := checkHistoryRequest(req); code != 0 {
+	if code, msg := checkHistoryRequest(req, env, time.Now()); code != 0 {
 		writeError(w, http.StatusBadRequest, code, msg)
 		return
 	}
@@ -69,7 +72,18 @@ func (s *Server) getNotificationHistory(w http.ResponseWriter, r *http.Request) 
 	writeJSON(w, http.StatusOK, s.historyPage(req, offset))
 }
 
-func checkHistoryRequest(req serverapi.NotificationHistoryRequest) (int64, string) {
+// historyRetention is how far back Apple keeps each environment's
+// notification history, as its documentation of Get Notification History
+// says; written out here rather than taken from serverapi, so that the fake
+// holds the client to Apple's rule, not to the client's own idea of it.
+var historyRetention = map[string]time.Duration{
+	receipts.Production: 180 * 24 * time.Hour,
+	receipts.Sandbox:    30 * 24 * time.Hour,
+}
+
+// checkHistoryRequest refuses what Apple refuses. now is when the request
+// arrived: like Apple, the fake measures a startDate's age then.
+func checkHistoryRequest(req serverapi.NotificationHistoryRequest, env string, now time.Time) (int64, string) {
 	switch {
 	case req.StartDate <= 0:
 		return serverapi.CodeInvalidStartDate, "Invalid start date."
@@ -79,6 +93,8 @@ func checkHistoryRequest(req serverapi.NotificationHistoryRequest) (int64, strin
 		return serverapi.CodeStartDateAfterEndDate, "Start date after end date."
 	case req.TransactionID != "" && req.NotificationType != "":
 		return serverapi.CodeMultipleFiltersSupplied, "Invalid request. Supply either a transaction id or a notification type, but not both."
+	case req.StartDate < now.Add(-historyRetention[env]).UnixMilli():
+		return serverapi.CodeStartDateTooFarInPast, "Invalid request. The start date is earlier than the allowed start date."
 	}
 	return 0, ""
 }

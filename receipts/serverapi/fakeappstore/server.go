@@ -104,7 +104,9 @@ func (s *Server) AddTransaction(p devca.TransactionPayload) {
 // AddNotification records a notification Apple sent at sentAt; failed
 // means our webhook never acknowledged it. History serves it in both
 // environments, filtered by date, onlyFailures, type, subtype and
-// transactionId (read from the unverified payload).
+// transactionId (read from the unverified payload). As Apple does, history
+// refuses a startDate older than the environment keeps (180 days in
+// Production, 30 in Sandbox) with errorCode 4000012.
 func (s *Server) AddNotification(signedPayload string, sentAt time.Time, failed bool) {
 	n := notification{signedPayload: signedPayload, sentAt: sentAt.UnixMilli(), failed: failed}
 	n.summary = summarize(signedPayload)

@@ -48,6 +48,17 @@ func (f fakeInbox) Process(_ context.Context, payload, source string) (notificat
 	return notifications.Result{Duplicate: dup}, nil
 }
 
+// fakeCounts is what earlier runs of reconcile recorded: key → the largest value.
+type fakeCounts map[string]int64
+
+func (f fakeCounts) MaxJobCount(_ context.Context, job, key string) (int64, bool, error) {
+	if job != ReconcileName {
+		return 0, false, fmt.Errorf("job %q", job)
+	}
+	v, ok := f[key]
+	return v, ok, nil
+}
+
 func page(more bool, token string, payloads ...string) serverapi.NotificationHistoryResponse {
 	r := serverapi.NotificationHistoryResponse{HasMore: more, PaginationToken: token}
 	for _, p := range payloads {
@@ -62,15 +73,19 @@ func TestReconcile(t *testing.T) {
 		receipts.Sandbox:    {page(false, "", "a", "bad", "d")},
 	}}
 	inbox := fakeInbox{"c": true}
-	run := Reconcile(h, inbox, ReconcileOptions{Environments: []string{receipts.Sandbox, receipts.Production, receipts.LocalTesting}, Window: time.Hour})
-	res, err := run(context.Background(), time.Now())
+	run := Reconcile(h, inbox, fakeCounts{}, ReconcileOptions{Environments: []string{receipts.Sandbox, receipts.Production, receipts.LocalTesting}, Window: time.Hour})
+	now := time.Now()
+	res, err := run(context.Background(), now)
 	require.NoError(t, err)
-	require.Equal(t, Result{"seen": 6, "new": 3, "duplicates": 2, "rejected": 1}, res)
+	from, through := now.Add(-time.Hour).UnixMilli(), now.UnixMilli()
+	require.Equal(t, Result{"seen": 6, "new": 3, "duplicates": 2, "rejected": 1,
+		"production_from_ms": from, "production_through_ms": through, "sandbox_from_ms": from, "sandbox_through_ms": through}, res)
 	require.Equal(t, []string{"Production:", "Production:1", "Sandbox:"}, h.asked, "every page, Production first, no API for LocalTesting")
 
 	h.pages[receipts.Sandbox] = []serverapi.NotificationHistoryResponse{page(false, "", "unrecordable")}
-	_, err = Reconcile(h, inbox, ReconcileOptions{Environments: []string{receipts.Sandbox}})(context.Background(), time.Now())
+	res, err = Reconcile(h, inbox, fakeCounts{}, ReconcileOptions{Environments: []string{receipts.Sandbox}, Window: time.Hour})(context.Background(), now)
 	require.Error(t, err, "a notification that could not be recorded fails the run, so the next one repeats it")
+	require.NotContains(t, res, "sandbox_through_ms", "nor does it count as read")
 }
 
 // Apple keeps 180 days of Production history and 30 of Sandbox: a window
@@ -90,7 +105,7 @@ func TestReconcileStaysWithinAppleRetention(t *testing.T) {
 	} {
 		h := &fakeHistory{pages: map[string][]serverapi.NotificationHistoryResponse{
 			receipts.Production: {page(false, "")}, receipts.Sandbox: {page(false, "")}}}
-		_, err := Reconcile(h, fakeInbox{}, ReconcileOptions{Environments: []string{receipts.Production, receipts.Sandbox},
+		_, err := Reconcile(h, fakeInbox{}, fakeCounts{}, ReconcileOptions{Environments: []string{receipts.Production, receipts.Sandbox},
 			Window: c.window})(context.Background(), now)
 		require.NoError(t, err)
 		for env, back := range map[string]time.Duration{receipts.Production: c.production, receipts.Sandbox: c.sandbox} {
@@ -99,6 +114,45 @@ func TestReconcileStaysWithinAppleRetention(t *testing.T) {
 		}
 	}
 	require.Equal(t, 4319*time.Hour, MaxWindow)
+}
+
+// Each environment's history is read from where the last run that read it
+// to its end stopped, less an hour, when that is earlier than the window:
+// a gap longer than the window (an outage, or reconcile failing for days)
+// is read. Never before what Apple keeps, though.
+func TestReconcileResumesAfterAGap(t *testing.T) {
+	const day = 24 * time.Hour
+	now := time.Date(2026, 12, 5, 12, 0, 0, 0, time.UTC)
+	ms := func(back time.Duration) int64 { return now.Add(-back).UnixMilli() }
+	for _, c := range []struct {
+		name                string
+		counts              fakeCounts
+		production, sandbox time.Duration // back from now
+	}{
+		{"no run yet: the window", fakeCounts{}, 72 * time.Hour, 72 * time.Hour},
+		{"read an hour ago: still the window, a minimum",
+			fakeCounts{"production_through_ms": ms(time.Hour), "sandbox_through_ms": ms(time.Hour)}, 72 * time.Hour, 72 * time.Hour},
+		{"read through 10 days ago: from then, less an hour",
+			fakeCounts{"production_through_ms": ms(10 * day), "sandbox_through_ms": ms(5 * day)}, 10*day + time.Hour, 5*day + time.Hour},
+		{"each environment its own: Sandbox never read", fakeCounts{"production_through_ms": ms(10 * day)}, 10*day + time.Hour, 72 * time.Hour},
+		{"beyond what Apple keeps: as far as it does, less an hour",
+			fakeCounts{"production_through_ms": ms(200 * day), "sandbox_through_ms": ms(40 * day)}, 180*day - time.Hour, 30*day - time.Hour},
+		{"a mark in the future (another host's clock): the window",
+			fakeCounts{"production_through_ms": ms(-day), "sandbox_through_ms": ms(-day)}, 72 * time.Hour, 72 * time.Hour},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			h := &fakeHistory{pages: map[string][]serverapi.NotificationHistoryResponse{
+				receipts.Production: {page(false, "")}, receipts.Sandbox: {page(false, "")}}}
+			res, err := Reconcile(h, fakeInbox{}, c.counts, ReconcileOptions{Environments: []string{receipts.Production, receipts.Sandbox},
+				Window: 72 * time.Hour})(context.Background(), now)
+			require.NoError(t, err)
+			require.Equal(t, ms(c.production), h.reqs[receipts.Production].StartDate)
+			require.Equal(t, ms(c.sandbox), h.reqs[receipts.Sandbox].StartDate)
+			require.Equal(t, ms(c.production), res["production_from_ms"])
+			require.Equal(t, now.UnixMilli(), res["production_through_ms"], "read to its end: the next run starts here")
+			require.Equal(t, now.UnixMilli(), res["sandbox_through_ms"])
+		})
+	}
 }
 
 func TestConsumptionInfoFor(t *testing.T) {

@@ -27,7 +27,9 @@ const (
 type Func func(ctx context.Context, now time.Time) (Result, error)
 
 // Result counts what a run did, e.g. {"lots": 3, "credits": 30}; it is
-// stored with the run as JSON.
+// stored with the run as JSON. A job may also keep there a mark for its
+// next runs to read back (sqlite.DB.MaxJobCount), such as how far
+// reconcile read each environment's history.
 type Result map[string]int64
 
 // Schedule is when a job runs; robfig/cron's schedules satisfy it.

@@ -3,6 +3,7 @@ package jobs
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/creditsd/creditsd/notifications"
@@ -24,8 +25,14 @@ type Inbox interface {
 // ReconcileOptions says what history to ask Apple for.
 type ReconcileOptions struct {
 	Environments []string      // the accepted ones; only Production and Sandbox have an API
-	Window       time.Duration // how far back each run looks, at most MaxWindow
+	Window       time.Duration // how far back each run looks at least; at most MaxWindow
 	OnlyFailures bool          // only notifications Apple could not deliver
+}
+
+// JobCounts reads back what earlier runs recorded in their counts;
+// *sqlite.DB is one.
+type JobCounts interface {
+	MaxJobCount(ctx context.Context, job, key string) (int64, bool, error)
 }
 
 // RetentionMargin keeps a request's startDate this much younger than the
@@ -34,40 +41,62 @@ type ReconcileOptions struct {
 // computed, and by its own clock.
 const RetentionMargin = time.Hour
 
+// ResumeOverlap is how far before the end of the last history a run read
+// to its end the next run starts again: clocks differ, and Apple may list a
+// notification a little after the time it gives it. Reading one twice
+// changes nothing (notificationUUID).
+const ResumeOverlap = time.Hour
+
 // MaxWindow is the longest window: Production keeps 180 days of history,
 // less RetentionMargin. A Sandbox request reaches back at most 30 days, less
 // the margin, whatever the window.
 const MaxWindow = serverapi.ProductionHistoryRetention - RetentionMargin
 
-// Reconcile feeds every notification in Apple's history for the window
-// through the same path as the webhook, so a missed webhook call is made
-// good; what was already applied changes nothing (notificationUUID).
-func Reconcile(client HistoryClient, inbox Inbox, opts ReconcileOptions) Func {
+// Reconcile feeds every notification in Apple's history through the same
+// path as the webhook, so a missed webhook call is made good; what was
+// already applied changes nothing (notificationUUID). For each environment
+// it reads from where the last run that read that environment's history to
+// its end stopped (less ResumeOverlap), or the window back if that is
+// earlier, so an outage of the webhook or of reconcile itself longer than
+// the window loses nothing Apple still keeps. Where an environment's
+// history was read from and through is kept in the run's counts
+// (production_from_ms, production_through_ms, sandbox_…), the latter only
+// once all of it was fed.
+func Reconcile(client HistoryClient, inbox Inbox, runs JobCounts, opts ReconcileOptions) Func {
 	return func(ctx context.Context, now time.Time) (Result, error) {
 		res := Result{"seen": 0, "new": 0, "duplicates": 0, "rejected": 0}
 		for _, env := range serverapi.Environments(opts.Environments) {
-			req := serverapi.NotificationHistoryRequest{StartDate: historyStart(env, now, opts.Window).UnixMilli(),
-				EndDate: now.UnixMilli(), OnlyFailures: opts.OnlyFailures}
+			through, read, err := runs.MaxJobCount(ctx, ReconcileName, throughKey(env))
+			if err != nil {
+				return res, err
+			}
+			start := historyStart(env, now, opts.Window)
+			if read {
+				start = historyStart(env, now, max(opts.Window, now.Sub(time.UnixMilli(through))+ResumeOverlap))
+			}
+			req := serverapi.NotificationHistoryRequest{StartDate: start.UnixMilli(), EndDate: now.UnixMilli(),
+				OnlyFailures: opts.OnlyFailures}
+			res[fromKey(env)] = req.StartDate
 			if err := reconcileEnvironment(ctx, client, inbox, env, req, res); err != nil {
 				return res, err
 			}
+			res[throughKey(env)] = req.EndDate
 		}
 		return res, nil
 	}
 }
 
-// historyStart is where a run at now asks env's history from: the window
-// back, but never before what Apple keeps for env, less RetentionMargin
-// (Apple refuses an older startDate, failing the whole run).
-func historyStart(env string, now time.Time, window time.Duration) time.Time {
-	return latest(now.Add(-window), now.Add(-(serverapi.HistoryRetention(env) - RetentionMargin)))
-}
+// throughKey and fromKey name the counts that say which stretch of env's
+// history a run read.
+func throughKey(env string) string { return strings.ToLower(env) + "_through_ms" }
+func fromKey(env string) string    { return strings.ToLower(env) + "_from_ms" }
 
-func latest(a, b time.Time) time.Time {
-	if a.After(b) {
-		return a
-	}
-	return b
+// historyStart is where a run at now asks env's history from: back, but
+// never before what Apple keeps for env, less RetentionMargin (Apple
+// refuses an older startDate, failing the whole run; what it no longer
+// keeps cannot be had anyway).
+func historyStart(env string, now time.Time, back time.Duration) time.Time {
+	return now.Add(-min(back, serverapi.HistoryRetention(env)-RetentionMargin))
 }
 
 func reconcileEnvironment(ctx context.Context, client HistoryClient, inbox Inbox, env string,

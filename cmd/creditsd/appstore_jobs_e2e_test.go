@@ -1,15 +1,19 @@
 package main
 
 import (
+	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/creditsd/creditsd/entitlements/sqlite"
 	"github.com/creditsd/creditsd/receipts"
 	"github.com/creditsd/creditsd/receipts/devca"
 	"github.com/creditsd/creditsd/receipts/serverapi"
@@ -181,3 +185,64 @@ func TestEndToEndReconcileWindowBeyondSandboxHistory(t *testing.T) {
 // signedNow has Apple sign a transaction now, inside the test CA's
 // validity, whenever it was bought.
 func signedNow(p *devca.TransactionPayload) { p.SignedDate = devca.Millis(time.Now()) }
+
+// Reconcile reads each environment's history from where the last run that
+// read it to its end stopped, not just the window back: a REFUND that the
+// webhook missed four days ago, while reconcile had failed for days (a bad
+// key, say), is still applied, though the window is 72h.
+func TestEndToEndReconcileCatchesUpAfterAGap(t *testing.T) {
+	w, apple := newWorldWithApple(t, "jobs:\n  reconcile: {enabled: false}\n") // run by hand only
+	token := w.tokens.Token("alice")
+	w.entitlement("alice")
+	bought := time.Now().Add(-6 * 24 * time.Hour)
+	require.Equal(t, http.StatusOK, w.notify("aa1c1c3e-0000-4000-8000-000000000201", "ONE_TIME_CHARGE",
+		w.transaction("6000201", token, bought, signedNow)).status)
+	require.Equal(t, int64(10), w.entitlement("alice").Credits.Balance)
+
+	// The last run that read Sandbox's history to its end did so five days ago.
+	lastRead := time.Now().Add(-5 * 24 * time.Hour).Truncate(time.Millisecond)
+	w.proc.stop(t)
+	db, err := sqlite.Open(context.Background(), filepath.Join(w.dir, "creditsd.db"))
+	require.NoError(t, err)
+	db.Now = func() time.Time { return lastRead }
+	id, err := db.ClaimJobRun(context.Background(), sqlite.JobClaim{Job: "reconcile", Slot: lastRead, Holder: "earlier", TTL: time.Minute})
+	require.NoError(t, err)
+	require.NoError(t, db.FinishJobRun(context.Background(), sqlite.JobFinish{RunID: id, Job: "reconcile", Holder: "earlier",
+		Outcome: "ok", Counts: map[string]int64{"sandbox_from_ms": lastRead.Add(-72 * time.Hour).UnixMilli(), "sandbox_through_ms": lastRead.UnixMilli()}}))
+	require.NoError(t, db.Close())
+	w.proc = start(t, "serve", "--config", w.config)
+
+	refunded := time.Now().Add(-4 * 24 * time.Hour)
+	refund := w.transaction("6000201", token, bought, signedNow, func(p *devca.TransactionPayload) { p.RevocationDate = devca.Millis(refunded) })
+	apple.AddNotification(w.signedNotification("aa1c1c3e-0000-4000-8000-000000000202", "REFUND", refund), refunded, true)
+
+	apple.FailNext(http.StatusUnauthorized, "") // a run that fails reads nothing to its end
+	stdout, _, code := runJob(t, "reconcile", "--config", w.config)
+	require.Equal(t, 1, code, stdout)
+
+	counts := func(stdout string) map[string]int64 {
+		t.Helper()
+		rest, ok := strings.CutPrefix(strings.TrimSpace(stdout), "reconcile: ok ")
+		require.True(t, ok, stdout)
+		var c map[string]int64
+		require.NoError(t, json.Unmarshal([]byte(rest), &c), stdout)
+		return c
+	}
+	before := time.Now()
+	stdout, stderr, code := runJob(t, "reconcile", "--config", w.config)
+	require.Equal(t, 0, code, "%s\n%s", stdout, stderr)
+	c := counts(stdout)
+	require.Equal(t, lastRead.Add(-time.Hour).UnixMilli(), c["sandbox_from_ms"], "from the last read's end, less an hour")
+	require.GreaterOrEqual(t, c["sandbox_through_ms"], before.UnixMilli())
+	require.Equal(t, int64(1), c["new"], stdout)
+	require.Equal(t, int64(0), w.entitlement("alice").Credits.Balance, "the refund took the pack back")
+
+	// Caught up, the next run reads the window back again.
+	before = time.Now()
+	stdout, _, code = runJob(t, "reconcile", "--config", w.config)
+	require.Equal(t, 0, code, stdout)
+	c = counts(stdout)
+	require.GreaterOrEqual(t, c["sandbox_from_ms"], before.Add(-72*time.Hour).UnixMilli())
+	require.LessOrEqual(t, c["sandbox_from_ms"], time.Now().Add(-72*time.Hour).UnixMilli())
+	require.Equal(t, int64(0), c["seen"], stdout)
+}

@@ -30,7 +30,7 @@ type JobsConfig struct {
 // ReconcileConfig adds what history each reconcile run asks Apple for.
 type ReconcileConfig struct {
 	JobConfig    `yaml:",inline"`
-	Window       string `yaml:"window"`        // how far back a run looks; default 72h, at most 4319h (Sandbox: 719h)
+	Window       string `yaml:"window"`        // how far back a run looks at least; default 72h, at most 4319h (Sandbox: 719h)
 	OnlyFailures *bool  `yaml:"only_failures"` // only what Apple failed to deliver; default true
 }
 

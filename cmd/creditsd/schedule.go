@@ -29,7 +29,7 @@ func (a *app) jobSet(standalone bool) ([]jobs.Job, error) {
 	}
 	if api := a.settings.AppStore; api != nil {
 		js.reconcile.Environments = a.settings.Config.Apple.Environments
-		work[jobs.ReconcileName] = jobs.Reconcile(api, a.inbox, js.reconcile)
+		work[jobs.ReconcileName] = jobs.Reconcile(api, a.inbox, a.db, js.reconcile)
 		work[jobs.ConsumptionAnswersName] = jobs.ConsumptionAnswers(a.db, api, js.consumption)
 	}
 	set := make([]jobs.Job, 0, len(js.plans))

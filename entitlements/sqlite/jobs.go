@@ -174,6 +174,31 @@ func (db *DB) JobRuns(ctx context.Context, job string, limit int) ([]JobRun, err
 	return runs, err
 }
 
+// MaxJobCount is the largest value that any recorded run of job gave key in
+// its counts, and false when none did. It lets a job carry a mark from run
+// to run in the record of its runs, such as how far reconcile has read
+// each environment's history. key is letters, digits and underscores.
+func (db *DB) MaxJobCount(ctx context.Context, job, key string) (int64, bool, error) {
+	if !isCountKey(key) {
+		return 0, false, fmt.Errorf("sqlite: count key %q is not letters, digits and underscores", key)
+	}
+	var v sql.NullInt64
+	err := db.view(ctx, func(tx *Tx) error {
+		return tx.QueryRowContext(ctx, `SELECT MAX(json_extract(counts, ?)) FROM job_runs
+			WHERE job = ? AND json_type(counts, ?) = 'integer'`, "$."+key, job, "$."+key).Scan(&v)
+	})
+	return v.Int64, v.Valid, err
+}
+
+func isCountKey(key string) bool {
+	for _, c := range []byte(key) {
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_') {
+			return false
+		}
+	}
+	return key != ""
+}
+
 func scanJobRun(s scanner) (JobRun, error) {
 	var r JobRun
 	var slot, started int64

@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"fmt"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -118,4 +119,43 @@ func TestClaimJobRun(t *testing.T) {
 		_, err = db.ClaimJobRun(ctx, other)
 		require.NoError(t, err)
 	})
+}
+
+// A job reads back the furthest mark its runs recorded in their counts,
+// whatever their outcome, and nothing when none recorded it.
+func TestMaxJobCount(t *testing.T) {
+	ctx := context.Background()
+	db := openTest(t)
+	_, found, err := db.MaxJobCount(ctx, "reconcile", "sandbox_through_ms")
+	require.NoError(t, err)
+	require.False(t, found, "no runs yet")
+
+	runs := 0
+	finish := func(job, outcome string, counts map[string]int64) {
+		t.Helper()
+		runs++
+		h := fmt.Sprintf("holder-%d", runs)
+		id, err := db.ClaimJobRun(ctx, JobClaim{Job: job, Slot: testNow, Manual: true, Holder: h, TTL: time.Minute})
+		require.NoError(t, err)
+		require.NoError(t, db.FinishJobRun(ctx, JobFinish{RunID: id, Job: job, Holder: h, Outcome: outcome, Counts: counts}))
+	}
+	finish("reconcile", "ok", map[string]int64{"seen": 1, "sandbox_through_ms": 3000, "production_through_ms": 9000})
+	finish("reconcile", "failed", map[string]int64{"seen": 1, "sandbox_through_ms": 5000})
+	finish("reconcile", "failed", map[string]int64{"seen": 0})
+	finish("reconcile", "ok", map[string]int64{"sandbox_through_ms": 4000})
+	finish("other", "ok", map[string]int64{"sandbox_through_ms": 8000})
+	_, err = db.ClaimJobRun(ctx, JobClaim{Job: "reconcile", Slot: testNow, Manual: true, Holder: "running", TTL: time.Minute})
+	require.NoError(t, err, "a run still going has recorded nothing")
+
+	for key, want := range map[string]int64{"sandbox_through_ms": 5000, "production_through_ms": 9000} {
+		v, found, err := db.MaxJobCount(ctx, "reconcile", key)
+		require.NoError(t, err)
+		require.True(t, found, key)
+		require.Equal(t, want, v, key)
+	}
+	_, found, err = db.MaxJobCount(ctx, "reconcile", "nothing_ms")
+	require.NoError(t, err)
+	require.False(t, found)
+	_, _, err = db.MaxJobCount(ctx, "reconcile", "a.b")
+	require.Error(t, err, "a key is never a JSON path")
 }

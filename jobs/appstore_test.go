@@ -19,6 +19,7 @@ type fakeHistory struct {
 	pages map[string][]serverapi.NotificationHistoryResponse // by environment, in order
 	asked []string
 	reqs  map[string]serverapi.NotificationHistoryRequest // the last request, by environment
+	fail  map[string]error                                // what an environment answers instead
 }
 
 func (f *fakeHistory) GetNotificationHistory(_ context.Context, env string, req serverapi.NotificationHistoryRequest, token string) (*serverapi.NotificationHistoryResponse, error) {
@@ -27,6 +28,9 @@ func (f *fakeHistory) GetNotificationHistory(_ context.Context, env string, req 
 		f.reqs = map[string]serverapi.NotificationHistoryRequest{}
 	}
 	f.reqs[env] = req
+	if err := f.fail[env]; err != nil {
+		return nil, err
+	}
 	i := 0
 	if token != "" {
 		fmt.Sscan(token, &i)
@@ -153,6 +157,25 @@ func TestReconcileResumesAfterAGap(t *testing.T) {
 			require.Equal(t, now.UnixMilli(), res["sandbox_through_ms"])
 		})
 	}
+}
+
+// Production's history failing does not keep Sandbox's from being read: the
+// run fails, Sandbox is marked read, Production is not (the next run reads
+// it again).
+func TestReconcileReadsEveryEnvironmentWhenOneFails(t *testing.T) {
+	unauthorized := &serverapi.APIError{Status: 401}
+	h := &fakeHistory{pages: map[string][]serverapi.NotificationHistoryResponse{receipts.Sandbox: {page(false, "", "s")}},
+		fail: map[string]error{receipts.Production: unauthorized}}
+	inbox := fakeInbox{}
+	now := time.Now()
+	res, err := Reconcile(h, inbox, fakeCounts{}, ReconcileOptions{Environments: []string{receipts.Production, receipts.Sandbox},
+		Window: time.Hour})(context.Background(), now)
+	require.Equal(t, []string{"Production:", "Sandbox:"}, h.asked)
+	require.True(t, inbox["s"], "Sandbox's notification was fed")
+	require.ErrorIs(t, err, unauthorized)
+	require.ErrorContains(t, err, "Production history")
+	require.Equal(t, now.UnixMilli(), res["sandbox_through_ms"])
+	require.NotContains(t, res, "production_through_ms")
 }
 
 func TestConsumptionInfoFor(t *testing.T) {

@@ -3,6 +3,7 @@ package jobs
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 
@@ -65,25 +66,41 @@ const MaxWindow = serverapi.ProductionHistoryRetention - RetentionMargin
 func Reconcile(client HistoryClient, inbox Inbox, runs JobCounts, opts ReconcileOptions) Func {
 	return func(ctx context.Context, now time.Time) (Result, error) {
 		res := Result{"seen": 0, "new": 0, "duplicates": 0, "rejected": 0}
+		// An environment that fails does not keep the next from being read:
+		// the run fails, and the next run reads the failed one again.
+		var errs []error
 		for _, env := range serverapi.Environments(opts.Environments) {
-			through, read, err := runs.MaxJobCount(ctx, ReconcileName, throughKey(env))
-			if err != nil {
-				return res, err
+			if err := reconcileHistory(ctx, client, inbox, runs, opts, env, now, res); err != nil {
+				if ctx.Err() != nil {
+					return res, err
+				}
+				errs = append(errs, fmt.Errorf("%s history: %w", env, err))
 			}
-			start := historyStart(env, now, opts.Window)
-			if read {
-				start = historyStart(env, now, max(opts.Window, now.Sub(time.UnixMilli(through))+ResumeOverlap))
-			}
-			req := serverapi.NotificationHistoryRequest{StartDate: start.UnixMilli(), EndDate: now.UnixMilli(),
-				OnlyFailures: opts.OnlyFailures}
-			res[fromKey(env)] = req.StartDate
-			if err := reconcileEnvironment(ctx, client, inbox, env, req, res); err != nil {
-				return res, err
-			}
-			res[throughKey(env)] = req.EndDate
 		}
-		return res, nil
+		return res, errors.Join(errs...)
 	}
+}
+
+// reconcileHistory reads env's history from where it was last read
+// through, or the window back, and marks in res what it read.
+func reconcileHistory(ctx context.Context, client HistoryClient, inbox Inbox, runs JobCounts, opts ReconcileOptions,
+	env string, now time.Time, res Result) error {
+	through, read, err := runs.MaxJobCount(ctx, ReconcileName, throughKey(env))
+	if err != nil {
+		return err
+	}
+	back := opts.Window
+	if read {
+		back = max(back, now.Sub(time.UnixMilli(through))+ResumeOverlap)
+	}
+	req := serverapi.NotificationHistoryRequest{StartDate: historyStart(env, now, back).UnixMilli(), EndDate: now.UnixMilli(),
+		OnlyFailures: opts.OnlyFailures}
+	res[fromKey(env)] = req.StartDate
+	if err := reconcileEnvironment(ctx, client, inbox, env, req, res); err != nil {
+		return err
+	}
+	res[throughKey(env)] = req.EndDate
+	return nil
 }
 
 // throughKey and fromKey name the counts that say which stretch of env's

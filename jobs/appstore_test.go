@@ -109,12 +109,18 @@ func TestReconcileStaysWithinAppleRetention(t *testing.T) {
 	} {
 		h := &fakeHistory{pages: map[string][]serverapi.NotificationHistoryResponse{
 			receipts.Production: {page(false, "")}, receipts.Sandbox: {page(false, "")}}}
-		_, err := Reconcile(h, fakeInbox{}, fakeCounts{}, ReconcileOptions{Environments: []string{receipts.Production, receipts.Sandbox},
+		res, err := Reconcile(h, fakeInbox{}, fakeCounts{}, ReconcileOptions{Environments: []string{receipts.Production, receipts.Sandbox},
 			Window: c.window})(context.Background(), now)
 		require.NoError(t, err)
 		for env, back := range map[string]time.Duration{receipts.Production: c.production, receipts.Sandbox: c.sandbox} {
 			require.Equal(t, now.Add(-back).UnixMilli(), h.reqs[env].StartDate, "%s, window %s", env, c.window)
 			require.Equal(t, now.UnixMilli(), h.reqs[env].EndDate)
+			lost, said := res[lostKey(env)]
+			if back < c.window {
+				require.Equal(t, (c.window - back).Milliseconds(), lost, "%s, window %s: what Apple no longer keeps is counted", env, c.window)
+			} else {
+				require.False(t, said, "%s, window %s", env, c.window)
+			}
 		}
 	}
 	require.Equal(t, 4319*time.Hour, MaxWindow)

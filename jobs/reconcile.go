@@ -96,6 +96,12 @@ func reconcileHistory(ctx context.Context, client HistoryClient, inbox Inbox, ru
 	req := serverapi.NotificationHistoryRequest{StartDate: historyStart(env, now, back).UnixMilli(), EndDate: now.UnixMilli(),
 		OnlyFailures: opts.OnlyFailures}
 	res[fromKey(env)] = req.StartDate
+	if lost := back - now.Sub(time.UnixMilli(req.StartDate)); lost > 0 {
+		// Apple no longer keeps that part of the gap: nothing can read it
+		// now, but the run's counts (logged, and kept in job_runs) say how
+		// much, so that an operator knows to look elsewhere.
+		res[lostKey(env)] = lost.Milliseconds()
+	}
 	if err := reconcileEnvironment(ctx, client, inbox, env, req, res); err != nil {
 		return err
 	}
@@ -107,6 +113,10 @@ func reconcileHistory(ctx context.Context, client HistoryClient, inbox Inbox, ru
 // history a run read.
 func throughKey(env string) string { return strings.ToLower(env) + "_through_ms" }
 func fromKey(env string) string    { return strings.ToLower(env) + "_from_ms" }
+
+// lostKey names the count of how much history a run wanted from env that
+// Apple no longer keeps (present only when some is).
+func lostKey(env string) string { return strings.ToLower(env) + "_beyond_retention_ms" }
 
 // historyStart is where a run at now asks env's history from: back, but
 // never before what Apple keeps for env, less RetentionMargin (Apple

@@ -32,23 +32,31 @@ type ConsumptionFacts struct {
 // autoRenewable is Apple's type of an auto-renewable subscription's transactions.
 const autoRenewable = "Auto-Renewable Subscription"
 
+// consumptionHorizon bounds how far back the pending scan reads: a request
+// received longer ago that never got an answer (the job had no credentials,
+// say) lapsed long before (Apple waits 12 hours), and is left unrecorded
+// rather than read again at every run. The scan is a range of the
+// notifications_type index.
+const consumptionHorizon = 30 * 24 * time.Hour
+
 // PendingConsumptionRequests are the requests that have no answer yet or
-// whose retry is due at now, oldest first, and the retries that Apple
-// signed at or before lapsed, whose deadline has passed: the caller
-// records those expired. An unanswered request is returned however old it
-// is, so that one whose deadline passed before it reached creditsd (a
-// failed webhook call that reconcile brought later) is recorded too. The
-// scan reads every CONSUMPTION_REQUEST's index entry and answer: a few
-// thousand rows, on a read connection.
+// whose retry is due at now, and the retries that Apple signed at or before
+// lapsed, whose deadline has passed: the caller records those expired. An
+// unanswered request received within consumptionHorizon is returned
+// however old it is, so that one whose deadline passed before it reached
+// creditsd (a failed webhook call that reconcile brought later) is
+// recorded too. Those still in time come first, oldest first, so that a
+// backlog of lapsed ones does not hold up a fresh one.
 func (db *DB) PendingConsumptionRequests(ctx context.Context, lapsed, now time.Time, limit int) ([]ConsumptionRequest, error) {
 	var out []ConsumptionRequest
 	err := db.view(ctx, func(tx *Tx) error {
 		rows, err := tx.QueryContext(ctx, `SELECT n.notification_uuid, n.transaction_id, n.environment, n.signed_date,
 			n.received_at, COALESCE(a.attempts, 0) FROM notifications n
 			LEFT JOIN consumption_answers a ON a.notification_uuid = n.notification_uuid
-			WHERE n.notification_type = 'CONSUMPTION_REQUEST' AND n.transaction_id != ''
+			WHERE n.notification_type = 'CONSUMPTION_REQUEST' AND n.received_at > ?4 AND n.transaction_id != ''
 			AND (a.notification_uuid IS NULL OR (a.status = 'retry' AND (a.next_attempt_at <= ?2 OR n.signed_date <= ?1)))
-			ORDER BY n.received_at LIMIT ?3`, millis(lapsed), millis(now), limit)
+			ORDER BY n.signed_date <= ?1, n.received_at LIMIT ?3`,
+			millis(lapsed), millis(now), limit, millis(now.Add(-consumptionHorizon)))
 		if err != nil {
 			return err
 		}

@@ -97,6 +97,8 @@ func TestPendingConsumptionRequests(t *testing.T) {
 	ctx := context.Background()
 	db := openTest(t)
 	lapsed := testNow.Add(-12 * time.Hour)
+	db.Now = func() time.Time { return testNow.Add(-consumptionHorizon - time.Minute) }
+	consumptionRequest(t, db, "past-the-horizon", "t0", testNow.Add(-consumptionHorizon-time.Hour))
 	db.Now = func() time.Time { return testNow.Add(-72 * time.Hour) }
 	consumptionRequest(t, db, "long-ago", "t1", testNow.Add(-73*time.Hour))
 	db.Now = func() time.Time { return testNow.Add(-time.Minute) }
@@ -125,7 +127,13 @@ func TestPendingConsumptionRequests(t *testing.T) {
 	}
 	require.Equal(t, map[string]time.Time{"long-ago": testNow.Add(-73 * time.Hour), "late": testNow.Add(-13 * time.Hour),
 		"fresh": testNow.Add(-2 * time.Minute), "retry-stuck": testNow.Add(-12 * time.Hour), "retry-due": testNow.Add(-2 * time.Hour)}, signed)
-	require.Equal(t, "long-ago", pending[0].NotificationUUID, "oldest first")
+	var order []string
+	for _, r := range pending {
+		order = append(order, r.NotificationUUID)
+	}
+	require.ElementsMatch(t, []string{"retry-due", "fresh"}, order[:2], "those still in time first")
+	require.Equal(t, "long-ago", order[2], "then the lapsed, oldest received first")
+	require.ElementsMatch(t, []string{"retry-stuck", "late"}, order[3:]) // received together
 }
 
 // Recording a request expired without an attempt keeps the JSON the last

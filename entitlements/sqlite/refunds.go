@@ -12,7 +12,7 @@ import (
 
 // lotOwnerSQL finds a lot by lot_id alone, for a caller that does not know
 // its user yet: the lot_id index, then the lots' key.
-const lotOwnerSQL = `SELECT user_id, granted, remaining FROM lots WHERE lot_id = ?`
+const lotOwnerSQL = `SELECT user_id, granted, remaining, expires_at FROM lots WHERE lot_id = ?`
 
 // refundLot applies Apple's revocation of a granted pack: the unspent part
 // is removed; the already-spent part becomes debt or is written off, as the
@@ -33,18 +33,21 @@ func (tx *Tx) applyRefund(ctx context.Context, p entitlements.Purchase, lotID, a
 	var l struct {
 		userID             string
 		granted, remaining int64
+		expiresAt          sql.NullInt64
 	}
 	if err := tx.QueryRowContext(ctx, lotOwnerSQL, lotID).
-		Scan(&l.userID, &l.granted, &l.remaining); err != nil {
+		Scan(&l.userID, &l.granted, &l.remaining, &l.expiresAt); err != nil {
 		return err
 	}
 	spent, err := tx.spentFrom(ctx, lotID)
 	if err != nil {
 		return err
 	}
-	expired, err := tx.expiredFrom(ctx, l.userID, lotID)
-	if err != nil {
-		return err
+	var expired int64
+	if l.expiresAt.Valid && l.expiresAt.Int64 <= millis(tx.now) { // else the sweep has written none off
+		if expired, err = tx.expiredFrom(ctx, l.userID, lotID); err != nil {
+			return err
+		}
 	}
 	// Credits the sweep wrote off were never spent: the refund plans with
 	// them as it would before the sweep came, so that what a refund bills
@@ -115,8 +118,9 @@ func (tx *Tx) spentFrom(ctx context.Context, lotID string) (int64, error) {
 }
 
 // expiredFrom is what the expiry sweep wrote off of a lot. A lot's expire
-// entries are found among its user's (entries_user): a refund is rare, and
-// an index for it would cost every write.
+// entries are found among its user's (entries_user), every one of which is
+// read: an index for them would cost every sweep's write, and only a
+// refund of a lot that has expired, rare, asks.
 func (tx *Tx) expiredFrom(ctx context.Context, userID, lotID string) (int64, error) {
 	var sum int64
 	err := tx.QueryRowContext(ctx, `SELECT COALESCE(-SUM(credits), 0) FROM entries

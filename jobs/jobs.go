@@ -28,7 +28,7 @@ type Func func(ctx context.Context, now time.Time) (Result, error)
 
 // Result counts what a run did, e.g. {"lots": 3, "credits": 30}; it is
 // stored with the run as JSON. A job may also keep there a mark for its
-// next runs to read back (sqlite.DB.MaxJobCount), such as how far
+// next runs to read back (sqlite.DB.LatestJobCount), such as how far
 // reconcile read each environment's history.
 type Result map[string]int64
 

@@ -33,7 +33,7 @@ type ReconcileOptions struct {
 // JobCounts reads back what earlier runs recorded in their counts;
 // *sqlite.DB is one.
 type JobCounts interface {
-	MaxJobCount(ctx context.Context, job, key string) (int64, bool, error)
+	LatestJobCount(ctx context.Context, job, key string) (int64, bool, error)
 }
 
 // RetentionMargin keeps a request's startDate this much younger than the
@@ -85,23 +85,31 @@ func Reconcile(client HistoryClient, inbox Inbox, runs JobCounts, opts Reconcile
 // through, or the window back, and marks in res what it read.
 func reconcileHistory(ctx context.Context, client HistoryClient, inbox Inbox, runs JobCounts, opts ReconcileOptions,
 	env string, now time.Time, res Result) error {
-	through, read, err := runs.MaxJobCount(ctx, ReconcileName, throughKey(env))
+	through, read, err := runs.LatestJobCount(ctx, ReconcileName, throughKey(env))
 	if err != nil {
 		return err
 	}
+	kept := serverapi.HistoryRetention(env) - RetentionMargin
 	back := opts.Window
-	if read {
-		back = max(back, now.Sub(time.UnixMilli(through))+ResumeOverlap)
+	switch {
+	case read && through > now.UnixMilli():
+		// A mark ahead of now (a clock put back) says nothing of what
+		// was read: read all that Apple keeps, once.
+		back = kept
+	case read:
+		gap := now.Sub(time.UnixMilli(through)) + ResumeOverlap
+		back = max(back, gap)
+		if lost := gap - kept; lost > 0 {
+			// Apple no longer keeps part of the gap since the last read:
+			// nothing can read it now, but the run's counts (logged, and
+			// kept in job_runs) say how much, so that an operator knows
+			// to look elsewhere.
+			res[lostKey(env)] = lost.Milliseconds()
+		}
 	}
-	req := serverapi.NotificationHistoryRequest{StartDate: historyStart(env, now, back).UnixMilli(), EndDate: now.UnixMilli(),
+	req := serverapi.NotificationHistoryRequest{StartDate: now.Add(-min(back, kept)).UnixMilli(), EndDate: now.UnixMilli(),
 		OnlyFailures: opts.OnlyFailures}
 	res[fromKey(env)] = req.StartDate
-	if lost := back - now.Sub(time.UnixMilli(req.StartDate)); lost > 0 {
-		// Apple no longer keeps that part of the gap: nothing can read it
-		// now, but the run's counts (logged, and kept in job_runs) say how
-		// much, so that an operator knows to look elsewhere.
-		res[lostKey(env)] = lost.Milliseconds()
-	}
 	if err := reconcileEnvironment(ctx, client, inbox, env, req, res); err != nil {
 		return err
 	}
@@ -117,14 +125,6 @@ func fromKey(env string) string    { return strings.ToLower(env) + "_from_ms" }
 // lostKey names the count of how much history a run wanted from env that
 // Apple no longer keeps (present only when some is).
 func lostKey(env string) string { return strings.ToLower(env) + "_beyond_retention_ms" }
-
-// historyStart is where a run at now asks env's history from: back, but
-// never before what Apple keeps for env, less RetentionMargin (Apple
-// refuses an older startDate, failing the whole run; what it no longer
-// keeps cannot be had anyway).
-func historyStart(env string, now time.Time, back time.Duration) time.Time {
-	return now.Add(-min(back, serverapi.HistoryRetention(env)-RetentionMargin))
-}
 
 func reconcileEnvironment(ctx context.Context, client HistoryClient, inbox Inbox, env string,
 	req serverapi.NotificationHistoryRequest, res Result) error {
@@ -142,8 +142,13 @@ func reconcileEnvironment(ctx context.Context, client HistoryClient, inbox Inbox
 				return err
 			}
 		}
-		if !page.HasMore || page.PaginationToken == "" {
+		if !page.HasMore {
 			return nil
+		}
+		if page.PaginationToken == "" {
+			// Without its token the rest cannot be asked for; ending here
+			// would mark history read that was not.
+			return errors.New("a history page says more follows but has no paginationToken")
 		}
 		token = page.PaginationToken
 	}

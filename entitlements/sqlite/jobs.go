@@ -174,20 +174,25 @@ func (db *DB) JobRuns(ctx context.Context, job string, limit int) ([]JobRun, err
 	return runs, err
 }
 
-// MaxJobCount is the largest value that any recorded run of job gave key in
-// its counts, and false when none did. It lets a job carry a mark from run
-// to run in the record of its runs, such as how far reconcile has read
-// each environment's history. key is letters, digits and underscores.
-func (db *DB) MaxJobCount(ctx context.Context, job, key string) (int64, bool, error) {
+// LatestJobCount is the value that the newest recorded run of job to give
+// key in its counts gave it, and false when none did. It lets a job carry a
+// mark from run to run in the record of its runs, such as how far
+// reconcile has read each environment's history. Newest by run, not the
+// largest value: a run whose clock was ahead must not leave a mark that
+// every later run believes. key is letters, digits and underscores.
+func (db *DB) LatestJobCount(ctx context.Context, job, key string) (int64, bool, error) {
 	if !isCountKey(key) {
 		return 0, false, fmt.Errorf("sqlite: count key %q is not letters, digits and underscores", key)
 	}
-	var v sql.NullInt64
+	var v int64
 	err := db.view(ctx, func(tx *Tx) error {
-		return tx.QueryRowContext(ctx, `SELECT MAX(json_extract(counts, ?)) FROM job_runs
-			WHERE job = ? AND json_type(counts, ?) = 'integer'`, "$."+key, job, "$."+key).Scan(&v)
+		return tx.QueryRowContext(ctx, `SELECT json_extract(counts, ?1) FROM job_runs
+			WHERE job = ?2 AND json_type(counts, ?1) = 'integer' ORDER BY run_id DESC LIMIT 1`, "$."+key, job).Scan(&v)
 	})
-	return v.Int64, v.Valid, err
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, false, nil
+	}
+	return v, err == nil, err
 }
 
 func isCountKey(key string) bool {

@@ -221,6 +221,10 @@ func (pc ProductConfig) product(key string, tiers map[string]int64) (entitlement
 	switch {
 	case pc.Credits < 0:
 		return p, keyErrorf(key+".credits", "%d: want a positive number of credits", pc.Credits)
+	case pc.Credits > entitlements.MaxCredits:
+		// Every purchase of it would be refused (invalid_quantity) while
+		// Apple is told 200: a paid pack that grants nothing.
+		return p, keyErrorf(key+".credits", "%d: want at most %d credits a pack", pc.Credits, entitlements.MaxCredits)
 	case pc.Credits > 0 && pc.Tier != "":
 		return p, keyErrorf(key, "set credits (a credit pack) or tier (a subscription), not both")
 	case pc.Credits == 0 && pc.Tier == "":

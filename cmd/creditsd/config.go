@@ -215,10 +215,70 @@ func parseConfig(data []byte, getenv func(string) string) (Config, error) {
 	if err := dec.Decode(new(yaml.Node)); err != io.EOF {
 		return Config{}, &ConfigError{Err: errors.New("want one YAML document, found more")}
 	}
+	if err := refuseDecimals(doc.Content[0], reflect.TypeOf(c), ""); err != nil {
+		return Config{}, err
+	}
 	if getenv == nil {
 		getenv = func(string) string { return "" }
 	}
 	return c, expand(reflect.ValueOf(&c).Elem(), "", getenv)
+}
+
+// refuseDecimals finds a decimal number given for a whole-number key (a
+// tier's allowance, a pack's credits): yaml decodes 30.9 into an int as 30,
+// without a word. n is the document's node for a value of type t at path.
+func refuseDecimals(n *yaml.Node, t reflect.Type, path string) error {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch {
+	case n.Kind == yaml.MappingNode && (t.Kind() == reflect.Struct || t.Kind() == reflect.Map):
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			ft, ok := t, true
+			if t.Kind() == reflect.Struct {
+				ft, ok = yamlField(t, n.Content[i].Value)
+			} else {
+				ft = t.Elem()
+			}
+			if !ok {
+				continue // an unknown key: the decoder has refused it already
+			}
+			if err := refuseDecimals(n.Content[i+1], ft, joinKey(path, n.Content[i].Value)); err != nil {
+				return err
+			}
+		}
+	case n.Kind == yaml.SequenceNode && (t.Kind() == reflect.Slice || t.Kind() == reflect.Array):
+		for i, item := range n.Content {
+			if err := refuseDecimals(item, t.Elem(), fmt.Sprintf("%s[%d]", path, i)); err != nil {
+				return err
+			}
+		}
+	case n.Kind == yaml.ScalarNode && n.Tag == "!!float" && reflect.Int <= t.Kind() && t.Kind() <= reflect.Uint64:
+		return keyErrorf(path, "%s: want a whole number", n.Value)
+	}
+	return nil
+}
+
+// yamlField is the type of t's field that yaml names key, looking into
+// inline fields too.
+func yamlField(t reflect.Type, key string) (reflect.Type, bool) {
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name, opts, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		if opts == "inline" {
+			if ft, ok := yamlField(f.Type, key); ok {
+				return ft, true
+			}
+			continue
+		}
+		if name == "" {
+			name = strings.ToLower(f.Name)
+		}
+		if name == key {
+			return f.Type, true
+		}
+	}
+	return nil, false
 }
 
 // keyLines maps each line holding a key to the key's dotted path, so that

@@ -202,7 +202,10 @@ func (a *app) serve(ctx context.Context) error {
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("shutdown: %w", err)
+		// Past the grace, the connections still open are closed, so that
+		// their handlers see their requests cancelled before the database
+		// closes under them.
+		return errors.Join(fmt.Errorf("shutdown: %w", err), srv.Close())
 	}
 	return nil
 }

@@ -46,3 +46,24 @@ func TestShutdownFinishesInFlightRequests(t *testing.T) {
 	e := w.entitlement("alice")
 	require.Equal(t, int64(30+5-31), e.Spendable, "the spend answered during shutdown is durable")
 }
+
+// A second signal during the graceful shutdown ends the process at once,
+// without waiting out the grace for a request still arriving.
+func TestShutdownSecondSignalEndsAtOnce(t *testing.T) {
+	w := newWorld(t)
+	conn, err := net.Dial("tcp", w.proc.addr)
+	require.NoError(t, err)
+	defer conn.Close()
+	_, err = fmt.Fprintf(conn, "POST /v1/users/alice/spends HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"+
+		"Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{", w.backend())
+	require.NoError(t, err)
+	time.Sleep(200 * time.Millisecond) // the server is reading the body, which never comes
+
+	require.NoError(t, w.proc.cmd.Process.Signal(syscall.SIGTERM))
+	time.Sleep(300 * time.Millisecond) // shutting down, waiting for the request
+	start := time.Now()
+	require.NoError(t, w.proc.cmd.Process.Signal(syscall.SIGTERM))
+	err = w.proc.cmd.Wait()
+	require.Error(t, err, "ended by the signal, not a clean exit")
+	require.Less(t, time.Since(start), 5*time.Second, "not the %s grace", shutdownGrace)
+}

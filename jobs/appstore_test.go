@@ -143,9 +143,11 @@ func TestReconcileResumesAfterAGap(t *testing.T) {
 		{"each environment its own: Sandbox never read", fakeCounts{"production_through_ms": ms(10 * day)}, 10*day + time.Hour, 72 * time.Hour, nil},
 		{"beyond what Apple keeps: as far as it does, less an hour, and how much is lost counted",
 			fakeCounts{"production_through_ms": ms(200 * day), "sandbox_through_ms": ms(40 * day)}, 180*day - time.Hour, 30*day - time.Hour,
-			Result{"production_beyond_retention_ms": (20*day + 2*time.Hour).Milliseconds(),
-				"sandbox_beyond_retention_ms": (10*day + 2*time.Hour).Milliseconds()}},
-		{"a mark in the future (a clock put back since): all that Apple keeps, once",
+			Result{"production_beyond_retention_ms": (20*day + time.Hour).Milliseconds(),
+				"sandbox_beyond_retention_ms": (10*day + time.Hour).Milliseconds()}},
+		{"just inside what Apple keeps: nothing lost, though the overlap reaches past it",
+			fakeCounts{"production_through_ms": ms(180*day - 90*time.Minute)}, 180*day - time.Hour, 72 * time.Hour, nil},
+		{"a mark in the future (a clock put back since): all that Apple keeps, until a run reads it",
 			fakeCounts{"production_through_ms": ms(-day), "sandbox_through_ms": ms(-day)}, 180*day - time.Hour, 30*day - time.Hour, nil},
 	} {
 		t.Run(c.name, func(t *testing.T) {

@@ -94,12 +94,12 @@ func reconcileHistory(ctx context.Context, client HistoryClient, inbox Inbox, ru
 	switch {
 	case read && through > now.UnixMilli():
 		// A mark ahead of now (a clock put back) says nothing of what
-		// was read: read all that Apple keeps, once.
+		// was read: read all that Apple keeps, until a run does.
 		back = kept
 	case read:
-		gap := now.Sub(time.UnixMilli(through)) + ResumeOverlap
-		back = max(back, gap)
-		if lost := gap - kept; lost > 0 {
+		unread := now.Sub(time.UnixMilli(through))
+		back = max(back, unread+ResumeOverlap)
+		if lost := unread - kept; lost > 0 {
 			// Apple no longer keeps part of the gap since the last read:
 			// nothing can read it now, but the run's counts (logged, and
 			// kept in job_runs) say how much, so that an operator knows

@@ -231,9 +231,18 @@ func refuseDecimals(n *yaml.Node, t reflect.Type, path string) error {
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
+	for n.Kind == yaml.AliasNode { // *name: the anchored value, where it is used
+		n = n.Alias
+	}
 	switch {
 	case n.Kind == yaml.MappingNode && (t.Kind() == reflect.Struct || t.Kind() == reflect.Map):
 		for i := 0; i+1 < len(n.Content); i += 2 {
+			if n.Content[i].Tag == "!!merge" { // <<: its mapping's keys are this one's
+				if err := refuseDecimalsMerged(n.Content[i+1], t, path); err != nil {
+					return err
+				}
+				continue
+			}
 			ft, ok := t, true
 			if t.Kind() == reflect.Struct {
 				ft, ok = yamlField(t, n.Content[i].Value)
@@ -255,6 +264,23 @@ func refuseDecimals(n *yaml.Node, t reflect.Type, path string) error {
 		}
 	case n.Kind == yaml.ScalarNode && n.Tag == "!!float" && reflect.Int <= t.Kind() && t.Kind() <= reflect.Uint64:
 		return keyErrorf(path, "%s: want a whole number", n.Value)
+	}
+	return nil
+}
+
+// refuseDecimalsMerged checks what a merge key (<<) brings into a mapping
+// of type t: a mapping, or a list of them, perhaps through aliases.
+func refuseDecimalsMerged(n *yaml.Node, t reflect.Type, path string) error {
+	for n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	if n.Kind != yaml.SequenceNode {
+		return refuseDecimals(n, t, path)
+	}
+	for _, m := range n.Content {
+		if err := refuseDecimals(m, t, path); err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -203,8 +203,8 @@ func (a *app) serve(ctx context.Context) error {
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		// Past the grace, the connections still open are closed, so that
-		// their handlers see their requests cancelled before the database
-		// closes under them.
+		// their handlers see their requests cancelled (Close does not wait
+		// for them: a write after the database closes fails, unacknowledged).
 		return errors.Join(fmt.Errorf("shutdown: %w", err), srv.Close())
 	}
 	return nil

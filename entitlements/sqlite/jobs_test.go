@@ -121,8 +121,9 @@ func TestClaimJobRun(t *testing.T) {
 	})
 }
 
-// A job reads back the furthest mark its runs recorded in their counts,
-// whatever their outcome, and nothing when none recorded it.
+// A job reads back the newest mark its runs recorded in their counts,
+// whatever their outcome and however it compares with older ones, and
+// nothing when none recorded it.
 func TestLatestJobCount(t *testing.T) {
 	ctx := context.Background()
 	db := openTest(t)

@@ -77,12 +77,8 @@ func (c Config) Resolve() (*Settings, error) {
 }
 
 func (c Config) checkServer() error {
-	host, port, err := net.SplitHostPort(c.Listen)
-	if err != nil || strings.ContainsAny(host, " /") {
-		return keyErrorf("listen", "%q: want host:port, e.g. 127.0.0.1:8080", c.Listen)
-	}
-	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
-		return keyErrorf("listen", "%q: want a port number from 0 to 65535", c.Listen)
+	if err := checkListen(c.Listen); err != nil {
+		return keyErrorf("listen", "%w", err)
 	}
 	if c.Database == "" {
 		return keyErrorf("database", "required: the SQLite file")
@@ -92,6 +88,20 @@ func (c Config) checkServer() error {
 	}
 	if c.Log.Format != "text" && c.Log.Format != "json" {
 		return keyErrorf("log.format", "%q: want text or json", c.Log.Format)
+	}
+	return nil
+}
+
+// checkListen refuses an address net.Listen would refuse for its form: the
+// config's listen and serve's --listen both pass here before the database
+// is opened, so a typo costs no migration.
+func checkListen(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil || strings.ContainsAny(host, " /") {
+		return fmt.Errorf("%q: want host:port, e.g. 127.0.0.1:8080", addr)
+	}
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		return fmt.Errorf("%q: want a port number from 0 to 65535", addr)
 	}
 	return nil
 }

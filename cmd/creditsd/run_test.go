@@ -73,6 +73,23 @@ func TestConfigFlagBeatsEnvironment(t *testing.T) {
 	require.ErrorContains(t, err, "missing.yaml", "without the flag, the environment names the file")
 }
 
+// A --listen that could never bind is a usage error, found before the
+// database is created or migrated.
+func TestServeListenFlagCheckedFirst(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "x.db")
+	config := filepath.Join(dir, "c.yaml")
+	require.NoError(t, os.WriteFile(config, []byte("database: "+db+
+		"\napple: {bundle_id: com.example.sora, environments: [Sandbox]}\nauth: {hs256_secret: a-secret-of-at-least-thirty-two-bytes!!}\n"), 0o600))
+	for _, addr := range []string{":abc", "127.0.0.1", "127.0.0.1:70000", "a b:80"} {
+		_, _, err := runCLI("serve", "--config", config, "--listen", addr)
+		var u usageError
+		require.True(t, errors.As(err, &u), "--listen %q: want a usage error (exit 2), got %v", addr, err)
+		require.ErrorContains(t, err, "--listen")
+		require.NoFileExists(t, db, "--listen %q: the database was opened first", addr)
+	}
+}
+
 func TestTuneGCLeavesAnOperatorsGOGC(t *testing.T) {
 	defer debug.SetGCPercent(debug.SetGCPercent(100))
 	tuneGC(func(string) string { return "" })

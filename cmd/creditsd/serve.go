@@ -32,6 +32,11 @@ func serveCommand(ctx context.Context, args []string, getenv func(string) string
 	} else if len(rest) > 0 {
 		return usageError{fmt.Sprintf("serve takes no arguments, got %q", rest)}
 	}
+	if *listen != "" {
+		if err := checkListen(*listen); err != nil {
+			return usageError{fmt.Sprintf("--listen %v", err)}
+		}
+	}
 	tuneGC(getenv)
 	tuneProcs(getenv)
 	a, err := openApp(ctx, *configPath, getenv, stderr)

@@ -210,7 +210,7 @@ func parseConfig(data []byte, getenv func(string) string) (Config, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(&c); err != nil {
-		return Config{}, decodeError(err, keyLines(doc.Content[0], "", map[int]string{}))
+		return Config{}, decodeError(err, keyLines(doc.Content[0], "", map[int][]keyNode{}))
 	}
 	if err := dec.Decode(new(yaml.Node)); err != io.EOF {
 		return Config{}, &ConfigError{Err: errors.New("want one YAML document, found more")}
@@ -307,33 +307,67 @@ func yamlField(t reflect.Type, key string) (reflect.Type, bool) {
 	return nil, false
 }
 
-// keyLines maps each line holding a key to the key's dotted path, so that
-// yaml's "line 4: cannot unmarshal…" can say which key it means.
-func keyLines(n *yaml.Node, path string, lines map[int]string) map[int]string {
+// keyNode is a key or a value the document holds on a line, with the
+// dotted path that names it: yaml's "line 4: cannot unmarshal…" names a
+// line, and one line can hold several (a flow mapping, a list item).
+type keyNode struct {
+	path  string
+	tag   string // a value's resolved tag (!!seq, !!str, …); "" for the key itself
+	value string // a scalar value's text
+}
+
+// keyLines maps each line to the keys and values on it, in document order.
+func keyLines(n *yaml.Node, path string, lines map[int][]keyNode) map[int][]keyNode {
 	switch n.Kind {
 	case yaml.MappingNode:
 		for i := 0; i+1 < len(n.Content); i += 2 {
-			p := joinKey(path, n.Content[i].Value)
-			lines[n.Content[i].Line] = p
-			keyLines(n.Content[i+1], p, lines)
+			k, v := n.Content[i], n.Content[i+1]
+			p := joinKey(path, k.Value)
+			lines[k.Line] = append(lines[k.Line], keyNode{path: p})
+			lines[v.Line] = append(lines[v.Line], keyNode{path: p, tag: v.ShortTag(), value: v.Value})
+			keyLines(v, p, lines)
 		}
 	case yaml.SequenceNode:
 		for i, item := range n.Content {
-			keyLines(item, fmt.Sprintf("%s[%d]", path, i), lines)
+			p := fmt.Sprintf("%s[%d]", path, i)
+			lines[item.Line] = append(lines[item.Line], keyNode{path: p, tag: item.ShortTag(), value: item.Value})
+			keyLines(item, p, lines)
 		}
 	}
 	return lines
 }
 
+// keyAt names what an error on line means: the last key or value there
+// whose tag is tag ("" for a key) and whose text yaml's message quoted
+// (shortened past 10 bytes to its first 7 and "..."; "" when it quoted
+// none), else the last of that tag.
+func keyAt(lines map[int][]keyNode, line int, tag, quoted string) string {
+	nodes, found := lines[line], ""
+	for i := len(nodes) - 1; i >= 0; i-- {
+		n := nodes[i]
+		if n.tag != tag {
+			continue
+		}
+		prefix, cut := strings.CutSuffix(quoted, "...")
+		if quoted == "" || n.value == quoted || cut && len(n.value) > 10 && strings.HasPrefix(n.value, prefix) {
+			return n.path
+		}
+		if found == "" {
+			found = n.path
+		}
+	}
+	return found
+}
+
 var (
 	yamlLine      = regexp.MustCompile(`^line (\d+): (.*)$`)
 	yamlUnknown   = regexp.MustCompile(`^field (\S+) not found in type \S+$`)
-	yamlWrongType = regexp.MustCompile("^cannot unmarshal !!(\\w+) (?:`[^`]*` )?into (\\S+)$")
+	yamlWrongType = regexp.MustCompile("^cannot unmarshal !!(\\w+) (?:`([^`]*)` )?into (\\S+)$")
 )
 
 // decodeError turns yaml's type errors into ConfigErrors naming the key.
 // It drops the offending value: it could be a misplaced secret.
-func decodeError(err error, lines map[int]string) error {
+func decodeError(err error, lines map[int][]keyNode) error {
 	var te *yaml.TypeError
 	if !errors.As(err, &te) {
 		return &ConfigError{Err: err}
@@ -343,17 +377,55 @@ func decodeError(err error, lines map[int]string) error {
 		ce := &ConfigError{Err: errors.New(msg)}
 		if m := yamlLine.FindStringSubmatch(msg); m != nil {
 			ce.Line, _ = strconv.Atoi(m[1])
-			ce.Key, msg = lines[ce.Line], m[2]
+			ce.Key, msg = keyAt(lines, ce.Line, "", ""), m[2]
 			if u := yamlUnknown.FindStringSubmatch(msg); u != nil {
 				msg = "unknown key " + u[1]
 			} else if w := yamlWrongType.FindStringSubmatch(msg); w != nil {
-				msg = fmt.Sprintf("want %s, got !!%s", w[2], w[1])
+				if k := keyAt(lines, ce.Line, "!!"+w[1], w[2]); k != "" {
+					ce.Key = k // the value that is of the wrong type, not the line's last key
+				}
+				msg = fmt.Sprintf("want %s, got %s", yamlWant(w[3]), yamlGot(w[1]))
 			}
 			ce.Err = errors.New(msg)
 		}
 		errs = append(errs, ce)
 	}
 	return errors.Join(errs...)
+}
+
+// yamlWant names a Go type of Config as the YAML it wants, not as Go
+// spells it (main.ProductConfig means nothing in a config file).
+func yamlWant(goType string) string {
+	switch {
+	case strings.HasPrefix(goType, "[]"):
+		return "a list"
+	case strings.HasPrefix(goType, "map["), strings.HasPrefix(goType, "main."):
+		return "a mapping of keys"
+	case strings.HasPrefix(goType, "int"), strings.HasPrefix(goType, "uint"):
+		return "a whole number"
+	case goType == "string":
+		return "a string"
+	case goType == "bool":
+		return "true or false"
+	}
+	return goType
+}
+
+// yamlGot names the YAML tag of what the file gave.
+func yamlGot(tag string) string {
+	switch tag {
+	case "str":
+		return "a string"
+	case "seq":
+		return "a list"
+	case "map":
+		return "a mapping"
+	case "int", "float":
+		return "a number"
+	case "bool":
+		return "true or false"
+	}
+	return "!!" + tag
 }
 
 var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)

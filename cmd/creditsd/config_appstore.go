@@ -39,6 +39,16 @@ func (c AppStoreAPIConfig) resolve(bundleID string) (*serverapi.Client, error) {
 	case c.PrivateKeyFile == "":
 		return nil, keyErrorf("app_store_api.private_key_file", "required with the other app_store_api keys")
 	}
+	for _, u := range []struct{ key, value string }{
+		{"app_store_api.production_url", c.ProductionURL}, {"app_store_api.sandbox_url", c.SandboxURL},
+	} {
+		if u.value == "" {
+			continue
+		}
+		if err := serverapi.CheckBaseURL(u.value); err != nil {
+			return nil, keyErrorf(u.key, "%v", err)
+		}
+	}
 	pem, err := os.ReadFile(c.PrivateKeyFile)
 	if err != nil {
 		return nil, keyErrorf("app_store_api.private_key_file", "cannot read it: %v", err)

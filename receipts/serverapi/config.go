@@ -113,11 +113,21 @@ func baseURL(field, raw, def string) (string, error) {
 	if raw == "" {
 		return def, nil
 	}
-	u, err := url.Parse(raw)
-	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
-		return "", fmt.Errorf("serverapi: Config.%s %q is not an absolute http(s) base URL", field, raw)
+	if err := CheckBaseURL(raw); err != nil {
+		return "", fmt.Errorf("serverapi: Config.%s %w", field, err)
 	}
 	return strings.TrimRight(raw, "/"), nil
+}
+
+// CheckBaseURL refuses what cannot be an API's base URL: anything but an
+// absolute http(s) URL without query or fragment. A configuration checks
+// its own keys with it, to name the key that is wrong.
+func CheckBaseURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+		return fmt.Errorf("%q is not an absolute http(s) base URL", raw)
+	}
+	return nil
 }
 
 func checkKey(k *ecdsa.PrivateKey) error {

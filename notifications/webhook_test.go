@@ -82,6 +82,17 @@ func (f *fixture) notification(uuid, typ, txID, productID, user string) string {
 	return jws
 }
 
+// rescindConsent signs a RESCIND_CONSENT notification, which carries
+// appData where others carry data.
+func (f *fixture) rescindConsent(uuid string) string {
+	f.t.Helper()
+	jws, err := f.ca.Sign(map[string]any{"notificationType": "RESCIND_CONSENT", "notificationUUID": uuid, "version": "2.0",
+		"signedDate": devca.Millis(now), "appData": map[string]any{"appAppleId": 1, "bundleId": bundleID,
+			"environment": receipts.Sandbox, "signedAppTransactionInfo": "e30.e30.sig"}})
+	require.NoError(f.t, err)
+	return jws
+}
+
 func (f *fixture) post(body string) (int, map[string]any) {
 	f.t.Helper()
 	resp, err := http.Post(f.srv.URL, "application/json", strings.NewReader(body))
@@ -133,6 +144,7 @@ func TestWebhookKeepsWhatItCannotUse(t *testing.T) {
 		{"unknown type", f.notification("u-1", "SOMETHING_NEW", "", "", ""), "recorded"},
 		{"unknown product", f.notification("u-2", "ONE_TIME_CHARGE", "tx-9", "other.product", "alice"), "unknown_product"},
 		{"test notification", f.notification("u-3", "TEST", "", "", ""), "recorded"},
+		{"rescind consent (appData, no data)", f.rescindConsent("u-4"), "recorded"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			status, body := f.send(c.jws)

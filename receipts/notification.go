@@ -19,6 +19,7 @@ type Notification struct {
 	Data                  *NotificationData      `json:"data,omitempty"`
 	Summary               *NotificationSummary   `json:"summary,omitempty"`
 	ExternalPurchaseToken *ExternalPurchaseToken `json:"externalPurchaseToken,omitempty"`
+	AppData               *AppData               `json:"appData,omitempty"`
 
 	Transaction *Transaction `json:"-"` // verified signedTransactionInfo, nil if absent
 	Renewal     *RenewalInfo `json:"-"` // verified signedRenewalInfo, nil if absent
@@ -61,6 +62,16 @@ type ExternalPurchaseToken struct {
 	BundleID           string    `json:"bundleId,omitempty"`
 }
 
+// AppData replaces data in RESCIND_CONSENT notifications (App Store Server
+// Notifications 2.19). Its signedAppTransactionInfo is kept in the stored
+// payload but not verified or read: nothing here acts on app transactions.
+type AppData struct {
+	AppAppleID               int64  `json:"appAppleId,omitempty"`
+	BundleID                 string `json:"bundleId,omitempty"`
+	Environment              string `json:"environment,omitempty"`
+	SignedAppTransactionInfo string `json:"signedAppTransactionInfo,omitempty"`
+}
+
 // UnmarshalJSON reads Apple's JSON (tokenCreationDate in milliseconds).
 func (e *ExternalPurchaseToken) UnmarshalJSON(b []byte) error {
 	type plain ExternalPurchaseToken
@@ -85,8 +96,9 @@ func (e ExternalPurchaseToken) MarshalJSON() ([]byte, error) {
 	}{plain(e), toMillis(e.TokenCreationDate)})
 }
 
-// BundleID is the app the notification is for, from data, summary or
-// externalPurchaseToken, in Apple's order; "" when none is present.
+// BundleID is the app the notification is for, from data, summary,
+// externalPurchaseToken or appData, in Apple's order; "" when none is
+// present.
 func (n *Notification) BundleID() string {
 	switch {
 	case n.Data != nil:
@@ -95,6 +107,8 @@ func (n *Notification) BundleID() string {
 		return n.Summary.BundleID
 	case n.ExternalPurchaseToken != nil:
 		return n.ExternalPurchaseToken.BundleID
+	case n.AppData != nil:
+		return n.AppData.BundleID
 	}
 	return ""
 }
@@ -108,6 +122,8 @@ func (n *Notification) AppAppleID() int64 {
 		return n.Summary.AppAppleID
 	case n.ExternalPurchaseToken != nil:
 		return n.ExternalPurchaseToken.AppAppleID
+	case n.AppData != nil:
+		return n.AppData.AppAppleID
 	}
 	return 0
 }
@@ -126,6 +142,8 @@ func (n *Notification) Environment() string {
 			return Sandbox
 		}
 		return Production
+	case n.AppData != nil:
+		return n.AppData.Environment
 	}
 	return ""
 }

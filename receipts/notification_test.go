@@ -33,6 +33,13 @@ func TestVerifyNotificationApp(t *testing.T) {
 		"external purchase token": {withBlock(now, "externalPurchaseToken", map[string]any{
 			"externalPurchaseId": "SANDBOX_123", "bundleId": testBundleID, "appAppleId": testAppAppleID, "tokenCreationDate": now.UnixMilli(),
 		}), ""},
+		// RESCIND_CONSENT carries appData instead of data.
+		"app data": {withBlock(now, "appData", map[string]any{
+			"bundleId": testBundleID, "environment": Production, "appAppleId": testAppAppleID, "signedAppTransactionInfo": "x.y.z",
+		}), ""},
+		"app data wrong bundle": {withBlock(now, "appData", map[string]any{"bundleId": "x", "environment": Sandbox}), CodeAppIdentifier},
+		"app data production no app apple id": {withBlock(now, "appData", map[string]any{
+			"bundleId": testBundleID, "environment": Production}), CodeAppIdentifier},
 		"neither data nor summary": {withBlock(now, "", nil), CodeAppIdentifier},
 		"no notificationUUID":      {without(notificationPayload(now, notificationData(Sandbox)), "notificationUUID"), CodeMalformed},
 		"no notificationType":      {without(notificationPayload(now, notificationData(Sandbox)), "notificationType"), CodeMalformed},

@@ -108,6 +108,11 @@ func TestNotificationHelpers(t *testing.T) {
 	n.ExternalPurchaseToken.ExternalPurchaseID = "SANDBOX_abc"
 	require.Equal(t, Sandbox, n.Environment())
 
+	n = &Notification{AppData: &AppData{BundleID: "b", Environment: Sandbox, AppAppleID: 7}}
+	require.Equal(t, "b", n.BundleID())
+	require.Equal(t, Sandbox, n.Environment())
+	require.Equal(t, int64(7), n.AppAppleID())
+
 	n = &Notification{}
 	require.Empty(t, n.BundleID())
 	require.Empty(t, n.Environment())

@@ -75,19 +75,30 @@ type RefundPlan struct {
 }
 
 // Revoked is the credits a refund of percentMilli (in milliunits; outside
-// 1..100000, all) revokes of a lot of granted: floor(granted × percent /
-// 100000), without overflowing int64.
+// 1..100000, all) revokes of a lot of granted, without overflowing int64:
+// granted × percent / 100000, rounded down, unless Apple's own rounding of
+// the percentage to a milliunit explains the fraction. Refunding 1 of 3
+// packs bought together is 33.333 %, 9.9999 of their 30 credits: that is
+// 10, and rounding down would leave the buyer a credit nobody paid for.
 func Revoked(granted, percentMilli int64) int64 {
 	if percentMilli <= 0 || percentMilli > 100000 {
 		percentMilli = 100000
 	}
-	return granted/100000*percentMilli + granted%100000*percentMilli/100000
+	q := granted/100000*percentMilli + granted%100000*percentMilli/100000
+	r := granted % 100000 * percentMilli % 100000 // what floor dropped, in 1/100000 of a credit
+	// Apple's percentage is within half a milliunit of the true share, so
+	// the product is within granted/2 hundred-thousandths of a credit of it.
+	if r >= 50000 && 2*(100000-r) <= granted {
+		q++
+	}
+	return q
 }
 
 // PlanRefund decides what refunding a lot takes back. percentMilli is
 // Apple's revocationPercentage in milliunits (100000 = all); a partial
-// refund revokes that share of the lot, rounded down, so that a user is
-// never charged for more than Apple refunded. The unspent part goes first;
+// refund revokes that share of the lot, rounded down unless Apple's
+// rounding of the percentage explains the fraction (Revoked), so that a
+// user is never charged for more than Apple refunded. The unspent part goes first;
 // whatever the revocation still needs comes from credits already spent.
 func PlanRefund(granted, remaining, spent, percentMilli int64, policy string) RefundPlan {
 	p := RefundPlan{Revoked: Revoked(granted, percentMilli)}

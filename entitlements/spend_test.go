@@ -86,10 +86,17 @@ func TestPlanRefund(t *testing.T) {
 		{"full, part spent: forgiven", 10, 4, 6, 100000, RefundForgive, RefundPlan{Revoked: 10, Removed: 4, WrittenOff: 6}},
 		{"prorated takes the unspent part first", 10, 4, 6, 50000, RefundDebt, RefundPlan{Revoked: 5, Removed: 4, Debt: 1}},
 		{"prorated rounds down", 10, 10, 0, 33333, RefundDebt, RefundPlan{Revoked: 3, Removed: 3}},
+		{"prorated rounds down past Apple's rounding", 10, 10, 0, 55555, RefundDebt, RefundPlan{Revoked: 5, Removed: 5}},
+		// 1 of 3 packs (30 credits) is 33.333 %: 9.9999 credits is Apple's
+		// rounding of 10, and so is 1 of 9 (11.111 % of 90).
+		{"1 of 3 units", 30, 30, 0, 33333, RefundDebt, RefundPlan{Revoked: 10, Removed: 10}},
+		{"2 of 3 units", 30, 30, 0, 66667, RefundDebt, RefundPlan{Revoked: 20, Removed: 20}},
+		{"1 of 9 units", 90, 90, 0, 11111, RefundDebt, RefundPlan{Revoked: 10, Removed: 10}},
+		{"1 of 3 credits", 3, 3, 0, 33333, RefundDebt, RefundPlan{Revoked: 1, Removed: 1}},
 		{"expired credits are not debt", 10, 0, 4, 100000, RefundDebt, RefundPlan{Revoked: 10, Removed: 0, Debt: 4}},
 		{"a bad percentage is a full refund", 10, 10, 0, 0, RefundDebt, RefundPlan{Revoked: 10, Removed: 10}},
 		{"no overflow", 1 << 60, 1 << 60, 0, 99999, RefundDebt,
-			RefundPlan{Revoked: 1152909975391800907, Removed: 1152909975391800907}}, // floor(2^60 × 99999 / 100000)
+			RefundPlan{Revoked: 1152909975391800908, Removed: 1152909975391800908}}, // 2^60 × 99999 / 100000 = …907.53: the nearest, as Apple's rounding covers over a credit here
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -104,22 +104,53 @@ func (c *chain) findRoot(roots []*x509.Certificate, cache *chainCache) error {
 }
 
 // checkSignedBy checks names and signatures of leaf <- intermediate <- root.
-// CheckSignatureFrom also insists the parent is a CA allowed to sign
-// certificates, so a leaf cannot pose as an intermediate.
+// The names are compared here, so that a twin certificate with another
+// name is refused whatever x509.Verify would try; checkPath checks each
+// signature with CheckSignatureFrom, which insists the parent is a CA
+// allowed to sign certificates, so a leaf cannot pose as an intermediate.
 func checkSignedBy(leaf, intermediate, root *x509.Certificate) error {
-	if !bytes.Equal(intermediate.RawIssuer, root.RawSubject) {
+	if !bytes.Equal(intermediate.RawIssuer, root.RawSubject) || !bytes.Equal(leaf.RawIssuer, intermediate.RawSubject) {
 		return errIssuerName
 	}
-	if err := intermediate.CheckSignatureFrom(root); err != nil {
-		return err
-	}
-	if !bytes.Equal(leaf.RawIssuer, intermediate.RawSubject) {
-		return errIssuerName
-	}
-	return leaf.CheckSignatureFrom(intermediate)
+	return checkPath(leaf, intermediate, root)
 }
 
 var errIssuerName = errors.New("issuer name does not match the parent's subject")
+
+// checkPath runs RFC 5280's path validation over the chain, as Apple's
+// Java, Swift and Python verifiers do: the signatures, the limits a CA puts
+// on what it signs (path length, name constraints) and critical
+// extensions. checkProfile has already allowed Apple's markers critical,
+// so copies without them go to x509.Verify, which knows no marker.
+// Validity is checked per payload at its signedDate (checkValidity), so
+// here the time is one at which all three certificates are valid.
+func checkPath(leaf, intermediate, root *x509.Certificate) error {
+	l, i, r := *leaf, *intermediate, *root
+	l.UnhandledCriticalExtensions = withoutOID(l.UnhandledCriticalExtensions, oidAppleLeaf)
+	i.UnhandledCriticalExtensions = withoutOID(i.UnhandledCriticalExtensions, oidAppleIntermediate)
+	roots, intermediates := x509.NewCertPool(), x509.NewCertPool()
+	roots.AddCert(&r)
+	intermediates.AddCert(&i)
+	at := leaf.NotBefore
+	for _, c := range []*x509.Certificate{intermediate, root} {
+		if c.NotBefore.After(at) {
+			at = c.NotBefore
+		}
+	}
+	_, err := l.Verify(x509.VerifyOptions{Roots: roots, Intermediates: intermediates, CurrentTime: at,
+		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}})
+	return err
+}
+
+func withoutOID(oids []asn1.ObjectIdentifier, drop asn1.ObjectIdentifier) []asn1.ObjectIdentifier {
+	var out []asn1.ObjectIdentifier
+	for _, o := range oids {
+		if !o.Equal(drop) {
+			out = append(out, o)
+		}
+	}
+	return out
+}
 
 // checkValidity checks every certificate at the payload's signedDate, as
 // Apple's verifier does with online checks off: a transaction signed while

@@ -128,20 +128,32 @@ func TestCertificateUnparsable(t *testing.T) {
 func TestHandmadeChains(t *testing.T) {
 	unknown := pkix.Extension{Id: []int{1, 2, 3, 4}, Critical: true, Value: []byte{5, 0}}
 	for name, tc := range map[string]struct {
-		edit func(intermediate, leaf *x509.Certificate)
+		edit func(root, intermediate, leaf *x509.Certificate)
 		code Code
 	}{
 		"baseline": {nil, ""},
 		// CheckSignatureFrom refuses a parent that is not a CA, even one
 		// carrying Apple's intermediate OID and chaining to our root.
-		"intermediate not a CA": {func(i, _ *x509.Certificate) { i.IsCA, i.KeyUsage = false, x509.KeyUsageDigitalSignature }, CodeChain},
-		"leaf critical unknown extension": {func(_, l *x509.Certificate) {
+		"intermediate not a CA": {func(_, i, _ *x509.Certificate) { i.IsCA, i.KeyUsage = false, x509.KeyUsageDigitalSignature }, CodeChain},
+		"leaf critical unknown extension": {func(_, _, l *x509.Certificate) {
 			l.ExtraExtensions = append(l.ExtraExtensions, unknown)
 		}, CodeCertificate},
-		"intermediate critical unknown extension": {func(i, _ *x509.Certificate) {
+		"intermediate critical unknown extension": {func(_, i, _ *x509.Certificate) {
 			i.ExtraExtensions = append(i.ExtraExtensions, unknown)
 		}, CodeCertificate},
-		"leaf key usage without signatures": {func(_, l *x509.Certificate) { l.KeyUsage = x509.KeyUsageKeyEncipherment }, CodeCertificate},
+		"leaf key usage without signatures": {func(_, _, l *x509.Certificate) { l.KeyUsage = x509.KeyUsageKeyEncipherment }, CodeCertificate},
+		// Apple's markers may be critical: they are what we check for.
+		"markers critical": {func(_, i, l *x509.Certificate) {
+			i.ExtraExtensions[0].Critical, l.ExtraExtensions[0].Critical = true, true
+		}, ""},
+		// RFC 5280's limits a CA puts on what it signs (checkPath).
+		"root allows no intermediate (path length 0)": {func(r, _, _ *x509.Certificate) {
+			r.MaxPathLen, r.MaxPathLenZero = 0, true
+		}, CodeChain},
+		"leaf name outside the intermediate's name constraints": {func(_, i, l *x509.Certificate) {
+			i.PermittedDNSDomains, i.PermittedDNSDomainsCritical = []string{"apple.com"}, true
+			l.DNSNames = []string{"store.example.net"}
+		}, CodeChain},
 	} {
 		t.Run(name, func(t *testing.T) {
 			h := newHandmadeChain(t, tc.edit)

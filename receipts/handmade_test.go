@@ -25,7 +25,7 @@ type handmadeChain struct {
 
 // newHandmadeChain builds a chain; edit may change the intermediate's and
 // the leaf's templates before they are signed.
-func newHandmadeChain(t *testing.T, edit func(intermediate, leaf *x509.Certificate)) *handmadeChain {
+func newHandmadeChain(t *testing.T, edit func(root, intermediate, leaf *x509.Certificate)) *handmadeChain {
 	t.Helper()
 	now := time.Now()
 	intTmpl := &x509.Certificate{
@@ -38,13 +38,14 @@ func newHandmadeChain(t *testing.T, edit func(intermediate, leaf *x509.Certifica
 		KeyUsage:        x509.KeyUsageDigitalSignature,
 		ExtraExtensions: []pkix.Extension{{Id: oidAppleLeaf, Value: []byte{5, 0}}},
 	}
-	if edit != nil {
-		edit(intTmpl, leafTmpl)
-	}
-	rootKey, root := handmadeCert(t, &x509.Certificate{
+	rootTmpl := &x509.Certificate{
 		Subject: pkix.Name{CommonName: "handmade root"}, NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour),
 		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
-	}, nil, nil, nil)
+	}
+	if edit != nil {
+		edit(rootTmpl, intTmpl, leafTmpl)
+	}
+	rootKey, root := handmadeCert(t, rootTmpl, nil, nil, nil)
 	intKey, intermediate := handmadeCert(t, intTmpl, root, rootKey, nil)
 	leafKey, leaf := handmadeCert(t, leafTmpl, intermediate, intKey, nil)
 	return &handmadeChain{root, intermediate, leaf, leafKey, rootKey, intKey}

@@ -350,15 +350,24 @@ func (tx *Tx) keepTransactionJWS(ctx context.Context, p entitlements.Purchase) e
 // reports that this call undid a refund in force: it gave credits back.
 func (tx *Tx) refreshPurchase(ctx context.Context, p entitlements.Purchase, g entitlements.Grant, actor string) (restored bool, err error) {
 	var old struct {
-		signed  int64
-		revoked sql.NullInt64
-		lotID   sql.NullString
+		signed                      int64
+		revoked                     sql.NullInt64
+		lotID                       sql.NullString
+		environment, product, first string
 	}
-	if err := tx.QueryRowContext(ctx, `SELECT signed_date, revocation_date, lot_id FROM apple_transactions
-		WHERE transaction_id = ?`, p.TransactionID).Scan(&old.signed, &old.revoked, &old.lotID); err != nil {
+	if err := tx.QueryRowContext(ctx, `SELECT signed_date, revocation_date, lot_id, environment, product_id,
+		original_transaction_id FROM apple_transactions WHERE transaction_id = ?`, p.TransactionID).
+		Scan(&old.signed, &old.revoked, &old.lotID, &old.environment, &old.product, &old.first); err != nil {
 		return false, err
 	}
 	if millis(p.SignedDate) <= old.signed {
+		return false, nil
+	}
+	// Apple re-signs a transaction with the same environment, product and
+	// original; one that differs is another transaction that shares the id
+	// (Apple does not promise Sandbox and Production ids never meet), and a
+	// free Sandbox refund must not take back a paid Production pack.
+	if p.Environment != old.environment || p.ProductID != old.product || p.OriginalTransactionID != old.first {
 		return false, nil
 	}
 	revoked := nullMillis(p.RevocationDate)

@@ -105,6 +105,29 @@ func TestClaimNewerSignature(t *testing.T) {
 	})
 }
 
+// A version of a transaction id from another environment, product or
+// original transaction is another transaction: it never revises the kept one.
+func TestAnotherTransactionUnderTheSameID(t *testing.T) {
+	for name, edit := range map[string]func(*entitlements.Purchase){
+		"environment": func(p *entitlements.Purchase) { p.Environment = "Production" },
+		"product":     func(p *entitlements.Purchase) { p.ProductID = "other.pack" },
+		"original":    func(p *entitlements.Purchase) { p.OriginalTransactionID = "999" },
+	} {
+		t.Run(name, func(t *testing.T) {
+			db := openTest(t)
+			p := purchase("120", tokens.Token("alice"))
+			require.False(t, webhook(t, db, "u-1", p))
+			require.Equal(t, int64(10), balance(t, db, "alice"))
+			other := resign(p, time.Minute, refunded)
+			edit(&other)
+			require.False(t, webhook(t, db, "u-2", other))
+			require.Equal(t, int64(10), balance(t, db, "alice"), "the kept transaction is not refunded")
+			require.False(t, webhook(t, db, "u-3", resign(p, 2*time.Minute, refunded)))
+			require.Equal(t, int64(0), balance(t, db, "alice"), "its own refund still applies")
+		})
+	}
+}
+
 func TestWebhookThenApp(t *testing.T) {
 	t.Run("known user: granted at once; the app's claim adds nothing", func(t *testing.T) {
 		db := openTest(t)

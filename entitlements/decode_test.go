@@ -5,6 +5,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -14,10 +15,11 @@ func TestDecodeJSON(t *testing.T) {
 		Seconds int64 `json:"seconds"`
 	}
 	type body struct {
-		Key     string  `json:"key"`
-		Credits int64   `json:"credits"`
-		Tags    []inner `json:"tags"`
-		Inner   *inner  `json:"inner"`
+		Key     string     `json:"key"`
+		Credits int64      `json:"credits"`
+		Tags    []inner    `json:"tags"`
+		Inner   *inner     `json:"inner"`
+		Expires *time.Time `json:"expires_at"`
 	}
 	for name, tc := range map[string]struct {
 		body string
@@ -31,7 +33,15 @@ func TestDecodeJSON(t *testing.T) {
 		"array":                             {`[]`, "invalid_body"},
 		"number":                            {`7`, "invalid_body"},
 		"unknown field":                     {`{"key":"a","extra":1}`, "invalid_body"},
-		"wrong type":                        {`{"credits":"3"}`, "invalid_body"},
+		"wrong type":                        {`{"key":3}`, "invalid_body"},
+		"wrong type, nested":                {`{"key":"a","inner":{"seconds":"2"}}`, "invalid_body"},
+		"credits as a string":               {`{"key":"a","credits":"3"}`, "invalid_credits"},
+		"credits with a decimal point":      {`{"key":"a","credits":1.5}`, "invalid_credits"},
+		"credits with an exponent":          {`{"key":"a","credits":1e1}`, "invalid_credits"},
+		"expires_at a date alone":           {`{"key":"a","expires_at":"2030-01-01"}`, "invalid_expires_at"},
+		"expires_at no such day":            {`{"key":"a","expires_at":"2030-02-30T00:00:00Z"}`, "invalid_expires_at"},
+		"expires_at a number":               {`{"key":"a","expires_at":5}`, "invalid_expires_at"},
+		"expires_at in RFC 3339":            {`{"key":"a","expires_at":"2030-01-01T00:00:00+02:00"}`, ""},
 		"trailing data":                     {`{"key":"a"} {}`, "invalid_body"},
 		"unfinished":                        {`{"key":`, "invalid_body"},
 		"too large":                         {`{"key":"` + strings.Repeat("a", MaxBodyBytes) + `"}`, "body_too_large"},
@@ -55,6 +65,9 @@ func TestDecodeJSON(t *testing.T) {
 			var e *Error
 			require.True(t, errors.As(err, &e), "want an *Error, got %v", err)
 			require.Equal(t, tc.code, e.Code, e.Detail)
+			for _, goism := range []string{"Go struct", "int64", "UnmarshalJSON", "2006-01-02"} {
+				require.NotContains(t, e.Detail, goism, "the detail speaks JSON, not Go")
+			}
 		})
 	}
 }

@@ -8,7 +8,9 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"reflect"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/creditsd/creditsd/receipts"
@@ -191,15 +193,48 @@ func DecodeJSON(r *http.Request, v any) error {
 		err = decodeObject(body, v)
 	}
 	var tooBig *http.MaxBytesError
+	var wrongType *json.UnmarshalTypeError
+	var badTime *time.ParseError
 	switch {
 	case errors.As(err, &tooBig):
 		return Errorf(KindTooLarge, "body_too_large", "the body exceeds %d bytes", MaxBodyBytes)
 	case errors.Is(err, io.EOF):
 		return Errorf(KindInvalid, "invalid_body", "the body is empty; a JSON object is required")
+	case errors.As(err, &wrongType):
+		return fieldTypeError(wrongType)
+	case errors.As(err, &badTime), err != nil && strings.HasPrefix(err.Error(), "Time.UnmarshalJSON"):
+		// expires_at is the only time a request carries (grants, tiers).
+		return Errorf(KindInvalid, "invalid_expires_at", "expires_at must be an RFC 3339 time, e.g. 2027-01-01T00:00:00Z")
 	case err != nil:
 		return Errorf(KindInvalid, "invalid_body", "the body is not the expected JSON object: %v", err)
 	}
 	return nil
+}
+
+// fieldTypeError names a field given a value of the wrong JSON type in the
+// client's words, not Go's: credits of 1.5 (or 1.0, or 1e1, which Go will
+// not read into an integer) is invalid_credits, as an out-of-range one is.
+func fieldTypeError(e *json.UnmarshalTypeError) error {
+	if e.Field == "credits" {
+		return Errorf(KindInvalid, "invalid_credits",
+			"credits must be a whole number from 1 to 1,000,000,000, written without a decimal point or exponent")
+	}
+	want := "a string"
+	switch e.Type.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		want = "a whole number"
+	case reflect.Float32, reflect.Float64:
+		want = "a number"
+	case reflect.Bool:
+		want = "true or false"
+	case reflect.Struct, reflect.Map:
+		want = "an object"
+	case reflect.Slice, reflect.Array:
+		want = "an array"
+	}
+	got, _, _ := strings.Cut(e.Value, " ") // "number 1.5": the kind, not the value
+	return Errorf(KindInvalid, "invalid_body", "%s must be %s, not a JSON %s", e.Field, want, got)
 }
 
 // decodeObject decodes body, one JSON object, into v. It looks at the

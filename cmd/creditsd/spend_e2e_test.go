@@ -163,7 +163,7 @@ func TestEndToEndSpendRefusals(t *testing.T) {
 		{"absurd grant", w.admin(), "/v1/users/alice/grants", `{"idempotency_key":"k","credits":9223372036854775000,"reason":"x"}`, 400, "invalid_credits"},
 		{"absurd seconds", w.backend(), "/v1/users/alice/spends", `{"idempotency_key":"k","product":"sora","generation":{"seconds":1e400,"resolution":"480p"}}`, 400, "invalid_seconds"},
 		{"negative seconds", w.backend(), "/v1/users/alice/spends", `{"idempotency_key":"k","product":"sora","generation":{"seconds":-1e-9,"resolution":"480p"}}`, 400, "invalid_seconds"},
-		{"fractional credits", w.backend(), "/v1/users/alice/spends", `{"idempotency_key":"k","product":"sora","credits":1.5}`, 400, "invalid_body"},
+		{"fractional credits", w.backend(), "/v1/users/alice/spends", `{"idempotency_key":"k","product":"sora","credits":1.5}`, 400, "invalid_credits"},
 		{"both forms", w.backend(), "/v1/users/alice/spends", map[string]any{"idempotency_key": "k", "product": "sora", "credits": 1, "generation": map[string]any{"seconds": 1, "resolution": "480p"}}, 400, "invalid_body"},
 		{"no key", w.backend(), "/v1/users/alice/spends", map[string]any{"product": "sora", "credits": 1}, 400, "invalid_idempotency_key"},
 		{"user token cannot spend", w.token("alice", "", time.Minute), "/v1/users/alice/spends", map[string]any{"idempotency_key": "k", "product": "sora", "credits": 1}, 403, "insufficient_scope"},

@@ -161,11 +161,25 @@ func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
 			return nil, usageError{err.Error()}
 		}
 		if fs.NArg() == 0 {
-			return positional, nil
+			return positional, emptyFlag(fs)
 		}
 		positional = append(positional, fs.Arg(0))
 		args = fs.Args()[1:]
 	}
+}
+
+// emptyFlag refuses --config or --listen given an empty value, as from a
+// deployment template whose variable was unset: left to mean "no flag",
+// --config "" would start the local profile on an empty database. (Other
+// flags may be empty: --scope "" is a user's token.)
+func emptyFlag(fs *flag.FlagSet) error {
+	var err error
+	fs.Visit(func(f *flag.Flag) {
+		if err == nil && (f.Name == "config" || f.Name == "listen") && f.Value.String() == "" {
+			err = usageError{fmt.Sprintf("--%s was given an empty value; give it one, or leave the flag out", f.Name)}
+		}
+	})
+	return err
 }
 
 // newFlagSet is a flag set with the flags every command takes.

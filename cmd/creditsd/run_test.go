@@ -30,7 +30,8 @@ func TestCommandLine(t *testing.T) {
 		_, _, err := runCLI(help...)
 		require.NoError(t, err, "%v: help asked for is not a mistake", help)
 	}
-	for _, bad := range [][]string{{}, {"nope"}, {"version", "extra"}, {"version", "--bogus"}, {"serve", "--bogus"}, {"jobs", "run"}} {
+	for _, bad := range [][]string{{}, {"nope"}, {"version", "extra"}, {"version", "--bogus"}, {"serve", "--bogus"}, {"jobs", "run"},
+		{"serve", "--config", ""}, {"jobs", "run", "daily-reset", "--config="}, {"version", "--config", ""}, {"serve", "--listen", ""}} {
 		_, _, err := runCLI(bad...)
 		var u usageError
 		require.True(t, errors.As(err, &u), "%v: want a usage error (exit 2), got %v", bad, err)

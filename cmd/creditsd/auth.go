@@ -157,6 +157,11 @@ func loadSecret(c AuthConfig) ([]byte, error) {
 // missing_token, invalid_token or token_expired; their details never
 // repeat the token.
 func (a *Authenticator) Authenticate(r *http.Request) (entitlements.Caller, error) {
+	if len(r.Header["Authorization"]) > 1 {
+		// A proxy that reads the last one and we the first would not agree
+		// on who is calling.
+		return entitlements.Caller{}, unauthenticated("invalid_token", "send one Authorization header, not several")
+	}
 	scheme, token, _ := strings.Cut(r.Header.Get("Authorization"), " ")
 	token = strings.TrimSpace(token)
 	if !strings.EqualFold(scheme, "Bearer") || token == "" {

@@ -200,6 +200,18 @@ func TestAuthenticate(t *testing.T) {
 	}
 }
 
+// Two Authorization headers are refused, even when the first is valid.
+func TestAuthenticateOneHeader(t *testing.T) {
+	k := newAuthKeys(t)
+	r := httptest.NewRequest("GET", "/v1/me/entitlement", nil)
+	r.Header.Add("Authorization", "Bearer "+signToken(t, jwt.SigningMethodHS256, authSecret, "", userClaims("alice", nil)))
+	_, err := k.hs.Authenticate(r)
+	require.NoError(t, err)
+	r.Header.Add("Authorization", "Bearer x")
+	_, err = k.hs.Authenticate(r)
+	require.Equal(t, "invalid_token", entitlements.ErrorCode(err))
+}
+
 // TestDefaultLeewayRefusesExpiredTokens: with auth as DefaultConfig leaves
 // it, a token whose exp passed a second ago is refused at once. The
 // contract gives expired tokens 401; the leeway tolerates an issuer's

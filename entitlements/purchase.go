@@ -92,9 +92,12 @@ func PlanGrant(p Purchase, catalog Catalog, now time.Time) (Grant, error) {
 		return Grant{Outcome: OutcomeUnknown}, nil
 	case prod.Credits == 0:
 		return Grant{Outcome: OutcomeSubscription, Tier: prod.Tier}, nil
-	case !p.RevocationDate.IsZero():
+	case !p.RevocationDate.IsZero() && p.RefundPercent() == 100000:
 		return Grant{Outcome: OutcomeRevoked}, nil
 	}
+	// A refund of part of the pack (REFUND_PRORATED) still earns the lot:
+	// the store applies the refund to it as it makes it, as it would have
+	// had the purchase arrived before its refund.
 	credits, err := LotCredits(prod, p.Quantity)
 	if err != nil {
 		return Grant{}, Errorf(KindUnprocessable, "invalid_quantity", "transaction %s: %v", p.TransactionID, err)
@@ -111,9 +114,17 @@ func PlanGrant(p Purchase, catalog Catalog, now time.Time) (Grant, error) {
 
 // RefundPercent is the share of the purchase a revocation takes back, in
 // milliunits: all of it unless Apple says the refund was prorated.
+// (Without a revocation it means nothing.)
 func (p Purchase) RefundPercent() int64 {
 	if p.RevocationType == "REFUND_PRORATED" && p.RevocationPercent > 0 && p.RevocationPercent < 100000 {
 		return p.RevocationPercent
 	}
 	return 100000
+}
+
+// PartRefunded is the share a revocation of part of the purchase takes
+// back (1 to 99999 milliunits), if p is refunded in part.
+func (p Purchase) PartRefunded() (int64, bool) {
+	pct := p.RefundPercent()
+	return pct, !p.RevocationDate.IsZero() && pct < 100000
 }

@@ -136,9 +136,17 @@ func (w *propWorld) send(b *propBuy, typ string, v entitlements.Purchase) error 
 	if err != nil {
 		return err
 	}
+	lot := b.lot
+	for _, e := range es {
+		if remaining < 0 && e.kind == "grant" && e.ref == b.id {
+			// Refunded in part before its lot: the lot arrives whole, then
+			// the refund applies.
+			lot, remaining = e.lot, b.credits
+		}
+	}
 	var removed int64
 	for _, e := range es {
-		if e.kind == "refund" && e.lot == b.lot {
+		if e.kind == "refund" && e.lot == lot {
 			removed -= e.credits
 		}
 	}
@@ -302,8 +310,9 @@ func (w *propWorld) settled(op, user string, want map[string]int64) error {
 		return err
 	}
 	got := map[string]int64{}
+	arrived := arrivals(es)
 	for _, e := range es {
-		if e.kind != "grant" {
+		if !arrived(e) {
 			got[e.kind] += e.credits
 		}
 	}
@@ -433,8 +442,9 @@ func (w *propWorld) onlyKinds(op string, kinds ...string) error {
 	for _, k := range kinds {
 		allowed[k] = true
 	}
+	arrived := arrivals(es)
 	for _, e := range es {
-		if !allowed[e.kind] {
+		if !allowed[e.kind] && !arrived(e) {
 			return propErr(op+" entries", "unexpected %s entry %+v", e.kind, e)
 		}
 	}

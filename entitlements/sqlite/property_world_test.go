@@ -52,6 +52,7 @@ type propBuy struct {
 	lot              string      // the lot's id once the store created it
 	refund           *propRefund // the refund in force, if any
 	everRefunded     bool
+	partRefund       int64 // the newest recorded version's share refunded in part (milliunits), 0 if none
 }
 
 // propRefund is a refund in force: what Apple's revocation takes back.
@@ -154,6 +155,7 @@ func (w *propWorld) record(b *propBuy, v entitlements.Purchase, claimant string)
 			panic(err) // quantities are 1–3
 		}
 		b.recorded, b.signed, b.revoked, b.outcome = true, v.SignedDate, !v.RevocationDate.IsZero(), g.Outcome
+		b.partRefund, _ = partShare(v)
 		if b.token != "" && w.seen[b.buyer] {
 			b.owner = b.buyer
 		}
@@ -186,12 +188,21 @@ func (w *propWorld) refresh(b *propBuy, v entitlements.Purchase) {
 		if v.RevocationType == "REFUND_PRORATED" && v.RevocationPercent > 0 && v.RevocationPercent < 100000 {
 			pct = v.RevocationPercent
 		}
-		b.refund = &propRefund{revoked: b.credits * pct / 100000}
+		b.refund = &propRefund{revoked: entitlements.Revoked(b.credits, pct)}
 		b.everRefunded = true
 	case b.revoked && !revoked:
 		b.refund = nil
 	}
 	b.signed, b.revoked = v.SignedDate, revoked
+	b.partRefund, _ = partShare(v)
+}
+
+// partShare is the share of v a revocation of part of it takes back.
+func partShare(v entitlements.Purchase) (int64, bool) {
+	if v.RevocationDate.IsZero() || v.RevocationType != "REFUND_PRORATED" || v.RevocationPercent <= 0 || v.RevocationPercent >= 100000 {
+		return 0, false
+	}
+	return v.RevocationPercent, true
 }
 
 // assign gives b to owner; a granted, unexpired pack gets its lot.
@@ -206,6 +217,10 @@ func (w *propWorld) assign(b *propBuy, owner string) {
 	}
 	b.wantLot = true
 	w.flow["grant"] += b.credits
+	if b.partRefund > 0 { // refunded in part before its lot: the refund applies as the lot is made
+		b.refund = &propRefund{revoked: entitlements.Revoked(b.credits, b.partRefund)}
+		b.everRefunded = true
+	}
 }
 
 // nextVersion is Apple's re-signing of b's newest version for a new event.

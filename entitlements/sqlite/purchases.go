@@ -195,7 +195,8 @@ func (tx *Tx) recordPurchase(ctx context.Context, p entitlements.Purchase, g ent
 	}
 	if !found {
 		if lot, ok := tx.lotNow(p, g); ok && owner != "" {
-			return true, tx.insertGranted(ctx, p, g, owner, lot, actor)
+			_, part := p.PartRefunded() // then a refund is in force, which purchaseOutcome reports
+			return !part, tx.insertGranted(ctx, p, g, owner, lot, actor)
 		}
 		if err := tx.insertPurchase(ctx, p, g, owner, ""); err != nil {
 			return false, err
@@ -238,7 +239,20 @@ func (tx *Tx) insertGranted(ctx context.Context, p entitlements.Purchase, g enti
 	if err := tx.insertPurchase(ctx, p, g, owner, lot.LotID); err != nil {
 		return err
 	}
-	return tx.grantPurchaseLot(ctx, owner, lot, actor)
+	if err := tx.grantPurchaseLot(ctx, owner, lot, actor); err != nil {
+		return err
+	}
+	if _, part := p.PartRefunded(); part {
+		return tx.refundLot(ctx, p, lot.LotID, actor)
+	}
+	return nil
+}
+
+// partRefund is refund_percent for p's row (migration 0018): the share a
+// refund of part of the pack took back, else NULL.
+func partRefund(p entitlements.Purchase) sql.NullInt64 {
+	pct, part := p.PartRefunded()
+	return sql.NullInt64{Int64: pct, Valid: part}
 }
 
 // grantPurchaseLot creates a purchase's lot, whose transaction row already
@@ -314,12 +328,12 @@ func (tx *Tx) purchaseOwner(ctx context.Context, transactionID string) (owner st
 func (tx *Tx) insertPurchase(ctx context.Context, p entitlements.Purchase, g entitlements.Grant, userID, lotID string) error {
 	if _, err := tx.ExecContext(ctx, `INSERT INTO apple_transactions (transaction_id, original_transaction_id, user_id,
 		app_account_token, product_id, tier, type, environment, quantity, purchase_date, expires_date, revocation_date,
-		signed_date, outcome, credits, expires_at, lot_id, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		signed_date, outcome, credits, expires_at, lot_id, created_at, updated_at, refund_percent)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		p.TransactionID, p.OriginalTransactionID, nullString(userID), p.AppAccountToken, p.ProductID, g.Tier, p.Type,
 		p.Environment, p.Quantity, millis(p.PurchaseDate), nullMillis(p.ExpiresDate), nullMillis(p.RevocationDate),
 		millis(p.SignedDate), string(g.Outcome), g.Credits, ptrMillis(g.ExpiresAt), nullString(lotID),
-		millis(tx.now), millis(tx.now)); err != nil {
+		millis(tx.now), millis(tx.now), partRefund(p)); err != nil {
 		return err
 	}
 	return tx.keepTransactionJWS(ctx, p)
@@ -378,14 +392,14 @@ func (tx *Tx) refreshPurchase(ctx context.Context, p entitlements.Purchase, g en
 	// unknown_product, to be planned again (replanUnknown).
 	replan := g.Outcome != entitlements.OutcomeUnknown || old.revoked.Valid != revoked.Valid
 	if _, err := tx.ExecContext(ctx, `UPDATE apple_transactions SET signed_date = ?,
-		expires_date = ?, revocation_date = ?, updated_at = ?,
+		expires_date = ?, revocation_date = ?, updated_at = ?, refund_percent = ?11,
 		outcome = CASE WHEN lot_id IS NULL AND ?5 THEN ?6 ELSE outcome END,
 		credits = CASE WHEN lot_id IS NULL AND ?5 THEN ?7 ELSE credits END,
 		expires_at = CASE WHEN lot_id IS NULL AND ?5 THEN ?8 ELSE expires_at END,
 		tier = CASE WHEN lot_id IS NULL AND ?5 THEN ?9 ELSE tier END
 		WHERE transaction_id = ?10`,
 		millis(p.SignedDate), nullMillis(p.ExpiresDate), revoked, millis(tx.now), replan,
-		string(g.Outcome), g.Credits, ptrMillis(g.ExpiresAt), g.Tier, p.TransactionID); err != nil {
+		string(g.Outcome), g.Credits, ptrMillis(g.ExpiresAt), g.Tier, p.TransactionID, partRefund(p)); err != nil {
 		return false, err
 	}
 	if err := tx.keepTransactionJWS(ctx, p); err != nil {
@@ -419,17 +433,20 @@ func (tx *Tx) refreshPurchase(ctx context.Context, p entitlements.Purchase, g en
 // (The handler refuses a product the catalog does not sell before this.)
 func (tx *Tx) replanUnknown(ctx context.Context, p entitlements.Purchase, g entitlements.Grant) (bool, error) {
 	var outcome string
-	var revoked sql.NullInt64
-	err := tx.QueryRowContext(ctx, `SELECT outcome, revocation_date FROM apple_transactions
-		WHERE transaction_id = ? AND lot_id IS NULL`, p.TransactionID).Scan(&outcome, &revoked)
+	var revoked, part sql.NullInt64
+	err := tx.QueryRowContext(ctx, `SELECT outcome, revocation_date, refund_percent FROM apple_transactions
+		WHERE transaction_id = ? AND lot_id IS NULL`, p.TransactionID).Scan(&outcome, &revoked, &part)
+	// A kept version refunded in part earns its lot, as one not refunded
+	// does; assignPurchase applies its refund.
+	keptRevoked := revoked.Valid && !part.Valid
 	switch {
 	case errors.Is(err, sql.ErrNoRows) || err == nil && outcome != string(entitlements.OutcomeUnknown):
 		return false, nil
 	case err != nil:
 		return false, err
-	case g.Outcome == entitlements.OutcomeRevoked && !revoked.Valid:
+	case g.Outcome == entitlements.OutcomeRevoked && !keptRevoked:
 		return false, nil
-	case revoked.Valid && (g.Outcome == entitlements.OutcomeGranted || g.Outcome == entitlements.OutcomeExpired):
+	case keptRevoked && (g.Outcome == entitlements.OutcomeGranted || g.Outcome == entitlements.OutcomeExpired):
 		g = entitlements.Grant{Outcome: entitlements.OutcomeRevoked}
 	}
 	_, err = tx.ExecContext(ctx, `UPDATE apple_transactions SET outcome = ?, credits = ?, expires_at = ?, tier = ?,
@@ -443,16 +460,16 @@ func (tx *Tx) replanUnknown(ctx context.Context, p entitlements.Purchase, g enti
 // reports whether it created the lot.
 func (tx *Tx) assignPurchase(ctx context.Context, transactionID, userID, actor string) (bool, error) {
 	var r struct {
-		outcome, product, env string
-		credits, purchased    int64
-		expiresAt             sql.NullInt64
-		lotID                 sql.NullString
+		outcome, product, env    string
+		credits, purchased       int64
+		expiresAt, refundPercent sql.NullInt64
+		lotID                    sql.NullString
 	}
 	err := tx.QueryRowContext(ctx, `UPDATE apple_transactions SET user_id = ?, updated_at = ?
 		WHERE transaction_id = ? AND (user_id IS NULL OR user_id = ?)
-		RETURNING outcome, product_id, environment, credits, purchase_date, expires_at, lot_id`,
+		RETURNING outcome, product_id, environment, credits, purchase_date, expires_at, lot_id, refund_percent`,
 		userID, millis(tx.now), transactionID, userID).
-		Scan(&r.outcome, &r.product, &r.env, &r.credits, &r.purchased, &r.expiresAt, &r.lotID)
+		Scan(&r.outcome, &r.product, &r.env, &r.credits, &r.purchased, &r.expiresAt, &r.lotID, &r.refundPercent)
 	if err != nil || r.lotID.Valid || r.outcome != string(entitlements.OutcomeGranted) {
 		return false, err
 	}
@@ -464,5 +481,11 @@ func (tx *Tx) assignPurchase(ctx context.Context, transactionID, userID, actor s
 	if _, err = tx.ExecContext(ctx, `UPDATE apple_transactions SET lot_id = ? WHERE transaction_id = ?`, lot.LotID, transactionID); err != nil {
 		return false, err
 	}
-	return true, tx.grantPurchaseLot(ctx, userID, lot, actor)
+	if err := tx.grantPurchaseLot(ctx, userID, lot, actor); err != nil || !r.refundPercent.Valid {
+		return true, err
+	}
+	// The kept version was refunded in part before the lot existed.
+	kept := entitlements.Purchase{TransactionID: transactionID, RevocationType: "REFUND_PRORATED",
+		RevocationPercent: r.refundPercent.Int64}
+	return true, tx.refundLot(ctx, kept, lot.LotID, actor)
 }

@@ -473,3 +473,47 @@ func TestRestoredPayersSeekTheUsersEntries(t *testing.T) {
 	require.Contains(t, plan, "SEARCH e USING INDEX entries_user (user_id=? AND entry_id>?)", plan)
 	require.NotContains(t, plan, "SCAN", plan)
 }
+
+// A pack whose first version to arrive is already refunded in part earns
+// its lot less the refund, whichever way the lot comes: at once for a
+// known user, at the user's first call, or by the app's claim. Refunded in
+// full, it earns nothing; the refund's reversal gives the rest back.
+func TestRefundedInPartBeforeItsLot(t *testing.T) {
+	thirdOfThree := func(p *entitlements.Purchase) {
+		p.Quantity = 3
+		p.RevocationDate, p.RevocationType, p.RevocationPercent = testNow, "REFUND_PRORATED", 33333
+	}
+	t.Run("known user", func(t *testing.T) {
+		db := openWithAlice(t)
+		p := resign(purchase("520", tokens.Token("alice")), time.Minute, thirdOfThree)
+		rec, err := db.RecordNotification(context.Background(), Notification{UUID: "n1", Type: "ONE_TIME_CHARGE",
+			SignedDate: p.SignedDate, TransactionID: p.TransactionID, JWS: "outer", Source: "webhook"},
+			Effect{Purchase: &p, Grant: plan(t, p)})
+		require.NoError(t, err)
+		require.Equal(t, "revoked", rec.Outcome, "the webhook answers that a refund is in force")
+		require.Equal(t, int64(20), balance(t, db, "alice"), "30 credits, 10 refunded")
+		webhook(t, db, "n2", resign(p, 2*time.Minute, reinstated))
+		require.Equal(t, int64(30), balance(t, db, "alice"), "the reversal gives the 10 back")
+	})
+	t.Run("user's first call", func(t *testing.T) {
+		db := openTest(t)
+		webhook(t, db, "n1", resign(purchase("521", tokens.Token("carol")), time.Minute, thirdOfThree))
+		require.Equal(t, int64(20), balance(t, db, "carol"))
+	})
+	t.Run("the app's claim", func(t *testing.T) {
+		db := openTest(t)
+		p := resign(purchase("522", ""), time.Minute, thirdOfThree)
+		webhook(t, db, "n1", p)
+		require.True(t, gave(t, db, "dave", p))
+		require.Equal(t, int64(20), balance(t, db, "dave"))
+	})
+	t.Run("refunded in full first, then in part", func(t *testing.T) {
+		db := openTest(t)
+		p := purchase("523", tokens.Token("erin"))
+		p.Quantity = 3
+		webhook(t, db, "n1", resign(p, time.Minute, refunded))
+		require.Equal(t, int64(0), balance(t, db, "erin"), "refunded in full: nothing")
+		webhook(t, db, "n2", resign(p, 2*time.Minute, thirdOfThree))
+		require.Equal(t, int64(20), balance(t, db, "erin"), "Apple revised it to a third")
+	})
+}

@@ -90,6 +90,29 @@ func (p AllowancePolicy) Limit(tier string, day Day) int64 {
 	return tiers[TierFree]
 }
 
+// Best is the tier of tiers with the highest allowance on day (the first
+// in name order among equals): a user holding two tiers at once, say a
+// subscription and an admin override, or two subscriptions, gets the better.
+func (p AllowancePolicy) Best(tiers []string, day Day) string {
+	if len(tiers) == 1 {
+		return tiers[0]
+	}
+	limits := p.tiersOn(day)
+	limit := func(t string) int64 {
+		if l, ok := limits[t]; ok {
+			return l
+		}
+		return limits[TierFree] // as Limit
+	}
+	best := ""
+	for _, t := range tiers {
+		if best == "" || limit(t) > limit(best) || limit(t) == limit(best) && t < best {
+			best = t
+		}
+	}
+	return best
+}
+
 func (p AllowancePolicy) tiersOn(day Day) map[string]int64 {
 	changes := append([]AllowanceChange(nil), p.Changes...)
 	sort.Slice(changes, func(i, j int) bool { return changes[i].Effective.Before(changes[j].Effective) })

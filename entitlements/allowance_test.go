@@ -81,3 +81,14 @@ func TestAllowanceLimitChanges(t *testing.T) {
 	require.Equal(t, int64(50), p.Limit(TierPro, day("2027-06-02")))
 	require.Equal(t, int64(10), p.Limit("gold", day("2027-06-02")), "an unknown tier gets the free figure")
 }
+
+func TestAllowanceBest(t *testing.T) {
+	p := AllowancePolicy{Location: time.UTC, Tiers: map[string]int64{TierFree: 30, TierPro: 100, "max": 300, "team": 300}}
+	day := p.Day(time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC))
+	require.Equal(t, TierPro, p.Best([]string{TierPro}, day))
+	require.Equal(t, "max", p.Best([]string{TierPro, "max", TierPro}, day))
+	require.Equal(t, "max", p.Best([]string{"team", "max"}, day), "equals: the first by name")
+	require.Equal(t, TierPro, p.Best([]string{"gone", TierPro}, day), "a tier the policy dropped counts as free")
+	p.Changes = []AllowanceChange{{Effective: day.Start, Tiers: map[string]int64{"max": 50}}}
+	require.Equal(t, "team", p.Best([]string{"team", "max"}, day), "by the figures of the day")
+}

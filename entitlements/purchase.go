@@ -20,6 +20,7 @@ type Purchase struct {
 	RevocationDate        time.Time
 	RevocationType        string // REFUND_FULL, REFUND_PRORATED, FAMILY_REVOKE; "" means full
 	RevocationPercent     int64  // milliunits, for REFUND_PRORATED
+	Upgraded              bool   // isUpgraded: the customer moved to another subscription; this period sets no tier
 	SignedDate            time.Time
 	JWS                   string // as Apple signed it; its payload has every field
 
@@ -55,6 +56,7 @@ func PurchaseFrom(t *receipts.Transaction) Purchase {
 		RevocationDate:        t.RevocationDate,
 		RevocationType:        t.RevocationType,
 		RevocationPercent:     t.RevocationPercentage,
+		Upgraded:              t.IsUpgraded,
 		SignedDate:            t.SignedDate,
 		JWS:                   t.JWS,
 	}

@@ -47,6 +47,7 @@ var tokens = func() entitlements.TokenDeriver {
 var catalog = entitlements.Catalog{
 	"pack": {ID: "pack", Credits: 10, ExpiresAfter: entitlements.DefaultExpiry},
 	"pro":  {ID: "pro", Tier: entitlements.TierPro},
+	"max":  {ID: "max", Tier: "max"}, // a higher tier than pro, where a test configures it
 }
 
 // purchase is a consumable bought an hour before testNow by token's owner.

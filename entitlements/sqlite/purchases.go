@@ -328,12 +328,12 @@ func (tx *Tx) purchaseOwner(ctx context.Context, transactionID string) (owner st
 func (tx *Tx) insertPurchase(ctx context.Context, p entitlements.Purchase, g entitlements.Grant, userID, lotID string) error {
 	if _, err := tx.ExecContext(ctx, `INSERT INTO apple_transactions (transaction_id, original_transaction_id, user_id,
 		app_account_token, product_id, tier, type, environment, quantity, purchase_date, expires_date, revocation_date,
-		signed_date, outcome, credits, expires_at, lot_id, created_at, updated_at, refund_percent)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		signed_date, outcome, credits, expires_at, lot_id, created_at, updated_at, refund_percent, upgraded)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		p.TransactionID, p.OriginalTransactionID, nullString(userID), p.AppAccountToken, p.ProductID, g.Tier, p.Type,
 		p.Environment, p.Quantity, millis(p.PurchaseDate), nullMillis(p.ExpiresDate), nullMillis(p.RevocationDate),
 		millis(p.SignedDate), string(g.Outcome), g.Credits, ptrMillis(g.ExpiresAt), nullString(lotID),
-		millis(tx.now), millis(tx.now), partRefund(p)); err != nil {
+		millis(tx.now), millis(tx.now), partRefund(p), p.Upgraded); err != nil {
 		return err
 	}
 	return tx.keepTransactionJWS(ctx, p)
@@ -392,14 +392,14 @@ func (tx *Tx) refreshPurchase(ctx context.Context, p entitlements.Purchase, g en
 	// unknown_product, to be planned again (replanUnknown).
 	replan := g.Outcome != entitlements.OutcomeUnknown || old.revoked.Valid != revoked.Valid
 	if _, err := tx.ExecContext(ctx, `UPDATE apple_transactions SET signed_date = ?,
-		expires_date = ?, revocation_date = ?, updated_at = ?, refund_percent = ?11,
+		expires_date = ?, revocation_date = ?, updated_at = ?, refund_percent = ?11, upgraded = ?12,
 		outcome = CASE WHEN lot_id IS NULL AND ?5 THEN ?6 ELSE outcome END,
 		credits = CASE WHEN lot_id IS NULL AND ?5 THEN ?7 ELSE credits END,
 		expires_at = CASE WHEN lot_id IS NULL AND ?5 THEN ?8 ELSE expires_at END,
 		tier = CASE WHEN lot_id IS NULL AND ?5 THEN ?9 ELSE tier END
 		WHERE transaction_id = ?10`,
 		millis(p.SignedDate), nullMillis(p.ExpiresDate), revoked, millis(tx.now), replan,
-		string(g.Outcome), g.Credits, ptrMillis(g.ExpiresAt), g.Tier, p.TransactionID, partRefund(p)); err != nil {
+		string(g.Outcome), g.Credits, ptrMillis(g.ExpiresAt), g.Tier, p.TransactionID, partRefund(p), p.Upgraded); err != nil {
 		return false, err
 	}
 	if err := tx.keepTransactionJWS(ctx, p); err != nil {

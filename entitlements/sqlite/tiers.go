@@ -3,39 +3,60 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"errors"
+	"strings"
 	"time"
 
 	"github.com/creditsd/creditsd/entitlements"
 	"github.com/creditsd/creditsd/receipts"
 )
 
-// tierSQL selects the tier that holds for user ?1 at ?2 (milliseconds), if
-// any but free. Pro holds while an unrevoked subscription transaction of a
-// tier product covers now, while the newest renewal info of such a
-// subscription shows a grace period that has not ended, or while an admin
-// override lasts. Each transaction row holds its newest signed version, so
-// arrival order never matters. Both arms on apple_transactions repeat the
-// condition of the partial index apple_transactions_user (migration 0010:
-// only transactions that set a tier), so that SQLite uses it.
+// tierSQL selects the tiers that hold for user ?1 at ?2 (milliseconds),
+// if any but free, joined by tierSep (bestTier picks one). A tier holds
+// while an admin override lasts, while an unrevoked subscription period
+// of a tier product that was not upgraded to another (isUpgraded) covers
+// now, or while the newest renewal info of such a subscription shows a
+// grace period that has not ended and the subscription's newest period is
+// neither revoked nor upgraded (a refund of the period that lapsed ends the
+// grace an earlier period would otherwise keep). Each transaction row
+// holds its newest signed version, so arrival order never matters. The
+// arms on apple_transactions repeat the condition of the partial index
+// apple_transactions_user (migration 0010: only transactions that set a
+// tier), so that SQLite uses it. Every arm runs: for the many users with
+// none, as with the LIMIT 1 this replaced, they are three seeks that find
+// nothing; a user holding two tiers gets the better, not the first found.
 const tierSQL = `
+	SELECT group_concat(tier, char(31)) FROM (
 	SELECT tier FROM tier_overrides WHERE user_id = ?1 AND (expires_at IS NULL OR expires_at > ?2)
 	UNION ALL
 	SELECT tier FROM apple_transactions
-	WHERE user_id = ?1 AND tier != '' AND revocation_date IS NULL AND purchase_date <= ?2 AND expires_date > ?2
+	WHERE user_id = ?1 AND tier != '' AND revocation_date IS NULL AND NOT upgraded AND purchase_date <= ?2 AND expires_date > ?2
 	UNION ALL
 	SELECT t.tier FROM apple_transactions t JOIN renewal_infos r ON r.original_transaction_id = t.original_transaction_id
-	WHERE t.user_id = ?1 AND t.tier != '' AND t.revocation_date IS NULL AND r.grace_period_expires_date > ?2
-	LIMIT 1`
+	WHERE t.user_id = ?1 AND t.tier != '' AND t.revocation_date IS NULL AND NOT t.upgraded AND r.grace_period_expires_date > ?2
+	AND NOT EXISTS (SELECT 1 FROM apple_transactions n WHERE n.original_transaction_id = t.original_transaction_id
+		AND n.purchase_date > t.purchase_date))`
+
+// tierSep joins the tiers tierSQL finds (the unit separator: no tier name
+// in a config holds it).
+const tierSep = "\x1f"
+
+// bestTier is the tier of those tierSQL joined that gives the most
+// allowance today; most users hold one or none.
+func (tx *Tx) bestTier(joined string) string {
+	if !strings.Contains(joined, tierSep) {
+		return joined
+	}
+	return tx.policy.Allowance.Best(strings.Split(joined, tierSep), tx.today())
+}
 
 // tier is the user's tier now (see tierSQL).
 func (tx *Tx) tier(ctx context.Context, userID string) (string, error) {
-	var tier string
+	var tier sql.NullString
 	err := tx.QueryRowContext(ctx, tierSQL, userID, millis(tx.now)).Scan(&tier)
-	if errors.Is(err, sql.ErrNoRows) {
-		return entitlements.TierFree, nil
+	if err != nil || !tier.Valid {
+		return entitlements.TierFree, err
 	}
-	return tier, err
+	return tx.bestTier(tier.String), nil
 }
 
 // SetTier sets (or, with tier free, clears) a tier granted outside the App

@@ -84,6 +84,68 @@ func TestTierFromSubscriptions(t *testing.T) {
 	})
 }
 
+// With two paid tiers, a user holding both gets the better, whichever
+// source gives each; a period upgraded to another subscription (isUpgraded)
+// sets no tier, though its dates still cover now.
+func TestTierTheBetterOfTwo(t *testing.T) {
+	token := tokens.Token("alice")
+	start := testNow.AddDate(0, 0, -10)
+	withMax := func(t *testing.T) *DB {
+		db := openWithAlice(t)
+		db.Policy.Allowance.Tiers = map[string]int64{entitlements.TierFree: 30, entitlements.TierPro: 100, "max": 300}
+		return db
+	}
+	maxPeriod := func(id string, at time.Time) entitlements.Purchase {
+		p := subscription(id, "s1", token, at, at)
+		p.ProductID = "max"
+		return p
+	}
+	t.Run("an upgrade mid-period: max at once, before the old period says it was upgraded", func(t *testing.T) {
+		db := withMax(t)
+		pro := subscription("s1", "s1", token, start, start)
+		subNotify(t, db, "n1", pro, nil)
+		subNotify(t, db, "n2", maxPeriod("s2", start.AddDate(0, 0, 5)), nil)
+		require.Equal(t, "max", tierAt(t, db, "alice", testNow))
+		e := entitlements.Compute(state(t, db, "alice"), db.Policy.Allowance)
+		require.Equal(t, int64(300), e.Allowance.Limit)
+	})
+	t.Run("an upgraded period alone sets no tier", func(t *testing.T) {
+		db := withMax(t)
+		pro := subscription("s1", "s1", token, start, start)
+		subNotify(t, db, "n1", pro, nil)
+		subNotify(t, db, "n2", resign(pro, time.Hour, func(p *entitlements.Purchase) { p.Upgraded = true }), nil)
+		require.Equal(t, entitlements.TierFree, tierAt(t, db, "alice", testNow))
+	})
+	t.Run("an override and a subscription", func(t *testing.T) {
+		db := withMax(t)
+		subNotify(t, db, "n1", maxPeriod("s1", start), nil)
+		until := testNow.Add(48 * time.Hour)
+		st, err := db.SetTier(context.Background(), "alice", token, entitlements.TierPro, &until, "web", "service:ops")
+		require.NoError(t, err)
+		require.Equal(t, "max", st.Tier, "the subscription is better than the override")
+		_, err = db.SetTier(context.Background(), "alice", token, "max", &until, "web", "service:ops")
+		require.NoError(t, err)
+		require.Equal(t, "max", tierAt(t, db, "alice", testNow), "the same tier twice")
+	})
+}
+
+// A refund of the period that lapsed ends the grace period's Pro: an
+// earlier, unrevoked period of the subscription does not keep it.
+func TestTierGraceNeedsTheNewestPeriod(t *testing.T) {
+	db := openWithAlice(t)
+	token := tokens.Token("alice")
+	first := testNow.AddDate(0, 0, -40)
+	lapsed := first.AddDate(0, 0, 60)
+	subNotify(t, db, "n1", subscription("s1", "s1", token, first, first), nil)
+	second := subscription("s2", "s1", token, first.AddDate(0, 0, 30), first.AddDate(0, 0, 30))
+	inGrace := &receipts.RenewalInfo{OriginalTransactionID: "s1", ProductID: "pro", GracePeriodExpiresDate: lapsed.AddDate(0, 0, 16),
+		SignedDate: lapsed, Environment: "Sandbox", JWS: "r1", Raw: []byte(`{}`)}
+	subNotify(t, db, "n2", second, inGrace)
+	require.Equal(t, entitlements.TierPro, tierAt(t, db, "alice", lapsed.AddDate(0, 0, 5)), "in the grace period")
+	subNotify(t, db, "n3", resign(second, time.Hour, refunded), nil)
+	require.Equal(t, entitlements.TierFree, tierAt(t, db, "alice", lapsed.AddDate(0, 0, 5)), "its last period refunded")
+}
+
 func TestTierOverride(t *testing.T) {
 	db := openWithAlice(t)
 	ctx := context.Background()
@@ -109,4 +171,12 @@ func TestTierIndexHoldsSubscriptionsOnly(t *testing.T) {
 
 	plan := queryPlan(t, db, tierSQL, "alice", 0)
 	require.Equal(t, 2, strings.Count(plan, "USING INDEX apple_transactions_user"), plan)
+}
+
+// The grace arm's look for a newer period seeks the subscription's rows.
+func TestTierGraceSeeksTheSubscription(t *testing.T) {
+	db := openTest(t)
+	plan := queryPlan(t, db, tierSQL, "alice", 0)
+	require.Contains(t, plan, "USING INDEX apple_transactions_original", plan)
+	require.NotContains(t, plan, "SCAN n", plan)
 }

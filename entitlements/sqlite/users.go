@@ -43,6 +43,7 @@ func (tx *Tx) userState(ctx context.Context, userID string) (entitlements.UserSt
 	err := tx.QueryRowContext(ctx, userRowSQL+` FROM users u WHERE u.user_id = ?1`,
 		userID, millis(tx.now), entitlements.TierFree, tx.today().Key).
 		Scan(&st.AppAccountToken, &st.Debt, &st.Tier, &st.AllowanceUsed)
+	st.Tier = tx.bestTier(st.Tier)
 	return tx.withLots(ctx, st, err)
 }
 
@@ -78,6 +79,7 @@ func (tx *Tx) spendState(ctx context.Context, userID, key string) (entitlements.
 		LEFT JOIN spends s ON s.user_id = u.user_id AND s.idempotency_key = ?5 WHERE u.user_id = ?1`,
 		userID, millis(tx.now), entitlements.TierFree, tx.today().Key, key).
 		Scan(&st.AppAccountToken, &st.Debt, &st.Tier, &st.AllowanceUsed, &prior.id, &prior.hash)
+	st.Tier = tx.bestTier(st.Tier)
 	st, found, err := tx.withLots(ctx, st, err)
 	return st, prior, found, err
 }

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 	_ "time/tzdata" // allowance.timezone must load in a container without zoneinfo
+	"unicode"
 
 	"github.com/creditsd/creditsd/entitlements"
 	"github.com/creditsd/creditsd/receipts"
@@ -187,6 +188,9 @@ func (a AllowanceConfig) resolve() (entitlements.AllowancePolicy, error) {
 // name: a typo in a change would otherwise be silently ignored.
 func checkTiers(key string, tiers, known map[string]int64) error {
 	for _, name := range slices.Sorted(maps.Keys(tiers)) {
+		if name == "" || strings.ContainsFunc(name, unicode.IsControl) {
+			return keyErrorf(key, "%q: a tier's name must be printable text", name) // the store joins names with \x1f
+		}
 		if tiers[name] < 0 {
 			return keyErrorf(key+"."+name, "%d: want 0 or more credits a day", tiers[name])
 		}

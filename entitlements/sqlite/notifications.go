@@ -94,7 +94,10 @@ func (tx *Tx) applyEffect(ctx context.Context, n Notification, eff Effect) (stri
 		return n.Outcome, nil
 	}
 	granted, err := tx.recordPurchase(ctx, *eff.Purchase, eff.Grant, "apple:"+n.Source)
-	if err != nil || granted {
+	switch {
+	case errors.Is(err, errAnotherTransaction):
+		return "recorded", nil // kept, and applied to nothing (sameTransaction)
+	case err != nil || granted:
 		return string(entitlements.OutcomeGranted), err
 	}
 	return tx.purchaseOutcome(ctx, eff.Purchase.TransactionID)

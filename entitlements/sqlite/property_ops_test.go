@@ -59,9 +59,14 @@ func (w *propWorld) buy(op propOp) (string, error) {
 	v := entitlements.Purchase{TransactionID: b.id, OriginalTransactionID: b.id, ProductID: "pack", Type: "Consumable",
 		Environment: "Sandbox", AppAccountToken: b.token, Quantity: b.credits / 10, PurchaseDate: w.now.Add(-age),
 		SignedDate: w.now, JWS: "jws-" + b.id}
+	partly := ""
+	if op.Pick%7 == 3 { // first seen already refunded in part: it earns its lot, less the refund
+		v.RevocationDate, v.RevocationType, v.RevocationPercent = w.now, "REFUND_PRORATED", 1+op.N%99999
+		partly = fmt.Sprintf(", already refunded %d/100000", v.RevocationPercent)
+	}
 	b.versions = []entitlements.Purchase{v}
 	w.buys = append(w.buys, b)
-	desc := fmt.Sprintf("buy %s by %s: %d credits bought %s ago, token=%t", b.id, buyer, b.credits, age, b.token != "")
+	desc := fmt.Sprintf("buy %s by %s: %d credits bought %s ago, token=%t%s", b.id, buyer, b.credits, age, b.token != "", partly)
 	if op.Mode%2 == 0 {
 		return desc + " via webhook", w.send(b, "ONE_TIME_CHARGE", v)
 	}
@@ -136,12 +141,18 @@ func (w *propWorld) send(b *propBuy, typ string, v entitlements.Purchase) error 
 	if err != nil {
 		return err
 	}
-	lot := b.lot
+	lot, arrived := b.lot, false
 	for _, e := range es {
-		if remaining < 0 && e.kind == "grant" && e.ref == b.id {
-			// Refunded in part before its lot: the lot arrives whole, then
-			// the refund applies.
-			lot, remaining = e.lot, b.credits
+		switch {
+		case remaining < 0 && e.kind == "grant" && e.ref == b.id:
+			// Refunded in part before its lot: the lot arrives whole and
+			// pays the user's debt, then the refund applies, as if the
+			// purchase had arrived before its refund.
+			lot, remaining, arrived = e.lot, b.credits, true
+		case arrived && e.kind == "debt_paid" && e.lot == lot:
+			remaining += e.credits
+		case arrived && e.kind == "refund" && e.lot == lot:
+			arrived = false // what was paid after it is not what it found
 		}
 	}
 	var removed int64

@@ -67,7 +67,7 @@ func (tx *Tx) holdsActive(ctx context.Context, userID, original string) (bool, e
 
 // activeNowSQL is whether a transaction row sets its tier at ?2 (a product
 // with no expiry, which a catalog may give a tier, never does: NULL is 0).
-const activeNowSQL = `COALESCE(tier != '' AND revocation_date IS NULL AND purchase_date <= ?2 AND expires_date > ?2, 0)`
+const activeNowSQL = `COALESCE(tier != '' AND revocation_date IS NULL AND NOT upgraded AND purchase_date <= ?2 AND expires_date > ?2, 0)`
 
 // activeSubscription says whether a recorded transaction sets a tier now,
 // by its kept (newest) version, which may differ from the one submitted: a
@@ -97,8 +97,11 @@ func (tx *Tx) claim(ctx context.Context, userID string, p entitlements.Purchase,
 	if err != nil {
 		return c, err
 	}
+	if found {
+		err = tx.sameTransaction(ctx, p)
+	}
 	rightful := owner
-	if owner == "" {
+	if err == nil && owner == "" {
 		rightful, err = tx.ownerOf(ctx, p)
 	}
 	switch {
@@ -183,6 +186,9 @@ func (tx *Tx) recordPurchase(ctx context.Context, p entitlements.Purchase, g ent
 		return false, err
 	}
 	if found {
+		if err := tx.sameTransaction(ctx, p); err != nil {
+			return false, err
+		}
 		if _, err := tx.refreshPurchase(ctx, p, g, actor); err != nil {
 			return false, err
 		}
@@ -251,8 +257,10 @@ func (tx *Tx) insertGranted(ctx context.Context, p entitlements.Purchase, g enti
 // partRefund is refund_percent for p's row (migration 0018): the share a
 // refund of part of the pack took back, else NULL.
 func partRefund(p entitlements.Purchase) sql.NullInt64 {
-	pct, part := p.PartRefunded()
-	return sql.NullInt64{Int64: pct, Valid: part}
+	if pct, part := p.PartRefunded(); part {
+		return sql.NullInt64{Int64: pct, Valid: true}
+	}
+	return sql.NullInt64{} // comparable with what a NULL column scans into
 }
 
 // grantPurchaseLot creates a purchase's lot, whose transaction row already
@@ -364,42 +372,34 @@ func (tx *Tx) keepTransactionJWS(ctx context.Context, p entitlements.Purchase) e
 // reports that this call undid a refund in force: it gave credits back.
 func (tx *Tx) refreshPurchase(ctx context.Context, p entitlements.Purchase, g entitlements.Grant, actor string) (restored bool, err error) {
 	var old struct {
-		signed                      int64
-		revoked                     sql.NullInt64
-		lotID                       sql.NullString
-		environment, product, first string
+		signed        int64
+		revoked, part sql.NullInt64
+		lotID         sql.NullString
 	}
-	if err := tx.QueryRowContext(ctx, `SELECT signed_date, revocation_date, lot_id, environment, product_id,
-		original_transaction_id FROM apple_transactions WHERE transaction_id = ?`, p.TransactionID).
-		Scan(&old.signed, &old.revoked, &old.lotID, &old.environment, &old.product, &old.first); err != nil {
+	if err := tx.QueryRowContext(ctx, `SELECT signed_date, revocation_date, refund_percent, lot_id FROM apple_transactions
+		WHERE transaction_id = ?`, p.TransactionID).Scan(&old.signed, &old.revoked, &old.part, &old.lotID); err != nil {
 		return false, err
 	}
 	if millis(p.SignedDate) <= old.signed {
 		return false, nil
 	}
-	// Apple re-signs a transaction with the same environment, product and
-	// original; one that differs is another transaction that shares the id
-	// (Apple does not promise Sandbox and Production ids never meet), and a
-	// free Sandbox refund must not take back a paid Production pack.
-	if p.Environment != old.environment || p.ProductID != old.product || p.OriginalTransactionID != old.first {
-		return false, nil
-	}
-	revoked := nullMillis(p.RevocationDate)
+	revoked, part := nullMillis(p.RevocationDate), partRefund(p)
 	// A product the catalog no longer sells keeps what the purchase
 	// earned: a subscriber mid-period does not fall to free because a
 	// config dropped the product when Apple re-signed the transaction. A
-	// refund or its reversal changes what it earned, so the plan becomes
-	// unknown_product, to be planned again (replanUnknown).
-	replan := g.Outcome != entitlements.OutcomeUnknown || old.revoked.Valid != revoked.Valid
-	if _, err := tx.ExecContext(ctx, `UPDATE apple_transactions SET signed_date = ?,
-		expires_date = ?, revocation_date = ?, updated_at = ?, refund_percent = ?11, upgraded = ?12,
+	// refund, its reversal or another share of it changes what it earned,
+	// so the plan becomes unknown_product, to be planned again
+	// (replanUnknown).
+	replan := g.Outcome != entitlements.OutcomeUnknown || old.revoked.Valid != revoked.Valid || old.part != part
+	if _, err := tx.ExecContext(ctx, `UPDATE apple_transactions SET signed_date = ?1,
+		expires_date = ?2, revocation_date = ?3, updated_at = ?4, refund_percent = ?11, upgraded = ?12,
 		outcome = CASE WHEN lot_id IS NULL AND ?5 THEN ?6 ELSE outcome END,
 		credits = CASE WHEN lot_id IS NULL AND ?5 THEN ?7 ELSE credits END,
 		expires_at = CASE WHEN lot_id IS NULL AND ?5 THEN ?8 ELSE expires_at END,
 		tier = CASE WHEN lot_id IS NULL AND ?5 THEN ?9 ELSE tier END
 		WHERE transaction_id = ?10`,
 		millis(p.SignedDate), nullMillis(p.ExpiresDate), revoked, millis(tx.now), replan,
-		string(g.Outcome), g.Credits, ptrMillis(g.ExpiresAt), g.Tier, p.TransactionID, partRefund(p), p.Upgraded); err != nil {
+		string(g.Outcome), g.Credits, ptrMillis(g.ExpiresAt), g.Tier, p.TransactionID, part, p.Upgraded); err != nil {
 		return false, err
 	}
 	if err := tx.keepTransactionJWS(ctx, p); err != nil {
@@ -416,6 +416,27 @@ func (tx *Tx) refreshPurchase(ctx context.Context, p entitlements.Purchase, g en
 		return false, tx.reviseRefund(ctx, p, old.lotID.String, actor)
 	}
 	return false, nil
+}
+
+// errAnotherTransaction refuses a version of a transaction id whose
+// environment, product or original transaction differ from the kept one's.
+var errAnotherTransaction = entitlements.Errorf(entitlements.KindConflict, "transaction_claimed",
+	"this transaction id is recorded for another transaction (its environment, product or original transaction differ)")
+
+// sameTransaction refuses p when its id is kept for another transaction.
+// Apple re-signs a transaction with the same environment, product and
+// original; one that differs is another that shares the id (Apple does
+// not promise Sandbox and Production ids never meet). Applying it would
+// let a free Sandbox refund take back a paid Production pack, or its
+// token choose the owner of a pack that waits for its user.
+func (tx *Tx) sameTransaction(ctx context.Context, p entitlements.Purchase) error {
+	var env, product, original string
+	err := tx.QueryRowContext(ctx, `SELECT environment, product_id, original_transaction_id FROM apple_transactions
+		WHERE transaction_id = ?`, p.TransactionID).Scan(&env, &product, &original)
+	if err == nil && (p.Environment != env || p.ProductID != product || p.OriginalTransactionID != original) {
+		return errAnotherTransaction
+	}
+	return err
 }
 
 // replanUnknown plans again, with the catalog as it is now (g), a

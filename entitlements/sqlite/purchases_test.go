@@ -106,24 +106,45 @@ func TestClaimNewerSignature(t *testing.T) {
 }
 
 // A version of a transaction id from another environment, product or
-// original transaction is another transaction: it never revises the kept one.
+// original transaction is another transaction: it never revises the kept
+// one, nor chooses the owner of a pack that waits for its user. The
+// webhook keeps it and applies nothing; a claim of it is a conflict.
 func TestAnotherTransactionUnderTheSameID(t *testing.T) {
-	for name, edit := range map[string]func(*entitlements.Purchase){
+	edits := map[string]func(*entitlements.Purchase){
 		"environment": func(p *entitlements.Purchase) { p.Environment = "Production" },
 		"product":     func(p *entitlements.Purchase) { p.ProductID = "other.pack" },
 		"original":    func(p *entitlements.Purchase) { p.OriginalTransactionID = "999" },
-	} {
-		t.Run(name, func(t *testing.T) {
+	}
+	for name, edit := range edits {
+		t.Run("a refund: "+name, func(t *testing.T) {
 			db := openTest(t)
 			p := purchase("120", tokens.Token("alice"))
 			require.False(t, webhook(t, db, "u-1", p))
 			require.Equal(t, int64(10), balance(t, db, "alice"))
 			other := resign(p, time.Minute, refunded)
 			edit(&other)
-			require.False(t, webhook(t, db, "u-2", other))
+			rec, err := db.RecordNotification(context.Background(), Notification{UUID: "u-2", Type: "REFUND",
+				SignedDate: other.SignedDate, TransactionID: other.TransactionID, JWS: "outer", Source: "webhook"},
+				Effect{Purchase: &other, Grant: plan(t, other)})
+			require.NoError(t, err, "the notification is kept")
+			require.Equal(t, "recorded", rec.Outcome, "and applies to nothing")
 			require.Equal(t, int64(10), balance(t, db, "alice"), "the kept transaction is not refunded")
 			require.False(t, webhook(t, db, "u-3", resign(p, 2*time.Minute, refunded)))
 			require.Equal(t, int64(0), balance(t, db, "alice"), "its own refund still applies")
+		})
+		t.Run("a waiting pack's owner: "+name, func(t *testing.T) {
+			db := openTest(t)
+			state(t, db, "bob") // bob is known, alice not yet
+			p := purchase("121", tokens.Token("alice"))
+			webhook(t, db, "u-1", p)
+			other := purchase("121", tokens.Token("bob"))
+			other.SignedDate = p.SignedDate.Add(time.Minute)
+			edit(&other)
+			webhook(t, db, "u-2", other)
+			_, err := claim(t, db, "bob", other)
+			require.Equal(t, "transaction_claimed", entitlements.ErrorCode(err))
+			require.Equal(t, int64(0), balance(t, db, "bob"))
+			require.Equal(t, int64(10), balance(t, db, "alice"), "alice's pack waited for her")
 		})
 	}
 }

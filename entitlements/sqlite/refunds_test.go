@@ -517,3 +517,40 @@ func TestRefundedInPartBeforeItsLot(t *testing.T) {
 		require.Equal(t, int64(20), balance(t, db, "erin"), "Apple revised it to a third")
 	})
 }
+
+// While the catalog does not sell a pack that waits for its user, a newer
+// version refunding another share of it makes it unknown_product, to be
+// planned again, rather than keeping a plan the new share contradicts.
+func TestRefundShareChangesUnderAnUnknownPlan(t *testing.T) {
+	unsold := func(t *testing.T, db *DB, uuid string, v entitlements.Purchase) {
+		t.Helper()
+		_, err := db.RecordNotification(context.Background(), Notification{UUID: uuid, Type: "REFUND",
+			SignedDate: v.SignedDate, TransactionID: v.TransactionID, JWS: "outer", Source: "webhook"},
+			Effect{Purchase: &v, Grant: entitlements.Grant{Outcome: entitlements.OutcomeUnknown}})
+		require.NoError(t, err)
+	}
+	t.Run("in part, then in full", func(t *testing.T) {
+		db := openTest(t)
+		p := purchase("530", tokens.Token("dora"))
+		p.Quantity = 3
+		v1 := resign(p, time.Minute, prorated(33333))
+		webhook(t, db, "n1", v1)
+		unsold(t, db, "n2", resign(v1, time.Minute, func(p *entitlements.Purchase) {
+			p.RevocationType, p.RevocationPercent = "REFUND_FULL", 0
+		}))
+		require.Equal(t, int64(0), balance(t, db, "dora"), "Apple refunded the whole pack")
+		require.Equal(t, string(entitlements.OutcomeUnknown), outcomeOf(t, db, "530"))
+	})
+	t.Run("in full, then in part", func(t *testing.T) {
+		db := openTest(t)
+		p := purchase("531", tokens.Token("ed"))
+		p.Quantity = 3
+		v1 := resign(p, time.Minute, refunded)
+		webhook(t, db, "n1", v1)
+		v2 := resign(v1, time.Minute, prorated(33333))
+		unsold(t, db, "n2", v2)
+		require.Equal(t, string(entitlements.OutcomeUnknown), outcomeOf(t, db, "531"), "to be planned again")
+		require.True(t, gave(t, db, "ed", v2), "the app's claim plans it with the catalog that sells it")
+		require.Equal(t, int64(20), balance(t, db, "ed"))
+	})
+}

@@ -109,6 +109,13 @@ func TestTierTheBetterOfTwo(t *testing.T) {
 		e := entitlements.Compute(state(t, db, "alice"), db.Policy.Allowance)
 		require.Equal(t, int64(300), e.Allowance.Limit)
 	})
+	t.Run("a claim of an upgraded period gives nothing new", func(t *testing.T) {
+		db := withMax(t)
+		pro := subscription("s1", "s1", token, start, start)
+		pro.Upgraded = true
+		require.False(t, gave(t, db, "alice", pro))
+		require.Equal(t, entitlements.TierFree, tierAt(t, db, "alice", testNow))
+	})
 	t.Run("an upgraded period alone sets no tier", func(t *testing.T) {
 		db := withMax(t)
 		pro := subscription("s1", "s1", token, start, start)

@@ -86,6 +86,13 @@ func (eff Effect) innerJWS() string {
 // applyEffect applies a new notification's effect and says what it did.
 func (tx *Tx) applyEffect(ctx context.Context, n Notification, eff Effect) (string, error) {
 	if eff.Renewal != nil {
+		if eff.Purchase != nil { // its renewal info is of the same subscription: refused with it
+			if err := tx.sameTransaction(ctx, *eff.Purchase); errors.Is(err, errAnotherTransaction) {
+				return OutcomeIDConflict, nil
+			} else if err != nil {
+				return "", err
+			}
+		}
 		if err := tx.recordRenewal(ctx, eff.Renewal); err != nil {
 			return "", err
 		}
@@ -96,7 +103,7 @@ func (tx *Tx) applyEffect(ctx context.Context, n Notification, eff Effect) (stri
 	granted, err := tx.recordPurchase(ctx, *eff.Purchase, eff.Grant, "apple:"+n.Source)
 	switch {
 	case errors.Is(err, errAnotherTransaction):
-		return "recorded", nil // kept, and applied to nothing (sameTransaction)
+		return OutcomeIDConflict, nil // kept, and applied to nothing (sameTransaction)
 	case err != nil || granted:
 		return string(entitlements.OutcomeGranted), err
 	}

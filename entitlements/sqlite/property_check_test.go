@@ -40,11 +40,55 @@ func (w *propWorld) newEntriesPeek() ([]propEntry, error) {
 	return es, err
 }
 
+// checkArrivals: a lot made this step (its grant among es) for a pack
+// refunded in part before it existed pays the user's debt first, as if the
+// purchase had arrived before its refund, and then the refund takes the
+// model's share of what is left, whichever path made the lot (the webhook,
+// the user's first call, a claim); a lot of a pack not so refunded is not
+// refunded as it arrives.
+func (w *propWorld) checkArrivals(es []propEntry) error {
+	for i, g := range es {
+		if g.kind != "grant" {
+			continue
+		}
+		var b *propBuy
+		for _, c := range w.buys {
+			if c.id == g.ref {
+				b = c
+			}
+		}
+		if b == nil {
+			continue
+		}
+		left, removed, refunded := g.credits, int64(0), false
+		for _, e := range es[i+1:] {
+			switch {
+			case e.lot != g.lot || refunded:
+			case e.kind == "debt_paid":
+				left += e.credits
+			case e.kind == "refund":
+				removed, refunded = -e.credits, true
+			}
+		}
+		switch {
+		case b.refund == nil && refunded:
+			return propErr("arrival", "%s: its new lot was refunded %d, the model has no refund", b.id, removed)
+		case b.refund != nil && removed != min(b.refund.revoked, left):
+			return propErr("arrival", "%s: its new lot was refunded %d of the %d its debt left, want %d (revoked %d)",
+				b.id, removed, left, min(b.refund.revoked, left), b.refund.revoked)
+		}
+	}
+	return nil
+}
+
 // checkEntries: every new entry is of a kind the contract lists, with its
 // sign and lot; the model takes in the kinds no answer reports.
 func (w *propWorld) checkEntries() error {
 	es, err := w.newEntries()
 	if err != nil {
+		return err
+	}
+	if err := w.checkArrivals(es); err != nil {
 		return err
 	}
 	for _, e := range es {

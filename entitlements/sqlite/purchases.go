@@ -387,10 +387,12 @@ func (tx *Tx) refreshPurchase(ctx context.Context, p entitlements.Purchase, g en
 	// A product the catalog no longer sells keeps what the purchase
 	// earned: a subscriber mid-period does not fall to free because a
 	// config dropped the product when Apple re-signed the transaction. A
-	// refund, its reversal or another share of it changes what it earned,
-	// so the plan becomes unknown_product, to be planned again
-	// (replanUnknown).
-	replan := g.Outcome != entitlements.OutcomeUnknown || old.revoked.Valid != revoked.Valid || old.part != part
+	// refund in full, or its end, changes what it earned, so the plan
+	// becomes unknown_product, to be planned again (replanUnknown). A
+	// refund in part does not: the pack still earns its lot, and
+	// refund_percent, set here, carries the share to it.
+	fullBefore, fullNow := old.revoked.Valid && !old.part.Valid, revoked.Valid && !part.Valid
+	replan := g.Outcome != entitlements.OutcomeUnknown || fullBefore != fullNow
 	if _, err := tx.ExecContext(ctx, `UPDATE apple_transactions SET signed_date = ?1,
 		expires_date = ?2, revocation_date = ?3, updated_at = ?4, refund_percent = ?11, upgraded = ?12,
 		outcome = CASE WHEN lot_id IS NULL AND ?5 THEN ?6 ELSE outcome END,
@@ -419,9 +421,15 @@ func (tx *Tx) refreshPurchase(ctx context.Context, p entitlements.Purchase, g en
 }
 
 // errAnotherTransaction refuses a version of a transaction id whose
-// environment, product or original transaction differ from the kept one's.
-var errAnotherTransaction = entitlements.Errorf(entitlements.KindConflict, "transaction_claimed",
+// environment, product or original transaction differ from the kept one's:
+// a transaction this service cannot use (the contract's 422).
+var errAnotherTransaction = entitlements.Errorf(entitlements.KindUnprocessable, "transaction_id_conflict",
 	"this transaction id is recorded for another transaction (its environment, product or original transaction differ)")
+
+// OutcomeIDConflict is a notification's outcome when its transaction's id
+// is kept for another transaction: the notification is recorded, and
+// applies to nothing.
+const OutcomeIDConflict = "transaction_id_conflict"
 
 // sameTransaction refuses p when its id is kept for another transaction.
 // Apple re-signs a transaction with the same environment, product and
@@ -433,7 +441,10 @@ func (tx *Tx) sameTransaction(ctx context.Context, p entitlements.Purchase) erro
 	var env, product, original string
 	err := tx.QueryRowContext(ctx, `SELECT environment, product_id, original_transaction_id FROM apple_transactions
 		WHERE transaction_id = ?`, p.TransactionID).Scan(&env, &product, &original)
-	if err == nil && (p.Environment != env || p.ProductID != product || p.OriginalTransactionID != original) {
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return nil // a new transaction
+	case err == nil && (p.Environment != env || p.ProductID != product || p.OriginalTransactionID != original):
 		return errAnotherTransaction
 	}
 	return err

@@ -519,8 +519,10 @@ func TestRefundedInPartBeforeItsLot(t *testing.T) {
 }
 
 // While the catalog does not sell a pack that waits for its user, a newer
-// version refunding another share of it makes it unknown_product, to be
-// planned again, rather than keeping a plan the new share contradicts.
+// version that refunds it in full, or ends such a refund, makes it
+// unknown_product, to be planned again, rather than keeping a plan it
+// contradicts; one that refunds it in part, ends that, or changes the
+// share keeps its plan, and the share goes to its lot.
 func TestRefundShareChangesUnderAnUnknownPlan(t *testing.T) {
 	unsold := func(t *testing.T, db *DB, uuid string, v entitlements.Purchase) {
 		t.Helper()
@@ -553,4 +555,25 @@ func TestRefundShareChangesUnderAnUnknownPlan(t *testing.T) {
 		require.True(t, gave(t, db, "ed", v2), "the app's claim plans it with the catalog that sells it")
 		require.Equal(t, int64(20), balance(t, db, "ed"))
 	})
+	for _, c := range []struct {
+		name     string
+		versions []func(*entitlements.Purchase) // each re-signed a minute after the last, while unsold
+		want     int64
+	}{
+		{"in part", []func(*entitlements.Purchase){prorated(33333)}, 20},
+		{"in part, then another share", []func(*entitlements.Purchase){prorated(33333), prorated(66667)}, 10},
+		{"in part, then reversed", []func(*entitlements.Purchase){prorated(33333), reinstated}, 30},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			db := openTest(t)
+			v := purchase("532", tokens.Token("fay"))
+			v.Quantity = 3
+			webhook(t, db, "n1", v)
+			for i, edit := range c.versions {
+				v = resign(v, time.Minute, edit)
+				unsold(t, db, fmt.Sprintf("n%d", i+2), v)
+			}
+			require.Equal(t, c.want, balance(t, db, "fay"))
+		})
+	}
 }

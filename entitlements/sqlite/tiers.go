@@ -15,8 +15,9 @@ import (
 // while an admin override lasts, while an unrevoked subscription period
 // of a tier product that was not upgraded to another (isUpgraded) covers
 // now, or while the newest renewal info of such a subscription shows a
-// grace period that has not ended and the subscription's newest period is
-// neither revoked nor upgraded (a refund of the period that lapsed ends the
+// grace period that has not ended (a renewal info of the period's own
+// environment) and the subscription's newest period is neither revoked nor
+// upgraded (a refund of the period that lapsed ends the
 // grace an earlier period would otherwise keep). Each transaction row
 // holds its newest signed version, so arrival order never matters. The
 // arms on apple_transactions repeat the condition of the partial index
@@ -32,6 +33,7 @@ const tierSQL = `
 	WHERE user_id = ?1 AND tier != '' AND revocation_date IS NULL AND NOT upgraded AND purchase_date <= ?2 AND expires_date > ?2
 	UNION ALL
 	SELECT t.tier FROM apple_transactions t JOIN renewal_infos r ON r.original_transaction_id = t.original_transaction_id
+		AND r.environment = t.environment
 	WHERE t.user_id = ?1 AND t.tier != '' AND t.revocation_date IS NULL AND NOT t.upgraded AND r.grace_period_expires_date > ?2
 	AND NOT EXISTS (SELECT 1 FROM apple_transactions n WHERE n.original_transaction_id = t.original_transaction_id
 		AND n.purchase_date > t.purchase_date))`
@@ -84,7 +86,11 @@ func (db *DB) SetTier(ctx context.Context, userID, token, tier string, expiresAt
 	return st, err
 }
 
-// recordRenewal keeps the newest signed renewal info per subscription.
+// recordRenewal keeps the newest signed renewal info per subscription. One
+// of another environment under the same original id (see sameTransaction)
+// replaces it too, until the next of the kept one's own: the row has one
+// key, and refusing it would let the first to come block the other for
+// good. It gives no grace to a period of another environment (tierSQL).
 func (tx *Tx) recordRenewal(ctx context.Context, r *receipts.RenewalInfo) error {
 	_, err := tx.ExecContext(ctx, `INSERT INTO renewal_infos (original_transaction_id, product_id, auto_renew_status,
 		grace_period_expires_date, environment, signed_date, jws, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)

@@ -187,3 +187,35 @@ func TestTierGraceSeeksTheSubscription(t *testing.T) {
 	require.Contains(t, plan, "USING INDEX apple_transactions_original", plan)
 	require.NotContains(t, plan, "SCAN n", plan)
 }
+
+// A renewal info of another environment under the same original id is of
+// another subscription: it gives no grace period, whether it comes with
+// its transaction (refused as another transaction) or alone.
+func TestTierGraceOfAnotherEnvironment(t *testing.T) {
+	token := tokens.Token("alice")
+	first := testNow.AddDate(0, 0, -40)
+	lapsed := first.AddDate(0, 0, 30)
+	sandboxGrace := func(signed time.Time) *receipts.RenewalInfo {
+		return &receipts.RenewalInfo{OriginalTransactionID: "s1", ProductID: "pro", GracePeriodExpiresDate: testNow.AddDate(0, 0, 5),
+			SignedDate: signed, Environment: "Sandbox", JWS: "r1", Raw: []byte(`{}`)}
+	}
+	production := subscription("s1", "s1", token, first, first)
+	production.Environment = "Production"
+	t.Run("with its transaction", func(t *testing.T) {
+		db := openWithAlice(t)
+		subNotify(t, db, "n1", production, nil)
+		require.Equal(t, entitlements.TierFree, tierAt(t, db, "alice", testNow), "lapsed")
+		sandbox := subscription("s1", "s1", tokens.Token("mallory"), first, lapsed)
+		subNotify(t, db, "n2", sandbox, sandboxGrace(lapsed))
+		require.Equal(t, entitlements.TierFree, tierAt(t, db, "alice", testNow))
+	})
+	t.Run("alone", func(t *testing.T) {
+		db := openWithAlice(t)
+		subNotify(t, db, "n1", production, nil)
+		_, err := db.RecordNotification(context.Background(),
+			Notification{UUID: "n2", Type: "DID_FAIL_TO_RENEW", SignedDate: lapsed, JWS: "x", Source: "webhook", Outcome: "recorded"},
+			Effect{Renewal: sandboxGrace(lapsed)})
+		require.NoError(t, err)
+		require.Equal(t, entitlements.TierFree, tierAt(t, db, "alice", testNow))
+	})
+}

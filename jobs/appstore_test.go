@@ -307,7 +307,7 @@ func (f *fakeConsumptionStore) PendingConsumptionRequests(context.Context, time.
 	return f.pending, nil
 }
 
-func (f *fakeConsumptionStore) ConsumptionFactsFor(context.Context, string) (sqlite.ConsumptionFacts, error) {
+func (f *fakeConsumptionStore) ConsumptionFactsFor(context.Context, string, string) (sqlite.ConsumptionFacts, error) {
 	return sqlite.ConsumptionFacts{Delivered: true, Granted: 10, Consumed: f.consumed}, nil
 }
 

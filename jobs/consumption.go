@@ -16,7 +16,7 @@ import (
 // ConsumptionStore is what consumption-answers needs of the database.
 type ConsumptionStore interface {
 	PendingConsumptionRequests(ctx context.Context, since, now time.Time, limit int) ([]sqlite.ConsumptionRequest, error)
-	ConsumptionFactsFor(ctx context.Context, transactionID string) (sqlite.ConsumptionFacts, error)
+	ConsumptionFactsFor(ctx context.Context, transactionID, environment string) (sqlite.ConsumptionFacts, error)
 	RecordConsumptionAnswer(ctx context.Context, a sqlite.ConsumptionAnswer) error
 }
 
@@ -82,7 +82,7 @@ func ConsumptionAnswers(store ConsumptionStore, sender ConsumptionSender, policy
 
 func answerOne(ctx context.Context, store ConsumptionStore, sender ConsumptionSender, policy ConsumptionPolicy,
 	req sqlite.ConsumptionRequest, now time.Time) (string, error) {
-	facts, err := store.ConsumptionFactsFor(ctx, req.TransactionID)
+	facts, err := store.ConsumptionFactsFor(ctx, req.TransactionID, req.Environment)
 	if err != nil {
 		return "", err
 	}

@@ -76,12 +76,16 @@ func (db *DB) PendingConsumptionRequests(ctx context.Context, lapsed, now time.T
 }
 
 // ConsumptionFactsFor reads how much of a transaction's lot was consumed,
-// or whether its subscription period was kept for an owner.
-func (db *DB) ConsumptionFactsFor(ctx context.Context, transactionID string) (ConsumptionFacts, error) {
+// or whether its subscription period was kept for an owner. The row must
+// be of the request's environment: one of another under the same id is
+// another transaction (sameTransaction), and of the one asked about
+// nothing is known.
+func (db *DB) ConsumptionFactsFor(ctx context.Context, transactionID, environment string) (ConsumptionFacts, error) {
 	var f ConsumptionFacts
 	err := db.view(ctx, func(tx *Tx) error {
 		err := tx.QueryRowContext(ctx, `SELECT type = ? OR (tier != '' AND lot_id IS NULL), user_id IS NOT NULL
-			FROM apple_transactions WHERE transaction_id = ?`, autoRenewable, transactionID).Scan(&f.Subscription, &f.Delivered)
+			FROM apple_transactions WHERE transaction_id = ? AND environment = ?`, autoRenewable, transactionID, environment).
+			Scan(&f.Subscription, &f.Delivered)
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil
 		}

@@ -31,10 +31,13 @@ func TestConsumptionFactsOfSubscription(t *testing.T) {
 		"p1": {Delivered: true, Granted: 10},
 		"p9": {},
 	} {
-		f, err := db.ConsumptionFactsFor(ctx, id)
+		f, err := db.ConsumptionFactsFor(ctx, id, "Sandbox")
 		require.NoError(t, err)
 		require.Equal(t, want, f, id)
 	}
+	f, err := db.ConsumptionFactsFor(ctx, "p1", "Production")
+	require.NoError(t, err)
+	require.Equal(t, ConsumptionFacts{}, f, "p1 is a Sandbox transaction: of a Production one under its id nothing is known")
 }
 
 // consumptionRequest records Apple's CONSUMPTION_REQUEST for transaction

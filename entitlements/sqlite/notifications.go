@@ -85,27 +85,26 @@ func (eff Effect) innerJWS() string {
 
 // applyEffect applies a new notification's effect and says what it did.
 func (tx *Tx) applyEffect(ctx context.Context, n Notification, eff Effect) (string, error) {
-	if eff.Renewal != nil {
-		if eff.Purchase != nil { // its renewal info is of the same subscription: refused with it
-			if err := tx.sameTransaction(ctx, *eff.Purchase); errors.Is(err, errAnotherTransaction) {
-				return OutcomeIDConflict, nil
-			} else if err != nil {
+	outcome := n.Outcome
+	if eff.Purchase != nil {
+		granted, err := tx.recordPurchase(ctx, *eff.Purchase, eff.Grant, "apple:"+n.Source)
+		switch {
+		case errors.Is(err, errAnotherTransaction):
+			return OutcomeIDConflict, nil // kept, and applied to nothing: its renewal info is of the other one too
+		case err != nil:
+			return "", err
+		case granted:
+			outcome = string(entitlements.OutcomeGranted)
+		default:
+			if outcome, err = tx.purchaseOutcome(ctx, eff.Purchase.TransactionID); err != nil {
 				return "", err
 			}
 		}
+	}
+	if eff.Renewal != nil {
 		if err := tx.recordRenewal(ctx, eff.Renewal); err != nil {
 			return "", err
 		}
 	}
-	if eff.Purchase == nil {
-		return n.Outcome, nil
-	}
-	granted, err := tx.recordPurchase(ctx, *eff.Purchase, eff.Grant, "apple:"+n.Source)
-	switch {
-	case errors.Is(err, errAnotherTransaction):
-		return OutcomeIDConflict, nil // kept, and applied to nothing (sameTransaction)
-	case err != nil || granted:
-		return string(entitlements.OutcomeGranted), err
-	}
-	return tx.purchaseOutcome(ctx, eff.Purchase.TransactionID)
+	return outcome, nil
 }

@@ -93,15 +93,12 @@ type claimed struct {
 // claimant's: a token-less renewal is otherwise anyone's who posts it first.
 func (tx *Tx) claim(ctx context.Context, userID string, p entitlements.Purchase, g entitlements.Grant) (claimed, error) {
 	var c claimed
-	owner, found, err := tx.purchaseOwner(ctx, p.TransactionID)
+	owner, found, err := tx.heldBy(ctx, p)
 	if err != nil {
 		return c, err
 	}
-	if found {
-		err = tx.sameTransaction(ctx, p)
-	}
 	rightful := owner
-	if err == nil && owner == "" {
+	if owner == "" {
 		rightful, err = tx.ownerOf(ctx, p)
 	}
 	switch {
@@ -181,14 +178,11 @@ func (tx *Tx) adoptRenewals(ctx context.Context, original string) (bool, error) 
 // granted reports the common case, a new transaction whose lot this call
 // created: its outcome is granted, with no refund yet to look up.
 func (tx *Tx) recordPurchase(ctx context.Context, p entitlements.Purchase, g entitlements.Grant, actor string) (granted bool, err error) {
-	owner, found, err := tx.purchaseOwner(ctx, p.TransactionID)
+	owner, found, err := tx.heldBy(ctx, p)
 	if err != nil {
 		return false, err
 	}
 	if found {
-		if err := tx.sameTransaction(ctx, p); err != nil {
-			return false, err
-		}
 		if _, err := tx.refreshPurchase(ctx, p, g, actor); err != nil {
 			return false, err
 		}
@@ -321,12 +315,24 @@ func (tx *Tx) hasLot(ctx context.Context, transactionID string) (bool, error) {
 	return n > 0, err
 }
 
-// purchaseOwner is the user a recorded transaction belongs to ("" if none yet).
-func (tx *Tx) purchaseOwner(ctx context.Context, transactionID string) (owner string, found bool, err error) {
+// heldBy is the user the recorded transaction p names belongs to ("" if
+// none yet), and whether it is recorded. It refuses p with
+// errAnotherTransaction when the id is kept for another transaction: Apple
+// re-signs a transaction with the same environment, product and original,
+// so one that differs is another that shares the id (Apple does not
+// promise Sandbox and Production ids never meet). Applying it would let a
+// free Sandbox refund take back a paid Production pack, or its token
+// choose the owner of a pack that waits for its user.
+func (tx *Tx) heldBy(ctx context.Context, p entitlements.Purchase) (owner string, found bool, err error) {
 	var o sql.NullString
-	err = tx.QueryRowContext(ctx, `SELECT user_id FROM apple_transactions WHERE transaction_id = ?`, transactionID).Scan(&o)
-	if errors.Is(err, sql.ErrNoRows) {
+	var env, product, original string
+	err = tx.QueryRowContext(ctx, `SELECT user_id, environment, product_id, original_transaction_id FROM apple_transactions
+		WHERE transaction_id = ?`, p.TransactionID).Scan(&o, &env, &product, &original)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
 		return "", false, nil
+	case err == nil && (p.Environment != env || p.ProductID != product || p.OriginalTransactionID != original):
+		return "", true, errAnotherTransaction
 	}
 	return o.String, err == nil, err
 }
@@ -421,34 +427,15 @@ func (tx *Tx) refreshPurchase(ctx context.Context, p entitlements.Purchase, g en
 }
 
 // errAnotherTransaction refuses a version of a transaction id whose
-// environment, product or original transaction differ from the kept one's:
-// a transaction this service cannot use (the contract's 422).
+// environment, product or original transaction differ from the kept one's
+// (heldBy): a transaction this service cannot use (the contract's 422).
 var errAnotherTransaction = entitlements.Errorf(entitlements.KindUnprocessable, "transaction_id_conflict",
 	"this transaction id is recorded for another transaction (its environment, product or original transaction differ)")
 
 // OutcomeIDConflict is a notification's outcome when its transaction's id
 // is kept for another transaction: the notification is recorded, and
-// applies to nothing.
+// applies to nothing, its renewal info included.
 const OutcomeIDConflict = "transaction_id_conflict"
-
-// sameTransaction refuses p when its id is kept for another transaction.
-// Apple re-signs a transaction with the same environment, product and
-// original; one that differs is another that shares the id (Apple does
-// not promise Sandbox and Production ids never meet). Applying it would
-// let a free Sandbox refund take back a paid Production pack, or its
-// token choose the owner of a pack that waits for its user.
-func (tx *Tx) sameTransaction(ctx context.Context, p entitlements.Purchase) error {
-	var env, product, original string
-	err := tx.QueryRowContext(ctx, `SELECT environment, product_id, original_transaction_id FROM apple_transactions
-		WHERE transaction_id = ?`, p.TransactionID).Scan(&env, &product, &original)
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		return nil // a new transaction
-	case err == nil && (p.Environment != env || p.ProductID != product || p.OriginalTransactionID != original):
-		return errAnotherTransaction
-	}
-	return err
-}
 
 // replanUnknown plans again, with the catalog as it is now (g), a
 // transaction kept as unknown_product: a pack or subscription sold before

@@ -36,7 +36,7 @@ const tierSQL = `
 		AND r.environment = t.environment
 	WHERE t.user_id = ?1 AND t.tier != '' AND t.revocation_date IS NULL AND NOT t.upgraded AND r.grace_period_expires_date > ?2
 	AND NOT EXISTS (SELECT 1 FROM apple_transactions n WHERE n.original_transaction_id = t.original_transaction_id
-		AND n.purchase_date > t.purchase_date))`
+		AND n.environment = t.environment AND n.purchase_date > t.purchase_date))`
 
 // tierSep joins the tiers tierSQL finds (the unit separator: no tier name
 // in a config holds it).

@@ -209,6 +209,17 @@ func TestTierGraceOfAnotherEnvironment(t *testing.T) {
 		subNotify(t, db, "n2", sandbox, sandboxGrace(lapsed))
 		require.Equal(t, entitlements.TierFree, tierAt(t, db, "alice", testNow))
 	})
+	t.Run("a newer period of the other environment does not end this one's grace", func(t *testing.T) {
+		db := openWithAlice(t)
+		productionGrace := sandboxGrace(lapsed)
+		productionGrace.Environment = "Production"
+		subNotify(t, db, "n1", production, productionGrace)
+		require.Equal(t, entitlements.TierPro, tierAt(t, db, "alice", testNow), "in its grace period")
+		other := subscription("s9", "s1", "", lapsed, lapsed) // Sandbox, under the same original id
+		other.ExpiresDate = lapsed.Add(time.Hour)
+		subNotify(t, db, "n2", other, nil)
+		require.Equal(t, entitlements.TierPro, tierAt(t, db, "alice", testNow))
+	})
 	t.Run("alone", func(t *testing.T) {
 		db := openWithAlice(t)
 		subNotify(t, db, "n1", production, nil)

@@ -239,13 +239,7 @@ func (tx *Tx) insertGranted(ctx context.Context, p entitlements.Purchase, g enti
 	if err := tx.insertPurchase(ctx, p, g, owner, lot.LotID); err != nil {
 		return err
 	}
-	if err := tx.grantPurchaseLot(ctx, owner, lot, actor); err != nil {
-		return err
-	}
-	if _, part := p.PartRefunded(); part {
-		return tx.refundLot(ctx, p, lot.LotID, actor)
-	}
-	return nil
+	return tx.grantPurchaseLot(ctx, owner, lot, partRefund(p), actor)
 }
 
 // partRefund is refund_percent for p's row (migration 0018): the share a
@@ -258,13 +252,19 @@ func partRefund(p entitlements.Purchase) sql.NullInt64 {
 }
 
 // grantPurchaseLot creates a purchase's lot, whose transaction row already
-// names it, and pays the owner's debt from it.
-func (tx *Tx) grantPurchaseLot(ctx context.Context, owner string, lot entitlements.Lot, actor string) error {
+// names it, and pays the owner's debt from it. A purchase refunded in part
+// before its lot existed (part, its row's refund_percent) then has its
+// refund applied, as if it had arrived before the refund.
+func (tx *Tx) grantPurchaseLot(ctx context.Context, owner string, lot entitlements.Lot, part sql.NullInt64, actor string) error {
 	if err := tx.createLot(ctx, newLot{lot: lot, userID: owner, kind: "grant", reason: "purchase", actor: actor,
 		ref: lot.TransactionID}); err != nil {
 		return err
 	}
-	return tx.settleDebt(ctx, owner, actor)
+	if err := tx.settleDebt(ctx, owner, actor); err != nil || !part.Valid {
+		return err
+	}
+	kept := entitlements.Purchase{TransactionID: lot.TransactionID, RevocationType: "REFUND_PRORATED", RevocationPercent: part.Int64}
+	return tx.refundLot(ctx, kept, lot.LotID, actor)
 }
 
 // ownerOf is the user a new transaction from Apple belongs to: the one its
@@ -500,11 +500,5 @@ func (tx *Tx) assignPurchase(ctx context.Context, transactionID, userID, actor s
 	if _, err = tx.ExecContext(ctx, `UPDATE apple_transactions SET lot_id = ? WHERE transaction_id = ?`, lot.LotID, transactionID); err != nil {
 		return false, err
 	}
-	if err := tx.grantPurchaseLot(ctx, userID, lot, actor); err != nil || !r.refundPercent.Valid {
-		return true, err
-	}
-	// The kept version was refunded in part before the lot existed.
-	kept := entitlements.Purchase{TransactionID: transactionID, RevocationType: "REFUND_PRORATED",
-		RevocationPercent: r.refundPercent.Int64}
-	return true, tx.refundLot(ctx, kept, lot.LotID, actor)
+	return true, tx.grantPurchaseLot(ctx, userID, lot, r.refundPercent, actor)
 }

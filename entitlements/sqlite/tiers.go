@@ -12,19 +12,19 @@ import (
 
 // tierSQL selects the tiers that hold for user ?1 at ?2 (milliseconds),
 // if any but free, joined by tierSep (bestTier picks one). A tier holds
-// while an admin override lasts, while an unrevoked subscription period
-// of a tier product that was not upgraded to another (isUpgraded) covers
-// now, or while the newest renewal info of such a subscription shows a
-// grace period that has not ended (a renewal info of the period's own
-// environment) and the subscription's newest period is neither revoked nor
-// upgraded (a refund of the period that lapsed ends the
-// grace an earlier period would otherwise keep). Each transaction row
-// holds its newest signed version, so arrival order never matters. The
-// arms on apple_transactions repeat the condition of the partial index
-// apple_transactions_user (migration 0010: only transactions that set a
-// tier), so that SQLite uses it. Every arm runs: for the many users with
-// none, as with the LIMIT 1 this replaced, they are three seeks that find
-// nothing; a user holding two tiers gets the better, not the first found.
+// while an admin override lasts; while an unrevoked subscription period of
+// a tier product, not upgraded to another (isUpgraded), covers now; or
+// while the newest renewal info of such a subscription, of the period's
+// own environment, shows a grace period that has not ended and the
+// subscription's newest period is neither revoked nor upgraded (a refund
+// of the period that lapsed ends the grace an earlier one would keep).
+// Each transaction row holds its newest signed version, so arrival order
+// never matters. The arms on apple_transactions repeat the condition of
+// the partial index apple_transactions_user (migration 0010: only
+// transactions that set a tier), so that SQLite uses it. Every arm runs:
+// for the many users with none, as with the LIMIT 1 this replaced, they
+// are three seeks that find nothing; a user holding two tiers gets the
+// better, not the first found.
 const tierSQL = `
 	SELECT group_concat(tier, char(31)) FROM (
 	SELECT tier FROM tier_overrides WHERE user_id = ?1 AND (expires_at IS NULL OR expires_at > ?2)

@@ -125,7 +125,7 @@ func (tx *Tx) claim(ctx context.Context, userID string, p entitlements.Purchase,
 		return c, err
 	}
 	if c.claimed && ofSubscription(p, g) {
-		c.adopted, err = tx.adoptRenewals(ctx, p.OriginalTransactionID)
+		c.adopted, err = tx.adoptRenewals(ctx, p.OriginalTransactionID, p.Environment)
 	}
 	return c, err
 }
@@ -136,13 +136,14 @@ func ofSubscription(p entitlements.Purchase, g entitlements.Grant) bool {
 	return g.Outcome == entitlements.OutcomeSubscription || p.OriginalTransactionID != p.TransactionID
 }
 
-// adoptRenewalsSQL gives ?1 the waiting periods of subscription ?3 at ?2.
+// adoptRenewalsSQL gives ?1 the waiting periods of subscription ?3 of
+// environment ?4 at ?2.
 // Left to itself, SQLite seeks apple_transactions_pending (tokens of rows
 // with no owner) for the empty token, which is every token-less row nobody
 // holds, in the whole table: 40 ms a renewal in the writer at 200,000
 // of them. The subscription's own rows are a handful.
 const adoptRenewalsSQL = `UPDATE apple_transactions INDEXED BY apple_transactions_original SET user_id = ?1, updated_at = ?2
-	WHERE original_transaction_id = ?3 AND user_id IS NULL AND app_account_token = '' AND tier != ''
+	WHERE original_transaction_id = ?3 AND environment = ?4 AND user_id IS NULL AND app_account_token = '' AND tier != ''
 	RETURNING ` + activeNowSQL
 
 // adoptRenewals gives the owner of the subscription original (ownerOf:
@@ -151,12 +152,12 @@ const adoptRenewalsSQL = `UPDATE apple_transactions INDEXED BY apple_transaction
 // and these are the owner's by the same rule. It runs when a transaction of
 // the subscription has just been given an owner, and says whether a period
 // it gave is active now.
-func (tx *Tx) adoptRenewals(ctx context.Context, original string) (bool, error) {
-	owner, err := tx.ownerOf(ctx, entitlements.Purchase{OriginalTransactionID: original})
+func (tx *Tx) adoptRenewals(ctx context.Context, original, environment string) (bool, error) {
+	owner, err := tx.ownerOf(ctx, entitlements.Purchase{OriginalTransactionID: original, Environment: environment})
 	if err != nil || owner == "" {
 		return false, err
 	}
-	rows, err := tx.QueryContext(ctx, adoptRenewalsSQL, owner, millis(tx.now), original)
+	rows, err := tx.QueryContext(ctx, adoptRenewalsSQL, owner, millis(tx.now), original, environment)
 	if err != nil {
 		return false, err
 	}
@@ -209,7 +210,7 @@ func (tx *Tx) recordPurchase(ctx context.Context, p entitlements.Purchase, g ent
 		return false, err
 	}
 	if !held && ofSubscription(p, g) { // the subscription's first owner, perhaps
-		_, err = tx.adoptRenewals(ctx, p.OriginalTransactionID)
+		_, err = tx.adoptRenewals(ctx, p.OriginalTransactionID, p.Environment)
 	}
 	return false, err
 }
@@ -269,7 +270,9 @@ func (tx *Tx) grantPurchaseLot(ctx context.Context, owner string, lot entitlemen
 
 // ownerOf is the user a new transaction from Apple belongs to: the one its
 // app_account_token names, else the owner of its subscription (renewals
-// share an originalTransactionId), else nobody yet.
+// share an originalTransactionId, in one environment: under the same
+// original another environment's periods are another subscription, as
+// heldBy has it), else nobody yet.
 func (tx *Tx) ownerOf(ctx context.Context, p entitlements.Purchase) (string, error) {
 	owner, err := tx.userByToken(ctx, p.AppAccountToken)
 	if err != nil || owner != "" || p.OriginalTransactionID == p.TransactionID {
@@ -280,9 +283,9 @@ func (tx *Tx) ownerOf(ctx context.Context, p entitlements.Purchase) (string, err
 	// followed this rule) must not answer by chance. The subscription's own
 	// rows are a handful (see adoptRenewalsSQL for why INDEXED BY).
 	err = tx.QueryRowContext(ctx, `SELECT user_id FROM apple_transactions INDEXED BY apple_transactions_original
-		WHERE original_transaction_id = ?1 AND user_id IS NOT NULL
+		WHERE original_transaction_id = ?1 AND environment = ?2 AND user_id IS NOT NULL
 		ORDER BY transaction_id = ?1 DESC, purchase_date, length(transaction_id), transaction_id LIMIT 1`,
-		p.OriginalTransactionID).Scan(&owner)
+		p.OriginalTransactionID, p.Environment).Scan(&owner)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", nil
 	}

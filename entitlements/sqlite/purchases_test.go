@@ -618,7 +618,7 @@ func TestTierProductWithoutExpiry(t *testing.T) {
 // token-less row nobody holds (apple_transactions_pending).
 func TestAdoptRenewalsSeeksTheSubscription(t *testing.T) {
 	db := openTest(t)
-	plan := queryPlan(t, db, adoptRenewalsSQL, "alice", 0, "400")
+	plan := queryPlan(t, db, adoptRenewalsSQL, "alice", 0, "400", "Sandbox")
 	require.Contains(t, plan, "USING INDEX apple_transactions_original (original_transaction_id=?)", plan)
 }
 

@@ -16,7 +16,7 @@ import (
 // a tier product, not upgraded to another (isUpgraded), covers now; or
 // while the newest renewal info of such a subscription, of the period's
 // own environment, shows a grace period that has not ended and the
-// subscription's newest period is neither revoked nor upgraded (a refund
+// subscription's newest period there is neither revoked nor upgraded (a refund
 // of the period that lapsed ends the grace an earlier one would keep).
 // Each transaction row holds its newest signed version, so arrival order
 // never matters. The arms on apple_transactions repeat the condition of
@@ -87,7 +87,7 @@ func (db *DB) SetTier(ctx context.Context, userID, token, tier string, expiresAt
 }
 
 // recordRenewal keeps the newest signed renewal info per subscription. One
-// of another environment under the same original id (see sameTransaction)
+// of another environment under the same original id (see heldBy)
 // replaces it too, until the next of the kept one's own: the row has one
 // key, and refusing it would let the first to come block the other for
 // good. It gives no grace to a period of another environment (tierSQL).

@@ -209,6 +209,14 @@ func TestTierGraceOfAnotherEnvironment(t *testing.T) {
 		subNotify(t, db, "n2", sandbox, sandboxGrace(lapsed))
 		require.Equal(t, entitlements.TierFree, tierAt(t, db, "alice", testNow))
 	})
+	t.Run("a period of the other environment under the same original id is not this subscription's", func(t *testing.T) {
+		db := openWithAlice(t)
+		subNotify(t, db, "n1", production, nil)
+		other := subscription("s9", "s1", "", lapsed, lapsed) // Sandbox, token-less, active now
+		subNotify(t, db, "n2", other, nil)
+		require.Equal(t, entitlements.TierFree, tierAt(t, db, "alice", testNow), "alice's Production subscription lapsed")
+		require.Empty(t, ownerOfRow(t, db, "s9"), "the Sandbox period waits for its own subscription's owner")
+	})
 	t.Run("a newer period of the other environment does not end this one's grace", func(t *testing.T) {
 		db := openWithAlice(t)
 		productionGrace := sandboxGrace(lapsed)

@@ -126,9 +126,9 @@ func (tx *Tx) ensureUser(ctx context.Context, userID, token string) (created boo
 		// A subscription's first owner takes the token-less periods the
 		// webhook kept before it had one, as a claim or the webhook
 		// giving it an owner would (adoptRenewals).
-		if p.subscription && !adopted[p.original] {
-			adopted[p.original] = true
-			if _, err := tx.adoptRenewals(ctx, p.original); err != nil {
+		if key := p.environment + "/" + p.original; p.subscription && !adopted[key] {
+			adopted[key] = true
+			if _, err := tx.adoptRenewals(ctx, p.original, p.environment); err != nil {
 				return true, err
 			}
 		}
@@ -138,12 +138,12 @@ func (tx *Tx) ensureUser(ctx context.Context, userID, token string) (created boo
 
 // pendingPurchase is a transaction kept for a token before its user came.
 type pendingPurchase struct {
-	id, original string
-	subscription bool // a tier product's or a renewal's (ofSubscription)
+	id, original, environment string
+	subscription              bool // a tier product's or a renewal's (ofSubscription)
 }
 
 func (tx *Tx) pendingFor(ctx context.Context, token string) ([]pendingPurchase, error) {
-	rows, err := tx.QueryContext(ctx, `SELECT transaction_id, original_transaction_id,
+	rows, err := tx.QueryContext(ctx, `SELECT transaction_id, original_transaction_id, environment,
 		tier != '' OR original_transaction_id != transaction_id FROM apple_transactions
 		WHERE user_id IS NULL AND app_account_token = ? ORDER BY purchase_date`, token)
 	if err != nil {
@@ -153,7 +153,7 @@ func (tx *Tx) pendingFor(ctx context.Context, token string) ([]pendingPurchase, 
 	var pending []pendingPurchase
 	for rows.Next() {
 		var p pendingPurchase
-		if err := rows.Scan(&p.id, &p.original, &p.subscription); err != nil {
+		if err := rows.Scan(&p.id, &p.original, &p.environment, &p.subscription); err != nil {
 			return nil, err
 		}
 		pending = append(pending, p)

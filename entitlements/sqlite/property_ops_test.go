@@ -132,7 +132,8 @@ func (w *propWorld) send(b *propBuy, typ string, v entitlements.Purchase) error 
 		return propErr("notification answer", "a new notificationUUID was reported a duplicate")
 	}
 	w.record(b, v, "")
-	if err := w.afterPurchase(typ); err != nil || wasRefunded || b.refund == nil {
+	// A lot made this step, refunded as it arrived, is checkArrivals'.
+	if err := w.afterPurchase(typ); err != nil || wasRefunded || b.refund == nil || remaining < 0 {
 		return err
 	}
 	// The refund just started: it removes the unspent part first, never
@@ -141,23 +142,9 @@ func (w *propWorld) send(b *propBuy, typ string, v entitlements.Purchase) error 
 	if err != nil {
 		return err
 	}
-	lot, arrived := b.lot, false
-	for _, e := range es {
-		switch {
-		case remaining < 0 && e.kind == "grant" && e.ref == b.id:
-			// Refunded in part before its lot: the lot arrives whole and
-			// pays the user's debt, then the refund applies, as if the
-			// purchase had arrived before its refund.
-			lot, remaining, arrived = e.lot, b.credits, true
-		case arrived && e.kind == "debt_paid" && e.lot == lot:
-			remaining += e.credits
-		case arrived && e.kind == "refund" && e.lot == lot:
-			arrived = false // what was paid after it is not what it found
-		}
-	}
 	var removed int64
 	for _, e := range es {
-		if e.kind == "refund" && e.lot == lot {
+		if e.kind == "refund" && e.lot == b.lot {
 			removed -= e.credits
 		}
 	}

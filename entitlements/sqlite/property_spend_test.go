@@ -299,10 +299,10 @@ func (w *propWorld) settledOnly(user string) error {
 	return nil
 }
 
-// arrivals says which of an operation's entries are a lot's arrival on a
-// user's first call: its grant, and the refund of part of it that Apple
-// made before the lot existed (checked against the model's refund share by
-// checkRefunds, not by the operation).
+// arrivals says which of an operation's entries are a purchase's lot
+// arriving (the webhook, the user's first call, a claim): its grant, and
+// the refund of part of it that Apple made before the lot existed, which
+// checkArrivals checks against the model rather than the operation.
 func arrivals(es []propEntry) func(propEntry) bool {
 	granted := map[string]bool{}
 	for _, e := range es {

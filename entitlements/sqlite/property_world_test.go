@@ -155,7 +155,7 @@ func (w *propWorld) record(b *propBuy, v entitlements.Purchase, claimant string)
 			panic(err) // quantities are 1–3
 		}
 		b.recorded, b.signed, b.revoked, b.outcome = true, v.SignedDate, !v.RevocationDate.IsZero(), g.Outcome
-		b.partRefund, _ = partShare(v)
+		b.partRefund = partShare(v)
 		if b.token != "" && w.seen[b.buyer] {
 			b.owner = b.buyer
 		}
@@ -184,9 +184,9 @@ func (w *propWorld) refresh(b *propBuy, v entitlements.Purchase) {
 		}
 		b.outcome = g.Outcome
 	case revoked:
-		pct := int64(100000)
-		if v.RevocationType == "REFUND_PRORATED" && v.RevocationPercent > 0 && v.RevocationPercent < 100000 {
-			pct = v.RevocationPercent
+		pct := partShare(v)
+		if pct == 0 {
+			pct = 100000
 		}
 		b.refund = &propRefund{revoked: entitlements.Revoked(b.credits, pct)}
 		b.everRefunded = true
@@ -194,15 +194,17 @@ func (w *propWorld) refresh(b *propBuy, v entitlements.Purchase) {
 		b.refund = nil
 	}
 	b.signed, b.revoked = v.SignedDate, revoked
-	b.partRefund, _ = partShare(v)
+	b.partRefund = partShare(v)
 }
 
-// partShare is the share of v a revocation of part of it takes back.
-func partShare(v entitlements.Purchase) (int64, bool) {
+// partShare is the share of v (milliunits) a revocation of part of it
+// takes back, Apple's rule written out again for the model; 0 if v is not
+// refunded in part.
+func partShare(v entitlements.Purchase) int64 {
 	if v.RevocationDate.IsZero() || v.RevocationType != "REFUND_PRORATED" || v.RevocationPercent <= 0 || v.RevocationPercent >= 100000 {
-		return 0, false
+		return 0
 	}
-	return v.RevocationPercent, true
+	return v.RevocationPercent
 }
 
 // assign gives b to owner; a granted, unexpired pack gets its lot.

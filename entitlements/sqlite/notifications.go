@@ -90,7 +90,9 @@ func (tx *Tx) applyEffect(ctx context.Context, n Notification, eff Effect) (stri
 		granted, err := tx.recordPurchase(ctx, *eff.Purchase, eff.Grant, "apple:"+n.Source)
 		switch {
 		case errors.Is(err, errAnotherTransaction):
-			return OutcomeIDConflict, nil // kept, and applied to nothing: its renewal info is of the other one too
+			// Kept, and applied to nothing: its renewal info is of the other
+			// transaction too. The outcome is the refusal's code.
+			return entitlements.ErrorCode(err), nil
 		case err != nil:
 			return "", err
 		case granted:

@@ -196,8 +196,8 @@ func (tx *Tx) recordPurchase(ctx context.Context, p entitlements.Purchase, g ent
 	}
 	if !found {
 		if lot, ok := tx.lotNow(p, g); ok && owner != "" {
-			_, part := p.PartRefunded() // then a refund is in force, which purchaseOutcome reports
-			return !part, tx.insertGranted(ctx, p, g, owner, lot, actor)
+			// Refunded in part, it has a refund in force, which purchaseOutcome reports.
+			return !partRefund(p).Valid, tx.insertGranted(ctx, p, g, owner, lot, actor)
 		}
 		if err := tx.insertPurchase(ctx, p, g, owner, ""); err != nil {
 			return false, err
@@ -249,7 +249,7 @@ func partRefund(p entitlements.Purchase) sql.NullInt64 {
 	if pct, part := p.PartRefunded(); part {
 		return sql.NullInt64{Int64: pct, Valid: true}
 	}
-	return sql.NullInt64{} // comparable with what a NULL column scans into
+	return sql.NullInt64{}
 }
 
 // grantPurchaseLot creates a purchase's lot, whose transaction row already
@@ -264,8 +264,7 @@ func (tx *Tx) grantPurchaseLot(ctx context.Context, owner string, lot entitlemen
 	if err := tx.settleDebt(ctx, owner, actor); err != nil || !part.Valid {
 		return err
 	}
-	kept := entitlements.Purchase{TransactionID: lot.TransactionID, RevocationType: "REFUND_PRORATED", RevocationPercent: part.Int64}
-	return tx.refundLot(ctx, kept, lot.LotID, actor)
+	return tx.refundLot(ctx, lot.TransactionID, part.Int64, lot.LotID, actor)
 }
 
 // ownerOf is the user a new transaction from Apple belongs to: the one its
@@ -420,7 +419,7 @@ func (tx *Tx) refreshPurchase(ctx context.Context, p entitlements.Purchase, g en
 	case !old.lotID.Valid:
 		return false, nil
 	case !old.revoked.Valid && revoked.Valid:
-		return false, tx.refundLot(ctx, p, old.lotID.String, actor)
+		return false, tx.refundLot(ctx, p.TransactionID, p.RefundPercent(), old.lotID.String, actor)
 	case old.revoked.Valid && !revoked.Valid:
 		return tx.reverseRefund(ctx, p.TransactionID, actor)
 	case revoked.Valid:
@@ -434,11 +433,6 @@ func (tx *Tx) refreshPurchase(ctx context.Context, p entitlements.Purchase, g en
 // (heldBy): a transaction this service cannot use (the contract's 422).
 var errAnotherTransaction = entitlements.Errorf(entitlements.KindUnprocessable, "transaction_id_conflict",
 	"this transaction id is recorded for another transaction (its environment, product or original transaction differ)")
-
-// OutcomeIDConflict is a notification's outcome when its transaction's id
-// is kept for another transaction: the notification is recorded, and
-// applies to nothing, its renewal info included.
-const OutcomeIDConflict = "transaction_id_conflict"
 
 // replanUnknown plans again, with the catalog as it is now (g), a
 // transaction kept as unknown_product: a pack or subscription sold before

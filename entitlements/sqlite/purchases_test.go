@@ -128,7 +128,7 @@ func TestAnotherTransactionUnderTheSameID(t *testing.T) {
 				SignedDate: other.SignedDate, TransactionID: other.TransactionID, JWS: "outer", Source: "webhook"},
 				Effect{Purchase: &other, Grant: plan(t, other)})
 			require.NoError(t, err, "the notification is kept")
-			require.Equal(t, OutcomeIDConflict, rec.Outcome, "and applies to nothing")
+			require.Equal(t, "transaction_id_conflict", rec.Outcome, "and applies to nothing")
 			require.Equal(t, int64(10), balance(t, db, "alice"), "the kept transaction is not refunded")
 			require.False(t, webhook(t, db, "u-3", resign(p, 2*time.Minute, refunded)))
 			require.Equal(t, int64(0), balance(t, db, "alice"), "its own refund still applies")

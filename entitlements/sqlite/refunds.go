@@ -17,8 +17,9 @@ const lotOwnerSQL = `SELECT user_id, granted, remaining, expires_at FROM lots WH
 // refundLot applies Apple's revocation of a granted pack: the unspent part
 // is removed; the already-spent part becomes debt or is written off, as the
 // refund policy says. It takes effect once per revocation.
-func (tx *Tx) refundLot(ctx context.Context, p entitlements.Purchase, lotID, actor string) error {
-	return tx.applyRefund(ctx, p, lotID, actor, refundTerms{policy: tx.policy.Refund})
+// percentMilli is the share revoked, in milliunits (Purchase.RefundPercent).
+func (tx *Tx) refundLot(ctx context.Context, transactionID string, percentMilli int64, lotID, actor string) error {
+	return tx.applyRefund(ctx, transactionID, percentMilli, lotID, actor, refundTerms{policy: tx.policy.Refund})
 }
 
 // refundTerms are what a refund applies besides Apple's revocation: the
@@ -29,7 +30,7 @@ type refundTerms struct {
 	payer  entitlements.Lot // LotID "" for none
 }
 
-func (tx *Tx) applyRefund(ctx context.Context, p entitlements.Purchase, lotID, actor string, terms refundTerms) error {
+func (tx *Tx) applyRefund(ctx context.Context, transactionID string, percentMilli int64, lotID, actor string, terms refundTerms) error {
 	var l struct {
 		userID             string
 		granted, remaining int64
@@ -56,7 +57,7 @@ func (tx *Tx) applyRefund(ctx context.Context, p entitlements.Purchase, lotID, a
 	// them as it would before the sweep came, so that what a refund bills
 	// never depends on when the sweep ran. What it removes of them, the
 	// sweep has already taken from the lot.
-	plan := entitlements.PlanRefund(l.granted, l.remaining+expired, spent, p.RefundPercent(), terms.policy)
+	plan := entitlements.PlanRefund(l.granted, l.remaining+expired, spent, percentMilli, terms.policy)
 	plan.Removed = min(plan.Removed, l.remaining)
 	last, err := lastEntry(tx.q)
 	if err != nil {
@@ -64,11 +65,11 @@ func (tx *Tx) applyRefund(ctx context.Context, p entitlements.Purchase, lotID, a
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO refunds (transaction_id, lot_id, user_id, removed, debt, written_off,
 		policy, status, created_at, after_entry, percent) VALUES (?, ?, ?, ?, ?, ?, ?, 'active', ?, ?, ?)`,
-		p.TransactionID, lotID, l.userID, plan.Removed, plan.Debt, plan.WrittenOff, terms.policy, millis(tx.now),
-		last, p.RefundPercent()); err != nil {
+		transactionID, lotID, l.userID, plan.Removed, plan.Debt, plan.WrittenOff, terms.policy, millis(tx.now),
+		last, percentMilli); err != nil {
 		return err
 	}
-	if err := tx.applyRefundPlan(ctx, l.userID, lotID, p.TransactionID, plan, actor); err != nil {
+	if err := tx.applyRefundPlan(ctx, l.userID, lotID, transactionID, plan, actor); err != nil {
 		return err
 	}
 	if terms.payer.LotID != "" {
@@ -260,7 +261,7 @@ func (tx *Tx) reviseRefund(ctx context.Context, p entitlements.Purchase, lotID, 
 	if err != nil {
 		return err
 	}
-	return tx.applyRefund(ctx, p, lotID, actor, refundTerms{policy: r.policy, payer: restored})
+	return tx.applyRefund(ctx, p.TransactionID, p.RefundPercent(), lotID, actor, refundTerms{policy: r.policy, payer: restored})
 }
 
 // restore gives back what a reversed refund took: toLot to its lot (up to

@@ -83,30 +83,26 @@ func dayStart(y int, m time.Month, d int, loc *time.Location) time.Time {
 // change that took effect at or before the day's start. A tier the policy
 // does not name gets the free tier's figure.
 func (p AllowancePolicy) Limit(tier string, day Day) int64 {
-	tiers := p.tiersOn(day)
-	if limit, ok := tiers[tier]; ok {
+	return limitIn(p.tiersOn(day), tier)
+}
+
+// limitIn is tier's figure among limits, else the free tier's.
+func limitIn(limits map[string]int64, tier string) int64 {
+	if limit, ok := limits[tier]; ok {
 		return limit
 	}
-	return tiers[TierFree]
+	return limits[TierFree]
 }
 
 // Best is the tier of tiers with the highest allowance on day (the first
 // in name order among equals): a user holding two tiers at once, say a
 // subscription and an admin override, or two subscriptions, gets the better.
 func (p AllowancePolicy) Best(tiers []string, day Day) string {
-	if len(tiers) == 1 {
-		return tiers[0]
-	}
 	limits := p.tiersOn(day)
-	limit := func(t string) int64 {
-		if l, ok := limits[t]; ok {
-			return l
-		}
-		return limits[TierFree] // as Limit
-	}
 	best := ""
 	for _, t := range tiers {
-		if best == "" || limit(t) > limit(best) || limit(t) == limit(best) && t < best {
+		l, b := limitIn(limits, t), limitIn(limits, best)
+		if best == "" || l > b || l == b && t < best {
 			best = t
 		}
 	}

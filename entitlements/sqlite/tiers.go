@@ -21,10 +21,9 @@ import (
 // Each transaction row holds its newest signed version, so arrival order
 // never matters. The arms on apple_transactions repeat the condition of
 // the partial index apple_transactions_user (migration 0010: only
-// transactions that set a tier), so that SQLite uses it. Every arm runs:
-// for the many users with none, as with the LIMIT 1 this replaced, they
-// are three seeks that find nothing; a user holding two tiers gets the
-// better, not the first found.
+// transactions that set a tier), so that SQLite uses it. Every arm runs,
+// so that a user holding two tiers gets the better, not the first found;
+// for the many users with none they are three seeks that find nothing.
 const tierSQL = `
 	SELECT group_concat(tier, char(31)) FROM (
 	SELECT tier FROM tier_overrides WHERE user_id = ?1 AND (expires_at IS NULL OR expires_at > ?2)

@@ -204,6 +204,8 @@ func DecodeJSON(r *http.Request, v any) error {
 		return fieldTypeError(wrongType)
 	case errors.As(err, &badTime), err != nil && strings.HasPrefix(err.Error(), "Time.UnmarshalJSON"):
 		// expires_at is the only time a request carries (grants, tiers).
+		// For a value that is not a JSON string time.Time returns an
+		// untyped error, so its text is what there is to match.
 		return Errorf(KindInvalid, "invalid_expires_at", "expires_at must be an RFC 3339 time, e.g. 2027-01-01T00:00:00Z")
 	case err != nil:
 		return Errorf(KindInvalid, "invalid_body", "the body is not the expected JSON object: %v", err)

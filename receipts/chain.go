@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"encoding/asn1"
 	"errors"
+	"slices"
 	"time"
 )
 
@@ -105,9 +106,9 @@ func (c *chain) findRoot(roots []*x509.Certificate, cache *chainCache) error {
 
 // checkSignedBy checks names and signatures of leaf <- intermediate <- root.
 // The names are compared here, so that a twin certificate with another
-// name is refused whatever x509.Verify would try; checkPath checks each
-// signature with CheckSignatureFrom, which insists the parent is a CA
-// allowed to sign certificates, so a leaf cannot pose as an intermediate.
+// name is refused whatever path x509.Verify would try; checkPath's
+// x509.Verify checks the signatures, and that each parent is a CA allowed
+// to sign certificates, so a leaf cannot pose as an intermediate.
 func checkSignedBy(leaf, intermediate, root *x509.Certificate) error {
 	if !bytes.Equal(intermediate.RawIssuer, root.RawSubject) || !bytes.Equal(leaf.RawIssuer, intermediate.RawSubject) {
 		return errIssuerName
@@ -125,11 +126,11 @@ var errIssuerName = errors.New("issuer name does not match the parent's subject"
 // Validity is checked per payload at its signedDate (checkValidity), so
 // here the time is one at which all three certificates are valid.
 func checkPath(leaf, intermediate, root *x509.Certificate) error {
-	l, i, r := *leaf, *intermediate, *root
+	l, i := *leaf, *intermediate // copies: the chain cache keeps the originals
 	l.UnhandledCriticalExtensions = withoutOID(l.UnhandledCriticalExtensions, oidAppleLeaf)
 	i.UnhandledCriticalExtensions = withoutOID(i.UnhandledCriticalExtensions, oidAppleIntermediate)
 	roots, intermediates := x509.NewCertPool(), x509.NewCertPool()
-	roots.AddCert(&r)
+	roots.AddCert(root)
 	intermediates.AddCert(&i)
 	at := leaf.NotBefore
 	for _, c := range []*x509.Certificate{intermediate, root} {
@@ -143,13 +144,7 @@ func checkPath(leaf, intermediate, root *x509.Certificate) error {
 }
 
 func withoutOID(oids []asn1.ObjectIdentifier, drop asn1.ObjectIdentifier) []asn1.ObjectIdentifier {
-	var out []asn1.ObjectIdentifier
-	for _, o := range oids {
-		if !o.Equal(drop) {
-			out = append(out, o)
-		}
-	}
-	return out
+	return slices.DeleteFunc(slices.Clone(oids), drop.Equal)
 }
 
 // checkValidity checks every certificate at the payload's signedDate, as

@@ -161,31 +161,24 @@ func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
 			return nil, usageError{err.Error()}
 		}
 		if fs.NArg() == 0 {
-			return positional, emptyFlag(fs)
+			return positional, nil
 		}
 		positional = append(positional, fs.Arg(0))
 		args = fs.Args()[1:]
 	}
 }
 
-// emptyFlag refuses --config or --listen given an empty value, as from a
-// deployment template whose variable was unset: left to mean "no flag",
-// --config "" would start the local profile on an empty database. (Other
-// flags may be empty: --scope "" is a user's token.)
-func emptyFlag(fs *flag.FlagSet) error {
-	var err error
-	fs.Visit(func(f *flag.Flag) {
-		if err == nil && (f.Name == "config" || f.Name == "listen") && f.Value.String() == "" {
-			err = usageError{fmt.Sprintf("--%s was given an empty value; give it one, or leave the flag out", f.Name)}
-		}
-	})
-	return err
-}
-
 // newFlagSet is a flag set with the flags every command takes.
 func newFlagSet(name string, stderr io.Writer) (*flag.FlagSet, *string) {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	configPath := fs.String("config", "", "config file (default: $CREDITSD_CONFIG, else the local profile)")
+	configPath := new(string)
+	fs.Func("config", "config file (default: $CREDITSD_CONFIG, else the local profile)", func(v string) error {
+		if v == "" { // a deployment template's unset variable: "no flag" would start the local profile
+			return errors.New("needs a file; leave the flag out for $CREDITSD_CONFIG or the local profile")
+		}
+		*configPath = v
+		return nil
+	})
 	return fs, configPath
 }

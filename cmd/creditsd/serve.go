@@ -26,16 +26,16 @@ const shutdownGrace = 15 * time.Second
 
 func serveCommand(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs, configPath := newFlagSet("serve", stderr)
-	listen := fs.String("listen", "", "address to listen on, overriding the config's listen (e.g. 127.0.0.1:0)")
+	var listen string
+	// Checked as the config's listen is, before the database is opened.
+	fs.Func("listen", "address to listen on, overriding the config's listen (e.g. 127.0.0.1:0)", func(v string) error {
+		listen = v
+		return checkListen(v)
+	})
 	if rest, err := parseFlags(fs, args); err != nil {
 		return err
 	} else if len(rest) > 0 {
 		return usageError{fmt.Sprintf("serve takes no arguments, got %q", rest)}
-	}
-	if *listen != "" {
-		if err := checkListen(*listen); err != nil {
-			return usageError{fmt.Sprintf("--listen %v", err)}
-		}
 	}
 	tuneGC(getenv)
 	tuneProcs(getenv)
@@ -43,8 +43,8 @@ func serveCommand(ctx context.Context, args []string, getenv func(string) string
 	if err != nil {
 		return err
 	}
-	if *listen != "" {
-		a.settings.Config.Listen = *listen
+	if listen != "" {
+		a.settings.Config.Listen = listen
 	}
 	defer a.close()
 	return a.serve(ctx)

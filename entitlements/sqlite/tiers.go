@@ -85,17 +85,15 @@ func (db *DB) SetTier(ctx context.Context, userID, token, tier string, expiresAt
 	return st, err
 }
 
-// recordRenewal keeps the newest signed renewal info per subscription. One
-// of another environment under the same original id (see heldBy)
-// replaces it too, until the next of the kept one's own: the row has one
-// key, and refusing it would let the first to come block the other for
-// good. It gives no grace to a period of another environment (tierSQL).
+// recordRenewal keeps the newest signed renewal info per subscription: per
+// original id and environment (migration 0019), so that another
+// environment's under the same original id never replaces it.
 func (tx *Tx) recordRenewal(ctx context.Context, r *receipts.RenewalInfo) error {
 	_, err := tx.ExecContext(ctx, `INSERT INTO renewal_infos (original_transaction_id, product_id, auto_renew_status,
 		grace_period_expires_date, environment, signed_date, jws, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (original_transaction_id) DO UPDATE SET product_id = excluded.product_id,
+		ON CONFLICT (original_transaction_id, environment) DO UPDATE SET product_id = excluded.product_id,
 		auto_renew_status = excluded.auto_renew_status, grace_period_expires_date = excluded.grace_period_expires_date,
-		environment = excluded.environment, signed_date = excluded.signed_date, jws = excluded.jws,
+		signed_date = excluded.signed_date, jws = excluded.jws,
 		updated_at = excluded.updated_at
 		WHERE excluded.signed_date > renewal_infos.signed_date`,
 		r.OriginalTransactionID, r.ProductID, r.AutoRenewStatus, nullMillis(r.GracePeriodExpiresDate), r.Environment,

@@ -2,6 +2,8 @@ package sqlite
 
 import (
 	"context"
+	"path"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -228,6 +230,19 @@ func TestTierGraceOfAnotherEnvironment(t *testing.T) {
 		subNotify(t, db, "n2", other, nil)
 		require.Equal(t, entitlements.TierPro, tierAt(t, db, "alice", testNow))
 	})
+	t.Run("a newer one of the other environment does not replace this one's", func(t *testing.T) {
+		db := openWithAlice(t)
+		productionGrace := sandboxGrace(lapsed)
+		productionGrace.Environment = "Production"
+		subNotify(t, db, "n1", production, productionGrace)
+		noGrace := sandboxGrace(lapsed.Add(time.Hour))
+		noGrace.GracePeriodExpiresDate = time.Time{}
+		_, err := db.RecordNotification(context.Background(),
+			Notification{UUID: "n2", Type: "DID_CHANGE_RENEWAL_STATUS", SignedDate: noGrace.SignedDate, JWS: "x", Source: "webhook", Outcome: "recorded"},
+			Effect{Renewal: noGrace})
+		require.NoError(t, err)
+		require.Equal(t, entitlements.TierPro, tierAt(t, db, "alice", testNow), "alice's Production grace period holds")
+	})
 	t.Run("alone", func(t *testing.T) {
 		db := openWithAlice(t)
 		subNotify(t, db, "n1", production, nil)
@@ -237,4 +252,25 @@ func TestTierGraceOfAnotherEnvironment(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, entitlements.TierFree, tierAt(t, db, "alice", testNow))
 	})
+}
+
+// Renewal infos recorded before migration 0019 keep their rows across it.
+func TestMigrationKeepsRenewalInfos(t *testing.T) {
+	names, err := migrationNames(migrations)
+	require.NoError(t, err)
+	var before []string
+	for _, n := range names {
+		if n < "migrations/0019" {
+			before = append(before, path.Base(n))
+		}
+	}
+	file := filepath.Join(t.TempDir(), "old.db")
+	oldDatabase(t, file, before, `INSERT INTO renewal_infos (original_transaction_id, product_id, auto_renew_status,
+		grace_period_expires_date, environment, signed_date, jws, updated_at) VALUES ('s1', 'pro', 1, 7, 'Production', 5, 'j', 6)`)
+	db, err := Open(context.Background(), file)
+	require.NoError(t, err)
+	defer db.Close()
+	require.Equal(t, []string{"s1 Production pro 1 7 5 j 6"}, queryStrings(t, db, `SELECT original_transaction_id || ' ' ||
+		environment || ' ' || product_id || ' ' || auto_renew_status || ' ' || grace_period_expires_date || ' ' ||
+		signed_date || ' ' || jws || ' ' || updated_at FROM renewal_infos`))
 }

@@ -173,7 +173,7 @@ func newFlagSet(name string, stderr io.Writer) (*flag.FlagSet, *string) {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	configPath := new(string)
-	fs.Func("config", "config file (default: $CREDITSD_CONFIG, else the local profile)", func(v string) error {
+	fs.Func("config", "config `FILE` (default: $CREDITSD_CONFIG, else the local profile)", func(v string) error {
 		if v == "" { // a deployment template's unset variable: "no flag" would start the local profile
 			return errors.New("needs a file; leave the flag out for $CREDITSD_CONFIG or the local profile")
 		}

@@ -86,7 +86,7 @@ func TestServeListenFlagCheckedFirst(t *testing.T) {
 		_, _, err := runCLI("serve", "--config", config, "--listen", addr)
 		var u usageError
 		require.True(t, errors.As(err, &u), "--listen %q: want a usage error (exit 2), got %v", addr, err)
-		require.ErrorContains(t, err, "-listen")
+		require.ErrorContains(t, err, "flag -listen")
 		require.NoFileExists(t, db, "--listen %q: the database was opened first", addr)
 	}
 }

@@ -28,7 +28,7 @@ func serveCommand(ctx context.Context, args []string, getenv func(string) string
 	fs, configPath := newFlagSet("serve", stderr)
 	var listen string
 	// Checked as the config's listen is, before the database is opened.
-	fs.Func("listen", "address to listen on, overriding the config's listen (e.g. 127.0.0.1:0)", func(v string) error {
+	fs.Func("listen", "`ADDR` to listen on, overriding the config's listen (e.g. 127.0.0.1:0)", func(v string) error {
 		listen = v
 		return checkListen(v)
 	})

@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"path"
 	"path/filepath"
 	"testing"
 	"time"
@@ -70,16 +69,8 @@ func TestConsumptionAnswerRejected(t *testing.T) {
 
 // Answers recorded before migration 0017 keep their state across it.
 func TestMigrationKeepsConsumptionAnswers(t *testing.T) {
-	names, err := migrationNames(migrations)
-	require.NoError(t, err)
-	var before []string
-	for _, n := range names {
-		if n < "migrations/0017" {
-			before = append(before, path.Base(n))
-		}
-	}
 	file := filepath.Join(t.TempDir(), "old.db")
-	oldDatabase(t, file, before, `INSERT INTO notifications (notification_uuid, notification_type, signed_date, jws,
+	oldDatabase(t, file, migrationsBefore(t, "0017"), `INSERT INTO notifications (notification_uuid, notification_type, signed_date, jws,
 		source, outcome, received_at, transaction_id) VALUES ('c1', 'CONSUMPTION_REQUEST', 1, 'x', 'webhook', 'recorded', 2, 't1');
 		INSERT INTO consumption_answers (notification_uuid, transaction_id, environment, status, attempts, request,
 		last_error, next_attempt_at, answered_at, updated_at) VALUES ('c1', 't1', 'Sandbox', 'retry', 3, '{}', 'boom', 5, NULL, 4)`)

@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"path"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -256,16 +255,8 @@ func TestTierGraceOfAnotherEnvironment(t *testing.T) {
 
 // Renewal infos recorded before migration 0019 keep their rows across it.
 func TestMigrationKeepsRenewalInfos(t *testing.T) {
-	names, err := migrationNames(migrations)
-	require.NoError(t, err)
-	var before []string
-	for _, n := range names {
-		if n < "migrations/0019" {
-			before = append(before, path.Base(n))
-		}
-	}
 	file := filepath.Join(t.TempDir(), "old.db")
-	oldDatabase(t, file, before, `INSERT INTO renewal_infos (original_transaction_id, product_id, auto_renew_status,
+	oldDatabase(t, file, migrationsBefore(t, "0019"), `INSERT INTO renewal_infos (original_transaction_id, product_id, auto_renew_status,
 		grace_period_expires_date, environment, signed_date, jws, updated_at) VALUES ('s1', 'pro', 1, 7, 'Production', 5, 'j', 6)`)
 	db, err := Open(context.Background(), file)
 	require.NoError(t, err)

@@ -3,6 +3,7 @@ package serverapi_test
 import (
 	"context"
 	"net/http"
+	"strconv"
 	"testing"
 	"time"
 
@@ -11,14 +12,18 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// A 429 waits what Retry-After says (seconds or an HTTP date), then
-// retries and succeeds.
+// A 429 waits what Retry-After says (Apple's UNIX time in milliseconds,
+// or HTTP's seconds or date), then retries and succeeds.
 func TestRetryAfter429(t *testing.T) {
 	for name, tc := range map[string]struct {
 		header   func() string
 		min, max time.Duration
 	}{
 		"Seconds": {func() string { return "1" }, time.Second, time.Second},
+		// Apple's form. It was read as seconds, capped to a day and handed
+		// back at once, so the consumption job put its answer off past
+		// Apple's deadline.
+		"UnixMillis": {func() string { return strconv.FormatInt(time.Now().Add(3*time.Second).UnixMilli(), 10) }, 2 * time.Second, 3 * time.Second},
 		// HTTP dates have whole seconds, so the wait is a little under 8 s.
 		"HTTPDate": {func() string { return time.Now().Add(8 * time.Second).UTC().Format(http.TimeFormat) }, 6 * time.Second, 8 * time.Second},
 	} {

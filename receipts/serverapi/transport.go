@@ -143,24 +143,35 @@ func truncate(s string) string {
 	return s
 }
 
-// parseRetryAfter reads delay-seconds or an HTTP-date (RFC 9110 10.2.3);
-// 0 when absent, unreadable or already past.
+// parseRetryAfter reads a 429's Retry-After: 0 when absent, unreadable or
+// already past, and at most a day. Apple's App Store Server API sends "a
+// UNIX time, in milliseconds" ("Identifying rate limits"), not HTTP's
+// delay-seconds; read as seconds, that is 56,000 years, so one 429 put a
+// consumption answer off past its deadline. HTTP's two forms (RFC 9110
+// 10.2.3: delay-seconds, an HTTP-date) are read too, for a proxy in
+// between: an integer of 10¹² or more is milliseconds since the epoch
+// (10¹² ms is 2001; 10¹² s is not a wait anyone means).
 func parseRetryAfter(h string, now time.Time) time.Duration {
 	h = strings.TrimSpace(h)
 	if h == "" {
 		return 0
 	}
-	if secs, err := strconv.ParseInt(h, 10, 64); err == nil {
-		if secs <= 0 {
-			return 0
+	const day = 24 * time.Hour
+	if n, err := strconv.ParseInt(h, 10, 64); err == nil {
+		if n >= epochMillisFrom {
+			return min(max(time.UnixMilli(n).Sub(now), 0), day)
 		}
-		return time.Duration(min(secs, int64(24*time.Hour/time.Second))) * time.Second
+		return time.Duration(min(max(n, 0), int64(day/time.Second))) * time.Second
 	}
 	if t, err := http.ParseTime(h); err == nil && t.After(now) {
-		return t.Sub(now)
+		return min(t.Sub(now), day)
 	}
 	return 0
 }
+
+// epochMillisFrom is where a Retry-After integer stops being delay-seconds
+// and becomes Apple's UNIX time in milliseconds.
+const epochMillisFrom = 1_000_000_000_000
 
 // backoff is RetryBackoff·2ⁿ, capped, with jitter over its upper half so
 // that many callers failing together do not retry together.

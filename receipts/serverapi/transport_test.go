@@ -2,6 +2,7 @@ package serverapi
 
 import (
 	"net/http"
+	"strconv"
 	"testing"
 	"time"
 
@@ -20,6 +21,12 @@ func TestParseRetryAfter(t *testing.T) {
 		{"0", 0},
 		{"-5", 0},
 		{"99999999999", 24 * time.Hour}, // capped, no overflow
+		// Apple's form: a UNIX time in milliseconds.
+		{strconv.FormatInt(now.Add(2500*time.Millisecond).UnixMilli(), 10), 2500 * time.Millisecond},
+		{strconv.FormatInt(now.Add(-time.Second).UnixMilli(), 10), 0},
+		{strconv.FormatInt(now.Add(72*time.Hour).UnixMilli(), 10), 24 * time.Hour},
+		{"9223372036854775807", 24 * time.Hour},
+		{now.Add(48 * time.Hour).Format(http.TimeFormat), 24 * time.Hour},
 		{now.Add(90 * time.Second).Format(http.TimeFormat), 90 * time.Second},
 		{now.Add(-time.Minute).Format(http.TimeFormat), 0},
 		{"soon", 0},

@@ -336,10 +336,11 @@ func TestConsumptionAnswersRetriesUntilTheDeadline(t *testing.T) {
 	}}
 	res, err := ConsumptionAnswers(store, fakeSender{err: &serverapi.APIError{Status: 503}}, ConsumptionPolicy{CustomerConsented: true})(context.Background(), now)
 	require.NoError(t, err)
-	require.Equal(t, Result{"pending": 2, "sent": 0, "retry": 1, "expired": 1, "rejected": 0}, res)
+	require.Equal(t, Result{"pending": 2, "sent": 0, "retry": 2, "expired": 0, "rejected": 0}, res)
 	require.Equal(t, "retry", store.answers[0].Status)
 	require.Equal(t, now.Add(time.Minute), store.answers[0].NextAttempt, "backoff starts at a minute")
-	require.Equal(t, "expired", store.answers[1].Status, "a retry past the 12-hour deadline is given up, and recorded")
+	require.Equal(t, "retry", store.answers[1].Status, "a backoff (32 minutes) past the deadline does not give up")
+	require.Equal(t, now.Add(5*time.Minute), store.answers[1].NextAttempt, "halfway to the deadline, 10 minutes away")
 
 	store.answers = nil
 	res, err = ConsumptionAnswers(store, fakeSender{}, ConsumptionPolicy{CustomerConsented: true})(context.Background(), now)
@@ -416,14 +417,57 @@ func TestConsumptionDeadlineFromAppleSignedDate(t *testing.T) {
 	require.Equal(t, "expired", store.answers[1].Status)
 	require.Equal(t, "sent", store.answers[2].Status)
 
-	// A failure an hour before the deadline counted from Apple's signedDate
-	// is given up: the backoff (8 minutes at the 4th attempt) still fits
-	// before a deadline counted from receipt, not before Apple's.
+	// A failure 5 minutes before the deadline counted from Apple's
+	// signedDate is tried again before that deadline: the backoff (8
+	// minutes at the 4th attempt) fits before a deadline counted from
+	// receipt, not before Apple's.
 	store = &fakeConsumptionStore{pending: []sqlite.ConsumptionRequest{
 		{NotificationUUID: "n", TransactionID: "1", SignedAt: now.Add(-11*time.Hour - 55*time.Minute), ReceivedAt: now.Add(-time.Hour), Attempts: 3}}}
 	_, err = ConsumptionAnswers(store, fakeSender{err: &serverapi.APIError{Status: 503}}, ConsumptionPolicy{CustomerConsented: true})(context.Background(), now)
 	require.NoError(t, err)
-	require.Equal(t, "expired", store.answers[0].Status)
+	require.Equal(t, "retry", store.answers[0].Status)
+	require.Equal(t, now.Add(150*time.Second), store.answers[0].NextAttempt)
+}
+
+// A failed answer keeps being tried until Apple's deadline: Apple down from
+// the request's start until 11h30 still gets its answer, at 11h35 (the
+// attempts at 10h20 and 11h10 each wait half the time left). Giving up
+// when the backoff reached past the deadline, the job recorded it expired
+// at 11h20, its hourly backoff then ending past 12h. A Retry-After
+// past the deadline (Apple's rate limit) is not obeyed past it either.
+func TestConsumptionAnswersKeepTryingInTheLastHour(t *testing.T) {
+	signed := time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC)
+	up := signed.Add(11*time.Hour + 30*time.Minute)
+	store := &fakeConsumptionStore{consumed: 4}
+	req := sqlite.ConsumptionRequest{NotificationUUID: "n", TransactionID: "1", SignedAt: signed, ReceivedAt: signed}
+	var statuses []string
+	for now := signed; now.Before(signed.Add(13 * time.Hour)); now = now.Add(5 * time.Minute) {
+		if len(store.answers) > 0 {
+			last := store.answers[len(store.answers)-1]
+			if last.Status != "retry" || now.Before(last.NextAttempt) {
+				continue
+			}
+		}
+		sender := fakeSender{err: &serverapi.APIError{Status: 503}}
+		if !now.Before(up) {
+			sender.err = nil
+		}
+		store.pending = []sqlite.ConsumptionRequest{req}
+		_, err := ConsumptionAnswers(store, sender, ConsumptionPolicy{CustomerConsented: true})(context.Background(), now)
+		require.NoError(t, err)
+		last := store.answers[len(store.answers)-1]
+		statuses = append(statuses, now.Sub(signed).String()+" "+last.Status)
+		req.Attempts++
+	}
+	require.Equal(t, "11h35m0s sent", statuses[len(statuses)-1], "the first attempt due after 11h30: %v", statuses)
+
+	store = &fakeConsumptionStore{pending: []sqlite.ConsumptionRequest{req}}
+	now := signed.Add(11 * time.Hour)
+	limited := &serverapi.APIError{Status: 429, RetryAfter: 24 * time.Hour}
+	_, err := ConsumptionAnswers(store, fakeSender{err: limited}, ConsumptionPolicy{CustomerConsented: true})(context.Background(), now)
+	require.NoError(t, err)
+	require.Equal(t, "retry", store.answers[0].Status)
+	require.Equal(t, now.Add(30*time.Minute), store.answers[0].NextAttempt)
 }
 
 func TestRetryAfterHonoursApple(t *testing.T) {

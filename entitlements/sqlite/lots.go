@@ -55,7 +55,7 @@ func scanLot(s scanner) (entitlements.Lot, error) {
 type newLot struct {
 	lot    entitlements.Lot
 	userID string
-	kind   string // grant or admin_grant
+	kind   string // grant, admin_grant, or refund_reversed for a restored lot
 	reason string
 	actor  string
 	ref    string

@@ -139,7 +139,8 @@ func (w *propWorld) checkLots() error {
 }
 
 // propGrantsLot: a lot's first entry grants it: a purchase, an admin grant,
-// or a reversed refund giving back debt that other lots paid (a restored lot).
+// or a refund giving back debt that other lots paid (a restored lot: the
+// refund reversed, or a spend reversed into its pack).
 func propGrantsLot(first string, granted int64) bool {
 	for _, kind := range []string{"grant", "admin_grant", "refund_reversed"} {
 		if first == fmt.Sprintf("%s %d", kind, granted) {

@@ -265,26 +265,52 @@ func (w *propWorld) afterReverse(s *propSpend, rv entitlements.Reversal, debt in
 		want = append(want, propEntry{user: s.user, kind: "reverse", lot: p.LotID, credits: p.Credits,
 			product: s.sp.Product, ref: s.sp.SpendID})
 	}
-	if err := w.entriesAre("reverse", want, "debt_paid", "refund"); err != nil {
-		return err
-	}
 	es, err := w.newEntriesPeek()
 	if err != nil {
 		return err
 	}
-	var paid int64
+	var paid, retaken, restored int64
 	for _, e := range es {
 		switch {
 		case e.kind == "debt_paid":
 			paid -= e.credits
 		case e.kind == "refund" && !refunded[e.lot]:
 			return propErr("reverse", "refund entry %+v on a lot with no refund in force", e)
+		case e.kind == "refund" && e.ref == s.sp.SpendID:
+			retaken -= e.credits
+		case e.kind == "refund_reversed":
+			// Credits that paid a refund's debt, back in a restored lot.
+			if err := w.isRestoredLot(e.lot); err != nil {
+				return err
+			}
+			restored += e.credits
 		}
+	}
+	if err := w.entriesAre("reverse", want, "debt_paid", "refund", "refund_reversed"); err != nil {
+		return err
 	}
 	if paid > debt {
 		return propErr("reverse", "paid %d of a debt of %d", paid, debt)
 	}
+	// Under forgive a refund retakes what it wrote off and nobody paid its
+	// debt; under debt, what others paid of it goes to a restored lot.
+	if restored > retaken || (w.db.Policy.Refund == entitlements.RefundDebt && restored != retaken) {
+		return propErr("reverse", "%d retaken from refunded packs, %d given back in restored lots", retaken, restored)
+	}
 	return w.settledOnly(s.user)
+}
+
+// isRestoredLot requires that lot was made by a refund giving back debt
+// that other lots paid, never bought or granted.
+func (w *propWorld) isRestoredLot(lot string) error {
+	var source string
+	if err := w.db.read.QueryRowContext(w.ctx, `SELECT source FROM lots WHERE lot_id = ?`, lot).Scan(&source); err != nil {
+		return err
+	}
+	if source != entitlements.SourceRestored {
+		return propErr("reverse", "debt given back to lot %s of source %s, not a restored lot", lot, source)
+	}
+	return nil
 }
 
 // settledOnly requires that user owes nothing or has nothing spendable.

@@ -160,12 +160,18 @@ func (tx *Tx) activeRefundOf(ctx context.Context, lotID string) (refund, bool, e
 	return tx.activeRefund(ctx, "r.lot_id = ?", lotID)
 }
 
-// refundTakesBack lets refund r take up to credits just returned to its
-// lot: its unpaid debt first (paid from the lot), then what it wrote off
-// (removed again). Both now count as removed by r, so that reversing r
-// restores them.
+// refundTakesBack settles credits just returned to refund r's lot as if
+// the spend had never taken them, when the refund would have removed them
+// instead of billing them: its unpaid debt first (paid from the lot), then
+// what it wrote off (removed again), then the debt that other credits have
+// paid, which goes to a restored lot that lives as long as they would
+// have (restoredExpiry): left in the refunded pack, they expired with it,
+// while the lots that paid would have kept them. All three now count as
+// removed by r, so that reversing r restores them to the pack, and none
+// of its debt is still to give back.
 func (tx *Tx) refundTakesBack(ctx context.Context, r refund, credits int64, actor, ref string) error {
-	pay := min(credits, r.debt, r.owed)
+	owed := min(r.debt, r.owed)
+	pay := min(credits, owed)
 	if pay > 0 {
 		if err := tx.moveLot(ctx, r.userID, r.lotID, -pay); err != nil {
 			return err
@@ -189,8 +195,34 @@ func (tx *Tx) refundTakesBack(ctx context.Context, r refund, credits int64, acto
 			return err
 		}
 	}
+	back := min(credits-pay-take, r.debt-owed)
+	if back > 0 {
+		if err := tx.giveBackPaidDebt(ctx, r, back, actor, ref); err != nil {
+			return err
+		}
+	}
 	_, err := tx.ExecContext(ctx, `UPDATE refunds SET removed = removed + ?, debt = debt - ?, written_off = written_off - ?
-		WHERE refund_id = ?`, pay+take, pay, take, r.id)
+		WHERE refund_id = ?`, pay+take+back, pay+back, take, r.id)
+	return err
+}
+
+// giveBackPaidDebt moves credits returned to refund r's lot, which other
+// credits had paid r's debt for, to a restored lot.
+func (tx *Tx) giveBackPaidDebt(ctx context.Context, r refund, credits int64, actor, spendID string) error {
+	if err := tx.moveLot(ctx, r.userID, r.lotID, -credits); err != nil {
+		return err
+	}
+	if err := tx.addEntry(ctx, entry{userID: r.userID, kind: "refund", credits: -credits, lotID: r.lotID,
+		reason: "returned credits of a refunded pack, whose debt other credits paid", actor: actor, ref: spendID}); err != nil {
+		return err
+	}
+	pack, err := scanLot(tx.QueryRowContext(ctx, lotSQL, r.userID, r.lotID))
+	if err != nil {
+		return err
+	}
+	_, err = tx.restoredLot(ctx, r, pack, credits, newLot{userID: r.userID, kind: "refund_reversed",
+		reason: "a failed generation's credits went to the refund: debt that other credits paid comes back", actor: actor,
+		ref: r.transactionID})
 	return err
 }
 
@@ -286,14 +318,21 @@ func (tx *Tx) restore(ctx context.Context, r refund, toLot, toRestored int64, ac
 	if over <= 0 {
 		return entitlements.Lot{}, nil
 	}
-	expires, err := tx.restoredExpiry(ctx, r, lot.ExpiresAt)
+	return tx.restoredLot(ctx, r, lot, over, newLot{userID: r.userID, kind: "refund_reversed",
+		reason: "refund reversed: debt that other credits paid comes back", actor: actor, ref: r.transactionID})
+}
+
+// restoredLot creates a lot of credits that give back what other lots paid
+// of refund r's debt, with the entry n describes: the refunded pack's
+// product, and restoredExpiry's life.
+func (tx *Tx) restoredLot(ctx context.Context, r refund, pack entitlements.Lot, credits int64, n newLot) (entitlements.Lot, error) {
+	expires, err := tx.restoredExpiry(ctx, r, pack.ExpiresAt)
 	if err != nil {
 		return entitlements.Lot{}, err
 	}
-	restored := entitlements.Lot{LotID: newID("lot"), Source: entitlements.SourceRestored, ProductID: lot.ProductID,
-		Environment: lot.Environment, Granted: over, Remaining: over, GrantedAt: tx.now, ExpiresAt: expires}
-	return restored, tx.createLot(ctx, newLot{lot: restored, userID: r.userID, kind: "refund_reversed",
-		reason: "refund reversed: debt that other credits paid comes back", actor: actor, ref: r.transactionID})
+	n.lot = entitlements.Lot{LotID: newID("lot"), Source: entitlements.SourceRestored, ProductID: pack.ProductID,
+		Environment: pack.Environment, Granted: credits, Remaining: credits, GrantedAt: tx.now, ExpiresAt: expires}
+	return n.lot, tx.createLot(ctx, n)
 }
 
 // restoredPayersSQL finds, for ?1 = user and ?2 = the refunded lot, among

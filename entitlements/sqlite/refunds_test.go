@@ -242,6 +242,50 @@ func TestReverseIntoRefundedPackPaysDebt(t *testing.T) {
 	require.Equal(t, int64(30), e.Allowance.Remaining)
 }
 
+// A spend reversed into a refunded pack whose debt other credits already
+// paid gives those credits back with their life, as if the generation had
+// never been charged: the refund would have removed the pack's credits
+// and left the paying grant whole. They stayed in the refunded pack and
+// expired with it, at once when it had expired already.
+func TestReverseIntoRefundedPackWhoseDebtOthersPaid(t *testing.T) {
+	packExpiry := testNow.Add(-time.Hour).AddDate(1, 0, 0) // purchase() bought an hour before testNow
+	for name, reverseAt := range map[string]time.Time{
+		"before the pack expires": testNow.Add(time.Minute),
+		"after the pack expired":  packExpiry.Add(time.Minute),
+	} {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			db := openWithAlice(t)
+			clk := newClock(db, testNow)
+			p := purchase("520", tokens.Token("alice"))
+			webhook(t, db, "n1", p)
+			sp, _, _, err := db.Spend(ctx, spendReq("alice", "s1", 30+10))
+			require.NoError(t, err)
+			webhook(t, db, "n2", resign(p, time.Minute, refunded)) // owes 10
+			grantAdmin(t, db, "alice", "g", 10, nil)               // pays them
+			require.Equal(t, int64(0), entitlementOf(t, db, "alice").Credits.Balance)
+
+			clk.set(reverseAt)
+			_, _, _, err = db.Reverse(ctx, "alice", tokens.Token("alice"), sp.SpendID, "service:test")
+			require.NoError(t, err)
+			clk.set(packExpiry.AddDate(1, 0, 0))
+			e := entitlementOf(t, db, "alice")
+			require.Equal(t, int64(10), e.Credits.Balance, "the grant's 10 come back, and live as it would have")
+			require.Equal(t, int64(0), e.Credits.Debt)
+			require.Len(t, e.Credits.Lots, 1)
+			require.Equal(t, entitlements.SourceRestored, e.Credits.Lots[0].Source)
+			require.Nil(t, e.Credits.Lots[0].ExpiresAt)
+
+			// Apple reverses the refund: the pack gets its 10 back, and the
+			// restored lot is not given twice.
+			webhook(t, db, "n3", resign(p, 2*time.Minute, reinstated))
+			require.Equal(t, []string{"admin 0", "app_store 10", "restored 10"},
+				queryStrings(t, db, `SELECT source || ' ' || remaining FROM lots ORDER BY source`))
+			require.Equal(t, int64(10), entitlementOf(t, db, "alice").Credits.Balance, "the pack's 10 have expired with it")
+		})
+	}
+}
+
 // The debt that other lots paid comes back, when Apple reverses the
 // refund, living as long as the credits that paid it would have: a grant
 // that never expires pays, and its credits do not come back expired with

@@ -83,9 +83,10 @@ func (tx *Tx) returnAllowance(ctx context.Context, userID string, sp entitlement
 
 // returnToLot gives a part back to its lot. If a refund in force has
 // revoked that lot since, the returned credits are no longer spent, so the
-// refund takes them as far as it still lacks credits: first the debt it
-// created that is still owed, then what it wrote off (forgive). The rest
-// stays in the lot: the refund already has all Apple revoked.
+// refund takes them as far as it billed credits already spent: the debt it
+// created that is still owed, what it wrote off (forgive), and the debt
+// others paid, which they get back (refundTakesBack). The rest stays in
+// the lot: the refund already has all Apple revoked.
 func (tx *Tx) returnToLot(ctx context.Context, userID string, sp entitlements.Spend, part entitlements.LotPart, actor string) error {
 	if err := tx.moveLot(ctx, userID, part.LotID, part.Credits); err != nil {
 		return err

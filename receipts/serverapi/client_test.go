@@ -57,6 +57,18 @@ func (w *world) client(t *testing.T, mutate func(*serverapi.Config)) *serverapi.
 	return c
 }
 
+// slept is the sum of the waits the client asked for: a clock that the
+// recorded sleeps move on.
+func (w *world) slept() time.Duration {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var d time.Duration
+	for _, s := range w.sleeps {
+		d += s
+	}
+	return d
+}
+
 func (w *world) addPurchase(env, id string) {
 	w.apple.AddTransaction(devca.Consumable(bundleID, env, "com.example.credits.10", id, "", time.Now()))
 }

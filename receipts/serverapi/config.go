@@ -43,8 +43,9 @@ type Config struct {
 	SandboxURL    string
 	// HTTPClient sends the requests; default a client with a 30 s timeout.
 	HTTPClient *http.Client
-	// Now is the clock for the JWT's iat and exp and for HTTP-date
-	// Retry-After headers; default time.Now.
+	// Now is the clock for the JWT's iat and exp, for Retry-After headers
+	// that name a time, and for the time left before a context's deadline;
+	// default time.Now.
 	Now func() time.Time
 	// MaxRetries is how often a request is retried after a 429, a 5xx or
 	// a transport error: 0 means 3, negative means never.

@@ -73,6 +73,42 @@ func TestRetry429TooLong(t *testing.T) {
 	require.Empty(t, w.sleeps)
 }
 
+// A wait that would end past the context's deadline is not begun: the 429
+// comes back at once, so that a request with a budget still has the time
+// to answer. (The audit's case: two 429s of 16 s under a 20 s budget slept
+// through the budget, and the server's write timeout, before giving up.)
+func TestRetryWaitFitsTheDeadline(t *testing.T) {
+	var e *serverapi.APIError
+	t.Run("RetryAfter", func(t *testing.T) {
+		w := newWorld(t)
+		w.addPurchase(receipts.Production, "1")
+		start := time.Now()
+		c := w.client(t, func(c *serverapi.Config) { c.Now = func() time.Time { return start.Add(w.slept()) } })
+		w.apple.FailNext(http.StatusTooManyRequests, "16")
+		w.apple.FailNext(http.StatusTooManyRequests, "16")
+		ctx, cancel := context.WithDeadline(t.Context(), start.Add(20*time.Second))
+		defer cancel()
+		_, err := c.GetTransactionInfo(ctx, receipts.Production, "1")
+		require.ErrorAs(t, err, &e)
+		require.Equal(t, http.StatusTooManyRequests, e.Status)
+		require.Equal(t, 16*time.Second, e.RetryAfter)
+		require.Equal(t, []time.Duration{16 * time.Second}, w.sleeps, "the first fits in 20 s, the second not in the 4 s left")
+		require.Equal(t, 2, w.apple.Requests())
+	})
+	t.Run("Backoff", func(t *testing.T) {
+		w := newWorld(t)
+		c := w.client(t, func(c *serverapi.Config) { c.RetryBackoff = time.Second })
+		w.apple.FailNext(http.StatusInternalServerError, "")
+		ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
+		defer cancel()
+		_, err := c.GetTransactionInfo(ctx, receipts.Production, "1")
+		require.ErrorAs(t, err, &e)
+		require.Equal(t, http.StatusInternalServerError, e.Status)
+		require.Empty(t, w.sleeps, "a backoff of 0.5-1 s does not fit in 0.1 s")
+		require.Equal(t, 1, w.apple.Requests())
+	})
+}
+
 // 5xx are retried with growing, jittered waits; other errors are not.
 func TestRetry5xx(t *testing.T) {
 	t.Run("ThenSucceeds", func(t *testing.T) {

@@ -27,8 +27,9 @@ const (
 )
 
 // call sends one API request and decodes a 2xx JSON answer into out (when
-// non-nil), retrying 429s, 5xx and transport errors up to MaxRetries. All
-// three endpoints are safe to repeat: two reads and an idempotent PUT.
+// non-nil), retrying 429s, 5xx and transport errors up to MaxRetries, and
+// only while the wait fits before ctx's deadline. All three endpoints are
+// safe to repeat: two reads and an idempotent PUT.
 func (c *Client) call(ctx context.Context, method, url string, body, out any) error {
 	var payload []byte
 	if body != nil {
@@ -39,13 +40,23 @@ func (c *Client) call(ctx context.Context, method, url string, body, out any) er
 	}
 	for attempt := 0; ; attempt++ {
 		wait, retry, err := c.attempt(ctx, method, url, payload, out, attempt)
-		if !retry || attempt >= c.cfg.MaxRetries {
+		if !retry || attempt >= c.cfg.MaxRetries || !c.fits(ctx, wait) {
 			return err
 		}
 		if serr := c.cfg.sleep(ctx, wait); serr != nil {
 			return fmt.Errorf("serverapi: stopped waiting to retry (%v): %w", err, serr)
 		}
 	}
+}
+
+// fits says whether a retry after wait can still begin before ctx's
+// deadline. One that cannot is not waited for: the caller (a request with a
+// budget under the server's write timeout) gets Apple's answer at once and
+// can still say "try again", where sleeping would only end in the
+// deadline's error, too late for the answer to be written.
+func (c *Client) fits(ctx context.Context, wait time.Duration) bool {
+	deadline, ok := ctx.Deadline()
+	return !ok || wait < deadline.Sub(c.cfg.Now())
 }
 
 // attempt makes one request; retry says whether err is worth another try

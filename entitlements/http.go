@@ -60,6 +60,12 @@ type Handler struct {
 	Metrics   *Metrics
 	Now       func() time.Time
 	Log       *slog.Logger
+
+	// ReceiptTimeout bounds a receipt's whole lookup at Apple, retries and
+	// their waits included, so that a slow or rate-limiting App Store is
+	// answered 503 while the server can still write an answer; zero leaves
+	// it to the request's context.
+	ReceiptTimeout time.Duration
 }
 
 // GetMyEntitlement answers GET /v1/me/entitlement for a user token.
@@ -159,7 +165,7 @@ func (h *Handler) signedTransaction(ctx context.Context, req transactionRequest)
 		return "", Errorf(KindUnprocessable, "app_receipt_unsupported",
 			"StoreKit 1 app receipts need the App Store Server API, which this server does not have configured; send signed_transaction (StoreKit 2 jwsRepresentation)")
 	}
-	signed, err := h.Receipts.SignedTransactionForReceipt(ctx, req.AppReceipt)
+	signed, err := h.lookUpReceipt(ctx, req.AppReceipt)
 	var re *receipts.Error
 	switch {
 	case errors.As(err, &re), errors.Is(err, ErrUnknownTransaction):
@@ -169,6 +175,18 @@ func (h *Handler) signedTransaction(ctx context.Context, req transactionRequest)
 		return "", Errorf(KindUnavailable, "app_store_unavailable", "the App Store Server API did not answer; try again later")
 	}
 	return signed, nil
+}
+
+// lookUpReceipt asks Apple for the receipt's transaction within
+// ReceiptTimeout. The claim that follows uses the request's own context:
+// once Apple has answered, it is not cut short.
+func (h *Handler) lookUpReceipt(ctx context.Context, appReceipt string) (string, error) {
+	if h.ReceiptTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, h.ReceiptTimeout)
+		defer cancel()
+	}
+	return h.Receipts.SignedTransactionForReceipt(ctx, appReceipt)
 }
 
 // verify checks a signed transaction. Data that verifies but is not for this

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 
@@ -47,6 +48,29 @@ func TestEndToEndAppReceipt(t *testing.T) {
 	a = w.do("POST", "/v1/me/transactions", w.token("alice", "", time.Minute), map[string]string{"app_receipt": fakeappstore.AppReceipt(t, "5000002")})
 	require.Equal(t, http.StatusServiceUnavailable, a.status, a.raw)
 	require.Equal(t, "app_store_unavailable", a.code())
+}
+
+// A lookup that could not end before the server's write timeout is
+// answered 503 at once, so that the app tries again. Here Apple rate limits
+// with a Retry-After 25 s away, in its own form (a UNIX time in
+// milliseconds): it does not fit in the receipt's 20 s, and sleeping
+// through it, as the client did, left 5 s to spare at best (the audit's two
+// 429s of 16 s each outlived the write timeout: the app got no answer, and
+// the claim was applied unseen).
+func TestEndToEndAppReceiptAnswersInTime(t *testing.T) {
+	w, apple := newWorldWithApple(t, "")
+	apple.AddTransaction(devca.Consumable(e2eBundle, receipts.Sandbox, e2ePack, "5200001", w.tokens.Token("alice"), time.Now()))
+	body := map[string]string{"app_receipt": fakeappstore.AppReceipt(t, "5200001")}
+	apple.FailNext(http.StatusTooManyRequests, strconv.FormatInt(time.Now().Add(25*time.Second).UnixMilli(), 10))
+	start := time.Now()
+	a := w.do("POST", "/v1/me/transactions", w.token("alice", "", time.Minute), body)
+	require.Less(t, time.Since(start), 5*time.Second, "the 429 is answered at once, not slept through")
+	require.Equal(t, http.StatusServiceUnavailable, a.status, a.raw)
+	require.Equal(t, "app_store_unavailable", a.code())
+	require.Equal(t, int64(0), w.entitlement("alice").Credits.Balance, "nothing is claimed behind the 503")
+
+	a = w.do("POST", "/v1/me/transactions", w.token("alice", "", time.Minute), body)
+	require.Equal(t, http.StatusCreated, a.status, "the app's next try: %s", a.raw)
 }
 
 // A receipt lists every purchase the app has not finished, and a

@@ -24,6 +24,19 @@ import (
 // shutdownGrace is how long in-flight requests get to finish on SIGTERM.
 const shutdownGrace = 15 * time.Second
 
+// writeTimeout is how long a request has, from the end of its headers, to
+// be answered: past it net/http closes the connection, and the client gets
+// no answer at all while the handler runs on.
+const writeTimeout = 30 * time.Second
+
+// receiptTimeout bounds a StoreKit 1 receipt's lookup at Apple well under
+// writeTimeout. The API client alone may take minutes (4 tries of up to 30 s
+// each, 429 waits of up to 30 s, in each environment), so the app got an
+// EOF where it should have been told to try again, and the claim applied
+// after it went unseen. The 10 s left are for the claim and the answer,
+// which may wait for the database's one writer.
+const receiptTimeout = 20 * time.Second
+
 func serveCommand(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs, configPath := newFlagSet("serve", stderr)
 	var listen string
@@ -157,6 +170,7 @@ func openApp(ctx context.Context, configPath string, getenv func(string) string,
 	a.registerCertExpiry()
 	if s.AppStore != nil {
 		a.ledger.Receipts = receiptLookup{client: s.AppStore, environments: s.Config.Apple.Environments}
+		a.ledger.ReceiptTimeout = receiptTimeout
 	}
 	a.inbox = &notifications.Processor{Verifier: a.verifier, Store: db, Catalog: s.Catalog, Now: time.Now,
 		Log: log, Metrics: notifications.NewMetrics(a.registry)}
@@ -187,7 +201,7 @@ func (a *app) serve(ctx context.Context) error {
 		Handler:           a.routes(),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      30 * time.Second,
+		WriteTimeout:      writeTimeout,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
 	}

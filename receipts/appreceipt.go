@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"encoding/base64"
 	"errors"
+	"slices"
 	"strings"
 	"time"
 )
@@ -32,6 +33,15 @@ const (
 	attrSubscriptionExpiry    = 1708
 )
 
+// MaxReceiptClaims bounds the in-app purchases of one app receipt that are
+// claimed. Each is fetched from the App Store Server API, one after another
+// within the request's budget (cmd/creditsd's receiptTimeout) and against
+// Apple's rate limit for the app; and as the receipt is unsigned, anyone
+// could otherwise post one naming thousands of ids and have each fetched.
+// A receipt holds few purchases to claim: the app finishes each once
+// creditsd has answered, which removes it from the receipt.
+const MaxReceiptClaims = 10
+
 // oidSignedData is 1.2.840.113549.1.7.2 (PKCS#7 signedData), DER contents.
 var oidSignedData = []byte{0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x02}
 
@@ -51,15 +61,79 @@ var oidSignedData = []byte{0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x02}
 // signed answer is what must be verified. Never grant anything on the id
 // alone. Every failure is a *Error with CodeAppReceipt.
 func TransactionIDFromAppReceipt(appReceiptBase64 string) (string, error) {
-	der, err := decodeAppReceipt(appReceiptBase64)
+	purchases, err := appReceiptPurchases(appReceiptBase64)
 	if err != nil {
 		return "", err
+	}
+	var best inAppPurchase
+	for _, p := range purchases {
+		if p.claimsBefore(best) {
+			best = p
+		}
+	}
+	return best.id, nil
+}
+
+// TransactionIDsFromAppReceipt returns the transaction ids of the in-app
+// purchases to claim in a base64 app receipt, newest purchase_date (1704)
+// first, at most MaxReceiptClaims of them, each once. Each id is field 1703
+// (transaction_identifier), or 1705 (original_transaction_identifier) when
+// 1703 is absent, as Apple's ReceiptUtility reads them.
+//
+// Those to claim are every purchase that is not a subscription's period
+// (no 1708), and the newest period. A receipt keeps a consumable until the
+// app finishes it, and the app finishes it only once creditsd has answered;
+// so a pack that can never be claimed (refunded, another account's, bought
+// without an appAccountToken) stays in it, and claiming one purchase only,
+// it hid every purchase made after it. A subscription's periods stay in the
+// receipt for good: the newest is the one that may set the tier now.
+// Undated purchases come last, and ties keep the receipt's order.
+//
+// The receipt's signature is NOT checked, like Apple's: the ids only tell
+// the caller which transactions to fetch from the App Store Server API,
+// whose signed answers are what must be verified. Never grant anything on
+// an id alone. Every failure is a *Error with CodeAppReceipt.
+func TransactionIDsFromAppReceipt(appReceiptBase64 string) ([]string, error) {
+	purchases, err := appReceiptPurchases(appReceiptBase64)
+	if err != nil {
+		return nil, err
+	}
+	return claimIDs(purchases), nil
+}
+
+// appReceiptPurchases reads the in-app purchases of a base64 app receipt
+// that have a transaction id, in the receipt's order; at least one.
+func appReceiptPurchases(appReceiptBase64 string) ([]inAppPurchase, error) {
+	der, err := decodeAppReceipt(appReceiptBase64)
+	if err != nil {
+		return nil, err
 	}
 	payload, err := receiptPayload(der)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
-	return newestInAppTransactionID(payload)
+	return inAppPurchases(payload)
+}
+
+// claimIDs orders purchases newest first, keeps the purchases that are not
+// periods and the newest period, and returns their ids, each once, at most
+// MaxReceiptClaims.
+func claimIDs(purchases []inAppPurchase) []string {
+	purchases = slices.Clone(purchases)
+	slices.SortStableFunc(purchases, func(p, q inAppPurchase) int { return q.purchased.Compare(p.purchased) })
+	var ids []string
+	sawPeriod := false
+	for _, p := range purchases {
+		skip := p.period && sawPeriod || slices.Contains(ids, p.id)
+		sawPeriod = sawPeriod || p.period
+		if skip {
+			continue
+		}
+		if ids = append(ids, p.id); len(ids) == MaxReceiptClaims {
+			break
+		}
+	}
+	return ids
 }
 
 func appReceiptError(format string, args ...any) *Error {
@@ -138,13 +212,13 @@ func receiptPayload(der []byte) ([]byte, error) {
 	return octets(e, 0)
 }
 
-// newestInAppTransactionID scans the receipt's attributes for in-app
-// purchase receipts (type 17) and returns the id of the one to claim
-// (claimsBefore). An in-app purchase that cannot be read is passed over
-// while another can be: the id is only which transaction to fetch.
-func newestInAppTransactionID(payload []byte) (string, error) {
+// inAppPurchases scans the receipt's attributes for in-app purchase
+// receipts (type 17) and returns those with a transaction id. An in-app
+// purchase that cannot be read is passed over while another can be: the id
+// is only which transaction to fetch.
+func inAppPurchases(payload []byte) ([]inAppPurchase, error) {
 	sawInApp := false
-	var best inAppPurchase
+	var purchases []inAppPurchase
 	var unread error
 	err := eachAttribute(payload, "receipt", func(a attribute) (bool, error) {
 		if a.typ != attrInAppPurchase {
@@ -155,22 +229,22 @@ func newestInAppTransactionID(payload []byte) (string, error) {
 		switch {
 		case err != nil:
 			unread = cmp.Or(unread, err)
-		case p.id != "" && p.claimsBefore(best):
-			best = p
+		case p.id != "":
+			purchases = append(purchases, p)
 		}
 		return false, nil
 	})
 	switch {
 	case err != nil:
-		return "", err
-	case best.id != "":
-		return best.id, nil
+		return nil, err
+	case len(purchases) > 0:
+		return purchases, nil
 	case unread != nil:
-		return "", unread
+		return nil, unread
 	case !sawInApp:
-		return "", appReceiptError("app receipt holds no in-app purchase (field 17)")
+		return nil, appReceiptError("app receipt holds no in-app purchase (field 17)")
 	}
-	return "", appReceiptError("in-app purchase has no transaction id (field 1703 or 1705)")
+	return nil, appReceiptError("in-app purchase has no transaction id (field 1703 or 1705)")
 }
 
 // inAppPurchase is what is read of one in-app purchase receipt.

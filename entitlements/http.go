@@ -35,18 +35,6 @@ type TransactionVerifier interface {
 	VerifyTransaction(signedTransaction string) (*receipts.Transaction, error)
 }
 
-// ErrUnknownTransaction is a ReceiptLookup's answer for a receipt whose
-// transaction the App Store does not know.
-var ErrUnknownTransaction = Errorf(KindUnprocessable, "unknown_transaction", "the App Store knows no transaction for this receipt")
-
-// ReceiptLookup turns a StoreKit 1 app receipt into the Apple-signed
-// transaction it names (the App Store Server API client does). A malformed
-// receipt is a *receipts.Error; one the App Store does not know,
-// ErrUnknownTransaction; anything else means the App Store did not answer.
-type ReceiptLookup interface {
-	SignedTransactionForReceipt(ctx context.Context, appReceipt string) (string, error)
-}
-
 // Handler serves the app- and backend-facing endpoints for entitlements.
 // Routes are registered in one place, by the program's mux.
 type Handler struct {
@@ -105,10 +93,10 @@ type transactionRequest struct {
 }
 
 // PostTransaction answers POST /v1/me/transactions: the app submits a
-// StoreKit transaction, and the caller claims it. 201 if this call gave
-// something new (a lot, an active subscription it claimed, or credits a
-// refund had taken), else 200; either way the answer is the caller's
-// entitlement.
+// StoreKit transaction, or an app receipt of the purchases to claim, and
+// the caller claims it. 201 if this call gave something new (a lot, an
+// active subscription it claimed, or credits a refund had taken), else
+// 200; either way the answer is the caller's entitlement.
 func (h *Handler) PostTransaction(w http.ResponseWriter, r *http.Request) {
 	userID, err := userCaller(r)
 	if err == nil {
@@ -127,10 +115,21 @@ func (h *Handler) submitTransaction(r *http.Request, userID string) (bool, error
 	if err := DecodeJSON(r, &req); err != nil {
 		return false, err
 	}
-	signed, err := h.signedTransaction(r.Context(), req)
-	if err != nil {
-		return false, err
+	switch {
+	case req.SignedTransaction != "" && req.AppReceipt != "":
+		return false, Errorf(KindInvalid, "invalid_body", "send either signed_transaction or app_receipt, not both")
+	case req.SignedTransaction != "":
+		return h.claimSigned(r.Context(), userID, req.SignedTransaction, false)
+	case req.AppReceipt == "":
+		return false, Errorf(KindInvalid, "invalid_body", "signed_transaction (or app_receipt) is required")
 	}
+	return h.claimReceipt(r.Context(), userID, req.AppReceipt)
+}
+
+// claimSigned verifies an Apple-signed transaction and claims it for userID.
+// unproven says that the caller holds only its id (an app receipt), so it
+// may take only what is already theirs (Purchase.Unproven).
+func (h *Handler) claimSigned(ctx context.Context, userID, signed string, unproven bool) (bool, error) {
 	p, err := h.verify(signed)
 	if err != nil {
 		return false, err
@@ -140,7 +139,7 @@ func (h *Handler) submitTransaction(r *http.Request, userID string) (bool, error
 		return false, Errorf(KindForbidden, "transaction_not_yours",
 			"transaction %s was bought with another user's app_account_token", p.TransactionID)
 	}
-	p.Unproven = req.AppReceipt != ""
+	p.Unproven = unproven
 	g, err := PlanGrant(p, h.Catalog, h.Now())
 	if err != nil {
 		return false, err
@@ -148,45 +147,7 @@ func (h *Handler) submitTransaction(r *http.Request, userID string) (bool, error
 	if g.Outcome == OutcomeUnknown {
 		return false, Errorf(KindUnprocessable, "product_not_sold", "App Store product %q is not sold by this service", p.ProductID)
 	}
-	return h.Store.ClaimPurchase(r.Context(), userID, token, p, g)
-}
-
-// signedTransaction is the request's StoreKit 2 JWS, or the one Apple's
-// API returns for its StoreKit 1 app receipt.
-func (h *Handler) signedTransaction(ctx context.Context, req transactionRequest) (string, error) {
-	switch {
-	case req.SignedTransaction != "" && req.AppReceipt != "":
-		return "", Errorf(KindInvalid, "invalid_body", "send either signed_transaction or app_receipt, not both")
-	case req.SignedTransaction != "":
-		return req.SignedTransaction, nil
-	case req.AppReceipt == "":
-		return "", Errorf(KindInvalid, "invalid_body", "signed_transaction (or app_receipt) is required")
-	case h.Receipts == nil:
-		return "", Errorf(KindUnprocessable, "app_receipt_unsupported",
-			"StoreKit 1 app receipts need the App Store Server API, which this server does not have configured; send signed_transaction (StoreKit 2 jwsRepresentation)")
-	}
-	signed, err := h.lookUpReceipt(ctx, req.AppReceipt)
-	var re *receipts.Error
-	switch {
-	case errors.As(err, &re), errors.Is(err, ErrUnknownTransaction):
-		return "", err
-	case err != nil:
-		h.Log.WarnContext(ctx, "App Store Server API", "err", err)
-		return "", Errorf(KindUnavailable, "app_store_unavailable", "the App Store Server API did not answer; try again later")
-	}
-	return signed, nil
-}
-
-// lookUpReceipt asks Apple for the receipt's transaction within
-// ReceiptTimeout. The claim that follows uses the request's own context:
-// once Apple has answered, it is not cut short.
-func (h *Handler) lookUpReceipt(ctx context.Context, appReceipt string) (string, error) {
-	if h.ReceiptTimeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, h.ReceiptTimeout)
-		defer cancel()
-	}
-	return h.Receipts.SignedTransactionForReceipt(ctx, appReceipt)
+	return h.Store.ClaimPurchase(ctx, userID, token, p, g)
 }
 
 // verify checks a signed transaction. Data that verifies but is not for this

@@ -3,6 +3,7 @@ package entitlements
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -11,15 +12,31 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/creditsd/creditsd/receipts/serverapi/fakeappstore"
 )
 
 // stalledApple is a ReceiptLookup whose App Store never answers: it waits
 // for the lookup's context to end, as a client sleeping through retries does.
 type stalledApple struct{}
 
-func (stalledApple) SignedTransactionForReceipt(ctx context.Context, _ string) (string, error) {
+func (stalledApple) SignedTransaction(ctx context.Context, _ string) (string, error) {
 	<-ctx.Done()
 	return "", ctx.Err()
+}
+
+// appleAnswers is a ReceiptLookup answering from a map: a signed
+// transaction, or an error, by transaction id.
+type appleAnswers map[string]any
+
+func (a appleAnswers) SignedTransaction(_ context.Context, id string) (string, error) {
+	switch v := a[id].(type) {
+	case string:
+		return v, nil
+	case error:
+		return "", v
+	}
+	return "", ErrUnknownTransaction
 }
 
 // postReceipt sends POST /v1/me/transactions with an app receipt as user
@@ -49,7 +66,23 @@ func postReceipt(t *testing.T, h *Handler, user, appReceipt string, within time.
 // server to write it (its write timeout is cmd/creditsd's writeTimeout).
 func TestPostTransactionReceiptTimeout(t *testing.T) {
 	h := &Handler{Receipts: stalledApple{}, ReceiptTimeout: 50 * time.Millisecond, Log: slog.New(slog.DiscardHandler)}
-	w := postReceipt(t, h, "alice", "MIIT", 5*time.Second)
+	w := postReceipt(t, h, "alice", fakeappstore.AppReceipt(t, "1"), 5*time.Second)
+	require.Equal(t, http.StatusServiceUnavailable, w.Code, w.Body.String())
+	require.Contains(t, w.Body.String(), `"code":"app_store_unavailable"`)
+}
+
+// Every purchase of a receipt is fetched before any is claimed: an App
+// Store that fails on one is a 503 for the receipt, with nothing claimed
+// (the handler has no Store nor Verifier here to claim with), and the app's
+// next try claims them all.
+func TestPostTransactionReceiptFetchesAllFirst(t *testing.T) {
+	h := &Handler{Log: slog.New(slog.DiscardHandler), Receipts: appleAnswers{
+		"2": "a signed transaction", "1": errors.New("503 from Apple, after the client's retries"),
+	}}
+	now := time.Now()
+	receipt := fakeappstore.AppReceiptOf(t, fakeappstore.InApp{TransactionID: "1", Purchased: now.Add(-time.Hour)},
+		fakeappstore.InApp{TransactionID: "2", Purchased: now})
+	w := postReceipt(t, h, "alice", receipt, 5*time.Second)
 	require.Equal(t, http.StatusServiceUnavailable, w.Code, w.Body.String())
 	require.Contains(t, w.Body.String(), `"code":"app_store_unavailable"`)
 }

@@ -45,35 +45,6 @@ const MaxReceiptClaims = 10
 // oidSignedData is 1.2.840.113549.1.7.2 (PKCS#7 signedData), DER contents.
 var oidSignedData = []byte{0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x02}
 
-// TransactionIDFromAppReceipt returns the transaction id of the in-app
-// purchase to claim in a base64 app receipt: field 1703
-// (transaction_identifier), or 1705 (original_transaction_identifier) when
-// 1703 is absent, as Apple's ReceiptUtility.extractTransactionIdFromAppReceipt
-// reads them. Apple's returns the first in-app purchase in the receipt's
-// order; but the app posts its receipt to claim the purchase it has just
-// made, and a subscriber's receipt lists every period of the subscription
-// beside it, for good. So a purchase that is not a subscription's period
-// (no 1708) comes first, then the latest purchase_date (1704); undated
-// purchases and ties keep the receipt's order.
-//
-// The receipt's signature is NOT checked, like Apple's: the id only tells
-// the caller which transaction to fetch from the App Store Server API, whose
-// signed answer is what must be verified. Never grant anything on the id
-// alone. Every failure is a *Error with CodeAppReceipt.
-func TransactionIDFromAppReceipt(appReceiptBase64 string) (string, error) {
-	purchases, err := appReceiptPurchases(appReceiptBase64)
-	if err != nil {
-		return "", err
-	}
-	var best inAppPurchase
-	for _, p := range purchases {
-		if p.claimsBefore(best) {
-			best = p
-		}
-	}
-	return best.id, nil
-}
-
 // TransactionIDsFromAppReceipt returns the transaction ids of the in-app
 // purchases to claim in a base64 app receipt, newest purchase_date (1704)
 // first, at most MaxReceiptClaims of them, each once. Each id is field 1703
@@ -84,8 +55,8 @@ func TransactionIDFromAppReceipt(appReceiptBase64 string) (string, error) {
 // (no 1708), and the newest period. A receipt keeps a consumable until the
 // app finishes it, and the app finishes it only once creditsd has answered;
 // so a pack that can never be claimed (refunded, another account's, bought
-// without an appAccountToken) stays in it, and claiming one purchase only,
-// it hid every purchase made after it. A subscription's periods stay in the
+// without an appAccountToken) stays in it, and claiming only one purchase
+// would hide every purchase made after such a pack. A subscription's periods stay in the
 // receipt for good: the newest is the one that may set the tier now.
 // Undated purchases come last, and ties keep the receipt's order.
 //
@@ -94,16 +65,6 @@ func TransactionIDFromAppReceipt(appReceiptBase64 string) (string, error) {
 // whose signed answers are what must be verified. Never grant anything on
 // an id alone. Every failure is a *Error with CodeAppReceipt.
 func TransactionIDsFromAppReceipt(appReceiptBase64 string) ([]string, error) {
-	purchases, err := appReceiptPurchases(appReceiptBase64)
-	if err != nil {
-		return nil, err
-	}
-	return claimIDs(purchases), nil
-}
-
-// appReceiptPurchases reads the in-app purchases of a base64 app receipt
-// that have a transaction id, in the receipt's order; at least one.
-func appReceiptPurchases(appReceiptBase64 string) ([]inAppPurchase, error) {
 	der, err := decodeAppReceipt(appReceiptBase64)
 	if err != nil {
 		return nil, err
@@ -112,14 +73,17 @@ func appReceiptPurchases(appReceiptBase64 string) ([]inAppPurchase, error) {
 	if err != nil {
 		return nil, err
 	}
-	return inAppPurchases(payload)
+	purchases, err := inAppPurchases(payload)
+	if err != nil {
+		return nil, err
+	}
+	return claimIDs(purchases), nil
 }
 
 // claimIDs orders purchases newest first, keeps the purchases that are not
 // periods and the newest period, and returns their ids, each once, at most
 // MaxReceiptClaims.
 func claimIDs(purchases []inAppPurchase) []string {
-	purchases = slices.Clone(purchases)
 	slices.SortStableFunc(purchases, func(p, q inAppPurchase) int { return q.purchased.Compare(p.purchased) })
 	var ids []string
 	sawPeriod := false
@@ -252,21 +216,6 @@ type inAppPurchase struct {
 	id        string    // 1703, else 1705, else ""
 	purchased time.Time // 1704; zero when absent or unreadable
 	period    bool      // it has 1708, which only auto-renewable periods have
-}
-
-// claimsBefore says whether p is the one to claim rather than q. A
-// subscription's periods stay in the receipt for good, so a renewal that
-// came between a purchase and its post would otherwise hide the purchase
-// every time: a purchase that is not a period first, then the later
-// purchase_date.
-func (p inAppPurchase) claimsBefore(q inAppPurchase) bool {
-	switch {
-	case q.id == "":
-		return true
-	case p.period != q.period:
-		return !p.period
-	}
-	return p.purchased.After(q.purchased)
 }
 
 // readInAppPurchase reads one in-app purchase receipt. Attribute order is

@@ -65,20 +65,20 @@ func (c AppStoreAPIConfig) resolve(bundleID string) (*serverapi.Client, error) {
 	return client, nil
 }
 
-// receiptLookup asks the App Store Server API for the transaction an app
+// receiptLookup asks the App Store Server API for the transactions an app
 // receipt names, in the environments this service accepts.
 type receiptLookup struct {
 	client       *serverapi.Client
 	environments []string
 }
 
-// SignedTransactionForReceipt answers ErrUnknownTransaction (422) when
-// Apple knows no such transaction, or refuses the id the receipt names as
-// not one of its own (400): the receipt is unsigned, so the id is the
-// client's, and no retry mends it. Other failures are Apple's or this
-// service's (401, 429, 5xx): the app may try again.
-func (l receiptLookup) SignedTransactionForReceipt(ctx context.Context, appReceipt string) (string, error) {
-	signed, err := l.client.SignedTransactionForReceipt(ctx, appReceipt, l.environments)
+// SignedTransaction answers ErrUnknownTransaction (422) when Apple knows no
+// such transaction, or refuses the id the receipt names as not one of its
+// own (400): the receipt is unsigned, so the id is the client's, and no
+// retry mends it. Other failures are Apple's or this service's (401, 429,
+// 5xx): the app may try again.
+func (l receiptLookup) SignedTransaction(ctx context.Context, transactionID string) (string, error) {
+	signed, err := l.client.FindTransactionInfo(ctx, l.environments, transactionID)
 	var apiErr *serverapi.APIError
 	if errors.Is(err, serverapi.ErrNotFound) || errors.As(err, &apiErr) && apiErr.Status == http.StatusBadRequest {
 		return "", entitlements.ErrUnknownTransaction

@@ -20,7 +20,7 @@ import (
 )
 
 // Fetch a transaction by id (say, one read from a StoreKit 1 app receipt
-// with receipts.TransactionIDFromAppReceipt) and verify Apple's answer.
+// with receipts.TransactionIDsFromAppReceipt) and verify Apple's answer.
 // A stand-in server and a development CA play Apple here; in production
 // leave the URLs and Roots empty.
 func ExampleClient_GetTransactionInfo() {

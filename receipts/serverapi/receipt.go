@@ -8,26 +8,21 @@ import (
 	"github.com/creditsd/creditsd/receipts"
 )
 
-// SignedTransactionForReceipt answers a StoreKit 1 app receipt the way
-// Apple recommends: read a transaction id from the receipt locally (no
-// signature check: the id only names what to ask for), then fetch the
-// transaction with Get Transaction Info, trying each environment in order
-// (Production before Sandbox, as a receipt does not say). The answer is
-// Apple-signed; the caller verifies it like any other. A receipt whose
-// transaction no environment knows is ErrNotFound.
-func (c *Client) SignedTransactionForReceipt(ctx context.Context, appReceipt string, environments []string) (string, error) {
-	id, err := receipts.TransactionIDFromAppReceipt(appReceipt)
-	if err != nil {
-		return "", err
-	}
+// FindTransactionInfo is GetTransactionInfo in each of environments that
+// the API serves, in order (Production before Sandbox), until one knows the
+// transaction: Apple's advice for an id read from a StoreKit 1 app receipt
+// (receipts.TransactionIDsFromAppReceipt), which does not say its
+// environment. The answer is Apple-signed; the caller verifies it like any
+// other. A transaction no environment knows is ErrNotFound.
+func (c *Client) FindTransactionInfo(ctx context.Context, environments []string, transactionID string) (string, error) {
 	for _, env := range Environments(environments) {
-		signed, err := c.GetTransactionInfo(ctx, env, id)
+		signed, err := c.GetTransactionInfo(ctx, env, transactionID)
 		if errors.Is(err, ErrNotFound) {
 			continue
 		}
 		return signed, err
 	}
-	return "", fmt.Errorf("transaction %s: %w", id, ErrNotFound)
+	return "", fmt.Errorf("transaction %s: %w", transactionID, ErrNotFound)
 }
 
 // Environments are those of accepted that the API serves (Production and

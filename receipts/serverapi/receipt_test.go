@@ -15,7 +15,7 @@ import (
 	"github.com/creditsd/creditsd/receipts/serverapi/fakeappstore"
 )
 
-func TestSignedTransactionForReceipt(t *testing.T) {
+func TestFindTransactionInfo(t *testing.T) {
 	ca, err := devca.New(devca.Options{})
 	require.NoError(t, err)
 	key, _ := fakeappstore.GenerateKey(t)
@@ -25,18 +25,17 @@ func TestSignedTransactionForReceipt(t *testing.T) {
 	srv.AddTransaction(devca.Consumable("com.example.sora", receipts.Sandbox, "pack", "7000001", "", time.Now()))
 	ctx := context.Background()
 
-	signed, err := client.SignedTransactionForReceipt(ctx, fakeappstore.AppReceipt(t, "7000001"), []string{receipts.Production, receipts.Sandbox})
+	signed, err := client.FindTransactionInfo(ctx, []string{receipts.Production, receipts.Sandbox}, "7000001")
 	require.NoError(t, err, "found in Sandbox after Production said not found")
+	require.Equal(t, 2, srv.Requests())
 	v := receipts.Verifier{Roots: []*x509.Certificate{ca.Root}, BundleID: "com.example.sora", Environments: []string{receipts.Sandbox}}
 	tx, err := v.VerifyTransaction(signed)
 	require.NoError(t, err)
 	require.Equal(t, "7000001", tx.TransactionID)
 
-	_, err = client.SignedTransactionForReceipt(ctx, fakeappstore.AppReceipt(t, "7000001"), []string{receipts.Production})
+	_, err = client.FindTransactionInfo(ctx, []string{receipts.Production}, "7000001")
 	require.True(t, errors.Is(err, serverapi.ErrNotFound), "only the accepted environments are asked")
-
-	_, err = client.SignedTransactionForReceipt(ctx, "not a receipt", []string{receipts.Sandbox})
-	var re *receipts.Error
-	require.ErrorAs(t, err, &re)
-	require.Equal(t, receipts.CodeAppReceipt, re.Code)
+	_, err = client.FindTransactionInfo(ctx, []string{receipts.LocalTesting}, "7000001")
+	require.True(t, errors.Is(err, serverapi.ErrNotFound), "nor those the API does not serve")
+	require.Equal(t, 3, srv.Requests())
 }

@@ -34,6 +34,9 @@ func (s *Server) getTransactionInfo(w http.ResponseWriter, r *http.Request, env 
 		writeError(w, http.StatusBadRequest, serverapi.CodeInvalidTransactionID, "Invalid transaction id.")
 		return
 	}
+	s.mu.Lock()
+	s.asked = append(s.asked, id)
+	s.mu.Unlock()
 	p, ok := s.transaction(id, env)
 	if !ok {
 		writeError(w, http.StatusNotFound, serverapi.CodeTransactionIDNotFound, "Transaction id not found.")

@@ -14,6 +14,7 @@ import (
 	"encoding/pem"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"sort"
 	"sync"
 	"testing"
@@ -48,6 +49,7 @@ type Server struct {
 	consumption   map[string][]serverapi.ConsumptionInfo
 	failures      []failure
 	requests      int
+	asked         []string
 }
 
 type failure struct {
@@ -160,6 +162,15 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// Asked lists the transaction ids Get Transaction Info was asked for and
+// answered (found or not), in order, in either environment. Unlike
+// Requests, it counts no request of a job running beside a test.
+func (s *Server) Asked() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.asked)
 }
 
 func (s *Server) countAndTakeFailure() (failure, bool) {

@@ -1,0 +1,107 @@
+package entitlements
+
+import (
+	"context"
+	"errors"
+
+	"github.com/creditsd/creditsd/receipts"
+)
+
+// ErrUnknownTransaction is a ReceiptLookup's answer for a transaction id
+// that the App Store does not know.
+var ErrUnknownTransaction = Errorf(KindUnprocessable, "unknown_transaction", "the App Store knows no such transaction")
+
+// ReceiptLookup fetches the Apple-signed transaction that a StoreKit 1 app
+// receipt names by id (the App Store Server API client does). One the App
+// Store does not know is ErrUnknownTransaction; any other error means the
+// App Store did not answer.
+type ReceiptLookup interface {
+	SignedTransaction(ctx context.Context, transactionID string) (string, error)
+}
+
+// fetched is one purchase of a receipt as the App Store answered it: the
+// signed transaction, or the refusal that stands for it.
+type fetched struct {
+	signed  string
+	refusal error
+}
+
+// claimReceipt claims for userID each purchase a StoreKit 1 app receipt
+// holds to claim (receipts.TransactionIDsFromAppReceipt), newest first, as
+// an unproven claim: the receipt's signature is not checked. It reports
+// whether any of them gave something new. A purchase that is refused (not
+// the caller's, unknown, not sold here: a 4xx alone) is passed over, so
+// that a pack that can never be claimed does not hide the purchases beside
+// it; when none could be claimed, the newest one's refusal is the answer,
+// as it would be for that purchase alone.
+func (h *Handler) claimReceipt(ctx context.Context, userID, appReceipt string) (bool, error) {
+	if h.Receipts == nil {
+		return false, Errorf(KindUnprocessable, "app_receipt_unsupported",
+			"StoreKit 1 app receipts need the App Store Server API, which this server does not have configured; send signed_transaction (StoreKit 2 jwsRepresentation)")
+	}
+	ids, err := receipts.TransactionIDsFromAppReceipt(appReceipt)
+	if err != nil {
+		return false, err
+	}
+	found, err := h.fetchReceipt(ctx, ids)
+	if err != nil {
+		return false, err
+	}
+	var granted, claimed bool
+	var refusal error
+	for _, f := range found {
+		gave, err := false, f.refusal
+		if err == nil {
+			gave, err = h.claimSigned(ctx, userID, f.signed, true)
+		}
+		switch {
+		case err == nil:
+			granted, claimed = granted || gave, true
+		case !refused(err):
+			return false, err
+		case refusal == nil:
+			refusal = err
+		}
+	}
+	if !claimed {
+		return false, refusal
+	}
+	return granted, nil
+}
+
+// fetchReceipt asks the App Store for each id, within ReceiptTimeout. All
+// are fetched before any is claimed: the timeout is Apple's alone, the
+// claims run on the request's own context, and an App Store that stops
+// answering half way is a 503 for the receipt, which the app tries again.
+func (h *Handler) fetchReceipt(ctx context.Context, ids []string) ([]fetched, error) {
+	lookup := ctx
+	if h.ReceiptTimeout > 0 {
+		var cancel context.CancelFunc
+		lookup, cancel = context.WithTimeout(ctx, h.ReceiptTimeout)
+		defer cancel()
+	}
+	found := make([]fetched, 0, len(ids))
+	for _, id := range ids {
+		signed, err := h.Receipts.SignedTransaction(lookup, id)
+		switch {
+		case errors.Is(err, ErrUnknownTransaction):
+			found = append(found, fetched{refusal: Errorf(KindUnprocessable, "unknown_transaction",
+				"the App Store knows no transaction %s, which the receipt names", id)})
+		case err != nil:
+			h.Log.WarnContext(ctx, "App Store Server API", "transaction_id", id, "err", err)
+			return nil, Errorf(KindUnavailable, "app_store_unavailable", "the App Store Server API did not answer; try again later")
+		default:
+			found = append(found, fetched{signed: signed})
+		}
+	}
+	return found, nil
+}
+
+// refused says whether err refuses one transaction, as a 4xx would answer
+// it alone, rather than says the service failed (500, 503), which ends the
+// claim of the receipt.
+func refused(err error) bool {
+	var de *Error
+	var ve *receipts.Error
+	return errors.As(err, &ve) || errors.As(err, &de) && de.Kind != KindInternal && de.Kind != KindUnavailable
+}

@@ -69,6 +69,13 @@ func NormalizeToken(s string) string {
 	return formatUUID(u)
 }
 
+// IsToken says whether s is a UUID as NormalizeToken keeps it: a token
+// some user may hold, now or at their first call.
+func IsToken(s string) bool {
+	_, err := parseUUID(s)
+	return err == nil
+}
+
 func parseUUID(s string) ([16]byte, error) {
 	var u [16]byte
 	if len(s) != 36 || s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-' {

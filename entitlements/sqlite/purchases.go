@@ -271,10 +271,15 @@ func (tx *Tx) grantPurchaseLot(ctx context.Context, owner string, lot entitlemen
 // app_account_token names, else the owner of its subscription (renewals
 // share an originalTransactionId, in one environment: under the same
 // original another environment's periods are another subscription, as
-// heldBy has it), else nobody yet.
+// heldBy has it), else nobody yet. A period bought with a token that no
+// user holds yet is kept for it, not given to the subscription's owner:
+// two app accounts on one Apple ID share the subscription's original, and
+// the period the second one bought went to the first unless its buyer had
+// called creditsd before Apple's notification came. A token that is not a
+// UUID is nobody's, and its period goes to the subscription's owner.
 func (tx *Tx) ownerOf(ctx context.Context, p entitlements.Purchase) (string, error) {
 	owner, err := tx.userByToken(ctx, p.AppAccountToken)
-	if err != nil || owner != "" || p.OriginalTransactionID == p.TransactionID {
+	if err != nil || owner != "" || p.OriginalTransactionID == p.TransactionID || entitlements.IsToken(p.AppAccountToken) {
 		return owner, err
 	}
 	// The original purchase's owner, else the earliest held period's: rows

@@ -265,3 +265,30 @@ func TestMigrationKeepsRenewalInfos(t *testing.T) {
 		environment || ' ' || product_id || ' ' || auto_renew_status || ' ' || grace_period_expires_date || ' ' ||
 		signed_date || ' ' || jws || ' ' || updated_at FROM renewal_infos`))
 }
+
+// A period of alice's subscription (its original) bought with erin's token
+// (a second app account on the same Apple ID) before erin ever called is
+// kept for erin, as any purchase is for its token's user: it went to
+// alice, and erin's own claim of it was 409.
+func TestPeriodWithAnotherUsersTokenWaitsForThatUser(t *testing.T) {
+	db := openTest(t)
+	start := testNow.AddDate(0, 0, -40)
+	_, err := claim(t, db, "alice", subscription("900", "900", tokens.Token("alice"), start, start))
+	require.NoError(t, err)
+	erins := subscription("901", "900", tokens.Token("erin"), testNow.AddDate(0, 0, -1), testNow.AddDate(0, 0, -1))
+	subNotify(t, db, "u901", erins, nil)
+	require.Equal(t, "", ownerOfRow(t, db, "901"), "kept for erin's token")
+	require.Equal(t, entitlements.TierFree, state(t, db, "alice").Tier, "alice's own period has ended")
+
+	require.Equal(t, entitlements.TierPro, state(t, db, "erin").Tier, "erin's first call is given it")
+	require.Equal(t, "erin", ownerOfRow(t, db, "901"))
+	granted, err := claim(t, db, "erin", erins)
+	require.NoError(t, err, "her claim of it answers 200")
+	require.False(t, granted)
+
+	// A token that is not a UUID is nobody's: its period is the
+	// subscription's owner's, as a token-less one is.
+	odd := subscription("902", "900", "not-a-uuid", testNow, testNow)
+	subNotify(t, db, "u902", odd, nil)
+	require.Equal(t, "alice", ownerOfRow(t, db, "902"))
+}

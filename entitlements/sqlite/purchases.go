@@ -35,7 +35,7 @@ func (db *DB) ClaimPurchase(ctx context.Context, userID, token string, p entitle
 		if _, err := tx.ensureUser(ctx, userID, token); err != nil {
 			return err
 		}
-		c, err := tx.claim(ctx, userID, p, g)
+		c, err := tx.claim(ctx, userID, token, p, g)
 		if err != nil {
 			return err
 		}
@@ -91,12 +91,13 @@ type claimed struct {
 // another user owns by the rules Apple's own notifications follow (ownerOf:
 // a renewal belongs to its subscription's owner) is theirs, not the
 // claimant's: a token-less renewal is otherwise anyone's who posts it first.
-func (tx *Tx) claim(ctx context.Context, userID string, p entitlements.Purchase, g entitlements.Grant) (claimed, error) {
+func (tx *Tx) claim(ctx context.Context, userID, token string, p entitlements.Purchase, g entitlements.Grant) (claimed, error) {
 	var c claimed
-	owner, found, err := tx.heldBy(ctx, p)
+	k, err := tx.kept(ctx, p)
 	if err != nil {
 		return c, err
 	}
+	owner, found := k.owner, k.found
 	rightful := owner
 	if owner == "" {
 		rightful, err = tx.ownerOf(ctx, p)
@@ -104,6 +105,12 @@ func (tx *Tx) claim(ctx context.Context, userID string, p entitlements.Purchase,
 	switch {
 	case err != nil:
 		return c, err
+	case owner == "" && k.token != "" && k.token != token:
+		// Its newest version names another user's token (Apple set one
+		// since the version the caller holds); the caller's own would
+		// have been given it by ensureUser.
+		return c, entitlements.Errorf(entitlements.KindForbidden, "transaction_not_yours",
+			"transaction %s was bought with another user's app_account_token", p.TransactionID)
 	case rightful != "" && rightful != userID:
 		return c, entitlements.Errorf(entitlements.KindConflict, "transaction_claimed",
 			"transaction %s was already claimed by another user", p.TransactionID)
@@ -331,17 +338,32 @@ func (tx *Tx) hasLot(ctx context.Context, transactionID string) (bool, error) {
 // free Sandbox refund take back a paid Production pack, or its token
 // choose the owner of a pack that waits for its user.
 func (tx *Tx) heldBy(ctx context.Context, p entitlements.Purchase) (owner string, found bool, err error) {
+	k, err := tx.kept(ctx, p)
+	return k.owner, k.found, err
+}
+
+// keptRow is what heldBy reads of a recorded transaction: its owner, the
+// token its newest version carries, and whether it is recorded at all.
+type keptRow struct {
+	owner, token string
+	found        bool
+}
+
+// kept is heldBy's answer with the kept token.
+func (tx *Tx) kept(ctx context.Context, p entitlements.Purchase) (keptRow, error) {
+	var k keptRow
 	var o sql.NullString
 	var env, product, original string
-	err = tx.QueryRowContext(ctx, `SELECT user_id, environment, product_id, original_transaction_id FROM apple_transactions
-		WHERE transaction_id = ?`, p.TransactionID).Scan(&o, &env, &product, &original)
+	err := tx.QueryRowContext(ctx, `SELECT user_id, app_account_token, environment, product_id, original_transaction_id
+		FROM apple_transactions WHERE transaction_id = ?`, p.TransactionID).Scan(&o, &k.token, &env, &product, &original)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
-		return "", false, nil
+		return keptRow{}, nil
 	case err == nil && (p.Environment != env || p.ProductID != product || p.OriginalTransactionID != original):
-		return "", true, errAnotherTransaction
+		return keptRow{found: true}, errAnotherTransaction
 	}
-	return o.String, err == nil, err
+	k.owner, k.found = o.String, err == nil
+	return k, err
 }
 
 // insertPurchase records a new transaction, with its user and its lot when
@@ -406,15 +428,20 @@ func (tx *Tx) refreshPurchase(ctx context.Context, p entitlements.Purchase, g en
 	// refund_percent, set here, carries the share to it.
 	fullBefore, fullNow := old.revoked.Valid && !old.part.Valid, revoked.Valid && !part.Valid
 	replan := g.Outcome != entitlements.OutcomeUnknown || fullBefore != fullNow
+	// A token Apple set since (Set App Account Token, for a purchase made
+	// outside the app) names whom a row nobody holds yet waits for
+	// (pendingFor). A held row keeps its owner.
 	if _, err := tx.ExecContext(ctx, `UPDATE apple_transactions SET signed_date = ?1,
 		expires_date = ?2, revocation_date = ?3, updated_at = ?4, refund_percent = ?11, upgraded = ?12,
+		app_account_token = CASE WHEN user_id IS NULL AND ?13 != '' THEN ?13 ELSE app_account_token END,
 		outcome = CASE WHEN lot_id IS NULL AND ?5 THEN ?6 ELSE outcome END,
 		credits = CASE WHEN lot_id IS NULL AND ?5 THEN ?7 ELSE credits END,
 		expires_at = CASE WHEN lot_id IS NULL AND ?5 THEN ?8 ELSE expires_at END,
 		tier = CASE WHEN lot_id IS NULL AND ?5 THEN ?9 ELSE tier END
 		WHERE transaction_id = ?10`,
 		millis(p.SignedDate), nullMillis(p.ExpiresDate), revoked, millis(tx.now), replan,
-		string(g.Outcome), g.Credits, ptrMillis(g.ExpiresAt), g.Tier, p.TransactionID, part, p.Upgraded); err != nil {
+		string(g.Outcome), g.Credits, ptrMillis(g.ExpiresAt), g.Tier, p.TransactionID, part, p.Upgraded,
+		p.AppAccountToken); err != nil {
 		return false, err
 	}
 	if err := tx.keepTransactionJWS(ctx, p); err != nil {

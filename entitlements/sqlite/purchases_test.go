@@ -666,3 +666,44 @@ func TestFirstCallClaimOfAWaitingSubscription(t *testing.T) {
 		})
 	}
 }
+
+// A token Apple sets on a purchase after it was recorded (Set App Account
+// Token, for a purchase made outside the app) names whom it waits for: its
+// user's first call is given it. The row kept its first version's empty
+// token, so only a claim found it, and anyone holding the older version
+// could claim it. A purchase someone holds keeps its owner.
+func TestTokenSetLaterNamesWhomAPurchaseWaitsFor(t *testing.T) {
+	withToken := func(token string) func(*entitlements.Purchase) {
+		return func(p *entitlements.Purchase) { p.AppAccountToken = token }
+	}
+	t.Run("its user has not called yet", func(t *testing.T) {
+		db := openTest(t)
+		p := purchase("910", "")
+		webhook(t, db, "u1", p)
+		webhook(t, db, "u2", resign(p, time.Minute, withToken(tokens.Token("erin"))))
+		_, err := claim(t, db, "bob", p) // the version bob holds has no token
+		require.Equal(t, "transaction_not_yours", entitlements.ErrorCode(err))
+		require.Equal(t, int64(0), balance(t, db, "bob"))
+		require.Equal(t, int64(10), balance(t, db, "erin"), "her first call is given it")
+		require.Equal(t, "erin", ownerOfRow(t, db, "910"))
+	})
+	t.Run("its user is known", func(t *testing.T) {
+		db := openTest(t)
+		require.Equal(t, int64(0), balance(t, db, "erin"))
+		p := purchase("911", "")
+		webhook(t, db, "u1", p)
+		webhook(t, db, "u2", resign(p, time.Minute, withToken(tokens.Token("erin"))))
+		require.Equal(t, "erin", ownerOfRow(t, db, "911"), "granted as the newer version arrives")
+		require.Equal(t, int64(10), balance(t, db, "erin"))
+	})
+	t.Run("someone holds it", func(t *testing.T) {
+		db := openTest(t)
+		p := purchase("912", "")
+		webhook(t, db, "u1", p)
+		_, err := claim(t, db, "alice", p)
+		require.NoError(t, err)
+		webhook(t, db, "u2", resign(p, time.Minute, withToken(tokens.Token("erin"))))
+		require.Equal(t, "alice", ownerOfRow(t, db, "912"))
+		require.Equal(t, int64(0), balance(t, db, "erin"))
+	})
+}

@@ -25,7 +25,54 @@ func ParseSchedule(spec string, loc *time.Location) (Schedule, error) {
 	if spec5.Next(time.Now()).IsZero() {
 		return nil, errors.New("it never fires")
 	}
-	return spec5, nil
+	return gapSchedule{spec5}, nil
+}
+
+// gapSchedule is a cron spec that also fires for a time its zone's clocks
+// skip, at the instant they jump, as Vixie cron does. robfig/cron walks
+// the wall clock and finds no such time, so the daily reset's 0 0 * * *
+// never ran on a day whose midnight is skipped (Santiago, Havana, Beirut:
+// the allowance day then starts at 01:00).
+type gapSchedule struct{ spec *cron.SpecSchedule }
+
+func (g gapSchedule) Next(t time.Time) time.Time {
+	next := g.spec.Next(t)
+	loc := g.spec.Location
+	for jump := zoneEnd(t.In(loc)); !jump.IsZero() && (next.IsZero() || jump.Before(next)); jump = zoneEnd(jump) {
+		if g.firesIn(skipped(jump, loc)) {
+			return jump
+		}
+	}
+	return next
+}
+
+// zoneEnd is when the zone period holding t ends: its zone's next change
+// of offset, or zero if it has none.
+func zoneEnd(t time.Time) time.Time {
+	_, end := t.ZoneBounds()
+	return end
+}
+
+// skipped is the wall-clock stretch that the change of offset at jump
+// skips, as times of the same clock in UTC: [from, to), empty where the
+// clocks go back.
+func skipped(jump time.Time, loc *time.Location) (from, to time.Time) {
+	_, before := jump.Add(-time.Nanosecond).In(loc).Zone()
+	_, after := jump.In(loc).Zone()
+	wall := jump.Add(time.Duration(before) * time.Second).UTC()
+	return wall, wall.Add(time.Duration(after-before) * time.Second)
+}
+
+// firesIn says whether the spec, read on a clock that skips nothing, has
+// a time in [from, to).
+func (g gapSchedule) firesIn(from, to time.Time) bool {
+	if !from.Before(to) {
+		return false
+	}
+	wall := *g.spec
+	wall.Location = time.UTC
+	n := wall.Next(from.Add(-time.Second))
+	return !n.IsZero() && n.Before(to)
 }
 
 // lookbacks are the windows Prev searches, growing: most schedules find

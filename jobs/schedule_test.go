@@ -65,3 +65,47 @@ func TestPrev(t *testing.T) {
 		require.True(t, at.Equal(got))
 	})
 }
+
+// A time the zone's clocks skip fires at the instant they jump; robfig
+// finds no such time, so 0 0 * * * skipped the day whose midnight is
+// skipped (the daily reset, read in the allowance's zone). Where the
+// clocks go back, and on other days, the spec fires as robfig says.
+func TestScheduleFiresForASkippedTime(t *testing.T) {
+	santiago, err := time.LoadLocation("America/Santiago") // 2026-09-06 00:00 → 01:00
+	require.NoError(t, err)
+	ny, err := time.LoadLocation("America/New_York") // 2026-03-08 02:00 → 03:00, 2026-11-01 02:00 → 01:00
+	require.NoError(t, err)
+	for _, tc := range []struct {
+		spec  string
+		loc   *time.Location
+		from  time.Time
+		wants []string // the activations after from, in loc
+	}{
+		{"0 0 * * *", santiago, time.Date(2026, 9, 4, 12, 0, 0, 0, santiago),
+			[]string{"2026-09-05 00:00 -04", "2026-09-06 01:00 -03", "2026-09-07 00:00 -03"}},
+		{"30 2 * * *", ny, time.Date(2026, 3, 7, 12, 0, 0, 0, ny),
+			[]string{"2026-03-08 03:00 EDT", "2026-03-09 02:30 EDT"}},
+		{"0 * * * *", ny, time.Date(2026, 3, 8, 0, 30, 0, 0, ny),
+			[]string{"2026-03-08 01:00 EST", "2026-03-08 03:00 EDT", "2026-03-08 04:00 EDT"}},
+		{"30 2 * * *", ny, time.Date(2026, 10, 31, 12, 0, 0, 0, ny),
+			[]string{"2026-11-01 02:30 EST", "2026-11-02 02:30 EST"}},
+		{"0 3 * * *", ny, time.Date(2026, 3, 7, 12, 0, 0, 0, ny), // not in the gap
+			[]string{"2026-03-08 03:00 EDT", "2026-03-09 03:00 EDT"}},
+	} {
+		t.Run(tc.spec+" "+tc.loc.String(), func(t *testing.T) {
+			s := mustSchedule(t, tc.spec, tc.loc)
+			var got []string
+			for at := tc.from; len(got) < len(tc.wants); {
+				at = s.Next(at)
+				got = append(got, at.In(tc.loc).Format("2006-01-02 15:04 MST"))
+			}
+			require.Equal(t, tc.wants, got)
+		})
+	}
+	t.Run("Prev names the jump's slot", func(t *testing.T) {
+		s := mustSchedule(t, "0 0 * * *", santiago)
+		got, ok := Prev(s, time.Date(2026, 9, 6, 1, 0, 30, 0, santiago))
+		require.True(t, ok)
+		require.Equal(t, "2026-09-06 01:00 -03", got.In(santiago).Format("2006-01-02 15:04 MST"))
+	})
+}

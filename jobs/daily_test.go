@@ -43,11 +43,11 @@ func TestDailyReset(t *testing.T) {
 	spend(today.Add(-time.Hour), "d-1") // 23:00:30 in New York, 04:00:30 UTC on the 25th
 	spend(today, "d")
 	clock.Store(today.UnixMilli())
-	reset := DailyReset(db, policy, 3)
+	reset := DailyReset(db, policy, 3, DefaultKeepRunsDays)
 
 	res, err := reset(ctx, today)
 	require.NoError(t, err)
-	require.Equal(t, Result{"days": 3, "pruned": 1}, res, "days -3..-1 summarised; day -4's counter pruned")
+	require.Equal(t, Result{"days": 3, "pruned": 1, "runs_pruned": 0}, res, "days -3..-1 summarised; day -4's counter pruned")
 	one := func(day string) []sqlite.AllowanceUse {
 		return []sqlite.AllowanceUse{{Day: day, Tier: "free", Product: "sora", Users: 1, Credits: 2}}
 	}
@@ -61,14 +61,14 @@ func TestDailyReset(t *testing.T) {
 
 	res, err = reset(ctx, today.Add(time.Minute))
 	require.NoError(t, err)
-	require.Equal(t, Result{"days": 2, "pruned": 0}, res, "again: the last two days only, replaced")
+	require.Equal(t, Result{"days": 2, "pruned": 0, "runs_pruned": 0}, res, "again: the last two days only, replaced")
 	got, err := db.AllowanceDaily(ctx, "2026-11-24")
 	require.NoError(t, err)
 	require.Equal(t, one("2026-11-24"), got, "not doubled")
 
 	res, err = reset(ctx, today.AddDate(0, 0, 1))
 	require.NoError(t, err)
-	require.Equal(t, Result{"days": 2, "pruned": 1}, res, "the next day: -2 and -1 (today) again; -3's counter pruned")
+	require.Equal(t, Result{"days": 2, "pruned": 1, "runs_pruned": 0}, res, "the next day: -2 and -1 (today) again; -3's counter pruned")
 	got, err = db.AllowanceDaily(ctx, "2026-11-25")
 	require.NoError(t, err)
 	require.Equal(t, one("2026-11-25"), got)
@@ -85,7 +85,7 @@ func TestDailyResetOverASkippedMidnight(t *testing.T) {
 	}
 	now := time.Date(2026, 9, 7, 0, 5, 0, 0, santiago)
 	clock.Store(now.UnixMilli())
-	res, err := DailyReset(db, policy, 3)(ctx, now)
+	res, err := DailyReset(db, policy, 3, DefaultKeepRunsDays)(ctx, now)
 	require.NoError(t, err)
 	require.Equal(t, int64(3), res["days"])
 	for _, day := range []string{"2026-09-05", "2026-09-06"} {
@@ -93,4 +93,28 @@ func TestDailyResetOverASkippedMidnight(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, []sqlite.AllowanceUse{{Day: day, Tier: "free", Product: "sora", Users: 1, Credits: 30}}, got, day)
 	}
+}
+
+// The daily reset prunes the runs older than keepRunsDays that no run
+// reads back: a job that runs every five minutes added 100,000 a year.
+func TestDailyResetPrunesOldRuns(t *testing.T) {
+	ctx := context.Background()
+	db, policy, _, clock, _ := allowanceDB(t, "UTC")
+	now := time.Date(2026, 11, 25, 0, 0, 30, 0, time.UTC)
+	for i, age := range []int{40, 31, 29} { // days
+		at := now.AddDate(0, 0, -age)
+		clock.Store(at.UnixMilli())
+		h := fmt.Sprint("h", i)
+		id, err := db.ClaimJobRun(ctx, sqlite.JobClaim{Job: "sweep", Slot: at, Holder: h, TTL: time.Minute})
+		require.NoError(t, err)
+		require.NoError(t, db.FinishJobRun(ctx, sqlite.JobFinish{RunID: id, Job: "sweep", Holder: h, Outcome: "ok"}))
+	}
+	clock.Store(now.UnixMilli())
+	res, err := DailyReset(db, policy, 3, 30)(ctx, now)
+	require.NoError(t, err)
+	require.Equal(t, int64(2), res["runs_pruned"], "the two older than 30 days")
+	runs, err := db.JobRuns(ctx, "sweep", 10)
+	require.NoError(t, err)
+	require.Len(t, runs, 1)
+	require.Equal(t, now.AddDate(0, 0, -29), runs[0].Slot)
 }

@@ -12,7 +12,7 @@ import (
 //	jobs:
 //	  timezone: UTC                 # IANA zone the schedules are read in
 //	  expiry_sweep:        {schedule: "15 3 * * *", enabled: true}
-//	  daily_reset:         {schedule: "0 0 * * *", enabled: true, keep_days: 35}
+//	  daily_reset:         {schedule: "0 0 * * *", enabled: true, keep_days: 35, keep_runs_days: 90}
 //	  reconcile:           {schedule: "0 * * * *", enabled: true}
 //	  consumption_answers: {schedule: "*/5 * * * *", enabled: true}
 //
@@ -48,10 +48,12 @@ type JobConfig struct {
 	Enabled  *bool  `yaml:"enabled"`  // default true; a disabled job still runs with `jobs run`
 }
 
-// DailyResetConfig adds how many past days of allowance counters to keep.
+// DailyResetConfig adds how many past days of allowance counters, and of
+// job runs, to keep.
 type DailyResetConfig struct {
-	JobConfig `yaml:",inline"`
-	KeepDays  *int `yaml:"keep_days"` // default 35
+	JobConfig    `yaml:",inline"`
+	KeepDays     *int `yaml:"keep_days"`      // default 35
+	KeepRunsDays *int `yaml:"keep_runs_days"` // default 90
 }
 
 // jobPlan is a job's resolved schedule, before it is given its work.
@@ -63,10 +65,11 @@ type jobPlan struct {
 
 // jobsSettings is the jobs section resolved.
 type jobsSettings struct {
-	plans       []jobPlan
-	keepDays    int
-	reconcile   jobs.ReconcileOptions // Environments are filled in by the wiring
-	consumption jobs.ConsumptionPolicy
+	plans        []jobPlan
+	keepDays     int
+	keepRunsDays int
+	reconcile    jobs.ReconcileOptions // Environments are filled in by the wiring
+	consumption  jobs.ConsumptionPolicy
 }
 
 // check validates the section; the allowance zone is not known yet, and
@@ -108,18 +111,28 @@ func (j JobsConfig) resolve(allowanceZone *time.Location) (jobsSettings, error) 
 		}
 		s.plans = append(s.plans, jobPlan{name: e.name, schedule: sched, enabled: e.c.Enabled == nil || *e.c.Enabled})
 	}
-	s.keepDays = jobs.DefaultKeepDays
-	if k := j.DailyReset.KeepDays; k != nil {
-		if *k < 1 || *k > 3660 {
-			return s, keyErrorf("jobs.daily_reset.keep_days", "%d: want from 1 to 3660 days", *k)
-		}
-		s.keepDays = *k
+	if s.keepDays, err = days("keep_days", j.DailyReset.KeepDays, jobs.DefaultKeepDays); err != nil {
+		return s, err
+	}
+	if s.keepRunsDays, err = days("keep_runs_days", j.DailyReset.KeepRunsDays, jobs.DefaultKeepRunsDays); err != nil {
+		return s, err
 	}
 	if s.reconcile, err = j.Reconcile.options(); err != nil {
 		return s, err
 	}
 	s.consumption, err = j.ConsumptionAnswers.policy()
 	return s, err
+}
+
+// days is a count of days under jobs.daily_reset, 1 to 3660, or def.
+func days(key string, v *int, def int) (int, error) {
+	switch {
+	case v == nil:
+		return def, nil
+	case *v < 1 || *v > 3660:
+		return 0, keyErrorf("jobs.daily_reset."+key, "%d: want from 1 to 3660 days", *v)
+	}
+	return *v, nil
 }
 
 func (r ReconcileConfig) options() (jobs.ReconcileOptions, error) {

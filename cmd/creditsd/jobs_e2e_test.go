@@ -110,6 +110,7 @@ func TestJobsConfigErrors(t *testing.T) {
 		"  reconcile: {schedule: '@every 5m'}\n":            "jobs.reconcile.schedule",
 		"  timezone: Mars/Olympus\n":                        "jobs.timezone",
 		"  daily_reset: {keep_days: 0}\n":                   "jobs.daily_reset.keep_days",
+		"  daily_reset: {keep_runs_days: 3661}\n":           "jobs.daily_reset.keep_runs_days",
 		"  daily_reset: {schedule: '0 0 * *'}\n":            "jobs.daily_reset.schedule",
 		"  expiry_sweep: {schedule: '*/5 * * * *', x: 1}\n": "jobs.expiry_sweep",
 	} {
@@ -179,10 +180,12 @@ func TestJobsSchedules(t *testing.T) {
 	require.Equal(t, []bool{true, true, false, true},
 		[]bool{js.plans[0].enabled, js.plans[1].enabled, js.plans[2].enabled, js.plans[3].enabled})
 	require.Equal(t, 35, js.keepDays)
+	require.Equal(t, 90, js.keepRunsDays)
 
 	// daily-reset follows the allowance's day boundary; the others jobs.timezone.
-	js = resolve("  timezone: America/New_York\n  daily_reset: {keep_days: 7}\nallowance:\n  timezone: Europe/Paris\n")
+	js = resolve("  timezone: America/New_York\n  daily_reset: {keep_days: 7, keep_runs_days: 30}\nallowance:\n  timezone: Europe/Paris\n")
 	require.Equal(t, time.Date(2026, 11, 25, 23, 0, 0, 0, time.UTC), next(js, "daily-reset", noon), "midnight in Paris")
 	require.Equal(t, time.Date(2026, 11, 26, 8, 15, 0, 0, time.UTC), next(js, "expiry-sweep", noon), "03:15 in New York")
 	require.Equal(t, 7, js.keepDays)
+	require.Equal(t, 30, js.keepRunsDays)
 }

@@ -23,7 +23,7 @@ func (a *app) jobSet(standalone bool) ([]jobs.Job, error) {
 	}
 	work := map[string]jobs.Func{
 		jobs.ExpirySweepName:        jobs.ExpirySweep(a.db, jobs.SweepBatch, standalone),
-		jobs.DailyResetName:         jobs.DailyReset(a.db, a.settings.Allowance, js.keepDays),
+		jobs.DailyResetName:         jobs.DailyReset(a.db, a.settings.Allowance, js.keepDays, js.keepRunsDays),
 		jobs.ReconcileName:          jobs.NotConfigured(appStoreAPI),
 		jobs.ConsumptionAnswersName: jobs.NotConfigured(appStoreAPI),
 	}

@@ -160,3 +160,50 @@ func TestLatestJobCount(t *testing.T) {
 	_, _, err = db.LatestJobCount(ctx, "reconcile", "a.b")
 	require.Error(t, err, "a key is never a JSON path")
 }
+
+// Old runs are pruned, but never what a later run reads back: each job's
+// newest run, its newest scheduled run (its slot is done), and the newest
+// to give each count key (reconcile's marks).
+func TestPruneJobRuns(t *testing.T) {
+	ctx := context.Background()
+	db := openTest(t)
+	clk := newClock(db, testNow.AddDate(0, 0, -200))
+	runs := 0
+	run := func(job string, scheduled bool, counts map[string]int64) {
+		t.Helper()
+		runs++
+		h := fmt.Sprintf("holder-%d", runs)
+		id, err := db.ClaimJobRun(ctx, JobClaim{Job: job, Slot: clk.now(), Manual: !scheduled, Holder: h, TTL: time.Minute})
+		require.NoError(t, err)
+		require.NoError(t, db.FinishJobRun(ctx, JobFinish{RunID: id, Job: job, Holder: h, Outcome: "ok", Counts: counts}))
+		clk.add(24 * time.Hour)
+	}
+	run("reconcile", true, map[string]int64{"production_through_ms": 1}) // the newest to give it: kept
+	run("reconcile", true, map[string]int64{"sandbox_through_ms": 1})
+	run("reconcile", true, map[string]int64{"sandbox_through_ms": 2}) // kept
+	for range 5 {
+		run("reconcile", true, map[string]int64{"seen": 0})
+	}
+	run("reconcile", true, map[string]int64{"seen": 3}) // the newest scheduled: kept
+	run("reconcile", false, nil)                        // the newest: kept
+	run("daily-reset", true, nil)                       // the job's only run: kept
+	run("sweep", true, nil)
+	clk.set(testNow)
+	run("sweep", true, nil) // recent: kept
+
+	n, err := db.PruneJobRuns(ctx, testNow.AddDate(0, 0, -90), 3)
+	require.NoError(t, err)
+	require.Equal(t, int64(3), n, "at most limit")
+	n, err = db.PruneJobRuns(ctx, testNow.AddDate(0, 0, -90), 100)
+	require.NoError(t, err)
+	require.Equal(t, int64(4), n)
+	require.Equal(t, []string{
+		"daily-reset ok {}", "reconcile ok {\"production_through_ms\":1}", "reconcile ok {\"sandbox_through_ms\":2}",
+		"reconcile ok {\"seen\":3}", "reconcile ok {}", "sweep ok {}",
+	}, queryStrings(t, db, `SELECT job || ' ' || outcome || ' ' || counts FROM job_runs ORDER BY job, run_id`))
+	for key, want := range map[string]int64{"production_through_ms": 1, "sandbox_through_ms": 2} {
+		v, _, err := db.LatestJobCount(ctx, "reconcile", key)
+		require.NoError(t, err)
+		require.Equal(t, want, v, key)
+	}
+}

@@ -78,7 +78,7 @@ func (db *DB) PendingConsumptionRequests(ctx context.Context, lapsed, now time.T
 // ConsumptionFactsFor reads how much of a transaction's lot was consumed,
 // or whether its subscription period was kept for an owner. The row must
 // be of the request's environment: one of another under the same id is
-// another transaction (heldBy), and of the one asked about
+// another transaction (kept), and of the one asked about
 // nothing is known.
 func (db *DB) ConsumptionFactsFor(ctx context.Context, transactionID, environment string) (ConsumptionFacts, error) {
 	var f ConsumptionFacts

@@ -97,15 +97,15 @@ func (tx *Tx) claim(ctx context.Context, userID, token string, p entitlements.Pu
 	if err != nil {
 		return c, err
 	}
-	owner, found := k.owner, k.found
+	owner, found, newest := k.owner, k.found, k.tokenFor(p)
 	rightful := owner
 	if owner == "" {
-		rightful, err = tx.ownerOf(ctx, p)
+		rightful, err = tx.ownerOf(ctx, withToken(p, newest))
 	}
 	switch {
 	case err != nil:
 		return c, err
-	case owner == "" && k.token != "" && k.token != token:
+	case owner == "" && newest != "" && newest != token:
 		// Its newest version names another user's token (Apple set one
 		// since the version the caller holds); the caller's own would
 		// have been given it by ensureUser.
@@ -186,10 +186,11 @@ func (tx *Tx) adoptRenewals(ctx context.Context, original, environment string) (
 // granted reports the common case, a new transaction whose lot this call
 // created: its outcome is granted, with no refund yet to look up.
 func (tx *Tx) recordPurchase(ctx context.Context, p entitlements.Purchase, g entitlements.Grant, actor string) (granted bool, err error) {
-	owner, found, err := tx.heldBy(ctx, p)
+	k, err := tx.kept(ctx, p)
 	if err != nil {
 		return false, err
 	}
+	owner, found := k.owner, k.found
 	if found {
 		if _, err := tx.refreshPurchase(ctx, p, g, actor); err != nil {
 			return false, err
@@ -197,7 +198,7 @@ func (tx *Tx) recordPurchase(ctx context.Context, p entitlements.Purchase, g ent
 	}
 	held := owner != ""
 	if !held { // new, or kept before its subscription had an owner
-		if owner, err = tx.ownerOf(ctx, p); err != nil {
+		if owner, err = tx.ownerOf(ctx, withToken(p, k.tokenFor(p))); err != nil {
 			return false, err
 		}
 	}
@@ -278,7 +279,7 @@ func (tx *Tx) grantPurchaseLot(ctx context.Context, owner string, lot entitlemen
 // app_account_token names, else the owner of its subscription (renewals
 // share an originalTransactionId, in one environment: under the same
 // original another environment's periods are another subscription, as
-// heldBy has it), else nobody yet. A period bought with a token that no
+// kept has it), else nobody yet. A period bought with a token that no
 // user holds yet is kept for it, not given to the subscription's owner:
 // two app accounts on one Apple ID share the subscription's original, and
 // the period the second one bought went to the first unless its buyer had
@@ -329,33 +330,22 @@ func (tx *Tx) hasLot(ctx context.Context, transactionID string) (bool, error) {
 	return n > 0, err
 }
 
-// heldBy is the user the recorded transaction p names belongs to ("" if
-// none yet), and whether it is recorded. It refuses p with
-// errAnotherTransaction when the id is kept for another transaction: Apple
-// re-signs a transaction with the same environment, product and original,
-// so one that differs is another that shares the id (Apple does not
-// promise Sandbox and Production ids never meet). Applying it would let a
-// free Sandbox refund take back a paid Production pack, or its token
-// choose the owner of a pack that waits for its user.
-func (tx *Tx) heldBy(ctx context.Context, p entitlements.Purchase) (owner string, found bool, err error) {
-	k, err := tx.kept(ctx, p)
-	return k.owner, k.found, err
-}
-
-// keptRow is what heldBy reads of a recorded transaction: its owner, the
-// token its newest version carries, and whether it is recorded at all.
-type keptRow struct {
-	owner, token string
-	found        bool
-}
-
-// kept is heldBy's answer with the kept token.
+// kept reads what is recorded of p's transaction: its owner ("" if none
+// yet), the token and signed date of its newest version, and whether it is
+// recorded at all. It refuses p with errAnotherTransaction when the id is
+// kept for another transaction: Apple re-signs a transaction with the same
+// environment, product and original, so one that differs is another that
+// shares the id (Apple does not promise Sandbox and Production ids never
+// meet). Applying it would let a free Sandbox refund take back a paid
+// Production pack, or its token choose the owner of a pack that waits for
+// its user.
 func (tx *Tx) kept(ctx context.Context, p entitlements.Purchase) (keptRow, error) {
 	var k keptRow
 	var o sql.NullString
 	var env, product, original string
-	err := tx.QueryRowContext(ctx, `SELECT user_id, app_account_token, environment, product_id, original_transaction_id
-		FROM apple_transactions WHERE transaction_id = ?`, p.TransactionID).Scan(&o, &k.token, &env, &product, &original)
+	err := tx.QueryRowContext(ctx, `SELECT user_id, app_account_token, signed_date, environment, product_id,
+		original_transaction_id FROM apple_transactions WHERE transaction_id = ?`, p.TransactionID).
+		Scan(&o, &k.token, &k.signed, &env, &product, &original)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return keptRow{}, nil
@@ -364,6 +354,31 @@ func (tx *Tx) kept(ctx context.Context, p entitlements.Purchase) (keptRow, error
 	}
 	k.owner, k.found = o.String, err == nil
 	return k, err
+}
+
+// withToken is p with the token of its transaction's newest version.
+func withToken(p entitlements.Purchase, token string) entitlements.Purchase {
+	p.AppAccountToken = token
+	return p
+}
+
+// keptRow is what kept reads of a recorded transaction.
+type keptRow struct {
+	owner, token string
+	signed       int64 // Unix ms
+	found        bool
+}
+
+// tokenFor is the app_account_token of the newest version known of p's
+// transaction, which names whom it is for while nobody holds it: Apple may
+// set one after the purchase (Set App Account Token), and an older version
+// may arrive after it. A version with none says nothing: Apple sets
+// tokens, it does not clear them.
+func (k keptRow) tokenFor(p entitlements.Purchase) string {
+	if k.token != "" && (k.signed >= millis(p.SignedDate) || p.AppAccountToken == "") {
+		return k.token
+	}
+	return p.AppAccountToken
 }
 
 // insertPurchase records a new transaction, with its user and its lot when
@@ -462,7 +477,7 @@ func (tx *Tx) refreshPurchase(ctx context.Context, p entitlements.Purchase, g en
 
 // errAnotherTransaction refuses a version of a transaction id whose
 // environment, product or original transaction differ from the kept one's
-// (heldBy): a transaction this service cannot use (the contract's 422).
+// (kept): a transaction this service cannot use (the contract's 422).
 var errAnotherTransaction = entitlements.Errorf(entitlements.KindUnprocessable, "transaction_id_conflict",
 	"this transaction id is recorded for another transaction (its environment, product or original transaction differ)")
 

@@ -696,6 +696,28 @@ func TestTokenSetLaterNamesWhomAPurchaseWaitsFor(t *testing.T) {
 		require.Equal(t, "erin", ownerOfRow(t, db, "911"), "granted as the newer version arrives")
 		require.Equal(t, int64(10), balance(t, db, "erin"))
 	})
+	t.Run("a claim of the newer version by its token's user", func(t *testing.T) {
+		db := openTest(t)
+		p := purchase("930", tokens.Token("alice")) // alice has not called
+		webhook(t, db, "u1", p)
+		erins := resign(p, time.Minute, withToken(tokens.Token("erin")))
+		granted, err := claim(t, db, "erin", erins)
+		require.NoError(t, err, "the version she sent is newer than the kept one, and names her")
+		require.True(t, granted)
+		require.Equal(t, "erin", ownerOfRow(t, db, "930"))
+		require.Equal(t, int64(0), balance(t, db, "alice"))
+	})
+	t.Run("an older version arriving late", func(t *testing.T) {
+		db := openTest(t)
+		start := testNow.AddDate(0, 0, -40)
+		_, err := claim(t, db, "alice", subscription("940", "940", tokens.Token("alice"), start, start))
+		require.NoError(t, err)
+		older := subscription("941", "940", "", testNow.AddDate(0, 0, -1), testNow.AddDate(0, 0, -1))
+		subNotify(t, db, "u1", resign(older, time.Minute, withToken(tokens.Token("erin"))), nil)
+		subNotify(t, db, "u2", older, nil)
+		require.Equal(t, "", ownerOfRow(t, db, "941"), "still erin's, not the subscription owner's")
+		require.Equal(t, entitlements.TierPro, state(t, db, "erin").Tier)
+	})
 	t.Run("someone holds it", func(t *testing.T) {
 		db := openTest(t)
 		p := purchase("912", "")

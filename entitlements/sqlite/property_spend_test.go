@@ -1,6 +1,8 @@
 package sqlite
 
 import (
+	"database/sql"
+	"errors"
 	"fmt"
 	"reflect"
 	"sort"
@@ -232,6 +234,10 @@ func (w *propWorld) reverse(op propOp) (string, error) {
 	if err != nil {
 		return desc, err
 	}
+	giveBack, err := w.paidDebtGivenBack(s)
+	if err != nil {
+		return desc, err
+	}
 	rv, _, created, err := w.db.Reverse(w.ctx, s.user, tokens.Token(s.user), s.sp.SpendID, "service:prop")
 	if err := propWant("reverse", err, ""); err != nil {
 		return desc, err
@@ -242,13 +248,41 @@ func (w *propWorld) reverse(op propOp) (string, error) {
 		rv.AllowanceReturned+rv.AllowanceForfeited != s.sp.FromAllowance || !propSameParts(rv.LotsReturned, s.sp.FromLots) {
 		return desc, propErr("reverse", "created=%t %+v for spend %+v (same day %t)", created, rv, s.sp, sameDay)
 	}
-	return desc, w.afterReverse(s, rv, before.Debt)
+	return desc, w.afterReverse(s, rv, before.Debt, giveBack)
+}
+
+// paidDebtGivenBack is what reversing s must give back in restored lots,
+// worked out from the refunds in force before it: each part returned to a
+// refunded pack pays what its refund's debt still owes, then takes back
+// what it wrote off, and the rest, up to the debt others paid, goes back.
+func (w *propWorld) paidDebtGivenBack(s *propSpend) (int64, error) {
+	var owed, total int64
+	if err := w.queryRow(`SELECT debt FROM users WHERE user_id = ?`, s.user).Scan(&owed); err != nil {
+		return 0, err
+	}
+	for _, p := range s.sp.FromLots {
+		var debt, writtenOff int64
+		err := w.queryRow(`SELECT debt, written_off FROM refunds WHERE lot_id = ? AND status = 'active'`, p.LotID).
+			Scan(&debt, &writtenOff)
+		if errors.Is(err, sql.ErrNoRows) {
+			continue
+		}
+		if err != nil {
+			return 0, err
+		}
+		unpaid := min(debt, owed)
+		pay := min(p.Credits, unpaid)
+		take := min(p.Credits-pay, writtenOff)
+		total += min(p.Credits-pay-take, debt-unpaid)
+		owed -= pay
+	}
+	return total, nil
 }
 
 // afterReverse checks a new reversal's entries: each lot part and the
 // returned allowance come back; a part returned to a refunded pack may pay
 // debt or be refunded again; then debt is paid from what is spendable.
-func (w *propWorld) afterReverse(s *propSpend, rv entitlements.Reversal, debt int64) error {
+func (w *propWorld) afterReverse(s *propSpend, rv entitlements.Reversal, debt, giveBack int64) error {
 	want := []propEntry{}
 	if rv.AllowanceReturned > 0 {
 		want = append(want, propEntry{user: s.user, kind: "reverse", credits: rv.AllowanceReturned, product: s.sp.Product,
@@ -294,8 +328,9 @@ func (w *propWorld) afterReverse(s *propSpend, rv entitlements.Reversal, debt in
 	}
 	// Under forgive a refund retakes what it wrote off and nobody paid its
 	// debt; under debt, what others paid of it goes to a restored lot.
-	if restored > retaken || (w.db.Policy.Refund == entitlements.RefundDebt && restored != retaken) {
-		return propErr("reverse", "%d retaken from refunded packs, %d given back in restored lots", retaken, restored)
+	if restored != giveBack || restored > retaken || (w.db.Policy.Refund == entitlements.RefundDebt && restored != retaken) {
+		return propErr("reverse", "%d retaken from refunded packs, %d given back in restored lots, want %d given back",
+			retaken, restored, giveBack)
 	}
 	return w.settledOnly(s.user)
 }

@@ -45,6 +45,7 @@ type DB struct {
 	closing    sync.RWMutex
 	closed     bool
 	stats      writerStats
+	schema     int64 // PRAGMA schema_version the writer last checked (writer.go)
 }
 
 // now is the clock in the ledger's unit: milliseconds, as stored, so that
@@ -147,9 +148,11 @@ func (db *DB) Ping(ctx context.Context) error {
 // LastMigration names the last of the embedded migrations (its file name
 // without .sql): the schema a database this package has opened is at.
 func LastMigration() string {
-	names, _ := migrationNames(migrations) // a valid pattern: no error
-	return strings.TrimSuffix(path.Base(names[len(names)-1]), ".sql")
+	return strings.TrimSuffix(path.Base(migrationList[len(migrationList)-1]), ".sql")
 }
+
+// migrationList is migrationNames of the embedded migrations.
+var migrationList, _ = migrationNames(migrations) // a valid pattern: no error
 
 // migrationNames are fsys's migrations/*.sql, in the order they apply.
 func migrationNames(fsys fs.FS) ([]string, error) {
@@ -243,18 +246,28 @@ func refuseNewerSchema(ctx context.Context, tx *sql.Tx, known []string) error {
 		return err
 	}
 	defer rows.Close()
-	var unknown []string
+	var applied []string
 	for rows.Next() {
 		var name string
 		if err := rows.Scan(&name); err != nil {
 			return err
 		}
-		if !slices.Contains(known, name) {
-			unknown = append(unknown, path.Base(name))
-		}
+		applied = append(applied, name)
 	}
 	if err := rows.Err(); err != nil {
 		return err
+	}
+	return newerSchema(applied, known)
+}
+
+// newerSchema is ErrNewerSchema, naming the migrations of applied that are
+// not among known, or nil when there are none.
+func newerSchema(applied, known []string) error {
+	var unknown []string
+	for _, name := range applied {
+		if !slices.Contains(known, name) {
+			unknown = append(unknown, path.Base(name))
+		}
 	}
 	if len(unknown) == 0 {
 		return nil

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"io/fs"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"testing/fstest"
 	"time"
 
 	"github.com/stretchr/testify/require"
@@ -130,6 +132,46 @@ func TestOpenRefusesANewerSchema(t *testing.T) {
 	pool := sql.OpenDB(readConnector{path})
 	defer pool.Close()
 	require.Equal(t, []string{"1"}, sqlStrings(t, pool, `SELECT count(*) FROM users`), "nothing was undone or written")
+}
+
+// A newer binary that migrates the database while this one serves it (its
+// `jobs run` beside this `serve`) stops this one's writes: Open checked
+// only at start, and the live server's spends then failed on a renamed
+// column (500s), or a migration its statements did not break (a dropped
+// trigger, as 0015's) left tables behind without a word. A schema change
+// that is no migration (ANALYZE) stops nothing.
+func TestWriterStopsAtANewerSchema(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "live.db")
+	live, err := Open(ctx, path)
+	require.NoError(t, err)
+	defer live.Close()
+	grantLot(t, live, "alice", 100, nil)
+	_, _, _, err = live.Spend(ctx, spendReq("alice", "k1", 1))
+	require.NoError(t, err)
+
+	other := sql.OpenDB(readConnector{path})
+	defer other.Close()
+	newer, err := sql.Open("sqlite", dsn(path)) // another process's
+	require.NoError(t, err)
+	defer newer.Close()
+	_, err = newer.ExecContext(ctx, `ANALYZE`)
+	require.NoError(t, err)
+	_, _, _, err = live.Spend(ctx, spendReq("alice", "k2", 1))
+	require.NoError(t, err, "ANALYZE changed the schema's version, not its migrations")
+
+	next := fstest.MapFS{"migrations/9999_next.sql": {Data: []byte(`CREATE TABLE later (x INTEGER) STRICT;`)}}
+	for _, name := range migrationList {
+		b, err := fs.ReadFile(migrations, name)
+		require.NoError(t, err)
+		next[name] = &fstest.MapFile{Data: b}
+	}
+	require.NoError(t, runMigrations(ctx, newer, next))
+
+	_, _, _, err = live.Spend(ctx, spendReq("alice", "k3", 1))
+	require.ErrorIs(t, err, ErrNewerSchema)
+	require.ErrorContains(t, err, "9999_next.sql")
+	require.Equal(t, []string{"2"}, sqlStrings(t, other, `SELECT count(*) FROM spends`), "nothing written")
 }
 
 func TestPragmasReachEveryConnection(t *testing.T) {

@@ -52,6 +52,9 @@ func (db *DB) commitBatch(conn *stmtConn, batch []writeJob) {
 	err := conn.inTransaction("BEGIN IMMEDIATE", func() error {
 		began = time.Now() // after BEGIN: waiting for another process's lock is neither phase
 		defer func() { ran = time.Now() }()
+		if err := db.sameSchema(conn); err != nil {
+			return err
+		}
 		last, err := lastEntry(conn)
 		if err != nil {
 			return err
@@ -73,6 +76,49 @@ func (db *DB) commitBatch(conn *stmtConn, batch []writeJob) {
 		}
 		j.done <- results[i]
 	}
+}
+
+// sameSchema refuses to write once another process has migrated the
+// database past this binary's migrations (a newer binary's `jobs run`
+// beside this `serve`): its statements would fail on a dropped column, or
+// succeed and leave tables a newer migration keeps in step behind (after
+// 0015, ledger_totals). Open checks only at start. The schema's version
+// is one read of the database's header a commit; only when it changed are
+// the migrations read (ANALYZE, say, changes it too).
+func (db *DB) sameSchema(conn *stmtConn) error {
+	var version int64
+	if err := conn.QueryRowContext(conn.ctx, `PRAGMA schema_version`).Scan(&version); err != nil {
+		return err
+	}
+	if version == db.schema {
+		return nil
+	}
+	applied, err := appliedMigrations(conn)
+	if err == nil {
+		err = newerSchema(applied, migrationList)
+	}
+	if err == nil {
+		db.schema = version
+	}
+	return err
+}
+
+// appliedMigrations are the names schema_migrations holds.
+func appliedMigrations(conn *stmtConn) ([]string, error) {
+	rows, err := conn.QueryContext(conn.ctx, `SELECT name FROM schema_migrations`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var names []string
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			return nil, err
+		}
+		names = append(names, name)
+	}
+	return names, rows.Err()
 }
 
 // lastEntry is the ledger's last entry_id, 0 when it is empty.
@@ -170,6 +216,11 @@ var ErrClosed = errors.New("sqlite: the database is closed")
 func (db *DB) startWriter(ctx context.Context) error {
 	conn, err := db.write.Conn(ctx)
 	if err != nil {
+		return err
+	}
+	// The schema the migrations left, which sameSchema holds writes to.
+	if err := conn.QueryRowContext(ctx, `PRAGMA schema_version`).Scan(&db.schema); err != nil {
+		conn.Close()
 		return err
 	}
 	db.jobs = make(chan writeJob, maxBatch)

@@ -430,10 +430,10 @@ func TestConsumptionDeadlineFromAppleSignedDate(t *testing.T) {
 }
 
 // A failed answer keeps being tried until Apple's deadline: Apple down from
-// the request's start until 11h30 still gets its answer, at 11h35 (the
-// attempts at 10h20 and 11h10 each wait half the time left). Giving up
-// when the backoff reached past the deadline, the job recorded it expired
-// at 11h20, its hourly backoff then ending past 12h. A Retry-After
+// the request's start until 11h30 still gets its answer, at 11h40 (the
+// attempt at 11h20 waits half the time left, its hourly backoff ending
+// past 12h). Giving up when the backoff reached past the deadline, the job
+// recorded it expired at 11h20. A wait that fits is kept. A Retry-After
 // past the deadline (Apple's rate limit) is not obeyed past it either.
 func TestConsumptionAnswersKeepTryingInTheLastHour(t *testing.T) {
 	signed := time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC)
@@ -459,7 +459,7 @@ func TestConsumptionAnswersKeepTryingInTheLastHour(t *testing.T) {
 		statuses = append(statuses, now.Sub(signed).String()+" "+last.Status)
 		req.Attempts++
 	}
-	require.Equal(t, "11h35m0s sent", statuses[len(statuses)-1], "the first attempt due after 11h30: %v", statuses)
+	require.Equal(t, "11h40m0s sent", statuses[len(statuses)-1], "the first attempt due after 11h30: %v", statuses)
 
 	store = &fakeConsumptionStore{pending: []sqlite.ConsumptionRequest{req}}
 	now := signed.Add(11 * time.Hour)
@@ -468,6 +468,12 @@ func TestConsumptionAnswersKeepTryingInTheLastHour(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "retry", store.answers[0].Status)
 	require.Equal(t, now.Add(30*time.Minute), store.answers[0].NextAttempt)
+
+	store = &fakeConsumptionStore{pending: []sqlite.ConsumptionRequest{req}}
+	limited.RetryAfter = 40 * time.Minute // fits: not cut, or the next try is a sure 429
+	_, err = ConsumptionAnswers(store, fakeSender{err: limited}, ConsumptionPolicy{CustomerConsented: true})(context.Background(), now)
+	require.NoError(t, err)
+	require.Equal(t, now.Add(40*time.Minute), store.answers[0].NextAttempt)
 }
 
 func TestRetryAfterHonoursApple(t *testing.T) {

@@ -104,13 +104,16 @@ func answerOne(ctx context.Context, store ConsumptionStore, sender ConsumptionSe
 }
 
 // nextAttempt is when a failed answer is sent again: after wait, or, when
-// that would be too late, halfway to the deadline, so that the runs left
+// that would end past the deadline, halfway to it, so that the runs left
 // keep trying. Giving up when the backoff (up to an hour) or a Retry-After
 // reached past the deadline dropped answers Apple would still have taken:
 // an outage that ended in the last hour left nothing sent. Past the
 // deadline the next run records the request expired.
 func nextAttempt(now, deadline time.Time, wait time.Duration) time.Time {
-	return now.Add(min(wait, deadline.Sub(now)/2))
+	if next := now.Add(wait); next.Before(deadline) {
+		return next
+	}
+	return now.Add(deadline.Sub(now) / 2)
 }
 
 // deadline is when Apple stops waiting for req's answer.

@@ -29,16 +29,28 @@ func ParseSchedule(spec string, loc *time.Location) (Schedule, error) {
 }
 
 // gapSchedule is a cron spec that also fires for a time its zone's clocks
-// skip, at the instant they jump, as Vixie cron does. robfig/cron walks
-// the wall clock and finds no such time, so the daily reset's 0 0 * * *
-// never ran on a day whose midnight is skipped (Santiago, Havana, Beirut:
-// the allowance day then starts at 01:00).
+// skip, at the instant they jump, as Vixie cron does for a job at fixed
+// hours. robfig/cron walks the wall clock and finds no such time, so the
+// daily reset's 0 0 * * * never ran on a day whose midnight is skipped
+// (Santiago, Havana, Beirut: the allowance day then starts at 01:00).
+// Unlike Vixie cron, a time the clocks pass twice fires twice, as robfig
+// has it; every job here takes a second run in its stride.
 type gapSchedule struct{ spec *cron.SpecSchedule }
+
+// searchYears is how far ahead Next looks for a skipped time when the spec
+// itself has none: robfig gives up after five years, and a spec such as
+// 0 0 29 2 * in a zone with daylight saving would otherwise walk its
+// jumps for ever.
+const searchYears = 5
 
 func (g gapSchedule) Next(t time.Time) time.Time {
 	next := g.spec.Next(t)
+	until := next
+	if until.IsZero() {
+		until = t.AddDate(searchYears, 0, 0)
+	}
 	loc := g.spec.Location
-	for jump := zoneEnd(t.In(loc)); !jump.IsZero() && (next.IsZero() || jump.Before(next)); jump = zoneEnd(jump) {
+	for jump := zoneEnd(t.In(loc)); !jump.IsZero() && jump.Before(until); jump = zoneEnd(jump) {
 		if g.firesIn(skipped(jump, loc)) {
 			return jump
 		}

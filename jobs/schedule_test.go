@@ -109,3 +109,20 @@ func TestScheduleFiresForASkippedTime(t *testing.T) {
 		require.Equal(t, "2026-09-06 01:00 -03", got.In(santiago).Format("2006-01-02 15:04 MST"))
 	})
 }
+
+// A spec with no time left in robfig's five years, in a zone with daylight
+// saving, ends: the search for a skipped time walked the zone's jumps for
+// ever.
+func TestScheduleWithNoTimeLeftEnds(t *testing.T) {
+	ny, err := time.LoadLocation("America/New_York")
+	require.NoError(t, err)
+	s := mustSchedule(t, "0 0 29 2 *", ny)
+	done := make(chan time.Time)
+	go func() { done <- s.Next(time.Date(2097, 3, 1, 0, 0, 0, 0, ny)) }() // no 29 Feb until 2104
+	select {
+	case next := <-done:
+		require.True(t, next.IsZero(), "%v", next)
+	case <-time.After(5 * time.Second):
+		t.Fatal("Next did not return")
+	}
+}

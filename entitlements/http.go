@@ -98,10 +98,11 @@ type transactionRequest struct {
 // active subscription it claimed, or credits a refund had taken), else
 // 200; either way the answer is the caller's entitlement.
 func (h *Handler) PostTransaction(w http.ResponseWriter, r *http.Request) {
+	start := time.Now() // net/http's write timeout runs from about now, before the body is read
 	userID, err := userCaller(r)
 	if err == nil {
 		var granted bool
-		granted, err = h.submitTransaction(r, userID)
+		granted, err = h.submitTransaction(r, userID, start)
 		if err == nil {
 			h.answerEntitlement(w, r, userID, createdIf(granted))
 			return
@@ -110,7 +111,7 @@ func (h *Handler) PostTransaction(w http.ResponseWriter, r *http.Request) {
 	WriteError(w, r, h.Log, err)
 }
 
-func (h *Handler) submitTransaction(r *http.Request, userID string) (bool, error) {
+func (h *Handler) submitTransaction(r *http.Request, userID string, start time.Time) (bool, error) {
 	var req transactionRequest
 	if err := DecodeJSON(r, &req); err != nil {
 		return false, err
@@ -123,7 +124,7 @@ func (h *Handler) submitTransaction(r *http.Request, userID string) (bool, error
 	case req.AppReceipt == "":
 		return false, Errorf(KindInvalid, "invalid_body", "signed_transaction (or app_receipt) is required")
 	}
-	return h.claimReceipt(r.Context(), userID, req.AppReceipt)
+	return h.claimReceipt(r.Context(), userID, req.AppReceipt, start)
 }
 
 // claimSigned verifies an Apple-signed transaction and claims it for userID.

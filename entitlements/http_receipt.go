@@ -3,6 +3,8 @@ package entitlements
 import (
 	"context"
 	"errors"
+	"sync"
+	"time"
 
 	"github.com/creditsd/creditsd/receipts"
 )
@@ -34,7 +36,7 @@ type fetched struct {
 // that a pack that can never be claimed does not hide the purchases beside
 // it; when none could be claimed, the newest one's refusal is the answer,
 // as it would be for that purchase alone.
-func (h *Handler) claimReceipt(ctx context.Context, userID, appReceipt string) (bool, error) {
+func (h *Handler) claimReceipt(ctx context.Context, userID, appReceipt string, start time.Time) (bool, error) {
 	if h.Receipts == nil {
 		return false, Errorf(KindUnprocessable, "app_receipt_unsupported",
 			"StoreKit 1 app receipts need the App Store Server API, which this server does not have configured; send signed_transaction (StoreKit 2 jwsRepresentation)")
@@ -43,7 +45,7 @@ func (h *Handler) claimReceipt(ctx context.Context, userID, appReceipt string) (
 	if err != nil {
 		return false, err
 	}
-	found, err := h.fetchReceipt(ctx, ids)
+	found, err := h.fetchReceipt(ctx, ids, start)
 	if err != nil {
 		return false, err
 	}
@@ -69,32 +71,58 @@ func (h *Handler) claimReceipt(ctx context.Context, userID, appReceipt string) (
 	return granted, nil
 }
 
-// fetchReceipt asks the App Store for each id, within ReceiptTimeout. All
-// are fetched before any is claimed: the timeout is Apple's alone, the
-// claims run on the request's own context, and an App Store that stops
-// answering half way is a 503 for the receipt, which the app tries again.
-func (h *Handler) fetchReceipt(ctx context.Context, ids []string) ([]fetched, error) {
+// fetchReceipt asks the App Store for each id, fetchAtOnce at a time, by
+// ReceiptTimeout after start (the request's arrival: a slow upload of the
+// body must not eat the time left to answer). All are fetched before any
+// is claimed: the timeout is Apple's alone, the claims run on the
+// request's own context, and an App Store that fails for any of them is a
+// 503 for the receipt, which the app tries again, rather than an answer
+// after which the app would finish a purchase that was not claimed.
+func (h *Handler) fetchReceipt(ctx context.Context, ids []string, start time.Time) ([]fetched, error) {
 	lookup := ctx
 	if h.ReceiptTimeout > 0 {
 		var cancel context.CancelFunc
-		lookup, cancel = context.WithTimeout(ctx, h.ReceiptTimeout)
+		lookup, cancel = context.WithDeadline(ctx, start.Add(h.ReceiptTimeout))
 		defer cancel()
 	}
-	found := make([]fetched, 0, len(ids))
-	for _, id := range ids {
-		signed, err := h.Receipts.SignedTransaction(lookup, id)
-		switch {
-		case errors.Is(err, ErrUnknownTransaction):
-			found = append(found, fetched{refusal: Errorf(KindUnprocessable, "unknown_transaction",
-				"the App Store knows no transaction %s, which the receipt names", id)})
-		case err != nil:
-			h.Log.WarnContext(ctx, "App Store Server API", "transaction_id", id, "err", err)
+	found := make([]fetched, len(ids))
+	errs := make([]error, len(ids))
+	var wg sync.WaitGroup
+	slots := make(chan struct{}, fetchAtOnce)
+	for i, id := range ids {
+		wg.Go(func() {
+			slots <- struct{}{}
+			defer func() { <-slots }()
+			found[i], errs[i] = h.fetchOne(lookup, id)
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			h.Log.WarnContext(ctx, "App Store Server API", "transaction_id", ids[i], "err", err)
 			return nil, Errorf(KindUnavailable, "app_store_unavailable", "the App Store Server API did not answer; try again later")
-		default:
-			found = append(found, fetched{signed: signed})
 		}
 	}
 	return found, nil
+}
+
+// fetchAtOnce is how many of a receipt's purchases are asked for at once:
+// one after another, ten purchases of a Sandbox receipt, each asked of
+// Production first, took twenty round trips of the 20 s.
+const fetchAtOnce = 4
+
+// fetchOne is one purchase of a receipt as the App Store answers it; an
+// error is the App Store's failure.
+func (h *Handler) fetchOne(ctx context.Context, id string) (fetched, error) {
+	signed, err := h.Receipts.SignedTransaction(ctx, id)
+	switch {
+	case errors.Is(err, ErrUnknownTransaction):
+		return fetched{refusal: Errorf(KindUnprocessable, "unknown_transaction",
+			"the App Store knows no transaction %s, which the receipt names", id)}, nil
+	case err != nil:
+		return fetched{}, err
+	}
+	return fetched{signed: signed}, nil
 }
 
 // refused says whether err refuses one transaction, as a 4xx would answer

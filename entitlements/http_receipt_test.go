@@ -86,3 +86,59 @@ func TestPostTransactionReceiptFetchesAllFirst(t *testing.T) {
 	require.Equal(t, http.StatusServiceUnavailable, w.Code, w.Body.String())
 	require.Contains(t, w.Body.String(), `"code":"app_store_unavailable"`)
 }
+
+// slowApple is a ReceiptLookup that takes d to say it knows no such
+// transaction, or gives up when the lookup's context ends.
+type slowApple time.Duration
+
+func (d slowApple) SignedTransaction(ctx context.Context, _ string) (string, error) {
+	select {
+	case <-time.After(time.Duration(d)):
+		return "", ErrUnknownTransaction
+	case <-ctx.Done():
+		return "", ctx.Err()
+	}
+}
+
+// slowReader gives its body after a pause, as a slow upload does.
+type slowReader struct {
+	pause time.Duration
+	body  *strings.Reader
+}
+
+func (r *slowReader) Read(p []byte) (int, error) {
+	time.Sleep(r.pause)
+	r.pause = 0
+	return r.body.Read(p)
+}
+
+// The receipt's time at Apple counts from the request's arrival, as the
+// server's write timeout does: a body that took most of it to arrive
+// leaves the lookup only the rest. Counted from after the body, the
+// answer could come after the server had stopped waiting to write it.
+func TestPostTransactionReceiptTimeoutFromArrival(t *testing.T) {
+	h := &Handler{Receipts: slowApple(60 * time.Millisecond), ReceiptTimeout: 100 * time.Millisecond,
+		Log: slog.New(slog.DiscardHandler)}
+	body, err := json.Marshal(map[string]string{"app_receipt": fakeappstore.AppReceipt(t, "1")})
+	require.NoError(t, err)
+	r := httptest.NewRequest(http.MethodPost, "/v1/me/transactions",
+		&slowReader{pause: 70 * time.Millisecond, body: strings.NewReader(string(body))})
+	r = r.WithContext(WithCaller(r.Context(), NewCaller("alice", "")))
+	w := httptest.NewRecorder()
+	h.PostTransaction(w, r)
+	require.Equal(t, http.StatusServiceUnavailable, w.Code, w.Body.String())
+}
+
+// A receipt's purchases are asked for a few at a time: ten, one after
+// another, did not fit in the lookup's time where Apple is slow.
+func TestPostTransactionReceiptFetchesAFewAtATime(t *testing.T) {
+	h := &Handler{Receipts: slowApple(50 * time.Millisecond), ReceiptTimeout: 400 * time.Millisecond,
+		Log: slog.New(slog.DiscardHandler)}
+	var inApps []fakeappstore.InApp
+	for i := range 10 {
+		inApps = append(inApps, fakeappstore.InApp{TransactionID: string(rune('a' + i)), Purchased: time.Now().Add(-time.Duration(i) * time.Hour)})
+	}
+	w := postReceipt(t, h, "alice", fakeappstore.AppReceiptOf(t, inApps...), 5*time.Second)
+	require.Equal(t, http.StatusUnprocessableEntity, w.Code, "every purchase unknown, in time: %s", w.Body.String())
+	require.Contains(t, w.Body.String(), `"code":"unknown_transaction"`)
+}

@@ -20,7 +20,7 @@ import (
 // transaction id is read locally, fetched from (a fake of) Apple's API,
 // verified like any other signed transaction, and granted once.
 func TestEndToEndAppReceipt(t *testing.T) {
-	w, apple := newWorldWithApple(t, "")
+	w, apple := newWorldWithApple(t, noAppleJobs)
 
 	apple.AddTransaction(devca.Consumable(e2eBundle, receipts.Sandbox, e2ePack, "5000001", w.tokens.Token("alice"), time.Now()))
 	body := map[string]string{"app_receipt": fakeappstore.AppReceipt(t, "5000001")}
@@ -58,7 +58,7 @@ func TestEndToEndAppReceipt(t *testing.T) {
 // 429s of 16 s each outlived the write timeout: the app got no answer, and
 // the claim was applied unseen).
 func TestEndToEndAppReceiptAnswersInTime(t *testing.T) {
-	w, apple := newWorldWithApple(t, "")
+	w, apple := newWorldWithApple(t, noAppleJobs)
 	apple.AddTransaction(devca.Consumable(e2eBundle, receipts.Sandbox, e2ePack, "5200001", w.tokens.Token("alice"), time.Now()))
 	body := map[string]string{"app_receipt": fakeappstore.AppReceipt(t, "5200001")}
 	apple.FailNext(http.StatusTooManyRequests, strconv.FormatInt(time.Now().Add(25*time.Second).UnixMilli(), 10))
@@ -131,6 +131,12 @@ func TestEndToEndAppReceiptNeedsTheBuyersToken(t *testing.T) {
 
 // newWorldWithApple is a world whose app_store_api points at a fake App
 // Store Server that signs with the world's CA.
+// noAppleJobs keeps serve's scheduler from asking Apple anything (its
+// start runs reconcile and consumption-answers once), for a test whose
+// FailNext must reach the request it sends: the scheduler's calls took it
+// first now and then.
+const noAppleJobs = "jobs:\n  reconcile: {enabled: false}\n  consumption_answers: {enabled: false}\n"
+
 func newWorldWithApple(t *testing.T, extraYAML string) (*world, *fakeappstore.Server) {
 	return newWorldWithAppleCA(t, newCA(t), extraYAML)
 }

@@ -19,6 +19,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	msqlite "modernc.org/sqlite" // registers the database/sql driver "sqlite", without cgo
@@ -45,7 +46,8 @@ type DB struct {
 	closing    sync.RWMutex
 	closed     bool
 	stats      writerStats
-	schema     int64 // PRAGMA schema_version the writer last checked (writer.go)
+	schema     int64                 // PRAGMA schema_version the writer last checked (writer.go)
+	refused    atomic.Pointer[error] // why the writer writes no more (a newer schema), once it knows
 }
 
 // now is the clock in the ledger's unit: milliseconds, as stored, so that
@@ -139,8 +141,12 @@ func (db *DB) Close() error {
 	return errors.Join(db.read.Close(), db.write.Close())
 }
 
-// Ping checks that the database answers a query; /readyz uses it.
+// Ping checks that the database answers a query, and that the writer has
+// not stopped at a newer schema; /readyz uses it.
 func (db *DB) Ping(ctx context.Context) error {
+	if err := db.refused.Load(); err != nil {
+		return *err
+	}
 	var one int
 	return db.read.QueryRowContext(ctx, "SELECT 1").Scan(&one)
 }

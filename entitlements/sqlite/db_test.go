@@ -168,10 +168,45 @@ func TestWriterStopsAtANewerSchema(t *testing.T) {
 	}
 	require.NoError(t, runMigrations(ctx, newer, next))
 
+	require.NoError(t, live.Ping(ctx), "ready until the writer knows")
 	_, _, _, err = live.Spend(ctx, spendReq("alice", "k3", 1))
 	require.ErrorIs(t, err, ErrNewerSchema)
 	require.ErrorContains(t, err, "9999_next.sql")
 	require.Equal(t, []string{"2"}, sqlStrings(t, other, `SELECT count(*) FROM spends`), "nothing written")
+	require.ErrorIs(t, live.Ping(ctx), ErrNewerSchema, "/readyz says so")
+}
+
+// The writer's first commit checks the migrations too: a newer binary
+// waiting for the write lock may migrate the database between Open's
+// migrations and the writer's start, and the writer took the schema it
+// then found for its own.
+func TestWriterStopsAtANewerSchemaFromItsStart(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "live.db")
+	db := &DB{Now: time.Now, Policy: Policy{Allowance: entitlements.DefaultAllowance(), Refund: entitlements.RefundDebt}}
+	var err error
+	db.write, err = sql.Open("sqlite", dsn(path))
+	require.NoError(t, err)
+	db.write.SetMaxOpenConns(1)
+	require.NoError(t, db.migrate(ctx))
+	next := fstest.MapFS{"migrations/9999_next.sql": {Data: []byte(`CREATE TABLE later (x INTEGER) STRICT;`)}}
+	for _, name := range migrationList {
+		b, err := fs.ReadFile(migrations, name)
+		require.NoError(t, err)
+		next[name] = &fstest.MapFile{Data: b}
+	}
+	newer, err := sql.Open("sqlite", dsn(path))
+	require.NoError(t, err)
+	defer newer.Close()
+	require.NoError(t, runMigrations(ctx, newer, next)) // in the gap
+	db.read = sql.OpenDB(readConnector{path})
+	db.readers, err = openReaders(ctx, db.read, 1)
+	require.NoError(t, err)
+	require.NoError(t, db.startWriter(ctx))
+	defer db.Close()
+
+	_, _, _, err = db.Spend(ctx, spendReq("alice", "k1", 1))
+	require.ErrorIs(t, err, ErrNewerSchema)
 }
 
 func TestPragmasReachEveryConnection(t *testing.T) {

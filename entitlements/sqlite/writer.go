@@ -97,7 +97,10 @@ func (db *DB) sameSchema(conn *stmtConn) error {
 	if err == nil {
 		err = newerSchema(applied, migrationList)
 	}
-	if err == nil {
+	switch {
+	case errors.Is(err, ErrNewerSchema):
+		db.refused.Store(&err) // for /readyz (Ping)
+	case err == nil:
 		db.schema = version
 	}
 	return err
@@ -218,11 +221,10 @@ func (db *DB) startWriter(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	// The schema the migrations left, which sameSchema holds writes to.
-	if err := conn.QueryRowContext(ctx, `PRAGMA schema_version`).Scan(&db.schema); err != nil {
-		conn.Close()
-		return err
-	}
+	// No version yet: the first commit reads the migrations, since a newer
+	// binary waiting for the write lock may have migrated the database as
+	// soon as Open's migrations committed.
+	db.schema = -1
 	db.jobs = make(chan writeJob, maxBatch)
 	db.writerDone = make(chan struct{})
 	go db.writer(newStmtConn(conn))

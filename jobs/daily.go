@@ -28,7 +28,7 @@ type AllowanceReporter interface {
 	SummarisedAllowanceDays(ctx context.Context, from, to string) (map[string]bool, error)
 	SummariseAllowanceDay(ctx context.Context, day string) ([]sqlite.AllowanceUse, error)
 	PruneAllowanceUsage(ctx context.Context, before string, limit int) (int64, error)
-	PruneJobRuns(ctx context.Context, before time.Time, limit int) (int64, error)
+	PruneJobRuns(ctx context.Context, before time.Time, batch int) (int64, error)
 }
 
 // DailyReset runs at the allowance day boundary. It summarises the days
@@ -43,14 +43,9 @@ func DailyReset(store AllowanceReporter, allowance entitlements.AllowancePolicy,
 		if err != nil {
 			return res, err
 		}
-		res["runs_pruned"] = 0
-		for {
-			n, err := store.PruneJobRuns(ctx, now.AddDate(0, 0, -keepRunsDays), pruneBatch)
-			res["runs_pruned"] += n
-			if err != nil || n < pruneBatch {
-				return res, err
-			}
-		}
+		n, err := store.PruneJobRuns(ctx, now.AddDate(0, 0, -keepRunsDays), pruneBatch)
+		res["runs_pruned"] = n
+		return res, err
 	}
 }
 

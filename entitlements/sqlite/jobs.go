@@ -195,38 +195,57 @@ func (db *DB) LatestJobCount(ctx context.Context, job, key string) (int64, bool,
 	return v, err == nil, err
 }
 
-// PruneJobRuns deletes up to limit finished runs that started before
-// before, in one write transaction, and says how many. It keeps what later
-// runs read back, however old: each job's newest run, its newest scheduled
-// run (whose slot the catch-up at start asks about), and the newest run to
-// give each count key (LatestJobCount: reconcile's marks). A scheduled job
-// adds a run every few minutes, for good, so the table otherwise only
-// grew.
-func (db *DB) PruneJobRuns(ctx context.Context, before time.Time, limit int) (int64, error) {
+// PruneJobRuns deletes the finished runs that started before before, in
+// write transactions of at most batch runs each, and says how many. It
+// keeps what later runs read back, however old: each job's newest run, its
+// newest scheduled run and the one for its latest slot (which the catch-up
+// at start asks about: they differ after a schedule's change), and the
+// newest run to give each count key (LatestJobCount: reconcile's marks). A
+// scheduled job adds a run every few minutes, for good, so the table
+// otherwise only grew.
+func (db *DB) PruneJobRuns(ctx context.Context, before time.Time, batch int) (int64, error) {
+	keep, err := db.runsToKeep(ctx)
+	if err != nil {
+		return 0, err
+	}
+	var pruned int64
+	for {
+		var n int64
+		err := db.update(ctx, func(tx *Tx) error {
+			res, err := tx.ExecContext(ctx, `DELETE FROM job_runs WHERE run_id IN (SELECT run_id FROM job_runs
+				WHERE started_at < ?1 AND outcome != 'running' AND run_id NOT IN (SELECT value FROM json_each(?2))
+				ORDER BY run_id LIMIT ?3)`, millis(before), keep, batch)
+			if err != nil {
+				return err
+			}
+			n, err = res.RowsAffected()
+			return err
+		})
+		pruned += n
+		if err != nil || n < int64(batch) {
+			return pruned, err
+		}
+		if err := ctx.Err(); err != nil {
+			return pruned, err
+		}
+	}
+}
+
+// runsToKeep is PruneJobRuns' list of runs to keep, as a JSON array. It is
+// read once, on a read connection, not in the writer's turn: it reads
+// every run's counts. A run that starts after it is read is newer than any
+// run PruneJobRuns deletes. (SQLite gives max()'s row to a bare column.)
+func (db *DB) runsToKeep(ctx context.Context) (string, error) {
 	var keep string
-	// Found on a read connection, not in the writer's turn: it reads every
-	// run's counts.
-	if err := db.view(ctx, func(tx *Tx) error {
+	err := db.view(ctx, func(tx *Tx) error {
 		return tx.QueryRowContext(ctx, `SELECT json_group_array(run_id) FROM (
 			SELECT max(run_id) AS run_id FROM job_runs GROUP BY job
 			UNION SELECT max(run_id) FROM job_runs WHERE manual = 0 GROUP BY job
+			UNION SELECT run_id FROM (SELECT run_id, max(slot) FROM job_runs WHERE manual = 0 GROUP BY job)
 			UNION SELECT max(r.run_id) FROM job_runs r, json_each(r.counts) c WHERE c.type = 'integer'
 				GROUP BY r.job, c.key)`).Scan(&keep)
-	}); err != nil {
-		return 0, err
-	}
-	var n int64
-	err := db.update(ctx, func(tx *Tx) error {
-		res, err := tx.ExecContext(ctx, `DELETE FROM job_runs WHERE run_id IN (SELECT run_id FROM job_runs
-			WHERE started_at < ?1 AND outcome != 'running' AND run_id NOT IN (SELECT value FROM json_each(?2))
-			ORDER BY run_id LIMIT ?3)`, millis(before), keep, limit)
-		if err != nil {
-			return err
-		}
-		n, err = res.RowsAffected()
-		return err
 	})
-	return n, err
+	return keep, err
 }
 
 func isCountKey(key string) bool {

@@ -188,17 +188,25 @@ func TestPruneJobRuns(t *testing.T) {
 	run("reconcile", false, nil)                        // the newest: kept
 	run("daily-reset", true, nil)                       // the job's only run: kept
 	run("sweep", true, nil)
+	// A schedule moved back: the newest scheduled run is not the one for
+	// the latest slot, which the catch-up at start asks about.
+	for i, slot := range []time.Time{clk.now().AddDate(0, 0, 3), clk.now().AddDate(0, 0, 1)} {
+		h := fmt.Sprint("export-", i)
+		id, err := db.ClaimJobRun(ctx, JobClaim{Job: "export", Slot: slot, Holder: h, TTL: time.Minute})
+		require.NoError(t, err)
+		require.NoError(t, db.FinishJobRun(ctx, JobFinish{RunID: id, Job: "export", Holder: h, Outcome: "ok"}))
+	}
 	clk.set(testNow)
 	run("sweep", true, nil) // recent: kept
 
-	n, err := db.PruneJobRuns(ctx, testNow.AddDate(0, 0, -90), 3)
+	n, err := db.PruneJobRuns(ctx, testNow.AddDate(0, 0, -90), 3) // in batches of 3
 	require.NoError(t, err)
-	require.Equal(t, int64(3), n, "at most limit")
-	n, err = db.PruneJobRuns(ctx, testNow.AddDate(0, 0, -90), 100)
+	require.Equal(t, int64(7), n)
+	n, err = db.PruneJobRuns(ctx, testNow.AddDate(0, 0, -90), 3)
 	require.NoError(t, err)
-	require.Equal(t, int64(4), n)
+	require.Zero(t, n)
 	require.Equal(t, []string{
-		"daily-reset ok {}", "reconcile ok {\"production_through_ms\":1}", "reconcile ok {\"sandbox_through_ms\":2}",
+		"daily-reset ok {}", "export ok {}", "export ok {}", "reconcile ok {\"production_through_ms\":1}", "reconcile ok {\"sandbox_through_ms\":2}",
 		"reconcile ok {\"seen\":3}", "reconcile ok {}", "sweep ok {}",
 	}, queryStrings(t, db, `SELECT job || ' ' || outcome || ' ' || counts FROM job_runs ORDER BY job, run_id`))
 	for key, want := range map[string]int64{"production_through_ms": 1, "sandbox_through_ms": 2} {

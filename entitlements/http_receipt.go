@@ -14,7 +14,8 @@ import (
 var ErrUnknownTransaction = Errorf(KindUnprocessable, "unknown_transaction", "the App Store knows no such transaction")
 
 // ReceiptLookup fetches the Apple-signed transaction that a StoreKit 1 app
-// receipt names by id (the App Store Server API client does). One the App
+// receipt names by id (the App Store Server API client does), safe for
+// concurrent use: a receipt's purchases are asked for at once. One the App
 // Store does not know is ErrUnknownTransaction; any other error means the
 // App Store did not answer.
 type ReceiptLookup interface {
@@ -79,12 +80,11 @@ func (h *Handler) claimReceipt(ctx context.Context, userID, appReceipt string, s
 // 503 for the receipt, which the app tries again, rather than an answer
 // after which the app would finish a purchase that was not claimed.
 func (h *Handler) fetchReceipt(ctx context.Context, ids []string, start time.Time) ([]fetched, error) {
-	lookup := ctx
+	lookup, cancel := context.WithCancel(ctx) // without ReceiptTimeout, the request's context ends it
 	if h.ReceiptTimeout > 0 {
-		var cancel context.CancelFunc
 		lookup, cancel = context.WithDeadline(ctx, start.Add(h.ReceiptTimeout))
-		defer cancel()
 	}
+	defer cancel()
 	found := make([]fetched, len(ids))
 	errs := make([]error, len(ids))
 	var wg sync.WaitGroup
@@ -93,7 +93,14 @@ func (h *Handler) fetchReceipt(ctx context.Context, ids []string, start time.Tim
 		wg.Go(func() {
 			slots <- struct{}{}
 			defer func() { <-slots }()
-			found[i], errs[i] = h.fetchOne(lookup, id)
+			// One failure is the receipt's 503: nothing more is asked of
+			// an App Store that is failing or rate limiting.
+			if errs[i] = lookup.Err(); errs[i] == nil {
+				found[i], errs[i] = h.fetchOne(lookup, id)
+			}
+			if errs[i] != nil {
+				cancel()
+			}
 		})
 	}
 	wg.Wait()

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -141,4 +142,28 @@ func TestPostTransactionReceiptFetchesAFewAtATime(t *testing.T) {
 	w := postReceipt(t, h, "alice", fakeappstore.AppReceiptOf(t, inApps...), 5*time.Second)
 	require.Equal(t, http.StatusUnprocessableEntity, w.Code, "every purchase unknown, in time: %s", w.Body.String())
 	require.Contains(t, w.Body.String(), `"code":"unknown_transaction"`)
+}
+
+// countingApple is a ReceiptLookup that fails every call, and counts them.
+type countingApple struct{ calls atomic.Int32 }
+
+func (a *countingApple) SignedTransaction(context.Context, string) (string, error) {
+	a.calls.Add(1)
+	time.Sleep(10 * time.Millisecond)
+	return "", errors.New("401 from Apple")
+}
+
+// Once one purchase's fetch has failed, the receipt is a 503 and nothing
+// more is asked of the App Store: asked all at once, a receipt of ten cost
+// ten failing calls (each retried by the client) where one told enough.
+func TestPostTransactionReceiptStopsAtAFailure(t *testing.T) {
+	apple := &countingApple{}
+	h := &Handler{Receipts: apple, ReceiptTimeout: time.Second, Log: slog.New(slog.DiscardHandler)}
+	var inApps []fakeappstore.InApp
+	for i := range 10 {
+		inApps = append(inApps, fakeappstore.InApp{TransactionID: string(rune('a' + i)), Purchased: time.Now().Add(-time.Duration(i) * time.Hour)})
+	}
+	w := postReceipt(t, h, "alice", fakeappstore.AppReceiptOf(t, inApps...), 5*time.Second)
+	require.Equal(t, http.StatusServiceUnavailable, w.Code, w.Body.String())
+	require.LessOrEqual(t, apple.calls.Load(), int32(fetchAtOnce), "those already asked, and no more")
 }

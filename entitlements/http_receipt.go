@@ -3,7 +3,9 @@ package entitlements
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/creditsd/creditsd/receipts"
@@ -15,9 +17,9 @@ var ErrUnknownTransaction = Errorf(KindUnprocessable, "unknown_transaction", "th
 
 // ReceiptLookup fetches the Apple-signed transaction that a StoreKit 1 app
 // receipt names by id (the App Store Server API client does), safe for
-// concurrent use: a receipt's purchases are asked for at once. One the App
-// Store does not know is ErrUnknownTransaction; any other error means the
-// App Store did not answer.
+// concurrent use: a receipt's purchases are asked for a few at a time. One
+// the App Store does not know is ErrUnknownTransaction; any other error
+// means the App Store did not answer.
 type ReceiptLookup interface {
 	SignedTransaction(ctx context.Context, transactionID string) (string, error)
 }
@@ -78,39 +80,44 @@ func (h *Handler) claimReceipt(ctx context.Context, userID, appReceipt string, s
 // is claimed: the timeout is Apple's alone, the claims run on the
 // request's own context, and an App Store that fails for any of them is a
 // 503 for the receipt, which the app tries again, rather than an answer
-// after which the app would finish a purchase that was not claimed.
+// after which the app would finish a purchase that was not claimed. The
+// first failure stops the asking, and is what the log says.
 func (h *Handler) fetchReceipt(ctx context.Context, ids []string, start time.Time) ([]fetched, error) {
-	lookup, cancel := context.WithCancel(ctx) // without ReceiptTimeout, the request's context ends it
+	failed, fail := context.WithCancelCause(ctx)
+	defer fail(nil)
+	lookup := failed
 	if h.ReceiptTimeout > 0 {
-		lookup, cancel = context.WithDeadline(ctx, start.Add(h.ReceiptTimeout))
+		var cancel context.CancelFunc
+		lookup, cancel = context.WithDeadline(failed, start.Add(h.ReceiptTimeout))
+		defer cancel()
 	}
-	defer cancel()
 	found := make([]fetched, len(ids))
-	errs := make([]error, len(ids))
+	var answered atomic.Int64
 	var wg sync.WaitGroup
 	slots := make(chan struct{}, fetchAtOnce)
 	for i, id := range ids {
 		wg.Go(func() {
 			slots <- struct{}{}
 			defer func() { <-slots }()
-			// One failure is the receipt's 503: nothing more is asked of
-			// an App Store that is failing or rate limiting.
-			if errs[i] = lookup.Err(); errs[i] == nil {
-				found[i], errs[i] = h.fetchOne(lookup, id)
+			if lookup.Err() != nil {
+				return // the receipt is a 503 already: nothing more is asked
 			}
-			if errs[i] != nil {
-				cancel()
+			var err error
+			if found[i], err = h.fetchOne(lookup, id); err != nil {
+				fail(fmt.Errorf("transaction %s: %w", id, err))
+				return
 			}
+			answered.Add(1)
 		})
 	}
 	wg.Wait()
-	for i, err := range errs {
-		if err != nil {
-			h.Log.WarnContext(ctx, "App Store Server API", "transaction_id", ids[i], "err", err)
-			return nil, Errorf(KindUnavailable, "app_store_unavailable", "the App Store Server API did not answer; try again later")
-		}
+	if answered.Load() == int64(len(ids)) {
+		return found, nil
 	}
-	return found, nil
+	if ctx.Err() == nil { // else the app went away: no answer is read, nor the App Store to blame
+		h.Log.WarnContext(ctx, "App Store Server API", "err", context.Cause(lookup))
+	}
+	return nil, Errorf(KindUnavailable, "app_store_unavailable", "the App Store Server API did not answer; try again later")
 }
 
 // fetchAtOnce is how many of a receipt's purchases are asked for at once:

@@ -167,3 +167,31 @@ func TestPostTransactionReceiptStopsAtAFailure(t *testing.T) {
 	require.Equal(t, http.StatusServiceUnavailable, w.Code, w.Body.String())
 	require.LessOrEqual(t, apple.calls.Load(), int32(fetchAtOnce), "those already asked, and no more")
 }
+
+// oneBadApple fails one id with its own error; the others wait for the
+// lookup to end, as a call cancelled midway does.
+type oneBadApple struct{ bad string }
+
+func (a oneBadApple) SignedTransaction(ctx context.Context, id string) (string, error) {
+	if id == a.bad {
+		return "", errors.New("401 from Apple: bad key")
+	}
+	<-ctx.Done()
+	return "", ctx.Err()
+}
+
+// The log names the failure that made the receipt a 503, not the
+// cancellation it caused in the other fetches: it said "context canceled"
+// of whichever purchase came first in the receipt, and never the 401.
+func TestPostTransactionReceiptLogsTheFailure(t *testing.T) {
+	var log strings.Builder
+	h := &Handler{Receipts: oneBadApple{bad: "c"}, ReceiptTimeout: time.Second,
+		Log: slog.New(slog.NewTextHandler(&log, nil))}
+	var inApps []fakeappstore.InApp
+	for i := range 3 {
+		inApps = append(inApps, fakeappstore.InApp{TransactionID: string(rune('a' + i)), Purchased: time.Now().Add(-time.Duration(i) * time.Hour)})
+	}
+	w := postReceipt(t, h, "alice", fakeappstore.AppReceiptOf(t, inApps...), 5*time.Second)
+	require.Equal(t, http.StatusServiceUnavailable, w.Code, w.Body.String())
+	require.Contains(t, log.String(), "transaction c: 401 from Apple: bad key")
+}

@@ -19,7 +19,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	msqlite "modernc.org/sqlite" // registers the database/sql driver "sqlite", without cgo
@@ -46,8 +45,7 @@ type DB struct {
 	closing    sync.RWMutex
 	closed     bool
 	stats      writerStats
-	schema     int64                 // PRAGMA schema_version the writer last checked (writer.go)
-	refused    atomic.Pointer[error] // why the writer writes no more (a newer schema), once it knows
+	schema     int64 // PRAGMA schema_version the writer last checked (writer.go)
 }
 
 // now is the clock in the ledger's unit: milliseconds, as stored, so that
@@ -141,14 +139,20 @@ func (db *DB) Close() error {
 	return errors.Join(db.read.Close(), db.write.Close())
 }
 
-// Ping checks that the database answers a query, and that the writer has
-// not stopped at a newer schema; /readyz uses it.
+// Ping checks that the database answers, and that no newer creditsd has
+// migrated it past this binary's migrations, which the writer refuses to
+// write to (sameSchema); /readyz uses it. It reads the migrations' names,
+// a few dozen rows, on a read connection.
 func (db *DB) Ping(ctx context.Context) error {
-	if err := db.refused.Load(); err != nil {
-		return *err
+	var applied []string
+	err := db.view(ctx, func(tx *Tx) (err error) {
+		applied, err = appliedMigrations(tx.q)
+		return err
+	})
+	if err != nil {
+		return err
 	}
-	var one int
-	return db.read.QueryRowContext(ctx, "SELECT 1").Scan(&one)
+	return newerSchema(applied, migrationList)
 }
 
 // LastMigration names the last of the embedded migrations (its file name

@@ -97,10 +97,7 @@ func (db *DB) sameSchema(conn *stmtConn) error {
 	if err == nil {
 		err = newerSchema(applied, migrationList)
 	}
-	switch {
-	case errors.Is(err, ErrNewerSchema):
-		db.refused.Store(&err) // for /readyz (Ping)
-	case err == nil:
+	if err == nil {
 		db.schema = version
 	}
 	return err

@@ -15,7 +15,8 @@ const DefaultKeepDays = 35
 // DefaultKeepRunsDays is how many days of job runs the daily reset keeps.
 const DefaultKeepRunsDays = 90
 
-// pruneBatch is how many allowance counters one write transaction deletes.
+// pruneBatch is how many allowance counters, or job runs, one write
+// transaction deletes.
 const pruneBatch = 1000
 
 // resummarise is how many of the latest days every run summarises again,

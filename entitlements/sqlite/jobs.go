@@ -204,6 +204,9 @@ func (db *DB) LatestJobCount(ctx context.Context, job, key string) (int64, bool,
 // scheduled job adds a run every few minutes, for good, so the table
 // otherwise only grew.
 func (db *DB) PruneJobRuns(ctx context.Context, before time.Time, batch int) (int64, error) {
+	if batch < 1 {
+		return 0, fmt.Errorf("sqlite: a batch of %d runs: want 1 or more", batch)
+	}
 	keep, err := db.runsToKeep(ctx)
 	if err != nil {
 		return 0, err
@@ -234,14 +237,17 @@ func (db *DB) PruneJobRuns(ctx context.Context, before time.Time, batch int) (in
 // runsToKeep is PruneJobRuns' list of runs to keep, as a JSON array. It is
 // read once, on a read connection, not in the writer's turn: it reads
 // every run's counts. A run that starts after it is read is newer than any
-// run PruneJobRuns deletes. (SQLite gives max()'s row to a bare column.)
+// run PruneJobRuns deletes. SQLite gives max()'s row to a bare column; a
+// slot holds one run that used it up (job_runs_slot), beside any number
+// abandoned or interrupted, which leave it to be retried.
 func (db *DB) runsToKeep(ctx context.Context) (string, error) {
 	var keep string
 	err := db.view(ctx, func(tx *Tx) error {
 		return tx.QueryRowContext(ctx, `SELECT json_group_array(run_id) FROM (
 			SELECT max(run_id) AS run_id FROM job_runs GROUP BY job
 			UNION SELECT max(run_id) FROM job_runs WHERE manual = 0 GROUP BY job
-			UNION SELECT run_id FROM (SELECT run_id, max(slot) FROM job_runs WHERE manual = 0 GROUP BY job)
+			UNION SELECT run_id FROM (SELECT run_id, max(slot) FROM job_runs
+				WHERE manual = 0 AND outcome NOT IN ('abandoned', 'interrupted') GROUP BY job)
 			UNION SELECT max(r.run_id) FROM job_runs r, json_each(r.counts) c WHERE c.type = 'integer'
 				GROUP BY r.job, c.key)`).Scan(&keep)
 	})

@@ -162,8 +162,9 @@ func TestLatestJobCount(t *testing.T) {
 }
 
 // Old runs are pruned, but never what a later run reads back: each job's
-// newest run, its newest scheduled run (its slot is done), and the newest
-// to give each count key (reconcile's marks).
+// newest run, its newest scheduled run and the run that used up its latest
+// slot (the catch-up at start asks about it), and the newest to give each
+// count key (reconcile's marks).
 func TestPruneJobRuns(t *testing.T) {
 	ctx := context.Background()
 	db := openTest(t)
@@ -189,19 +190,27 @@ func TestPruneJobRuns(t *testing.T) {
 	run("daily-reset", true, nil)                       // the job's only run: kept
 	run("sweep", true, nil)
 	// A schedule moved back: the newest scheduled run is not the one for
-	// the latest slot, which the catch-up at start asks about.
-	for i, slot := range []time.Time{clk.now().AddDate(0, 0, 3), clk.now().AddDate(0, 0, 1)} {
+	// the latest slot, which the catch-up at start asks about. That slot
+	// also holds a run whose process died, which left it to be retried.
+	latest := clk.now().AddDate(0, 0, 3)
+	for i, slot := range []time.Time{latest, latest, clk.now().AddDate(0, 0, 1)} {
 		h := fmt.Sprint("export-", i)
 		id, err := db.ClaimJobRun(ctx, JobClaim{Job: "export", Slot: slot, Holder: h, TTL: time.Minute})
 		require.NoError(t, err)
-		require.NoError(t, db.FinishJobRun(ctx, JobFinish{RunID: id, Job: "export", Holder: h, Outcome: "ok"}))
+		outcome := "ok"
+		if i == 0 {
+			outcome = "abandoned"
+		}
+		require.NoError(t, db.FinishJobRun(ctx, JobFinish{RunID: id, Job: "export", Holder: h, Outcome: outcome}))
 	}
 	clk.set(testNow)
 	run("sweep", true, nil) // recent: kept
 
+	_, err := db.PruneJobRuns(ctx, testNow.AddDate(0, 0, -90), 0)
+	require.Error(t, err, "a batch of none would never end")
 	n, err := db.PruneJobRuns(ctx, testNow.AddDate(0, 0, -90), 3) // in batches of 3
 	require.NoError(t, err)
-	require.Equal(t, int64(7), n)
+	require.Equal(t, int64(8), n, "the abandoned run too")
 	n, err = db.PruneJobRuns(ctx, testNow.AddDate(0, 0, -90), 3)
 	require.NoError(t, err)
 	require.Zero(t, n)

@@ -144,11 +144,7 @@ func (db *DB) Close() error {
 // write to (sameSchema); /readyz uses it. It reads the migrations' names,
 // a few dozen rows, on a read connection.
 func (db *DB) Ping(ctx context.Context) error {
-	var applied []string
-	err := db.view(ctx, func(tx *Tx) (err error) {
-		applied, err = appliedMigrations(tx.q)
-		return err
-	})
+	applied, err := migrationsIn(ctx, db.read) // the pool's spare connection: never queued behind the readers
 	if err != nil {
 		return err
 	}
@@ -251,23 +247,31 @@ var ErrNewerSchema = errors.New("the database was migrated by a newer creditsd")
 // anything, and names the migration. Going back a version means restoring
 // the backup taken before the upgrade (README, Operations).
 func refuseNewerSchema(ctx context.Context, tx *sql.Tx, known []string) error {
-	rows, err := tx.QueryContext(ctx, `SELECT name FROM schema_migrations ORDER BY name`)
+	applied, err := migrationsIn(ctx, tx)
 	if err != nil {
 		return err
 	}
+	return newerSchema(applied, known)
+}
+
+// migrationsIn are the names schema_migrations holds, read through q.
+func migrationsIn(ctx context.Context, q interface {
+	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
+}) ([]string, error) {
+	rows, err := q.QueryContext(ctx, `SELECT name FROM schema_migrations ORDER BY name`)
+	if err != nil {
+		return nil, err
+	}
 	defer rows.Close()
-	var applied []string
+	var names []string
 	for rows.Next() {
 		var name string
 		if err := rows.Scan(&name); err != nil {
-			return err
+			return nil, err
 		}
-		applied = append(applied, name)
+		names = append(names, name)
 	}
-	if err := rows.Err(); err != nil {
-		return err
-	}
-	return newerSchema(applied, known)
+	return names, rows.Err()
 }
 
 // newerSchema is ErrNewerSchema, naming the migrations of applied that are

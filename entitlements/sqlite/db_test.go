@@ -640,3 +640,22 @@ func TestReadersByCPUNotByGOMAXPROCS(t *testing.T) {
 	db := openTest(t)
 	require.Equal(t, max(4, 2*startProcs), cap(db.readers.free))
 }
+
+// Ping answers while every reader is busy: it has the read pool's spare
+// connection, so /readyz never queues behind the reads it reports on. Read
+// through the readers, it timed out exactly when the service was busiest.
+func TestPingWhileTheReadersAreBusy(t *testing.T) {
+	db := openTest(t)
+	var held []*stmtConn
+	for range cap(db.readers.free) {
+		held = append(held, <-db.readers.free)
+	}
+	defer func() {
+		for _, c := range held {
+			db.readers.free <- c
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	require.NoError(t, db.Ping(ctx))
+}

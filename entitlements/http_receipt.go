@@ -114,8 +114,10 @@ func (h *Handler) fetchReceipt(ctx context.Context, ids []string, start time.Tim
 	if answered.Load() == int64(len(ids)) {
 		return found, nil
 	}
-	if ctx.Err() == nil { // else the app went away: no answer is read, nor the App Store to blame
-		h.Log.WarnContext(ctx, "App Store Server API", "err", context.Cause(lookup))
+	// Unless the app went away first: then no answer is read, nor is the
+	// App Store to blame.
+	if cause := context.Cause(lookup); cause != context.Cause(ctx) {
+		h.Log.WarnContext(ctx, "App Store Server API", "err", cause)
 	}
 	return nil, Errorf(KindUnavailable, "app_store_unavailable", "the App Store Server API did not answer; try again later")
 }

@@ -254,24 +254,38 @@ func refuseNewerSchema(ctx context.Context, tx *sql.Tx, known []string) error {
 	return newerSchema(applied, known)
 }
 
+// migrationsSQL reads the names of the migrations a database has applied.
+const migrationsSQL = `SELECT name FROM schema_migrations ORDER BY name`
+
 // migrationsIn are the names schema_migrations holds, read through q.
 func migrationsIn(ctx context.Context, q interface {
 	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
 }) ([]string, error) {
-	rows, err := q.QueryContext(ctx, `SELECT name FROM schema_migrations ORDER BY name`)
+	rows, err := q.QueryContext(ctx, migrationsSQL)
 	if err != nil {
 		return nil, err
 	}
+	return scanNames(rows)
+}
+
+// scanNames reads one text column of every row, and closes rows: *sql.Rows
+// and the store's own *stmtRows alike.
+func scanNames(rows interface {
+	Next() bool
+	Scan(...any) error
+	Err() error
+	Close() error
+}) ([]string, error) {
 	defer rows.Close()
-	var names []string
+	var out []string
 	for rows.Next() {
 		var name string
 		if err := rows.Scan(&name); err != nil {
 			return nil, err
 		}
-		names = append(names, name)
+		out = append(out, name)
 	}
-	return names, rows.Err()
+	return out, rows.Err()
 }
 
 // newerSchema is ErrNewerSchema, naming the migrations of applied that are

@@ -103,22 +103,14 @@ func (db *DB) sameSchema(conn *stmtConn) error {
 	return err
 }
 
-// appliedMigrations are the names schema_migrations holds.
+// appliedMigrations are the names schema_migrations holds, read in the
+// writer's transaction.
 func appliedMigrations(conn *stmtConn) ([]string, error) {
-	rows, err := conn.QueryContext(conn.ctx, `SELECT name FROM schema_migrations`)
+	rows, err := conn.QueryContext(conn.ctx, migrationsSQL)
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	var names []string
-	for rows.Next() {
-		var name string
-		if err := rows.Scan(&name); err != nil {
-			return nil, err
-		}
-		names = append(names, name)
-	}
-	return names, rows.Err()
+	return scanNames(rows)
 }
 
 // lastEntry is the ledger's last entry_id, 0 when it is empty.

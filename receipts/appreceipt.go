@@ -34,7 +34,7 @@ const (
 )
 
 // MaxReceiptClaims bounds the in-app purchases of one app receipt that are
-// claimed. Each is fetched from the App Store Server API, one after another
+// claimed. Each is fetched from the App Store Server API, a few at a time
 // within the request's budget (cmd/creditsd's receiptTimeout) and against
 // Apple's rate limit for the app; and as the receipt is unsigned, anyone
 // could otherwise post one naming thousands of ids and have each fetched.
@@ -53,12 +53,13 @@ var oidSignedData = []byte{0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x02}
 //
 // Those to claim are every purchase that is not a subscription's period
 // (no 1708), and the newest period. A receipt keeps a consumable until the
-// app finishes it, and the app finishes it only once creditsd has answered;
-// so a pack that can never be claimed (refunded, another account's, bought
-// without an appAccountToken) stays in it, and claiming only one purchase
-// would hide every purchase made after such a pack. A subscription's periods stay in the
-// receipt for good: the newest is the one that may set the tier now.
-// Undated purchases come last, and ties keep the receipt's order.
+// app finishes it, and the app finishes it only once creditsd has
+// answered; so a pack that can never be claimed (refunded, another
+// account's, bought without an appAccountToken) stays in it, and claiming
+// only one purchase would hide every purchase made after such a pack. A
+// subscription's periods stay in the receipt for good: the newest is the
+// one that may set the tier now. Undated purchases come last, and ties
+// keep the receipt's order.
 //
 // The receipt's signature is NOT checked, like Apple's: the ids only tell
 // the caller which transactions to fetch from the App Store Server API,

@@ -3,6 +3,7 @@ package entitlements
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Kind is the class of a domain error; the HTTP layer maps each kind to one
@@ -22,6 +23,7 @@ const (
 	KindUnprocessable                // 422: well-formed and verified, but unusable here
 	KindPaymentRequired              // 402: the spend cannot be paid
 	KindUnavailable                  // 503: a dependency (Apple) failed; try again
+	KindTooManyRequests              // 429: the caller must wait (Error.RetryAfter)
 )
 
 // Error is a domain error with a stable snake_case code for clients.
@@ -29,6 +31,10 @@ type Error struct {
 	Kind   Kind
 	Code   string
 	Detail string
+
+	// RetryAfter, when set, is how long the client should wait before it
+	// tries again; it is sent as Retry-After.
+	RetryAfter time.Duration
 }
 
 func (e *Error) Error() string { return e.Code + ": " + e.Detail }

@@ -23,6 +23,7 @@ const MaxBodyBytes = 64 << 10
 type Store interface {
 	UserState(ctx context.Context, userID, token string) (UserState, error)
 	ClaimPurchase(ctx context.Context, userID, token string, p Purchase, g Grant) (granted bool, err error)
+	SettledPurchases(ctx context.Context, userID string, transactionIDs []string) (map[string]bool, error)
 	Spend(ctx context.Context, req SpendRequest) (Spend, UserState, bool, error)
 	Reverse(ctx context.Context, userID, token, spendID, actor string) (Reversal, UserState, bool, error)
 	AdminGrant(ctx context.Context, req GrantRequest) (Lot, UserState, bool, error)
@@ -54,6 +55,10 @@ type Handler struct {
 	// answered 503 while the server can still write an answer; zero leaves
 	// it to the request's context.
 	ReceiptTimeout time.Duration
+
+	// ReceiptBudget bounds, per user, the purchases that app receipts may
+	// have looked up at the App Store; nil sets no bound.
+	ReceiptBudget *Budget
 }
 
 // GetMyEntitlement answers GET /v1/me/entitlement for a user token.

@@ -19,7 +19,8 @@ var ErrUnknownTransaction = Errorf(KindUnprocessable, "unknown_transaction", "th
 // receipt names by id (the App Store Server API client does), safe for
 // concurrent use: a receipt's purchases are asked for a few at a time. One
 // the App Store does not know is ErrUnknownTransaction; any other error
-// means the App Store did not answer.
+// means the App Store did not answer; an *Error among them with RetryAfter
+// set says how long the App Store asked to be left alone.
 type ReceiptLookup interface {
 	SignedTransaction(ctx context.Context, transactionID string) (string, error)
 }
@@ -34,11 +35,15 @@ type fetched struct {
 // claimReceipt claims for userID each purchase a StoreKit 1 app receipt
 // holds to claim (receipts.TransactionIDsFromAppReceipt), newest first, as
 // an unproven claim: the receipt's signature is not checked. It reports
-// whether any of them gave something new. A purchase that is refused (not
-// the caller's, unknown, not sold here: a 4xx alone) is passed over, so
-// that a pack that can never be claimed does not hide the purchases beside
-// it; when none could be claimed, the newest one's refusal is the answer,
-// as it would be for that purchase alone.
+// whether any of them gave something new. A purchase the caller already
+// holds for good (Store.SettledPurchases) is not asked of Apple again: an
+// app that sends its receipt at every launch costs Apple nothing more. The
+// others are, within the caller's ReceiptBudget, since anyone may forge a
+// receipt naming ten ids. A purchase that is refused (not the caller's,
+// unknown, not sold here: a 4xx alone) is passed over, so that a pack that
+// can never be claimed does not hide the purchases beside it; when none
+// could be claimed, the newest one's refusal is the answer, as it would be
+// for that purchase alone.
 func (h *Handler) claimReceipt(ctx context.Context, userID, appReceipt string, start time.Time) (bool, error) {
 	if h.Receipts == nil {
 		return false, Errorf(KindUnprocessable, "app_receipt_unsupported",
@@ -48,11 +53,28 @@ func (h *Handler) claimReceipt(ctx context.Context, userID, appReceipt string, s
 	if err != nil {
 		return false, err
 	}
-	found, err := h.fetchReceipt(ctx, ids, start)
+	settled, err := h.Store.SettledPurchases(ctx, userID, ids)
 	if err != nil {
 		return false, err
 	}
-	var granted, claimed bool
+	ask := make([]string, 0, len(ids))
+	for _, id := range ids {
+		if !settled[id] {
+			ask = append(ask, id)
+		}
+	}
+	if len(ask) == 0 {
+		return false, nil
+	}
+	if wait := h.ReceiptBudget.Take(userID, len(ask), h.Now()); wait > 0 {
+		return false, &Error{Kind: KindTooManyRequests, Code: "too_many_receipt_lookups", RetryAfter: wait,
+			Detail: fmt.Sprintf("this user's app receipts asked the App Store about %d purchases not yet claimed, more than this service allows in a while; try again in %s", h.ReceiptBudget.Burst, wait.Round(time.Second))}
+	}
+	found, err := h.fetchReceipt(ctx, ask, start)
+	if err != nil {
+		return false, err
+	}
+	granted, claimed := false, len(ask) < len(ids)
 	var refusal error
 	for _, f := range found {
 		gave, err := false, f.refusal
@@ -119,7 +141,12 @@ func (h *Handler) fetchReceipt(ctx context.Context, ids []string, start time.Tim
 	if cause := context.Cause(lookup); cause != context.Cause(ctx) {
 		h.Log.WarnContext(ctx, "App Store Server API", "err", cause)
 	}
-	return nil, Errorf(KindUnavailable, "app_store_unavailable", "the App Store Server API did not answer; try again later")
+	unavailable := Errorf(KindUnavailable, "app_store_unavailable", "the App Store Server API did not answer; try again later")
+	var asked *Error
+	if errors.As(context.Cause(lookup), &asked) {
+		unavailable.RetryAfter = asked.RetryAfter // the App Store's own wait (a 429's Retry-After)
+	}
+	return nil, unavailable
 }
 
 // fetchAtOnce is how many of a receipt's purchases are asked for at once:

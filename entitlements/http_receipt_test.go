@@ -7,7 +7,10 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
+	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -40,10 +43,36 @@ func (a appleAnswers) SignedTransaction(_ context.Context, id string) (string, e
 	return "", ErrUnknownTransaction
 }
 
+// settledStore is a Store that holds the settled purchases it names, and
+// answers every user's state as new: these tests claim nothing.
+type settledStore struct {
+	Store
+	settled map[string]bool
+}
+
+func (settledStore) UserState(_ context.Context, userID, token string) (UserState, error) {
+	return UserState{UserID: userID, AppAccountToken: token, At: time.Now()}, nil
+}
+
+func (s settledStore) SettledPurchases(_ context.Context, _ string, ids []string) (map[string]bool, error) {
+	out := map[string]bool{}
+	for _, id := range ids {
+		out[id] = s.settled[id]
+	}
+	return out, nil
+}
+
 // postReceipt sends POST /v1/me/transactions with an app receipt as user
-// and fails the test if the handler takes longer than within.
+// and fails the test if the handler takes longer than within. A handler
+// with no Store or clock gets a store that holds nothing, and time.Now.
 func postReceipt(t *testing.T, h *Handler, user, appReceipt string, within time.Duration) *httptest.ResponseRecorder {
 	t.Helper()
+	if h.Store == nil {
+		h.Store = settledStore{}
+	}
+	if h.Now == nil {
+		h.Now = time.Now
+	}
 	body, err := json.Marshal(map[string]string{"app_receipt": appReceipt})
 	require.NoError(t, err)
 	r := httptest.NewRequest(http.MethodPost, "/v1/me/transactions", strings.NewReader(string(body)))
@@ -119,7 +148,7 @@ func (r *slowReader) Read(p []byte) (int, error) {
 // answer could come after the server had stopped waiting to write it.
 func TestPostTransactionReceiptTimeoutFromArrival(t *testing.T) {
 	h := &Handler{Receipts: slowApple(60 * time.Millisecond), ReceiptTimeout: 100 * time.Millisecond,
-		Log: slog.New(slog.DiscardHandler)}
+		Store: settledStore{}, Now: time.Now, Log: slog.New(slog.DiscardHandler)}
 	body, err := json.Marshal(map[string]string{"app_receipt": fakeappstore.AppReceipt(t, "1")})
 	require.NoError(t, err)
 	r := httptest.NewRequest(http.MethodPost, "/v1/me/transactions",
@@ -194,4 +223,109 @@ func TestPostTransactionReceiptLogsTheFailure(t *testing.T) {
 	w := postReceipt(t, h, "alice", fakeappstore.AppReceiptOf(t, inApps...), 5*time.Second)
 	require.Equal(t, http.StatusServiceUnavailable, w.Code, w.Body.String())
 	require.Contains(t, log.String(), "transaction c: 401 from Apple: bad key")
+}
+
+// askedApple is a ReceiptLookup that knows no transaction, and records
+// which ids it was asked about.
+type askedApple struct {
+	mu    sync.Mutex
+	asked []string
+}
+
+func (a *askedApple) SignedTransaction(_ context.Context, id string) (string, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.asked = append(a.asked, id)
+	return "", ErrUnknownTransaction
+}
+
+func (a *askedApple) ids() []string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return slices.Sorted(slices.Values(a.asked))
+}
+
+// receiptOf is an app receipt of the purchases ids, the first the newest.
+func receiptOf(t *testing.T, ids ...string) string {
+	var inApps []fakeappstore.InApp
+	for i, id := range ids {
+		inApps = append(inApps, fakeappstore.InApp{TransactionID: id, Purchased: time.Now().Add(-time.Duration(i) * time.Hour)})
+	}
+	return fakeappstore.AppReceiptOf(t, inApps...)
+}
+
+// A purchase the caller already holds for good is not asked of Apple
+// again: an app that sends its receipt at every launch asked Apple about
+// every purchase in it each time. Held, they count as claimed: a receipt
+// of them alone is a 200, and beside them a refused purchase is passed
+// over, as a claim of theirs would have been.
+func TestPostTransactionReceiptSkipsSettledPurchases(t *testing.T) {
+	apple := &askedApple{}
+	h := &Handler{Receipts: apple, Store: settledStore{settled: map[string]bool{"1": true, "3": true}},
+		Log: slog.New(slog.DiscardHandler)}
+	w := postReceipt(t, h, "alice", receiptOf(t, "3", "2", "1"), 5*time.Second)
+	require.Equal(t, []string{"2"}, apple.ids(), "only the purchase not held is asked")
+	require.Equal(t, http.StatusOK, w.Code, "the refusal of 2 is passed over: %s", w.Body.String())
+
+	apple = &askedApple{}
+	h.Receipts = apple
+	w = postReceipt(t, h, "alice", receiptOf(t, "3", "1"), 5*time.Second)
+	require.Empty(t, apple.ids())
+	require.Equal(t, http.StatusOK, w.Code, w.Body.String())
+
+	apple = &askedApple{}
+	h.Receipts, h.Store = apple, settledStore{}
+	w = postReceipt(t, h, "alice", receiptOf(t, "3", "2", "1"), 5*time.Second)
+	require.Equal(t, []string{"1", "2", "3"}, apple.ids())
+	require.Equal(t, http.StatusUnprocessableEntity, w.Code, "none held, none known: %s", w.Body.String())
+}
+
+// A user's receipts may look up only so many purchases at Apple: a forged
+// receipt names ten ids, each up to two calls against the rate limit
+// reconcile and the consumption answers share. Past the budget the answer
+// is 429 with Retry-After, and Apple is not asked; settled purchases cost
+// nothing, and another user has a budget of her own.
+func TestPostTransactionReceiptBudget(t *testing.T) {
+	apple := &askedApple{}
+	h := &Handler{Receipts: apple, Store: settledStore{settled: map[string]bool{"9": true}},
+		ReceiptBudget: &Budget{Burst: 3, Every: time.Hour}, Log: slog.New(slog.DiscardHandler)}
+	w := postReceipt(t, h, "mallory", receiptOf(t, "1", "2"), 5*time.Second)
+	require.Equal(t, http.StatusUnprocessableEntity, w.Code, w.Body.String())
+
+	w = postReceipt(t, h, "mallory", receiptOf(t, "3", "4", "9"), 5*time.Second)
+	require.Equal(t, http.StatusTooManyRequests, w.Code, w.Body.String())
+	require.Contains(t, w.Body.String(), `"code":"too_many_receipt_lookups"`)
+	require.Equal(t, "application/problem+json", w.Header().Get("Content-Type"))
+	retry, err := strconv.Atoi(w.Header().Get("Retry-After"))
+	require.NoError(t, err, "Retry-After in seconds")
+	require.InDelta(t, time.Hour.Seconds(), retry, 5, "one more purchase is earned in an hour")
+	require.Equal(t, []string{"1", "2"}, apple.ids(), "Apple was not asked past the budget")
+
+	w = postReceipt(t, h, "mallory", receiptOf(t, "3", "9"), 5*time.Second)
+	require.Equal(t, http.StatusOK, w.Code, "one left, and a settled one free (and hers): %s", w.Body.String())
+	w = postReceipt(t, h, "alice", receiptOf(t, "5", "6", "7"), 5*time.Second)
+	require.Equal(t, http.StatusUnprocessableEntity, w.Code, "alice's own budget: %s", w.Body.String())
+	require.Equal(t, []string{"1", "2", "3", "5", "6", "7"}, apple.ids())
+}
+
+// busyApple answers as an App Store that rate-limits with a Retry-After
+// longer than the lookup could wait.
+type busyApple struct{}
+
+func (busyApple) SignedTransaction(context.Context, string) (string, error) {
+	return "", &Error{Kind: KindUnavailable, Code: "app_store_unavailable", Detail: "429 from Apple", RetryAfter: 90 * time.Second}
+}
+
+// The 503 of an App Store that asked to be left alone for a while passes
+// its wait on to the app as Retry-After.
+func TestPostTransactionReceiptUnavailableRetryAfter(t *testing.T) {
+	h := &Handler{Receipts: busyApple{}, ReceiptTimeout: time.Second, Log: slog.New(slog.DiscardHandler)}
+	w := postReceipt(t, h, "alice", receiptOf(t, "1"), 5*time.Second)
+	require.Equal(t, http.StatusServiceUnavailable, w.Code, w.Body.String())
+	require.Equal(t, "90", w.Header().Get("Retry-After"))
+
+	h.Receipts = &countingApple{}
+	w = postReceipt(t, h, "alice", receiptOf(t, "1"), 5*time.Second)
+	require.Equal(t, http.StatusServiceUnavailable, w.Code, w.Body.String())
+	require.Empty(t, w.Header().Get("Retry-After"), "no wait is made up when Apple named none")
 }

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
+	"time"
 
 	"github.com/creditsd/creditsd/receipts"
 )
@@ -17,6 +19,8 @@ type Problem struct {
 	Status int    `json:"status"`
 	Detail string `json:"detail"`
 	Code   string `json:"code"`
+
+	RetryAfter time.Duration `json:"-"` // sent as the Retry-After header, in whole seconds
 }
 
 var kindStatus = map[Kind]int{
@@ -31,6 +35,7 @@ var kindStatus = map[Kind]int{
 	KindUnprocessable:    http.StatusUnprocessableEntity,
 	KindPaymentRequired:  http.StatusPaymentRequired,
 	KindUnavailable:      http.StatusServiceUnavailable,
+	KindTooManyRequests:  http.StatusTooManyRequests,
 }
 
 // WriteError answers err as problem+json. This is the one place errors meet
@@ -47,7 +52,9 @@ func ProblemFor(r *http.Request, log *slog.Logger, err error) Problem {
 	var ve *receipts.Error
 	switch {
 	case errors.As(err, &de) && de.Kind != KindInternal:
-		return newProblem(kindStatus[de.Kind], de.Code, de.Detail)
+		p := newProblem(kindStatus[de.Kind], de.Code, de.Detail)
+		p.RetryAfter = de.RetryAfter
+		return p
 	case errors.As(err, &ve):
 		return newProblem(http.StatusBadRequest, string(ve.Code), ve.Detail)
 	}
@@ -64,6 +71,9 @@ func newProblem(status int, code, detail string) Problem {
 // WriteProblem writes p.
 func WriteProblem(w http.ResponseWriter, p Problem) {
 	w.Header().Set("Content-Type", "application/problem+json")
+	if p.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.FormatInt(int64((p.RetryAfter+time.Second-1)/time.Second), 10))
+	}
 	w.WriteHeader(p.Status)
 	_ = json.NewEncoder(w).Encode(p)
 }

@@ -79,6 +79,59 @@ func TestEndToEndAppReceiptClaimsEveryUnfinishedPack(t *testing.T) {
 	a = w.postReceipt("alice", purchases...)
 	require.Equal(t, http.StatusOK, a.status, "nothing new: %s", a.raw)
 	require.Equal(t, float64(20), a.body["credits"].(map[string]any)["balance"], a.raw)
+	require.Len(t, apple.Asked(), 2, "packs she holds are not asked of Apple again")
+}
+
+// A user's receipts may look up only so many purchases at Apple (thirty,
+// then one every two minutes): a forged receipt names ten ids Apple does
+// not know, each a call against the rate limit the jobs share. The fourth
+// such receipt is refused 429 with Retry-After, and Apple is not asked.
+// Another user is not held up by it.
+func TestEndToEndAppReceiptBudget(t *testing.T) {
+	w, apple := newWorldWithApple(t, "")
+	now := time.Now()
+	forged := func(first int) []fakeappstore.InApp {
+		var inApps []fakeappstore.InApp
+		for i := range receipts.MaxReceiptClaims {
+			inApps = append(inApps, fakeappstore.InApp{TransactionID: strconv.Itoa(first + i), Purchased: now.Add(-time.Duration(i) * time.Hour)})
+		}
+		return inApps
+	}
+	for r := range receiptBurst / receipts.MaxReceiptClaims {
+		a := w.postReceipt("mallory", forged(5700000+100*r)...)
+		require.Equal(t, http.StatusUnprocessableEntity, a.status, a.raw)
+		require.Equal(t, "unknown_transaction", a.code())
+	}
+	asked := len(apple.Asked())
+	require.Equal(t, receiptBurst, asked)
+
+	a := w.postReceipt("mallory", forged(5709000)...)
+	require.Equal(t, http.StatusTooManyRequests, a.status, a.raw)
+	require.Equal(t, "too_many_receipt_lookups", a.code())
+	require.Equal(t, "application/problem+json", a.header.Get("Content-Type"))
+	retry, err := strconv.Atoi(a.header.Get("Retry-After"))
+	require.NoError(t, err, a.header)
+	require.InDelta(t, (receipts.MaxReceiptClaims * receiptEvery).Seconds(), retry, 5, "ten more purchases' wait")
+	require.Len(t, apple.Asked(), asked, "Apple was not asked")
+
+	token := w.tokens.Token("alice")
+	apple.AddTransaction(pack("5709900", token, now.Add(-time.Hour)))
+	a = w.postReceipt("alice", fakeappstore.InApp{TransactionID: "5709900", Purchased: now.Add(-time.Hour)})
+	require.Equal(t, http.StatusCreated, a.status, a.raw)
+}
+
+// An App Store that rate-limits a receipt's lookup with a wait longer than
+// the lookup has left is a 503 whose Retry-After is Apple's wait, so the
+// app does not come back before Apple will answer.
+func TestEndToEndAppReceiptUnavailablePassesAppleWait(t *testing.T) {
+	w, apple := newWorldWithApple(t, noAppleJobs)
+	apple.FailNext(http.StatusTooManyRequests, strconv.FormatInt(time.Now().Add(10*time.Minute).UnixMilli(), 10))
+	a := w.postReceipt("alice", fakeappstore.InApp{TransactionID: "5709901", Purchased: time.Now().Add(-time.Hour)})
+	require.Equal(t, http.StatusServiceUnavailable, a.status, a.raw)
+	require.Equal(t, "app_store_unavailable", a.code())
+	retry, err := strconv.Atoi(a.header.Get("Retry-After"))
+	require.NoError(t, err, a.header)
+	require.InDelta(t, 600, retry, 5)
 }
 
 // A receipt of more purchases than MaxReceiptClaims claims the newest that

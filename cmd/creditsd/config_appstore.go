@@ -76,12 +76,16 @@ type receiptLookup struct {
 // such transaction, or refuses the id the receipt names as not one of its
 // own (400): the receipt is unsigned, so the id is the client's, and no
 // retry mends it. Other failures are Apple's or this service's (401, 429,
-// 5xx): the app may try again.
+// 5xx): the app may try again, and after a 429 no sooner than Apple asked.
 func (l receiptLookup) SignedTransaction(ctx context.Context, transactionID string) (string, error) {
 	signed, err := l.client.FindTransactionInfo(ctx, l.environments, transactionID)
 	var apiErr *serverapi.APIError
-	if errors.Is(err, serverapi.ErrNotFound) || errors.As(err, &apiErr) && apiErr.Status == http.StatusBadRequest {
+	switch {
+	case errors.Is(err, serverapi.ErrNotFound) || errors.As(err, &apiErr) && apiErr.Status == http.StatusBadRequest:
 		return "", entitlements.ErrUnknownTransaction
+	case apiErr != nil && apiErr.Status == http.StatusTooManyRequests && apiErr.RetryAfter > 0:
+		return "", &entitlements.Error{Kind: entitlements.KindUnavailable, Code: "app_store_unavailable",
+			Detail: err.Error(), RetryAfter: apiErr.RetryAfter}
 	}
 	return signed, err
 }

@@ -37,6 +37,18 @@ const writeTimeout = 30 * time.Second
 // which may wait for the database's one writer.
 const receiptTimeout = 20 * time.Second
 
+// receiptBurst and receiptEvery bound, per user, the purchases that app
+// receipts may look up at the App Store, whose rate limit reconcile and the
+// consumption answers share: a receipt is unsigned, so each of its ten ids
+// may be forged, and costs up to two calls (Production, then Sandbox). A
+// purchase the user already holds is not looked up again, so an honest app
+// spends about one a purchase: thirty at once (a restore of ten, and room
+// to spare), then one every two minutes.
+const (
+	receiptBurst = 30
+	receiptEvery = 2 * time.Minute
+)
+
 func serveCommand(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs, configPath := newFlagSet("serve", stderr)
 	var listen string
@@ -171,6 +183,7 @@ func openApp(ctx context.Context, configPath string, getenv func(string) string,
 	if s.AppStore != nil {
 		a.ledger.Receipts = receiptLookup{client: s.AppStore, environments: s.Config.Apple.Environments}
 		a.ledger.ReceiptTimeout = receiptTimeout
+		a.ledger.ReceiptBudget = &entitlements.Budget{Burst: receiptBurst, Every: receiptEvery}
 	}
 	a.inbox = &notifications.Processor{Verifier: a.verifier, Store: db, Catalog: s.Catalog, Now: time.Now,
 		Log: log, Metrics: notifications.NewMetrics(a.registry)}

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 
 	"github.com/creditsd/creditsd/entitlements"
@@ -545,4 +546,41 @@ func (tx *Tx) assignPurchase(ctx context.Context, transactionID, userID, actor s
 		return false, err
 	}
 	return true, tx.grantPurchaseLot(ctx, userID, lot, r.refundPercent, actor)
+}
+
+// settledSQL selects which of the transactions ?2 (a JSON array of ids)
+// ?1 holds in a state that a newer signed version could not change to her
+// gain: a pack granted, or recorded too late to give anything, and not
+// refunded (a refund may still be reversed). Not settled either: a period
+// of a subscription (Apple may extend it), and an unknown product (the
+// catalog may sell it now: replanUnknown).
+const settledSQL = `SELECT transaction_id FROM apple_transactions
+	WHERE transaction_id IN (SELECT value FROM json_each(?2)) AND user_id = ?1
+	AND outcome IN ('granted', 'expired') AND revocation_date IS NULL AND refund_percent IS NULL`
+
+// SettledPurchases says which of ids userID already holds for good
+// (settledSQL): claiming one again, whatever Apple now signs for it, could
+// give her nothing, so an app receipt's claim need not ask Apple for it.
+func (db *DB) SettledPurchases(ctx context.Context, userID string, ids []string) (map[string]bool, error) {
+	list, err := json.Marshal(ids)
+	if err != nil {
+		return nil, err
+	}
+	settled := map[string]bool{}
+	err = db.view(ctx, func(tx *Tx) error {
+		rows, err := tx.QueryContext(ctx, settledSQL, userID, string(list))
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				return err
+			}
+			settled[id] = true
+		}
+		return rows.Err()
+	})
+	return settled, err
 }

@@ -729,3 +729,42 @@ func TestTokenSetLaterNamesWhomAPurchaseWaitsFor(t *testing.T) {
 		require.Equal(t, int64(0), balance(t, db, "erin"))
 	})
 }
+
+// A purchase is settled for its holder when no newer version Apple could
+// sign would give her more: a pack granted, or recorded too late to give
+// anything, with no refund. A refund (it may be reversed), a subscription's
+// period (Apple may extend it), a product not sold (the catalog may sell it
+// later) and another user's purchase are not; nor is one never seen.
+func TestSettledPurchases(t *testing.T) {
+	db := openWithAlice(t)
+	alice := tokens.Token("alice")
+	mustClaim := func(p entitlements.Purchase) {
+		t.Helper()
+		_, err := claim(t, db, "alice", p)
+		require.NoError(t, err)
+	}
+	mustClaim(purchase("s-granted", alice))
+	refundedPack := purchase("s-refunded", alice)
+	mustClaim(refundedPack)
+	webhook(t, db, "n-refund", resign(refundedPack, time.Minute, refunded))
+	partly := purchase("s-partly", alice)
+	mustClaim(partly)
+	webhook(t, db, "n-partly", resign(partly, time.Minute, prorated(50000)))
+	late := purchase("s-late", alice)
+	late.PurchaseDate = testNow.AddDate(0, -13, 0)
+	mustClaim(late)
+	require.Equal(t, "expired", outcomeOf(t, db, "s-late"))
+	recordUnknown(t, db, "n-unknown", purchase("s-unknown", alice))
+	mustClaim(subscription("s-sub", "s-sub", alice, testNow.AddDate(0, 0, -1), testNow.AddDate(0, 0, -1)))
+	_, err := claim(t, db, "bob", purchase("s-bobs", tokens.Token("bob")))
+	require.NoError(t, err)
+
+	ids := []string{"s-granted", "s-refunded", "s-partly", "s-late", "s-unknown", "s-sub", "s-bobs", "s-never"}
+	settled, err := db.SettledPurchases(context.Background(), "alice", ids)
+	require.NoError(t, err)
+	require.Equal(t, map[string]bool{"s-granted": true, "s-late": true}, settled)
+
+	settled, err = db.SettledPurchases(context.Background(), "bob", ids)
+	require.NoError(t, err)
+	require.Equal(t, map[string]bool{"s-bobs": true}, settled)
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 
 	"github.com/creditsd/creditsd/receipts"
 )
@@ -14,13 +15,28 @@ import (
 // (receipts.TransactionIDsFromAppReceipt), which does not say its
 // environment. The answer is Apple-signed; the caller verifies it like any
 // other. A transaction no environment knows is ErrNotFound.
+//
+// Production answers 401 for every request until the app's first release
+// (Apple's staff on the developer forums, thread 806452), so a 401 there
+// moves on to Sandbox as a 404 does: App Review buys in Sandbox before
+// the release. When Sandbox does not know the transaction either, the 401
+// is the answer, since Production could not be asked.
 func (c *Client) FindTransactionInfo(ctx context.Context, environments []string, transactionID string) (string, error) {
+	var unasked error
 	for _, env := range Environments(environments) {
 		signed, err := c.GetTransactionInfo(ctx, env, transactionID)
-		if errors.Is(err, ErrNotFound) {
+		var apiErr *APIError
+		switch {
+		case errors.Is(err, ErrNotFound):
+			continue
+		case env == receipts.Production && errors.As(err, &apiErr) && apiErr.Status == http.StatusUnauthorized:
+			unasked = err
 			continue
 		}
 		return signed, err
+	}
+	if unasked != nil {
+		return "", unasked
 	}
 	return "", fmt.Errorf("transaction %s: %w", transactionID, ErrNotFound)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/x509"
 	"errors"
+	"net/http"
 	"testing"
 	"time"
 
@@ -38,4 +39,43 @@ func TestFindTransactionInfo(t *testing.T) {
 	_, err = client.FindTransactionInfo(ctx, []string{receipts.LocalTesting}, "7000001")
 	require.True(t, errors.Is(err, serverapi.ErrNotFound), "nor those the API does not serve")
 	require.Equal(t, 3, srv.Requests())
+}
+
+// Production answers 401 until the app's first release, while App Review
+// buys in Sandbox: a 401 there moves on to Sandbox, as a 404 does. When
+// Sandbox does not know the transaction, or Production is all there is to
+// ask, the 401 is the answer: Production could not be asked.
+func TestFindTransactionInfoBeforeTheFirstRelease(t *testing.T) {
+	ca, err := devca.New(devca.Options{})
+	require.NoError(t, err)
+	key, _ := fakeappstore.GenerateKey(t)
+	srv := fakeappstore.New(t, fakeappstore.Options{CA: ca, BundleID: "com.example.sora", KeyID: "KEY1", IssuerID: "issuer", PublicKey: &key.PublicKey})
+	client, err := serverapi.New(srv.ClientConfig(key))
+	require.NoError(t, err)
+	srv.AddTransaction(devca.Consumable("com.example.sora", receipts.Sandbox, "pack", "7000002", "", time.Now()))
+	ctx := context.Background()
+	both := []string{receipts.Production, receipts.Sandbox}
+
+	srv.FailNext(http.StatusUnauthorized, "")
+	signed, err := client.FindTransactionInfo(ctx, both, "7000002")
+	require.NoError(t, err, "found in Sandbox after Production said 401")
+	require.NotEmpty(t, signed)
+
+	var apiErr *serverapi.APIError
+	srv.FailNext(http.StatusUnauthorized, "")
+	_, err = client.FindTransactionInfo(ctx, both, "7000003")
+	require.ErrorAs(t, err, &apiErr, "Sandbox knows none, and Production could not be asked")
+	require.Equal(t, http.StatusUnauthorized, apiErr.Status)
+	require.False(t, errors.Is(err, serverapi.ErrNotFound))
+
+	srv.FailNext(http.StatusUnauthorized, "")
+	_, err = client.FindTransactionInfo(ctx, []string{receipts.Production}, "7000002")
+	require.ErrorAs(t, err, &apiErr)
+	require.Equal(t, http.StatusUnauthorized, apiErr.Status)
+
+	srv.FailNext(http.StatusUnauthorized, "")
+	srv.FailNext(http.StatusUnauthorized, "")
+	_, err = client.FindTransactionInfo(ctx, both, "7000002")
+	require.ErrorAs(t, err, &apiErr, "a key Sandbox refuses too is the error")
+	require.Equal(t, http.StatusUnauthorized, apiErr.Status)
 }

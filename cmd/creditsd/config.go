@@ -460,7 +460,11 @@ func expand(v reflect.Value, key string, getenv func(string) string) error {
 			if !f.IsExported() || name == "-" {
 				continue
 			}
-			if err := expand(v.Field(i), joinKey(key, name), getenv); err != nil {
+			fieldKey := key // an inlined section's keys are its parent's
+			if name != "" {
+				fieldKey = joinKey(key, name)
+			}
+			if err := expand(v.Field(i), fieldKey, getenv); err != nil {
 				return err
 			}
 		}

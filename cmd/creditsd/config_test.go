@@ -141,6 +141,12 @@ func TestParseConfig(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, "a$b$$c!", c.Auth.HS256Secret)
 	})
+	t.Run("InlinedSectionKey", func(t *testing.T) {
+		// A job's section inlines its schedule and enabled keys: the key
+		// named was jobs.reconcile..schedule.
+		_, err := ParseConfig(strings.NewReader("jobs:\n  reconcile:\n    schedule: ${NOPE}\n"), nil)
+		require.ErrorContains(t, err, "config: jobs.reconcile.schedule: ${NOPE} is not set")
+	})
 	t.Run("NilGetenv", func(t *testing.T) {
 		_, err := ParseConfig(strings.NewReader("database: ${DB}\n"), nil)
 		require.ErrorContains(t, err, "config: database: ${DB} is not set")

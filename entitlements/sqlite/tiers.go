@@ -61,7 +61,8 @@ func (tx *Tx) tier(ctx context.Context, userID string) (string, error) {
 }
 
 // SetTier sets (or, with tier free, clears) a tier granted outside the App
-// Store until expiresAt (nil: until changed).
+// Store until expiresAt (nil: until changed), and keeps the change in
+// tier_changes, the overrides' audit trail.
 func (db *DB) SetTier(ctx context.Context, userID, token, tier string, expiresAt *time.Time, reason, actor string) (entitlements.UserState, error) {
 	var st entitlements.UserState
 	err := db.update(ctx, func(tx *Tx) error {
@@ -77,6 +78,11 @@ func (db *DB) SetTier(ctx context.Context, userID, token, tier string, expiresAt
 				expires_at = excluded.expires_at, reason = excluded.reason, actor = excluded.actor, updated_at = excluded.updated_at`,
 				userID, tier, ptrMillis(expiresAt), reason, actor, millis(tx.now))
 		}
+		if err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO tier_changes (user_id, tier, expires_at, reason, actor, created_at)
+			VALUES (?, ?, ?, ?, ?, ?)`, userID, tier, ptrMillis(expiresAt), reason, actor, millis(tx.now))
 		return err
 	})
 	if err == nil {

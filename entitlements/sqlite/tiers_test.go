@@ -165,6 +165,17 @@ func TestTierOverride(t *testing.T) {
 	_, err = db.SetTier(ctx, "alice", tokens.Token("alice"), entitlements.TierFree, nil, "cancelled", "service:ops")
 	require.NoError(t, err)
 	require.Equal(t, entitlements.TierFree, tierAt(t, db, "alice", testNow))
+
+	// Each change is kept, in order, with its reason and actor: the
+	// override itself holds only the one in force, and none now.
+	require.Equal(t, []string{"pro|web subscription|service:ops|set", "free|cancelled|service:ops|"},
+		queryStrings(t, db, `SELECT tier || '|' || reason || '|' || actor || '|' || iif(expires_at IS NULL, '', 'set')
+			FROM tier_changes WHERE user_id = 'alice' ORDER BY change_id`))
+	require.Empty(t, queryStrings(t, db, `SELECT tier FROM tier_overrides`))
+	_, err = writeExec(db, `UPDATE tier_changes SET reason = 'rewritten'`)
+	require.ErrorContains(t, err, "append-only")
+	_, err = writeExec(db, `DELETE FROM tier_changes`)
+	require.ErrorContains(t, err, "append-only")
 }
 
 // A credit pack must not cost a random page of a by-user index on every

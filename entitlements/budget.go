@@ -20,30 +20,30 @@ type Budget struct {
 	pruned int                  // len(full) after the last prune
 }
 
-// Take spends n for key at now, or, when key cannot afford n yet, spends
-// nothing and says how long to wait until it can. n above Burst is taken
-// as Burst, so that no request waits for ever.
-func (b *Budget) Take(key string, n int, now time.Time) (wait time.Duration) {
+// Take spends up to n for key at now, as much as key has, and says how
+// much it spent. When key has nothing left it spends nothing and says how
+// long to wait until it has one again.
+func (b *Budget) Take(key string, n int, now time.Time) (took int, wait time.Duration) {
 	if b == nil || b.Burst <= 0 || b.Every <= 0 || n <= 0 {
-		return 0
+		return max(n, 0), 0
 	}
-	n = min(n, b.Burst)
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	full := b.full[key]
 	if full.Before(now) {
 		full = now
 	}
-	full = full.Add(time.Duration(n) * b.Every)
-	if over := full.Sub(now) - time.Duration(b.Burst)*b.Every; over > 0 {
-		return over
+	room := time.Duration(b.Burst)*b.Every - full.Sub(now) // what key may still spend, in time
+	if room < b.Every {
+		return 0, b.Every - room
 	}
+	took = min(n, int(room/b.Every))
 	if b.full == nil {
 		b.full = map[string]time.Time{}
 	}
-	b.full[key] = full
+	b.full[key] = full.Add(time.Duration(took) * b.Every)
 	b.prune(now)
-	return 0
+	return took, 0
 }
 
 // prune forgets the keys whose buckets are full again, each time the map

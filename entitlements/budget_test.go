@@ -9,32 +9,35 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// A key spends its burst at once, then one more each Every; what it cannot
-// afford is refused with the wait until it can, and refused takes spend
-// nothing. Keys do not share a bucket.
+// take is Budget.Take's two answers as one string, for short tests.
+func take(b *Budget, key string, n int, now time.Time) string {
+	took, wait := b.Take(key, n, now)
+	return fmt.Sprintf("took %d, wait %s", took, wait)
+}
+
+// A key spends its burst at once, then one more each Every; a take gets
+// what the key has, up to what it asks, and a key with nothing left is
+// told how long until it has one. Keys do not share a bucket.
 func TestBudgetTake(t *testing.T) {
 	b := &Budget{Burst: 3, Every: time.Minute}
 	t0 := time.Date(2026, 12, 5, 12, 0, 0, 0, time.UTC)
-	require.Zero(t, b.Take("alice", 2, t0))
-	require.Zero(t, b.Take("alice", 1, t0))
-	require.Equal(t, time.Minute, b.Take("alice", 1, t0), "the burst is spent")
-	require.Equal(t, 2*time.Minute, b.Take("alice", 2, t0))
-	require.Equal(t, 30*time.Second, b.Take("alice", 1, t0.Add(30*time.Second)), "refusals spent nothing")
-	require.Zero(t, b.Take("alice", 1, t0.Add(time.Minute)))
-	require.Zero(t, b.Take("bob", 3, t0), "another key's bucket is full")
+	require.Equal(t, "took 2, wait 0s", take(b, "alice", 2, t0))
+	require.Equal(t, "took 1, wait 0s", take(b, "alice", 2, t0), "what is left")
+	require.Equal(t, "took 0, wait 1m0s", take(b, "alice", 1, t0), "the burst is spent")
+	require.Equal(t, "took 0, wait 30s", take(b, "alice", 1, t0.Add(30*time.Second)), "a refusal spends nothing")
+	require.Equal(t, "took 1, wait 0s", take(b, "alice", 5, t0.Add(90*time.Second)), "one earned, half of the next on its way")
+	require.Equal(t, "took 0, wait 30s", take(b, "alice", 1, t0.Add(90*time.Second)))
+	require.Equal(t, "took 3, wait 0s", take(b, "bob", 3, t0), "another key's bucket is full")
 
-	require.Zero(t, b.Take("carol", 3, t0))
-	require.Zero(t, b.Take("carol", 3, t0.Add(time.Hour)), "a bucket fills up again, to Burst and no more")
-	require.Equal(t, time.Minute, b.Take("carol", 1, t0.Add(time.Hour)))
-
-	require.Zero(t, b.Take("dave", 10, t0), "more than Burst is taken as Burst")
-	require.Equal(t, 3*time.Minute, b.Take("dave", 10, t0))
+	require.Equal(t, "took 3, wait 0s", take(b, "carol", 3, t0))
+	require.Equal(t, "took 3, wait 0s", take(b, "carol", 10, t0.Add(time.Hour)), "a bucket fills up again, to Burst and no more")
+	require.Equal(t, "took 0, wait 1m0s", take(b, "carol", 1, t0.Add(time.Hour)))
 }
 
 func TestBudgetZeroAllowsAll(t *testing.T) {
 	var nilBudget *Budget
-	require.Zero(t, nilBudget.Take("alice", 100, time.Now()))
-	require.Zero(t, (&Budget{}).Take("alice", 100, time.Now()))
+	require.Equal(t, "took 100, wait 0s", take(nilBudget, "alice", 100, time.Now()))
+	require.Equal(t, "took 100, wait 0s", take(&Budget{}, "alice", 100, time.Now()))
 }
 
 // Keys whose buckets are full again are forgotten once the map has
@@ -43,9 +46,9 @@ func TestBudgetZeroAllowsAll(t *testing.T) {
 func TestBudgetForgetsFullBuckets(t *testing.T) {
 	b := &Budget{Burst: 2, Every: time.Second}
 	t0 := time.Date(2026, 12, 5, 12, 0, 0, 0, time.UTC)
-	require.Zero(t, b.Take("busy", 2, t0))
+	require.Equal(t, "took 2, wait 0s", take(b, "busy", 2, t0))
 	for i := range 5000 {
-		require.Zero(t, b.Take(fmt.Sprint("user", i), 1, t0.Add(time.Duration(i)*time.Millisecond)))
+		require.Equal(t, "took 1, wait 0s", take(b, fmt.Sprint("user", i), 1, t0.Add(time.Duration(i)*time.Millisecond)))
 	}
 	b.mu.Lock()
 	kept := len(b.full)
@@ -54,8 +57,8 @@ func TestBudgetForgetsFullBuckets(t *testing.T) {
 	require.Less(t, kept, 2*1024+1000, "the full buckets were forgotten")
 	require.False(t, busy, "busy's bucket was full again by then")
 
-	require.Zero(t, b.Take("busy", 2, t0.Add(10*time.Second)))
-	require.Equal(t, time.Second, b.Take("busy", 1, t0.Add(10*time.Second)))
+	require.Equal(t, "took 2, wait 0s", take(b, "busy", 2, t0.Add(10*time.Second)))
+	require.Equal(t, "took 0, wait 1s", take(b, "busy", 1, t0.Add(10*time.Second)))
 }
 
 // Concurrent takes of one key never spend more than it has.
@@ -63,17 +66,16 @@ func TestBudgetConcurrent(t *testing.T) {
 	b := &Budget{Burst: 50, Every: time.Hour}
 	now := time.Now()
 	var mu sync.Mutex
-	granted := 0
+	spent := 0
 	var wg sync.WaitGroup
 	for range 200 {
 		wg.Go(func() {
-			if b.Take("alice", 1, now) == 0 {
-				mu.Lock()
-				granted++
-				mu.Unlock()
-			}
+			took, _ := b.Take("alice", 1, now)
+			mu.Lock()
+			spent += took
+			mu.Unlock()
 		})
 	}
 	wg.Wait()
-	require.Equal(t, 50, granted)
+	require.Equal(t, 50, spent)
 }

@@ -35,15 +35,12 @@ type fetched struct {
 // claimReceipt claims for userID each purchase a StoreKit 1 app receipt
 // holds to claim (receipts.TransactionIDsFromAppReceipt), newest first, as
 // an unproven claim: the receipt's signature is not checked. It reports
-// whether any of them gave something new. A purchase the caller already
-// holds for good (Store.SettledPurchases) is not asked of Apple again: an
-// app that sends its receipt at every launch costs Apple nothing more. The
-// others are, within the caller's ReceiptBudget, since anyone may forge a
-// receipt naming ten ids. A purchase that is refused (not the caller's,
-// unknown, not sold here: a 4xx alone) is passed over, so that a pack that
-// can never be claimed does not hide the purchases beside it; when none
-// could be claimed, the newest one's refusal is the answer, as it would be
-// for that purchase alone.
+// whether any of them gave something new. Those asked of Apple are chosen
+// by toAsk; the ones the caller holds for good count as claimed. A
+// purchase that is refused (not the caller's, unknown, not sold here: a
+// 4xx alone) is passed over, so that a pack that can never be claimed does
+// not hide the purchases beside it; when none could be claimed, the newest
+// one's refusal is the answer, as it would be for that purchase alone.
 func (h *Handler) claimReceipt(ctx context.Context, userID, appReceipt string, start time.Time) (bool, error) {
 	if h.Receipts == nil {
 		return false, Errorf(KindUnprocessable, "app_receipt_unsupported",
@@ -53,28 +50,15 @@ func (h *Handler) claimReceipt(ctx context.Context, userID, appReceipt string, s
 	if err != nil {
 		return false, err
 	}
-	settled, err := h.Store.SettledPurchases(ctx, userID, ids)
-	if err != nil {
+	ask, held, err := h.toAsk(ctx, userID, ids)
+	if err != nil || len(ask) == 0 {
 		return false, err
-	}
-	ask := make([]string, 0, len(ids))
-	for _, id := range ids {
-		if !settled[id] {
-			ask = append(ask, id)
-		}
-	}
-	if len(ask) == 0 {
-		return false, nil
-	}
-	if wait := h.ReceiptBudget.Take(userID, len(ask), h.Now()); wait > 0 {
-		return false, &Error{Kind: KindTooManyRequests, Code: "too_many_receipt_lookups", RetryAfter: wait,
-			Detail: fmt.Sprintf("this user's app receipts asked the App Store about %d purchases not yet claimed, more than this service allows in a while; try again in %s", h.ReceiptBudget.Burst, wait.Round(time.Second))}
 	}
 	found, err := h.fetchReceipt(ctx, ask, start)
 	if err != nil {
 		return false, err
 	}
-	granted, claimed := false, len(ask) < len(ids)
+	granted, claimed := false, held
 	var refusal error
 	for _, f := range found {
 		gave, err := false, f.refusal
@@ -94,6 +78,36 @@ func (h *Handler) claimReceipt(ctx context.Context, userID, appReceipt string, s
 		return false, refusal
 	}
 	return granted, nil
+}
+
+// toAsk picks, of a receipt's ids (newest first), those to ask Apple
+// about. A purchase the caller already holds for good
+// (Store.SettledPurchases) is not: an app that sends its receipt at every
+// launch costs Apple nothing more; held says whether there was one. The
+// others are, as many as the caller's ReceiptBudget allows, newest first,
+// since anyone may forge a receipt naming ten ids: the purchase just made
+// comes first, and one the budget leaves out waits for a later receipt.
+// With nothing left in the budget the answer is 429, with the wait.
+func (h *Handler) toAsk(ctx context.Context, userID string, ids []string) (ask []string, held bool, err error) {
+	settled, err := h.Store.SettledPurchases(ctx, userID, ids)
+	if err != nil {
+		return nil, false, err
+	}
+	for _, id := range ids {
+		if !settled[id] {
+			ask = append(ask, id)
+		}
+	}
+	held = len(ask) < len(ids)
+	if len(ask) == 0 {
+		return nil, held, nil
+	}
+	took, wait := h.ReceiptBudget.Take(userID, len(ask), h.Now())
+	if took == 0 {
+		return nil, held, &Error{Kind: KindTooManyRequests, Code: "too_many_receipt_lookups", RetryAfter: wait,
+			Detail: fmt.Sprintf("this user's app receipts have asked the App Store about as many unclaimed purchases as this service allows in a while; try again in %s", ceilSeconds(wait))}
+	}
+	return ask[:took], held, nil
 }
 
 // fetchReceipt asks the App Store for each id, fetchAtOnce at a time, by
@@ -174,5 +188,6 @@ func (h *Handler) fetchOne(ctx context.Context, id string) (fetched, error) {
 func refused(err error) bool {
 	var de *Error
 	var ve *receipts.Error
-	return errors.As(err, &ve) || errors.As(err, &de) && de.Kind != KindInternal && de.Kind != KindUnavailable
+	return errors.As(err, &ve) || errors.As(err, &de) && de.Kind != KindInternal && de.Kind != KindUnavailable &&
+		de.Kind != KindTooManyRequests
 }

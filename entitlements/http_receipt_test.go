@@ -282,9 +282,11 @@ func TestPostTransactionReceiptSkipsSettledPurchases(t *testing.T) {
 
 // A user's receipts may look up only so many purchases at Apple: a forged
 // receipt names ten ids, each up to two calls against the rate limit
-// reconcile and the consumption answers share. Past the budget the answer
-// is 429 with Retry-After, and Apple is not asked; settled purchases cost
-// nothing, and another user has a budget of her own.
+// reconcile and the consumption answers share. A receipt asks about as
+// many as the budget has left, newest first (the purchase just made comes
+// first); with nothing left the answer is 429 with Retry-After, and Apple
+// is not asked. Settled purchases cost nothing, and another user has a
+// budget of her own.
 func TestPostTransactionReceiptBudget(t *testing.T) {
 	apple := &askedApple{}
 	h := &Handler{Receipts: apple, Store: settledStore{settled: map[string]bool{"9": true}},
@@ -293,19 +295,33 @@ func TestPostTransactionReceiptBudget(t *testing.T) {
 	require.Equal(t, http.StatusUnprocessableEntity, w.Code, w.Body.String())
 
 	w = postReceipt(t, h, "mallory", receiptOf(t, "3", "4", "9"), 5*time.Second)
+	require.Equal(t, http.StatusOK, w.Code, "the one left went to the newest, and a settled one is hers: %s", w.Body.String())
+	require.Equal(t, []string{"1", "2", "3"}, apple.ids(), "4 waits for a later receipt")
+
+	w = postReceipt(t, h, "mallory", receiptOf(t, "4", "9"), 5*time.Second)
 	require.Equal(t, http.StatusTooManyRequests, w.Code, w.Body.String())
 	require.Contains(t, w.Body.String(), `"code":"too_many_receipt_lookups"`)
 	require.Equal(t, "application/problem+json", w.Header().Get("Content-Type"))
 	retry, err := strconv.Atoi(w.Header().Get("Retry-After"))
 	require.NoError(t, err, "Retry-After in seconds")
 	require.InDelta(t, time.Hour.Seconds(), retry, 5, "one more purchase is earned in an hour")
-	require.Equal(t, []string{"1", "2"}, apple.ids(), "Apple was not asked past the budget")
+	require.Equal(t, []string{"1", "2", "3"}, apple.ids(), "Apple was not asked past the budget")
 
-	w = postReceipt(t, h, "mallory", receiptOf(t, "3", "9"), 5*time.Second)
-	require.Equal(t, http.StatusOK, w.Code, "one left, and a settled one free (and hers): %s", w.Body.String())
 	w = postReceipt(t, h, "alice", receiptOf(t, "5", "6", "7"), 5*time.Second)
 	require.Equal(t, http.StatusUnprocessableEntity, w.Code, "alice's own budget: %s", w.Body.String())
 	require.Equal(t, []string{"1", "2", "3", "5", "6", "7"}, apple.ids())
+}
+
+// Retry-After is the wait rounded up to the second: rounded down, the app
+// came back before the budget had a purchase for it, and was refused again.
+func TestPostTransactionReceiptBudgetRetryAfterRoundsUp(t *testing.T) {
+	h := &Handler{Receipts: &askedApple{}, ReceiptBudget: &Budget{Burst: 1, Every: 1500 * time.Millisecond},
+		Log: slog.New(slog.DiscardHandler)}
+	postReceipt(t, h, "mallory", receiptOf(t, "1"), 5*time.Second)
+	w := postReceipt(t, h, "mallory", receiptOf(t, "2"), 5*time.Second)
+	require.Equal(t, http.StatusTooManyRequests, w.Code, w.Body.String())
+	require.Equal(t, "2", w.Header().Get("Retry-After"))
+	require.Contains(t, w.Body.String(), "try again in 2s")
 }
 
 // busyApple answers as an App Store that rate-limits with a Retry-After

@@ -72,7 +72,7 @@ func newProblem(status int, code, detail string) Problem {
 func WriteProblem(w http.ResponseWriter, p Problem) {
 	w.Header().Set("Content-Type", "application/problem+json")
 	if p.RetryAfter > 0 {
-		w.Header().Set("Retry-After", strconv.FormatInt(int64((p.RetryAfter+time.Second-1)/time.Second), 10))
+		w.Header().Set("Retry-After", strconv.FormatInt(int64(ceilSeconds(p.RetryAfter)/time.Second), 10))
 	}
 	w.WriteHeader(p.Status)
 	_ = json.NewEncoder(w).Encode(p)
@@ -109,4 +109,10 @@ func marshalAnswer(v any) ([]byte, error) {
 // or fails where encoding/json would.
 type jsonAppender interface {
 	AppendJSON([]byte) ([]byte, error)
+}
+
+// ceilSeconds is d rounded up to the second: a wait told in whole seconds
+// must not end before d does, or the client comes back too soon.
+func ceilSeconds(d time.Duration) time.Duration {
+	return (d + time.Second - 1).Truncate(time.Second)
 }

@@ -456,12 +456,15 @@ func expand(v reflect.Value, key string, getenv func(string) string) error {
 	case reflect.Struct:
 		for i := range v.NumField() {
 			f := v.Type().Field(i)
-			name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+			name, opts, _ := strings.Cut(f.Tag.Get("yaml"), ",")
 			if !f.IsExported() || name == "-" {
 				continue
 			}
 			fieldKey := key // an inlined section's keys are its parent's
-			if name != "" {
+			if opts != "inline" {
+				if name == "" {
+					name = strings.ToLower(f.Name) // as yamlField reads it
+				}
 				fieldKey = joinKey(key, name)
 			}
 			if err := expand(v.Field(i), fieldKey, getenv); err != nil {

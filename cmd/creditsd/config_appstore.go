@@ -80,8 +80,9 @@ type receiptLookup struct {
 func (l receiptLookup) SignedTransaction(ctx context.Context, transactionID string) (string, error) {
 	signed, err := l.client.FindTransactionInfo(ctx, l.environments, transactionID)
 	var apiErr *serverapi.APIError
+	errors.As(err, &apiErr)
 	switch {
-	case errors.Is(err, serverapi.ErrNotFound) || errors.As(err, &apiErr) && apiErr.Status == http.StatusBadRequest:
+	case errors.Is(err, serverapi.ErrNotFound) || apiErr != nil && apiErr.Status == http.StatusBadRequest:
 		return "", entitlements.ErrUnknownTransaction
 	case apiErr != nil && apiErr.Status == http.StatusTooManyRequests && apiErr.RetryAfter > 0:
 		return "", &entitlements.Error{Kind: entitlements.KindUnavailable, Code: "app_store_unavailable",

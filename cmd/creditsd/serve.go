@@ -41,9 +41,12 @@ const receiptTimeout = 20 * time.Second
 // receipts may look up at the App Store, whose rate limit reconcile and the
 // consumption answers share: a receipt is unsigned, so each of its ten ids
 // may be forged, and costs up to two calls (Production, then Sandbox). A
-// purchase the user already holds is not looked up again, so an honest app
-// spends about one a purchase: thirty at once (a restore of ten, and room
-// to spare), then one every two minutes.
+// pack the user already holds is not looked up again, so an honest app
+// spends about one a purchase, plus what it cannot claim and keeps sending
+// (its subscription's newest period, a pack bought without its token):
+// thirty at once (a restore of ten, and room to spare), then one every two
+// minutes. A receipt takes what is left, newest first, so the purchase
+// just made is asked first.
 const (
 	receiptBurst = 30
 	receiptEvery = 2 * time.Minute

@@ -550,13 +550,14 @@ func (tx *Tx) assignPurchase(ctx context.Context, transactionID, userID, actor s
 
 // settledSQL selects which of the transactions ?2 (a JSON array of ids)
 // ?1 holds in a state that a newer signed version could not change to her
-// gain: a pack granted, or recorded too late to give anything, and not
-// refunded (a refund may still be reversed). Not settled either: a period
-// of a subscription (Apple may extend it), and an unknown product (the
-// catalog may sell it now: replanUnknown).
+// gain: a pack whose lot she has, not refunded (a refund may still be
+// reversed). Not settled: a pack recorded too late to give anything (the
+// catalog may give its packs a longer life now, and a newer version is
+// planned again), a period of a subscription (Apple may extend it), and
+// an unknown product (the catalog may sell it now: replanUnknown).
 const settledSQL = `SELECT transaction_id FROM apple_transactions
 	WHERE transaction_id IN (SELECT value FROM json_each(?2)) AND user_id = ?1
-	AND outcome IN ('granted', 'expired') AND revocation_date IS NULL AND refund_percent IS NULL`
+	AND outcome = 'granted' AND lot_id IS NOT NULL AND revocation_date IS NULL AND refund_percent IS NULL`
 
 // SettledPurchases says which of ids userID already holds for good
 // (settledSQL): claiming one again, whatever Apple now signs for it, could

@@ -23,6 +23,9 @@ func (m *millis) UnmarshalJSON(b []byte) error {
 	if n < 0 {
 		return errNegativeMillis
 	}
+	if n > maxMillis {
+		return errFarMillis
+	}
 	*m = millis(n)
 	return nil
 }
@@ -30,7 +33,14 @@ func (m *millis) UnmarshalJSON(b []byte) error {
 var (
 	errNotMillis      = errors.New("date is not an integer count of milliseconds")
 	errNegativeMillis = errors.New("date is negative")
+	errFarMillis      = errors.New("date is past the year 9999")
 )
+
+// maxMillis is 9999-12-31T23:59:59.999Z, the last instant a JSON (RFC 3339)
+// time can write: a purchase dated later was recorded, and then every
+// answer holding its lot's granted_at failed to marshal, for good. Apple
+// signs no such date.
+const maxMillis = 253402300799999
 
 // time converts to time.Time in UTC; 0 (absent) becomes the zero Time so
 // callers can test IsZero instead of comparing with 1970.

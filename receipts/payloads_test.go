@@ -12,16 +12,18 @@ import (
 
 func TestMillis(t *testing.T) {
 	for in, want := range map[string]time.Time{
-		`null`:          {},
-		`0`:             {},
-		`1759302518835`: time.Date(2025, 10, 1, 7, 8, 38, 835e6, time.UTC),
+		`null`:            {},
+		`0`:               {},
+		`1759302518835`:   time.Date(2025, 10, 1, 7, 8, 38, 835e6, time.UTC),
+		`253402300799999`: time.Date(9999, 12, 31, 23, 59, 59, 999e6, time.UTC),
 	} {
 		var m millis
 		require.NoError(t, json.Unmarshal([]byte(in), &m), in)
 		require.Equal(t, want, m.time(), in)
 		require.Equal(t, m, toMillis(want), in)
 	}
-	for _, in := range []string{`"1759302518835"`, `1.5`, `1e12`, `-1`, `true`, `{}`, `99999999999999999999`} {
+	for _, in := range []string{`"1759302518835"`, `1.5`, `1e12`, `-1`, `true`, `{}`, `99999999999999999999`,
+		`253402300800000`} { // the year 10000: no answer could write it
 		var m millis
 		require.Error(t, json.Unmarshal([]byte(in), &m), in)
 	}

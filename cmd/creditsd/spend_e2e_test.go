@@ -376,3 +376,30 @@ func TestEndToEndGenerationSecondsAnyNumber(t *testing.T) {
 		require.Equal(t, c.credits, a.body["credits"], c.seconds)
 	}
 }
+
+// A signed purchase dated after the year 9999 does not verify (400): once
+// recorded, its lot's granted_at could be written by no answer, and every
+// answer of its user failed with 500 for good, a spend's after it had
+// been charged. The last writable instant is taken.
+func TestEndToEndPurchaseDatedPastYear9999(t *testing.T) {
+	w := newWorld(t)
+	token := w.tokens.Token("yuri")
+	far := w.transaction("5800001", token, time.Now(), func(p *devca.TransactionPayload) {
+		p.PurchaseDate, p.OriginalPurchaseDate = 253402300800000, 253402300800000
+	})
+	a := w.notify("far-1", "ONE_TIME_CHARGE", far)
+	require.Equal(t, http.StatusBadRequest, a.status, a.raw)
+	require.Equal(t, "malformed_jws", a.code(), a.raw)
+	a = w.submit("yuri", far)
+	require.Equal(t, http.StatusBadRequest, a.status, a.raw)
+	require.Equal(t, http.StatusOK, w.do("GET", "/v1/me/entitlement", w.token("yuri", "", time.Minute), nil).status)
+
+	last := w.transaction("5800002", token, time.Now(), func(p *devca.TransactionPayload) {
+		p.PurchaseDate, p.OriginalPurchaseDate = 253402300799999, 253402300799999
+	})
+	a = w.notify("far-2", "ONE_TIME_CHARGE", last)
+	require.Equal(t, http.StatusOK, a.status, a.raw)
+	w.entitlement("yuri") // answers 200
+	sp := w.spend("yuri", map[string]any{"idempotency_key": "s1", "product": "sora", "credits": 1})
+	require.Equal(t, http.StatusCreated, sp.status, sp.raw)
+}

@@ -25,6 +25,7 @@ type Store interface {
 	ClaimPurchase(ctx context.Context, userID, token string, p Purchase, g Grant) (granted bool, err error)
 	SettledPurchases(ctx context.Context, userID string, transactionIDs []string) (map[string]bool, error)
 	Spend(ctx context.Context, req SpendRequest) (Spend, UserState, bool, error)
+	SpendKept(ctx context.Context, userID, key string) (hash string, found bool, err error)
 	Reverse(ctx context.Context, userID, token, spendID, actor string) (Reversal, UserState, bool, error)
 	AdminGrant(ctx context.Context, req GrantRequest) (Lot, UserState, bool, error)
 	Ledger(ctx context.Context, userID string, before int64, limit int) ([]Entry, int64, error)

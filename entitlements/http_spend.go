@@ -63,12 +63,22 @@ func (h *Handler) spendRequest(r *http.Request) (SpendRequest, error) {
 	if err := checkKey(b.IdempotencyKey); err != nil {
 		return SpendRequest{}, err
 	}
-	cost, err := h.price(b)
-	if err != nil {
+	req := SpendRequest{UserID: userID, Token: h.Tokens.Token(userID), Key: b.IdempotencyKey,
+		Hash: bodyHash(b.Product, b.Credits, b.Generation), Product: b.Product, Actor: actor}
+	if req.Credits, err = h.price(b); err != nil && !h.keptUnder(r, req) {
 		return SpendRequest{}, err
 	}
-	return SpendRequest{UserID: userID, Token: h.Tokens.Token(userID), Key: b.IdempotencyKey,
-		Hash: bodyHash(b.Product, b.Credits, b.Generation), Product: b.Product, Credits: cost, Actor: actor}, nil
+	return req, nil
+}
+
+// keptUnder says whether a spend of this very body is kept under the
+// request's key: its replay answers that spend even when the pricing, or
+// the products, have changed since and would refuse the body now (the
+// store replays a kept key before it charges anything). A key kept for
+// another body, or a lookup that fails, leaves the refusal as it is.
+func (h *Handler) keptUnder(r *http.Request, req SpendRequest) bool {
+	hash, found, err := h.Store.SpendKept(r.Context(), req.UserID, req.Key)
+	return err == nil && found && hash == req.Hash
 }
 
 // price is the spend's cost: the credits asked for, or the generation

@@ -4,6 +4,7 @@ import (
 	"database/sql"
 	"fmt"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -402,4 +403,35 @@ func TestEndToEndPurchaseDatedPastYear9999(t *testing.T) {
 	w.entitlement("yuri") // answers 200
 	sp := w.spend("yuri", map[string]any{"idempotency_key": "s1", "product": "sora", "credits": 1})
 	require.Equal(t, http.StatusCreated, sp.status, sp.raw)
+}
+
+// A spend's replay answers the spend kept under its key even after the
+// pricing changed so that its body would be refused now: the backend's
+// retry of a spend that was charged must not be told it was never valid.
+// A new key with that body is refused as before.
+func TestEndToEndSpendReplayAfterAPricingChange(t *testing.T) {
+	w := newWorld(t)
+	body := map[string]any{"idempotency_key": "g1", "product": "sora", "generation": map[string]any{"seconds": 10, "resolution": "1080p"}}
+	first := w.spend("carol", body)
+	require.Equal(t, http.StatusCreated, first.status, first.raw)
+
+	f, err := os.OpenFile(w.config, os.O_APPEND|os.O_WRONLY, 0)
+	require.NoError(t, err)
+	_, err = f.WriteString("pricing: {sora: {resolutions: {480p: 1, 720p: 2}}}\n")
+	require.NoError(t, err)
+	require.NoError(t, f.Close())
+	w.restart()
+
+	again := w.spend("carol", body)
+	require.Equal(t, http.StatusCreated, again.status, again.raw)
+	require.Equal(t, first.body["spend_id"], again.body["spend_id"])
+	require.Equal(t, first.body["credits"], again.body["credits"])
+
+	body["idempotency_key"] = "g2"
+	fresh := w.spend("carol", body)
+	require.Equal(t, http.StatusBadRequest, fresh.status, fresh.raw)
+	require.Equal(t, "unknown_resolution", fresh.code())
+	body["idempotency_key"], body["product"] = "g1", "codex"
+	reused := w.spend("carol", body)
+	require.Equal(t, http.StatusBadRequest, reused.status, "the key kept for another body leaves the refusal: %s", reused.raw)
 }

@@ -168,3 +168,18 @@ func (tx *Tx) spendLots(ctx context.Context, spendID string) ([]entitlements.Lot
 	}
 	return parts, rows.Err()
 }
+
+// SpendKept reads the request hash of the spend kept under userID's key,
+// on the read pool: a refused request asks, and must not cost the writer.
+func (db *DB) SpendKept(ctx context.Context, userID, key string) (hash string, found bool, err error) {
+	err = db.view(ctx, func(tx *Tx) error {
+		err := tx.QueryRowContext(ctx, `SELECT request_hash FROM spends WHERE user_id = ? AND idempotency_key = ?`,
+			userID, key).Scan(&hash)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil
+		}
+		found = err == nil
+		return err
+	})
+	return hash, found, err
+}

@@ -14,6 +14,7 @@ import (
 	"math/big"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -69,6 +70,13 @@ func (c *receivedClaims) GetIssuedAt() (*jwt.NumericDate, error)       { return 
 // numericDate is a claim's time that must be a JSON number.
 type numericDate struct{ date *jwt.NumericDate }
 
+// The seconds of 0001-01-01 and of 9999-12-31T23:59:59Z, the times a
+// NumericDate may name.
+const (
+	minNumericDate = -62135596800
+	maxNumericDate = 253402300799
+)
+
 func (d *numericDate) UnmarshalJSON(b []byte) error {
 	if len(b) == 0 || b[0] != '-' && (b[0] < '0' || b[0] > '9') {
 		if string(b) == "null" {
@@ -76,6 +84,11 @@ func (d *numericDate) UnmarshalJSON(b []byte) error {
 			return nil
 		}
 		return errors.New("a NumericDate must be a JSON number")
+	}
+	// Past the year 9999, or before year 1, a time overflows: an exp of
+	// 1e30 read as a date long gone, and its token was told it had expired.
+	if v, err := strconv.ParseFloat(string(b), 64); err != nil || v < minNumericDate || v > maxNumericDate {
+		return errors.New("a NumericDate must be a time from the year 1 to 9999")
 	}
 	d.date = new(jwt.NumericDate)
 	return d.date.UnmarshalJSON(b)

@@ -10,6 +10,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -154,6 +155,9 @@ func TestAuthenticate(t *testing.T) {
 		{"ValidFromAheadWithinLeeway", k.hs, hs(userClaims("alice", jwt.MapClaims{"nbf": authNow.Add(20 * time.Second).Unix()})), "alice", false, ""},
 		{"Expired", k.hs, hs(userClaims("alice", jwt.MapClaims{"exp": authNow.Add(-time.Minute).Unix()})), "", false, "token_expired"},
 		{"NoExp", k.hs, hs(userClaims("alice", jwt.MapClaims{"exp": nil})), "", false, "invalid_token"},
+		{"HugeExp", k.hs, hs(userClaims("alice", jwt.MapClaims{"exp": 1e30})), "", false, "invalid_token"},
+		{"MaxInt64Exp", k.hs, hs(userClaims("alice", jwt.MapClaims{"exp": int64(math.MaxInt64)})), "", false, "invalid_token"},
+		{"LastExp", k.hs, hs(userClaims("alice", jwt.MapClaims{"exp": int64(253402300799)})), "alice", false, ""},
 		{"NullExp", k.hs, hs(userClaims("alice", jwt.MapClaims{"exp": json.RawMessage("null")})), "", false, "invalid_token"},
 		{"QuotedExp", k.hs, hs(userClaims("alice", jwt.MapClaims{"exp": strconv.FormatInt(authNow.Add(time.Hour).Unix(), 10)})), "", false, "invalid_token"},
 		{"QuotedIat", k.hs, hs(userClaims("alice", jwt.MapClaims{"iat": strconv.FormatInt(authNow.Unix(), 10)})), "", false, "invalid_token"},

@@ -65,8 +65,11 @@ func (h *Handler) spendRequest(r *http.Request) (SpendRequest, error) {
 	}
 	req := SpendRequest{UserID: userID, Token: h.Tokens.Token(userID), Key: b.IdempotencyKey,
 		Hash: bodyHash(b.Product, b.Credits, b.Generation), Product: b.Product, Actor: actor}
-	if req.Credits, err = h.price(b); err != nil && !h.keptUnder(r, req) {
-		return SpendRequest{}, err
+	if req.Credits, err = h.price(b); err != nil {
+		if !h.keptUnder(r, req) {
+			return SpendRequest{}, err
+		}
+		req.Refused = err
 	}
 	return req, nil
 }

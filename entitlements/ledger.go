@@ -9,6 +9,11 @@ type SpendRequest struct {
 	Product       string
 	Credits       int64
 	Actor         string
+
+	// Refused, when set, is why the body would be refused now (a pricing
+	// that has changed since its key was kept): the store answers a
+	// replay of the key, and otherwise this error, never a charge.
+	Refused error
 }
 
 // Spend is a recorded spend.

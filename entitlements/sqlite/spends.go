@@ -27,6 +27,9 @@ func (db *DB) Spend(ctx context.Context, req entitlements.SpendRequest) (entitle
 			replayed = err == nil
 			return err
 		}
+		if req.Refused != nil {
+			return req.Refused
+		}
 		if sp, err = tx.charge(ctx, req, st); err != nil {
 			return err
 		}

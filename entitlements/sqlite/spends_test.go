@@ -263,3 +263,41 @@ func TestAllowanceOverASkippedMidnight(t *testing.T) {
 	require.Equal(t, int64(30), rv.AllowanceForfeited)
 	require.Zero(t, rv.AllowanceReturned)
 }
+
+// A request the pricing refuses now (Refused) only replays the spend kept
+// under its key; with none kept it is refused, and charges nothing, even
+// at credits it could pay. SpendKept finds the kept spend's hash.
+func TestSpendRefusedOnlyReplays(t *testing.T) {
+	db := openWithAlice(t)
+	ctx := context.Background()
+	grantAdmin(t, db, "alice", "g", 100, nil)
+	first, _, _, err := db.Spend(ctx, spendReq("alice", "k1", 5))
+	require.NoError(t, err)
+
+	hash, found, err := db.SpendKept(ctx, "alice", "k1")
+	require.NoError(t, err)
+	require.True(t, found)
+	require.Equal(t, "h-5", hash)
+	_, found, err = db.SpendKept(ctx, "alice", "k2")
+	require.NoError(t, err)
+	require.False(t, found)
+
+	refusal := entitlements.Errorf(entitlements.KindInvalid, "unknown_resolution", "gone")
+	req := spendReq("alice", "k1", 5)
+	req.Credits, req.Refused = 0, refusal
+	again, _, replayed, err := db.Spend(ctx, req)
+	require.NoError(t, err)
+	require.True(t, replayed)
+	require.Equal(t, first.SpendID, again.SpendID)
+
+	req = spendReq("alice", "k2", 5)
+	req.Refused = refusal
+	_, _, _, err = db.Spend(ctx, req)
+	require.Equal(t, "unknown_resolution", entitlements.ErrorCode(err))
+	_, found, err = db.SpendKept(ctx, "alice", "k2")
+	require.NoError(t, err)
+	require.False(t, found, "nothing was charged or kept")
+	st := state(t, db, "alice")
+	require.Equal(t, int64(5), st.AllowanceUsed, "the first spend only")
+	require.Equal(t, int64(100), balance(t, db, "alice"))
+}

@@ -21,8 +21,8 @@ type Budget struct {
 }
 
 // Take spends up to n for key at now, as much as key has, and says how
-// much it spent. When key has nothing left it spends nothing and says how
-// long to wait until it has one again.
+// much it spent; when that is less than n, wait is how long until key has
+// one more.
 func (b *Budget) Take(key string, n int, now time.Time) (took int, wait time.Duration) {
 	if b == nil || b.Burst <= 0 || b.Every <= 0 || n <= 0 {
 		return max(n, 0), 0
@@ -43,7 +43,10 @@ func (b *Budget) Take(key string, n int, now time.Time) (took int, wait time.Dur
 	}
 	b.full[key] = full.Add(time.Duration(took) * b.Every)
 	b.prune(now)
-	return took, 0
+	if took < n {
+		wait = b.Every - (room - time.Duration(took)*b.Every)
+	}
+	return took, wait
 }
 
 // prune forgets the keys whose buckets are full again, each time the map

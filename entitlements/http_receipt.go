@@ -50,7 +50,7 @@ func (h *Handler) claimReceipt(ctx context.Context, userID, appReceipt string, s
 	if err != nil {
 		return false, err
 	}
-	ask, held, err := h.toAsk(ctx, userID, ids)
+	ask, held, left, err := h.toAsk(ctx, userID, ids)
 	if err != nil || len(ask) == 0 {
 		return false, err
 	}
@@ -74,7 +74,12 @@ func (h *Handler) claimReceipt(ctx context.Context, userID, appReceipt string, s
 			refusal = err
 		}
 	}
-	if !claimed {
+	switch {
+	case !claimed && left > 0:
+		// The purchases the budget left out may hold one of hers: a
+		// refusal, final for the receipt, could make the app finish it.
+		return false, tooManyLookups(left)
+	case !claimed:
 		return false, refusal
 	}
 	return granted, nil
@@ -86,12 +91,12 @@ func (h *Handler) claimReceipt(ctx context.Context, userID, appReceipt string, s
 // launch costs Apple nothing more; held says whether there was one. The
 // others are, as many as the caller's ReceiptBudget allows, newest first,
 // since anyone may forge a receipt naming ten ids: the purchase just made
-// comes first, and one the budget leaves out waits for a later receipt.
-// With nothing left in the budget the answer is 429, with the wait.
-func (h *Handler) toAsk(ctx context.Context, userID string, ids []string) (ask []string, held bool, err error) {
+// comes first, and those the budget leaves out wait for a later receipt,
+// in left's time. With nothing left in the budget the answer is 429.
+func (h *Handler) toAsk(ctx context.Context, userID string, ids []string) (ask []string, held bool, left time.Duration, err error) {
 	settled, err := h.Store.SettledPurchases(ctx, userID, ids)
 	if err != nil {
-		return nil, false, err
+		return nil, false, 0, err
 	}
 	for _, id := range ids {
 		if !settled[id] {
@@ -100,14 +105,18 @@ func (h *Handler) toAsk(ctx context.Context, userID string, ids []string) (ask [
 	}
 	held = len(ask) < len(ids)
 	if len(ask) == 0 {
-		return nil, held, nil
+		return nil, held, 0, nil
 	}
 	took, wait := h.ReceiptBudget.Take(userID, len(ask), h.Now())
 	if took == 0 {
-		return nil, held, &Error{Kind: KindTooManyRequests, Code: "too_many_receipt_lookups", RetryAfter: wait,
-			Detail: fmt.Sprintf("this user's app receipts have asked the App Store about as many unclaimed purchases as this service allows in a while; try again in %s", ceilSeconds(wait))}
+		return nil, held, 0, tooManyLookups(wait)
 	}
-	return ask[:took], held, nil
+	return ask[:took], held, wait, nil
+}
+
+func tooManyLookups(wait time.Duration) error {
+	return &Error{Kind: KindTooManyRequests, Code: "too_many_receipt_lookups", RetryAfter: wait,
+		Detail: fmt.Sprintf("this user's app receipts have asked the App Store about as many unclaimed purchases as this service allows in a while; try again in %s", ceilSeconds(wait))}
 }
 
 // fetchReceipt asks the App Store for each id, fetchAtOnce at a time, by

@@ -312,6 +312,25 @@ func TestPostTransactionReceiptBudget(t *testing.T) {
 	require.Equal(t, []string{"1", "2", "3", "5", "6", "7"}, apple.ids())
 }
 
+// A receipt the budget covers only in part is not answered with the
+// refusal of those it asked when none could be claimed: a purchase it left
+// out may be the caller's, and the refusal is final for the receipt (the
+// app may finish it). It is a 429 then, with the wait for one more.
+func TestPostTransactionReceiptPartBudgetRefusesNothingFinal(t *testing.T) {
+	apple := &askedApple{}
+	h := &Handler{Receipts: apple, ReceiptBudget: &Budget{Burst: 3, Every: time.Hour}, Log: slog.New(slog.DiscardHandler)}
+	w := postReceipt(t, h, "mallory", receiptOf(t, "1", "2"), 5*time.Second)
+	require.Equal(t, http.StatusUnprocessableEntity, w.Code, w.Body.String())
+
+	w = postReceipt(t, h, "mallory", receiptOf(t, "3", "4"), 5*time.Second)
+	require.Equal(t, http.StatusTooManyRequests, w.Code, "3 refused, 4 not asked: %s", w.Body.String())
+	require.Contains(t, w.Body.String(), `"code":"too_many_receipt_lookups"`)
+	retry, err := strconv.Atoi(w.Header().Get("Retry-After"))
+	require.NoError(t, err)
+	require.InDelta(t, time.Hour.Seconds(), retry, 5)
+	require.Equal(t, []string{"1", "2", "3"}, apple.ids())
+}
+
 // Retry-After is the wait rounded up to the second: rounded down, the app
 // came back before the budget had a purchase for it, and was refused again.
 func TestPostTransactionReceiptBudgetRetryAfterRoundsUp(t *testing.T) {

@@ -71,6 +71,7 @@ func (db *DB) SetTier(ctx context.Context, userID, token, tier string, expiresAt
 		}
 		var err error
 		if tier == entitlements.TierFree {
+			expiresAt = nil // a removal has no end
 			_, err = tx.ExecContext(ctx, `DELETE FROM tier_overrides WHERE user_id = ?`, userID)
 		} else {
 			_, err = tx.ExecContext(ctx, `INSERT INTO tier_overrides (user_id, tier, expires_at, reason, actor, updated_at)

@@ -303,3 +303,21 @@ func TestPeriodWithAnotherUsersTokenWaitsForThatUser(t *testing.T) {
 	subNotify(t, db, "u902", odd, nil)
 	require.Equal(t, "alice", ownerOfRow(t, db, "902"))
 }
+
+// Overrides in force before migration 0020 are the trail's first changes,
+// so that the next change does not leave their reason and actor nowhere;
+// a removal is kept with no expiry, whatever the request carried.
+func TestMigrationStartsTheTierTrail(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "old.db")
+	oldDatabase(t, file, migrationsBefore(t, "0020"), `INSERT INTO users (user_id, app_account_token, created_at) VALUES ('alice', 't', 1);
+		INSERT INTO tier_overrides (user_id, tier, expires_at, reason, actor, updated_at) VALUES ('alice', 'pro', 9, 'web subscription #42', 'service:billing', 5)`)
+	db, err := Open(context.Background(), file)
+	require.NoError(t, err)
+	defer db.Close()
+	until := testNow.Add(time.Hour)
+	_, err = db.SetTier(context.Background(), "alice", tokens.Token("alice"), entitlements.TierFree, &until, "cancelled", "service:ops")
+	require.NoError(t, err)
+	require.Equal(t, []string{"pro 9 web subscription #42 service:billing 5", "free - cancelled service:ops"},
+		queryStrings(t, db, `SELECT tier || ' ' || coalesce(expires_at, '-') || ' ' || reason || ' ' || actor ||
+			iif(tier = 'free', '', ' ' || created_at) FROM tier_changes ORDER BY change_id`))
+}

@@ -19,3 +19,8 @@ CREATE TRIGGER tier_changes_no_update BEFORE UPDATE ON tier_changes
 BEGIN SELECT RAISE(ABORT, 'tier changes are append-only'); END;
 CREATE TRIGGER tier_changes_no_delete BEFORE DELETE ON tier_changes
 BEGIN SELECT RAISE(ABORT, 'tier changes are append-only'); END;
+
+-- The overrides in force are their own first change: the next change
+-- would otherwise leave their reason and actor nowhere.
+INSERT INTO tier_changes (user_id, tier, expires_at, reason, actor, created_at)
+SELECT user_id, tier, expires_at, reason, actor, updated_at FROM tier_overrides ORDER BY updated_at, user_id;

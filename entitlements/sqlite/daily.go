@@ -111,23 +111,29 @@ func (tx *Tx) allowanceUseByUser(ctx context.Context, day string) ([]userUse, er
 
 // SummarisedAllowanceDays are the days in [from, to] already summarised.
 func (db *DB) SummarisedAllowanceDays(ctx context.Context, from, to string) (map[string]bool, error) {
-	done := map[string]bool{}
+	return db.stringSet(ctx, `SELECT day FROM allowance_daily_days WHERE day BETWEEN ? AND ?`, from, to)
+}
+
+// stringSet is the set of the one text column query selects, read on the
+// read pool.
+func (db *DB) stringSet(ctx context.Context, query string, args ...any) (map[string]bool, error) {
+	set := map[string]bool{}
 	err := db.view(ctx, func(tx *Tx) error {
-		rows, err := tx.QueryContext(ctx, `SELECT day FROM allowance_daily_days WHERE day BETWEEN ? AND ?`, from, to)
+		rows, err := tx.QueryContext(ctx, query, args...)
 		if err != nil {
 			return err
 		}
 		defer rows.Close()
 		for rows.Next() {
-			var day string
-			if err := rows.Scan(&day); err != nil {
+			var s string
+			if err := rows.Scan(&s); err != nil {
 				return err
 			}
-			done[day] = true
+			set[s] = true
 		}
 		return rows.Err()
 	})
-	return done, err
+	return set, err
 }
 
 // AllowanceDaily reads day's summary rows.

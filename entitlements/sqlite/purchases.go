@@ -567,21 +567,5 @@ func (db *DB) SettledPurchases(ctx context.Context, userID string, ids []string)
 	if err != nil {
 		return nil, err
 	}
-	settled := map[string]bool{}
-	err = db.view(ctx, func(tx *Tx) error {
-		rows, err := tx.QueryContext(ctx, settledSQL, userID, string(list))
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var id string
-			if err := rows.Scan(&id); err != nil {
-				return err
-			}
-			settled[id] = true
-		}
-		return rows.Err()
-	})
-	return settled, err
+	return db.stringSet(ctx, settledSQL, userID, string(list))
 }

@@ -16,13 +16,20 @@ import (
 	"github.com/creditsd/creditsd/receipts/serverapi/fakeappstore"
 )
 
-func TestFindTransactionInfo(t *testing.T) {
+// appStore is a fake App Store signing with a new test CA, and a client of it.
+func appStore(t *testing.T) (*devca.CA, *fakeappstore.Server, *serverapi.Client) {
+	t.Helper()
 	ca, err := devca.New(devca.Options{})
 	require.NoError(t, err)
 	key, _ := fakeappstore.GenerateKey(t)
 	srv := fakeappstore.New(t, fakeappstore.Options{CA: ca, BundleID: "com.example.sora", KeyID: "KEY1", IssuerID: "issuer", PublicKey: &key.PublicKey})
 	client, err := serverapi.New(srv.ClientConfig(key))
 	require.NoError(t, err)
+	return ca, srv, client
+}
+
+func TestFindTransactionInfo(t *testing.T) {
+	ca, srv, client := appStore(t)
 	srv.AddTransaction(devca.Consumable("com.example.sora", receipts.Sandbox, "pack", "7000001", "", time.Now()))
 	ctx := context.Background()
 
@@ -46,12 +53,7 @@ func TestFindTransactionInfo(t *testing.T) {
 // Sandbox does not know the transaction, or Production is all there is to
 // ask, the 401 is the answer: Production could not be asked.
 func TestFindTransactionInfoBeforeTheFirstRelease(t *testing.T) {
-	ca, err := devca.New(devca.Options{})
-	require.NoError(t, err)
-	key, _ := fakeappstore.GenerateKey(t)
-	srv := fakeappstore.New(t, fakeappstore.Options{CA: ca, BundleID: "com.example.sora", KeyID: "KEY1", IssuerID: "issuer", PublicKey: &key.PublicKey})
-	client, err := serverapi.New(srv.ClientConfig(key))
-	require.NoError(t, err)
+	_, srv, client := appStore(t)
 	srv.AddTransaction(devca.Consumable("com.example.sora", receipts.Sandbox, "pack", "7000002", "", time.Now()))
 	ctx := context.Background()
 	both := []string{receipts.Production, receipts.Sandbox}

@@ -40,7 +40,8 @@ type fetched struct {
 // purchase that is refused (not the caller's, unknown, not sold here: a
 // 4xx alone) is passed over, so that a pack that can never be claimed does
 // not hide the purchases beside it; when none could be claimed, the newest
-// one's refusal is the answer, as it would be for that purchase alone.
+// one's refusal is the answer, as it would be for that purchase alone (or
+// a 429, when the budget left some out).
 func (h *Handler) claimReceipt(ctx context.Context, userID, appReceipt string, start time.Time) (bool, error) {
 	if h.Receipts == nil {
 		return false, Errorf(KindUnprocessable, "app_receipt_unsupported",

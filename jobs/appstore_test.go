@@ -46,6 +46,8 @@ func (f fakeInbox) Process(_ context.Context, payload, source string) (notificat
 		return notifications.Result{}, &receipts.Error{Code: receipts.CodeSignature}
 	case payload == "unrecordable":
 		return notifications.Result{}, errors.New("disk full")
+	case payload == "another-app":
+		return notifications.Result{}, &receipts.Error{Code: receipts.CodeAppIdentifier}
 	}
 	dup := f[payload]
 	f[payload] = true
@@ -90,6 +92,14 @@ func TestReconcile(t *testing.T) {
 	res, err = Reconcile(h, inbox, fakeCounts{}, ReconcileOptions{Environments: []string{receipts.Sandbox}, Window: time.Hour})(context.Background(), now)
 	require.Error(t, err, "a notification that could not be recorded fails the run, so the next one repeats it")
 	require.NotContains(t, res, "sandbox_through_ms", "nor does it count as read")
+
+	// Apple's history holds only this app's notifications: one refused as
+	// another app's is this service's configuration at fault, and passed
+	// over it would be lost once the mark moved past it.
+	h.pages[receipts.Sandbox] = []serverapi.NotificationHistoryResponse{page(false, "", "another-app")}
+	res, err = Reconcile(h, inbox, fakeCounts{}, ReconcileOptions{Environments: []string{receipts.Sandbox}, Window: time.Hour})(context.Background(), now)
+	require.ErrorContains(t, err, "apple.bundle_id")
+	require.NotContains(t, res, "sandbox_through_ms")
 }
 
 // Apple keeps 180 days of Production history and 30 of Sandbox: a window

@@ -156,12 +156,19 @@ func reconcileEnvironment(ctx context.Context, client HistoryClient, inbox Inbox
 
 // feed processes one notification. One that does not verify is counted
 // and passed over (it would never verify); a failure to record stops the
-// run, which the next one repeats.
+// run, which the next one repeats. So does a notification refused as not
+// this app's, or not of an accepted environment: Apple's history holds
+// only this app's own, so that is this service's configuration at fault
+// (apple.bundle_id, app_apple_id, environments), and passed over, its
+// notifications were lost for good once the mark moved past them.
 func feed(ctx context.Context, inbox Inbox, signedPayload string, res Result) error {
 	res["seen"]++
 	r, err := inbox.Process(ctx, signedPayload, notifications.SourceReconcile)
 	var ve *receipts.Error
 	switch {
+	case errors.As(err, &ve) && (ve.Code == receipts.CodeAppIdentifier || ve.Code == receipts.CodeEnvironment):
+		return fmt.Errorf("a notification of Apple's own history is refused here, so the configuration "+
+			"(apple.bundle_id, app_apple_id, environments) is not this app's: %w", err)
 	case errors.As(err, &ve) && !ve.Retryable():
 		res["rejected"]++
 	case err != nil:

@@ -22,7 +22,9 @@ type Budget struct {
 
 // Take spends up to n for key at now, as much as key has, and says how
 // much it spent; when that is less than n, wait is how long until key has
-// one more.
+// all n again (at most Burst): a caller that must ask for the same n then
+// gets them all, where waiting for one more it would spend that one on
+// the same first of them, and come back for ever.
 func (b *Budget) Take(key string, n int, now time.Time) (took int, wait time.Duration) {
 	if b == nil || b.Burst <= 0 || b.Every <= 0 || n <= 0 {
 		return max(n, 0), 0
@@ -34,18 +36,18 @@ func (b *Budget) Take(key string, n int, now time.Time) (took int, wait time.Dur
 		full = now
 	}
 	room := time.Duration(b.Burst)*b.Every - full.Sub(now) // what key may still spend, in time
-	if room < b.Every {
-		return 0, b.Every - room
-	}
 	took = min(n, int(room/b.Every))
+	if took < n {
+		wait = time.Duration(min(n, b.Burst))*b.Every - (room - time.Duration(took)*b.Every)
+	}
+	if took == 0 {
+		return 0, wait
+	}
 	if b.full == nil {
 		b.full = map[string]time.Time{}
 	}
 	b.full[key] = full.Add(time.Duration(took) * b.Every)
 	b.prune(now)
-	if took < n {
-		wait = b.Every - (room - time.Duration(took)*b.Every)
-	}
 	return took, wait
 }
 

@@ -16,22 +16,23 @@ func take(b *Budget, key string, n int, now time.Time) string {
 }
 
 // A key spends its burst at once, then one more each Every; a take gets
-// what the key has, up to what it asks, and a key with nothing left is
-// told how long until it has one. Keys do not share a bucket.
+// what the key has, up to what it asks, and one that gets less is told how
+// long until the key has all it asked for (at most Burst). Keys do not share a bucket.
 func TestBudgetTake(t *testing.T) {
 	b := &Budget{Burst: 3, Every: time.Minute}
 	t0 := time.Date(2026, 12, 5, 12, 0, 0, 0, time.UTC)
 	require.Equal(t, "took 2, wait 0s", take(b, "alice", 2, t0))
-	require.Equal(t, "took 1, wait 1m0s", take(b, "alice", 2, t0), "what is left, and when one more is")
+	require.Equal(t, "took 1, wait 2m0s", take(b, "alice", 2, t0), "what is left, and when two are")
 	require.Equal(t, "took 0, wait 1m0s", take(b, "alice", 1, t0), "the burst is spent")
 	require.Equal(t, "took 0, wait 30s", take(b, "alice", 1, t0.Add(30*time.Second)), "a refusal spends nothing")
-	require.Equal(t, "took 1, wait 30s", take(b, "alice", 5, t0.Add(90*time.Second)), "one earned, half of the next on its way")
+	require.Equal(t, "took 1, wait 2m30s", take(b, "alice", 5, t0.Add(90*time.Second)), "one earned, half of the next on its way; three at most")
 	require.Equal(t, "took 0, wait 30s", take(b, "alice", 1, t0.Add(90*time.Second)))
 	require.Equal(t, "took 3, wait 0s", take(b, "bob", 3, t0), "another key's bucket is full")
 
 	require.Equal(t, "took 3, wait 0s", take(b, "carol", 3, t0))
-	require.Equal(t, "took 3, wait 1m0s", take(b, "carol", 10, t0.Add(time.Hour)), "a bucket fills up again, to Burst and no more")
+	require.Equal(t, "took 3, wait 3m0s", take(b, "carol", 10, t0.Add(time.Hour)), "a bucket fills up again, to Burst and no more")
 	require.Equal(t, "took 0, wait 1m0s", take(b, "carol", 1, t0.Add(time.Hour)))
+	require.Equal(t, "took 0, wait 3m0s", take(b, "carol", 3, t0.Add(time.Hour)), "the wait for all three")
 }
 
 func TestBudgetZeroAllowsAll(t *testing.T) {

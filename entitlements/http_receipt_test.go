@@ -315,10 +315,14 @@ func TestPostTransactionReceiptBudget(t *testing.T) {
 // A receipt the budget covers only in part is not answered with the
 // refusal of those it asked when none could be claimed: a purchase it left
 // out may be the caller's, and the refusal is final for the receipt (the
-// app may finish it). It is a 429 then, with the wait for one more.
+// app may finish it). It is a 429 then, whose Retry-After is the wait for
+// the whole receipt: waiting for one more, the retry spent it on the same
+// newest purchase, was refused the rest again, and never got further.
 func TestPostTransactionReceiptPartBudgetRefusesNothingFinal(t *testing.T) {
 	apple := &askedApple{}
-	h := &Handler{Receipts: apple, ReceiptBudget: &Budget{Burst: 3, Every: time.Hour}, Log: slog.New(slog.DiscardHandler)}
+	now := time.Date(2026, 12, 5, 12, 0, 0, 0, time.UTC)
+	h := &Handler{Receipts: apple, ReceiptBudget: &Budget{Burst: 3, Every: time.Hour},
+		Now: func() time.Time { return now }, Log: slog.New(slog.DiscardHandler)}
 	w := postReceipt(t, h, "mallory", receiptOf(t, "1", "2"), 5*time.Second)
 	require.Equal(t, http.StatusUnprocessableEntity, w.Code, w.Body.String())
 
@@ -327,8 +331,13 @@ func TestPostTransactionReceiptPartBudgetRefusesNothingFinal(t *testing.T) {
 	require.Contains(t, w.Body.String(), `"code":"too_many_receipt_lookups"`)
 	retry, err := strconv.Atoi(w.Header().Get("Retry-After"))
 	require.NoError(t, err)
-	require.InDelta(t, time.Hour.Seconds(), retry, 5)
+	require.Equal(t, int((2 * time.Hour).Seconds()), retry, "the wait for both")
 	require.Equal(t, []string{"1", "2", "3"}, apple.ids())
+
+	now = now.Add(time.Duration(retry) * time.Second)
+	w = postReceipt(t, h, "mallory", receiptOf(t, "3", "4"), 5*time.Second)
+	require.Equal(t, http.StatusUnprocessableEntity, w.Code, "the retry, when told, asks both: %s", w.Body.String())
+	require.Equal(t, []string{"1", "2", "3", "3", "4"}, apple.ids())
 }
 
 // Retry-After is the wait rounded up to the second: rounded down, the app

@@ -115,6 +115,8 @@ func (h *Handler) toAsk(ctx context.Context, userID string, ids []string) (ask [
 	return ask[:took], held, wait, nil
 }
 
+// tooManyLookups refuses a receipt the caller's budget cannot ask about
+// now; wait is when it can ask about all of it.
 func tooManyLookups(wait time.Duration) error {
 	return &Error{Kind: KindTooManyRequests, Code: "too_many_receipt_lookups", RetryAfter: wait,
 		Detail: fmt.Sprintf("this user's app receipts have asked the App Store about as many unclaimed purchases as this service allows in a while; try again in %s", ceilSeconds(wait))}

@@ -261,16 +261,27 @@ func TestEndToEndConcurrentSpends(t *testing.T) {
 // refused.
 func TestEndToEndGrantReplayAfterItsExpiry(t *testing.T) {
 	w := newWorld(t)
-	exp := time.Now().Add(1500 * time.Millisecond).UTC().Format(time.RFC3339Nano)
-	body := map[string]any{"idempotency_key": "short", "credits": 3, "reason": "a short promotion", "expires_at": exp}
-	first := w.do("POST", "/v1/users/alice/grants", w.admin(), body)
+	// The shortest expiry that arrives in time: a slow start (the race
+	// detector, a busy machine) doubles the margin instead of failing.
+	var exp time.Time
+	var body map[string]any
+	var first answer
+	for margin := 200 * time.Millisecond; ; margin *= 2 {
+		exp = time.Now().Add(margin)
+		body = map[string]any{"idempotency_key": fmt.Sprint("short-", margin), "credits": 3,
+			"reason": "a short promotion", "expires_at": exp.UTC().Format(time.RFC3339Nano)}
+		first = w.do("POST", "/v1/users/alice/grants", w.admin(), body)
+		if first.status != http.StatusBadRequest || margin > 10*time.Second {
+			break
+		}
+	}
 	require.Equal(t, http.StatusCreated, first.status, first.raw)
-	time.Sleep(2 * time.Second)
+	time.Sleep(time.Until(exp) + 50*time.Millisecond)
 
 	again := w.do("POST", "/v1/users/alice/grants", w.admin(), body)
 	require.Equal(t, http.StatusCreated, again.status, again.raw)
 	require.Equal(t, first.body["lot"].(map[string]any)["lot_id"], again.body["lot"].(map[string]any)["lot_id"])
-	body["idempotency_key"] = "short-2"
+	body["idempotency_key"] = "short-late"
 	late := w.do("POST", "/v1/users/alice/grants", w.admin(), body)
 	require.Equal(t, http.StatusBadRequest, late.status, late.raw)
 	require.Equal(t, "invalid_expires_at", late.code())

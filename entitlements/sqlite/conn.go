@@ -116,14 +116,26 @@ func (c *stmtConn) run(begin string, fill func() error, panicked **transactionPa
 	}
 	var err error
 	if *panicked, err = recovering(fill); err != nil || *panicked != nil {
-		_, _ = c.ExecContext(c.ctx, "ROLLBACK") // the error at hand is the one to report
-		return err
+		return c.rollback(err)
 	}
 	if _, err := c.ExecContext(c.ctx, "COMMIT"); err != nil {
-		_, _ = c.ExecContext(c.ctx, "ROLLBACK")
-		return fmt.Errorf("sqlite: commit: %w", err)
+		return c.rollback(fmt.Errorf("sqlite: commit: %w", err))
 	}
 	return nil
+}
+
+// rollback ends a failed transaction, answering err, the failure at hand.
+// A ROLLBACK that fails may leave the connection inside the transaction,
+// where every later BEGIN would fail and an open read snapshot would keep
+// checkpoints from emptying the WAL; SQLite does not say which. So the
+// connection is given up (driver.ErrBadConn) and replaced: the cost, when
+// SQLite had already rolled back itself (a full disk, an I/O error), is
+// one reconnection.
+func (c *stmtConn) rollback(err error) error {
+	if _, rerr := c.ExecContext(c.ctx, "ROLLBACK"); rerr != nil {
+		return errors.Join(err, fmt.Errorf("sqlite: rollback: %w", rerr), driver.ErrBadConn)
+	}
+	return err
 }
 
 // finalize closes the cached statements, for a connection about to close.

@@ -19,6 +19,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	msqlite "modernc.org/sqlite" // registers the database/sql driver "sqlite", without cgo
@@ -45,7 +46,8 @@ type DB struct {
 	closing    sync.RWMutex
 	closed     bool
 	stats      writerStats
-	schema     int64 // PRAGMA schema_version the writer last checked (writer.go)
+	writerDown atomic.Bool // the writer's connection closed and none opens in its place (writer.go)
+	schema     int64       // PRAGMA schema_version the writer last checked (writer.go)
 }
 
 // now is the clock in the ledger's unit: milliseconds, as stored, so that
@@ -144,12 +146,19 @@ func (db *DB) Close() error {
 // write to (sameSchema); /readyz uses it. It reads the migrations' names,
 // a few dozen rows, on a read connection.
 func (db *DB) Ping(ctx context.Context) error {
+	if db.writerDown.Load() {
+		return errWriterDown
+	}
 	applied, err := migrationsIn(ctx, db.read) // the pool's spare connection: never queued behind the readers
 	if err != nil {
 		return err
 	}
 	return newerSchema(applied, migrationList)
 }
+
+// errWriterDown is Ping's answer while the writer has no connection: every
+// write fails until one opens.
+var errWriterDown = errors.New("sqlite: the writer's connection is closed and no new one opens")
 
 // LastMigration names the last of the embedded migrations (its file name
 // without .sql): the schema a database this package has opened is at.

@@ -6,6 +6,7 @@ import (
 	"database/sql/driver"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -234,6 +235,31 @@ func TestClosedReadersAreReplaced(t *testing.T) {
 		closed = append(closed, c)
 	}
 	for _, c := range closed {
+		db.readers.free <- c
+	}
+	for range 2*cap(db.readers.free) + 1 {
+		require.Equal(t, int64(5), balance(t, db, "alice"))
+	}
+	requireReadersOpen(t, db)
+}
+
+// TestFailedRollbackReplacesTheReader: a view whose ROLLBACK fails (here
+// its connection's context ends first, so the driver never runs it) may
+// leave its connection inside the transaction, where every later BEGIN
+// would fail; the reader is replaced instead, and every view answers.
+func TestFailedRollbackReplacesTheReader(t *testing.T) {
+	db := openTest(t)
+	grantAdmin(t, db, "alice", "seed", 5, nil)
+	for range cap(db.readers.free) {
+		c := <-db.readers.free
+		ctx, cancel := context.WithCancel(context.Background())
+		c.ctx = ctx
+		err := c.inTransaction("BEGIN", func() error {
+			cancel()
+			return errors.New("a view's own failure")
+		})
+		require.ErrorContains(t, err, "a view's own failure")
+		c.ctx = context.Background()
 		db.readers.free <- c
 	}
 	for range 2*cap(db.readers.free) + 1 {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime/debug"
 	"sync/atomic"
 	"time"
 )
@@ -27,7 +28,7 @@ type writeJob struct {
 // was most of a spend's cost.
 func (db *DB) writer(conn *stmtConn) {
 	defer close(db.writerDone)
-	defer conn.close()
+	defer func() { conn.close() }() // the one in use at the end
 	for first := range db.jobs {
 		batch := append(make([]writeJob, 0, maxBatch), first)
 	gather:
@@ -42,8 +43,29 @@ func (db *DB) writer(conn *stmtConn) {
 				break gather
 			}
 		}
+		conn = db.writerConn(conn)
 		db.commitBatch(conn, batch)
 	}
+}
+
+// writerConn is conn, or a new connection in its place once database/sql
+// has closed it (a driver.ErrBadConn, a panic in the driver, a ROLLBACK
+// that failed): on a closed one every later write would fail before it
+// began. If none opens, the batch fails on the closed one, the next batch
+// tries again, and Ping reports the writer down meanwhile.
+func (db *DB) writerConn(conn *stmtConn) *stmtConn {
+	if !conn.broken {
+		return conn
+	}
+	fresh, err := db.write.Conn(context.Background())
+	if err != nil {
+		db.writerDown.Store(true)
+		return conn
+	}
+	_ = conn.conn.Close() // database/sql has closed it, its statements finalized first (inTransaction)
+	db.writerDown.Store(false)
+	db.schema = -1 // a new connection checks the migrations again, as at start
+	return newStmtConn(fresh)
 }
 
 func (db *DB) commitBatch(conn *stmtConn, batch []writeJob) {
@@ -131,7 +153,7 @@ func (db *DB) runJob(conn *stmtConn, fn func(*Tx) error) (err, poison error) {
 	}
 	defer func() {
 		if v := recover(); v != nil {
-			err = fmt.Errorf("sqlite: write transaction panicked: %v", v)
+			err = &transactionPanic{value: v, stack: debug.Stack()} // logged by the caller with where it began
 		}
 		if err != nil {
 			if _, rerr := conn.ExecContext(ctx, "ROLLBACK TO job"); rerr != nil {

@@ -59,9 +59,48 @@ func TestGroupCommitSurvivesAPanic(t *testing.T) {
 		_ = insertUser(tx, "before-panic")
 		panic("boom")
 	})
-	require.ErrorContains(t, err, "panicked")
+	var tp *transactionPanic
+	require.ErrorAs(t, err, &tp, "the panic, with the stack where it began")
+	require.Equal(t, "boom", tp.value)
+	require.Contains(t, string(tp.stack), "TestGroupCommitSurvivesAPanic")
 	require.NoError(t, db.update(context.Background(), func(tx *Tx) error { return insertUser(tx, "after") }))
 	require.Equal(t, 1, countUsers(t, db), "the panicking job's write was undone; the writer lives on")
+}
+
+// endTheBatch is a write that ends the writer's transaction itself and
+// fails: the batch's ROLLBACK then fails too, and the writer's connection
+// is given up (stmtConn.rollback).
+func endTheBatch(tx *Tx) error {
+	if _, err := tx.ExecContext(context.Background(), "ROLLBACK"); err != nil {
+		return err
+	}
+	return errors.New("a write that ended its batch")
+}
+
+// TestWriterReplacesItsClosedConnection: once a batch's ROLLBACK fails and
+// database/sql closes the writer's connection, the next writes run on a
+// new one, instead of every write failing before it begins for good.
+func TestWriterReplacesItsClosedConnection(t *testing.T) {
+	db := openTest(t)
+	for i := range 3 {
+		require.Error(t, db.update(context.Background(), endTheBatch))
+		require.NoError(t, db.update(context.Background(), func(tx *Tx) error { return insertUser(tx, fmt.Sprint("u", i)) }))
+		require.NoError(t, db.Ping(context.Background()))
+	}
+	require.Equal(t, 3, countUsers(t, db))
+}
+
+// TestPingReportsAWriterWithNoConnection: while no connection opens in
+// place of the writer's closed one, every write fails, and /readyz's Ping
+// says so instead of answering ready.
+func TestPingReportsAWriterWithNoConnection(t *testing.T) {
+	db, err := Open(context.Background(), filepath.Join(t.TempDir(), "down.db"))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = db.Close() })
+	require.Error(t, db.update(context.Background(), endTheBatch))
+	require.NoError(t, db.write.Close()) // no new writer connection can open
+	require.Error(t, db.update(context.Background(), func(tx *Tx) error { return insertUser(tx, "lost") }))
+	require.ErrorIs(t, db.Ping(context.Background()), errWriterDown)
 }
 
 // A caller whose context ends after its job is queued still learns the true

@@ -70,7 +70,8 @@ func (r *Runner) RunNow(ctx context.Context, j Job) (Report, error) {
 // Run runs j for slot unless that scheduled slot already ran (then it
 // answers sqlite.ErrSlotDone). The job gets a context that ends when ctx
 // does or when the lease is lost. A panic is recovered and recorded. The
-// error is about running at all; how the job went is in the Report.
+// error is about running at all, or recording the run; how the job went is
+// in the Report.
 func (r *Runner) Run(ctx context.Context, j Job, slot time.Time, manual bool) (Report, error) {
 	rep := Report{Job: j.Name, Slot: slot.Truncate(time.Millisecond), Manual: manual}
 	holder := r.Holder + "/" + randomHex()
@@ -91,8 +92,10 @@ func (r *Runner) Run(ctx context.Context, j Job, slot time.Time, manual bool) (R
 		f.Error = rep.Err.Error()
 	}
 	// Recorded even when ctx is done: shutdown must not lose the record.
+	// A run whose record failed stays `running` until its lease lapses,
+	// and reconcile's mark does not move: the caller must hear of it.
 	if err := r.Store.FinishJobRun(context.WithoutCancel(ctx), f); err != nil {
-		r.log().Error("recording the job's run", "job", j.Name, "err", err)
+		return rep, fmt.Errorf("the run ended %s, but recording it failed: %w", rep.Outcome, err)
 	}
 	return rep, nil
 }

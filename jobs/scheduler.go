@@ -68,9 +68,12 @@ func (s *Scheduler) fire(j Job) {
 	if !ok {
 		return
 	}
-	_, err := s.runner.Run(s.ctx, j, slot, false)
+	rep, err := s.runner.Run(s.ctx, j, slot, false)
 	switch {
-	case err == nil, errors.Is(err, sqlite.ErrSlotDone), s.ctx.Err() != nil:
+	case err == nil, errors.Is(err, sqlite.ErrSlotDone):
+	case rep.Outcome != "": // it ran, at shutdown too, and its record failed
+		s.runner.log().Error("job's run not recorded", "job", j.Name, "slot", slot, "err", err)
+	case s.ctx.Err() != nil:
 	default:
 		s.runner.log().Warn("job not run", "job", j.Name, "slot", slot, "err", err)
 	}

@@ -85,7 +85,7 @@ func newFuzzServer(f *testing.F) *fuzzServer {
 	s := &fuzzServer{log: &lastWrite{}}
 	a, err := openApp(context.Background(), config, func(string) string { return "" }, s.log)
 	require.NoError(f, err)
-	f.Cleanup(a.close)
+	f.Cleanup(func() { require.NoError(f, a.close()) })
 	s.handler = a.routes()
 	s.bearers = []string{"", "not.a.jwt",
 		mintHS256(f, e2eSecret, "alice", "", time.Hour),

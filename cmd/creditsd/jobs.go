@@ -20,7 +20,7 @@ var jobNames = []string{jobs.ExpirySweepName, jobs.DailyResetName, jobs.Reconcil
 // progress it waits for it (up to jobs.DefaultWait), then fails saying so.
 // A disabled job runs too: disabling only takes it off the schedule. A job
 // that skips (missing credentials) exits 0 and says why.
-func jobsCommand(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+func jobsCommand(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) (err error) {
 	fs, configPath := newFlagSet("jobs", stderr)
 	rest, err := parseFlags(fs, args)
 	if err != nil {
@@ -37,7 +37,7 @@ func jobsCommand(ctx context.Context, args []string, getenv func(string) string,
 	if err != nil {
 		return err
 	}
-	defer a.close()
+	defer func() { err = errors.Join(err, a.close()) }()
 	set, err := a.jobSet(true)
 	if err != nil {
 		return err

@@ -42,7 +42,7 @@ func readBench(b *testing.B, users, lots int) (http.Handler, []string) {
 	_, config := writeConfig(b, newCA(b), "")
 	a, err := openApp(context.Background(), config, func(string) string { return "" }, io.Discard)
 	require.NoError(b, err)
-	b.Cleanup(a.close)
+	b.Cleanup(func() { require.NoError(b, a.close()) })
 	h := a.routes()
 	admin := "Bearer " + mintHS256(b, e2eSecret, "generation-backend", entitlements.ScopeAdmin, time.Hour)
 	bearers := make([]string, users)

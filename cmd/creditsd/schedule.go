@@ -46,14 +46,15 @@ func (a *app) runner() *jobs.Runner {
 }
 
 // startJobs starts the job scheduler; the returned function stops it and
-// waits for running jobs, which end at their next batch.
-func (a *app) startJobs(ctx context.Context) (stop func()) {
+// waits for running jobs, which end at their next batch. The jobs were
+// validated with the config, so an error here is a bug; serving without
+// them would leave lots unswept and Apple unanswered, so serve refuses.
+func (a *app) startJobs(ctx context.Context) (stop func(), err error) {
 	set, err := a.jobSet(false)
-	if err != nil { // validated when the config was loaded
-		a.log.Error("jobs not scheduled", "err", err)
-		return func() {}
+	if err != nil {
+		return nil, err
 	}
 	s := jobs.NewScheduler(a.runner(), set)
 	s.Start(ctx)
-	return s.Stop
+	return s.Stop, nil
 }

@@ -52,7 +52,7 @@ const (
 	receiptEvery = 2 * time.Minute
 )
 
-func serveCommand(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+func serveCommand(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) (err error) {
 	fs, configPath := newFlagSet("serve", stderr)
 	var listen string
 	// Checked as the config's listen is, before the database is opened.
@@ -74,7 +74,7 @@ func serveCommand(ctx context.Context, args []string, getenv func(string) string
 	if listen != "" {
 		a.settings.Config.Listen = listen
 	}
-	defer a.close()
+	defer func() { err = errors.Join(err, a.close()) }()
 	return a.serve(ctx)
 }
 
@@ -213,6 +213,11 @@ func (a *app) serve(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
+	stopJobs, err := a.startJobs(ctx)
+	if err != nil {
+		return errors.Join(err, ln.Close())
+	}
+	defer stopJobs()
 	srv := &http.Server{
 		Handler:           a.routes(),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -225,8 +230,6 @@ func (a *app) serve(ctx context.Context) error {
 		"bundle_id", a.settings.Config.Apple.BundleID, "database", a.settings.Config.Database)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(problemListener{ln}) }() // net/http's own 4xx in problem+json too (rawerrors.go)
-	stopJobs := a.startJobs(ctx)
-	defer stopJobs()
 	go a.watchCertificates(ctx, time.Hour)
 	select {
 	case err := <-errc:
@@ -245,10 +248,13 @@ func (a *app) serve(ctx context.Context) error {
 	return nil
 }
 
-func (a *app) close() {
+// close closes the database. Its error is the command's, so that a
+// database that would not close does not exit 0.
+func (a *app) close() error {
 	if err := a.db.Close(); err != nil {
-		a.log.Error("closing the database", "err", err)
+		return fmt.Errorf("closing the database: %w", err)
 	}
+	return nil
 }
 
 func newLogger(c LogConfig, w io.Writer) *slog.Logger {

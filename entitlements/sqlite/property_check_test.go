@@ -23,10 +23,31 @@ func (w *propWorld) check() error {
 	for _, c := range []func() error{
 		w.checkEntries, w.checkLots, w.checkDebt, w.checkAllowance, w.checkEntitlements,
 		w.checkConservation, w.checkSpends, w.checkTotals, w.checkPurchases, w.checkRefunds,
+		w.checkLedgerCheck,
 	} {
 		if err := c(); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// checkLedgerCheck: the operators' check (CheckLedger) finds nothing in a
+// ledger that every check above passes, and reads every lot and user.
+func (w *propWorld) checkLedgerCheck() error {
+	c, err := w.db.CheckLedger(w.ctx)
+	if err != nil {
+		return err
+	}
+	if c.Found != 0 {
+		return propErr("ledger check", "%d mismatches: %q", c.Found, c.Mismatches)
+	}
+	var lots, users int64
+	if err := w.queryRow(`SELECT (SELECT count(*) FROM lots), (SELECT count(*) FROM users)`).Scan(&lots, &users); err != nil {
+		return err
+	}
+	if c.Lots != lots || c.Users != users {
+		return propErr("ledger check", "read %d lots and %d users of %d and %d", c.Lots, c.Users, lots, users)
 	}
 	return nil
 }

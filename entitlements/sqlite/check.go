@@ -1,0 +1,206 @@
+package sqlite
+
+import (
+	"context"
+	"fmt"
+)
+
+// LedgerCheck is what CheckLedger read, and every stored figure the ledger
+// does not rebuild.
+type LedgerCheck struct {
+	Lots, Users, AllowanceCounters, Totals int64 // the stored figures checked
+	// Mismatches name each figure that differs from what its entries add
+	// up to, the first maxMismatches of them; Found counts them all.
+	Mismatches []string
+	Found      int64
+}
+
+// maxMismatches bounds the mismatches a check lists: a bug repeats.
+const maxMismatches = 50
+
+func (c *LedgerCheck) mismatch(format string, args ...any) {
+	c.Found++
+	if len(c.Mismatches) < maxMismatches {
+		c.Mismatches = append(c.Mismatches, fmt.Sprintf(format, args...))
+	}
+}
+
+// CheckLedger rebuilds, from the append-only entries, every figure stored
+// beside them, and names each one that differs (README, "Rebuilding"):
+//   - a lot's remaining is the sum of its entries, within 0..granted;
+//   - a user's debt is minus her debt entries, less debt_paid and the
+//     lot-less refund_reversed ones;
+//   - a day's allowance counter is minus that day's lot-less spend and
+//     reverse entries (the daily reset prunes old days' counters, oldest
+//     day first, so a day's entries without a counter count only after
+//     the oldest day still kept);
+//   - ledger_totals is the entries' sums by kind and product.
+//
+// It reads one snapshot on a read connection, so it runs beside a live
+// server and writes nothing; it reads every entry several times.
+func (db *DB) CheckLedger(ctx context.Context) (LedgerCheck, error) {
+	var c LedgerCheck
+	err := db.view(ctx, func(tx *Tx) error {
+		for _, check := range []func(context.Context, *LedgerCheck) error{
+			tx.checkLots, tx.checkDebts, tx.checkAllowance, tx.checkTotals,
+		} {
+			if err := check(ctx, &c); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return c, err
+}
+
+// checkLotsSQL is each lot beside its entries' sum, grouped in the lots'
+// own key order so that the join walks both in step.
+const checkLotsSQL = `SELECT l.user_id, l.lot_id, l.granted, l.remaining, COALESCE(e.credits, 0)
+	FROM lots l LEFT JOIN (SELECT user_id, lot_id, SUM(credits) AS credits FROM entries
+		WHERE lot_id IS NOT NULL GROUP BY user_id, lot_id) e ON e.user_id = l.user_id AND e.lot_id = l.lot_id`
+
+func (tx *Tx) checkLots(ctx context.Context, c *LedgerCheck) error {
+	rows, err := tx.QueryContext(ctx, checkLotsSQL)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var user, lot string
+		var granted, remaining, sum int64
+		if err := rows.Scan(&user, &lot, &granted, &remaining, &sum); err != nil {
+			return err
+		}
+		c.Lots++
+		if remaining != sum || remaining < 0 || remaining > granted {
+			c.mismatch("lot %s of user %s: remaining %d, granted %d; its entries sum to %d", lot, user, remaining, granted, sum)
+		}
+	}
+	return rows.Err()
+}
+
+const checkDebtsSQL = `SELECT u.user_id, u.debt, COALESCE(e.debt, 0)
+	FROM users u LEFT JOIN (SELECT user_id,
+		-total(CASE WHEN kind = 'debt' THEN credits END)
+		+ total(CASE WHEN kind = 'debt_paid' THEN credits END)
+		- total(CASE WHEN kind = 'refund_reversed' AND lot_id IS NULL THEN credits END) AS debt
+		FROM entries WHERE kind IN ('debt', 'debt_paid', 'refund_reversed') GROUP BY user_id) e ON e.user_id = u.user_id`
+
+func (tx *Tx) checkDebts(ctx context.Context, c *LedgerCheck) error {
+	rows, err := tx.QueryContext(ctx, checkDebtsSQL)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var user string
+		var debt int64
+		var rebuilt float64 // total(): exact for sums below 2^53 credits
+		if err := rows.Scan(&user, &debt, &rebuilt); err != nil {
+			return err
+		}
+		c.Users++
+		if float64(debt) != rebuilt {
+			c.mismatch("user %s: debt %d; her entries say %.0f", user, debt, rebuilt)
+		}
+	}
+	return rows.Err()
+}
+
+// checkAllowance compares each kept day's counters with that day's
+// allowance entries, a day at a time, through the entries' index by day.
+func (tx *Tx) checkAllowance(ctx context.Context, c *LedgerCheck) error {
+	days, err := tx.allowanceDays(ctx)
+	if err != nil || len(days) == 0 {
+		return err
+	}
+	for i, day := range days {
+		counters, err := tx.dayUsage(ctx, `SELECT user_id, used FROM allowance_usage WHERE day = ?`, day)
+		if err != nil {
+			return err
+		}
+		spent, err := tx.dayUsage(ctx, `SELECT user_id, -SUM(credits) FROM entries
+			WHERE allowance_day = ? AND lot_id IS NULL AND kind IN ('spend', 'reverse') GROUP BY user_id`, day)
+		if err != nil {
+			return err
+		}
+		c.AllowanceCounters += int64(len(counters))
+		for user, used := range counters {
+			if used != spent[user] {
+				c.mismatch("allowance of user %s on %s: used %d; her entries say %d", user, day, used, spent[user])
+			}
+		}
+		if i == 0 {
+			continue // the day the reset may be pruning: its missing counters are expected
+		}
+		for user, n := range spent {
+			if _, kept := counters[user]; !kept && n != 0 {
+				c.mismatch("allowance of user %s on %s: no counter; her entries say %d", user, day, n)
+			}
+		}
+	}
+	return nil
+}
+
+// allowanceDays are the days whose counters are kept and the later days
+// with allowance entries, oldest first; none when no counter is kept.
+func (tx *Tx) allowanceDays(ctx context.Context) ([]string, error) {
+	var oldest string
+	err := tx.QueryRowContext(ctx, `SELECT COALESCE(MIN(day), '') FROM allowance_usage`).Scan(&oldest)
+	if err != nil || oldest == "" {
+		return nil, err
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT DISTINCT day FROM allowance_usage
+		UNION SELECT DISTINCT allowance_day FROM entries WHERE allowance_day >= ?1 AND allowance_day != ''
+		ORDER BY 1`, oldest)
+	if err != nil {
+		return nil, err
+	}
+	return scanNames(rows)
+}
+
+// dayUsage is query's (user_id, credits) rows for day, by user.
+func (tx *Tx) dayUsage(ctx context.Context, query, day string) (map[string]int64, error) {
+	rows, err := tx.QueryContext(ctx, query, day)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	by := map[string]int64{}
+	for rows.Next() {
+		var user string
+		var n int64
+		if err := rows.Scan(&user, &n); err != nil {
+			return nil, err
+		}
+		by[user] = n
+	}
+	return by, rows.Err()
+}
+
+const checkTotalsSQL = `SELECT COALESCE(t.kind, e.kind), COALESCE(t.product, e.product),
+		COALESCE(t.credits, 0), COALESCE(t.entries, 0), COALESCE(e.credits, 0), COALESCE(e.entries, 0)
+	FROM (SELECT kind, product, total(abs(credits)) AS credits, count(*) AS entries FROM entries GROUP BY kind, product) e
+	FULL JOIN ledger_totals t ON t.kind = e.kind AND t.product = e.product`
+
+func (tx *Tx) checkTotals(ctx context.Context, c *LedgerCheck) error {
+	rows, err := tx.QueryContext(ctx, checkTotalsSQL)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var kind, product string
+		var credits, sum float64
+		var entries, counted int64
+		if err := rows.Scan(&kind, &product, &credits, &entries, &sum, &counted); err != nil {
+			return err
+		}
+		c.Totals++
+		if credits != sum || entries != counted {
+			c.mismatch("ledger_totals %s %q: %.0f credits in %d entries; the entries say %.0f in %d",
+				kind, product, credits, entries, sum, counted)
+		}
+	}
+	return rows.Err()
+}

@@ -65,24 +65,81 @@ func runs(t testing.TB, db *sqlite.DB, job string) []sqlite.JobRun {
 
 var slot = time.Date(2026, 11, 25, 3, 15, 0, 0, time.UTC)
 
+// signalStore tells the test when the runner's store calls happen, so the
+// test waits for them instead of for a guessed time.
+type signalStore struct {
+	Store
+	held    chan struct{} // ClaimJobRun found the lease held
+	renewed chan struct{} // RenewJobLease kept the lease
+}
+
+func newSignalStore(s Store) *signalStore {
+	return &signalStore{Store: s, held: make(chan struct{}, 1), renewed: make(chan struct{}, 16)}
+}
+
+func (s *signalStore) ClaimJobRun(ctx context.Context, c sqlite.JobClaim) (int64, error) {
+	id, err := s.Store.ClaimJobRun(ctx, c)
+	if errors.As(err, new(*sqlite.LeaseHeldError)) {
+		notify(s.held)
+	}
+	return id, err
+}
+
+func (s *signalStore) RenewJobLease(ctx context.Context, job, holder string, ttl time.Duration) error {
+	err := s.Store.RenewJobLease(ctx, job, holder, ttl)
+	if err == nil {
+		notify(s.renewed)
+	}
+	return err
+}
+
+// notify signals c without blocking: a signal nobody waits for is dropped.
+func notify(c chan struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
+	}
+}
+
+// receive waits for n signals on c, failing the test after a deadline.
+func receive(t *testing.T, c chan struct{}, n int, what string) {
+	t.Helper()
+	deadline := time.After(10 * time.Second)
+	for range n {
+		select {
+		case <-c:
+		case <-deadline:
+			t.Fatalf("timed out waiting for %s", what)
+		}
+	}
+}
+
+type runResult struct {
+	rep Report
+	err error
+}
+
 func TestRunLease(t *testing.T) {
 	ctx := context.Background()
 	path := tempDB(t)
 	a, b := newRunner(openDB(t, path), "a", nil), newRunner(openDB(t, path), "b", nil)
+	aStore := newSignalStore(a.Store)
+	a.Store = aStore
 	release, started := make(chan struct{}), make(chan struct{})
 	long := Job{Name: "sweep", Run: func(ctx context.Context, _ time.Time) (Result, error) {
 		close(started)
 		<-release
 		return Result{"lots": 1}, nil
 	}}
-	done := make(chan Report)
+	done := make(chan runResult, 1)
 	go func() {
 		rep, err := a.RunNow(ctx, long)
-		require.NoError(t, err)
-		done <- rep
+		done <- runResult{rep, err}
 	}()
 	<-started
-	time.Sleep(2 * a.LeaseTTL) // past the first expiry: only renewal keeps the lease
+	// Renewals come a third of a TTL apart at the soonest, so after four the
+	// lease's first expiry is past: only renewal keeps it.
+	receive(t, aStore.renewed, 4, "the lease's renewals")
 
 	quick := Job{Name: "sweep", Run: func(context.Context, time.Time) (Result, error) { return nil, nil }}
 	_, err := b.RunNow(ctx, quick)
@@ -91,11 +148,15 @@ func TestRunLease(t *testing.T) {
 	require.Contains(t, busy.Error(), "job sweep is running (held by a/")
 
 	b.Wait = 5 * time.Second
-	go func() { time.Sleep(100 * time.Millisecond); close(release) }()
+	bStore := newSignalStore(b.Store)
+	b.Store = bStore
+	go func() { <-bStore.held; close(release) }() // only once b has found the lease held
 	rep, err := b.RunNow(ctx, quick)
 	require.NoError(t, err, "it waits for the run in progress")
 	require.Equal(t, OK, rep.Outcome)
-	require.Equal(t, Result{"lots": 1}, (<-done).Result)
+	first := <-done
+	require.NoError(t, first.err)
+	require.Equal(t, Result{"lots": 1}, first.rep.Result)
 }
 
 func TestRunSlotOnce(t *testing.T) {
@@ -111,17 +172,23 @@ func TestRunSlotOnce(t *testing.T) {
 	for _, r := range runners {
 		r.Wait = 5 * time.Second
 	}
+	const tries = 8
+	errs := make(chan error, tries)
 	var wg sync.WaitGroup
-	for i := range 8 {
+	for i := range tries {
 		r := runners[i%2]
 		wg.Go(func() {
 			_, err := r.Run(ctx, job, slot, false)
-			if err != nil {
-				require.ErrorIs(t, err, sqlite.ErrSlotDone)
-			}
+			errs <- err
 		})
 	}
 	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			require.ErrorIs(t, err, sqlite.ErrSlotDone)
+		}
+	}
 	require.Equal(t, int32(1), ran.Load(), "two processes, eight tries, one run")
 
 	restarted := newRunner(openDB(t, path), "c", nil)
@@ -180,11 +247,10 @@ func TestRunLostLease(t *testing.T) {
 		<-ctx.Done()
 		return nil, ctx.Err()
 	}}
-	done := make(chan Report)
+	done := make(chan runResult, 1)
 	go func() {
 		rep, err := r.Run(ctx, job, slot, false)
-		require.NoError(t, err)
-		done <- rep
+		done <- runResult{rep, err}
 	}()
 	<-started
 	raw, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)")
@@ -194,8 +260,9 @@ func TestRunLostLease(t *testing.T) {
 	require.NoError(t, err)
 
 	select {
-	case rep := <-done:
-		require.Equal(t, Interrupted, rep.Outcome, "a run that lost its lease stops")
+	case res := <-done:
+		require.NoError(t, res.err)
+		require.Equal(t, Interrupted, res.rep.Outcome, "a run that lost its lease stops")
 	case <-time.After(5 * time.Second):
 		t.Fatal("the run went on without its lease")
 	}

@@ -84,19 +84,17 @@ func TestStateFile(t *testing.T) {
 // twice.
 func TestStateLock(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "simulator.json")
+	const runs = 8
+	errs := make(chan error, runs)
 	var wg sync.WaitGroup
-	for range 8 {
-		wg.Go(func() {
-			unlock, err := lockState(path)
-			require.NoError(t, err)
-			defer unlock()
-			st, err := loadState(path)
-			require.NoError(t, err)
-			st.Sold++
-			require.NoError(t, saveState(path, st))
-		})
+	for range runs {
+		wg.Go(func() { errs <- sellOne(path) })
 	}
 	wg.Wait()
+	close(errs)
+	for err := range errs {
+		require.NoError(t, err)
+	}
 	st, err := loadState(path)
 	require.NoError(t, err)
 	require.EqualValues(t, 8, st.Sold)
@@ -108,4 +106,19 @@ func TestStateLock(t *testing.T) {
 	unlock, err := lockState(path)
 	require.NoError(t, err)
 	unlock()
+}
+
+// sellOne is one simulate run's turn at the state: lock, count a sale, save.
+func sellOne(path string) error {
+	unlock, err := lockState(path)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	st, err := loadState(path)
+	if err != nil {
+		return err
+	}
+	st.Sold++
+	return saveState(path, st)
 }

@@ -82,17 +82,23 @@ func TestTokenCache(t *testing.T) {
 func TestTokenConcurrent(t *testing.T) {
 	c := newClock(time.Now())
 	ts, _ := testTokens(t, c.now)
+	const workers, gets = 16, 50
+	errs := make(chan error, workers*gets)
 	var wg sync.WaitGroup
-	for i := range 16 {
+	for i := range workers {
 		wg.Go(func() {
-			for range 50 {
+			for range gets {
 				if i == 0 {
 					c.add(10 * time.Second)
 				}
 				_, err := ts.get()
-				require.NoError(t, err)
+				errs <- err
 			}
 		})
 	}
 	wg.Wait()
+	close(errs)
+	for err := range errs {
+		require.NoError(t, err)
+	}
 }

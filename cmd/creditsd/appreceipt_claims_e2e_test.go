@@ -29,8 +29,8 @@ func pack(id, token string, bought time.Time) devca.TransactionPayload {
 	return p
 }
 
-// lotIDs are the transaction ids of a user's lots.
-func lotIDs(e entitlements.Entitlement) []string {
+// lotTransactionIDs are the transaction ids of a user's lots.
+func lotTransactionIDs(e entitlements.Entitlement) []string {
 	var ids []string
 	for _, l := range e.Credits.Lots {
 		ids = append(ids, l.TransactionID)
@@ -153,7 +153,7 @@ func TestEndToEndAppReceiptClaimsAtMostTheBound(t *testing.T) {
 	a := w.postReceipt("alice", purchases...)
 	require.Equal(t, http.StatusCreated, a.status, a.raw)
 	require.ElementsMatch(t, newest, apple.Asked(), "the newest, once each (Sandbox only), a few at a time")
-	require.ElementsMatch(t, newest, lotIDs(w.entitlement("alice")))
+	require.ElementsMatch(t, newest, lotTransactionIDs(w.entitlement("alice")))
 }
 
 // A receipt is unsigned, so one that names other users' purchases claims
@@ -179,7 +179,7 @@ func TestEndToEndAppReceiptForgedClaimsNothingOfOthers(t *testing.T) {
 
 	a = w.postReceipt("bob", alicesInApp, unboundInApp, fakeappstore.InApp{TransactionID: "5600003", Purchased: now.Add(-3 * time.Hour)})
 	require.Equal(t, http.StatusCreated, a.status, a.raw)
-	require.Equal(t, []string{"5600003"}, lotIDs(w.entitlement("bob")), "his own pack only")
+	require.Equal(t, []string{"5600003"}, lotTransactionIDs(w.entitlement("bob")), "his own pack only")
 
 	// Alice's pack, and the token-less one, are still hers to claim.
 	for _, p := range []devca.TransactionPayload{alices, unbound} {

@@ -95,8 +95,10 @@ var jwsByte = func() (t [256]bool) {
 	return t
 }()
 
-// problem answers err. A verification failure that is retryable (none is
-// today: there are no online checks) is 503, so Apple tries again.
+// problem answers err. A retryable verification failure, a misconfigured
+// Verifier (receipts.CodeConfig), is 503 with the verifier's code: Apple
+// retries, and a retry after the configuration is fixed goes through.
+// Anything else is answered as WriteError maps it.
 func (p *Processor) problem(w http.ResponseWriter, r *http.Request, err error) {
 	var ve *receipts.Error
 	if errors.As(err, &ve) && ve.Retryable() {

@@ -283,18 +283,19 @@ func (tx *Tx) grantPurchaseLot(ctx context.Context, owner string, lot entitlemen
 // kept has it), else nobody yet. A period bought with a token that no
 // user holds yet is kept for it, not given to the subscription's owner:
 // two app accounts on one Apple ID share the subscription's original, and
-// the period the second one bought went to the first unless its buyer had
-// called creditsd before Apple's notification came. A token that is not a
-// UUID is nobody's, and its period goes to the subscription's owner.
+// each period belongs to the account that bought it, whether or not its
+// buyer called creditsd before Apple's notification came. A token that is
+// not a UUID is nobody's, and its period goes to the subscription's owner.
 func (tx *Tx) ownerOf(ctx context.Context, p entitlements.Purchase) (string, error) {
 	owner, err := tx.userByToken(ctx, p.AppAccountToken)
 	if err != nil || owner != "" || p.OriginalTransactionID == p.TransactionID || entitlements.IsToken(p.AppAccountToken) {
 		return owner, err
 	}
-	// The original purchase's owner, else the earliest held period's: rows
-	// of one subscription with different owners (claimed before claims
-	// followed this rule) must not answer by chance. The subscription's own
-	// rows are a handful (see adoptRenewalsSQL for why INDEXED BY).
+	// The original purchase's owner, else the earliest held period's. Rows
+	// of one subscription can have different owners (a period goes to the
+	// account whose token it carries), so the order picks one, never the
+	// row SQLite meets first. The subscription's own rows are a handful
+	// (see adoptRenewalsSQL for why INDEXED BY).
 	err = tx.QueryRowContext(ctx, `SELECT user_id FROM apple_transactions INDEXED BY apple_transactions_original
 		WHERE original_transaction_id = ?1 AND environment = ?2 AND user_id IS NOT NULL
 		ORDER BY transaction_id = ?1 DESC, purchase_date, length(transaction_id), transaction_id LIMIT 1`,
@@ -411,15 +412,16 @@ func (tx *Tx) keepTransactionJWS(ctx context.Context, p entitlements.Purchase) e
 	return err
 }
 
-// refreshPurchase keeps the newest signed version of a transaction (Apple
-// re-signs it for every event; arrival order means nothing). When the newest
-// version revokes a granted pack, the refund applies; when it no longer
-// does (REFUND_REVERSED), the refund is undone; when it revokes another
-// share of the pack than the refund in force, that refund is revised. Until a lot exists, the
-// newest version decides what the purchase earns (g), so a refund that
-// Apple reverses before the lot was granted still grants it; but a plan of
-// unknown_product (the catalog no longer sells it) keeps the earlier plan
-// unless the revocation changed. restored
+// refreshPurchase keeps the newest signed version of a transaction: Apple
+// re-signs it for every event and arrival order means nothing, so an older
+// version changes nothing. Once the purchase has a lot, the newest
+// version's revocation rules it: a revocation applies the refund, a version
+// without one (REFUND_REVERSED) undoes the refund in force, and a
+// revocation of another share of the pack revises it. Until a lot exists,
+// the newest version decides what the purchase earns (g), so a pack whose
+// refund Apple reversed earns its lot; a plan of unknown_product (the
+// catalog does not sell the product) keeps the earlier plan unless the
+// newest version changes whether the purchase is refunded in full. restored
 // reports that this call undid a refund in force: it gave credits back.
 func (tx *Tx) refreshPurchase(ctx context.Context, p entitlements.Purchase, g entitlements.Grant, actor string) (restored bool, err error) {
 	var old struct {

@@ -174,7 +174,7 @@ func TestReadConnStatementRunsAgain(t *testing.T) {
 }
 
 // driverAndReader are two pools on one new database: modernc's driver
-// with the writer's settings, and readConns.
+// with the writer's settings, and a readConnector's.
 func driverAndReader(t *testing.T) (theirs, ours *sql.DB) {
 	path := filepath.Join(t.TempDir(), "pools.db")
 	theirs, err := sql.Open("sqlite", dsn(path))

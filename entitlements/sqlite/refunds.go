@@ -46,8 +46,9 @@ func (tx *Tx) applyRefund(ctx context.Context, transactionID string, percentMill
 	}
 	var expired int64
 	// Before its expiry the sweep has written none of the lot off (unless
-	// the clock was put back since it ran: then the refund bills as it did
-	// before expiredFrom, a rare case not worth a read of every refund).
+	// the clock was put back since it ran: then the refund plans without
+	// what the sweep wrote off, a rare case not worth a read of every
+	// refund).
 	if l.expiresAt.Valid && l.expiresAt.Int64 <= millis(tx.now) {
 		if expired, err = tx.expiredFrom(ctx, l.userID, lotID); err != nil {
 			return err

@@ -55,15 +55,3 @@ func (c *chainCache) add(k chainKey) {
 	}
 	c.m[k] = struct{}{}
 }
-
-func (c *chainCache) len() int {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	return len(c.m)
-}
-
-func (c *chainCache) clear() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.m = nil
-}

@@ -107,3 +107,18 @@ func TestVerifierConcurrent(t *testing.T) {
 		require.NoError(t, err)
 	}
 }
+
+// len and clear are what the tests read and reset of a chainCache; the
+// Verifier needs only has and add.
+
+func (c *chainCache) len() int {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return len(c.m)
+}
+
+func (c *chainCache) clear() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.m = nil
+}

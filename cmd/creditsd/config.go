@@ -184,20 +184,11 @@ func withoutPath(err error) error {
 	return err
 }
 
-// ParseConfig decodes one YAML document over DefaultConfig. Unknown keys are
-// errors. ${NAME} in a string value is replaced by getenv(NAME), so secrets
-// can stay out of the file; an unset or empty variable is an error rather
-// than a silently empty secret. Only the ${NAME} form is expanded, so a
-// literal "$" needs no escaping.
-func ParseConfig(r io.Reader, getenv func(string) string) (Config, error) {
-	data, err := io.ReadAll(r)
-	if err != nil {
-		return Config{}, &ConfigError{Err: err}
-	}
-	return parseConfig(data, getenv)
-}
-
-// parseConfig is ParseConfig on a document already read.
+// parseConfig decodes one YAML document over DefaultConfig. Unknown keys
+// are errors. ${NAME} in a string value is replaced by getenv(NAME), so
+// secrets can stay out of the file; an unset or empty variable is an error
+// rather than a silently empty secret. Only the ${NAME} form is expanded,
+// so a literal "$" needs no escaping.
 func parseConfig(data []byte, getenv func(string) string) (Config, error) {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {

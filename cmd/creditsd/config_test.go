@@ -131,33 +131,33 @@ func TestParseConfig(t *testing.T) {
 		// A value with YAML syntax in it stays one string: expansion
 		// happens after decoding, so a secret cannot inject keys.
 		secret := "x: y\nlisten: 0.0.0.0:1 # ${HOME} 0123456789abcdef"
-		c, err := ParseConfig(strings.NewReader("auth:\n  hs256_secret: ${S}\n"), func(string) string { return secret })
+		c, err := parseConfig([]byte("auth:\n  hs256_secret: ${S}\n"), func(string) string { return secret })
 		require.NoError(t, err)
 		require.Equal(t, secret, c.Auth.HS256Secret)
 		require.Equal(t, "127.0.0.1:8080", c.Listen)
 	})
 	t.Run("OnlyBracedReferences", func(t *testing.T) {
-		c, err := ParseConfig(strings.NewReader("auth:\n  hs256_secret: a$b$$c${S}\n"), func(string) string { return "!" })
+		c, err := parseConfig([]byte("auth:\n  hs256_secret: a$b$$c${S}\n"), func(string) string { return "!" })
 		require.NoError(t, err)
 		require.Equal(t, "a$b$$c!", c.Auth.HS256Secret)
 	})
 	t.Run("InlinedSectionKey", func(t *testing.T) {
 		// A job's section inlines its schedule and enabled keys: the key
 		// named was jobs.reconcile..schedule.
-		_, err := ParseConfig(strings.NewReader("jobs:\n  reconcile:\n    schedule: ${NOPE}\n"), nil)
+		_, err := parseConfig([]byte("jobs:\n  reconcile:\n    schedule: ${NOPE}\n"), nil)
 		require.ErrorContains(t, err, "config: jobs.reconcile.schedule: ${NOPE} is not set")
 	})
 	t.Run("NilGetenv", func(t *testing.T) {
-		_, err := ParseConfig(strings.NewReader("database: ${DB}\n"), nil)
+		_, err := parseConfig([]byte("database: ${DB}\n"), nil)
 		require.ErrorContains(t, err, "config: database: ${DB} is not set")
 	})
 	t.Run("ValueNotEchoed", func(t *testing.T) {
-		_, err := ParseConfig(strings.NewReader("apple:\n  app_apple_id: hunter2\n"), nil)
+		_, err := parseConfig([]byte("apple:\n  app_apple_id: hunter2\n"), nil)
 		require.Error(t, err)
 		require.NotContains(t, err.Error(), "hunter2")
 	})
 	t.Run("ErrorsAreConfigErrors", func(t *testing.T) {
-		_, err := ParseConfig(strings.NewReader("listne: x\nlog: {levl: debug}\n"), nil)
+		_, err := parseConfig([]byte("listne: x\nlog: {levl: debug}\n"), nil)
 		var ce *ConfigError
 		require.ErrorAs(t, err, &ce)
 		require.Equal(t, "listne", ce.Key)

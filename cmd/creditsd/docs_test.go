@@ -190,7 +190,7 @@ func TestDocsExampleConfig(t *testing.T) {
 		"CREDITSD_APPSTORE_KEY_FILE": p8,
 	}
 	getenv := func(name string) string { return env[name] }
-	c, err := ParseConfig(strings.NewReader(example), getenv)
+	c, err := parseConfig([]byte(example), getenv)
 	require.NoError(t, err)
 	_, err = c.Resolve()
 	require.NoError(t, err)

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"time"
 
 	"github.com/creditsd/creditsd/receipts/devca/simulator"
@@ -72,7 +73,8 @@ func loadState(path string) (*simulator.State, error) {
 }
 
 // saveState writes st to path through a temporary file and a rename, so
-// that a crash leaves the old state or the new one, never half of one.
+// that a crash leaves the old state or the new one, never half of one: the
+// file is synced before the rename, and the directory after it.
 func saveState(path string, st *simulator.State) error {
 	data, err := json.MarshalIndent(st, "", "  ")
 	if err != nil {
@@ -87,11 +89,33 @@ func saveState(path string, st *simulator.State) error {
 		tmp.Close()
 		return fmt.Errorf("simulator state: %w", err)
 	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return fmt.Errorf("simulator state: %w", err)
+	}
 	if err := tmp.Close(); err != nil {
 		return fmt.Errorf("simulator state: %w", err)
 	}
 	if err := os.Rename(tmp.Name(), path); err != nil {
 		return fmt.Errorf("simulator state: %w", err)
 	}
+	if err := syncDir(filepath.Dir(path)); err != nil {
+		return fmt.Errorf("simulator state: %w", err)
+	}
 	return nil
+}
+
+// syncDir makes a rename in dir durable. Windows cannot sync a directory,
+// so there the rename is left to the file system. devca keeps its own copy:
+// receipts exports no file helpers for cmd.
+func syncDir(dir string) error {
+	if runtime.GOOS == "windows" {
+		return nil
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
 }

@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"time"
 )
 
@@ -43,6 +44,9 @@ func (ca *CA) Save(dir string) error {
 			return err
 		}
 	}
+	if err := syncDir(dir); err != nil {
+		return fmt.Errorf("devca: %w", err)
+	}
 	return nil
 }
 
@@ -73,6 +77,9 @@ func (ca *CA) files() ([]file, error) {
 
 // writeFile writes via a temporary file and rename, so a crash never leaves
 // a half-written key, and sets mode even when the file already existed.
+// The data is synced before the rename: otherwise a crash can leave the new
+// name on a file whose data never reached the disk. The caller syncs the
+// directory, to make the renames durable.
 func writeFile(path string, data []byte, mode os.FileMode) error {
 	tmp, err := os.CreateTemp(filepath.Dir(path), ".devca-*")
 	if err != nil {
@@ -87,6 +94,10 @@ func writeFile(path string, data []byte, mode os.FileMode) error {
 		tmp.Close()
 		return fmt.Errorf("devca: %w", err)
 	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return fmt.Errorf("devca: %w", err)
+	}
 	if err := tmp.Close(); err != nil {
 		return fmt.Errorf("devca: %w", err)
 	}
@@ -94,6 +105,20 @@ func writeFile(path string, data []byte, mode os.FileMode) error {
 		return fmt.Errorf("devca: %w", err)
 	}
 	return nil
+}
+
+// syncDir makes the renames in dir durable. Windows cannot sync a
+// directory, so there the renames are left to the file system.
+func syncDir(dir string) error {
+	if runtime.GOOS == "windows" {
+		return nil
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
 }
 
 func certPEM(c *x509.Certificate) []byte {

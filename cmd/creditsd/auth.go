@@ -374,6 +374,9 @@ func (k keyring) methods() []string {
 	return m
 }
 
+// minRSABits is the smallest RSA modulus that verifies RS256 tokens.
+const minRSABits = 2048
+
 // add files key under its algorithm, refusing curves and sizes that are
 // not ES256 or a safe RS256.
 func (k *keyring) add(key any, kid string) error {
@@ -384,8 +387,10 @@ func (k *keyring) add(key any, kid string) error {
 		}
 		k.ec = append(k.ec, publicKey{kid, key})
 	case *rsa.PublicKey:
-		if key.Size() < 2048/8 {
-			return fmt.Errorf("a %d-bit RSA key; want at least 2048 bits", key.Size()*8)
+		// By the modulus's bits: Size rounds up to whole bytes, so it
+		// would take a 2041-bit key for 2048.
+		if bits := key.N.BitLen(); bits < minRSABits {
+			return fmt.Errorf("a %d-bit RSA key; want at least %d bits", bits, minRSABits)
 		}
 		k.rsa = append(k.rsa, publicKey{kid, key})
 	default:
@@ -470,7 +475,7 @@ func (k *keyring) addJWKS(path string) error {
 			err = k.add(key, j.Kid)
 		}
 		if err != nil {
-			return fmt.Errorf("keys[%d]: %w", i, err)
+			return fmt.Errorf("keys[%d] (kid %q): %w", i, j.Kid, err)
 		}
 		n++
 	}

@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"math"
+	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -214,6 +215,31 @@ func TestAuthenticateOneHeader(t *testing.T) {
 	r.Header.Add("Authorization", "Bearer x")
 	_, err = k.hs.Authenticate(r)
 	require.Equal(t, "invalid_token", entitlements.ErrorCode(err))
+}
+
+// An RSA key in a JWKS needs a modulus of 2048 bits: a shorter one stops
+// the start, naming its kid. 2041 bits fill the same 256 bytes as 2048.
+func TestJWKSRefusesShortRSAKeys(t *testing.T) {
+	modulus := func(bits uint) string {
+		n := new(big.Int).Lsh(big.NewInt(1), bits-1)
+		return base64.RawURLEncoding.EncodeToString(n.Add(n, big.NewInt(1)).Bytes())
+	}
+	load := func(keys ...map[string]string) error {
+		data, err := json.Marshal(map[string]any{"keys": keys})
+		require.NoError(t, err)
+		path := filepath.Join(t.TempDir(), "jwks.json")
+		require.NoError(t, os.WriteFile(path, data, 0o600))
+		_, err = NewAuthenticator(AuthConfig{JWKSFile: path, Leeway: "30s"})
+		return err
+	}
+	full := map[string]string{"kty": "RSA", "kid": "full", "n": modulus(2048), "e": "AQAB"}
+	short := map[string]string{"kty": "RSA", "kid": "short", "n": modulus(2041), "e": "AQAB"}
+	require.NoError(t, load(full))
+	err := load(full, short)
+	var ce *ConfigError
+	require.ErrorAs(t, err, &ce)
+	require.Equal(t, "auth.jwks_file", ce.Key)
+	require.ErrorContains(t, err, `keys[1] (kid "short"): a 2041-bit RSA key; want at least 2048 bits`)
 }
 
 // TestDefaultLeewayRefusesExpiredTokens: with auth as DefaultConfig leaves

@@ -42,12 +42,27 @@ func jobsCommand(ctx context.Context, args []string, getenv func(string) string,
 	if err != nil {
 		return err
 	}
-	i := slices.IndexFunc(set, func(j jobs.Job) bool { return j.Name == name })
-	rep, err := a.runner().RunNow(ctx, set[i])
+	j, err := pickJob(set, name)
+	if err != nil {
+		return err
+	}
+	rep, err := a.runner().RunNow(ctx, j)
 	if err != nil {
 		return fmt.Errorf("jobs run %s: %w", name, err)
 	}
 	return report(stdout, rep)
+}
+
+// pickJob is the job of set named name. Job names live in three lists,
+// jobNames, the configured jobs (config_jobs.go) and their work (jobSet),
+// and TestJobListsAgree keeps them in step; should they drift, this says
+// so instead of indexing out of range or running a nil Func.
+func pickJob(set []jobs.Job, name string) (jobs.Job, error) {
+	i := slices.IndexFunc(set, func(j jobs.Job) bool { return j.Name == name })
+	if i < 0 || set[i].Run == nil {
+		return jobs.Job{}, fmt.Errorf("job %q has no configuration or no work in this binary: its job lists disagree", name)
+	}
+	return set[i], nil
 }
 
 // report prints a manual run's outcome, e.g. "expiry-sweep: ok

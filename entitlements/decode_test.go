@@ -5,7 +5,6 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -15,11 +14,11 @@ func TestDecodeJSON(t *testing.T) {
 		Seconds int64 `json:"seconds"`
 	}
 	type body struct {
-		Key     string     `json:"key"`
-		Credits int64      `json:"credits"`
-		Tags    []inner    `json:"tags"`
-		Inner   *inner     `json:"inner"`
-		Expires *time.Time `json:"expires_at"`
+		Key     string       `json:"key"`
+		Credits int64        `json:"credits"`
+		Tags    []inner      `json:"tags"`
+		Inner   *inner       `json:"inner"`
+		Expires *requestTime `json:"expires_at"`
 	}
 	for name, tc := range map[string]struct {
 		body string
@@ -41,6 +40,8 @@ func TestDecodeJSON(t *testing.T) {
 		"expires_at a date alone":           {`{"key":"a","expires_at":"2030-01-01"}`, "invalid_expires_at"},
 		"expires_at no such day":            {`{"key":"a","expires_at":"2030-02-30T00:00:00Z"}`, "invalid_expires_at"},
 		"expires_at a number":               {`{"key":"a","expires_at":5}`, "invalid_expires_at"},
+		"expires_at an object":              {`{"key":"a","expires_at":{}}`, "invalid_expires_at"},
+		"expires_at null":                   {`{"key":"a","expires_at":null}`, ""},
 		"expires_at in RFC 3339":            {`{"key":"a","expires_at":"2030-01-01T00:00:00+02:00"}`, ""},
 		"trailing data":                     {`{"key":"a"} {}`, "invalid_body"},
 		"unfinished":                        {`{"key":`, "invalid_body"},

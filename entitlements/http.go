@@ -180,7 +180,7 @@ func DecodeJSON(r *http.Request, v any) error {
 	}
 	var tooBig *http.MaxBytesError
 	var wrongType *json.UnmarshalTypeError
-	var badTime *time.ParseError
+	var badTime *requestTimeError
 	switch {
 	case errors.As(err, &tooBig):
 		return Errorf(KindTooLarge, "body_too_large", "the body exceeds %d bytes", MaxBodyBytes)
@@ -188,16 +188,41 @@ func DecodeJSON(r *http.Request, v any) error {
 		return Errorf(KindInvalid, "invalid_body", "the body is empty; a JSON object is required")
 	case errors.As(err, &wrongType):
 		return fieldTypeError(wrongType)
-	case errors.As(err, &badTime), err != nil && strings.HasPrefix(err.Error(), "Time.UnmarshalJSON"):
+	case errors.As(err, &badTime):
 		// expires_at is the only time a request carries (grants, tiers).
-		// For a value that is not a JSON string time.Time returns an
-		// untyped error, so its text is what there is to match.
 		return Errorf(KindInvalid, "invalid_expires_at", "expires_at must be an RFC 3339 time, e.g. 2027-01-01T00:00:00Z")
 	case err != nil:
 		return Errorf(KindInvalid, "invalid_body", "the body is not the expected JSON object: %v", err)
 	}
 	return nil
 }
+
+// requestTime is a time a request body carries. It decodes as time.Time
+// does, but fails with a *requestTimeError, so that DecodeJSON knows a bad
+// time by its type: time.Time's own error for a value that is not a JSON
+// string has none.
+type requestTime struct{ time.Time }
+
+func (t *requestTime) UnmarshalJSON(b []byte) error {
+	if err := t.Time.UnmarshalJSON(b); err != nil {
+		return &requestTimeError{err}
+	}
+	return nil
+}
+
+// ptr is the time, or nil for a time the body left out.
+func (t *requestTime) ptr() *time.Time {
+	if t == nil {
+		return nil
+	}
+	return &t.Time
+}
+
+// requestTimeError is a value that is not an RFC 3339 time in a JSON string.
+type requestTimeError struct{ err error }
+
+func (e *requestTimeError) Error() string { return e.err.Error() }
+func (e *requestTimeError) Unwrap() error { return e.err }
 
 // fieldTypeError names a field given a value of the wrong JSON type in the
 // client's words, not Go's: credits of 1.5 (or 1.0, or 1e1, which Go will

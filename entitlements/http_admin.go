@@ -11,10 +11,10 @@ import (
 
 // grantBody is POST /v1/users/{user_id}/grants.
 type grantBody struct {
-	IdempotencyKey string     `json:"idempotency_key"`
-	Credits        int64      `json:"credits"`
-	ExpiresAt      *time.Time `json:"expires_at"`
-	Reason         string     `json:"reason"`
+	IdempotencyKey string       `json:"idempotency_key"`
+	Credits        int64        `json:"credits"`
+	ExpiresAt      *requestTime `json:"expires_at"`
+	Reason         string       `json:"reason"`
 }
 
 // grantAnswer is the answer to a grant.
@@ -129,9 +129,9 @@ func pageParams(r *http.Request) (before int64, limit int, err error) {
 // tierBody is PUT /v1/users/{user_id}/tier: a tier granted outside the App
 // Store (a web subscription), until expires_at; tier free clears it.
 type tierBody struct {
-	Tier      string     `json:"tier"`
-	ExpiresAt *time.Time `json:"expires_at"`
-	Reason    string     `json:"reason"`
+	Tier      string       `json:"tier"`
+	ExpiresAt *requestTime `json:"expires_at"`
+	Reason    string       `json:"reason"`
 }
 
 // PutTier sets a user's tier override and answers the entitlement.
@@ -146,7 +146,7 @@ func (h *Handler) PutTier(w http.ResponseWriter, r *http.Request) {
 	}
 	if err == nil {
 		var st UserState
-		if st, err = h.Store.SetTier(r.Context(), userID, h.Tokens.Token(userID), b.Tier, b.ExpiresAt, b.Reason, actor); err == nil {
+		if st, err = h.Store.SetTier(r.Context(), userID, h.Tokens.Token(userID), b.Tier, b.ExpiresAt.ptr(), b.Reason, actor); err == nil {
 			WriteJSON(w, r, h.Log, http.StatusOK, Compute(st, h.Allowance))
 			return
 		}
@@ -159,7 +159,7 @@ func (h *Handler) checkTier(b tierBody) error {
 		return Errorf(KindInvalid, "unknown_tier", "tier %q: want one of %v", b.Tier, keys(h.Allowance.Tiers))
 	}
 	if b.ExpiresAt != nil {
-		if err := checkExpiry(*b.ExpiresAt, h.Now()); err != nil {
+		if err := checkExpiry(b.ExpiresAt.Time, h.Now()); err != nil {
 			return err
 		}
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -22,9 +23,8 @@ func recoverPanics(log *slog.Logger, next http.Handler) http.Handler {
 					panic(http.ErrAbortHandler) // net/http's quiet abort, also when the store re-raised it wrapped
 				}
 				log.ErrorContext(r.Context(), "handler panicked", "method", r.Method, "path", r.URL.Path, "panic", v)
-				entitlements.WriteProblem(w, entitlements.Problem{Type: "urn:creditsd:problem:internal",
-					Title: "Internal Server Error", Status: http.StatusInternalServerError,
-					Detail: "the service could not complete the request; it was logged", Code: "internal"})
+				// No logger: the line above logged it, with the panic's value.
+				entitlements.WriteError(w, r, nil, fmt.Errorf("handler panicked: %v", v))
 			}
 		}()
 		next.ServeHTTP(w, r)

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -27,4 +28,20 @@ func TestRecoverPanicsLetsAbortsThrough(t *testing.T) {
 	rec := serve("a bug")
 	require.Equal(t, http.StatusInternalServerError, rec.Code)
 	require.Contains(t, rec.Body.String(), `"code":"internal"`)
+}
+
+// A panic's answer, byte for byte, and one log line for it: the panic
+// with its value, not a second "request failed".
+func TestRecoverPanicsAnswer(t *testing.T) {
+	var logs strings.Builder
+	h := recoverPanics(slog.New(slog.NewTextHandler(&logs, nil)), http.HandlerFunc(func(http.ResponseWriter, *http.Request) { panic("a bug") }))
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
+	require.Equal(t, http.StatusInternalServerError, rec.Code)
+	require.Equal(t, "application/problem+json", rec.Header().Get("Content-Type"))
+	require.Equal(t, `{"type":"urn:creditsd:problem:internal","title":"Internal Server Error","status":500,`+
+		`"detail":"the service could not complete the request; it was logged","code":"internal"}`+"\n", rec.Body.String())
+	require.Equal(t, 1, strings.Count(logs.String(), "\n"), logs.String())
+	require.Contains(t, logs.String(), `msg="handler panicked"`)
+	require.Contains(t, logs.String(), `panic="a bug"`)
 }

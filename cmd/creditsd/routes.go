@@ -68,9 +68,8 @@ func healthz(w http.ResponseWriter, r *http.Request) {
 func (a *app) readyz(w http.ResponseWriter, r *http.Request) {
 	if err := a.db.Ping(r.Context()); err != nil {
 		a.log.Warn("not ready", "err", err)
-		entitlements.WriteProblem(w, entitlements.Problem{Type: "urn:creditsd:problem:not_ready", Title: "Service Unavailable",
-			Status: http.StatusServiceUnavailable, Detail: "the database does not answer, or this binary may not write to it (see the log)",
-			Code: "not_ready"})
+		entitlements.WriteError(w, r, a.log, entitlements.Errorf(entitlements.KindUnavailable, "not_ready",
+			"the database does not answer, or this binary may not write to it (see the log)"))
 		return
 	}
 	entitlements.WriteJSON(w, r, a.log, http.StatusOK, map[string]string{"status": "ready"})

@@ -103,7 +103,7 @@ func (p *Processor) problem(w http.ResponseWriter, r *http.Request, err error) {
 	var ve *receipts.Error
 	if errors.As(err, &ve) && ve.Retryable() {
 		pr := entitlements.ProblemFor(r, p.Log, err)
-		pr.Status = http.StatusServiceUnavailable
+		pr.Status, pr.Title = http.StatusServiceUnavailable, http.StatusText(http.StatusServiceUnavailable)
 		entitlements.WriteProblem(w, pr)
 		return
 	}

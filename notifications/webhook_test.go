@@ -235,3 +235,24 @@ func TestWebhookAnswers5xxOnlyWhenItCouldNotRecord(t *testing.T) {
 	require.Equal(t, "internal", p.Code)
 	require.NotContains(t, p.Detail, "disk", "internal errors are logged, not sent")
 }
+
+// TestWebhookAnswers503WhileTheVerifierIsMisconfigured: a Verifier that
+// cannot verify anything (here no bundle id) is the service's fault, not
+// the body's: 503, so that Apple retries once it is fixed, with a title
+// that names that status.
+func TestWebhookAnswers503WhileTheVerifierIsMisconfigured(t *testing.T) {
+	f := newFixture(t)
+	pr := f.processor(f.db)
+	pr.Verifier = &receipts.Verifier{Roots: []*x509.Certificate{f.ca.Root}, Environments: []string{receipts.Sandbox}}
+	srv := httptest.NewServer(pr)
+	defer srv.Close()
+	b, _ := json.Marshal(map[string]string{"signedPayload": f.notification("m-1", "ONE_TIME_CHARGE", "tx-m", "credits10", "alice")})
+	resp, err := http.Post(srv.URL, "application/json", strings.NewReader(string(b)))
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	require.Equal(t, http.StatusServiceUnavailable, resp.StatusCode)
+	var p entitlements.Problem
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&p))
+	require.Equal(t, entitlements.Problem{Type: "urn:creditsd:problem:verifier_misconfigured", Title: "Service Unavailable",
+		Status: http.StatusServiceUnavailable, Detail: p.Detail, Code: "verifier_misconfigured"}, p)
+}

@@ -34,6 +34,9 @@ func (a *app) jobSet(standalone bool) ([]jobs.Job, error) {
 	}
 	set := make([]jobs.Job, 0, len(js.plans))
 	for _, p := range js.plans {
+		if work[p.name] == nil {
+			return nil, fmt.Errorf("job %s has no work", p.name) // the lists drifted: serve refuses to start
+		}
 		set = append(set, jobs.Job{Name: p.name, Schedule: p.schedule, Enabled: p.enabled, Run: work[p.name]})
 	}
 	return set, nil

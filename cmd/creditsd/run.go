@@ -33,6 +33,7 @@ commands:
   serve [--config FILE] [--listen ADDR]
                                      run the HTTP API, the webhook and the job scheduler
   jobs run NAME [--config FILE]      run one job now (expiry-sweep, daily-reset, reconcile, consumption-answers)
+  ledger check [--config FILE]       rebuild every balance from the ledger's entries; exit 1 on a mismatch
   simulate ACTION [flags]            a local App Store: sign purchases, refunds and renewals with the
                                      development CA and send them to the webhook (purchase, refund,
                                      refund-reversed, subscribe, renew, expire, consumption-request, test)
@@ -62,6 +63,8 @@ func dispatch(ctx context.Context, args []string, getenv func(string) string, st
 		return serveCommand(ctx, rest, getenv, stdout, stderr)
 	case "jobs":
 		return jobsCommand(ctx, rest, getenv, stdout, stderr)
+	case "ledger":
+		return ledgerCommand(ctx, rest, getenv, stdout, stderr)
 	case "simulate":
 		return simulateCommand(ctx, rest, getenv, stdout, stderr)
 	case "token":

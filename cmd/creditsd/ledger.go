@@ -1,0 +1,59 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+)
+
+// errLedgerMismatch is `ledger check`'s failure: its lines say what.
+var errLedgerMismatch = errors.New("the ledger does not rebuild every figure stored beside it")
+
+// ledgerCommand is `creditsd ledger check`: rebuild, from the append-only
+// entries, every figure stored beside them (lots' remaining, debts, the
+// kept days' allowance counters, ledger_totals), print each that differs,
+// and fail if any does. It reads one snapshot and writes nothing, so it
+// may run beside a live server; it reads every entry several times.
+func ledgerCommand(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) (err error) {
+	fs, configPath := newFlagSet("ledger", stderr)
+	rest, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(rest) != 1 || rest[0] != "check" {
+		return usageError{"usage: creditsd ledger check [--config FILE]"}
+	}
+	a, err := openApp(ctx, *configPath, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, a.close()) }()
+	c, err := a.db.CheckLedger(ctx)
+	if err != nil {
+		return fmt.Errorf("ledger check: %w", err)
+	}
+	for _, m := range c.Mismatches {
+		if _, err := fmt.Fprintln(stdout, m); err != nil {
+			return err
+		}
+	}
+	verdict := "ok"
+	if c.Found > 0 {
+		verdict = fmt.Sprintf("%d mismatch", c.Found)
+		if c.Found > 1 {
+			verdict += "es"
+		}
+		if int64(len(c.Mismatches)) < c.Found {
+			verdict += fmt.Sprintf(" (the first %d listed)", len(c.Mismatches))
+		}
+	}
+	if _, err := fmt.Fprintf(stdout, "ledger check: %d lots, %d users, %d allowance counters, %d totals: %s\n",
+		c.Lots, c.Users, c.AllowanceCounters, c.Totals, verdict); err != nil {
+		return err
+	}
+	if c.Found > 0 {
+		return errLedgerMismatch
+	}
+	return nil
+}

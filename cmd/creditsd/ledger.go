@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
+
+	"github.com/creditsd/creditsd/entitlements/sqlite"
 )
 
 // errLedgerMismatch is `ledger check`'s failure: its lines say what.
@@ -13,8 +16,10 @@ var errLedgerMismatch = errors.New("the ledger does not rebuild every figure sto
 // ledgerCommand is `creditsd ledger check`: rebuild, from the append-only
 // entries, every figure stored beside them (lots' remaining, debts, the
 // kept days' allowance counters, ledger_totals), print each that differs,
-// and fail if any does. It reads one snapshot and writes nothing, so it
-// may run beside a live server; it reads every entry several times.
+// and fail if any does. It opens the database read-only, neither creating
+// nor migrating it, and reads one snapshot, so it may run beside a live
+// server without taking its write lock; it reads every entry several
+// times.
 func ledgerCommand(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) (err error) {
 	fs, configPath := newFlagSet("ledger", stderr)
 	rest, err := parseFlags(fs, args)
@@ -24,12 +29,26 @@ func ledgerCommand(ctx context.Context, args []string, getenv func(string) strin
 	if len(rest) != 1 || rest[0] != "check" {
 		return usageError{"usage: creditsd ledger check [--config FILE]"}
 	}
-	a, err := openApp(ctx, *configPath, getenv, stderr)
+	s, notes, err := loadSettings(*configPath, getenv)
 	if err != nil {
 		return err
 	}
-	defer func() { err = errors.Join(err, a.close()) }()
-	c, err := a.db.CheckLedger(ctx)
+	log := newLogger(s.Config.Log, stderr)
+	for _, n := range notes {
+		log.Warn(n)
+	}
+	js, err := s.Config.Jobs.resolve(s.Allowance.Location)
+	if err != nil {
+		return err
+	}
+	db, err := sqlite.OpenReadOnly(ctx, s.Config.Database)
+	if err != nil {
+		return fmt.Errorf("ledger check: %w", err)
+	}
+	defer func() { err = errors.Join(err, db.Close()) }()
+	// The daily reset prunes the counters of the days before its kept ones.
+	keptFrom := s.Allowance.Day(time.Now()).KeyBefore(js.keepDays)
+	c, err := db.CheckLedger(ctx, keptFrom)
 	if err != nil {
 		return fmt.Errorf("ledger check: %w", err)
 	}

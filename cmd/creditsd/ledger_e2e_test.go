@@ -3,6 +3,7 @@ package main
 import (
 	"database/sql"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -41,4 +42,16 @@ func TestLedgerCheckEndToEnd(t *testing.T) {
 
 	_, _, code = cli(t, "", nil, "ledger", "verify", "--config", w.config)
 	require.Equal(t, 2, code, "a usage error")
+
+	// A mistyped database path fails; it is neither created nor called whole.
+	base, err := os.ReadFile(w.config)
+	require.NoError(t, err)
+	typo := filepath.Join(w.dir, "typo.db")
+	config := filepath.Join(w.dir, "typo.yaml")
+	edited := strings.Replace(string(base), filepath.Join(w.dir, "creditsd.db"), typo, 1)
+	require.NotEqual(t, string(base), edited)
+	require.NoError(t, os.WriteFile(config, []byte(edited), 0o600))
+	out, errOut, code = cli(t, "", nil, "ledger", "check", "--config", config)
+	require.Equal(t, 1, code, out+errOut)
+	require.NoFileExists(t, typo)
 }

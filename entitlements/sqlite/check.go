@@ -31,18 +31,19 @@ func (c *LedgerCheck) mismatch(format string, args ...any) {
 //   - a user's debt is minus her debt entries, less debt_paid and the
 //     lot-less refund_reversed ones;
 //   - a day's allowance counter is minus that day's lot-less spend and
-//     reverse entries (the daily reset prunes old days' counters, oldest
-//     day first, so a day's entries without a counter count only after
-//     the oldest day still kept);
+//     reverse entries; from the day keptFrom on (a YYYY-MM-DD key), every
+//     day with such entries has its counters. The daily reset prunes the
+//     counters of the days before it ("" when none are pruned);
 //   - ledger_totals is the entries' sums by kind and product.
 //
 // It reads one snapshot on a read connection, so it runs beside a live
 // server and writes nothing; it reads every entry several times.
-func (db *DB) CheckLedger(ctx context.Context) (LedgerCheck, error) {
+func (db *DB) CheckLedger(ctx context.Context, keptFrom string) (LedgerCheck, error) {
 	var c LedgerCheck
 	err := db.view(ctx, func(tx *Tx) error {
 		for _, check := range []func(context.Context, *LedgerCheck) error{
-			tx.checkLots, tx.checkDebts, tx.checkAllowance, tx.checkTotals,
+			tx.checkLots, tx.checkDebts, tx.checkTotals,
+			func(ctx context.Context, c *LedgerCheck) error { return tx.checkAllowance(ctx, c, keptFrom) },
 		} {
 			if err := check(ctx, &c); err != nil {
 				return err
@@ -107,14 +108,21 @@ func (tx *Tx) checkDebts(ctx context.Context, c *LedgerCheck) error {
 	return rows.Err()
 }
 
-// checkAllowance compares each kept day's counters with that day's
-// allowance entries, a day at a time, through the entries' index by day.
-func (tx *Tx) checkAllowance(ctx context.Context, c *LedgerCheck) error {
-	days, err := tx.allowanceDays(ctx)
-	if err != nil || len(days) == 0 {
+// checkAllowance compares each day's counters with that day's allowance
+// entries, a day at a time, through the entries' index by day: every
+// counter kept, and every user with entries on a day from keptFrom on.
+func (tx *Tx) checkAllowance(ctx context.Context, c *LedgerCheck, keptFrom string) error {
+	rows, err := tx.QueryContext(ctx, `SELECT DISTINCT day FROM allowance_usage
+		UNION SELECT DISTINCT allowance_day FROM entries WHERE allowance_day >= ?1 AND allowance_day != ''
+		ORDER BY 1`, keptFrom)
+	if err != nil {
 		return err
 	}
-	for i, day := range days {
+	days, err := scanNames(rows)
+	if err != nil {
+		return err
+	}
+	for _, day := range days {
 		counters, err := tx.dayUsage(ctx, `SELECT user_id, used FROM allowance_usage WHERE day = ?`, day)
 		if err != nil {
 			return err
@@ -130,8 +138,8 @@ func (tx *Tx) checkAllowance(ctx context.Context, c *LedgerCheck) error {
 				c.mismatch("allowance of user %s on %s: used %d; her entries say %d", user, day, used, spent[user])
 			}
 		}
-		if i == 0 {
-			continue // the day the reset may be pruning: its missing counters are expected
+		if day < keptFrom {
+			continue // pruned, or being pruned: its missing counters are expected
 		}
 		for user, n := range spent {
 			if _, kept := counters[user]; !kept && n != 0 {
@@ -140,23 +148,6 @@ func (tx *Tx) checkAllowance(ctx context.Context, c *LedgerCheck) error {
 		}
 	}
 	return nil
-}
-
-// allowanceDays are the days whose counters are kept and the later days
-// with allowance entries, oldest first; none when no counter is kept.
-func (tx *Tx) allowanceDays(ctx context.Context) ([]string, error) {
-	var oldest string
-	err := tx.QueryRowContext(ctx, `SELECT COALESCE(MIN(day), '') FROM allowance_usage`).Scan(&oldest)
-	if err != nil || oldest == "" {
-		return nil, err
-	}
-	rows, err := tx.QueryContext(ctx, `SELECT DISTINCT day FROM allowance_usage
-		UNION SELECT DISTINCT allowance_day FROM entries WHERE allowance_day >= ?1 AND allowance_day != ''
-		ORDER BY 1`, oldest)
-	if err != nil {
-		return nil, err
-	}
-	return scanNames(rows)
 }
 
 // dayUsage is query's (user_id, credits) rows for day, by user.

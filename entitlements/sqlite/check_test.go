@@ -3,6 +3,8 @@ package sqlite
 import (
 	"context"
 	"fmt"
+	"path"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -24,7 +26,7 @@ func checkedLedger(t *testing.T) (*DB, string) {
 		_, _, _, err := db.Spend(ctx, spendReq(req.user, req.key, req.credits))
 		require.NoError(t, err)
 	}
-	c, err := db.CheckLedger(ctx)
+	c, err := db.CheckLedger(ctx, "")
 	require.NoError(t, err)
 	require.Zero(t, c.Found, c.Mismatches)
 	require.Equal(t, int64(2), c.Lots)
@@ -51,7 +53,7 @@ func TestCheckLedgerNamesEveryFigureItCannotRebuild(t *testing.T) {
 			require.NoError(t, err)
 			_, err = writeExec(db, tc.edit)
 			require.NoError(t, err)
-			c, err := db.CheckLedger(context.Background())
+			c, err := db.CheckLedger(context.Background(), "")
 			require.NoError(t, err)
 			want := tc.want
 			if name == "a lot's remaining" {
@@ -63,10 +65,10 @@ func TestCheckLedgerNamesEveryFigureItCannotRebuild(t *testing.T) {
 	}
 }
 
-// TestCheckLedgerKnowsThePrunedDays: the daily reset prunes old days'
-// counters, oldest first; their entries stay and are no mismatch, nor are
-// the missing counters of the oldest day still kept (a prune part done),
-// but a later day's missing counter is.
+// TestCheckLedgerKnowsThePrunedDays: the daily reset prunes the counters
+// of the days before the kept ones, a batch at a time; their entries stay,
+// and a missing counter there is no mismatch, but one of a kept day is,
+// today's too.
 func TestCheckLedgerKnowsThePrunedDays(t *testing.T) {
 	db := openTest(t)
 	ctx := context.Background()
@@ -78,18 +80,57 @@ func TestCheckLedgerKnowsThePrunedDays(t *testing.T) {
 		}
 	}
 	days := []string{"2026-11-25", "2026-11-26", "2026-11-27"}
-	_, err := db.PruneAllowanceUsage(ctx, days[1], 1000) // the first day gone
+	_, err := writeExec(db, `DELETE FROM allowance_usage WHERE day = ? AND user_id = 'alice'`, days[0]) // a prune part done
 	require.NoError(t, err)
-	_, err = writeExec(db, `DELETE FROM allowance_usage WHERE day = ? AND user_id = 'alice'`, days[1]) // a prune part done
-	require.NoError(t, err)
-	c, err := db.CheckLedger(ctx)
+	c, err := db.CheckLedger(ctx, days[1])
 	require.NoError(t, err)
 	require.Zero(t, c.Found, c.Mismatches)
-	require.Equal(t, int64(5), c.AllowanceCounters)
+	require.Equal(t, int64(8), c.AllowanceCounters)
+
+	c, err = db.CheckLedger(ctx, days[0])
+	require.NoError(t, err)
+	require.Equal(t, []string{"allowance of user alice on 2026-11-25: no counter; her entries say 1"}, c.Mismatches,
+		"a day the reset keeps")
 
 	_, err = writeExec(db, `DELETE FROM allowance_usage WHERE day = ? AND user_id = 'bob'`, days[2])
 	require.NoError(t, err)
-	c, err = db.CheckLedger(ctx)
+	c, err = db.CheckLedger(ctx, days[2])
 	require.NoError(t, err)
-	require.Equal(t, []string{"allowance of user bob on 2026-11-27: no counter; her entries say 2"}, c.Mismatches)
+	require.Equal(t, []string{"allowance of user bob on 2026-11-27: no counter; her entries say 2"}, c.Mismatches,
+		"today's counter, the one spends read")
+}
+
+// TestOpenReadOnlyWritesNothing: a missing file is refused, not created; a
+// database at another schema is refused, not migrated; writes answer
+// ErrClosed.
+func TestOpenReadOnlyWritesNothing(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	missing := filepath.Join(dir, "typo.db")
+	_, err := OpenReadOnly(ctx, missing)
+	require.Error(t, err)
+	require.NoFileExists(t, missing)
+
+	old := filepath.Join(dir, "old.db")
+	var names []string
+	for _, name := range migrationList[:len(migrationList)-1] {
+		names = append(names, path.Base(name))
+	}
+	oldDatabase(t, old, names, "")
+	_, err = OpenReadOnly(ctx, old)
+	require.ErrorIs(t, err, ErrOlderSchema)
+	require.ErrorContains(t, err, path.Base(migrationList[len(migrationList)-1]))
+
+	current := filepath.Join(dir, "current.db")
+	db, err := Open(ctx, current)
+	require.NoError(t, err)
+	grantAdmin(t, db, "alice", "g", 5, nil)
+	require.NoError(t, db.Close())
+	ro, err := OpenReadOnly(ctx, current)
+	require.NoError(t, err)
+	c, err := ro.CheckLedger(ctx, "")
+	require.NoError(t, err)
+	require.Equal(t, int64(1), c.Lots)
+	require.ErrorIs(t, ro.update(ctx, func(*Tx) error { return nil }), ErrClosed)
+	require.NoError(t, ro.Close())
 }

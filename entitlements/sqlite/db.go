@@ -95,6 +95,57 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	return db, nil
 }
 
+// ErrOlderSchema is returned by OpenReadOnly for a database that lacks
+// migrations this binary has: reading it with this binary's statements
+// would need them, and applying them is a write.
+var ErrOlderSchema = errors.New("the database lacks migrations this creditsd has")
+
+// OpenReadOnly opens an existing database for reading alone: it creates no
+// file, applies no migration and starts no writer (a write answers
+// ErrClosed), so it may run beside a live server without taking its write
+// lock. The database must be at this binary's schema exactly.
+func OpenReadOnly(ctx context.Context, path string) (*DB, error) {
+	if path == "" {
+		return nil, errors.New("sqlite: empty database path")
+	}
+	db := &DB{Now: time.Now, closed: true,
+		Policy: Policy{Allowance: entitlements.DefaultAllowance(), Refund: entitlements.RefundDebt}}
+	db.read = sql.OpenDB(readConnector{path}) // opens an existing file only: no SQLITE_OPEN_CREATE
+	db.read.SetMaxOpenConns(2)                // a reader, and one for Ping
+	err := sameMigrations(ctx, db.read)
+	if err == nil {
+		db.readers, err = openReaders(ctx, db.read, 1)
+	}
+	if err != nil {
+		db.read.Close()
+		return nil, fmt.Errorf("sqlite: %s: %w", path, err)
+	}
+	return db, nil
+}
+
+// sameMigrations fails unless the database has applied exactly the
+// embedded migrations.
+func sameMigrations(ctx context.Context, pool *sql.DB) error {
+	applied, err := migrationsIn(ctx, pool)
+	if err != nil {
+		return err
+	}
+	if err := newerSchema(applied, migrationList); err != nil {
+		return err
+	}
+	var missing []string
+	for _, name := range migrationList {
+		if !slices.Contains(applied, name) {
+			missing = append(missing, path.Base(name))
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("%w: it lacks %s; let this binary's serve or jobs run migrate it first",
+			ErrOlderSchema, strings.Join(missing, ", "))
+	}
+	return nil
+}
+
 // readerCount is how many read connections the store keeps: two for each
 // CPU the runtime chose Ps for at start (a cgroup's CPU quota included), so
 // that one's page fetch can wait on the disk while another runs, and at
@@ -138,6 +189,9 @@ func dsn(path string) string {
 func (db *DB) Close() error {
 	db.stopWriter()
 	db.readers.close()
+	if db.write == nil { // OpenReadOnly's
+		return db.read.Close()
+	}
 	return errors.Join(db.read.Close(), db.write.Close())
 }
 

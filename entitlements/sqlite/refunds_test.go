@@ -242,6 +242,27 @@ func TestReverseIntoRefundedPackPaysDebt(t *testing.T) {
 	require.Equal(t, int64(30), e.Allowance.Remaining)
 }
 
+// Under refund_policy forgive, a spend reversed into a fully refunded pack
+// does not revive the credits the refund wrote off: the refund would have
+// removed them had the spend never taken them, so they are removed now.
+func TestReverseIntoRefundedPackForgiven(t *testing.T) {
+	db := openWithAlice(t)
+	db.Policy.Refund = entitlements.RefundForgive
+	ctx := context.Background()
+	p := purchase("509", tokens.Token("alice"))
+	webhook(t, db, "n1", p)
+	sp, _, _, err := db.Spend(ctx, spendReq("alice", "s1", 30+6)) // the allowance, then 6 of the pack
+	require.NoError(t, err)
+	webhook(t, db, "n2", resign(p, time.Minute, refunded)) // 4 removed, 6 written off
+	require.Equal(t, int64(0), entitlementOf(t, db, "alice").Credits.Debt)
+	_, _, _, err = db.Reverse(ctx, "alice", tokens.Token("alice"), sp.SpendID, "service:test")
+	require.NoError(t, err)
+	e := entitlementOf(t, db, "alice")
+	require.Equal(t, int64(0), e.Credits.Balance, "the written-off 6 do not come back to life in a refunded pack")
+	require.Equal(t, int64(0), e.Credits.Debt)
+	require.Equal(t, int64(30), e.Allowance.Remaining)
+}
+
 // A spend reversed into a refunded pack whose debt other credits already
 // paid gives those credits back with their life, as if the generation had
 // never been charged: the refund would have removed the pack's credits

@@ -35,6 +35,9 @@ func tierAt(t testing.TB, db *DB, user string, at time.Time) string {
 	return state(t, db, user).Tier
 }
 
+// An unrevoked subscription period gives its tier from its purchase date
+// until it expires (or its grace period ends), whatever order its versions
+// arrive in; each subtest names one rule.
 func TestTierFromSubscriptions(t *testing.T) {
 	token := tokens.Token("alice")
 	start := testNow.AddDate(0, 0, -10)
@@ -46,6 +49,13 @@ func TestTierFromSubscriptions(t *testing.T) {
 		require.Equal(t, entitlements.TierFree, tierAt(t, db, "alice", start.AddDate(0, 0, 30)))
 		e := entitlements.Compute(state(t, db, "alice"), db.Policy.Allowance)
 		require.Equal(t, int64(100), e.Allowance.Limit, "Pro's allowance")
+	})
+	t.Run("a period that has not started gives no tier yet", func(t *testing.T) {
+		db := openWithAlice(t)
+		later := testNow.AddDate(0, 0, 1)
+		subNotify(t, db, "n1", subscription("s1", "s1", token, later, testNow), nil)
+		require.Equal(t, entitlements.TierFree, tierAt(t, db, "alice", later.Add(-time.Minute)))
+		require.Equal(t, entitlements.TierPro, tierAt(t, db, "alice", later), "from its first millisecond")
 	})
 	t.Run("out of order: a late older period does not undo a renewal", func(t *testing.T) {
 		db := openWithAlice(t)

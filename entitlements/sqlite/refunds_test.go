@@ -433,31 +433,43 @@ func TestRefundAgainBillsOnlyWhatWasConsumed(t *testing.T) {
 // A prorated refund of a pack that expired part spent bills the same
 // whether or not the sweep has written the rest off yet: the expired
 // credits were never spent, so the refund takes what it revokes from them
-// first, as from any unspent credits. Its reversal ends the same too.
+// first, as from any unspent credits. Its reversal ends the same too. A
+// pack is expired from its expiry's very millisecond (Lot.Expired, the
+// sweep), so a refund at that instant already counts what the sweep wrote
+// off.
 func TestRefundOfAnExpiredPackIsTheSameSweptOrNot(t *testing.T) {
-	ctx := context.Background()
-	type outcome struct{ debt, balance, owedAfterReversal int64 }
-	got := map[bool]outcome{}
-	for _, swept := range []bool{false, true} {
-		db := openWithAlice(t)
-		c := newClock(db, testNow)
-		p := purchase("520", tokens.Token("alice"))
-		webhook(t, db, "n1", p)
-		spendAll(t, db, "alice", "s1", 30+3) // the allowance, then 3 of the pack
-		c.set(testNow.AddDate(1, 0, 1))      // a day past the pack's expiry
-		if swept {
-			_, err := db.ExpireLots(ctx, c.now(), LotKey{}, 100, "job:expiry-sweep")
-			require.NoError(t, err)
-		}
-		webhook(t, db, "n2", resign(p, time.Minute, prorated(50000))) // 5 of 10 revoked
-		e := entitlementOf(t, db, "alice")
-		o := outcome{debt: e.Credits.Debt, balance: e.Credits.Balance}
-		webhook(t, db, "n3", resign(p, 2*time.Minute, reinstated))
-		o.owedAfterReversal = entitlementOf(t, db, "alice").Credits.Debt
-		got[swept] = o
+	packExpiry := testNow.Add(-time.Hour).AddDate(1, 0, 0) // purchase() bought an hour before testNow
+	for name, at := range map[string]time.Time{
+		"a day past the pack's expiry": packExpiry.AddDate(0, 0, 1),
+		"at the pack's expiry":         packExpiry,
+	} {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			type outcome struct{ debt, balance, owedAfterReversal int64 }
+			got := map[bool]outcome{}
+			for _, swept := range []bool{false, true} {
+				db := openWithAlice(t)
+				c := newClock(db, testNow)
+				p := purchase("520", tokens.Token("alice"))
+				webhook(t, db, "n1", p)
+				spendAll(t, db, "alice", "s1", 30+3) // the allowance, then 3 of the pack
+				c.set(at)
+				if swept {
+					_, err := db.ExpireLots(ctx, c.now(), LotKey{}, 100, "job:expiry-sweep")
+					require.NoError(t, err)
+					require.Contains(t, ledgerKinds(t, db, "alice"), "expire", "the sweep wrote the 7 off")
+				}
+				webhook(t, db, "n2", resign(p, time.Minute, prorated(50000))) // 5 of 10 revoked
+				e := entitlementOf(t, db, "alice")
+				o := outcome{debt: e.Credits.Debt, balance: e.Credits.Balance}
+				webhook(t, db, "n3", resign(p, 2*time.Minute, reinstated))
+				o.owedAfterReversal = entitlementOf(t, db, "alice").Credits.Debt
+				got[swept] = o
+			}
+			require.Equal(t, outcome{}, got[false], "the 5 revoked come from the 7 that expired unspent")
+			require.Equal(t, got[false], got[true], "swept or not, the refund bills the same")
+		})
 	}
-	require.Equal(t, outcome{}, got[false], "the 5 revoked come from the 7 that expired unspent")
-	require.Equal(t, got[false], got[true])
 }
 
 // spentAndRefunded is a pack of 10 that alice bought, spent with her day's

@@ -88,6 +88,10 @@ func Revoked(granted, percentMilli int64) int64 {
 	r := granted % 100000 * percentMilli % 100000 // what floor dropped, in 1/100000 of a credit
 	// Apple's percentage is within half a milliunit of the true share, so
 	// the product is within granted/2 hundred-thousandths of a credit of it.
+	// Half a milliunit is within reach, not past it: a true share exactly
+	// between two milliunits, as 1 of 64 credits (1.5625 %) is, Apple may
+	// write either way (1562), so a shortfall of exactly granted/2 is still
+	// its rounding and the tie rounds up.
 	if r >= 50000 && 2*(100000-r) <= granted {
 		q++
 	}

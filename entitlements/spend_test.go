@@ -93,6 +93,9 @@ func TestPlanRefund(t *testing.T) {
 		{"2 of 3 units", 30, 30, 0, 66667, RefundDebt, RefundPlan{Revoked: 20, Removed: 20}},
 		{"1 of 9 units", 90, 90, 0, 11111, RefundDebt, RefundPlan{Revoked: 10, Removed: 10}},
 		{"1 of 3 credits", 3, 3, 0, 33333, RefundDebt, RefundPlan{Revoked: 1, Removed: 1}},
+		// 1 of 64 is 1.5625 %, exactly half-way between two milliunits:
+		// Apple writes 1562, 0.99968 credits, a tie that is still its rounding.
+		{"1 of 64 credits, at the tie", 64, 64, 0, 1562, RefundDebt, RefundPlan{Revoked: 1, Removed: 1}},
 		{"expired credits are not debt", 10, 0, 4, 100000, RefundDebt, RefundPlan{Revoked: 10, Removed: 0, Debt: 4}},
 		{"a bad percentage is a full refund", 10, 10, 0, 0, RefundDebt, RefundPlan{Revoked: 10, Removed: 10}},
 		{"no overflow", 1 << 60, 1 << 60, 0, 99999, RefundDebt,

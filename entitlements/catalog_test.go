@@ -1,6 +1,7 @@
 package entitlements
 
 import (
+	"fmt"
 	"math"
 	"testing"
 	"time"
@@ -106,4 +107,36 @@ func TestPlanGrant(t *testing.T) {
 	zero.Quantity = 0
 	_, err = PlanGrant(zero, catalog, now)
 	require.Equal(t, "invalid_quantity", ErrorCode(err))
+}
+
+// A revocation takes back all of a purchase unless Apple says it was
+// prorated (REFUND_PRORATED) with a share below 100 %: a percentage on a
+// revocation of another type (a full refund, Family Sharing's revoke) does
+// not make it partial, and such a pack is not granted.
+func TestRefundPercent(t *testing.T) {
+	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	for _, c := range []struct {
+		typ  string
+		pct  int64
+		want int64
+	}{
+		{"REFUND_PRORATED", 50000, 50000},
+		{"REFUND_PRORATED", 0, 100000},
+		{"REFUND_PRORATED", 100000, 100000},
+		{"REFUND_PRORATED", 150000, 100000},
+		{"REFUND_FULL", 50000, 100000},
+		{"FAMILY_REVOKE", 50000, 100000},
+		{"", 50000, 100000},
+	} {
+		t.Run(fmt.Sprintf("%q %d", c.typ, c.pct), func(t *testing.T) {
+			p := Purchase{TransactionID: "1", ProductID: "pack", Quantity: 1, PurchaseDate: now.Add(-time.Hour),
+				RevocationDate: now, RevocationType: c.typ, RevocationPercent: c.pct}
+			require.Equal(t, c.want, p.RefundPercent())
+			_, part := p.PartRefunded()
+			require.Equal(t, c.want < 100000, part)
+			g, err := PlanGrant(p, Catalog{"pack": {ID: "pack", Credits: 10, ExpiresAfter: DefaultExpiry}}, now)
+			require.NoError(t, err)
+			require.Equal(t, c.want < 100000, g.Outcome == OutcomeGranted, "a pack revoked in full is not granted")
+		})
+	}
 }

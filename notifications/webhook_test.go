@@ -215,6 +215,22 @@ func TestWebhookBodyCap(t *testing.T) {
 	require.Equal(t, http.StatusRequestEntityTooLarge, resp.StatusCode)
 }
 
+// A request that declares a body past the cap is refused (413) before a
+// byte is read or a buffer is made for it, whatever it really sends: the
+// declared length is the client's word, and 2^50 bytes of it must not
+// become an allocation.
+func TestWebhookRefusesADeclaredLengthPastTheCap(t *testing.T) {
+	f := newFixture(t)
+	req := httptest.NewRequest(http.MethodPost, "/v1/appstore/notifications", strings.NewReader(`{"signedPayload":"a.b.c"}`))
+	req.ContentLength = 1 << 50
+	rec := httptest.NewRecorder()
+	require.NotPanics(t, func() { f.processor(f.db).ServeHTTP(rec, req) })
+	require.Equal(t, http.StatusRequestEntityTooLarge, rec.Code, rec.Body.String())
+	var p entitlements.Problem
+	require.NoError(t, json.NewDecoder(rec.Body).Decode(&p))
+	require.Equal(t, "body_too_large", p.Code)
+}
+
 type failingStore struct{}
 
 func (failingStore) RecordNotification(context.Context, sqlite.Notification, sqlite.Effect) (sqlite.Recorded, error) {

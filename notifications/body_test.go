@@ -3,6 +3,7 @@ package notifications
 import (
 	"encoding/json"
 	"errors"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -41,6 +42,24 @@ func TestReadSignedPayload(t *testing.T) {
 				require.Equal(t, c.code, e.Code)
 			}
 		})
+	}
+}
+
+// The declared size only sizes the buffer, and never past MaxBodyBytes:
+// a caller that passes a client's Content-Length unchecked cannot make it
+// allocate what the client declared, nor panic at a length no slice holds.
+func TestReadSignedPayloadCapsItsBuffer(t *testing.T) {
+	body := `{"signedPayload":"a.b.c"}`
+	for _, size := range []int64{1 << 50, 16 * MaxBodyBytes} {
+		var before, after runtime.MemStats
+		var signed string
+		var err error
+		runtime.ReadMemStats(&before)
+		require.NotPanics(t, func() { signed, err = readSignedPayload(strings.NewReader(body), size) }, "declared %d", size)
+		runtime.ReadMemStats(&after)
+		require.NoError(t, err)
+		require.Equal(t, "a.b.c", signed)
+		require.Less(t, after.TotalAlloc-before.TotalAlloc, uint64(2*MaxBodyBytes), "declared %d", size)
 	}
 }
 

@@ -36,9 +36,11 @@ func (p *Processor) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // readSignedPayload reads Apple's body, {"signedPayload": "<JWS>"}, of
-// size bytes if the request said (-1 if not).
+// size bytes if the request said (-1 if not). size is the client's word:
+// it only sizes the buffer, and never past MaxBodyBytes, whoever calls;
+// the cap itself is r's to enforce (http.MaxBytesReader).
 func readSignedPayload(r io.Reader, size int64) (string, error) {
-	buf := bytes.NewBuffer(make([]byte, 0, max(size, 0)+bytes.MinRead))
+	buf := bytes.NewBuffer(make([]byte, 0, min(max(size, 0), MaxBodyBytes)+bytes.MinRead))
 	_, err := buf.ReadFrom(r)
 	b := buf.Bytes()
 	var tooBig *http.MaxBytesError

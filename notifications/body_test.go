@@ -59,7 +59,9 @@ func TestReadSignedPayloadCapsItsBuffer(t *testing.T) {
 		runtime.ReadMemStats(&after)
 		require.NoError(t, err)
 		require.Equal(t, "a.b.c", signed)
-		require.Less(t, after.TotalAlloc-before.TotalAlloc, uint64(2*MaxBodyBytes), "declared %d", size)
+		// The bound leaves room for what the runtime allocates meanwhile;
+		// the declared 16 × MaxBodyBytes would pass it four times over.
+		require.Less(t, after.TotalAlloc-before.TotalAlloc, uint64(4*MaxBodyBytes), "declared %d", size)
 	}
 }
 

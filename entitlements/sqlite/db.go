@@ -201,7 +201,12 @@ func (db *DB) Close() error {
 // a few dozen rows, on a read connection.
 func (db *DB) Ping(ctx context.Context) error {
 	if db.writerDown.Load() {
-		return errWriterDown
+		// An empty write has the writer try a new connection: a service
+		// taken out of rotation gets no other writes to try it with.
+		_ = db.update(ctx, func(*Tx) error { return nil })
+		if db.writerDown.Load() {
+			return errWriterDown
+		}
 	}
 	applied, err := migrationsIn(ctx, db.read) // the pool's spare connection: never queued behind the readers
 	if err != nil {

@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -94,13 +95,23 @@ func TestWriterReplacesItsClosedConnection(t *testing.T) {
 // place of the writer's closed one, every write fails, and /readyz's Ping
 // says so instead of answering ready.
 func TestPingReportsAWriterWithNoConnection(t *testing.T) {
-	db, err := Open(context.Background(), filepath.Join(t.TempDir(), "down.db"))
+	path := filepath.Join(t.TempDir(), "down.db")
+	db, err := Open(context.Background(), path)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = db.Close() })
 	require.Error(t, db.update(context.Background(), endTheBatch))
 	require.NoError(t, db.write.Close()) // no new writer connection can open
 	require.Error(t, db.update(context.Background(), func(tx *Tx) error { return insertUser(tx, "lost") }))
 	require.ErrorIs(t, db.Ping(context.Background()), errWriterDown)
+
+	// Once connections open again, Ping itself brings the writer back: a
+	// server out of rotation gets no writes that would.
+	db.write, err = sql.Open("sqlite", dsn(path))
+	require.NoError(t, err)
+	db.write.SetMaxOpenConns(1)
+	require.NoError(t, db.Ping(context.Background()))
+	require.NoError(t, db.update(context.Background(), func(tx *Tx) error { return insertUser(tx, "kept") }))
+	require.Equal(t, 1, countUsers(t, db))
 }
 
 // A caller whose context ends after its job is queued still learns the true

@@ -12,9 +12,15 @@ import (
 )
 
 // unrecordable is a Store whose runs cannot be recorded as finished.
-type unrecordable struct{ Store }
+type unrecordable struct {
+	Store
+	err error // nil: the disk is full
+}
 
-func (unrecordable) FinishJobRun(context.Context, sqlite.JobFinish) error {
+func (u unrecordable) FinishJobRun(context.Context, sqlite.JobFinish) error {
+	if u.err != nil {
+		return u.err
+	}
 	return errors.New("the disk is full")
 }
 
@@ -24,11 +30,17 @@ func (unrecordable) FinishJobRun(context.Context, sqlite.JobFinish) error {
 // `running`.
 func TestRunWhoseRecordFailsFails(t *testing.T) {
 	r := newRunner(openDB(t, tempDB(t)), "a", nil)
-	r.Store = unrecordable{r.Store}
+	r.Store = unrecordable{Store: r.Store}
 	job := Job{Name: "sweep", Run: func(context.Context, time.Time) (Result, error) { return Result{"lots": 3}, nil }}
 	rep, err := r.RunNow(context.Background(), job)
 	require.ErrorContains(t, err, "the run ended ok, but recording it failed: the disk is full")
 	require.Equal(t, OK, rep.Outcome, "the report still says how the run went")
+
+	r = newRunner(openDB(t, tempDB(t)), "b", nil) // the first run's lease is still held: its record failed
+	r.Store = unrecordable{r.Store, sqlite.ErrLeaseLost}
+	_, err = r.RunNow(context.Background(), job)
+	require.ErrorIs(t, err, sqlite.ErrLeaseLost)
+	require.ErrorContains(t, err, "the run ended ok after its lease lapsed and another run took the job over; it is recorded as abandoned")
 }
 
 // TestSchedulerLogsARunItCouldNotRecord: a scheduled run whose record
@@ -36,7 +48,7 @@ func TestRunWhoseRecordFailsFails(t *testing.T) {
 func TestSchedulerLogsARunItCouldNotRecord(t *testing.T) {
 	logs := &logBuffer{}
 	r := newRunner(openDB(t, tempDB(t)), "a", logs)
-	r.Store = unrecordable{r.Store}
+	r.Store = unrecordable{Store: r.Store}
 	started := make(chan struct{})
 	job := Job{Name: "sweep", Schedule: mustSchedule(t, "15 3 * * *", time.UTC), Enabled: true,
 		Run: func(ctx context.Context, _ time.Time) (Result, error) {

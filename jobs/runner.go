@@ -94,7 +94,10 @@ func (r *Runner) Run(ctx context.Context, j Job, slot time.Time, manual bool) (R
 	// Recorded even when ctx is done: shutdown must not lose the record.
 	// A run whose record failed stays `running` until its lease lapses,
 	// and reconcile's mark does not move: the caller must hear of it.
-	if err := r.Store.FinishJobRun(context.WithoutCancel(ctx), f); err != nil {
+	if err := r.Store.FinishJobRun(context.WithoutCancel(ctx), f); errors.Is(err, sqlite.ErrLeaseLost) {
+		return rep, fmt.Errorf("the run ended %s after its lease lapsed and another run took the job over; "+
+			"it is recorded as abandoned: %w", rep.Outcome, err)
+	} else if err != nil {
 		return rep, fmt.Errorf("the run ended %s, but recording it failed: %w", rep.Outcome, err)
 	}
 	return rep, nil

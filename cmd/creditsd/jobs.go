@@ -48,9 +48,12 @@ func jobsCommand(ctx context.Context, args []string, getenv func(string) string,
 	}
 	rep, err := a.runner().RunNow(ctx, j)
 	if err != nil {
-		return fmt.Errorf("jobs run %s: %w", name, err)
+		err = fmt.Errorf("jobs run %s: %w", name, err)
 	}
-	return report(stdout, rep)
+	if rep.Outcome == "" { // it never ran
+		return err
+	}
+	return errors.Join(report(stdout, rep), err) // how it went, then what became of its record
 }
 
 // pickJob is the job of set named name. Job names live in three lists,

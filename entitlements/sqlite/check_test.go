@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"fmt"
+	"os"
 	"path"
 	"path/filepath"
 	"testing"
@@ -133,4 +134,49 @@ func TestOpenReadOnlyWritesNothing(t *testing.T) {
 	require.Equal(t, int64(1), c.Lots)
 	require.ErrorIs(t, ro.update(ctx, func(*Tx) error { return nil }), ErrClosed)
 	require.NoError(t, ro.Close())
+
+	empty := filepath.Join(dir, "empty.db")
+	require.NoError(t, os.WriteFile(empty, nil, 0o600))
+	_, err = OpenReadOnly(ctx, empty)
+	require.ErrorIs(t, err, errNotOurs)
+	info, err := os.Stat(empty)
+	require.NoError(t, err)
+	require.Zero(t, info.Size(), "an empty file stays empty")
+}
+
+// TestOpenReadOnlyLeavesTheWAL: with no server running, a read-only
+// check, the file's last connection, neither checkpoints the WAL into the
+// database nor deletes it, as a read-write connection closing last does:
+// a copy being checked (a backup) is read, never changed.
+func TestOpenReadOnlyLeavesTheWAL(t *testing.T) {
+	ctx := context.Background()
+	live := filepath.Join(t.TempDir(), "live.db")
+	db, err := Open(ctx, live)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = db.Close() })
+	grantAdmin(t, db, "alice", "g", 5, nil)
+	dir := t.TempDir()
+	copyFile := func(suffix string) string {
+		b, err := os.ReadFile(live + suffix)
+		require.NoError(t, err)
+		to := filepath.Join(dir, "copy.db"+suffix)
+		require.NoError(t, os.WriteFile(to, b, 0o600))
+		return to
+	}
+	file, wal := copyFile(""), copyFile("-wal")
+	before, err := os.ReadFile(file)
+	require.NoError(t, err)
+	require.NotZero(t, len(before))
+
+	ro, err := OpenReadOnly(ctx, file)
+	require.NoError(t, err)
+	c, err := ro.CheckLedger(ctx, "")
+	require.NoError(t, err)
+	require.Equal(t, int64(1), c.Lots, "the grant, which only the WAL holds")
+	require.NoError(t, ro.Close())
+
+	after, err := os.ReadFile(file)
+	require.NoError(t, err)
+	require.Equal(t, before, after, "the database file is untouched")
+	require.FileExists(t, wal)
 }

@@ -78,7 +78,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 		write.Close()
 		return nil, fmt.Errorf("sqlite: migrate %s: %w", path, err)
 	}
-	db.read = sql.OpenDB(readConnector{path}) // without the connection's mutex (readconn.go)
+	db.read = sql.OpenDB(readConnector{path: path}) // without the connection's mutex (readconn.go)
 	n := readerCount()
 	db.read.SetMaxOpenConns(n + 1) // n kept by the readers, one for Ping
 	if db.readers, err = openReaders(ctx, db.read, n); err != nil {
@@ -100,6 +100,10 @@ func Open(ctx context.Context, path string) (*DB, error) {
 // would need them, and applying them is a write.
 var ErrOlderSchema = errors.New("the database lacks migrations this creditsd has")
 
+// errNotOurs is a file SQLite reads that no creditsd has migrated: an
+// empty one, say, where a path was mistyped into an existing file.
+var errNotOurs = errors.New("not a creditsd database: it has no schema_migrations table")
+
 // OpenReadOnly opens an existing database for reading alone: it creates no
 // file, applies no migration and starts no writer (a write answers
 // ErrClosed), so it may run beside a live server without taking its write
@@ -110,8 +114,8 @@ func OpenReadOnly(ctx context.Context, path string) (*DB, error) {
 	}
 	db := &DB{Now: time.Now, closed: true,
 		Policy: Policy{Allowance: entitlements.DefaultAllowance(), Refund: entitlements.RefundDebt}}
-	db.read = sql.OpenDB(readConnector{path}) // opens an existing file only: no SQLITE_OPEN_CREATE
-	db.read.SetMaxOpenConns(2)                // a reader, and one for Ping
+	db.read = sql.OpenDB(readConnector{path: path, onlyReads: true}) // an existing file, SQLITE_OPEN_READONLY
+	db.read.SetMaxOpenConns(2)                                       // a reader, and one for Ping
 	err := sameMigrations(ctx, db.read)
 	if err == nil {
 		db.readers, err = openReaders(ctx, db.read, 1)
@@ -126,6 +130,14 @@ func OpenReadOnly(ctx context.Context, path string) (*DB, error) {
 // sameMigrations fails unless the database has applied exactly the
 // embedded migrations.
 func sameMigrations(ctx context.Context, pool *sql.DB) error {
+	var tables int
+	err := pool.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = 'schema_migrations'`).Scan(&tables)
+	if err == nil && tables == 0 {
+		err = errNotOurs
+	}
+	if err != nil {
+		return err
+	}
 	applied, err := migrationsIn(ctx, pool)
 	if err != nil {
 		return err

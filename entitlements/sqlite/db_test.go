@@ -129,7 +129,7 @@ func TestOpenRefusesANewerSchema(t *testing.T) {
 	require.ErrorIs(t, err, ErrNewerSchema)
 	require.ErrorContains(t, err, "it has 9999_from_the_future.sql, and this binary knows migrations up to "+LastMigration()+".sql")
 
-	pool := sql.OpenDB(readConnector{path})
+	pool := sql.OpenDB(readConnector{path: path})
 	defer pool.Close()
 	require.Equal(t, []string{"1"}, sqlStrings(t, pool, `SELECT count(*) FROM users`), "nothing was undone or written")
 }
@@ -150,7 +150,7 @@ func TestWriterStopsAtANewerSchema(t *testing.T) {
 	_, _, _, err = live.Spend(ctx, spendReq("alice", "k1", 1))
 	require.NoError(t, err)
 
-	other := sql.OpenDB(readConnector{path})
+	other := sql.OpenDB(readConnector{path: path})
 	defer other.Close()
 	newer, err := sql.Open("sqlite", dsn(path)) // another process's
 	require.NoError(t, err)
@@ -205,7 +205,7 @@ func TestWriterStopsAtANewerSchemaFromItsStart(t *testing.T) {
 	require.NoError(t, err)
 	defer newer.Close()
 	require.NoError(t, runMigrations(ctx, newer, next)) // in the gap
-	db.read = sql.OpenDB(readConnector{path})
+	db.read = sql.OpenDB(readConnector{path: path})
 	db.readers, err = openReaders(ctx, db.read, 1)
 	require.NoError(t, err)
 	require.NoError(t, db.startWriter(ctx))

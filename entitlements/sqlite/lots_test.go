@@ -165,7 +165,7 @@ var lotsKept = []string{
 func TestMigrationClustersLotsByUser(t *testing.T) {
 	ctx := context.Background()
 	path := oldLedger(t, "0012", lotsBefore0012)
-	old := sql.OpenDB(readConnector{path})
+	old := sql.OpenDB(readConnector{path: path})
 	var before [][]string
 	for _, q := range lotsKept {
 		before = append(before, sqlStrings(t, old, q))
@@ -328,7 +328,7 @@ func indexCells(t *testing.T, db *DB, index string) int {
 func TestMigrationDropsUnreadIndexes(t *testing.T) {
 	ctx := context.Background()
 	path := oldLedger(t, "0013", lotsBefore0012)
-	old := sql.OpenDB(readConnector{path})
+	old := sql.OpenDB(readConnector{path: path})
 	before := spentFromAll(t, old)
 	require.NoError(t, old.Close())
 	require.Contains(t, before, "lot_2 6")
@@ -413,7 +413,7 @@ func TestMigrationRefusesEntriesKeyEdit(t *testing.T) {
 		_, err := Open(ctx, path)
 		require.ErrorContains(t, err, "foreign_key_check: 1 row(s) name a missing parent: entries rowid 12 → lots (foreign key 0)")
 
-		old := sql.OpenDB(readConnector{path})
+		old := sql.OpenDB(readConnector{path: path})
 		defer old.Close()
 		require.Equal(t, []string{"migrations/0012_lots_by_user.sql"},
 			sqlStrings(t, old, `SELECT max(name) FROM schema_migrations`), "0013 is rolled back with 0014")

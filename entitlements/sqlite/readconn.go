@@ -37,9 +37,17 @@ import (
 // Exec runs a migration's many statements.
 
 // readConnector opens read connections to one database file.
-type readConnector struct{ path string }
+type readConnector struct {
+	path string
+	// onlyReads opens the file SQLITE_OPEN_READONLY, without the pragmas
+	// that write (journal_mode), for OpenReadOnly: a read-write connection
+	// that is the file's last checkpoints the WAL into it as it closes.
+	onlyReads bool
+}
 
-func (c readConnector) Connect(context.Context) (driver.Conn, error) { return openReadConn(c.path) }
+func (c readConnector) Connect(context.Context) (driver.Conn, error) {
+	return openReadConn(c.path, c.onlyReads)
+}
 
 func (c readConnector) Driver() driver.Driver { return readDriver{} }
 
@@ -47,7 +55,7 @@ func (c readConnector) Driver() driver.Driver { return readDriver{} }
 // the store never opens by name.
 type readDriver struct{}
 
-func (readDriver) Open(path string) (driver.Conn, error) { return openReadConn(path) }
+func (readDriver) Open(path string) (driver.Conn, error) { return openReadConn(path, false) }
 
 // readPragmas are the readers' settings, each a statement run at open: the
 // writer's (dsn) but for its temp_store and checkpoints, and query_only.
@@ -56,6 +64,13 @@ var readPragmas = []string{
 	"PRAGMA foreign_keys = 1",
 	"PRAGMA journal_mode = WAL",
 	"PRAGMA synchronous = FULL",
+	"PRAGMA query_only = 1",
+}
+
+// onlyReadsPragmas are the pragmas of a connection opened read-only: none
+// that would write the file (journal_mode) or that only writes need.
+var onlyReadsPragmas = []string{
+	"PRAGMA busy_timeout = 10000",
 	"PRAGMA query_only = 1",
 }
 
@@ -69,7 +84,11 @@ type readConn struct {
 // ptrSize is the size of a C pointer, which SQLite writes its answers to.
 const ptrSize = strconv.IntSize / 8
 
-func openReadConn(path string) (*readConn, error) {
+func openReadConn(path string, onlyReads bool) (*readConn, error) {
+	flags, pragmas := int32(sqlite3.SQLITE_OPEN_READWRITE), readPragmas
+	if onlyReads {
+		flags, pragmas = sqlite3.SQLITE_OPEN_READONLY, onlyReadsPragmas
+	}
 	c := &readConn{tls: libc.NewTLS()}
 	name, err := libc.CString(path)
 	if err != nil {
@@ -77,7 +96,7 @@ func openReadConn(path string) (*readConn, error) {
 		return nil, err
 	}
 	out := c.tls.Alloc(ptrSize)
-	rc := sqlite3.Xsqlite3_open_v2(c.tls, name, out, sqlite3.SQLITE_OPEN_READWRITE|sqlite3.SQLITE_OPEN_NOMUTEX, 0)
+	rc := sqlite3.Xsqlite3_open_v2(c.tls, name, out, flags|sqlite3.SQLITE_OPEN_NOMUTEX, 0)
 	c.db = readPtr(out)
 	c.tls.Free(ptrSize)
 	libc.Xfree(c.tls, name)
@@ -86,7 +105,7 @@ func openReadConn(path string) (*readConn, error) {
 		_ = c.Close()
 		return nil, fmt.Errorf("sqlite: open %s for reading: %w", path, err)
 	}
-	for _, pragma := range readPragmas {
+	for _, pragma := range pragmas {
 		if err := c.exec(pragma); err != nil {
 			_ = c.Close()
 			return nil, fmt.Errorf("sqlite: %s: %w", pragma, err)

@@ -181,13 +181,13 @@ func driverAndReader(t *testing.T) (theirs, ours *sql.DB) {
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, theirs.Close()) })
 	require.NoError(t, theirs.Ping()) // creates the file, which a reader does not
-	ours = sql.OpenDB(readConnector{path})
+	ours = sql.OpenDB(readConnector{path: path})
 	t.Cleanup(func() { require.NoError(t, ours.Close()) })
 	return theirs, ours
 }
 
 func TestReadConnOpenFails(t *testing.T) {
-	_, err := openReadConn(filepath.Join(t.TempDir(), "no", "such", "dir.db"))
+	_, err := openReadConn(filepath.Join(t.TempDir(), "no", "such", "dir.db"), false)
 	require.ErrorContains(t, err, "unable to open database file")
 }
 

@@ -47,6 +47,7 @@ type DB struct {
 	closed     bool
 	stats      writerStats
 	writerDown atomic.Bool // the writer's connection closed and none opens in its place (writer.go)
+	probing    atomic.Bool // a probe of the writer is queued (Ping)
 	schema     int64       // PRAGMA schema_version the writer last checked (writer.go)
 }
 
@@ -213,9 +214,7 @@ func (db *DB) Close() error {
 // a few dozen rows, on a read connection.
 func (db *DB) Ping(ctx context.Context) error {
 	if db.writerDown.Load() {
-		// An empty write has the writer try a new connection: a service
-		// taken out of rotation gets no other writes to try it with.
-		_ = db.update(ctx, func(*Tx) error { return nil })
+		db.probeWriter(ctx)
 		if db.writerDown.Load() {
 			return errWriterDown
 		}
@@ -225,6 +224,37 @@ func (db *DB) Ping(ctx context.Context) error {
 		return err
 	}
 	return newerSchema(applied, migrationList)
+}
+
+// probeWait bounds how long Ping waits for the writer's probe: a probe
+// may wait out another process's write lock (busy_timeout, 10 s), and
+// /readyz is polled.
+const probeWait = 500 * time.Millisecond
+
+// probeWriter queues an empty write, which has the writer try a new
+// connection (a service taken out of rotation gets no other writes to try
+// it with), and waits for it at most probeWait. One probe at a time: the
+// polls of several load balancers do not pile up in the writer's queue.
+func (db *DB) probeWriter(ctx context.Context) {
+	if !db.probing.CompareAndSwap(false, true) {
+		return
+	}
+	done, err := db.submit(ctx, func(*Tx) error { return nil })
+	if err != nil {
+		db.probing.Store(false)
+		return
+	}
+	finished := make(chan struct{})
+	go func() {
+		<-done
+		db.probing.Store(false)
+		close(finished)
+	}()
+	select {
+	case <-finished:
+	case <-ctx.Done():
+	case <-time.After(probeWait):
+	}
 }
 
 // errWriterDown is Ping's answer while the writer has no connection: every

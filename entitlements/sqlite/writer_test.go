@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -195,4 +196,33 @@ func TestWriterStatsCountEveryWrite(t *testing.T) {
 	require.LessOrEqual(t, s.Commits-before.Commits, int64(20), "a commit holds one write or more")
 	require.Positive(t, s.Run-before.Run)
 	require.Positive(t, s.Commit-before.Commit)
+}
+
+// TestPingWaitsForTheWriterBriefly: while the writer's probe cannot get
+// a connection yet (here the pool's one is taken), Ping answers within
+// probeWait, and a second Ping queues no second probe; once a connection
+// opens, the probe's is the writer's.
+func TestPingWaitsForTheWriterBriefly(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "busy.db")
+	db, err := Open(context.Background(), path)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = db.Close() })
+	require.Error(t, db.update(context.Background(), endTheBatch))
+	require.NoError(t, db.write.Close())
+	require.Error(t, db.update(context.Background(), func(*Tx) error { return nil })) // down: no connection opens
+	db.write, err = sql.Open("sqlite", dsn(path))
+	require.NoError(t, err)
+	db.write.SetMaxOpenConns(1)
+	held, err := db.write.Conn(context.Background()) // the writer's probe waits for it
+	require.NoError(t, err)
+
+	for range 2 {
+		start := time.Now()
+		require.ErrorIs(t, db.Ping(context.Background()), errWriterDown)
+		require.Less(t, time.Since(start), probeWait+time.Second, "the probe waits; Ping does not")
+	}
+	require.Len(t, db.jobs, 0, "one probe, taken by the writer; the second Ping queued none")
+	require.NoError(t, held.Close())
+	require.Eventually(t, func() bool { return db.Ping(context.Background()) == nil }, 5*time.Second, 20*time.Millisecond)
+	require.NoError(t, db.update(context.Background(), func(tx *Tx) error { return insertUser(tx, "kept") }))
 }

@@ -36,7 +36,7 @@ func TestRunWhoseRecordFailsFails(t *testing.T) {
 	require.ErrorContains(t, err, "the run ended ok, but recording it failed: the disk is full")
 	require.Equal(t, OK, rep.Outcome, "the report still says how the run went")
 
-	r = newRunner(openDB(t, tempDB(t)), "b", nil) // the first run's lease is still held: its record failed
+	r = newRunner(openDB(t, tempDB(t)), "b", nil) // a database of its own: the first run, unrecorded, kept its lease in the other
 	r.Store = unrecordable{r.Store, sqlite.ErrLeaseLost}
 	_, err = r.RunNow(context.Background(), job)
 	require.ErrorIs(t, err, sqlite.ErrLeaseLost)

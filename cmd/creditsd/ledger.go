@@ -22,12 +22,17 @@ var errLedgerMismatch = errors.New("the ledger does not rebuild every figure sto
 // times.
 func ledgerCommand(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) (err error) {
 	fs, configPath := newFlagSet("ledger", stderr)
+	keptFrom := fs.String("kept-from", "", "the first `DAY` (YYYY-MM-DD) whose allowance counters the daily reset keeps "+
+		"(default: from jobs.daily_reset.keep_days, as the reset counts it)")
 	rest, err := parseFlags(fs, args)
 	if err != nil {
 		return err
 	}
 	if len(rest) != 1 || rest[0] != "check" {
-		return usageError{"usage: creditsd ledger check [--config FILE]"}
+		return usageError{"usage: creditsd ledger check [--config FILE] [--kept-from DAY]"}
+	}
+	if _, err := time.Parse(time.DateOnly, *keptFrom); *keptFrom != "" && err != nil {
+		return usageError{fmt.Sprintf("--kept-from %q: want a day as YYYY-MM-DD", *keptFrom)}
 	}
 	s, notes, err := loadSettings(*configPath, getenv)
 	if err != nil {
@@ -37,18 +42,17 @@ func ledgerCommand(ctx context.Context, args []string, getenv func(string) strin
 	for _, n := range notes {
 		log.Warn(n)
 	}
-	js, err := s.Config.Jobs.resolve(s.Allowance.Location)
-	if err != nil {
-		return err
+	if *keptFrom == "" {
+		if *keptFrom, err = resetKeepsFrom(s, time.Now()); err != nil {
+			return err
+		}
 	}
 	db, err := sqlite.OpenReadOnly(ctx, s.Config.Database)
 	if err != nil {
 		return fmt.Errorf("ledger check: %w", err)
 	}
 	defer func() { err = errors.Join(err, db.Close()) }()
-	// The daily reset prunes the counters of the days before its kept ones.
-	keptFrom := s.Allowance.Day(time.Now()).KeyBefore(js.keepDays)
-	c, err := db.CheckLedger(ctx, keptFrom)
+	c, err := db.CheckLedger(ctx, *keptFrom)
 	if err != nil {
 		return fmt.Errorf("ledger check: %w", err)
 	}
@@ -75,4 +79,16 @@ func ledgerCommand(ctx context.Context, args []string, getenv func(string) strin
 		return errLedgerMismatch
 	}
 	return nil
+}
+
+// resetKeepsFrom is the first day whose allowance counters the daily reset
+// keeps, as it counts it (jobs.DailyReset: the day keep_days before
+// today), from a minute ahead: a reset at midnight, pruning one more day
+// just as the check's snapshot begins, must not leave a kept day short.
+func resetKeepsFrom(s *Settings, now time.Time) (string, error) {
+	js, err := s.Config.Jobs.resolve(s.Allowance.Location)
+	if err != nil {
+		return "", err
+	}
+	return s.Allowance.Day(now.Add(time.Minute)).KeyBefore(js.keepDays), nil
 }

@@ -1,14 +1,22 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"database/sql"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/creditsd/creditsd/entitlements"
+	"github.com/creditsd/creditsd/entitlements/sqlite"
+	"github.com/creditsd/creditsd/jobs"
 )
 
 // TestLedgerCheckEndToEnd: `creditsd ledger check` beside a live server
@@ -54,4 +62,55 @@ func TestLedgerCheckEndToEnd(t *testing.T) {
 	out, errOut, code = cli(t, "", nil, "ledger", "check", "--config", config)
 	require.Equal(t, 1, code, out+errOut)
 	require.NoFileExists(t, typo)
+}
+
+// TestLedgerCheckKeepsTheResetsDays: ledger check counts the kept days as
+// the daily reset does (keep_days before today): the days it pruned are
+// no mismatch, and a counter missing on its oldest kept day is.
+func TestLedgerCheckKeepsTheResetsDays(t *testing.T) {
+	ctx := context.Background()
+	dir, config := writeConfig(t, newCA(t), "jobs:\n  daily_reset: {keep_days: 2}\n")
+	db, err := sqlite.Open(ctx, filepath.Join(dir, "creditsd.db"))
+	require.NoError(t, err)
+	tokens := mustTokens(t)
+	now := time.Now().Add(time.Minute) // the day the check counts from (resetKeepsFrom)
+	for d := range 5 {
+		db.Now = func() time.Time { return now.AddDate(0, 0, -d) }
+		for _, user := range []string{"alice", "bob"} {
+			_, _, _, err := db.Spend(ctx, entitlements.SpendRequest{UserID: user, Token: tokens.Token(user),
+				Key: fmt.Sprint("s", d), Hash: "h", Product: "sora", Credits: 1, Actor: "service:test"})
+			require.NoError(t, err)
+		}
+	}
+	db.Now = func() time.Time { return now }
+	allowance := entitlements.DefaultAllowance()
+	_, err = jobs.DailyReset(db, allowance, 2, 90)(ctx, now)
+	require.NoError(t, err)
+	require.NoError(t, db.Close())
+
+	check := func(flags ...string) (string, error) {
+		var out bytes.Buffer
+		err := run(ctx, append([]string{"ledger", "check", "--config", config}, flags...), func(string) string { return "" }, &out, io.Discard)
+		return out.String(), err
+	}
+	out, err := check()
+	require.NoError(t, err, out)
+	require.Equal(t, "ledger check: 0 lots, 2 users, 6 allowance counters, 1 totals: ok\n", out, "3 days kept of 5")
+
+	oldest := allowance.Day(now).KeyBefore(2)
+	pool, err := sql.Open("sqlite", "file:"+filepath.Join(dir, "creditsd.db"))
+	require.NoError(t, err)
+	_, err = pool.Exec(`DELETE FROM allowance_usage WHERE day = ? AND user_id = 'bob'`, oldest)
+	require.NoError(t, err)
+	require.NoError(t, pool.Close())
+	out, err = check()
+	require.ErrorIs(t, err, errLedgerMismatch)
+	require.Contains(t, out, "allowance of user bob on "+oldest+": no counter; her entries say 1\n")
+
+	// --kept-from names the first day kept, as after keep_days was raised.
+	out, err = check("--kept-from", allowance.Day(now).KeyBefore(1))
+	require.NoError(t, err, out)
+	_, err = check("--kept-from", "yesterday")
+	var usage usageError
+	require.ErrorAs(t, err, &usage)
 }

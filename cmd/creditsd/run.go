@@ -33,7 +33,8 @@ commands:
   serve [--config FILE] [--listen ADDR]
                                      run the HTTP API, the webhook and the job scheduler
   jobs run NAME [--config FILE]      run one job now (expiry-sweep, daily-reset, reconcile, consumption-answers)
-  ledger check [--config FILE]       rebuild every balance from the ledger's entries; exit 1 on a mismatch
+  ledger check [--config FILE] [--kept-from DAY]
+                                     rebuild every balance from the ledger's entries; exit 1 on a mismatch
   simulate ACTION [flags]            a local App Store: sign purchases, refunds and renewals with the
                                      development CA and send them to the webhook (purchase, refund,
                                      refund-reversed, subscribe, renew, expire, consumption-request, test)

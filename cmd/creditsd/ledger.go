@@ -31,9 +31,6 @@ func ledgerCommand(ctx context.Context, args []string, getenv func(string) strin
 	if len(rest) != 1 || rest[0] != "check" {
 		return usageError{"usage: creditsd ledger check [--config FILE] [--kept-from DAY]"}
 	}
-	if _, err := time.Parse(time.DateOnly, *keptFrom); *keptFrom != "" && err != nil {
-		return usageError{fmt.Sprintf("--kept-from %q: want a day as YYYY-MM-DD", *keptFrom)}
-	}
 	s, notes, err := loadSettings(*configPath, getenv)
 	if err != nil {
 		return err
@@ -46,6 +43,8 @@ func ledgerCommand(ctx context.Context, args []string, getenv func(string) strin
 		if *keptFrom, err = resetKeepsFrom(s, time.Now()); err != nil {
 			return err
 		}
+	} else if err := checkKeptFrom(*keptFrom, s.Allowance.Day(time.Now()).Key); err != nil {
+		return err
 	}
 	db, err := sqlite.OpenReadOnly(ctx, s.Config.Database)
 	if err != nil {
@@ -91,4 +90,17 @@ func resetKeepsFrom(s *Settings, now time.Time) (string, error) {
 		return "", err
 	}
 	return s.Allowance.Day(now.Add(time.Minute)).KeyBefore(js.keepDays), nil
+}
+
+// checkKeptFrom refuses a --kept-from that is not a day, or is after today
+// (a day key): from a later day on, no missing counter would be reported,
+// today's included, the one spends read.
+func checkKeptFrom(day, today string) error {
+	if _, err := time.Parse(time.DateOnly, day); err != nil {
+		return usageError{fmt.Sprintf("--kept-from %q: want a day as YYYY-MM-DD: %v", day, err)}
+	}
+	if day > today {
+		return usageError{fmt.Sprintf("--kept-from %s is after today, %s, whose counters the reset keeps", day, today)}
+	}
+	return nil
 }

@@ -110,7 +110,9 @@ func TestLedgerCheckKeepsTheResetsDays(t *testing.T) {
 	// --kept-from names the first day kept, as after keep_days was raised.
 	out, err = check("--kept-from", allowance.Day(now).KeyBefore(1))
 	require.NoError(t, err, out)
-	_, err = check("--kept-from", "yesterday")
 	var usage usageError
-	require.ErrorAs(t, err, &usage)
+	for _, day := range []string{"yesterday", "2026-02-30", allowance.Day(now).KeyBefore(-2)} {
+		_, err = check("--kept-from", day)
+		require.ErrorAs(t, err, &usage, day)
+	}
 }

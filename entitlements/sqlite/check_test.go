@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"fmt"
+	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
@@ -109,7 +110,7 @@ func TestOpenReadOnlyWritesNothing(t *testing.T) {
 	dir := t.TempDir()
 	missing := filepath.Join(dir, "typo.db")
 	_, err := OpenReadOnly(ctx, missing)
-	require.Error(t, err)
+	require.ErrorIs(t, err, fs.ErrNotExist)
 	require.NoFileExists(t, missing)
 
 	old := filepath.Join(dir, "old.db")

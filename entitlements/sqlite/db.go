@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io/fs"
 	"net/url"
+	"os"
 	"path"
 	"runtime"
 	"slices"
@@ -105,13 +106,19 @@ var ErrOlderSchema = errors.New("the database lacks migrations this creditsd has
 // empty one, say, where a path was mistyped into an existing file.
 var errNotOurs = errors.New("not a creditsd database: it has no schema_migrations table")
 
-// OpenReadOnly opens an existing database for reading alone: it creates no
-// file, applies no migration and starts no writer (a write answers
-// ErrClosed), so it may run beside a live server without taking its write
-// lock. The database must be at this binary's schema exactly.
+// OpenReadOnly opens an existing database for reading alone: it never
+// writes the database file or its WAL, applies no migration and starts no
+// writer (a write answers ErrClosed), so it may run beside a live server
+// without taking its write lock. SQLite may create the WAL's -wal and -shm
+// files beside a WAL database that has none, and so needs a directory it
+// may write to, unless they are there. The database must be at this
+// binary's schema exactly.
 func OpenReadOnly(ctx context.Context, path string) (*DB, error) {
 	if path == "" {
 		return nil, errors.New("sqlite: empty database path")
+	}
+	if _, err := os.Stat(path); err != nil {
+		return nil, fmt.Errorf("sqlite: %w", err) // names the file, and says it is missing
 	}
 	db := &DB{Now: time.Now, closed: true,
 		Policy: Policy{Allowance: entitlements.DefaultAllowance(), Refund: entitlements.RefundDebt}}
@@ -123,9 +130,24 @@ func OpenReadOnly(ctx context.Context, path string) (*DB, error) {
 	}
 	if err != nil {
 		db.read.Close()
+		if walFilesUnwritable(err) {
+			err = fmt.Errorf("%w; a WAL database is read beside its -wal and -shm files, which SQLite creates "+
+				"when they are missing: put a copy in a directory this process may write to, with them if it has them", err)
+		}
 		return nil, fmt.Errorf("sqlite: %s: %w", path, err)
 	}
 	return db, nil
+}
+
+// walFilesUnwritable is SQLite's answer to a read-only open of a WAL
+// database whose -shm (or -wal) it could not create: SQLITE_CANTOPEN, or
+// SQLITE_READONLY_DIRECTORY (1544).
+func walFilesUnwritable(err error) bool {
+	var coded interface{ Code() int }
+	if !errors.As(err, &coded) {
+		return false
+	}
+	return coded.Code()&0xff == sqlite3.SQLITE_CANTOPEN || coded.Code() == sqlite3.SQLITE_READONLY_DIRECTORY
 }
 
 // sameMigrations fails unless the database has applied exactly the
@@ -239,7 +261,7 @@ func (db *DB) probeWriter(ctx context.Context) {
 	if !db.probing.CompareAndSwap(false, true) {
 		return
 	}
-	done, err := db.submit(ctx, func(*Tx) error { return nil })
+	done, err := db.enqueue(ctx, func(*Tx) error { return nil }, false) // a full queue: the writer has its probes
 	if err != nil {
 		db.probing.Store(false)
 		return

@@ -181,6 +181,15 @@ func (db *DB) update(ctx context.Context, fn func(*Tx) error) error {
 // submit queues fn for the writer and returns at once; done receives
 // fn's outcome, or its commit's, once the commit is over.
 func (db *DB) submit(ctx context.Context, fn func(*Tx) error) (done <-chan error, err error) {
+	return db.enqueue(ctx, fn, true)
+}
+
+// errQueueFull is enqueue's answer, when told not to wait, to a full queue.
+var errQueueFull = errors.New("sqlite: the writer's queue is full")
+
+// enqueue queues fn for the writer; with wait false it gives up at once
+// (errQueueFull) when the queue is full, rather than wait for room.
+func (db *DB) enqueue(ctx context.Context, fn func(*Tx) error, wait bool) (done <-chan error, err error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -190,8 +199,16 @@ func (db *DB) submit(ctx context.Context, fn func(*Tx) error) (done <-chan error
 	if db.closed {
 		return nil, ErrClosed
 	}
-	db.jobs <- j
-	return j.done, nil
+	if wait {
+		db.jobs <- j
+		return j.done, nil
+	}
+	select {
+	case db.jobs <- j:
+		return j.done, nil
+	default:
+		return nil, errQueueFull
+	}
 }
 
 // WriterStats is what the writer has committed since Open. Writes/Commits is

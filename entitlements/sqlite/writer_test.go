@@ -222,7 +222,21 @@ func TestPingWaitsForTheWriterBriefly(t *testing.T) {
 		require.Less(t, time.Since(start), probeWait+time.Second, "the probe waits; Ping does not")
 	}
 	require.Len(t, db.jobs, 0, "one probe, taken by the writer; the second Ping queued none")
+
+	// With the queue full behind the stuck probe, a Ping queues nothing and
+	// does not wait for room.
+	var writes sync.WaitGroup
+	for range cap(db.jobs) + 1 {
+		writes.Go(func() { _ = db.update(context.Background(), func(*Tx) error { return nil }) })
+	}
+	require.Eventually(t, func() bool { return len(db.jobs) == cap(db.jobs) }, 5*time.Second, 10*time.Millisecond)
+	db.probing.Store(false) // as if the first probe had ended and the writer had gone down again
+	start := time.Now()
+	require.ErrorIs(t, db.Ping(context.Background()), errWriterDown)
+	require.Less(t, time.Since(start), probeWait, "no room in the queue: no probe, no wait")
+	require.False(t, db.probing.Load(), "no probe in flight")
 	require.NoError(t, held.Close())
+	writes.Wait()
 	require.Eventually(t, func() bool { return db.Ping(context.Background()) == nil }, 5*time.Second, 20*time.Millisecond)
 	require.NoError(t, db.update(context.Background(), func(tx *Tx) error { return insertUser(tx, "kept") }))
 }

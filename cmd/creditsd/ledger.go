@@ -17,7 +17,7 @@ var errLedgerMismatch = errors.New("the ledger does not rebuild every figure sto
 // entries, every figure stored beside them (lots' remaining, debts, the
 // kept days' allowance counters, ledger_totals), print each that differs,
 // and fail if any does. It opens the database read-only, neither creating
-// nor migrating it, and reads one snapshot, so it may run beside a live
+// the database nor migrating it, and reads one snapshot, so it may run beside a live
 // server without taking its write lock; it reads every entry several
 // times.
 func ledgerCommand(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) (err error) {
@@ -55,8 +55,14 @@ func ledgerCommand(ctx context.Context, args []string, getenv func(string) strin
 	if err != nil {
 		return fmt.Errorf("ledger check: %w", err)
 	}
+	return printCheck(stdout, c)
+}
+
+// printCheck prints the mismatches c lists and a summary line, and fails
+// if c found any.
+func printCheck(w io.Writer, c sqlite.LedgerCheck) error {
 	for _, m := range c.Mismatches {
-		if _, err := fmt.Fprintln(stdout, m); err != nil {
+		if _, err := fmt.Fprintln(w, m); err != nil {
 			return err
 		}
 	}
@@ -70,7 +76,7 @@ func ledgerCommand(ctx context.Context, args []string, getenv func(string) strin
 			verdict += fmt.Sprintf(" (the first %d listed)", len(c.Mismatches))
 		}
 	}
-	if _, err := fmt.Fprintf(stdout, "ledger check: %d lots, %d users, %d allowance counters, %d totals: %s\n",
+	if _, err := fmt.Fprintf(w, "ledger check: %d lots, %d users, %d allowance counters, %d totals: %s\n",
 		c.Lots, c.Users, c.AllowanceCounters, c.Totals, verdict); err != nil {
 		return err
 	}

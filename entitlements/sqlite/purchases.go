@@ -424,31 +424,55 @@ func (tx *Tx) keepTransactionJWS(ctx context.Context, p entitlements.Purchase) e
 // newest version changes whether the purchase is refunded in full. restored
 // reports that this call undid a refund in force: it gave credits back.
 func (tx *Tx) refreshPurchase(ctx context.Context, p entitlements.Purchase, g entitlements.Grant, actor string) (restored bool, err error) {
-	var old struct {
-		signed        int64
-		revoked, part sql.NullInt64
-		lotID         sql.NullString
-	}
-	if err := tx.QueryRowContext(ctx, `SELECT signed_date, revocation_date, refund_percent, lot_id FROM apple_transactions
-		WHERE transaction_id = ?`, p.TransactionID).Scan(&old.signed, &old.revoked, &old.part, &old.lotID); err != nil {
+	old, err := tx.keptVersion(ctx, p.TransactionID)
+	if err != nil {
 		return false, err
 	}
 	if millis(p.SignedDate) <= old.signed {
 		return false, nil
 	}
-	revoked, part := nullMillis(p.RevocationDate), partRefund(p)
-	// A product the catalog no longer sells keeps what the purchase
-	// earned: a subscriber mid-period does not fall to free because a
-	// config dropped the product when Apple re-signed the transaction. A
-	// refund in full, or its end, changes what it earned, so the plan
-	// becomes unknown_product, to be planned again (replanUnknown). A
-	// refund in part does not: the pack still earns its lot, and
-	// refund_percent, set here, carries the share to it.
-	fullBefore, fullNow := old.revoked.Valid && !old.part.Valid, revoked.Valid && !part.Valid
-	replan := g.Outcome != entitlements.OutcomeUnknown || fullBefore != fullNow
-	// A token Apple set since (Set App Account Token, for a purchase made
-	// outside the app) names whom a row nobody holds yet waits for
-	// (pendingFor). A held row keeps its owner.
+	if err := tx.storeNewestVersion(ctx, p, g, replanOnRefresh(old, p, g)); err != nil {
+		return false, err
+	}
+	return tx.applyRevocationChange(ctx, p, old, actor)
+}
+
+// keptVersion is what refreshPurchase compares a newer version with: the
+// kept version's signed date and revocation, and the lot, if any, it earned.
+type keptVersion struct {
+	signed        int64 // Unix ms
+	revoked, part sql.NullInt64
+	lotID         sql.NullString
+}
+
+// keptVersion reads the kept version of a recorded transaction.
+func (tx *Tx) keptVersion(ctx context.Context, transactionID string) (keptVersion, error) {
+	var old keptVersion
+	err := tx.QueryRowContext(ctx, `SELECT signed_date, revocation_date, refund_percent, lot_id FROM apple_transactions
+		WHERE transaction_id = ?`, transactionID).Scan(&old.signed, &old.revoked, &old.part, &old.lotID)
+	return old, err
+}
+
+// replanOnRefresh says whether p's plan (g) replaces the kept version's
+// (old) while the purchase has no lot. A product the catalog no longer
+// sells keeps what the purchase earned: a subscriber mid-period does not
+// fall to free because a config dropped the product when Apple re-signed
+// the transaction. A refund in full, or its end, changes what it earned, so
+// the plan becomes unknown_product, to be planned again (replanUnknown). A
+// refund in part does not: the pack still earns its lot, and
+// refund_percent, set by storeNewestVersion, carries the share to it.
+func replanOnRefresh(old keptVersion, p entitlements.Purchase, g entitlements.Grant) bool {
+	fullBefore := old.revoked.Valid && !old.part.Valid
+	fullNow := !p.RevocationDate.IsZero() && !partRefund(p).Valid
+	return g.Outcome != entitlements.OutcomeUnknown || fullBefore != fullNow
+}
+
+// storeNewestVersion records p as the transaction's newest version, and
+// its plan (g) too when replan says so and no lot exists yet. A token Apple
+// set since (Set App Account Token, for a purchase made outside the app)
+// names whom a row nobody holds yet waits for (pendingFor). A held row
+// keeps its owner.
+func (tx *Tx) storeNewestVersion(ctx context.Context, p entitlements.Purchase, g entitlements.Grant, replan bool) error {
 	if _, err := tx.ExecContext(ctx, `UPDATE apple_transactions SET signed_date = ?1,
 		expires_date = ?2, revocation_date = ?3, updated_at = ?4, refund_percent = ?11, upgraded = ?12,
 		app_account_token = CASE WHEN user_id IS NULL AND ?13 != '' THEN ?13 ELSE app_account_token END,
@@ -457,22 +481,28 @@ func (tx *Tx) refreshPurchase(ctx context.Context, p entitlements.Purchase, g en
 		expires_at = CASE WHEN lot_id IS NULL AND ?5 THEN ?8 ELSE expires_at END,
 		tier = CASE WHEN lot_id IS NULL AND ?5 THEN ?9 ELSE tier END
 		WHERE transaction_id = ?10`,
-		millis(p.SignedDate), nullMillis(p.ExpiresDate), revoked, millis(tx.now), replan,
-		string(g.Outcome), g.Credits, ptrMillis(g.ExpiresAt), g.Tier, p.TransactionID, part, p.Upgraded,
+		millis(p.SignedDate), nullMillis(p.ExpiresDate), nullMillis(p.RevocationDate), millis(tx.now), replan,
+		string(g.Outcome), g.Credits, ptrMillis(g.ExpiresAt), g.Tier, p.TransactionID, partRefund(p), p.Upgraded,
 		p.AppAccountToken); err != nil {
-		return false, err
+		return err
 	}
-	if err := tx.keepTransactionJWS(ctx, p); err != nil {
-		return false, err
-	}
+	return tx.keepTransactionJWS(ctx, p)
+}
+
+// applyRevocationChange brings the lot the purchase earned, if any, in line
+// with the newest version's (p) revocation where it differs from the kept
+// version's (old): it refunds, undoes the refund in force, or revises its
+// share. restored reports that it undid a refund.
+func (tx *Tx) applyRevocationChange(ctx context.Context, p entitlements.Purchase, old keptVersion, actor string) (restored bool, err error) {
+	revokedNow := !p.RevocationDate.IsZero()
 	switch {
 	case !old.lotID.Valid:
 		return false, nil
-	case !old.revoked.Valid && revoked.Valid:
+	case !old.revoked.Valid && revokedNow:
 		return false, tx.refundLot(ctx, p.TransactionID, p.RefundPercent(), old.lotID.String, actor)
-	case old.revoked.Valid && !revoked.Valid:
+	case old.revoked.Valid && !revokedNow:
 		return tx.reverseRefund(ctx, p.TransactionID, actor)
-	case revoked.Valid:
+	case revokedNow:
 		return false, tx.reviseRefund(ctx, p, old.lotID.String, actor)
 	}
 	return false, nil

@@ -769,3 +769,33 @@ func TestSettledPurchases(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, map[string]bool{"s-bobs": true}, settled)
 }
+
+func TestReplanOnRefresh(t *testing.T) {
+	full := sql.NullInt64{Int64: 1, Valid: true}
+	part := sql.NullInt64{Int64: 40000, Valid: true}
+	inPart := func(p *entitlements.Purchase) {
+		p.RevocationDate, p.RevocationType, p.RevocationPercent = testNow, "REFUND_PRORATED", 40000
+	}
+	none := func(*entitlements.Purchase) {}
+	for _, c := range []struct {
+		name    string
+		old     keptVersion
+		edit    func(*entitlements.Purchase)
+		outcome entitlements.Outcome
+		want    bool
+	}{
+		{"a known product is planned again", keptVersion{revoked: full}, refunded, entitlements.OutcomeGranted, true},
+		{"unknown, nothing refunded: keeps its plan", keptVersion{}, none, entitlements.OutcomeUnknown, false},
+		{"unknown, refunded in full since: planned again", keptVersion{}, refunded, entitlements.OutcomeUnknown, true},
+		{"unknown, its refund in full ended: planned again", keptVersion{revoked: full}, none, entitlements.OutcomeUnknown, true},
+		{"unknown, still refunded in full: keeps its plan", keptVersion{revoked: full}, refunded, entitlements.OutcomeUnknown, false},
+		{"unknown, refunded in part since: keeps its plan", keptVersion{}, inPart, entitlements.OutcomeUnknown, false},
+		{"unknown, a part refund becomes full: planned again", keptVersion{revoked: full, part: part}, refunded, entitlements.OutcomeUnknown, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			p := purchase("100", "")
+			c.edit(&p)
+			require.Equal(t, c.want, replanOnRefresh(c.old, p, entitlements.Grant{Outcome: c.outcome}))
+		})
+	}
+}

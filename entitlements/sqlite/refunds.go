@@ -30,57 +30,91 @@ type refundTerms struct {
 	payer  entitlements.Lot // LotID "" for none
 }
 
+// applyRefund takes back the share percentMilli of the lot lotID, as
+// terms say, and records the refund in force.
 func (tx *Tx) applyRefund(ctx context.Context, transactionID string, percentMilli int64, lotID, actor string, terms refundTerms) error {
-	var l struct {
-		userID             string
-		granted, remaining int64
-		expiresAt          sql.NullInt64
-	}
-	if err := tx.QueryRowContext(ctx, lotOwnerSQL, lotID).
-		Scan(&l.userID, &l.granted, &l.remaining, &l.expiresAt); err != nil {
-		return err
-	}
-	spent, err := tx.spentFrom(ctx, lotID)
+	l, err := tx.refundedLot(ctx, lotID)
 	if err != nil {
 		return err
 	}
-	var expired int64
-	// Before its expiry the sweep has written none of the lot off (unless
-	// the clock was put back since it ran: then the refund plans without
-	// what the sweep wrote off, a rare case not worth a read of every
-	// refund).
-	if l.expiresAt.Valid && l.expiresAt.Int64 <= millis(tx.now) {
-		if expired, err = tx.expiredFrom(ctx, l.userID, lotID); err != nil {
-			return err
-		}
-	}
-	// Credits the sweep wrote off were never spent: the refund plans with
-	// them as it would before the sweep came, so that what a refund bills
-	// never depends on when the sweep ran. What it removes of them, the
-	// sweep has already taken from the lot.
-	plan := entitlements.PlanRefund(l.granted, l.remaining+expired, spent, percentMilli, terms.policy)
-	plan.Removed = min(plan.Removed, l.remaining)
-	last, err := lastEntry(tx.q)
-	if err != nil {
-		return err
-	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO refunds (transaction_id, lot_id, user_id, removed, debt, written_off,
-		policy, status, created_at, after_entry, percent) VALUES (?, ?, ?, ?, ?, ?, ?, 'active', ?, ?, ?)`,
-		transactionID, lotID, l.userID, plan.Removed, plan.Debt, plan.WrittenOff, terms.policy, millis(tx.now),
-		last, percentMilli); err != nil {
+	plan := l.plan(percentMilli, terms.policy)
+	if err := tx.insertRefund(ctx, transactionID, l, plan, terms.policy, percentMilli); err != nil {
 		return err
 	}
 	if err := tx.applyRefundPlan(ctx, l.userID, lotID, transactionID, plan, actor); err != nil {
 		return err
 	}
+	return tx.payDebtAfterRefund(ctx, l.userID, terms, actor)
+}
+
+// refundedLot is what a refund plans with: the lot, its owner, and what
+// left it, spent or written off by the expiry sweep.
+type refundedLot struct {
+	lotID, userID      string
+	granted, remaining int64
+	spent, expired     int64
+}
+
+// refundedLot reads the lot lotID for a refund of it.
+func (tx *Tx) refundedLot(ctx context.Context, lotID string) (refundedLot, error) {
+	l := refundedLot{lotID: lotID}
+	var expiresAt sql.NullInt64
+	if err := tx.QueryRowContext(ctx, lotOwnerSQL, lotID).
+		Scan(&l.userID, &l.granted, &l.remaining, &expiresAt); err != nil {
+		return refundedLot{}, err
+	}
+	var err error
+	if l.spent, err = tx.spentFrom(ctx, lotID); err != nil {
+		return refundedLot{}, err
+	}
+	// Before its expiry the sweep has written none of the lot off (unless
+	// the clock was put back since it ran: then the refund plans without
+	// what the sweep wrote off, a rare case not worth a read of every
+	// refund).
+	if expiresAt.Valid && expiresAt.Int64 <= millis(tx.now) {
+		if l.expired, err = tx.expiredFrom(ctx, l.userID, lotID); err != nil {
+			return refundedLot{}, err
+		}
+	}
+	return l, nil
+}
+
+// plan is what refunding the share percentMilli of l takes back. Credits
+// the sweep wrote off were never spent: the refund plans with them as it
+// would before the sweep came, so that what a refund bills never depends
+// on when the sweep ran. What it removes of them, the sweep has already
+// taken from the lot.
+func (l refundedLot) plan(percentMilli int64, policy string) entitlements.RefundPlan {
+	plan := entitlements.PlanRefund(l.granted, l.remaining+l.expired, l.spent, percentMilli, policy)
+	plan.Removed = min(plan.Removed, l.remaining)
+	return plan
+}
+
+// insertRefund records the refund of l as the one in force, marked with
+// the ledger's last entry: its reversal finds the debt payments made since
+// from there (restoredExpiry).
+func (tx *Tx) insertRefund(ctx context.Context, transactionID string, l refundedLot, plan entitlements.RefundPlan, policy string, percentMilli int64) error {
+	last, err := lastEntry(tx.q)
+	if err != nil {
+		return err
+	}
+	_, err = tx.ExecContext(ctx, `INSERT INTO refunds (transaction_id, lot_id, user_id, removed, debt, written_off,
+		policy, status, created_at, after_entry, percent) VALUES (?, ?, ?, ?, ?, ?, ?, 'active', ?, ?, ?)`,
+		transactionID, l.lotID, l.userID, plan.Removed, plan.Debt, plan.WrittenOff, policy, millis(tx.now),
+		last, percentMilli)
+	return err
+}
+
+// payDebtAfterRefund pays the debt a refund left: from terms' payer first,
+// whatever its expiry, then from the credits the user already holds, so
+// that spendable and the 402 debt_outstanding never disagree.
+func (tx *Tx) payDebtAfterRefund(ctx context.Context, userID string, terms refundTerms, actor string) error {
 	if terms.payer.LotID != "" {
-		if _, err := tx.payDebtFrom(ctx, l.userID, terms.payer.LotID, terms.payer.Remaining, actor); err != nil {
+		if _, err := tx.payDebtFrom(ctx, userID, terms.payer.LotID, terms.payer.Remaining, actor); err != nil {
 			return err
 		}
 	}
-	// Credits the user already holds pay the new debt at once, so that
-	// spendable and the 402 debt_outstanding never disagree.
-	return tx.settleDebt(ctx, l.userID, actor)
+	return tx.settleDebt(ctx, userID, actor)
 }
 
 func (tx *Tx) applyRefundPlan(ctx context.Context, userID, lotID, ref string, plan entitlements.RefundPlan, actor string) error {

@@ -654,3 +654,26 @@ func TestRefundShareChangesUnderAnUnknownPlan(t *testing.T) {
 		})
 	}
 }
+
+func TestRefundedLotPlan(t *testing.T) {
+	for _, c := range []struct {
+		name    string
+		lot     refundedLot
+		percent int64
+		policy  string
+		want    entitlements.RefundPlan
+	}{
+		{"unspent first, the rest is debt", refundedLot{granted: 10, remaining: 4, spent: 6}, 100000, entitlements.RefundDebt,
+			entitlements.RefundPlan{Revoked: 10, Removed: 4, Debt: 6}},
+		{"forgive writes the spent part off", refundedLot{granted: 10, remaining: 4, spent: 6}, 100000, entitlements.RefundForgive,
+			entitlements.RefundPlan{Revoked: 10, Removed: 4, WrittenOff: 6}},
+		{"swept credits count as unspent, the sweep removed them", refundedLot{granted: 10, spent: 6, expired: 4}, 100000, entitlements.RefundDebt,
+			entitlements.RefundPlan{Revoked: 10, Debt: 6}},
+		{"a share the swept credits cover bills nothing", refundedLot{granted: 10, remaining: 1, spent: 2, expired: 7}, 50000, entitlements.RefundDebt,
+			entitlements.RefundPlan{Revoked: 5, Removed: 1}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			require.Equal(t, c.want, c.lot.plan(c.percent, c.policy))
+		})
+	}
+}

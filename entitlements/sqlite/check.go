@@ -41,32 +41,43 @@ func (c *LedgerCheck) mismatch(format string, args ...any) {
 func (db *DB) CheckLedger(ctx context.Context, keptFrom string) (LedgerCheck, error) {
 	var c LedgerCheck
 	err := db.view(ctx, func(tx *Tx) error {
-		for _, check := range []func(context.Context, *LedgerCheck) error{
-			tx.checkLots, tx.checkDebts, tx.checkTotals,
-			func(ctx context.Context, c *LedgerCheck) error { return tx.checkAllowance(ctx, c, keptFrom) },
-		} {
-			if err := check(ctx, &c); err != nil {
-				return err
-			}
+		err := tx.checkLots(ctx, &c)
+		if err == nil {
+			err = tx.checkDebts(ctx, &c)
 		}
-		return nil
+		if err == nil {
+			err = tx.checkTotals(ctx, &c)
+		}
+		if err == nil {
+			err = tx.checkAllowance(ctx, &c, keptFrom)
+		}
+		return err
 	})
 	return c, err
 }
 
-// checkLotsSQL is each lot beside its entries' sum, grouped in the lots'
-// own key order so that the join walks both in step.
-const checkLotsSQL = `SELECT l.user_id, l.lot_id, l.granted, l.remaining, COALESCE(e.credits, 0)
-	FROM lots l LEFT JOIN (SELECT user_id, lot_id, SUM(credits) AS credits FROM entries
-		WHERE lot_id IS NOT NULL GROUP BY user_id, lot_id) e ON e.user_id = l.user_id AND e.lot_id = l.lot_id`
-
-func (tx *Tx) checkLots(ctx context.Context, c *LedgerCheck) error {
-	rows, err := tx.QueryContext(ctx, checkLotsSQL)
+// eachRow runs query and fn on each row it answers.
+func (tx *Tx) eachRow(ctx context.Context, query string, fn func(*stmtRows) error, args ...any) error {
+	rows, err := tx.QueryContext(ctx, query, args...)
 	if err != nil {
 		return err
 	}
 	defer rows.Close()
 	for rows.Next() {
+		if err := fn(rows); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+// checkLotsSQL is each lot beside the sum of its entries.
+const checkLotsSQL = `SELECT l.user_id, l.lot_id, l.granted, l.remaining, COALESCE(e.credits, 0)
+	FROM lots l LEFT JOIN (SELECT user_id, lot_id, SUM(credits) AS credits FROM entries
+		WHERE lot_id IS NOT NULL GROUP BY user_id, lot_id) e ON e.user_id = l.user_id AND e.lot_id = l.lot_id`
+
+func (tx *Tx) checkLots(ctx context.Context, c *LedgerCheck) error {
+	return tx.eachRow(ctx, checkLotsSQL, func(rows *stmtRows) error {
 		var user, lot string
 		var granted, remaining, sum int64
 		if err := rows.Scan(&user, &lot, &granted, &remaining, &sum); err != nil {
@@ -76,8 +87,8 @@ func (tx *Tx) checkLots(ctx context.Context, c *LedgerCheck) error {
 		if remaining != sum || remaining < 0 || remaining > granted {
 			c.mismatch("lot %s of user %s: remaining %d, granted %d; its entries sum to %d", lot, user, remaining, granted, sum)
 		}
-	}
-	return rows.Err()
+		return nil
+	})
 }
 
 const checkDebtsSQL = `SELECT u.user_id, u.debt, COALESCE(e.debt, 0)
@@ -88,12 +99,7 @@ const checkDebtsSQL = `SELECT u.user_id, u.debt, COALESCE(e.debt, 0)
 		FROM entries WHERE kind IN ('debt', 'debt_paid', 'refund_reversed') GROUP BY user_id) e ON e.user_id = u.user_id`
 
 func (tx *Tx) checkDebts(ctx context.Context, c *LedgerCheck) error {
-	rows, err := tx.QueryContext(ctx, checkDebtsSQL)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	for rows.Next() {
+	return tx.eachRow(ctx, checkDebtsSQL, func(rows *stmtRows) error {
 		var user string
 		var debt int64
 		var rebuilt float64 // total(): exact for sums below 2^53 credits
@@ -104,8 +110,8 @@ func (tx *Tx) checkDebts(ctx context.Context, c *LedgerCheck) error {
 		if float64(debt) != rebuilt {
 			c.mismatch("user %s: debt %d; her entries say %.0f", user, debt, rebuilt)
 		}
-	}
-	return rows.Err()
+		return nil
+	})
 }
 
 // checkAllowance compares each day's counters with that day's allowance
@@ -152,21 +158,15 @@ func (tx *Tx) checkAllowance(ctx context.Context, c *LedgerCheck, keptFrom strin
 
 // dayUsage is query's (user_id, credits) rows for day, by user.
 func (tx *Tx) dayUsage(ctx context.Context, query, day string) (map[string]int64, error) {
-	rows, err := tx.QueryContext(ctx, query, day)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
 	by := map[string]int64{}
-	for rows.Next() {
+	err := tx.eachRow(ctx, query, func(rows *stmtRows) error {
 		var user string
 		var n int64
-		if err := rows.Scan(&user, &n); err != nil {
-			return nil, err
-		}
+		err := rows.Scan(&user, &n)
 		by[user] = n
-	}
-	return by, rows.Err()
+		return err
+	}, day)
+	return by, err
 }
 
 const checkTotalsSQL = `SELECT COALESCE(t.kind, e.kind), COALESCE(t.product, e.product),
@@ -175,12 +175,7 @@ const checkTotalsSQL = `SELECT COALESCE(t.kind, e.kind), COALESCE(t.product, e.p
 	FULL JOIN ledger_totals t ON t.kind = e.kind AND t.product = e.product`
 
 func (tx *Tx) checkTotals(ctx context.Context, c *LedgerCheck) error {
-	rows, err := tx.QueryContext(ctx, checkTotalsSQL)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	for rows.Next() {
+	return tx.eachRow(ctx, checkTotalsSQL, func(rows *stmtRows) error {
 		var kind, product string
 		var credits, sum float64
 		var entries, counted int64
@@ -192,6 +187,6 @@ func (tx *Tx) checkTotals(ctx context.Context, c *LedgerCheck) error {
 			c.mismatch("ledger_totals %s %q: %.0f credits in %d entries; the entries say %.0f in %d",
 				kind, product, credits, entries, sum, counted)
 		}
-	}
-	return rows.Err()
+		return nil
+	})
 }

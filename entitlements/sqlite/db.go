@@ -63,6 +63,11 @@ type Policy struct {
 	Refund    string // entitlements.RefundDebt or entitlements.RefundForgive
 }
 
+// defaultPolicy is a new DB's Policy until its owner sets the configured one.
+func defaultPolicy() Policy {
+	return Policy{Allowance: entitlements.DefaultAllowance(), Refund: entitlements.RefundDebt}
+}
+
 // Open opens (creating if needed) and migrates the database at path.
 func Open(ctx context.Context, path string) (*DB, error) {
 	if path == "" {
@@ -74,8 +79,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	}
 	write.SetMaxOpenConns(1)
 	write.SetConnMaxIdleTime(0)
-	db := &DB{write: write, Now: time.Now,
-		Policy: Policy{Allowance: entitlements.DefaultAllowance(), Refund: entitlements.RefundDebt}}
+	db := &DB{write: write, Now: time.Now, Policy: defaultPolicy()}
 	if err := db.migrate(ctx); err != nil {
 		write.Close()
 		return nil, fmt.Errorf("sqlite: migrate %s: %w", path, err)
@@ -120,8 +124,7 @@ func OpenReadOnly(ctx context.Context, path string) (*DB, error) {
 	if _, err := os.Stat(path); err != nil {
 		return nil, fmt.Errorf("sqlite: %w", err) // names the file, and says it is missing
 	}
-	db := &DB{Now: time.Now, closed: true,
-		Policy: Policy{Allowance: entitlements.DefaultAllowance(), Refund: entitlements.RefundDebt}}
+	db := &DB{Now: time.Now, closed: true, Policy: defaultPolicy()}
 	db.read = sql.OpenDB(readConnector{path: path, onlyReads: true}) // an existing file, SQLITE_OPEN_READONLY
 	db.read.SetMaxOpenConns(2)                                       // a reader, and one for Ping
 	err := sameMigrations(ctx, db.read)
@@ -168,13 +171,7 @@ func sameMigrations(ctx context.Context, pool *sql.DB) error {
 	if err := newerSchema(applied, migrationList); err != nil {
 		return err
 	}
-	var missing []string
-	for _, name := range migrationList {
-		if !slices.Contains(applied, name) {
-			missing = append(missing, path.Base(name))
-		}
-	}
-	if len(missing) > 0 {
+	if missing := notIn(migrationList, applied); len(missing) > 0 {
 		return fmt.Errorf("%w: it lacks %s; let this binary's serve or jobs run migrate it first",
 			ErrOlderSchema, strings.Join(missing, ", "))
 	}
@@ -423,12 +420,7 @@ func scanNames(rows interface {
 // newerSchema is ErrNewerSchema, naming the migrations of applied that are
 // not among known, or nil when there are none.
 func newerSchema(applied, known []string) error {
-	var unknown []string
-	for _, name := range applied {
-		if !slices.Contains(known, name) {
-			unknown = append(unknown, path.Base(name))
-		}
-	}
+	unknown := notIn(applied, known)
 	if len(unknown) == 0 {
 		return nil
 	}
@@ -438,6 +430,17 @@ func newerSchema(applied, known []string) error {
 	}
 	return fmt.Errorf("%w: it has %s, and this binary knows migrations up to %s; run the newer binary, "+
 		"or restore the backup taken before the upgrade", ErrNewerSchema, strings.Join(unknown, ", "), last)
+}
+
+// notIn is the base names of those of names that have lacks.
+func notIn(names, have []string) []string {
+	var out []string
+	for _, name := range names {
+		if !slices.Contains(have, name) {
+			out = append(out, path.Base(name))
+		}
+	}
+	return out
 }
 
 // applyMigration applies the migration name from fsys unless the database

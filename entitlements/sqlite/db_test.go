@@ -189,7 +189,7 @@ func TestWriterStopsAtANewerSchema(t *testing.T) {
 func TestWriterStopsAtANewerSchemaFromItsStart(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "live.db")
-	db := &DB{Now: time.Now, Policy: Policy{Allowance: entitlements.DefaultAllowance(), Refund: entitlements.RefundDebt}}
+	db := &DB{Now: time.Now, Policy: defaultPolicy()}
 	var err error
 	db.write, err = sql.Open("sqlite", dsn(path))
 	require.NoError(t, err)

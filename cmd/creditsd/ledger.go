@@ -48,14 +48,23 @@ func ledgerCommand(ctx context.Context, args []string, getenv func(string) strin
 	}
 	db, err := sqlite.OpenReadOnly(ctx, s.Config.Database)
 	if err != nil {
-		return fmt.Errorf("ledger check: %w", err)
+		return checkFailed(ctx, err)
 	}
 	defer func() { err = errors.Join(err, db.Close()) }()
 	c, err := db.CheckLedger(ctx, *keptFrom)
 	if err != nil {
-		return fmt.Errorf("ledger check: %w", err)
+		return checkFailed(ctx, err)
 	}
 	return printCheck(stdout, c)
+}
+
+// checkFailed is the error of a check that did not finish: one stopped by
+// a signal (ctx) says so, rather than leave the operator a driver's error.
+func checkFailed(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return fmt.Errorf("ledger check: stopped before it finished: %w", err)
+	}
+	return fmt.Errorf("ledger check: %w", err)
 }
 
 // printCheck prints the mismatches c lists and a summary line, and fails

@@ -48,6 +48,13 @@ func TestLedgerCheckEndToEnd(t *testing.T) {
 	require.Equal(t, "ledger check: 1 lots, 1 users, 1 allowance counters, 2 totals: 1 mismatch", lines[1])
 	require.Contains(t, errOut, "the ledger does not rebuild every figure stored beside it")
 
+	stopped, cancel := context.WithCancel(context.Background())
+	cancel() // a signal (main's context)
+	err = run(stopped, []string{"ledger", "check", "--config", w.config}, func(string) string { return "" }, io.Discard, io.Discard)
+	require.ErrorIs(t, err, context.Canceled)
+	require.ErrorContains(t, err, "ledger check: stopped before it finished")
+	require.Equal(t, 1, exitCode(err))
+
 	_, _, code = cli(t, "", nil, "ledger", "verify", "--config", w.config)
 	require.Equal(t, 2, code, "a usage error")
 

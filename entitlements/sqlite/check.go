@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"fmt"
+	"time"
 )
 
 // LedgerCheck is what CheckLedger read, and every stored figure the ledger
@@ -41,23 +42,71 @@ func (c *LedgerCheck) mismatch(format string, args ...any) {
 func (db *DB) CheckLedger(ctx context.Context, keptFrom string) (LedgerCheck, error) {
 	var c LedgerCheck
 	err := db.view(ctx, func(tx *Tx) error {
-		err := tx.checkLots(ctx, &c)
-		if err == nil {
-			err = tx.checkDebts(ctx, &c)
-		}
-		if err == nil {
-			err = tx.checkTotals(ctx, &c)
-		}
-		if err == nil {
-			err = tx.checkAllowance(ctx, &c, keptFrom)
-		}
-		return err
+		return tx.interruptible(ctx, func() error {
+			err := tx.checkLots(ctx, &c)
+			if err == nil {
+				err = tx.checkDebts(ctx, &c)
+			}
+			if err == nil {
+				err = tx.checkTotals(ctx, &c)
+			}
+			if err == nil {
+				err = tx.checkAllowance(ctx, &c, keptFrom)
+			}
+			return err
+		})
 	})
 	return c, err
 }
 
-// eachRow runs query and fn on each row it answers.
+// interruptEvery is how often an ended check interrupts its connection
+// again, until its statements return.
+const interruptEvery = 10 * time.Millisecond
+
+// interruptible runs fn on tx's reader and, once ctx ends, interrupts the
+// statement it runs, so that fn's error is ctx's. The store's statements
+// otherwise run to their end, and each of the check's reads the whole
+// ledger before its first row: an operator's Ctrl-C would wait minutes.
+// SQLite drops an interrupt that arrives between two statements as the
+// next one begins, so it is repeated until fn returns.
+func (tx *Tx) interruptible(ctx context.Context, fn func() error) error {
+	c, ok := tx.q.dc.(interface{ interrupt() })
+	if !ok {
+		return fn()
+	}
+	done, stopped := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(stopped)
+		select {
+		case <-done:
+			return
+		case <-ctx.Done():
+		}
+		tick := time.NewTicker(interruptEvery)
+		defer tick.Stop()
+		for {
+			c.interrupt()
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	err := fn()
+	close(done)
+	<-stopped // no interrupt reaches the connection's next user
+	if err != nil && ctx.Err() != nil {
+		return fmt.Errorf("%w (%w)", ctx.Err(), err)
+	}
+	return err
+}
+
+// eachRow runs query and fn on each row it answers, unless ctx has ended.
 func (tx *Tx) eachRow(ctx context.Context, query string, fn func(*stmtRows) error, args ...any) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	rows, err := tx.QueryContext(ctx, query, args...)
 	if err != nil {
 		return err

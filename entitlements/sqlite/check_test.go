@@ -181,3 +181,36 @@ func TestOpenReadOnlyLeavesTheWAL(t *testing.T) {
 	require.Equal(t, before, after, "the database file is untouched")
 	require.FileExists(t, wal)
 }
+
+// TestCheckLedgerStopsWhenItsContextEnds: an operator's Ctrl-C stops the
+// check within its scan, not after it (each statement reads the whole
+// ledger before it answers), and the reader it used serves the next view.
+func TestCheckLedgerStopsWhenItsContextEnds(t *testing.T) {
+	db, _ := checkedLedger(t)
+	const spent = 20_000 // spent lots, which add up: the lots' scan is most of a check
+	_, err := writeExec(db, `WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < ?)
+		INSERT INTO lots (lot_id, user_id, source, granted, remaining, granted_at, created_at)
+		SELECT 'spent-' || x, 'alice', 'admin', 1, 0, 0, 0 FROM n`, spent)
+	require.NoError(t, err)
+	began := time.Now()
+	c, err := db.CheckLedger(context.Background(), "")
+	require.NoError(t, err)
+	require.Zero(t, c.Found, c.Mismatches)
+	require.Equal(t, int64(spent+2), c.Lots)
+	whole := time.Since(began) // the machine's pace, with or without -race
+
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(whole/5, cancel)
+	c, err = db.CheckLedger(ctx, "")
+	require.ErrorIs(t, err, context.Canceled)
+	require.Less(t, c.Lots, int64(spent), "stopped inside the lots' scan")
+
+	for range cap(db.readers.free) { // every reader, the interrupted one among them
+		require.NoError(t, db.view(context.Background(), func(tx *Tx) error {
+			var lots int64
+			err := tx.q.QueryRowContext(tx.ctx, `SELECT count(*) FROM lots`).Scan(&lots)
+			require.Equal(t, int64(spent+2), lots)
+			return err
+		}))
+	}
+}

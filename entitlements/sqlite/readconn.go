@@ -210,6 +210,15 @@ func (c *readConn) Close() error {
 	return err
 }
 
+// interrupt stops the statement running on c (sqlite3_interrupt, the
+// one call SQLite allows from another goroutine than the connection's
+// user), on its own libc thread state. c must stay open until it returns.
+func (c *readConn) interrupt() {
+	tls := libc.NewTLS()
+	defer tls.Close()
+	sqlite3.Xsqlite3_interrupt(tls, c.db)
+}
+
 // Begin is refused: the store begins its transactions in SQL (stmtConn).
 func (c *readConn) Begin() (driver.Tx, error) {
 	return nil, errors.New("sqlite: a reader's transactions are begun in SQL")

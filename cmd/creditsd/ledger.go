@@ -15,15 +15,15 @@ var errLedgerMismatch = errors.New("the ledger does not rebuild every figure sto
 
 // ledgerCommand is `creditsd ledger check`: rebuild, from the append-only
 // entries, every figure stored beside them (lots' remaining, debts, the
-// kept days' allowance counters, ledger_totals), print each that differs,
+// allowance counters of the days the daily reset keeps, ledger_totals), print each that differs,
 // and fail if any does. It opens the database read-only, neither creating
 // the database nor migrating it, and reads one snapshot, so it may run beside a live
 // server without taking its write lock; it reads every entry several
 // times.
 func ledgerCommand(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) (err error) {
 	fs, configPath := newFlagSet("ledger", stderr)
-	keptFrom := fs.String("kept-from", "", "the first `DAY` (YYYY-MM-DD) whose allowance counters the daily reset keeps "+
-		"(default: from jobs.daily_reset.keep_days, as the reset counts it)")
+	keptFrom := fs.String("kept-from", "", "the first `DAY` (YYYY-MM-DD) whose allowance counters must all be there "+
+		"(default: the first day the daily reset has kept whole, as it recorded)")
 	rest, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -39,12 +39,10 @@ func ledgerCommand(ctx context.Context, args []string, getenv func(string) strin
 	for _, n := range notes {
 		log.Warn(n)
 	}
-	if *keptFrom == "" {
-		if *keptFrom, err = resetKeepsFrom(s, time.Now()); err != nil {
+	if *keptFrom != "" {
+		if err := checkKeptFrom(*keptFrom, s.Allowance.Day(time.Now()).Key); err != nil {
 			return err
 		}
-	} else if err := checkKeptFrom(*keptFrom, s.Allowance.Day(time.Now()).Key); err != nil {
-		return err
 	}
 	db, err := sqlite.OpenReadOnly(ctx, s.Config.Database)
 	if err != nil {
@@ -93,18 +91,6 @@ func printCheck(w io.Writer, c sqlite.LedgerCheck) error {
 		return errLedgerMismatch
 	}
 	return nil
-}
-
-// resetKeepsFrom is the first day whose allowance counters the daily reset
-// keeps, as it counts it (jobs.DailyReset: the day keep_days before
-// today), from a minute ahead: a reset at midnight, pruning one more day
-// just as the check's snapshot begins, must not leave a kept day short.
-func resetKeepsFrom(s *Settings, now time.Time) (string, error) {
-	js, err := s.Config.Jobs.resolve(s.Allowance.Location)
-	if err != nil {
-		return "", err
-	}
-	return s.Allowance.Day(now.Add(time.Minute)).KeyBefore(js.keepDays), nil
 }
 
 // checkKeptFrom refuses a --kept-from that is not a day, or is after today

@@ -72,15 +72,16 @@ func TestLedgerCheckEndToEnd(t *testing.T) {
 }
 
 // TestLedgerCheckKeepsTheResetsDays: ledger check counts the kept days as
-// the daily reset does (keep_days before today): the days it pruned are
-// no mismatch, and a counter missing on its oldest kept day is.
+// the daily reset recorded them (keep_days before the day it ran): the days
+// it pruned are no mismatch, also after keep_days is raised, and a counter
+// missing on its oldest kept day is.
 func TestLedgerCheckKeepsTheResetsDays(t *testing.T) {
 	ctx := context.Background()
 	dir, config := writeConfig(t, newCA(t), "jobs:\n  daily_reset: {keep_days: 2}\n")
 	db, err := sqlite.Open(ctx, filepath.Join(dir, "creditsd.db"))
 	require.NoError(t, err)
 	tokens := mustTokens(t)
-	now := time.Now().Add(time.Minute) // the day the check counts from (resetKeepsFrom)
+	now := time.Now()
 	for d := range 5 {
 		db.Now = func() time.Time { return now.AddDate(0, 0, -d) }
 		for _, user := range []string{"alice", "bob"} {
@@ -104,6 +105,16 @@ func TestLedgerCheckKeepsTheResetsDays(t *testing.T) {
 	require.NoError(t, err, out)
 	require.Equal(t, "ledger check: 0 lots, 2 users, 6 allowance counters, 1 totals: ok\n", out, "3 days kept of 5")
 
+	// keep_days raised: the days pruned before stay pruned, and are no mismatch.
+	yaml, err := os.ReadFile(config)
+	require.NoError(t, err)
+	raised := strings.Replace(string(yaml), "keep_days: 2", "keep_days: 4", 1)
+	require.NotEqual(t, string(yaml), raised)
+	require.NoError(t, os.WriteFile(config, []byte(raised), 0o600))
+	out, err = check()
+	require.NoError(t, err, out)
+	require.Equal(t, "ledger check: 0 lots, 2 users, 6 allowance counters, 1 totals: ok\n", out, "as the reset recorded")
+
 	oldest := allowance.Day(now).KeyBefore(2)
 	pool, err := sql.Open("sqlite", "file:"+filepath.Join(dir, "creditsd.db"))
 	require.NoError(t, err)
@@ -114,9 +125,13 @@ func TestLedgerCheckKeepsTheResetsDays(t *testing.T) {
 	require.ErrorIs(t, err, errLedgerMismatch)
 	require.Contains(t, out, "allowance of user bob on "+oldest+": no counter; her entries say 1\n")
 
-	// --kept-from names the first day kept, as after keep_days was raised.
+	// --kept-from names another first day: a later one skips the oldest
+	// kept day, an earlier one counts a pruned day's counters as missing.
 	out, err = check("--kept-from", allowance.Day(now).KeyBefore(1))
 	require.NoError(t, err, out)
+	out, err = check("--kept-from", allowance.Day(now).KeyBefore(3))
+	require.ErrorIs(t, err, errLedgerMismatch)
+	require.Contains(t, out, "allowance of user alice on "+allowance.Day(now).KeyBefore(3)+": no counter; her entries say 1\n")
 	var usage usageError
 	for _, day := range []string{"yesterday", "2026-02-30", allowance.Day(now).KeyBefore(-2)} {
 		_, err = check("--kept-from", day)

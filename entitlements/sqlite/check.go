@@ -2,6 +2,8 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 	"time"
 )
@@ -32,9 +34,10 @@ func (c *LedgerCheck) mismatch(format string, args ...any) {
 //   - a user's debt is minus her debt entries, less debt_paid and the
 //     lot-less refund_reversed ones;
 //   - a day's allowance counter is minus that day's lot-less spend and
-//     reverse entries; from the day keptFrom on (a YYYY-MM-DD key), every
-//     day with such entries has its counters. The daily reset prunes the
-//     counters of the days before it ("" when none are pruned);
+//     reverse entries; from the first day the daily reset has kept whole
+//     on (allowance_kept, or every day if it has pruned none), every day
+//     with such entries has its counters. keptFrom, a YYYY-MM-DD key, names
+//     another first day instead ("" for the recorded one);
 //   - ledger_totals is the entries' sums by kind and product.
 //
 // It reads one snapshot on a read connection, so it runs beside a live
@@ -49,6 +52,9 @@ func (db *DB) CheckLedger(ctx context.Context, keptFrom string) (LedgerCheck, er
 			}
 			if err == nil {
 				err = tx.checkTotals(ctx, &c)
+			}
+			if err == nil && keptFrom == "" {
+				keptFrom, err = tx.keptFrom()
 			}
 			if err == nil {
 				err = tx.checkAllowance(ctx, &c, keptFrom)
@@ -161,6 +167,17 @@ func (tx *Tx) checkDebts(ctx context.Context, c *LedgerCheck) error {
 		}
 		return nil
 	})
+}
+
+// keptFrom is the first day whose allowance counters the daily reset has
+// kept whole, "" if it has pruned none.
+func (tx *Tx) keptFrom() (string, error) {
+	var day string
+	err := tx.q.QueryRowContext(tx.ctx, `SELECT kept_from FROM allowance_kept`).Scan(&day)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	return day, err
 }
 
 // checkAllowance compares each day's counters with that day's allowance

@@ -68,8 +68,9 @@ func TestCheckLedgerNamesEveryFigureItCannotRebuild(t *testing.T) {
 }
 
 // TestCheckLedgerKnowsThePrunedDays: the daily reset prunes the counters
-// of the days before the kept ones, a batch at a time; their entries stay,
-// and a missing counter there is no mismatch, but one of a kept day is,
+// of the days before the kept ones, a batch at a time, and records the
+// first day kept; the entries stay. A missing counter before that day is
+// no mismatch, also after keep_days is raised, but one of a kept day is,
 // today's too.
 func TestCheckLedgerKnowsThePrunedDays(t *testing.T) {
 	db := openTest(t)
@@ -82,24 +83,60 @@ func TestCheckLedgerKnowsThePrunedDays(t *testing.T) {
 		}
 	}
 	days := []string{"2026-11-25", "2026-11-26", "2026-11-27"}
-	_, err := writeExec(db, `DELETE FROM allowance_usage WHERE day = ? AND user_id = 'alice'`, days[0]) // a prune part done
+	check := func(keptFrom string) LedgerCheck {
+		t.Helper()
+		c, err := db.CheckLedger(ctx, keptFrom)
+		require.NoError(t, err)
+		return c
+	}
+	c := check("")
+	require.Zero(t, c.Found, c.Mismatches)
+	require.Equal(t, int64(9), c.AllowanceCounters, "nothing pruned")
+
+	n, err := db.PruneAllowanceUsage(ctx, days[1], 1) // a prune part done: alice's counter of the first day
 	require.NoError(t, err)
-	c, err := db.CheckLedger(ctx, days[1])
-	require.NoError(t, err)
+	require.Equal(t, int64(1), n)
+	c = check("")
 	require.Zero(t, c.Found, c.Mismatches)
 	require.Equal(t, int64(8), c.AllowanceCounters)
 
-	c, err = db.CheckLedger(ctx, days[0])
+	_, err = db.PruneAllowanceUsage(ctx, days[0], 10) // keep_days raised: the day stays pruned
 	require.NoError(t, err)
-	require.Equal(t, []string{"allowance of user alice on 2026-11-25: no counter; her entries say 1"}, c.Mismatches,
-		"a day the reset keeps")
+	require.Zero(t, check("").Found, "the first day kept only moves later")
+
+	require.Equal(t, []string{"allowance of user alice on 2026-11-25: no counter; her entries say 1"}, check(days[0]).Mismatches,
+		"a first day named, before the one recorded")
 
 	_, err = writeExec(db, `DELETE FROM allowance_usage WHERE day = ? AND user_id = 'bob'`, days[2])
 	require.NoError(t, err)
-	c, err = db.CheckLedger(ctx, days[2])
-	require.NoError(t, err)
-	require.Equal(t, []string{"allowance of user bob on 2026-11-27: no counter; her entries say 2"}, c.Mismatches,
+	require.Equal(t, []string{"allowance of user bob on 2026-11-27: no counter; her entries say 2"}, check("").Mismatches,
 		"today's counter, the one spends read")
+}
+
+// TestFirstDayKeptBackFilled: migration 0021 records, for a database the
+// daily reset has run on, its earliest counter's day as the first kept,
+// or, with no counter left, the day after the last day summarised.
+func TestFirstDayKeptBackFilled(t *testing.T) {
+	for name, tc := range map[string]struct{ fill, want string }{
+		"counters kept": {`INSERT INTO allowance_usage (day, user_id, used) VALUES ('2026-11-20', 'alice', 3), ('2026-11-22', 'alice', 1);
+			INSERT INTO allowance_daily_days (day, summarised_at) VALUES ('2026-11-19', 1), ('2026-11-21', 1);`, "2026-11-20"},
+		"none kept":   {`INSERT INTO allowance_daily_days (day, summarised_at) VALUES ('2026-11-19', 1), ('2026-11-30', 1);`, "2026-12-01"},
+		"never reset": {`INSERT INTO allowance_usage (day, user_id, used) VALUES ('2026-11-20', 'alice', 3);`, ""},
+	} {
+		t.Run(name, func(t *testing.T) {
+			file := filepath.Join(t.TempDir(), "old.db")
+			oldDatabase(t, file, migrationsBefore(t, "0021"),
+				`INSERT INTO users (user_id, app_account_token, created_at) VALUES ('alice', 't', 1); `+tc.fill)
+			db, err := Open(context.Background(), file)
+			require.NoError(t, err)
+			t.Cleanup(func() { require.NoError(t, db.Close()) })
+			require.NoError(t, db.view(context.Background(), func(tx *Tx) error {
+				day, err := tx.keptFrom()
+				require.Equal(t, tc.want, day)
+				return err
+			}))
+		})
+	}
 }
 
 // TestOpenReadOnlyWritesNothing: a missing file is refused, not created; a

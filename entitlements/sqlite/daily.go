@@ -163,12 +163,22 @@ func (db *DB) AllowanceDaily(ctx context.Context, day string) ([]AllowanceUse, e
 const pruneAllowanceSQL = `DELETE FROM allowance_usage WHERE (day, user_id) IN
 	(SELECT day, user_id FROM allowance_usage WHERE day < ?1 LIMIT ?2)`
 
+// keptFromSQL moves the first day whose counters are all kept to ?1, if
+// that is later (migration 0021).
+const keptFromSQL = `INSERT INTO allowance_kept (one, kept_from) VALUES (1, ?1)
+	ON CONFLICT (one) DO UPDATE SET kept_from = max(kept_from, excluded.kept_from)`
+
 // PruneAllowanceUsage deletes up to limit allowance counters of days before
 // before (a YYYY-MM-DD key) in one write transaction, and says how many.
 // Only today's counter is ever read; old ones are history the ledger keeps.
+// The same transaction records before as the first day kept, so that no
+// snapshot has a day's counters pruned and the day still counted as kept.
 func (db *DB) PruneAllowanceUsage(ctx context.Context, before string, limit int) (int64, error) {
 	var n int64
 	err := db.update(ctx, func(tx *Tx) error {
+		if _, err := tx.ExecContext(ctx, keptFromSQL, before); err != nil {
+			return err
+		}
 		res, err := tx.ExecContext(ctx, pruneAllowanceSQL, before, limit)
 		if err != nil {
 			return err

@@ -110,6 +110,20 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 }
 
 func (o *options) check() error {
+	if err := o.checkScenarios(); err != nil {
+		return err
+	}
+	if err := o.checkTarget(); err != nil {
+		return err
+	}
+	if err := o.checkChoices(); err != nil {
+		return err
+	}
+	return o.checkCounts()
+}
+
+// checkScenarios refuses a scenario the tool does not have, or one named twice.
+func (o *options) checkScenarios() error {
 	for i, name := range o.list() {
 		if !slices.Contains(scenarios, name) && name != floor {
 			return fmt.Errorf("--scenario %q: want %s or %s, a comma-separated list of them, or all", o.scenario,
@@ -120,12 +134,46 @@ func (o *options) check() error {
 			return fmt.Errorf("--scenario %q: %s twice; use --runs for more runs", o.scenario, name)
 		}
 	}
-	if o.target != "" && (o.secret == "" || o.caDir == "") {
+	return nil
+}
+
+// checkTarget refuses what a server the tool did not start cannot give.
+func (o *options) checkTarget() error {
+	switch {
+	case o.target == "":
+		return nil
+	case o.secret == "" || o.caDir == "":
 		return errors.New("--target needs --secret and --ca-dir")
-	}
-	if o.target != "" && o.profileDir != "" {
+	case o.profileDir != "":
 		return errors.New("--profile needs a server the tool starts: a --target serves its own /debug/pprof if built to")
+	case o.peer:
+		return errors.New("--peer needs the started server: Apple's library skips verification for LocalTesting data")
 	}
+	return nil
+}
+
+// checkChoices refuses a flag's value outside its choices.
+func (o *options) checkChoices() error {
+	for _, c := range []struct {
+		flag, value string
+		want        []string
+	}{
+		{"--sweep-in", o.sweepIn, []string{sweepInServer, sweepInProcess}},
+		{"--sweep-beside", o.sweepBeside, []string{"spend", "read"}},
+		{"--expired-layout", o.expiredLayout, []string{"spread", "together"}},
+		{"--lot-order", o.lotOrder, []string{"user", "time"}},
+	} {
+		if !slices.Contains(c.want, c.value) {
+			return fmt.Errorf("%s %q: want %s", c.flag, c.value, strings.Join(c.want, " or "))
+		}
+	}
+	return nil
+}
+
+// checkCounts refuses counts out of range, and sets the defaults that
+// depend on others: --lots 10 a user, --expired a tenth of them when the
+// sweep runs.
+func (o *options) checkCounts() error {
 	if o.users < 1 || o.runs < 1 || o.concurrency < 0 || o.count < 0 || o.duration < 0 || o.rate < 0 {
 		return errors.New("--users and --runs must be at least 1; --concurrency, --count, --duration and --rate not negative")
 	}
@@ -138,23 +186,8 @@ func (o *options) check() error {
 			o.expired = o.lots / 10
 		}
 	}
-	if o.sweepIn != sweepInServer && o.sweepIn != sweepInProcess {
-		return fmt.Errorf("--sweep-in %q: want %s or %s", o.sweepIn, sweepInServer, sweepInProcess)
-	}
-	if o.sweepBeside != "spend" && o.sweepBeside != "read" {
-		return fmt.Errorf("--sweep-beside %q: want spend or read", o.sweepBeside)
-	}
-	if o.expiredLayout != "spread" && o.expiredLayout != "together" {
-		return fmt.Errorf("--expired-layout %q: want spread or together", o.expiredLayout)
-	}
-	if o.lotOrder != "user" && o.lotOrder != "time" {
-		return fmt.Errorf("--lot-order %q: want user or time", o.lotOrder)
-	}
 	if o.expired > o.lots {
 		return fmt.Errorf("--expired %d is more than --lots %d", o.expired, o.lots)
-	}
-	if o.peer && o.target != "" {
-		return errors.New("--peer needs the started server: Apple's library skips verification for LocalTesting data")
 	}
 	return nil
 }

@@ -49,3 +49,30 @@ func TestOptionsLayouts(t *testing.T) {
 	_, err = parseOptions([]string{"--expired-layout", "clumped"}, io.Discard)
 	require.ErrorContains(t, err, "want spread or together")
 }
+
+// TestOptionsRefused: each flag out of its range is refused with a message
+// that names it, before anything starts.
+func TestOptionsRefused(t *testing.T) {
+	target := []string{"--target", "http://127.0.0.1:1", "--secret", "s", "--ca-dir", "ca"}
+	for _, tc := range []struct {
+		args []string
+		err  string
+	}{
+		{[]string{"--target", "http://127.0.0.1:1"}, "--target needs --secret and --ca-dir"},
+		{append([]string{"--profile", "p"}, target...), "--profile needs a server the tool starts"},
+		{append([]string{"--peer"}, target...), "--peer needs the started server"},
+		{[]string{"--users", "0"}, "--users and --runs must be at least 1"},
+		{[]string{"--runs", "0"}, "--users and --runs must be at least 1"},
+		{[]string{"--concurrency", "-1"}, "not negative"},
+		{[]string{"--rate", "-1"}, "not negative"},
+		{[]string{"--users", "10", "--lots", "5", "--expired", "6"}, "--expired 6 is more than --lots 5"},
+		{[]string{"--sweep-in", "cron"}, `--sweep-in "cron": want server or process`},
+		{[]string{"--sweep-beside", "webhook"}, `--sweep-beside "webhook": want spend or read`},
+	} {
+		_, err := parseOptions(tc.args, io.Discard)
+		require.ErrorContains(t, err, tc.err, tc.args)
+	}
+	o, err := parseOptions(target, io.Discard)
+	require.NoError(t, err, "a target with its secret and CA")
+	require.Equal(t, 100_000, o.lots, "ten lots a user by default")
+}

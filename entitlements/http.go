@@ -19,6 +19,12 @@ import (
 // MaxBodyBytes caps every request body; a StoreKit JWS is a few KB.
 const MaxBodyBytes = 64 << 10
 
+// MaxTransactionBodyBytes caps POST /v1/me/transactions' body, which may
+// carry a StoreKit 1 app receipt: every period of a subscription stays in
+// it, and a long-time subscriber's receipt outgrows 64 KiB. Its purchases
+// are read, the newest first, up to receipts.MaxReceiptClaims.
+const MaxTransactionBodyBytes = 1 << 20
+
 // Store is what the handlers need of the ledger; entitlements/sqlite has it.
 type Store interface {
 	UserState(ctx context.Context, userID, token string) (UserState, error)
@@ -119,7 +125,7 @@ func (h *Handler) PostTransaction(w http.ResponseWriter, r *http.Request) {
 
 func (h *Handler) submitTransaction(r *http.Request, userID string, start time.Time) (bool, error) {
 	var req transactionRequest
-	if err := DecodeJSON(r, &req); err != nil {
+	if err := decodeJSON(r, &req, MaxTransactionBodyBytes); err != nil {
 		return false, err
 	}
 	switch {
@@ -173,8 +179,11 @@ func (h *Handler) verify(jws string) (Purchase, error) {
 
 // DecodeJSON reads one JSON object of at most MaxBodyBytes into v, refusing
 // unknown fields and trailing data, with errors a client can act on.
-func DecodeJSON(r *http.Request, v any) error {
-	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, MaxBodyBytes))
+func DecodeJSON(r *http.Request, v any) error { return decodeJSON(r, v, MaxBodyBytes) }
+
+// decodeJSON is DecodeJSON for a body of at most limit bytes.
+func decodeJSON(r *http.Request, v any, limit int64) error {
+	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, limit))
 	if err == nil {
 		err = decodeObject(body, v)
 	}
@@ -183,7 +192,7 @@ func DecodeJSON(r *http.Request, v any) error {
 	var badTime *requestTimeError
 	switch {
 	case errors.As(err, &tooBig):
-		return Errorf(KindTooLarge, "body_too_large", "the body exceeds %d bytes", MaxBodyBytes)
+		return Errorf(KindTooLarge, "body_too_large", "the body exceeds %d bytes", limit)
 	case errors.Is(err, io.EOF):
 		return Errorf(KindInvalid, "invalid_body", "the body is empty; a JSON object is required")
 	case errors.As(err, &wrongType):
@@ -261,7 +270,9 @@ func decodeObject(body []byte, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	err := dec.Decode(v)
-	if err == nil && dec.More() {
+	// Anything but white space after the object is refused. (dec.More
+	// answers false before a ']' or '}', so a stray one passed.)
+	if err == nil && len(bytes.TrimLeft(body[dec.InputOffset():], " \t\r\n")) > 0 {
 		err = errors.New("trailing data after the JSON object")
 	}
 	if err == nil {

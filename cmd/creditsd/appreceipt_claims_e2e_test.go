@@ -3,6 +3,7 @@ package main
 import (
 	"net/http"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -189,4 +190,35 @@ func TestEndToEndAppReceiptForgedClaimsNothingOfOthers(t *testing.T) {
 		require.Equal(t, http.StatusCreated, a.status, a.raw)
 	}
 	require.Equal(t, int64(20), w.entitlement("alice").Credits.Balance)
+}
+
+// A long-time subscriber's receipt keeps every period she renewed: past
+// 64 KiB, it still claims her pack and her current period (the body may
+// be up to 1 MiB here), and a body past that is refused 413.
+func TestEndToEndAppReceiptOfALongHistory(t *testing.T) {
+	w, apple := newWorldWithApple(t, "")
+	token, now := w.tokens.Token("alice"), time.Now()
+	const periods = 900 // weekly renewals, 17 years
+	var inApps []fakeappstore.InApp
+	for i := range periods {
+		start := now.Add(-time.Duration(i) * 7 * 24 * time.Hour)
+		inApps = append(inApps, fakeappstore.InApp{TransactionID: strconv.Itoa(5400000 + i), Purchased: start, Expires: start.Add(7 * 24 * time.Hour)})
+	}
+	current := devca.Consumable(e2eBundle, receipts.Sandbox, "com.example.pro.monthly", "5400000", token, now)
+	current.Type, current.ExpiresDate = "Auto-Renewable Subscription", devca.Millis(now.Add(7*24*time.Hour))
+	apple.AddTransaction(current)
+	apple.AddTransaction(pack("5409999", token, now.Add(-time.Hour)))
+	inApps = append(inApps, fakeappstore.InApp{TransactionID: "5409999", Purchased: now.Add(-time.Hour)})
+
+	receipt := fakeappstore.AppReceiptOf(t, inApps...)
+	require.Greater(t, len(receipt), entitlements.MaxBodyBytes, "a receipt past the other bodies' cap")
+	a := w.do("POST", "/v1/me/transactions", w.token("alice", "", time.Minute), map[string]string{"app_receipt": receipt})
+	require.Equal(t, http.StatusCreated, a.status, a.raw)
+	require.Equal(t, "pro", a.body["tier"], a.raw)
+	require.Equal(t, []string{"5409999"}, lotTransactionIDs(w.entitlement("alice")))
+
+	huge := w.do("POST", "/v1/me/transactions", w.token("alice", "", time.Minute),
+		`{"app_receipt":"`+strings.Repeat("A", entitlements.MaxTransactionBodyBytes)+`"}`)
+	require.Equal(t, http.StatusRequestEntityTooLarge, huge.status, huge.raw)
+	require.Equal(t, "body_too_large", huge.code())
 }

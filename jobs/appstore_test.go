@@ -48,6 +48,8 @@ func (f fakeInbox) Process(_ context.Context, payload, source string) (notificat
 		return notifications.Result{}, errors.New("disk full")
 	case payload == "another-app":
 		return notifications.Result{}, &receipts.Error{Code: receipts.CodeAppIdentifier}
+	case payload == "another-root":
+		return notifications.Result{}, &receipts.Error{Code: receipts.CodeChain}
 	}
 	dup := f[payload]
 	f[payload] = true
@@ -99,6 +101,13 @@ func TestReconcile(t *testing.T) {
 	h.pages[receipts.Sandbox] = []serverapi.NotificationHistoryResponse{page(false, "", "another-app")}
 	res, err = Reconcile(h, inbox, fakeCounts{}, ReconcileOptions{Environments: []string{receipts.Sandbox}, Window: time.Hour})(context.Background(), now)
 	require.ErrorContains(t, err, "apple.bundle_id")
+	require.NotContains(t, res, "sandbox_through_ms")
+
+	// So is one that does not chain to the configured roots: Apple signed
+	// it, so the roots are not Apple's (a staging CA left in the config).
+	h.pages[receipts.Sandbox] = []serverapi.NotificationHistoryResponse{page(false, "", "a", "another-root")}
+	res, err = Reconcile(h, inbox, fakeCounts{}, ReconcileOptions{Environments: []string{receipts.Sandbox}, Window: time.Hour})(context.Background(), now)
+	require.ErrorContains(t, err, "apple.root_certificates")
 	require.NotContains(t, res, "sandbox_through_ms")
 }
 

@@ -157,9 +157,10 @@ func reconcileEnvironment(ctx context.Context, client HistoryClient, inbox Inbox
 // feed processes one notification. One that does not verify is counted
 // and passed over (it would never verify); a failure to record stops the
 // run, which the next one repeats. So does a notification refused as not
-// this app's, or not of an accepted environment: Apple's history holds
-// only this app's own, so that is this service's configuration at fault
-// (apple.bundle_id, app_apple_id, environments), and passed over, its
+// this app's, not of an accepted environment, or not signed by a trusted
+// root: Apple's history holds only this app's own, signed by Apple, so
+// that is this service's configuration at fault (apple.bundle_id,
+// app_apple_id, environments, root_certificates), and passed over, its
 // notifications were lost for good once the mark moved past them.
 func feed(ctx context.Context, inbox Inbox, signedPayload string, res Result) error {
 	res["seen"]++
@@ -169,6 +170,9 @@ func feed(ctx context.Context, inbox Inbox, signedPayload string, res Result) er
 	case errors.As(err, &ve) && (ve.Code == receipts.CodeAppIdentifier || ve.Code == receipts.CodeEnvironment):
 		return fmt.Errorf("a notification of Apple's own history is refused here, so the configuration "+
 			"(apple.bundle_id, app_apple_id, environments) is not this app's: %w", err)
+	case errors.As(err, &ve) && ve.Code == receipts.CodeChain:
+		return fmt.Errorf("a notification of Apple's own history does not chain to a trusted root, so "+
+			"apple.root_certificates does not hold Apple's: %w", err)
 	case errors.As(err, &ve) && !ve.Retryable():
 		res["rejected"]++
 	case err != nil:

@@ -184,15 +184,17 @@ func (a AllowanceConfig) resolve() (entitlements.AllowancePolicy, error) {
 	return p, nil
 }
 
-// checkTiers refuses negative figures and, given known, tiers it does not
-// name: a typo in a change would otherwise be silently ignored.
+// checkTiers refuses figures outside 0..MaxCredits (an allowance beyond it
+// would overflow what a user may spend, her balance added) and, given
+// known, tiers it does not name: a typo in a change would otherwise be
+// silently ignored.
 func checkTiers(key string, tiers, known map[string]int64) error {
 	for _, name := range slices.Sorted(maps.Keys(tiers)) {
 		if name == "" || strings.ContainsFunc(name, unicode.IsControl) {
 			return keyErrorf(key, "%q: a tier's name must be printable text", name) // the store joins names with \x1f
 		}
-		if tiers[name] < 0 {
-			return keyErrorf(key+"."+name, "%d: want 0 or more credits a day", tiers[name])
+		if tiers[name] < 0 || tiers[name] > entitlements.MaxCredits {
+			return keyErrorf(key+"."+name, "%d: want 0 to %d credits a day", tiers[name], entitlements.MaxCredits)
 		}
 		if _, ok := known[name]; known != nil && !ok {
 			return keyErrorf(key+"."+name, "not a tier in allowance.tiers")

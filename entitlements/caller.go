@@ -42,6 +42,10 @@ func (c Caller) Has(scope string) bool {
 	return false
 }
 
+// UserActor is the ledger's actor for a call a user makes with her own
+// token (a service's is "service:" and its sub).
+func UserActor(userID string) string { return "user:" + userID }
+
 type callerKey struct{}
 
 // WithCaller stores the authenticated caller in ctx.

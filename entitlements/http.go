@@ -27,7 +27,7 @@ const MaxTransactionBodyBytes = 1 << 20
 
 // Store is what the handlers need of the ledger; entitlements/sqlite has it.
 type Store interface {
-	UserState(ctx context.Context, userID, token string) (UserState, error)
+	UserState(ctx context.Context, userID, token, actor string) (UserState, error)
 	ClaimPurchase(ctx context.Context, userID, token string, p Purchase, g Grant) (granted bool, err error)
 	SettledPurchases(ctx context.Context, userID string, transactionIDs []string) (map[string]bool, error)
 	Spend(ctx context.Context, req SpendRequest) (Spend, UserState, bool, error)
@@ -75,22 +75,25 @@ func (h *Handler) GetMyEntitlement(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, r, h.Log, err)
 		return
 	}
-	h.answerEntitlement(w, r, userID, http.StatusOK)
+	h.answerEntitlement(w, r, userID, UserActor(userID), http.StatusOK)
 }
 
 // GetUserEntitlement answers GET /v1/users/{user_id}/entitlement for a
 // service token with credits:spend or credits:admin.
 func (h *Handler) GetUserEntitlement(w http.ResponseWriter, r *http.Request) {
-	userID, _, err := serviceCall(r, ScopeSpend, ScopeAdmin)
+	userID, actor, err := serviceCall(r, ScopeSpend, ScopeAdmin)
 	if err != nil {
 		WriteError(w, r, h.Log, err)
 		return
 	}
-	h.answerEntitlement(w, r, userID, http.StatusOK)
+	h.answerEntitlement(w, r, userID, actor, http.StatusOK)
 }
 
-func (h *Handler) answerEntitlement(w http.ResponseWriter, r *http.Request, userID string, status int) {
-	st, err := h.Store.UserState(r.Context(), userID, h.Tokens.Token(userID))
+// answerEntitlement answers userID's entitlement. The read is the user's
+// first call if she is new, and actor, its caller, is then named in the
+// entries of the purchases that waited for her.
+func (h *Handler) answerEntitlement(w http.ResponseWriter, r *http.Request, userID, actor string, status int) {
+	st, err := h.Store.UserState(r.Context(), userID, h.Tokens.Token(userID), actor)
 	if err != nil {
 		WriteError(w, r, h.Log, err)
 		return
@@ -116,7 +119,7 @@ func (h *Handler) PostTransaction(w http.ResponseWriter, r *http.Request) {
 		var granted bool
 		granted, err = h.submitTransaction(r, userID, start)
 		if err == nil {
-			h.answerEntitlement(w, r, userID, createdIf(granted))
+			h.answerEntitlement(w, r, userID, UserActor(userID), createdIf(granted))
 			return
 		}
 	}

@@ -50,7 +50,7 @@ type settledStore struct {
 	settled map[string]bool
 }
 
-func (settledStore) UserState(_ context.Context, userID, token string) (UserState, error) {
+func (settledStore) UserState(_ context.Context, userID, token, _ string) (UserState, error) {
 	return UserState{UserID: userID, AppAccountToken: token, At: time.Now()}, nil
 }
 

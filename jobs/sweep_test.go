@@ -76,7 +76,7 @@ func TestExpirySweep(t *testing.T) {
 		res, err = sweep(ctx, time.Now())
 		require.NoError(t, err)
 		require.Equal(t, Result{"lots": 0, "credits": 0, "batches": 4}, res, "running it twice changes nothing")
-		st, err := db.UserState(ctx, "alice", tokens.Token("alice"))
+		st, err := db.UserState(ctx, "alice", tokens.Token("alice"), "service:test")
 		require.NoError(t, err)
 		require.Len(t, st.Lots, 1)
 		require.Equal(t, int64(100), st.Lots[0].Remaining)

@@ -46,7 +46,7 @@ func BenchmarkWebhookHandler(b *testing.B) {
 	}
 	const users = 256
 	for u := range users {
-		if _, err := db.UserState(context.Background(), benchUser(u), tokens.Token(benchUser(u))); err != nil {
+		if _, err := db.UserState(context.Background(), benchUser(u), tokens.Token(benchUser(u)), "service:test"); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -109,7 +109,7 @@ func (f *fixture) send(jws string) (int, map[string]any) {
 }
 
 func (f *fixture) balance(user string) int64 {
-	st, err := f.db.UserState(context.Background(), user, f.tokens.Token(user))
+	st, err := f.db.UserState(context.Background(), user, f.tokens.Token(user), "service:test")
 	require.NoError(f.t, err)
 	return entitlements.Compute(st, entitlements.DefaultAllowance()).Credits.Balance
 }

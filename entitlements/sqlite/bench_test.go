@@ -68,7 +68,7 @@ func BenchmarkEntitlementRead(b *testing.B) {
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			st, err := db.UserState(context.Background(), "alice", tokens.Token("alice"))
+			st, err := db.UserState(context.Background(), "alice", tokens.Token("alice"), "service:test")
 			if err != nil {
 				b.Error(err)
 				return

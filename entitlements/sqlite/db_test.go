@@ -68,7 +68,7 @@ func plan(t testing.TB, p entitlements.Purchase) entitlements.Grant {
 
 func state(t testing.TB, db *DB, user string) entitlements.UserState {
 	t.Helper()
-	st, err := db.UserState(context.Background(), user, tokens.Token(user))
+	st, err := db.UserState(context.Background(), user, tokens.Token(user), entitlements.UserActor(user))
 	require.NoError(t, err)
 	return st
 }

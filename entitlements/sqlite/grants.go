@@ -16,7 +16,7 @@ func (db *DB) AdminGrant(ctx context.Context, req entitlements.GrantRequest) (en
 	var st entitlements.UserState
 	replayed := false
 	err := db.update(ctx, func(tx *Tx) (err error) {
-		if _, err = tx.ensureUser(ctx, req.UserID, req.Token); err != nil {
+		if _, err = tx.ensureUser(ctx, req.UserID, req.Token, req.Actor); err != nil {
 			return err
 		}
 		if lot, replayed, err = tx.replayGrant(ctx, req); err != nil || replayed {

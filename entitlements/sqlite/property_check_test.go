@@ -246,7 +246,7 @@ func (w *propWorld) checkEntitlements() error {
 		if !w.seen[user] {
 			continue
 		}
-		st, err := w.db.UserState(w.ctx, user, tokens.Token(user))
+		st, err := w.db.UserState(w.ctx, user, tokens.Token(user), "service:test")
 		if err != nil {
 			return err
 		}

@@ -324,7 +324,7 @@ func (w *propWorld) settled(op, user string, want map[string]int64) error {
 			return propErr(op+" entries", "unexpected %s entries: %+v", k, es)
 		}
 	}
-	st, err := w.db.UserState(w.ctx, user, tokens.Token(user))
+	st, err := w.db.UserState(w.ctx, user, tokens.Token(user), "service:test")
 	if err != nil {
 		return err
 	}
@@ -423,7 +423,7 @@ func (w *propWorld) setTier(op propOp) (string, error) {
 // them and grants what waited for their token.
 func (w *propWorld) look(op propOp) (string, error) {
 	user := w.user(op.User)
-	if _, err := w.db.UserState(w.ctx, user, tokens.Token(user)); err != nil {
+	if _, err := w.db.UserState(w.ctx, user, tokens.Token(user), "service:test"); err != nil {
 		return "look", propWant("look", err, "")
 	}
 	w.ensure(user)

@@ -350,7 +350,7 @@ func (w *propWorld) isRestoredLot(lot string) error {
 
 // settledOnly requires that user owes nothing or has nothing spendable.
 func (w *propWorld) settledOnly(user string) error {
-	st, err := w.db.UserState(w.ctx, user, tokens.Token(user))
+	st, err := w.db.UserState(w.ctx, user, tokens.Token(user), "service:test")
 	if err != nil {
 		return err
 	}

@@ -261,7 +261,7 @@ func propRequireRebuild(t *testing.T, w *propWorld) {
 		}
 		rebuilt, err := w.rebuild(user)
 		require.NoError(t, err)
-		st, err := w.db.UserState(w.ctx, user, tokens.Token(user))
+		st, err := w.db.UserState(w.ctx, user, tokens.Token(user), "service:test")
 		require.NoError(t, err)
 		require.Equal(t, propRemainingByLot(rebuilt.Lots), propRemainingByLot(st.Lots), "%s: lots", user)
 		require.Equal(t, rebuilt.Debt, st.Debt, "%s: debt", user)

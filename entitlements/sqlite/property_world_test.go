@@ -260,7 +260,7 @@ func (w *propWorld) notifyAs(uuid, typ string, v entitlements.Purchase) (bool, e
 // transaction that is rolled back, so it changes nothing.
 func (w *propWorld) dryState(user string) (st entitlements.UserState, err error) {
 	err = w.db.update(w.ctx, func(tx *Tx) error {
-		if _, err := tx.ensureUser(w.ctx, user, tokens.Token(user)); err != nil {
+		if _, err := tx.ensureUser(w.ctx, user, tokens.Token(user), "service:prop"); err != nil {
 			return err
 		}
 		if st, _, err = tx.userState(w.ctx, user); err != nil {

@@ -33,7 +33,7 @@ func (db *DB) ClaimPurchase(ctx context.Context, userID, token string, p entitle
 				return err
 			}
 		}
-		if _, err := tx.ensureUser(ctx, userID, token); err != nil {
+		if _, err := tx.ensureUser(ctx, userID, token, entitlements.UserActor(userID)); err != nil {
 			return err
 		}
 		c, err := tx.claim(ctx, userID, token, p, g)
@@ -122,14 +122,14 @@ func (tx *Tx) claim(ctx context.Context, userID, token string, p entitlements.Pu
 	default:
 		c.replanned, err = tx.replanUnknown(ctx, p, g)
 		if err == nil {
-			c.restored, err = tx.refreshPurchase(ctx, p, g, "user:"+userID)
+			c.restored, err = tx.refreshPurchase(ctx, p, g, entitlements.UserActor(userID))
 		}
 	}
 	if err != nil {
 		return c, err
 	}
 	c.claimed = owner != userID
-	if _, err = tx.assignPurchase(ctx, p.TransactionID, userID, "user:"+userID); err != nil {
+	if _, err = tx.assignPurchase(ctx, p.TransactionID, userID, entitlements.UserActor(userID)); err != nil {
 		return c, err
 	}
 	if c.claimed && ofSubscription(p, g) {

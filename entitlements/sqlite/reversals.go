@@ -17,7 +17,7 @@ func (db *DB) Reverse(ctx context.Context, userID, token, spendID, actor string)
 	var st entitlements.UserState
 	created := false
 	err := db.update(ctx, func(tx *Tx) (err error) {
-		if _, err = tx.ensureUser(ctx, userID, token); err != nil {
+		if _, err = tx.ensureUser(ctx, userID, token, actor); err != nil {
 			return err
 		}
 		sp, err := tx.loadSpend(ctx, userID, spendID)

@@ -50,7 +50,7 @@ func (tx *Tx) ensuredSpendState(ctx context.Context, req entitlements.SpendReque
 	if err != nil || found {
 		return st, prior, err
 	}
-	if _, err := tx.ensureUser(ctx, req.UserID, req.Token); err != nil {
+	if _, err := tx.ensureUser(ctx, req.UserID, req.Token, req.Actor); err != nil {
 		return st, prior, err
 	}
 	st, err = tx.mustUserState(ctx, req.UserID)

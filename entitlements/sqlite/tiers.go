@@ -66,7 +66,7 @@ func (tx *Tx) tier(ctx context.Context, userID string) (string, error) {
 func (db *DB) SetTier(ctx context.Context, userID, token, tier string, expiresAt *time.Time, reason, actor string) (entitlements.UserState, error) {
 	var st entitlements.UserState
 	err := db.update(ctx, func(tx *Tx) error {
-		if _, err := tx.ensureUser(ctx, userID, token); err != nil {
+		if _, err := tx.ensureUser(ctx, userID, token, actor); err != nil {
 			return err
 		}
 		var err error

@@ -15,8 +15,9 @@ import (
 
 // UserState reads userID's state, creating the user on first sight. A new
 // user is given every purchase that reached us with their app_account_token
-// before they ever called. Reading an existing user writes nothing.
-func (db *DB) UserState(ctx context.Context, userID, token string) (entitlements.UserState, error) {
+// before they ever called, in the name of actor, the reader (ensureUser).
+// Reading an existing user writes nothing.
+func (db *DB) UserState(ctx context.Context, userID, token, actor string) (entitlements.UserState, error) {
 	var st entitlements.UserState
 	found := false
 	err := db.view(ctx, func(tx *Tx) (err error) {
@@ -27,7 +28,7 @@ func (db *DB) UserState(ctx context.Context, userID, token string) (entitlements
 		return st, err
 	}
 	err = db.update(ctx, func(tx *Tx) (err error) {
-		if _, err = tx.ensureUser(ctx, userID, token); err != nil {
+		if _, err = tx.ensureUser(ctx, userID, token, actor); err != nil {
 			return err
 		}
 		st, _, err = tx.userState(ctx, userID)
@@ -104,8 +105,10 @@ func (tx *Tx) mustUserState(ctx context.Context, userID string) (entitlements.Us
 }
 
 // ensureUser creates userID if it is new and assigns it the purchases that
-// waited for its token.
-func (tx *Tx) ensureUser(ctx context.Context, userID, token string) (created bool, err error) {
+// waited for its token. Their entries name actor, the caller of the call
+// that created the user: that call gave her the purchases, and the user
+// herself did nothing when a service's spend or grant named her first.
+func (tx *Tx) ensureUser(ctx context.Context, userID, token, actor string) (created bool, err error) {
 	res, err := tx.ExecContext(ctx, `INSERT INTO users (user_id, app_account_token, created_at) VALUES (?, ?, ?)
 		ON CONFLICT (user_id) DO NOTHING`, userID, token, millis(tx.now))
 	if err != nil {
@@ -120,7 +123,7 @@ func (tx *Tx) ensureUser(ctx context.Context, userID, token string) (created boo
 	}
 	adopted := map[string]bool{}
 	for _, p := range pending {
-		if _, err := tx.assignPurchase(ctx, p.id, userID, "user:"+userID); err != nil {
+		if _, err := tx.assignPurchase(ctx, p.id, userID, actor); err != nil {
 			return true, err
 		}
 		// A subscription's first owner takes the token-less periods the

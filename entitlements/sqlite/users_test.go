@@ -38,7 +38,7 @@ func TestUserStateIsOneSnapshot(t *testing.T) {
 	for range 4 {
 		wg.Go(func() {
 			for !done.Load() {
-				st, err := db.UserState(ctx, "alice", tokens.Token("alice"))
+				st, err := db.UserState(ctx, "alice", tokens.Token("alice"), "service:test")
 				if err != nil {
 					t.Error(err)
 					return
@@ -108,4 +108,65 @@ func TestLotStoredPastYear9999(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, replayed)
 	require.Equal(t, sp.FromLots, replay.FromLots)
+}
+
+// A purchase that waited for its user is granted by the call that first
+// names her, and its grant entry names that call's caller: a service that
+// spent for her or an admin who granted her credits, not the user, who
+// did nothing. It said user:<id> whoever the caller was.
+func TestWaitingPurchaseNamesTheCallThatCreatedItsUser(t *testing.T) {
+	ctx := context.Background()
+	const user = "uma"
+	token := tokens.Token(user)
+	for name, c := range map[string]struct {
+		first func(db *DB) error
+		actor string
+	}{
+		"her own read": {func(db *DB) error {
+			_, err := db.UserState(ctx, user, token, entitlements.UserActor(user))
+			return err
+		}, "user:uma"},
+		"a service's read": {func(db *DB) error {
+			_, err := db.UserState(ctx, user, token, "service:backend")
+			return err
+		}, "service:backend"},
+		"her claim of another purchase": {func(db *DB) error {
+			_, err := claim(t, db, user, purchase("501", token))
+			return err
+		}, "user:uma"},
+		"a spend": {func(db *DB) error {
+			_, _, _, err := db.Spend(ctx, spendReq(user, "k", 1)) // service:test
+			return err
+		}, "service:test"},
+		"an admin grant": {func(db *DB) error {
+			grantAdmin(t, db, user, "g", 5, nil) // service:ops
+			return nil
+		}, "service:ops"},
+		"a tier change": {func(db *DB) error {
+			_, err := db.SetTier(ctx, user, token, entitlements.TierPro, nil, "web", "service:ops")
+			return err
+		}, "service:ops"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			db := openTest(t)
+			webhook(t, db, "n500", purchase("500", token)) // uma unknown: it waits for her
+			require.Equal(t, []string{"0"}, queryStrings(t, db, `SELECT count(*) FROM lots`), "it waits")
+			require.NoError(t, c.first(db))
+			require.Equal(t, c.actor, grantActor(t, db, user, "500"))
+		})
+	}
+}
+
+// grantActor is the actor of the grant entry of transactionID's lot.
+func grantActor(t *testing.T, db *DB, user, transactionID string) string {
+	t.Helper()
+	entries, _, err := db.Ledger(context.Background(), user, 0, 500)
+	require.NoError(t, err)
+	for _, e := range entries {
+		if e.Kind == "grant" && e.Ref == transactionID {
+			return e.Actor
+		}
+	}
+	t.Fatalf("no grant entry for transaction %s in %+v", transactionID, entries)
+	return ""
 }

@@ -34,7 +34,7 @@ type Store interface {
 	SpendKept(ctx context.Context, userID, key string) (hash string, found bool, err error)
 	Reverse(ctx context.Context, userID, token, spendID, actor string) (Reversal, UserState, bool, error)
 	AdminGrant(ctx context.Context, req GrantRequest) (Lot, UserState, bool, error)
-	Ledger(ctx context.Context, userID string, before int64, limit int) ([]Entry, int64, error)
+	Ledger(ctx context.Context, userID, token, actor string, before int64, limit int) ([]Entry, int64, error)
 	SetTier(ctx context.Context, userID, token, tier string, expiresAt *time.Time, reason, actor string) (UserState, error)
 }
 

@@ -85,9 +85,10 @@ type ledgerAnswer struct {
 }
 
 // GetLedger lists a user's ledger newest first; ?cursor= pages, ?limit=
-// sets the page size (default 50, at most 500).
+// sets the page size (default 50, at most 500). The read creates a user
+// it is the first call to name, as the entitlement reads do.
 func (h *Handler) GetLedger(w http.ResponseWriter, r *http.Request) {
-	userID, _, err := serviceCall(r, ScopeAdmin)
+	userID, actor, err := serviceCall(r, ScopeAdmin)
 	if err != nil {
 		WriteError(w, r, h.Log, err)
 		return
@@ -97,7 +98,7 @@ func (h *Handler) GetLedger(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, r, h.Log, err)
 		return
 	}
-	entries, next, err := h.Store.Ledger(r.Context(), userID, before, limit)
+	entries, next, err := h.Store.Ledger(r.Context(), userID, h.Tokens.Token(userID), actor, before, limit)
 	if err != nil {
 		WriteError(w, r, h.Log, err)
 		return

@@ -62,3 +62,22 @@ func TestEndToEndWaitingPurchaseNamesTheFirstCaller(t *testing.T) {
 	require.Equal(t, int64(10), w.entitlement("wes").Credits.Balance)
 	require.Equal(t, "user:wes", w.grantEntry("wes", "5000003")["actor"], "her own first call")
 }
+
+// An admin's ledger read is a call that names its user: a new one is
+// created by it, so her first page shows the purchase that waited for her.
+// It answered {"entries": []}, and the grant appeared only after an
+// entitlement read.
+func TestEndToEndLedgerReadCreatesItsUser(t *testing.T) {
+	w := newWorld(t)
+	w.waitFor("moe", "5000010", "7a1c1c3e-0000-4000-8000-000000000010")
+	entries := w.ledger("moe")
+	require.Len(t, entries, 1, "the first read shows the grant")
+	require.Equal(t, "grant", entries[0]["kind"])
+	require.Equal(t, float64(10), entries[0]["credits"])
+	require.Equal(t, "service:ops", entries[0]["actor"], "granted by the read that created her")
+	require.Len(t, w.ledger("moe"), 1, "and once")
+
+	a := w.do("GET", "/v1/users/moe/entitlement", w.admin(), nil)
+	require.Equal(t, http.StatusOK, a.status, a.raw)
+	require.Equal(t, int64(10), num(a, "credits", "balance"))
+}

@@ -9,22 +9,53 @@ import (
 
 // Ledger lists userID's entries newest first, limit at a time, starting
 // below the entry id before (0: from the newest). next is the cursor for
-// the following page, 0 when there is none.
-func (db *DB) Ledger(ctx context.Context, userID string, before int64, limit int) (entries []entitlements.Entry, next int64, err error) {
+// the following page, 0 when there is none. A user unknown so far is
+// created by the read, as by any call that names her, and given the
+// purchases that waited for her token in actor's name (ensureUser): her
+// first page shows their grants. Only a page with no entries asks whether
+// she exists, and only a new user's read writes.
+func (db *DB) Ledger(ctx context.Context, userID, token, actor string, before int64, limit int) (entries []entitlements.Entry, next int64, err error) {
 	if before <= 0 {
 		before = 1<<63 - 1
 	}
-	err = db.view(ctx, func(tx *Tx) error {
-		rows, err := tx.QueryContext(ctx, `SELECT entry_id, kind, credits, lot_id, product, reason, actor, ref, created_at
-			FROM entries WHERE user_id = ? AND entry_id < ? ORDER BY entry_id DESC LIMIT ?`, userID, before, limit+1)
-		if err != nil {
+	found := false
+	err = db.view(ctx, func(tx *Tx) (err error) {
+		entries, next, found, err = tx.ledgerPage(ctx, userID, before, limit)
+		return err
+	})
+	if err != nil || found {
+		return entries, next, err
+	}
+	err = db.update(ctx, func(tx *Tx) (err error) {
+		if _, err = tx.ensureUser(ctx, userID, token, actor); err != nil {
 			return err
 		}
-		defer rows.Close()
-		entries, next, err = scanEntries(rows, limit)
+		entries, next, err = tx.entries(ctx, userID, before, limit)
 		return err
 	})
 	return entries, next, err
+}
+
+// ledgerPage is a page of userID's entries (entries), and whether the user
+// exists: one with entries does, so only an empty page asks.
+func (tx *Tx) ledgerPage(ctx context.Context, userID string, before int64, limit int) (entries []entitlements.Entry, next int64, found bool, err error) {
+	entries, next, err = tx.entries(ctx, userID, before, limit)
+	if err != nil || len(entries) > 0 {
+		return entries, next, true, err
+	}
+	err = tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM users WHERE user_id = ?)`, userID).Scan(&found)
+	return entries, next, found, err
+}
+
+// entries reads a page of userID's entries below the entry id before.
+func (tx *Tx) entries(ctx context.Context, userID string, before int64, limit int) ([]entitlements.Entry, int64, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT entry_id, kind, credits, lot_id, product, reason, actor, ref, created_at
+		FROM entries WHERE user_id = ? AND entry_id < ? ORDER BY entry_id DESC LIMIT ?`, userID, before, limit+1)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer rows.Close()
+	return scanEntries(rows, limit)
 }
 
 func scanEntries(rows *stmtRows, limit int) ([]entitlements.Entry, int64, error) {

@@ -492,7 +492,7 @@ func openWithAlice(t testing.TB) *DB {
 }
 
 func ledgerKinds(t testing.TB, db *DB, user string) []string {
-	entries, _, err := db.Ledger(context.Background(), user, 0, 500)
+	entries, _, err := db.Ledger(context.Background(), user, tokens.Token(user), "service:ops", 0, 500)
 	require.NoError(t, err)
 	var kinds []string
 	for _, e := range entries {

@@ -211,7 +211,7 @@ func TestLedgerPagesNewestFirst(t *testing.T) {
 	var seen []int64
 	var before int64
 	for {
-		page, next, err := db.Ledger(ctx, "alice", before, 2)
+		page, next, err := db.Ledger(ctx, "alice", tokens.Token("alice"), "service:ops", before, 2)
 		require.NoError(t, err)
 		for _, e := range page {
 			require.Equal(t, "admin_grant", e.Kind)

@@ -160,7 +160,7 @@ func TestWaitingPurchaseNamesTheCallThatCreatedItsUser(t *testing.T) {
 // grantActor is the actor of the grant entry of transactionID's lot.
 func grantActor(t *testing.T, db *DB, user, transactionID string) string {
 	t.Helper()
-	entries, _, err := db.Ledger(context.Background(), user, 0, 500)
+	entries, _, err := db.Ledger(context.Background(), user, tokens.Token(user), "service:auditor", 0, 500)
 	require.NoError(t, err)
 	for _, e := range entries {
 		if e.Kind == "grant" && e.Ref == transactionID {
@@ -169,4 +169,37 @@ func grantActor(t *testing.T, db *DB, user, transactionID string) string {
 	}
 	t.Fatalf("no grant entry for transaction %s in %+v", transactionID, entries)
 	return ""
+}
+
+// A ledger read names its user as any call does: a user unknown so far is
+// created by it, and its first page shows the purchases that waited for
+// her, granted in the reader's name. It answered an empty page and created
+// no one, so the grant appeared only after another call. Reading a user
+// who exists, with entries or without, writes nothing.
+func TestLedgerReadCreatesItsUser(t *testing.T) {
+	ctx := context.Background()
+	db := openTest(t)
+	ledger := func(user string) []entitlements.Entry {
+		t.Helper()
+		entries, next, err := db.Ledger(ctx, user, tokens.Token(user), "service:ops", 0, 50)
+		require.NoError(t, err)
+		require.Zero(t, next)
+		return entries
+	}
+	webhook(t, db, "n600", purchase("600", tokens.Token("moe"))) // moe unknown: it waits for her
+	entries := ledger("moe")
+	require.Len(t, entries, 1, "her first read shows the grant")
+	require.Equal(t, "grant", entries[0].Kind)
+	require.Equal(t, int64(10), entries[0].Credits)
+	require.Equal(t, "600", entries[0].Ref)
+	require.Equal(t, "service:ops", entries[0].Actor, "granted by the read that created her")
+	require.Empty(t, ledger("ned"))
+	require.Equal(t, []string{"moe", "ned"}, queryStrings(t, db, `SELECT user_id FROM users ORDER BY user_id`),
+		"a read creates a user with nothing waiting too")
+
+	writes := db.WriterStats().Writes
+	require.Len(t, ledger("moe"), 1)
+	require.Empty(t, ledger("ned"))
+	require.Equal(t, writes, db.WriterStats().Writes, "reading a user who exists writes nothing")
+	require.Equal(t, int64(10), balance(t, db, "moe"), "granted once")
 }

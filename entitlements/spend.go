@@ -75,37 +75,82 @@ type RefundPlan struct {
 }
 
 // Revoked is the credits a refund of percentMilli (in milliunits; outside
-// 1..100000, all) revokes of a lot of granted, without overflowing int64:
-// granted × percent / 100000, rounded down, unless Apple's own rounding of
-// the percentage to a milliunit explains the fraction. Refunding 1 of 3
-// packs bought together is 33.333 %, 9.9999 of their 30 credits: that is
-// 10, and rounding down would leave the buyer a credit nobody paid for.
-func Revoked(granted, percentMilli int64) int64 {
+// 1..100000, all) revokes of a lot of granted credits bought as quantity
+// units, without overflowing int64. Apple's percentage is its rounding of
+// the true share to a milliunit, so granted × percent / 100000 is only
+// near the credits it refunded: a purchase of several units refunds whole
+// units where the percentage names them (refundedUnits); otherwise the
+// share rounds down unless only the credit above it is consistent with
+// Apple's rounding (revokedShare).
+func Revoked(granted, quantity, percentMilli int64) int64 {
 	if percentMilli <= 0 || percentMilli > 100000 {
 		percentMilli = 100000
 	}
+	if k, ok := refundedUnits(granted, quantity, percentMilli); ok {
+		return k * (granted / quantity)
+	}
+	return revokedShare(granted, percentMilli)
+}
+
+// maxNamedQuantity is the largest quantity whose refunded units a
+// percentage can name: units are 100000/quantity milliunits apart, so
+// below 100000 units at most one count of them lies within half a
+// milliunit of the percentage. (Apple sells at most 10 at once; the
+// catalog's bound, MaxCredits, is far above this one.) It also keeps
+// percent × quantity far from int64's limits.
+const maxNamedQuantity = 99_999
+
+// refundedUnits is the number of units k whose share k/quantity is within
+// half a milliunit of percentMilli: what Apple refunded of a purchase of
+// several units of equal credits. Above 100,000 credits a lot's half a
+// milliunit spans more than a credit, and only the units tell which: 2 of
+// 7 packs of 16,667 is 28.571 %, 33,333.49999 of their 116,669 credits,
+// and Apple refunded 33,334.
+func refundedUnits(granted, quantity, percentMilli int64) (int64, bool) {
+	if quantity < 2 || quantity > maxNamedQuantity || granted%quantity != 0 {
+		return 0, false
+	}
+	scaled := percentMilli * quantity // k × 100000, within quantity/2 when k units were refunded
+	k := (scaled + 50000) / 100000    // the nearest count
+	return k, 2*abs(k*100000-scaled) <= quantity
+}
+
+// revokedShare is granted × percentMilli / 100000 rounded down, unless the
+// credit above is the only whole number Apple's rounding explains: the
+// percentage is within half a milliunit of the true share, so the product
+// is within granted/2 hundred-thousandths of a credit of the credits
+// refunded. 1 of 3 credits is 33.333 %, 0.99999 credits: that is 1, and
+// rounding down would leave the buyer a credit nobody paid for. Where both
+// neighbours are within reach (a lot above 100,000 credits), it rounds
+// down: the user is never charged for more than Apple refunded. Half a
+// milliunit is within reach, not past it: a true share exactly between two
+// milliunits, as 1 of 64 credits (1.5625 %) is, Apple may write either way
+// (1562), so a shortfall of exactly granted/2 is still its rounding.
+func revokedShare(granted, percentMilli int64) int64 {
 	q := granted/100000*percentMilli + granted%100000*percentMilli/100000
 	r := granted % 100000 * percentMilli % 100000 // what floor dropped, in 1/100000 of a credit
-	// Apple's percentage is within half a milliunit of the true share, so
-	// the product is within granted/2 hundred-thousandths of a credit of it.
-	// Half a milliunit is within reach, not past it: a true share exactly
-	// between two milliunits, as 1 of 64 credits (1.5625 %) is, Apple may
-	// write either way (1562), so a shortfall of exactly granted/2 is still
-	// its rounding and the tie rounds up.
-	if r >= 50000 && 2*(100000-r) <= granted {
+	if 2*(100000-r) <= granted && 2*r > granted {
 		q++
 	}
 	return q
 }
 
-// PlanRefund decides what refunding a lot takes back. percentMilli is
-// Apple's revocationPercentage in milliunits (100000 = all); a partial
-// refund revokes that share of the lot, rounded down unless Apple's
+func abs(n int64) int64 {
+	if n < 0 {
+		return -n
+	}
+	return n
+}
+
+// PlanRefund decides what refunding a lot of granted credits, bought as
+// quantity units, takes back. percentMilli is Apple's revocationPercentage
+// in milliunits (100000 = all); a partial refund revokes the whole units
+// it names, else that share of the lot, rounded down unless Apple's
 // rounding of the percentage explains the fraction (Revoked), so that a
 // user is never charged for more than Apple refunded. The unspent part goes first;
 // whatever the revocation still needs comes from credits already spent.
-func PlanRefund(granted, remaining, spent, percentMilli int64, policy string) RefundPlan {
-	p := RefundPlan{Revoked: Revoked(granted, percentMilli)}
+func PlanRefund(granted, quantity, remaining, spent, percentMilli int64, policy string) RefundPlan {
+	p := RefundPlan{Revoked: Revoked(granted, quantity, percentMilli)}
 	p.Removed = min(p.Revoked, remaining)
 	owed := min(p.Revoked-p.Removed, max(spent, 0))
 	if policy == RefundForgive {

@@ -76,36 +76,102 @@ func TestUserStateAfter(t *testing.T) {
 
 func TestPlanRefund(t *testing.T) {
 	tests := []struct {
-		name                           string
-		granted, remaining, spent, pct int64
-		policy                         string
-		want                           RefundPlan
+		name                                     string
+		granted, quantity, remaining, spent, pct int64
+		policy                                   string
+		want                                     RefundPlan
 	}{
-		{"full, unspent", 10, 10, 0, 100000, RefundDebt, RefundPlan{Revoked: 10, Removed: 10}},
-		{"full, part spent: debt", 10, 4, 6, 100000, RefundDebt, RefundPlan{Revoked: 10, Removed: 4, Debt: 6}},
-		{"full, part spent: forgiven", 10, 4, 6, 100000, RefundForgive, RefundPlan{Revoked: 10, Removed: 4, WrittenOff: 6}},
-		{"prorated takes the unspent part first", 10, 4, 6, 50000, RefundDebt, RefundPlan{Revoked: 5, Removed: 4, Debt: 1}},
-		{"prorated rounds down", 10, 10, 0, 33333, RefundDebt, RefundPlan{Revoked: 3, Removed: 3}},
-		{"prorated rounds down past Apple's rounding", 10, 10, 0, 55555, RefundDebt, RefundPlan{Revoked: 5, Removed: 5}},
-		// 1 of 3 packs (30 credits) is 33.333 %: 9.9999 credits is Apple's
-		// rounding of 10, and so is 1 of 9 (11.111 % of 90).
-		{"1 of 3 units", 30, 30, 0, 33333, RefundDebt, RefundPlan{Revoked: 10, Removed: 10}},
-		{"2 of 3 units", 30, 30, 0, 66667, RefundDebt, RefundPlan{Revoked: 20, Removed: 20}},
-		{"1 of 9 units", 90, 90, 0, 11111, RefundDebt, RefundPlan{Revoked: 10, Removed: 10}},
-		{"1 of 3 credits", 3, 3, 0, 33333, RefundDebt, RefundPlan{Revoked: 1, Removed: 1}},
-		// 1 of 64 is 1.5625 %, exactly half-way between two milliunits:
-		// Apple writes 1562, 0.99968 credits, a tie that is still its rounding.
-		{"1 of 64 credits, at the tie", 64, 64, 0, 1562, RefundDebt, RefundPlan{Revoked: 1, Removed: 1}},
-		{"expired credits are not debt", 10, 0, 4, 100000, RefundDebt, RefundPlan{Revoked: 10, Removed: 0, Debt: 4}},
-		{"a bad percentage is a full refund", 10, 10, 0, 0, RefundDebt, RefundPlan{Revoked: 10, Removed: 10}},
-		{"no overflow", 1 << 60, 1 << 60, 0, 99999, RefundDebt,
-			RefundPlan{Revoked: 1152909975391800908, Removed: 1152909975391800908}}, // 2^60 × 99999 / 100000 = …907.53: the nearest, as Apple's rounding covers over a credit here
+		{"full, unspent", 10, 1, 10, 0, 100000, RefundDebt, RefundPlan{Revoked: 10, Removed: 10}},
+		{"full, part spent: debt", 10, 1, 4, 6, 100000, RefundDebt, RefundPlan{Revoked: 10, Removed: 4, Debt: 6}},
+		{"full, part spent: forgiven", 10, 1, 4, 6, 100000, RefundForgive, RefundPlan{Revoked: 10, Removed: 4, WrittenOff: 6}},
+		{"prorated takes the unspent part first", 10, 1, 4, 6, 50000, RefundDebt, RefundPlan{Revoked: 5, Removed: 4, Debt: 1}},
+		{"expired credits are not debt", 10, 1, 0, 4, 100000, RefundDebt, RefundPlan{Revoked: 10, Removed: 0, Debt: 4}},
+		{"whole units of a big lot", 150000, 3, 150000, 0, 66667, RefundDebt, RefundPlan{Revoked: 100000, Removed: 100000}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			require.Equal(t, tt.want, PlanRefund(tt.granted, tt.remaining, tt.spent, tt.pct, tt.policy))
+			require.Equal(t, tt.want, PlanRefund(tt.granted, tt.quantity, tt.remaining, tt.spent, tt.pct, tt.policy))
 		})
 	}
+}
+
+func TestRevoked(t *testing.T) {
+	tests := []struct {
+		name                   string
+		granted, quantity, pct int64
+		want                   int64
+	}{
+		{"prorated rounds down", 10, 1, 33333, 3},
+		{"prorated rounds down past Apple's rounding", 10, 1, 55555, 5},
+		// 1 of 3 packs (30 credits) is 33.333 %: 9.9999 credits is Apple's
+		// rounding of 10, and so is 1 of 9 (11.111 % of 90), whether the
+		// units are known or not.
+		{"1 of 3 units", 30, 3, 33333, 10},
+		{"1 of 3 units, read as one", 30, 1, 33333, 10},
+		{"2 of 3 units", 30, 3, 66667, 20},
+		{"1 of 9 units", 90, 9, 11111, 10},
+		{"1 of 3 credits", 3, 1, 33333, 1},
+		// 1 of 64 is 1.5625 %, exactly half-way between two milliunits:
+		// Apple writes 1562, 0.99968 credits, a tie that is still its rounding.
+		{"1 of 64 credits, at the tie", 64, 1, 1562, 1},
+		// Above 100,000 credits half a milliunit spans more than a credit:
+		// the units Apple refunded decide, not the share's credits.
+		{"2 of 3 units of 50,000 (100,000.5)", 150000, 3, 66667, 100000},
+		{"1 of 6 units of 25,000 (25,000.5)", 150000, 6, 16667, 25000},
+		{"5 of 9 units of 12,500 (62,500.5)", 112500, 9, 55556, 62500},
+		{"2 of 7 units of 16,667 (33,333.49999)", 116669, 7, 28571, 33334},
+		// 1 of 64 units is 1.5625 %: both 1562 and 1563 are half a
+		// milliunit off, and both Apple's rounding of it.
+		{"1 of 64 units, at the tie below", 64 * 50000, 64, 1562, 50000},
+		{"1 of 64 units, at the tie above", 64 * 50000, 64, 1563, 50000},
+		// One unit, or a share that names no units: 49,999.5 credits could
+		// be Apple's rounding of 49,999 or 50,000, and the user is never
+		// charged for more than Apple refunded.
+		{"a big single unit, both neighbours Apple's rounding", 150000, 1, 33333, 49999},
+		{"a share of several units that names none", 150000, 3, 50000, 75000},
+		{"units that do not divide the lot", 14, 3, 66667, 9}, // 9.33: 2 units of 4 and what is left over would be 8
+		{"a bad percentage is a full refund", 10, 1, 0, 10},
+		{"a percentage above all is a full refund", 150000, 3, 100001, 150000},
+		{"no overflow", 1 << 60, 1, 99999, 1152909975391800907}, // 2^60 × 99999 / 100000 = …907.53, and Apple's rounding covers more than a credit either way
+		// Past maxNamedQuantity the units are not read: percent × quantity
+		// would overflow here, and name no single count anyway.
+		{"a quantity too large to name units", 1 << 62, 1 << 61, 50000, 1 << 61},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			require.Equal(t, tt.want, Revoked(tt.granted, tt.quantity, tt.pct))
+		})
+	}
+}
+
+// A refund of k of quantity units (2 to 10, as StoreKit sells them) revokes
+// exactly k units, at any size of unit, whichever milliunit within half a
+// milliunit of k/quantity Apple wrote.
+func TestRevokedWholeUnits(t *testing.T) {
+	for quantity := int64(2); quantity <= 10; quantity++ {
+		for k := int64(1); k < quantity; k++ {
+			pcts := appleRoundings(k, quantity)
+			require.Contains(t, pcts, (2*k*100000+quantity)/(2*quantity), "rounding half up is one of them")
+			for _, per := range []int64{10, 16667, 25000, 50000, 1e9} {
+				for _, pct := range pcts {
+					require.Equal(t, k*per, Revoked(per*quantity, quantity, pct),
+						"%d of %d units of %d credits, at %d milliunits", k, quantity, per, pct)
+				}
+			}
+		}
+	}
+}
+
+// appleRoundings is every milliunit within half a milliunit of k/quantity:
+// what Apple may write as revocationPercentage for k units refunded.
+func appleRoundings(k, quantity int64) []int64 {
+	var pcts []int64
+	for pct := k * 100000 / quantity; pct <= k*100000/quantity+1; pct++ {
+		if d := pct*quantity - k*100000; 2*d <= quantity && -2*d <= quantity {
+			pcts = append(pcts, pct)
+		}
+	}
+	return pcts
 }
 
 func TestPrice(t *testing.T) {

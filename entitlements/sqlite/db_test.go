@@ -48,6 +48,10 @@ var tokens = func() entitlements.TokenDeriver {
 
 var catalog = entitlements.Catalog{
 	"pack": {ID: "pack", Credits: 10, ExpiresAfter: entitlements.DefaultExpiry},
+	// Packs big enough that half a milliunit of a few of them is more than
+	// a credit, for prorated refunds of whole units.
+	"big":  {ID: "big", Credits: 50000, ExpiresAfter: entitlements.DefaultExpiry},
+	"bulk": {ID: "bulk", Credits: 16667, ExpiresAfter: entitlements.DefaultExpiry},
 	"pro":  {ID: "pro", Tier: entitlements.TierPro},
 	"max":  {ID: "max", Tier: "max"}, // a higher tier than pro, where a test configures it
 }

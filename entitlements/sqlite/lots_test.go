@@ -81,8 +81,12 @@ func TestLotQueriesSeek(t *testing.T) {
 			`^SEARCH lots USING PRIMARY KEY \(user_id=\? AND lot_id=\?\)$`},
 		"a spend takes from a lot (moveLot)": {moveLotSQL, []any{1, "alice", "lot"},
 			`^SEARCH lots USING PRIMARY KEY \(user_id=\? AND lot_id=\?\)$`},
-		"a lot by lot_id alone (refundLot)": {lotOwnerSQL, []any{"lot"},
-			`^SEARCH lots USING INDEX sqlite_autoindex_lots_\d \(lot_id=\?\)$`},
+		"a lot by lot_id alone, and its quantity (refundLot)": {lotOwnerSQL, []any{"lot"},
+			`^SEARCH lots USING INDEX sqlite_autoindex_lots_\d \(lot_id=\?\)\n` +
+				`SEARCH apple_transactions USING INDEX sqlite_autoindex_apple_transactions_1 \(transaction_id=\?\) LEFT-JOIN$`},
+		"a user's lot and its quantity (reviseRefund)": {lotUnitsSQL, []any{"alice", "lot"},
+			`^SEARCH lots USING PRIMARY KEY \(user_id=\? AND lot_id=\?\)\n` +
+				`SEARCH apple_transactions USING INDEX sqlite_autoindex_apple_transactions_1 \(transaction_id=\?\) LEFT-JOIN$`},
 		"a lot by transaction (consumption.go)": {`SELECT lot_id, granted FROM lots WHERE transaction_id = ?`, []any{"t"},
 			`^SEARCH lots USING INDEX lots_transaction \(transaction_id=\?\)$`},
 		"how far the sweep's batch walks": {walkEndSQL, []any{"alice", "lot", 10},

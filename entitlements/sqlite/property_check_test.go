@@ -460,7 +460,7 @@ func (w *propWorld) checkRefunds() error {
 	// a version revoking another number of them revises it.
 	for _, b := range w.buys {
 		pct, ok := active[b.id]
-		if b.refund != nil && (!ok || entitlements.Revoked(b.credits, pct) != b.refund.revoked) {
+		if b.refund != nil && (!ok || b.revokedAt(pct) != b.refund.revoked) {
 			return propErr("refund share", "%s: the refund in force revokes %d/100000 of %d (found %t), Apple's newest %d credits",
 				b.id, pct, b.credits, ok, b.refund.revoked)
 		}

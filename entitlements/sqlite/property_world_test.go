@@ -55,6 +55,11 @@ type propBuy struct {
 	partRefund       int64 // the newest recorded version's share refunded in part (milliunits), 0 if none
 }
 
+// revokedAt is what a refund of pct (milliunits) revokes of b's pack.
+func (b *propBuy) revokedAt(pct int64) int64 {
+	return entitlements.Revoked(b.credits, b.versions[0].Quantity, pct)
+}
+
 // propRefund is a refund in force: what Apple's revocation takes back.
 type propRefund struct{ revoked int64 }
 
@@ -188,7 +193,7 @@ func (w *propWorld) refresh(b *propBuy, v entitlements.Purchase) {
 		if pct == 0 {
 			pct = 100000
 		}
-		b.refund = &propRefund{revoked: entitlements.Revoked(b.credits, pct)}
+		b.refund = &propRefund{revoked: b.revokedAt(pct)}
 		b.everRefunded = true
 	case b.revoked && !revoked:
 		b.refund = nil
@@ -220,7 +225,7 @@ func (w *propWorld) assign(b *propBuy, owner string) {
 	b.wantLot = true
 	w.flow["grant"] += b.credits
 	if b.partRefund > 0 { // refunded in part before its lot: the refund applies as the lot is made
-		b.refund = &propRefund{revoked: entitlements.Revoked(b.credits, b.partRefund)}
+		b.refund = &propRefund{revoked: b.revokedAt(b.partRefund)}
 		b.everRefunded = true
 	}
 }

@@ -11,8 +11,12 @@ import (
 )
 
 // lotOwnerSQL finds a lot by lot_id alone, for a caller that does not know
-// its user yet: the lot_id index, then the lots' key.
-const lotOwnerSQL = `SELECT user_id, granted, remaining, expires_at FROM lots WHERE lot_id = ?`
+// its user yet: the lot_id index, then the lots' key; and the quantity of
+// its purchase, whose units a prorated refund may name (1 for a lot no
+// App Store purchase made).
+const lotOwnerSQL = `SELECT lots.user_id, lots.granted, lots.remaining, lots.expires_at,
+	COALESCE(apple_transactions.quantity, 1) FROM lots LEFT JOIN apple_transactions USING (transaction_id)
+	WHERE lots.lot_id = ?`
 
 // refundLot applies Apple's revocation of a granted pack: the unspent part
 // is removed; the already-spent part becomes debt or is written off, as the
@@ -47,11 +51,13 @@ func (tx *Tx) applyRefund(ctx context.Context, transactionID string, percentMill
 	return tx.payDebtAfterRefund(ctx, l.userID, terms, actor)
 }
 
-// refundedLot is what a refund plans with: the lot, its owner, and what
-// left it, spent or written off by the expiry sweep.
+// refundedLot is what a refund plans with: the lot, its owner, the units
+// its purchase bought, and what left it, spent or written off by the
+// expiry sweep.
 type refundedLot struct {
 	lotID, userID      string
 	granted, remaining int64
+	quantity           int64
 	spent, expired     int64
 }
 
@@ -60,7 +66,7 @@ func (tx *Tx) refundedLot(ctx context.Context, lotID string) (refundedLot, error
 	l := refundedLot{lotID: lotID}
 	var expiresAt sql.NullInt64
 	if err := tx.QueryRowContext(ctx, lotOwnerSQL, lotID).
-		Scan(&l.userID, &l.granted, &l.remaining, &expiresAt); err != nil {
+		Scan(&l.userID, &l.granted, &l.remaining, &expiresAt, &l.quantity); err != nil {
 		return refundedLot{}, err
 	}
 	var err error
@@ -85,7 +91,7 @@ func (tx *Tx) refundedLot(ctx context.Context, lotID string) (refundedLot, error
 // on when the sweep ran. What it removes of them, the sweep has already
 // taken from the lot.
 func (l refundedLot) plan(percentMilli int64, policy string) entitlements.RefundPlan {
-	plan := entitlements.PlanRefund(l.granted, l.remaining+l.expired, l.spent, percentMilli, policy)
+	plan := entitlements.PlanRefund(l.granted, l.quantity, l.remaining+l.expired, l.spent, percentMilli, policy)
 	plan.Removed = min(plan.Removed, l.remaining)
 	return plan
 }
@@ -302,6 +308,11 @@ func (tx *Tx) undoRefund(ctx context.Context, r refund, actor string) (restored 
 	return tx.restore(ctx, r, r.removed, r.debt-cancel, actor)
 }
 
+// lotUnitsSQL is a lot's credits and the quantity of its purchase, as
+// lotOwnerSQL reads them, for a caller that knows its user.
+const lotUnitsSQL = `SELECT lots.granted, COALESCE(apple_transactions.quantity, 1)
+	FROM lots LEFT JOIN apple_transactions USING (transaction_id) WHERE lots.user_id = ? AND lots.lot_id = ?`
+
 // reviseRefund applies a newer version of a refunded pack's transaction
 // that revokes another number of its credits (another
 // revocationPercentage, for REFUND_PRORATED): the refund in force is
@@ -316,12 +327,11 @@ func (tx *Tx) reviseRefund(ctx context.Context, p entitlements.Purchase, lotID, 
 	if err != nil || !found || !r.percent.Valid {
 		return err
 	}
-	var granted int64
-	if err := tx.QueryRowContext(ctx, `SELECT granted FROM lots WHERE user_id = ? AND lot_id = ?`, r.userID, lotID).
-		Scan(&granted); err != nil {
+	var granted, quantity int64
+	if err := tx.QueryRowContext(ctx, lotUnitsSQL, r.userID, lotID).Scan(&granted, &quantity); err != nil {
 		return err
 	}
-	if entitlements.Revoked(granted, r.percent.Int64) == entitlements.Revoked(granted, p.RefundPercent()) {
+	if entitlements.Revoked(granted, quantity, r.percent.Int64) == entitlements.Revoked(granted, quantity, p.RefundPercent()) {
 		return nil // another percentage, the same credits: nothing to redo
 	}
 	restored, err := tx.undoRefund(ctx, r, actor)

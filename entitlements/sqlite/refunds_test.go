@@ -97,6 +97,38 @@ func TestRefundProrated(t *testing.T) {
 	require.Equal(t, int64(15), entitlementOf(t, db, "alice").Credits.Balance, "half of 30 revoked: %v", ledgerKinds(t, db, "alice"))
 }
 
+// Apple refunds whole units of a purchase of several, and the refund
+// revokes them, whatever the share's credits round to: 2 of 3 packs of
+// 50,000 (66.667 %, 100,000.5 of 150,000 credits) revokes 100,000, not
+// 100,001; 2 of 7 packs of 16,667 (28.571 %, 33,333.49999 of 116,669)
+// revokes 33,334, not 33,333. A revision to another share revokes its
+// units in turn.
+func TestRefundProratedWholeUnitsOfBigPacks(t *testing.T) {
+	for _, c := range []struct {
+		name     string
+		product  string
+		quantity int64
+		pcts     []int64 // each a newer version's revocationPercentage
+		want     int64
+	}{
+		{"2 of 3 packs of 50,000", "big", 3, []int64{66667}, 50000},
+		{"2 of 7 packs of 16,667", "bulk", 7, []int64{28571}, 5 * 16667},
+		{"1 of 3 packs of 50,000, revised to 2", "big", 3, []int64{33333, 66667}, 50000},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			db := openWithAlice(t)
+			p := purchase("504", tokens.Token("alice"))
+			p.ProductID, p.Quantity = c.product, c.quantity
+			webhook(t, db, "n1", p)
+			for i, pct := range c.pcts {
+				p = resign(p, time.Minute, prorated(pct))
+				webhook(t, db, fmt.Sprintf("n%d", i+2), p)
+			}
+			require.Equal(t, c.want, entitlementOf(t, db, "alice").Credits.Balance, "the units not refunded stay")
+		})
+	}
+}
+
 func prorated(share int64) func(*entitlements.Purchase) {
 	return func(p *entitlements.Purchase) {
 		p.RevocationDate, p.RevocationType, p.RevocationPercent = testNow, "REFUND_PRORATED", share
@@ -174,6 +206,17 @@ func TestRefundRevisionEndsAsTheNewShare(t *testing.T) {
 		webhook(t, db, "n3", resign(p, 2*time.Minute, prorated(33900))) // 3 of 10 either way
 		require.Equal(t, before, ledgerKinds(t, db, "alice"), "nothing redone")
 		require.Equal(t, int64(7), entitlementOf(t, db, "alice").Credits.Balance)
+	})
+	t.Run("another percentage, the same units", func(t *testing.T) {
+		db := openWithAlice(t)
+		p := purchase("516", tokens.Token("alice"))
+		p.ProductID, p.Quantity = "big", 64
+		webhook(t, db, "n1", p)
+		webhook(t, db, "n2", resign(p, time.Minute, prorated(1562)))
+		before := ledgerKinds(t, db, "alice")
+		webhook(t, db, "n3", resign(p, 2*time.Minute, prorated(1563))) // 1 of 64 is 1.5625 %: either is 1 unit
+		require.Equal(t, before, ledgerKinds(t, db, "alice"), "nothing redone")
+		require.Equal(t, 63*int64(50000), entitlementOf(t, db, "alice").Credits.Balance)
 	})
 	t.Run("a payer held when the refund began", func(t *testing.T) {
 		db := openWithAlice(t)
@@ -671,6 +714,8 @@ func TestRefundedLotPlan(t *testing.T) {
 			entitlements.RefundPlan{Revoked: 10, Debt: 6}},
 		{"a share the swept credits cover bills nothing", refundedLot{granted: 10, remaining: 1, spent: 2, expired: 7}, 50000, entitlements.RefundDebt,
 			entitlements.RefundPlan{Revoked: 5, Removed: 1}},
+		{"the purchase's units decide a big lot's share", refundedLot{granted: 116669, quantity: 7, remaining: 116669}, 28571,
+			entitlements.RefundDebt, entitlements.RefundPlan{Revoked: 33334, Removed: 33334}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			require.Equal(t, c.want, c.lot.plan(c.percent, c.policy))

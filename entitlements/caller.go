@@ -43,8 +43,12 @@ func (c Caller) Has(scope string) bool {
 }
 
 // UserActor is the ledger's actor for a call a user makes with her own
-// token (a service's is "service:" and its sub).
+// token (a service's is ServiceActor).
 func UserActor(userID string) string { return "user:" + userID }
+
+// ServiceActor is the ledger's actor for a call a service makes, by the
+// sub of its token.
+func ServiceActor(sub string) string { return "service:" + sub }
 
 type callerKey struct{}
 

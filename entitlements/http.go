@@ -22,7 +22,8 @@ const MaxBodyBytes = 64 << 10
 // MaxTransactionBodyBytes caps POST /v1/me/transactions' body, which may
 // carry a StoreKit 1 app receipt: every period of a subscription stays in
 // it, and a long-time subscriber's receipt outgrows 64 KiB. Its purchases
-// are read, the newest first, up to receipts.MaxReceiptClaims.
+// are read, the newest first, up to receipts.MaxReceiptClaims. A
+// signed_transaction is still held to MaxBodyBytes.
 const MaxTransactionBodyBytes = 1 << 20
 
 // Store is what the handlers need of the ledger; entitlements/sqlite has it.
@@ -132,6 +133,9 @@ func (h *Handler) submitTransaction(r *http.Request, userID string, start time.T
 		return false, err
 	}
 	switch {
+	case len(req.SignedTransaction) > MaxBodyBytes:
+		// Only an app receipt needs the larger body.
+		return false, Errorf(KindTooLarge, "body_too_large", "signed_transaction exceeds %d bytes", MaxBodyBytes)
 	case req.SignedTransaction != "" && req.AppReceipt != "":
 		return false, Errorf(KindInvalid, "invalid_body", "send either signed_transaction or app_receipt, not both")
 	case req.SignedTransaction != "":
@@ -312,7 +316,7 @@ func serviceCall(r *http.Request, scopes ...string) (userID, actor string, err e
 	if !ValidUserID(userID) {
 		return "", "", Errorf(KindInvalid, "invalid_user_id", "user ids are 1–128 letters, digits, '-', '_', '.', '@' or ':'")
 	}
-	return userID, "service:" + c.Subject, nil
+	return userID, ServiceActor(c.Subject), nil
 }
 
 // createdIf is 201 when a call created something, else 200.

@@ -171,8 +171,8 @@ func feed(ctx context.Context, inbox Inbox, signedPayload string, res Result) er
 		return fmt.Errorf("a notification of Apple's own history is refused here, so the configuration "+
 			"(apple.bundle_id, app_apple_id, environments) is not this app's: %w", err)
 	case errors.As(err, &ve) && ve.Code == receipts.CodeChain:
-		return fmt.Errorf("a notification of Apple's own history does not chain to a trusted root, so "+
-			"apple.root_certificates does not hold Apple's: %w", err)
+		return fmt.Errorf("a notification of Apple's own history does not chain to a trusted root, so the roots "+
+			"(apple.root_certificates, or the built-in Apple Root CA - G3 when it is empty) are not the one Apple signs with: %w", err)
 	case errors.As(err, &ve) && !ve.Retryable():
 		res["rejected"]++
 	case err != nil:

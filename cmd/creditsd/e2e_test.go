@@ -162,6 +162,7 @@ func TestEndToEndRefusals(t *testing.T) {
 		{"unknown field", `{"signed_transaction": "a", "extra": 1}`, 400, "invalid_body"},
 		{"both forms", map[string]string{"signed_transaction": good, "app_receipt": "MIIT"}, 400, "invalid_body"},
 		{"too large", `{"signed_transaction": "` + strings.Repeat("a", 1<<20) + `"}`, 413, "body_too_large"},
+		{"a signed transaction too large", `{"signed_transaction": "` + strings.Repeat("a", 65<<10) + `"}`, 413, "body_too_large"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			a := w.do("POST", "/v1/me/transactions", w.token("alice", "", time.Minute), c.body)

@@ -57,10 +57,11 @@ func ledgerCommand(ctx context.Context, args []string, getenv func(string) strin
 }
 
 // checkFailed is the error of a check that did not finish: one stopped by
-// a signal (ctx) says so, rather than leave the operator a driver's error.
+// a signal (ctx) says so, and exits 3, rather than leave the operator a
+// driver's error and a mismatch's exit code.
 func checkFailed(ctx context.Context, err error) error {
 	if ctx.Err() != nil {
-		return fmt.Errorf("ledger check: stopped before it finished: %w", err)
+		return stoppedError{fmt.Errorf("ledger check: stopped before it finished: %w", err)}
 	}
 	return fmt.Errorf("ledger check: %w", err)
 }

@@ -53,7 +53,7 @@ func TestLedgerCheckEndToEnd(t *testing.T) {
 	err = run(stopped, []string{"ledger", "check", "--config", w.config}, func(string) string { return "" }, io.Discard, io.Discard)
 	require.ErrorIs(t, err, context.Canceled)
 	require.ErrorContains(t, err, "ledger check: stopped before it finished")
-	require.Equal(t, 1, exitCode(err))
+	require.Equal(t, 3, exitCode(err), "not a mismatch's 1")
 
 	_, _, code = cli(t, "", nil, "ledger", "verify", "--config", w.config)
 	require.Equal(t, 2, code, "a usage error")
@@ -105,12 +105,19 @@ func TestLedgerCheckKeepsTheResetsDays(t *testing.T) {
 	require.NoError(t, err, out)
 	require.Equal(t, "ledger check: 0 lots, 2 users, 6 allowance counters, 1 totals: ok\n", out, "3 days kept of 5")
 
-	// keep_days raised: the days pruned before stay pruned, and are no mismatch.
+	// keep_days raised, and the reset run with it: the days pruned before
+	// stay pruned, and are no mismatch.
 	yaml, err := os.ReadFile(config)
 	require.NoError(t, err)
 	raised := strings.Replace(string(yaml), "keep_days: 2", "keep_days: 4", 1)
 	require.NotEqual(t, string(yaml), raised)
 	require.NoError(t, os.WriteFile(config, []byte(raised), 0o600))
+	db, err = sqlite.Open(ctx, filepath.Join(dir, "creditsd.db"))
+	require.NoError(t, err)
+	db.Now = func() time.Time { return now }
+	_, err = jobs.DailyReset(db, allowance, 4, 90)(ctx, now)
+	require.NoError(t, err)
+	require.NoError(t, db.Close())
 	out, err = check()
 	require.NoError(t, err, out)
 	require.Equal(t, "ledger check: 0 lots, 2 users, 6 allowance counters, 1 totals: ok\n", out, "as the reset recorded")

@@ -19,10 +19,22 @@ type usageError struct{ msg string }
 
 func (e usageError) Error() string { return e.msg }
 
+// stoppedError is work a signal stopped before it finished, which judged
+// nothing; it exits 3, so that a wrapper (timeout, cron) tells it from a
+// failure (1).
+type stoppedError struct{ err error }
+
+func (e stoppedError) Error() string { return e.err.Error() }
+func (e stoppedError) Unwrap() error { return e.err }
+
 func exitCode(err error) int {
 	var u usageError
-	if errors.As(err, &u) {
+	var s stoppedError
+	switch {
+	case errors.As(err, &u):
 		return 2
+	case errors.As(err, &s):
+		return 3
 	}
 	return 1
 }
@@ -34,7 +46,8 @@ commands:
                                      run the HTTP API, the webhook and the job scheduler
   jobs run NAME [--config FILE]      run one job now (expiry-sweep, daily-reset, reconcile, consumption-answers)
   ledger check [--config FILE] [--kept-from DAY]
-                                     rebuild every balance from the ledger's entries; exit 1 on a mismatch
+                                     rebuild every balance from the ledger's entries; exit 1 on a mismatch,
+                                     3 if a signal stops it first
   simulate ACTION [flags]            a local App Store: sign purchases, refunds and renewals with the
                                      development CA and send them to the webhook (purchase, refund,
                                      refund-reversed, subscribe, renew, expire, consumption-request, test)

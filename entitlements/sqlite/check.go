@@ -99,11 +99,13 @@ func (tx *Tx) interruptible(ctx context.Context, fn func() error) error {
 			}
 		}
 	}()
+	defer func() {
+		close(done)
+		<-stopped // no interrupt reaches the connection's next user, after a panic too
+	}()
 	err := fn()
-	close(done)
-	<-stopped // no interrupt reaches the connection's next user
 	if err != nil && ctx.Err() != nil {
-		return fmt.Errorf("%w (%w)", ctx.Err(), err)
+		return ctx.Err() // the interrupt's own error says only that
 	}
 	return err
 }

@@ -251,3 +251,39 @@ func TestCheckLedgerStopsWhenItsContextEnds(t *testing.T) {
 		}))
 	}
 }
+
+// TestInterruptibleStopsEachStatement: an interrupt that lands between two
+// statements is dropped as the next begins, so it is repeated until fn
+// returns; and once fn has returned, by a panic too, no interrupt reaches
+// the reader's next user.
+func TestInterruptibleStopsEachStatement(t *testing.T) {
+	db := openTest(t)
+	const endless = `WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < 100000000)
+		SELECT count(*) FROM n` // minutes of work, uninterrupted
+	ctx, cancel := context.WithCancel(context.Background())
+	err := db.view(context.Background(), func(tx *Tx) error {
+		return tx.interruptible(ctx, func() error {
+			cancel()
+			time.Sleep(5 * interruptEvery / 2) // the first interrupt finds no statement
+			var n int64
+			return tx.q.QueryRowContext(tx.ctx, endless).Scan(&n)
+		})
+	})
+	require.ErrorIs(t, err, context.Canceled)
+
+	ctx, cancel = context.WithCancel(context.Background())
+	require.Panics(t, func() {
+		_ = db.view(context.Background(), func(tx *Tx) error {
+			return tx.interruptible(ctx, func() error { panic("a bug in a check") })
+		})
+	})
+	cancel()
+	time.Sleep(5 * interruptEvery / 2) // a goroutine left behind would interrupt by now
+	for range cap(db.readers.free) {   // every reader, the panicked one among them
+		require.NoError(t, db.view(context.Background(), func(tx *Tx) error {
+			var n int64
+			return tx.q.QueryRowContext(tx.ctx, `WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < 100000)
+				SELECT count(*) FROM n`).Scan(&n)
+		}))
+	}
+}

@@ -27,7 +27,8 @@ import (
 //
 // A reader is only ever used by one goroutine at a time (database/sql lends
 // a connection to one caller, and the readers' pool to one view), which is
-// the whole of what multi-thread mode asks. SQLite's global mutexes (the
+// the whole of what multi-thread mode asks; the one call made from another
+// goroutine is sqlite3_interrupt (interrupt), which SQLite allows. SQLite's global mutexes (the
 // page cache, the VFS's file locks, the WAL index) stay on.
 //
 // It implements only what the readers use: one statement a prepare, the

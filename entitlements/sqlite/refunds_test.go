@@ -109,11 +109,12 @@ func TestRefundProratedWholeUnitsOfBigPacks(t *testing.T) {
 		product  string
 		quantity int64
 		pcts     []int64 // each a newer version's revocationPercentage
-		want     int64
+		want     []int64 // the balance after each
 	}{
-		{"2 of 3 packs of 50,000", "big", 3, []int64{66667}, 50000},
-		{"2 of 7 packs of 16,667", "bulk", 7, []int64{28571}, 5 * 16667},
-		{"1 of 3 packs of 50,000, revised to 2", "big", 3, []int64{33333, 66667}, 50000},
+		{"2 of 3 packs of 50,000", "big", 3, []int64{66667}, []int64{50000}},
+		{"2 of 7 packs of 16,667", "bulk", 7, []int64{28571}, []int64{5 * 16667}},
+		// 1 of 3 is 49,999.5 of 150,000 credits: 49,999 is Apple's rounding too.
+		{"1 of 3 packs of 50,000, revised to 2", "big", 3, []int64{33333, 66667}, []int64{100000, 50000}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			db := openWithAlice(t)
@@ -123,10 +124,38 @@ func TestRefundProratedWholeUnitsOfBigPacks(t *testing.T) {
 			for i, pct := range c.pcts {
 				p = resign(p, time.Minute, prorated(pct))
 				webhook(t, db, fmt.Sprintf("n%d", i+2), p)
+				require.Equal(t, c.want[i], entitlementOf(t, db, "alice").Credits.Balance, "at %d: the units not refunded stay", pct)
 			}
-			require.Equal(t, c.want, entitlementOf(t, db, "alice").Credits.Balance, "the units not refunded stay")
 		})
 	}
+}
+
+// The units decide on every path a refund takes: a pack first seen
+// refunded is granted with the units taken at once, and a refund reversed
+// gives back the units it took, debt first.
+func TestRefundUnitsOnEveryPath(t *testing.T) {
+	twoOfSeven := prorated(28571)
+	t.Run("refunded before its lot", func(t *testing.T) {
+		db := openTest(t)
+		p := purchase("901", tokens.Token("carol"))
+		p.ProductID, p.Quantity = "bulk", 7
+		webhook(t, db, "n1", resign(p, time.Minute, twoOfSeven))
+		require.Equal(t, int64(7*16667-2*16667), balance(t, db, "carol"))
+	})
+	t.Run("reversed", func(t *testing.T) {
+		db := openWithAlice(t)
+		p := purchase("902", tokens.Token("alice"))
+		p.ProductID, p.Quantity = "bulk", 7
+		webhook(t, db, "n1", p)
+		spendAll(t, db, "alice", "s1", 30+100000) // the allowance, then 100,000 of 116,669
+		webhook(t, db, "n2", resign(p, time.Minute, twoOfSeven))
+		e := entitlementOf(t, db, "alice")
+		require.Equal(t, int64(2*16667-16669), e.Credits.Debt, "%v", ledgerKinds(t, db, "alice"))
+		webhook(t, db, "n3", resign(p, 2*time.Minute, reinstated))
+		e = entitlementOf(t, db, "alice")
+		require.Zero(t, e.Credits.Debt)
+		require.Equal(t, int64(16669), e.Credits.Balance)
+	})
 }
 
 func prorated(share int64) func(*entitlements.Purchase) {

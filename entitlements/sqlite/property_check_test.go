@@ -414,7 +414,7 @@ func propLotRow(b *propBuy) string {
 		return ""
 	}
 	bought := b.versions[0].PurchaseDate
-	exp, _ := catalog["pack"].ExpiresAfter.ExpiresAt(bought)
+	exp, _ := catalog[b.versions[0].ProductID].ExpiresAfter.ExpiresAt(bought)
 	return fmt.Sprintf("%s %d %d %d app_store %s", b.owner, b.credits, bought.UnixMilli(), exp.UnixMilli(), b.id)
 }
 

@@ -42,10 +42,17 @@ func (w *propWorld) apply(op propOp) (string, error) {
 }
 
 // buy is a new consumable purchase of 1–3 packs, bought now or up to 400
-// days ago, arriving by the webhook or by the buyer's app.
+// days ago, arriving by the webhook or by the buyer's app. One in seven is
+// of packs of 50,000 credits: past 100,000 credits a lot, a prorated
+// refund's units decide what it revokes (entitlements.Revoked).
 func (w *propWorld) buy(op propOp) (string, error) {
 	buyer := w.user(op.User)
-	b := &propBuy{id: w.newID("tx"), buyer: buyer, token: tokens.Token(buyer), credits: 10 * (1 + op.N%3)}
+	product, per := "pack", int64(10)
+	if op.N%7 == 6 {
+		product, per = "big", catalog["big"].Credits
+	}
+	quantity := 1 + op.N%3
+	b := &propBuy{id: w.newID("tx"), buyer: buyer, token: tokens.Token(buyer), credits: per * quantity}
 	if op.Mode%5 == 0 {
 		b.token = "" // the app set no app_account_token: only a claim assigns it
 	}
@@ -56,12 +63,12 @@ func (w *propWorld) buy(op propOp) (string, error) {
 	case k >= 10:
 		age = time.Duration(op.Pick%300) * 24 * time.Hour
 	}
-	v := entitlements.Purchase{TransactionID: b.id, OriginalTransactionID: b.id, ProductID: "pack", Type: "Consumable",
-		Environment: "Sandbox", AppAccountToken: b.token, Quantity: b.credits / 10, PurchaseDate: w.now.Add(-age),
+	v := entitlements.Purchase{TransactionID: b.id, OriginalTransactionID: b.id, ProductID: product, Type: "Consumable",
+		Environment: "Sandbox", AppAccountToken: b.token, Quantity: quantity, PurchaseDate: w.now.Add(-age),
 		SignedDate: w.now, JWS: "jws-" + b.id}
 	partly := ""
 	if op.Pick%7 == 3 { // first seen already refunded in part: it earns its lot, less the refund
-		v.RevocationDate, v.RevocationType, v.RevocationPercent = w.now, "REFUND_PRORATED", 1+op.N%99999
+		v.RevocationDate, v.RevocationType, v.RevocationPercent = w.now, "REFUND_PRORATED", propShare(quantity, op.N)
 		partly = fmt.Sprintf(", already refunded %d/100000", v.RevocationPercent)
 	}
 	b.versions = []entitlements.Purchase{v}
@@ -171,10 +178,21 @@ func (w *propWorld) refund(op propOp) (string, error) {
 	v := w.nextVersion(b, func(v *entitlements.Purchase) {
 		v.RevocationDate, v.RevocationType, v.RevocationPercent = w.now, "", 0
 		if op.Mode%2 == 1 {
-			v.RevocationType, v.RevocationPercent = "REFUND_PRORATED", 1+op.N%99999
+			v.RevocationType, v.RevocationPercent = "REFUND_PRORATED", propShare(v.Quantity, op.N)
 		}
 	})
 	return fmt.Sprintf("refund %s %q %d", b.id, v.RevocationType, v.RevocationPercent), w.send(b, "REFUND", v)
+}
+
+// propShare is a REFUND_PRORATED percentage for a purchase of quantity
+// units: for several, half the time Apple's rounding (half up) of a whole
+// number of them, else any share.
+func propShare(quantity, n int64) int64 {
+	if quantity > 1 && n%2 == 0 {
+		k := 1 + n/2%(quantity-1)
+		return (2*k*100000 + quantity) / (2 * quantity)
+	}
+	return 1 + n%99999
 }
 
 // pickBuy picks a purchase, mostly among those where want holds: most

@@ -218,7 +218,7 @@ func (w *propWorld) assign(b *propBuy, owner string) {
 	if b.wantLot || b.outcome != entitlements.OutcomeGranted {
 		return
 	}
-	if exp, _ := catalog["pack"].ExpiresAfter.ExpiresAt(b.versions[0].PurchaseDate); !w.now.Before(exp) {
+	if exp, _ := catalog[b.versions[0].ProductID].ExpiresAfter.ExpiresAt(b.versions[0].PurchaseDate); !w.now.Before(exp) {
 		b.outcome = entitlements.OutcomeExpired
 		return
 	}

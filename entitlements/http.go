@@ -277,8 +277,8 @@ func decodeObject(body []byte, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	err := dec.Decode(v)
-	// Anything but white space after the object is refused. (dec.More
-	// answers false before a ']' or '}', so a stray one passed.)
+	// Anything but white space after the object is refused: dec.More
+	// would pass a stray ']' or '}', as it answers false before either.
 	if err == nil && len(bytes.TrimLeft(body[dec.InputOffset():], " \t\r\n")) > 0 {
 		err = errors.New("trailing data after the JSON object")
 	}

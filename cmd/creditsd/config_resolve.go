@@ -53,6 +53,9 @@ func (c Config) Resolve() (*Settings, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := checkPaidTiers(c.Products, allowance); err != nil {
+		return nil, err
+	}
 	tokens, err := entitlements.NewTokenDeriver(c.Users.TokenNamespace)
 	if err != nil {
 		return nil, keyErrorf("users.token_namespace", "want a UUID")
@@ -179,6 +182,12 @@ func (a AllowanceConfig) resolve() (entitlements.AllowancePolicy, error) {
 		if err := checkTiers(key+".tiers", ch.Tiers, a.Tiers); err != nil {
 			return p, err
 		}
+		for j, earlier := range p.Changes {
+			if earlier.Effective.Equal(from) {
+				// Which of the two would win is not something to leave to a sort.
+				return p, keyErrorf(key+".from", "%q: allowance.changes[%d] takes effect then too; merge them", ch.From, j)
+			}
+		}
 		p.Changes = append(p.Changes, entitlements.AllowanceChange{Effective: from, Tiers: ch.Tiers})
 	}
 	return p, nil
@@ -198,6 +207,36 @@ func checkTiers(key string, tiers, known map[string]int64) error {
 		}
 		if _, ok := known[name]; known != nil && !ok {
 			return keyErrorf(key+"."+name, "not a tier in allowance.tiers")
+		}
+	}
+	return nil
+}
+
+// checkPaidTiers refuses a subscription's tier whose allowance is below
+// the free tier's on any day (allowance.changes lowering one and not the
+// other): every user gets the free allowance, and a subscriber would get
+// less than one who pays nothing.
+func checkPaidTiers(products []ProductConfig, p entitlements.AllowancePolicy) error {
+	days := []entitlements.Day{p.Day(time.Unix(0, 0))} // the figures before any change
+	for _, ch := range p.Changes {
+		// A change takes effect from the first day that starts at or after it.
+		days = append(days, p.Day(ch.Effective), p.Day(p.Day(ch.Effective).End))
+	}
+	for i, pc := range products {
+		if pc.Tier == "" {
+			continue
+		}
+		for n, day := range days {
+			paid, free := p.Limit(pc.Tier, day), p.Limit(entitlements.TierFree, day)
+			if paid >= free {
+				continue
+			}
+			when := "in allowance.tiers"
+			if n > 0 {
+				when = "from " + day.Key
+			}
+			return keyErrorf(fmt.Sprintf("products[%d].tier", i), "%q gets %d credits a day %s, less than %s's %d: "+
+				"a subscriber would get less than a user who pays nothing", pc.Tier, paid, when, entitlements.TierFree, free)
 		}
 	}
 	return nil

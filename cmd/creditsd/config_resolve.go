@@ -215,31 +215,39 @@ func checkTiers(key string, tiers, known map[string]int64) error {
 // checkPaidTiers refuses a subscription's tier whose allowance is below
 // the free tier's on any day (allowance.changes lowering one and not the
 // other): every user gets the free allowance, and a subscriber would get
-// less than one who pays nothing.
+// less than one who pays nothing. It names the first day that happens.
 func checkPaidTiers(products []ProductConfig, p entitlements.AllowancePolicy) error {
-	days := []entitlements.Day{p.Day(time.Unix(0, 0))} // the figures before any change
-	for _, ch := range p.Changes {
-		// A change takes effect from the first day that starts at or after it.
-		days = append(days, p.Day(ch.Effective), p.Day(p.Day(ch.Effective).End))
-	}
+	days := changeDays(p)
 	for i, pc := range products {
 		if pc.Tier == "" {
 			continue
 		}
-		for n, day := range days {
-			paid, free := p.Limit(pc.Tier, day), p.Limit(entitlements.TierFree, day)
-			if paid >= free {
-				continue
-			}
-			when := "in allowance.tiers"
-			if n > 0 {
-				when = "from " + day.Key
-			}
+		paid, free, when := p.Tiers[pc.Tier], p.Tiers[entitlements.TierFree], "in allowance.tiers"
+		for n := 0; paid >= free && n < len(days); n++ {
+			paid, free = p.Limit(pc.Tier, days[n]), p.Limit(entitlements.TierFree, days[n])
+			when = "from " + days[n].Key
+		}
+		if paid < free {
 			return keyErrorf(fmt.Sprintf("products[%d].tier", i), "%q gets %d credits a day %s, less than %s's %d: "+
 				"a subscriber would get less than a user who pays nothing", pc.Tier, paid, when, entitlements.TierFree, free)
 		}
 	}
 	return nil
+}
+
+// changeDays are the days on which p's changes take effect, in order: each
+// from the first day that starts at or after its instant.
+func changeDays(p entitlements.AllowancePolicy) []entitlements.Day {
+	var days []entitlements.Day
+	for _, ch := range p.Changes {
+		d := p.Day(ch.Effective)
+		if !d.Start.Equal(ch.Effective) {
+			d = p.Day(d.End)
+		}
+		days = append(days, d)
+	}
+	slices.SortFunc(days, func(a, b entitlements.Day) int { return a.Start.Compare(b.Start) })
+	return days
 }
 
 func parseFrom(s string, loc *time.Location) (time.Time, error) {

@@ -66,17 +66,36 @@ func date(y int, m time.Month, d int) time.Time { return time.Date(y, m, d, 12, 
 // where the clocks skip midnight (a spring-forward at 00:00, as in
 // America/Santiago), the moment they jump to. time.Date normalises a
 // midnight that does not exist back into the day before, whose key and end
-// it would then give this day.
+// it would then give this day. Where the clocks pass midnight twice (a
+// fall-back across 00:00, as in Asia/Gaza in 2021), it is the first.
 func dayStart(y int, m time.Month, d int, loc *time.Location) time.Time {
 	t := time.Date(y, m, d, 0, 0, 0, 0, loc)
 	if !date(t.Date()).Before(date(y, m, d)) {
-		return t
+		return firstMidnight(t, loc)
 	}
 	_, jump := t.ZoneBounds() // t is in the day before, in the offset that ends at the jump
 	if jump.IsZero() || !jump.After(t) {
 		return t // no jump after t: keep what time.Date gave
 	}
 	return jump
+}
+
+// firstMidnight is the earlier of two midnights, where t is the later one:
+// time.Date does not promise which of a repeated local time it gives. The
+// zone's offset then changed after an earlier instant of the same date,
+// whose midnight, in the offset before, came first.
+func firstMidnight(t time.Time, loc *time.Location) time.Time {
+	change, _ := t.ZoneBounds()
+	if change.IsZero() || !change.After(t.Add(-24*time.Hour)) {
+		return t
+	}
+	before := change.Add(-time.Nanosecond).In(loc)
+	if !date(before.Date()).Equal(date(t.Date())) {
+		return t
+	}
+	h, mi, sec := before.Clock()
+	return before.Add(-time.Duration(h)*time.Hour - time.Duration(mi)*time.Minute -
+		time.Duration(sec)*time.Second - time.Duration(before.Nanosecond()))
 }
 
 // Limit is a tier's allowance on day: the base figure, overridden by every

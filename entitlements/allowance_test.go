@@ -92,3 +92,28 @@ func TestAllowanceBest(t *testing.T) {
 	p.Changes = []AllowanceChange{{Effective: day.Start, Tiers: map[string]int64{"max": 50}}}
 	require.Equal(t, "team", p.Best([]string{"team", "max"}, day), "by the figures of the day")
 }
+
+// Where the clocks pass midnight twice (Asia/Gaza on 29 Oct 2021: 01:00
+// +03 becomes 00:00 +02, at 22:00 UTC), the day begins at the first
+// midnight, 21:00 UTC, when its key does. time.Date may give the second,
+// and had given 28 Oct an end an hour after 29 Oct's key began, and 29
+// Oct a start after the instants it held.
+func TestAllowanceDayWhoseMidnightRepeats(t *testing.T) {
+	gaza, err := time.LoadLocation("Asia/Gaza")
+	require.NoError(t, err)
+	p := AllowancePolicy{Location: gaza, Tiers: map[string]int64{TierFree: 30}}
+	first := time.Date(2021, 10, 28, 21, 0, 0, 0, time.UTC)
+
+	before := p.Day(first.Add(-time.Minute))
+	require.Equal(t, "2021-10-28", before.Key)
+	require.Equal(t, first, before.End.UTC())
+
+	for _, now := range []time.Time{first, first.Add(30 * time.Minute), first.Add(90 * time.Minute)} {
+		day := p.Day(now)
+		require.Equal(t, "2021-10-29", day.Key, now)
+		require.Equal(t, first, day.Start.UTC(), now)
+		require.Equal(t, 25*time.Hour, day.End.Sub(day.Start), "the repeated hour is the 29th's")
+	}
+	// Days without a repeat keep time.Date's midnight.
+	require.Equal(t, time.Date(2021, 10, 27, 21, 0, 0, 0, time.UTC), before.Start.UTC())
+}

@@ -25,6 +25,7 @@ type spendAnswer struct {
 	FromAllowance int64       `json:"from_allowance"`
 	FromLots      []LotPart   `json:"from_lots"`
 	CreatedAt     time.Time   `json:"created_at"`
+	ReversalID    string      `json:"reversal_id,omitempty"` // a replay's, once the spend is reversed
 	Entitlement   Entitlement `json:"entitlement"`
 }
 
@@ -48,7 +49,7 @@ func (h *Handler) PostSpend(w http.ResponseWriter, r *http.Request) {
 	}
 	WriteJSON(w, r, h.Log, http.StatusCreated, spendAnswer{SpendID: sp.SpendID, Product: sp.Product, Credits: sp.Credits,
 		FromAllowance: sp.FromAllowance, FromLots: nonNil(sp.FromLots), CreatedAt: sp.CreatedAt,
-		Entitlement: Compute(st, h.Allowance)})
+		ReversalID: sp.ReversalID, Entitlement: Compute(st, h.Allowance)})
 }
 
 func (h *Handler) spendRequest(r *http.Request) (SpendRequest, error) {

@@ -25,6 +25,10 @@ type Spend struct {
 	AllowanceDay  string
 	FromLots      []LotPart
 	CreatedAt     time.Time
+	// ReversalID names the spend's reversal once it has one. A replay of
+	// the spend's key answers the spend as charged; this tells a backend
+	// that retries after reversing that the credits are back.
+	ReversalID string
 }
 
 // Reversal gives a failed generation's credits back where they came from.

@@ -57,6 +57,7 @@ func TestEndToEndSpendPath(t *testing.T) {
 		require.Equal(t, a.body[k], replay.body[k], "the replay's %s", k)
 	}
 	require.Equal(t, int64(22), num(replay, "entitlement", "allowance", "remaining"), "and changes nothing")
+	require.NotContains(t, replay.body, "reversal_id", "a spend not reversed names no reversal")
 	gen2 := map[string]any{"idempotency_key": "gen-1", "product": "sora", "credits": 3}
 	require.Equal(t, http.StatusConflict, w.spend("alice", gen2).status)
 
@@ -81,6 +82,10 @@ func TestEndToEndSpendPath(t *testing.T) {
 	require.Equal(t, http.StatusOK, again.status, "a repeat answers 200")
 	require.Equal(t, rev.body["reversal_id"], again.body["reversal_id"])
 	require.Equal(t, int64(8+7), num(again, "entitlement", "spendable"), "and changes nothing")
+	replay = w.spend("alice", gen)
+	require.Equal(t, http.StatusCreated, replay.status, replay.raw)
+	require.Equal(t, rev.body["reversal_id"], replay.body["reversal_id"], "a replay after the reversal names it: the credits are back")
+	require.Equal(t, int64(8+7), num(replay, "entitlement", "spendable"), "and charges nothing again")
 	require.Equal(t, http.StatusCreated, w.spend("alice", big).status, "the refused key now succeeds")
 
 	// A refund of the pack, now partly spent, leaves debt and blocks spending.

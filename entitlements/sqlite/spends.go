@@ -140,9 +140,10 @@ func (tx *Tx) moveLot(ctx context.Context, userID, lotID string, delta int64) er
 func (tx *Tx) loadSpend(ctx context.Context, userID, spendID string) (entitlements.Spend, error) {
 	sp := entitlements.Spend{SpendID: spendID}
 	var created int64
-	err := tx.QueryRowContext(ctx, `SELECT product, credits, from_allowance, allowance_day, created_at
-		FROM spends WHERE spend_id = ? AND user_id = ?`, spendID, userID).
-		Scan(&sp.Product, &sp.Credits, &sp.FromAllowance, &sp.AllowanceDay, &created)
+	err := tx.QueryRowContext(ctx, `SELECT s.product, s.credits, s.from_allowance, s.allowance_day, s.created_at,
+		COALESCE(r.reversal_id, '') FROM spends s LEFT JOIN reversals r ON r.spend_id = s.spend_id
+		WHERE s.spend_id = ? AND s.user_id = ?`, spendID, userID).
+		Scan(&sp.Product, &sp.Credits, &sp.FromAllowance, &sp.AllowanceDay, &created, &sp.ReversalID)
 	if errors.Is(err, sql.ErrNoRows) {
 		return sp, entitlements.Errorf(entitlements.KindNotFound, "spend_not_found", "user %s has no spend %s", userID, spendID)
 	}

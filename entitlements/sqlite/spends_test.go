@@ -134,6 +134,13 @@ func TestReverse(t *testing.T) {
 		require.False(t, created)
 		require.Equal(t, rv, again)
 		require.Equal(t, int64(10), balance(t, db, "alice"), "a repeat changes nothing")
+
+		replay, _, replayed, err := db.Spend(ctx, spendReq("alice", "s", 34))
+		require.NoError(t, err)
+		require.True(t, replayed)
+		require.Equal(t, rv.ReversalID, replay.ReversalID, "the spend's replay names its reversal")
+		require.Equal(t, sp.FromLots, replay.FromLots, "and answers the spend as charged")
+		require.Equal(t, int64(10), balance(t, db, "alice"), "charging nothing")
 	})
 	t.Run("allowance parts only on the same day", func(t *testing.T) {
 		db := openTest(t)

@@ -2,6 +2,8 @@ package receipts
 
 import (
 	"crypto/x509"
+	"encoding/base64"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -121,4 +123,31 @@ func (c *chainCache) clear() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.m = nil
+}
+
+// TestHeaderCacheKeepsOnlyVerifiedHeaders: a header is remembered once its
+// JWS verified, never before. Headers that parse but do not chain to a
+// root, or whose signature fails, would let anyone fill the cache with
+// certificates as big as a body allows (an audit's 200 MB).
+func TestHeaderCacheKeepsOnlyVerifiedHeaders(t *testing.T) {
+	ours, attacker := newCA(t, devca.Options{}), newCA(t, devca.Options{})
+	v := verifierFor(ours)
+	_, err := v.VerifyTransaction(sign(t, attacker, txPayload(time.Now())))
+	requireCode(t, err, CodeChain)
+	require.Empty(t, v.headers.m, "a chain to no root of ours")
+
+	good := sign(t, ours, txPayload(time.Now()))
+	head, rest, _ := strings.Cut(good, ".")
+	payload, sig, _ := strings.Cut(rest, ".")
+	forged := head + "." + base64.RawURLEncoding.EncodeToString([]byte(`{"signedDate":1}`)) + "." + sig
+	_, err = v.VerifyTransaction(forged)
+	requireCode(t, err, CodeSignature)
+	require.Empty(t, v.headers.m, "our chain, but a signature that fails")
+
+	_, err = v.VerifyTransaction(good)
+	require.NoError(t, err)
+	require.Len(t, v.headers.m, 1)
+	require.Contains(t, v.headers.m, head)
+	_, err = v.VerifyTransaction(head + "." + payload + "." + sig)
+	require.NoError(t, err, "the remembered header still verifies")
 }

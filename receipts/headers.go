@@ -6,8 +6,9 @@ import (
 )
 
 // headerCacheCap bounds the parsed headers kept. Apple signs with a few
-// leaf certificates at a time, so a handful of entries serve every payload;
-// an attacker minting headers only evicts entries, costing a re-parse.
+// leaf certificates at a time, so a handful of entries serve every payload.
+// Only a header whose chain and signature verified is kept (keep), so a
+// caller minting headers, however big, cannot fill the cache.
 const headerCacheCap = 256
 
 // parsedHeader is a protected header that parsed, with its chain's
@@ -47,37 +48,42 @@ func (c *headerCache) put(segment string, h *parsedHeader) {
 	c.m[strings.Clone(segment)] = h
 }
 
-// parse is parseJWS with the header's parse remembered. Only a header whose
-// certificates all parse is kept, so every input gets the same answer as
-// from parseJWS and parseChain.
-func (c *headerCache) parse(s string) (*jws, *chain, error) {
+// parse is parseJWS with the header's parse remembered. A header not seen
+// before comes back as fresh, for keep once its JWS has verified; the
+// cache answers every input as parseJWS and parseChain would.
+func (c *headerCache) parse(s string) (j *jws, ch *chain, fresh *parsedHeader, err error) {
 	if len(s) <= maxJWSBytes {
 		if seg, _, ok := strings.Cut(s, "."); ok {
 			if h := c.get(seg); h != nil {
 				j, err := parseBody(s, h)
 				if err != nil {
-					return nil, nil, err
+					return nil, nil, nil, err
 				}
 				cc := *h.chain
-				return j, &cc, nil
+				return j, &cc, nil, nil
 			}
 		}
 	}
-	j, err := parseJWS(s)
-	if err != nil {
-		return nil, nil, err
+	if j, err = parseJWS(s); err != nil {
+		return nil, nil, nil, err
 	}
 	if len(j.x5c) != 3 {
-		return j, nil, nil
+		return j, nil, nil, nil
 	}
-	ch, err := parseChain(j.x5c)
-	if err != nil {
-		return j, nil, nil // the caller parses again and reports it
+	if ch, err = parseChain(j.x5c); err != nil {
+		return j, nil, nil, nil // the caller parses again and reports it
+	}
+	cc := *ch
+	return j, &cc, &parsedHeader{alg: j.alg, x5c: j.x5c, chain: ch}, nil
+}
+
+// keep remembers the header of s, which verified, as parsed.
+func (c *headerCache) keep(s string, h *parsedHeader) {
+	if h == nil {
+		return
 	}
 	seg, _, _ := strings.Cut(s, ".")
-	c.put(seg, &parsedHeader{alg: j.alg, x5c: j.x5c, chain: ch})
-	cc := *ch
-	return j, &cc, nil
+	c.put(seg, h)
 }
 
 // parseBody decodes the payload and signature of a JWS whose header is

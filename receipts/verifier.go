@@ -117,7 +117,7 @@ type signedPayload interface {
 // decodes the payload into dst. Cheap checks run before the costly ones, so
 // junk is refused before any signature is computed. It returns the payload.
 func (v *Verifier) verifyJWS(s string, dst signedPayload) (json.RawMessage, error) {
-	j, parsed, err := v.headers.parse(s)
+	j, parsed, fresh, err := v.headers.parse(s)
 	if err != nil {
 		return nil, err
 	}
@@ -125,6 +125,7 @@ func (v *Verifier) verifyJWS(s string, dst signedPayload) (json.RawMessage, erro
 	if err != nil {
 		return nil, err
 	}
+	v.headers.keep(s, fresh) // signed by a leaf that chains to a root: Apple's header
 	// The payload type's own UnmarshalJSON, called directly: through
 	// json.Unmarshal the payload was scanned twice more before it ran
 	// (validated whole, then skipped to find its end), and a notification's

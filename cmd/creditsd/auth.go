@@ -122,6 +122,9 @@ func NewAuthenticator(c AuthConfig) (*Authenticator, error) {
 	}
 	opts := []jwt.ParserOption{
 		jwt.WithValidMethods(methods),
+		// One spelling a token: base64url's unused bits must be zero, as
+		// for Apple's JWS (receipts), so a token has one text to remember.
+		jwt.WithStrictDecoding(),
 		jwt.WithExpirationRequired(),
 		jwt.WithIssuedAt(),
 		jwt.WithLeeway(leeway),

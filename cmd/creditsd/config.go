@@ -25,6 +25,9 @@ import (
 // typing a path at a shell expects, and what the standard library does.
 type Config struct {
 	Listen    string          `yaml:"listen"`
+	// MaxConnections bounds the connections served at once; more wait to
+	// be accepted (limitlistener.go).
+	MaxConnections int `yaml:"max_connections"`
 	Database  string          `yaml:"database"`
 	Apple     AppleConfig     `yaml:"apple"`
 	Products  []ProductConfig `yaml:"products"`
@@ -99,8 +102,9 @@ type LogConfig struct {
 // DefaultConfig is what every key means when the file leaves it out.
 func DefaultConfig() Config {
 	return Config{
-		Listen:   "127.0.0.1:8080",
-		Database: "./creditsd.db",
+		Listen:         "127.0.0.1:8080",
+		MaxConnections: 1024,
+		Database:       "./creditsd.db",
 		Apple:    AppleConfig{Environments: []string{receipts.Production, receipts.Sandbox}},
 		Allowance: AllowanceConfig{
 			Timezone: "UTC",

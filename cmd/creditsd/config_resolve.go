@@ -84,6 +84,9 @@ func (c Config) checkServer() error {
 	if err := checkListen(c.Listen); err != nil {
 		return keyErrorf("listen", "%w", err)
 	}
+	if c.MaxConnections < 1 || c.MaxConnections > maxMaxConnections {
+		return keyErrorf("max_connections", "%d: want 1 to %d", c.MaxConnections, maxMaxConnections)
+	}
 	if c.Database == "" {
 		return keyErrorf("database", "required: the SQLite file")
 	}

@@ -14,7 +14,7 @@ import (
 
 // net/http answers a request it cannot parse itself, before any handler
 // runs, and in text/plain: 400 for a malformed request line, header or Host,
-// 431 for headers over MaxHeaderBytes, 501 for a Transfer-Encoding it does
+// 431 for headers over maxHeaderBytes, 501 for a Transfer-Encoding it does
 // not know and 505 for an HTTP version it does not speak. The contract wants
 // every error in problem+json with a code, and a client's mistake is never a
 // 5xx, so the server's listener rewrites those replies on their way out.
@@ -91,7 +91,7 @@ func parseFailure(code int, text string) entitlements.Problem {
 	switch code {
 	case http.StatusRequestHeaderFieldsTooLarge:
 		return entitlements.Problem{Type: "urn:creditsd:problem:headers_too_large", Title: http.StatusText(code),
-			Status: code, Detail: "the request's headers are over 1 MiB", Code: "headers_too_large"}
+			Status: code, Detail: fmt.Sprintf("the request's headers are over %d KiB", maxHeaderBytes>>10), Code: "headers_too_large"}
 	case http.StatusNotImplemented: // a Transfer-Encoding net/http does not know: the client's mistake, so a 4xx
 		return entitlements.Problem{Type: "urn:creditsd:problem:unsupported_transfer_encoding",
 			Title: http.StatusText(http.StatusBadRequest), Status: http.StatusBadRequest,

@@ -28,8 +28,8 @@ var unparseable = []struct {
 		"the request is not valid HTTP/1.1"},
 	{"BadRequestLine", "GARBAGE\r\n\r\n", 400, "malformed_request", "the request is not valid HTTP/1.1"},
 	{"HTTPVersion", "GET /healthz HTTP/3.0\r\nHost: x\r\n\r\n", 400, "malformed_request", "unsupported protocol version"}, // net/http: 505
-	{"HeadersOver1MiB", "GET /healthz HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + strings.Repeat("x", 1<<20+8192) + "\r\n\r\n",
-		431, "headers_too_large", "the request's headers are over 1 MiB"},
+	{"HeadersOver32KiB", "GET /healthz HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + strings.Repeat("x", maxHeaderBytes+8192) + "\r\n\r\n",
+		431, "headers_too_large", "the request's headers are over 32 KiB"},
 	{"UnknownTransferEncoding", "POST /v1/appstore/notifications HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n",
 		400, "unsupported_transfer_encoding", "the request's Transfer-Encoding is not supported: send chunked or a Content-Length"},
 }
@@ -38,6 +38,7 @@ var unparseable = []struct {
 // where.
 func problemServer(tb testing.TB, h http.HandlerFunc) string {
 	srv := httptest.NewUnstartedServer(h)
+	srv.Config.MaxHeaderBytes = maxHeaderBytes // as serve's
 	srv.Listener = problemListener{srv.Listener}
 	srv.Start()
 	tb.Cleanup(srv.Close)
@@ -52,7 +53,7 @@ func rawExchange(t *testing.T, addr, request string) *http.Response {
 	require.NoError(t, err)
 	t.Cleanup(func() { conn.Close() })
 	require.NoError(t, conn.SetDeadline(time.Now().Add(10*time.Second)))
-	go func() { _, _ = io.WriteString(conn, request) }() // a 1 MiB header is answered before it is all read
+	go func() { _, _ = io.WriteString(conn, request) }() // a header past the limit is answered before it is all read
 	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
 	require.NoError(t, err)
 	t.Cleanup(func() { resp.Body.Close() })
@@ -124,6 +125,11 @@ func TestServerAnswersUnparseableRequestsWithProblems(t *testing.T) {
 			requireProblem(t, rawExchange(t, w.proc.addr, tc.request), tc.status, tc.code, tc.detail)
 		})
 	}
+	t.Run("HeadersUnderTheLimit", func(t *testing.T) {
+		resp := rawExchange(t, w.proc.addr, "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Pad: "+
+			strings.Repeat("x", maxHeaderBytes-1024)+"\r\nConnection: close\r\n\r\n")
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+	})
 }
 
 // FuzzRawRequest writes arbitrary bytes to a server behind the listener:

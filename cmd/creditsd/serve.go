@@ -29,6 +29,19 @@ const shutdownGrace = 15 * time.Second
 // no answer at all while the handler runs on.
 const writeTimeout = 30 * time.Second
 
+// idleTimeout is how long a kept-alive connection may wait for its next
+// request; each one held costs a goroutine and its buffers.
+const idleTimeout = time.Minute
+
+// maxHeaderBytes bounds a request's headers. The largest the service
+// reads is a bearer token of at most 8 KiB; net/http's default of 1 MiB
+// let each connection hold a megabyte for ReadHeaderTimeout.
+const maxHeaderBytes = 32 << 10
+
+// maxMaxConnections bounds the max_connections key: past it, the limit
+// guards nothing the process's file limit does not.
+const maxMaxConnections = 1 << 20
+
 // receiptTimeout bounds a StoreKit 1 receipt's lookup at Apple well under
 // writeTimeout. The API client alone may take minutes (4 tries of up to 30 s
 // each, 429 waits of up to 30 s, in each environment), so the app got an
@@ -223,13 +236,15 @@ func (a *app) serve(ctx context.Context) error {
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      writeTimeout,
-		IdleTimeout:       2 * time.Minute,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
 	}
 	a.log.Info("listening", "addr", ln.Addr().String(), "environments", a.settings.Config.Apple.Environments,
 		"bundle_id", a.settings.Config.Apple.BundleID, "database", a.settings.Config.Database)
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(problemListener{ln}) }() // net/http's own 4xx in problem+json too (rawerrors.go)
+	limited := newLimitListener(ln, a.settings.Config.MaxConnections)
+	go func() { errc <- srv.Serve(problemListener{limited}) }() // net/http's own 4xx in problem+json too (rawerrors.go)
 	go a.watchCertificates(ctx, time.Hour)
 	select {
 	case err := <-errc:

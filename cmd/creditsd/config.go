@@ -24,18 +24,18 @@ import (
 // process's working directory, not the file's: that is what an operator
 // typing a path at a shell expects, and what the standard library does.
 type Config struct {
-	Listen    string          `yaml:"listen"`
+	Listen string `yaml:"listen"`
 	// MaxConnections bounds the connections served at once; more wait to
 	// be accepted (limitlistener.go).
-	MaxConnections int `yaml:"max_connections"`
-	Database  string          `yaml:"database"`
-	Apple     AppleConfig     `yaml:"apple"`
-	Products  []ProductConfig `yaml:"products"`
-	Allowance AllowanceConfig `yaml:"allowance"`
-	Auth      AuthConfig      `yaml:"auth"`
-	Users     UsersConfig     `yaml:"users"`
-	Log       LogConfig       `yaml:"log"`
-	Jobs      JobsConfig      `yaml:"jobs"`
+	MaxConnections int             `yaml:"max_connections"`
+	Database       string          `yaml:"database"`
+	Apple          AppleConfig     `yaml:"apple"`
+	Products       []ProductConfig `yaml:"products"`
+	Allowance      AllowanceConfig `yaml:"allowance"`
+	Auth           AuthConfig      `yaml:"auth"`
+	Users          UsersConfig     `yaml:"users"`
+	Log            LogConfig       `yaml:"log"`
+	Jobs           JobsConfig      `yaml:"jobs"`
 
 	AppStoreAPI  AppStoreAPIConfig     `yaml:"app_store_api"` // credentials; off until set
 	Pricing      map[string]RateConfig `yaml:"pricing"`       // spend pricing by product (sora, codex)
@@ -105,7 +105,7 @@ func DefaultConfig() Config {
 		Listen:         "127.0.0.1:8080",
 		MaxConnections: 1024,
 		Database:       "./creditsd.db",
-		Apple:    AppleConfig{Environments: []string{receipts.Production, receipts.Sandbox}},
+		Apple:          AppleConfig{Environments: []string{receipts.Production, receipts.Sandbox}},
 		Allowance: AllowanceConfig{
 			Timezone: "UTC",
 			Tiers:    map[string]int64{entitlements.TierFree: 30, entitlements.TierPro: 100},

@@ -136,7 +136,7 @@ func TestParseConfig(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, secret, c.Auth.HS256Secret)
 		require.Equal(t, "127.0.0.1:8080", c.Listen)
-	require.Equal(t, 1024, c.MaxConnections)
+		require.Equal(t, 1024, c.MaxConnections)
 	})
 	t.Run("OnlyBracedReferences", func(t *testing.T) {
 		c, err := parseConfig([]byte("auth:\n  hs256_secret: a$b$$c${S}\n"), func(string) string { return "!" })

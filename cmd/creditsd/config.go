@@ -24,10 +24,8 @@ import (
 // process's working directory, not the file's: that is what an operator
 // typing a path at a shell expects, and what the standard library does.
 type Config struct {
-	Listen string `yaml:"listen"`
-	// MaxConnections bounds the connections served at once; more wait to
-	// be accepted (limitlistener.go).
-	MaxConnections int             `yaml:"max_connections"`
+	Listen         string          `yaml:"listen"`
+	MaxConnections int             `yaml:"max_connections"` // served at once; more wait to be accepted
 	Database       string          `yaml:"database"`
 	Apple          AppleConfig     `yaml:"apple"`
 	Products       []ProductConfig `yaml:"products"`

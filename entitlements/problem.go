@@ -1,6 +1,7 @@
 package entitlements
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -48,20 +49,52 @@ func WriteError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 
 // ProblemFor maps err to its problem.
 func ProblemFor(r *http.Request, log *slog.Logger, err error) Problem {
+	p, internal := problemOf(err)
+	if p.Status >= 500 && r.Context().Err() != nil {
+		return abandoned(r, log, err, internal)
+	}
+	if internal && log != nil {
+		log.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	}
+	return p
+}
+
+// problemOf is err's problem, and whether err is one of ours to log.
+func problemOf(err error) (p Problem, internal bool) {
 	var de *Error
 	var ve *receipts.Error
 	switch {
 	case errors.As(err, &de) && de.Kind != KindInternal:
 		p := newProblem(kindStatus[de.Kind], de.Code, de.Detail)
 		p.RetryAfter = de.RetryAfter
-		return p
+		return p, false
 	case errors.As(err, &ve):
-		return newProblem(http.StatusBadRequest, string(ve.Code), ve.Detail)
+		return newProblem(http.StatusBadRequest, string(ve.Code), ve.Detail), false
 	}
+	return newProblem(http.StatusInternalServerError, "internal", "the service could not complete the request; it was logged"), true
+}
+
+// StatusClientClosedRequest is the status recorded, as nginx's 499, for a
+// request whose client went away before its answer.
+const StatusClientClosedRequest = 499
+
+// abandoned is the problem of a request that failed after its client went
+// away (or the server's shutdown ran out of grace): nobody reads the answer,
+// and the failure is the request's end, not the service's. Counted as 5xx
+// and logged as errors, these let any client raise alarms by hanging up.
+// What the request wrote stands; the client's retry with its idempotency
+// key finds it. A failure that is not the request's end is still logged.
+func abandoned(r *http.Request, log *slog.Logger, err error, internal bool) Problem {
 	if log != nil {
-		log.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		level := slog.LevelDebug
+		if internal && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
+			level = slog.LevelError
+		}
+		log.Log(r.Context(), level, "request abandoned by its client", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
-	return newProblem(http.StatusInternalServerError, "internal", "the service could not complete the request; it was logged")
+	p := newProblem(StatusClientClosedRequest, "client_closed_request", "the client closed the request before it was answered")
+	p.Title = "Client Closed Request"
+	return p
 }
 
 func newProblem(status int, code, detail string) Problem {

@@ -67,6 +67,10 @@ func healthz(w http.ResponseWriter, r *http.Request) {
 // readyz is ready when the database answers. Nothing a job does delays it.
 func (a *app) readyz(w http.ResponseWriter, r *http.Request) {
 	if err := a.db.Ping(r.Context()); err != nil {
+		if r.Context().Err() != nil { // the client hung up: no news of the database
+			entitlements.WriteError(w, r, a.log, err)
+			return
+		}
 		a.log.Warn("not ready", "err", err)
 		entitlements.WriteError(w, r, a.log, entitlements.Errorf(entitlements.KindUnavailable, "not_ready",
 			"the database does not answer, or this binary may not write to it (see the log)"))

@@ -1,0 +1,55 @@
+package entitlements
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// TestProblemForAbandonedRequest: a request whose client has gone is
+// recorded as 499, not 5xx, and its end is not logged as a failure; a
+// client's own mistake keeps its 4xx, and a failure of ours that is not
+// the request's end is still logged as one.
+func TestProblemForAbandonedRequest(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	gone := httptest.NewRequest("GET", "/v1/me/entitlement", nil).WithContext(ctx)
+	waiting := httptest.NewRequest("GET", "/v1/me/entitlement", nil)
+	tests := []struct {
+		name   string
+		r      *http.Request
+		err    error
+		status int
+		logged string // "" when nothing at info or above
+	}{
+		{"CancelledGone", gone, fmt.Errorf("read user: %w", context.Canceled), StatusClientClosedRequest, ""},
+		{"UnavailableGone", gone, Errorf(KindUnavailable, "app_store_unavailable", "later"), StatusClientClosedRequest, ""},
+		{"MistakeGone", gone, Errorf(KindInvalid, "invalid_json", "bad"), http.StatusBadRequest, ""},
+		{"DiskGone", gone, errors.New("disk I/O error"), StatusClientClosedRequest, "disk I/O error"},
+		{"DiskWaiting", waiting, errors.New("disk I/O error"), http.StatusInternalServerError, "request failed"},
+		{"CancelledWaiting", waiting, context.Canceled, http.StatusInternalServerError, "request failed"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var logged bytes.Buffer
+			p := ProblemFor(tt.r, slog.New(slog.NewTextHandler(&logged, nil)), tt.err)
+			require.Equal(t, tt.status, p.Status)
+			if tt.status == StatusClientClosedRequest {
+				require.Equal(t, "client_closed_request", p.Code)
+			}
+			if tt.logged == "" {
+				require.Empty(t, logged.String())
+				return
+			}
+			require.Contains(t, logged.String(), "level=ERROR")
+			require.Contains(t, logged.String(), tt.logged)
+		})
+	}
+}

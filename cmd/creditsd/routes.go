@@ -2,6 +2,7 @@ package main
 
 import (
 	"net/http"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
@@ -24,7 +25,7 @@ func (a *app) routes() http.Handler {
 	mux.Handle("PUT /v1/users/{user_id}/tier", auth(http.HandlerFunc(a.ledger.PutTier)))
 	mux.HandleFunc("GET /healthz", healthz)
 	mux.HandleFunc("GET /readyz", a.readyz)
-	mux.Handle("GET /metrics", promhttp.HandlerFor(a.registry, promhttp.HandlerOpts{}))
+	mux.Handle("GET /metrics", promhttp.HandlerFor(&sharedGatherer{g: a.registry, now: time.Now}, promhttp.HandlerOpts{}))
 	return a.instrument(recoverPanics(a.log, problemsForUnrouted(mux)))
 }
 

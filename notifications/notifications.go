@@ -60,7 +60,9 @@ func (p *Processor) Process(ctx context.Context, signedPayload, source string) (
 	rec, eff := p.plan(n, source)
 	recorded, err := p.Store.RecordNotification(ctx, rec, eff)
 	if err != nil {
-		p.Metrics.failed()
+		if ctx.Err() == nil { // not the sender hanging up: the store's own failure
+			p.Metrics.failed()
+		}
 		return Result{}, err
 	}
 	dup := recorded.Duplicate

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
 
 	"github.com/creditsd/creditsd/entitlements"
@@ -250,6 +251,33 @@ func TestWebhookAnswers5xxOnlyWhenItCouldNotRecord(t *testing.T) {
 	require.NoError(t, json.NewDecoder(resp.Body).Decode(&p))
 	require.Equal(t, "internal", p.Code)
 	require.NotContains(t, p.Detail, "disk", "internal errors are logged, not sent")
+}
+
+// cancelledStore fails as the store does when the request's context ends.
+type cancelledStore struct{}
+
+func (cancelledStore) RecordNotification(ctx context.Context, _ sqlite.Notification, _ sqlite.Effect) (sqlite.Recorded, error) {
+	return sqlite.Recorded{}, ctx.Err()
+}
+
+// TestRecordFailuresCountTheStoresOwn: a sender that hangs up before its
+// notification is recorded is no failure to record (the alarm an operator
+// sets on creditsd_notifications_record_failures_total); the store's own
+// failure is one.
+func TestRecordFailuresCountTheStoresOwn(t *testing.T) {
+	f := newFixture(t)
+	signed := f.notification("c-1", "ONE_TIME_CHARGE", "tx-c", "credits10", "alice")
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	p := f.processor(cancelledStore{})
+	_, err := p.Process(ctx, signed, SourceWebhook)
+	require.ErrorIs(t, err, context.Canceled)
+	require.Zero(t, testutil.ToFloat64(p.Metrics.failures))
+
+	p.Store = failingStore{}
+	_, err = p.Process(context.Background(), signed, SourceWebhook)
+	require.Error(t, err)
+	require.Equal(t, 1.0, testutil.ToFloat64(p.Metrics.failures))
 }
 
 // TestWebhookAnswers503WhileTheVerifierIsMisconfigured: a Verifier that

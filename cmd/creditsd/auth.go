@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"errors"
+	"math"
 	"fmt"
 	"math/big"
 	"net/http"
@@ -87,11 +88,16 @@ func (d *numericDate) UnmarshalJSON(b []byte) error {
 	}
 	// Past the year 9999, or before year 1, a time overflows: an exp of
 	// 1e30 read as a date long gone, and its token was told it had expired.
-	if v, err := strconv.ParseFloat(string(b), 64); err != nil || v < minNumericDate || v > maxNumericDate {
+	v, err := strconv.ParseFloat(string(b), 64)
+	if err != nil || v < minNumericDate || v > maxNumericDate {
 		return errors.New("a NumericDate must be a time from the year 1 to 9999")
 	}
-	d.date = new(jwt.NumericDate)
-	return d.date.UnmarshalJSON(b)
+	// The exact time, fractions too (RFC 7519 allows them): golang-jwt's
+	// own decoding truncates to its TimePrecision, a second, which let an
+	// nbf or iat up to a second past the leeway through.
+	sec, frac := math.Modf(v)
+	d.date = &jwt.NumericDate{Time: time.Unix(int64(sec), int64(math.Round(frac*1e9)))}
+	return nil
 }
 
 // NewAuthenticator loads the keys c names. Its errors are *ConfigError

@@ -353,9 +353,12 @@ func keyAt(lines map[int][]keyNode, line int, tag, quoted string) string {
 }
 
 var (
-	yamlLine      = regexp.MustCompile(`^line (\d+): (.*)$`)
+	// (?s): a value may hold newlines, and backticks, which yaml quotes
+	// as they are; matched short, the value was kept in the message.
+	yamlLine      = regexp.MustCompile(`(?s)^line (\d+): (.*)$`)
 	yamlUnknown   = regexp.MustCompile(`^field (\S+) not found in type \S+$`)
-	yamlWrongType = regexp.MustCompile("^cannot unmarshal !!(\\w+) (?:`([^`]*)` )?into (\\S+)$")
+	yamlWrongType = regexp.MustCompile("(?s)^cannot unmarshal !!(\\w+) (?:`(.*)` )?into (\\S+)$")
+	yamlQuoted    = regexp.MustCompile("(?s)`.*`")
 )
 
 // decodeError turns yaml's type errors into ConfigErrors naming the key.
@@ -378,6 +381,8 @@ func decodeError(err error, lines map[int][]keyNode) error {
 					ce.Key = k // the value that is of the wrong type, not the line's last key
 				}
 				msg = fmt.Sprintf("want %s, got %s", yamlWant(w[3]), yamlGot(w[1]))
+			} else {
+				msg = yamlQuoted.ReplaceAllLiteralString(msg, "`…`") // a message of a shape not met before
 			}
 			ce.Err = errors.New(msg)
 		}

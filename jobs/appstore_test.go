@@ -200,6 +200,27 @@ func TestReconcileRefusesAMoreWithoutAToken(t *testing.T) {
 	require.NotContains(t, res, "sandbox_through_ms")
 }
 
+// A page whose token an earlier page gave ends the run in error: following
+// it would read the same pages for ever (an audit's fake was asked 2.8
+// million times in 200 ms).
+func TestReconcileRefusesARepeatedToken(t *testing.T) {
+	for name, pages := range map[string][]serverapi.NotificationHistoryResponse{
+		"the same token again": {page(true, "1", "a"), page(true, "1", "b")},
+		"a cycle of tokens":    {page(true, "1", "a"), page(true, "2", "b"), page(true, "1", "c")},
+	} {
+		t.Run(name, func(t *testing.T) {
+			h := &fakeHistory{pages: map[string][]serverapi.NotificationHistoryResponse{receipts.Sandbox: pages}}
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second) // fails, not hangs, without the check
+			defer cancel()
+			res, err := Reconcile(h, fakeInbox{}, fakeCounts{}, ReconcileOptions{Environments: []string{receipts.Sandbox},
+				Window: time.Hour})(ctx, time.Now())
+			require.ErrorContains(t, err, `paginationToken "1", which an earlier page gave`)
+			require.NotContains(t, res, "sandbox_through_ms", "history not read to its end is not marked read")
+			require.Len(t, h.asked, len(pages))
+		})
+	}
+}
+
 // Production's history failing does not keep Sandbox's from being read: the
 // run fails, Sandbox is marked read, Production is not (the next run reads
 // it again).

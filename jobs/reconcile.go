@@ -129,6 +129,7 @@ func lostKey(env string) string { return strings.ToLower(env) + "_beyond_retenti
 func reconcileEnvironment(ctx context.Context, client HistoryClient, inbox Inbox, env string,
 	req serverapi.NotificationHistoryRequest, res Result) error {
 	token := ""
+	asked := map[string]bool{} // the tokens followed: one met again would loop for ever
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -150,7 +151,13 @@ func reconcileEnvironment(ctx context.Context, client HistoryClient, inbox Inbox
 			// would mark history read that was not.
 			return errors.New("a history page says more follows but has no paginationToken")
 		}
+		if asked[page.PaginationToken] {
+			// Following it would read the same pages again, without end,
+			// under a lease kept alive the while.
+			return fmt.Errorf("a history page gives paginationToken %q, which an earlier page gave", page.PaginationToken)
+		}
 		token = page.PaginationToken
+		asked[token] = true
 	}
 }
 

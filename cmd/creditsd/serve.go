@@ -231,8 +231,10 @@ func (a *app) serve(ctx context.Context) error {
 		return errors.Join(err, ln.Close())
 	}
 	defer stopJobs()
+	limited := newLimitListener(ln, a.settings.Config.MaxConnections)
 	srv := &http.Server{
 		Handler:           a.routes(),
+		ConnState:         limited.connState,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      writeTimeout,
@@ -243,7 +245,6 @@ func (a *app) serve(ctx context.Context) error {
 	a.log.Info("listening", "addr", ln.Addr().String(), "environments", a.settings.Config.Apple.Environments,
 		"bundle_id", a.settings.Config.Apple.BundleID, "database", a.settings.Config.Database)
 	errc := make(chan error, 1)
-	limited := newLimitListener(ln, a.settings.Config.MaxConnections)
 	go func() { errc <- srv.Serve(problemListener{limited}) }() // net/http's own 4xx in problem+json too (rawerrors.go)
 	go a.watchCertificates(ctx, time.Hour)
 	select {

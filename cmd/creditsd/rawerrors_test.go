@@ -38,8 +38,10 @@ var unparseable = []struct {
 // where.
 func problemServer(tb testing.TB, h http.HandlerFunc) string {
 	srv := httptest.NewUnstartedServer(h)
-	srv.Config.MaxHeaderBytes = maxHeaderBytes // as serve's
-	srv.Listener = problemListener{srv.Listener}
+	srv.Config.MaxHeaderBytes = maxHeaderBytes // as serve's, listener and all
+	limited := newLimitListener(srv.Listener, 64)
+	srv.Config.ConnState = limited.connState
+	srv.Listener = problemListener{limited}
 	srv.Start()
 	tb.Cleanup(srv.Close)
 	return srv.Listener.Addr().String()
@@ -130,6 +132,25 @@ func TestServerAnswersUnparseableRequestsWithProblems(t *testing.T) {
 			strings.Repeat("x", maxHeaderBytes-1024)+"\r\nConnection: close\r\n\r\n")
 		require.Equal(t, http.StatusOK, resp.StatusCode)
 	})
+}
+
+// TestHeadersTooLargeEndCleanly: a client that has sent all of its
+// oversized headers reads the 431 and then the connection's end, not a
+// reset after net/http's half-second wait, through every wrapper serve
+// puts on a connection.
+func TestHeadersTooLargeEndCleanly(t *testing.T) {
+	addr := problemServer(t, healthz)
+	conn, err := net.Dial("tcp", addr)
+	require.NoError(t, err)
+	defer conn.Close()
+	_, err = io.WriteString(conn, "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Pad: "+strings.Repeat("x", maxHeaderBytes+8192)+"\r\n\r\n")
+	require.NoError(t, err)
+	start := time.Now()
+	require.NoError(t, conn.SetReadDeadline(start.Add(5*time.Second)))
+	answer, err := io.ReadAll(conn)
+	require.NoError(t, err, "the answer ends in a close, not a reset")
+	require.Contains(t, string(answer), "431")
+	require.Less(t, time.Since(start), 400*time.Millisecond, "the half-close ends it at once")
 }
 
 // FuzzRawRequest writes arbitrary bytes to a server behind the listener:

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"sync"
 	"testing"
 	"time"
 
@@ -41,6 +42,8 @@ func TestLimitListenerHoldsTheRest(t *testing.T) {
 	inner, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	ln := newLimitListener(inner, 2)
+	clock := time.Now()
+	ln.now = func() time.Time { return clock } // a silent connection never passes its grace here
 	accepted := acceptAll(ln)
 	for range 3 {
 		dial(t, inner.Addr().String())
@@ -93,6 +96,48 @@ func TestLimitListenerTakesAnIdlePlace(t *testing.T) {
 	require.False(t, closedByServer(a), "the one in use was left alone")
 }
 
+// TestLimitListenerTakesASilentPlace: a new connection that has sent
+// nothing for silentGrace gives its place to a client waiting for one,
+// once it has waited that long; a younger one does not.
+func TestLimitListenerTakesASilentPlace(t *testing.T) {
+	inner, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	ln := newLimitListener(inner, 2)
+	t.Cleanup(func() { ln.Close() })
+	var mu sync.Mutex
+	clock := time.Now()
+	ln.now = func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
+	accepted := acceptAll(ln)
+	a, b := dial(t, inner.Addr().String()), dial(t, inner.Addr().String())
+	first := <-accepted
+	ln.connState(first, http.StateNew)
+	mu.Lock()
+	clock = clock.Add(time.Second / 2)
+	mu.Unlock()
+	ln.connState(<-accepted, http.StateNew)
+	dial(t, inner.Addr().String())
+	select {
+	case <-accepted:
+		t.Fatal("a connection silent for less than its grace made room")
+	case <-time.After(400 * time.Millisecond):
+	}
+	mu.Lock()
+	clock = clock.Add(silentGrace - time.Second/4) // the first's grace is over, the second's not
+	mu.Unlock()
+	select {
+	case <-accepted:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the waiting client did not take the silent connection's place")
+	}
+	closedByServer := func(c net.Conn) bool {
+		require.NoError(t, c.SetReadDeadline(time.Now().Add(200*time.Millisecond)))
+		_, err := c.Read(make([]byte, 1))
+		return err == io.EOF
+	}
+	require.True(t, closedByServer(a), "the one silent past its grace made room")
+	require.False(t, closedByServer(b), "the younger one was left alone")
+}
+
 // A connection closed twice gives its slot back once.
 func TestLimitedConnReleasesOnce(t *testing.T) {
 	a, b := net.Pipe()
@@ -104,40 +149,42 @@ func TestLimitedConnReleasesOnce(t *testing.T) {
 	require.Equal(t, 1, released)
 }
 
-// TestServerBoundsItsConnections, against the real program: with
-// max_connections connections open, a client that has sent only part of
-// its request holds its place, idle keep-alive connections give theirs to
-// new clients, and no more are served at once.
+// TestServerBoundsItsConnections, against the real program: past
+// max_connections, a new client takes the place of an idle keep-alive
+// connection at once, and of one that has not sent a whole request's
+// headers once that one is past its grace; a younger one keeps its place.
 func TestServerBoundsItsConnections(t *testing.T) {
 	w := newWorldWith(t, newCA(t), "max_connections: 2\n")
-	get := func(c net.Conn) {
-		_, err := fmt.Fprint(c, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
-		require.NoError(t, err)
-		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
-		require.NoError(t, err)
-		require.Equal(t, http.StatusOK, resp.StatusCode)
+	closedByServer := func(c net.Conn, within time.Duration) bool {
+		require.NoError(t, c.SetReadDeadline(time.Now().Add(within)))
+		_, err := c.Read(make([]byte, 1))
+		return err == io.EOF
 	}
 	idle := dial(t, w.proc.addr)
-	get(idle) // answered, then idle
-	half := dial(t, w.proc.addr)
-	_, err := fmt.Fprint(half, "GET /healthz HTTP/1.1\r\n") // in use until ReadHeaderTimeout
+	_, err := fmt.Fprint(idle, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
 	require.NoError(t, err)
-	time.Sleep(100 * time.Millisecond) // the server has accepted it
+	resp, err := http.ReadResponse(bufio.NewReader(idle), nil)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, resp.StatusCode) // answered, then idle
+	half := dial(t, w.proc.addr)
+	_, err = fmt.Fprint(half, "GET /healthz HTTP/1.1\r\n") // a slow client's first line
+	require.NoError(t, err)
+	time.Sleep(100 * time.Millisecond) // both accepted
 
 	client := &http.Client{Timeout: 3 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
-	resp, err := client.Get("http://" + w.proc.addr + "/healthz")
+	start := time.Now()
+	resp, err = client.Get("http://" + w.proc.addr + "/healthz")
 	require.NoError(t, err, "a new client takes the idle connection's place")
 	resp.Body.Close()
-	require.Equal(t, http.StatusOK, resp.StatusCode)
-	require.NoError(t, idle.SetReadDeadline(time.Now().Add(5*time.Second)))
-	_, err = idle.Read(make([]byte, 1))
-	require.ErrorIs(t, err, io.EOF, "the idle connection was closed to make room")
+	require.Less(t, time.Since(start), silentGrace/2, "at once")
+	require.True(t, closedByServer(idle, 5*time.Second), "the idle connection was closed to make room")
 
-	busy := dial(t, w.proc.addr) // takes the freed place, and holds it
-	_, err = fmt.Fprint(busy, "GET /healthz HTTP/1.1\r\n")
+	late := dial(t, w.proc.addr) // the place the client just left
+	_, err = fmt.Fprint(late, "GET /healthz HTTP/1.1\r\n")
 	require.NoError(t, err)
-	time.Sleep(100 * time.Millisecond)
-	client.Timeout = 300 * time.Millisecond
-	_, err = client.Get("http://" + w.proc.addr + "/healthz")
-	require.Error(t, err, "with both in use, a third waits")
+	resp, err = client.Get("http://" + w.proc.addr + "/healthz")
+	require.NoError(t, err, "a client waits for the half-sent request's grace, not its header timeout")
+	resp.Body.Close()
+	require.True(t, closedByServer(half, 5*time.Second), "the oldest half-sent request made room")
+	require.False(t, closedByServer(late, 100*time.Millisecond), "the younger one kept its place")
 }

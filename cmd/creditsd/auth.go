@@ -11,7 +11,6 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"math"
 	"math/big"
 	"net/http"
 	"os"
@@ -88,17 +87,46 @@ func (d *numericDate) UnmarshalJSON(b []byte) error {
 	}
 	// Past the year 9999, or before year 1, a time overflows: an exp of
 	// 1e30 read as a date long gone, and its token was told it had expired.
-	v, err := strconv.ParseFloat(string(b), 64)
-	if err != nil || v < minNumericDate || v > maxNumericDate {
+	t, ok := exactTime(string(b))
+	if !ok {
 		return errors.New("a NumericDate must be a time from the year 1 to 9999")
 	}
-	// The exact time, fractions too (RFC 7519 allows them): golang-jwt's
-	// own decoding truncates to its TimePrecision, a second, which let an
-	// nbf or iat up to a second past the leeway through.
-	sec, frac := math.Modf(v)
-	d.date = &jwt.NumericDate{Time: time.Unix(int64(sec), int64(math.Round(frac*1e9)))}
+	d.date = &jwt.NumericDate{Time: t}
 	return nil
 }
+
+// exactTime reads a JSON number of seconds as the time it names, fractions
+// too (RFC 7519 allows them), from the decimal text rather than a float:
+// golang-jwt's own decoding truncates to its TimePrecision, a second, which
+// let an nbf or iat up to a second past the leeway through, and a float64
+// is off by up to a quarter of a microsecond today, which let a token
+// through a few nanoseconds past its exp. A fraction of a nanosecond
+// rounds up, which is exact against a nanosecond clock for every claim:
+// now < exp and now ≥ nbf hold for a whole number of nanoseconds exactly
+// when they hold for the rounded-up time.
+func exactTime(text string) (time.Time, bool) {
+	if i := strings.IndexAny(text, "eE"); i >= 0 {
+		// A huge exponent would cost big.Rat a number of that many digits.
+		if e, err := strconv.Atoi(text[i+1:]); err != nil || e < -maxExponent || e > maxExponent {
+			return time.Time{}, false
+		}
+	}
+	r, ok := new(big.Rat).SetString(text)
+	if !ok || r.Cmp(big.NewRat(minNumericDate, 1)) < 0 || r.Cmp(big.NewRat(maxNumericDate, 1)) > 0 {
+		return time.Time{}, false
+	}
+	sec, rem := new(big.Int).DivMod(r.Num(), r.Denom(), new(big.Int)) // Euclidean: rem ≥ 0, so sec is the floor
+	nanos := new(big.Int).Mul(rem, big.NewInt(1e9))
+	nanos, part := nanos.DivMod(nanos, r.Denom(), new(big.Int))
+	if part.Sign() > 0 {
+		nanos.Add(nanos, big.NewInt(1))
+	}
+	return time.Unix(sec.Int64(), nanos.Int64()), true // time.Unix carries a nanosecond count of 1e9
+}
+
+// maxExponent bounds a NumericDate's decimal exponent: far more than any
+// time from the year 1 to 9999 needs, written with any digits.
+const maxExponent = 1000
 
 // NewAuthenticator loads the keys c names. Its errors are *ConfigError
 // naming the auth key at fault.

@@ -6,7 +6,9 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"encoding/base64"
+	"encoding/json"
 	"encoding/pem"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,6 +16,7 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/stretchr/testify/require"
 )
 
 // TestExpiredAtExpExactlyWithLeeway: at exp itself a token is expired on
@@ -42,26 +45,18 @@ func TestOverlongTokenRefused(t *testing.T) {
 func TestAuthConfigRefusals(t *testing.T) {
 	c := DefaultConfig().Auth
 	c.HS256Secret, c.Leeway = string(authSecret), "6m"
-	if _, err := NewAuthenticator(c); err == nil {
-		t.Fatal("a 6m leeway was accepted")
-	}
+	_, err := NewAuthenticator(c)
+	require.Error(t, err, "a 6m leeway")
 	k, err := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	der, err := x509.MarshalPKIXPublicKey(&k.PublicKey)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	path := filepath.Join(t.TempDir(), "p384.pem")
-	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), 0o600))
 	c = DefaultConfig().Auth
 	c.PublicKeys = []string{path}
-	if _, err := NewAuthenticator(c); err == nil || !strings.Contains(err.Error(), "P-256") {
-		t.Fatalf("a P-384 key: %v", err)
-	}
+	_, err = NewAuthenticator(c)
+	require.ErrorContains(t, err, "P-256", "a P-384 key")
 }
 
 // TestNumericDateBeforeYear1: an exp before the year 1 is refused as not a
@@ -87,13 +82,45 @@ func TestJWKSEncryptionKeyDoesNotVerify(t *testing.T) {
 		return `{"kty":"EC","crv":"P-256","kid":"` + kid + `","use":"` + use + `","x":"` + enc(b[1:33]) + `","y":"` + enc(b[33:]) + `"}`
 	}
 	path := filepath.Join(t.TempDir(), "jwks.json")
-	if err := os.WriteFile(path, []byte(`{"keys":[`+jwk(sigKey, "s", "sig")+`,`+jwk(encKey, "e", "enc")+`]}`), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.WriteFile(path, []byte(`{"keys":[`+jwk(sigKey, "s", "sig")+`,`+jwk(encKey, "e", "enc")+`]}`), 0o600))
 	c := DefaultConfig().Auth
 	c.JWKSFile = path
 	a := testAuthenticator(t, c)
 	claims := userClaims("alice", nil)
 	checkAuthenticate(t, a, "Bearer "+signToken(t, jwt.SigningMethodES256, sigKey, "s", claims), authWant{sub: "alice"})
 	checkAuthenticate(t, a, "Bearer "+signToken(t, jwt.SigningMethodES256, encKey, "e", claims), authWant{code: "invalid_token"})
+}
+
+// TestNumericDateExact: a claim's time counts to the nanosecond as written
+// in decimal, a fraction of one rounding up; a float64 would put an exp of
+// x.00000015 at x.000000238 and accept the token 50 ns after it expired.
+func TestNumericDateExact(t *testing.T) {
+	base := authNow.Unix()
+	for _, tc := range []struct {
+		claim, value string
+		at           time.Duration // past authNow
+		code         string
+	}{
+		{"exp", fmt.Sprintf("%d.00000015", base), 149 * time.Nanosecond, ""},
+		{"exp", fmt.Sprintf("%d.00000015", base), 150 * time.Nanosecond, "token_expired"},
+		{"exp", fmt.Sprintf("%d.00000015", base), 200 * time.Nanosecond, "token_expired"},
+		{"exp", fmt.Sprintf("%d.0000001501", base), 150 * time.Nanosecond, ""}, // 150.1 ns rounds up to 151
+		{"exp", fmt.Sprintf("%d00000015e-8", base), 149 * time.Nanosecond, ""},
+		{"exp", fmt.Sprintf("%d00000015e-8", base), 150 * time.Nanosecond, "token_expired"},
+		{"nbf", fmt.Sprintf("%d.0000001501", base), 150 * time.Nanosecond, "invalid_token"},
+		{"nbf", fmt.Sprintf("%d.0000001501", base), 151 * time.Nanosecond, ""},
+		{"exp", "1e1001", 0, "invalid_token"}, // an exponent past any time's: refused unread
+	} {
+		t.Run(tc.claim+"="+tc.value+"@"+tc.at.String(), func(t *testing.T) {
+			a := testAuthenticator(t, AuthConfig{HS256Secret: string(authSecret), Leeway: "0s"})
+			a.now = func() time.Time { return authNow.Add(tc.at) }
+			claims := userClaims("alice", jwt.MapClaims{"exp": base + 3600})
+			claims[tc.claim] = json.Number(tc.value)
+			want := authWant{code: tc.code}
+			if tc.code == "" {
+				want.sub = "alice"
+			}
+			checkAuthenticate(t, a, "Bearer "+signToken(t, jwt.SigningMethodHS256, authSecret, "", claims), want)
+		})
+	}
 }

@@ -124,7 +124,7 @@ func TestCertificateUnparsable(t *testing.T) {
 }
 
 // TestHandmadeChains covers certificates devca will not make. The
-// baseline, unedited, verifies; each edit alone must make it fail.
+// baseline, unedited, verifies; each edit alone must give its answer.
 func TestHandmadeChains(t *testing.T) {
 	unknown := pkix.Extension{Id: []int{1, 2, 3, 4}, Critical: true, Value: []byte{5, 0}}
 	for name, tc := range map[string]struct {
@@ -132,6 +132,12 @@ func TestHandmadeChains(t *testing.T) {
 		code Code
 	}{
 		"baseline": {nil, ""},
+		// RFC 5280: a leaf with no key usage extension is not restricted.
+		"leaf without key usage": {func(_, _, l *x509.Certificate) { l.KeyUsage = 0 }, ""},
+		// Another role's marker, critical, is an unknown critical extension here.
+		"intermediate carries the leaf marker, critical": {func(_, i, _ *x509.Certificate) {
+			i.ExtraExtensions = append(i.ExtraExtensions, pkix.Extension{Id: oidAppleLeaf, Critical: true, Value: []byte{5, 0}})
+		}, CodeCertificate},
 		// CheckSignatureFrom refuses a parent that is not a CA, even one
 		// carrying Apple's intermediate OID and chaining to our root.
 		"intermediate not a CA": {func(_, i, _ *x509.Certificate) { i.IsCA, i.KeyUsage = false, x509.KeyUsageDigitalSignature }, CodeChain},

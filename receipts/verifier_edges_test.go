@@ -2,7 +2,6 @@ package receipts
 
 import (
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/pem"
 	"strings"
 	"testing"
@@ -79,31 +78,6 @@ func TestRootAndIntermediateValidityAtSignedDate(t *testing.T) {
 		_, err = v.VerifyTransaction(h.sign(t, txPayload(later)))
 		requireCode(t, err, CodeCertificate)
 	})
-}
-
-// TestLeafProfileEdges: a leaf without a key usage extension may sign
-// (RFC 5280: no extension, no restriction); another role's marker made
-// critical is an unknown critical extension for this one.
-func TestLeafProfileEdges(t *testing.T) {
-	for name, tc := range map[string]struct {
-		edit func(root, intermediate, leaf *x509.Certificate)
-		code Code
-	}{
-		"leaf without key usage": {func(_, _, l *x509.Certificate) { l.KeyUsage = 0 }, ""},
-		"intermediate carries the leaf marker, critical": {func(_, i, _ *x509.Certificate) {
-			i.ExtraExtensions = append(i.ExtraExtensions, pkix.Extension{Id: oidAppleLeaf, Critical: true, Value: []byte{5, 0}})
-		}, CodeCertificate},
-	} {
-		t.Run(name, func(t *testing.T) {
-			h := newHandmadeChain(t, tc.edit)
-			_, err := h.verifier().VerifyTransaction(h.sign(t, txPayload(time.Now())))
-			if tc.code == "" {
-				require.NoError(t, err)
-				return
-			}
-			requireCode(t, err, tc.code)
-		})
-	}
 }
 
 // TestExternalPurchaseTokenAppID: the app id of an EXTERNAL_PURCHASE_TOKEN

@@ -36,6 +36,14 @@ func dial(t *testing.T, addr string) net.Conn {
 	return c
 }
 
+// closedByServer says whether the server closed c (as seen within the
+// time given): a read that ends, not one that waits.
+func closedByServer(t *testing.T, c net.Conn, within time.Duration) bool {
+	require.NoError(t, c.SetReadDeadline(time.Now().Add(within)))
+	_, err := c.Read(make([]byte, 1))
+	return err == io.EOF
+}
+
 // TestLimitListenerHoldsTheRest: with every slot taken by a connection in
 // use, the next is not accepted until one closes.
 func TestLimitListenerHoldsTheRest(t *testing.T) {
@@ -87,13 +95,8 @@ func TestLimitListenerTakesAnIdlePlace(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("the third connection waited although one was idle")
 	}
-	closedByServer := func(c net.Conn) bool {
-		require.NoError(t, c.SetReadDeadline(time.Now().Add(200*time.Millisecond)))
-		_, err := c.Read(make([]byte, 1))
-		return err == io.EOF
-	}
-	require.True(t, closedByServer(b), "the idle one made room")
-	require.False(t, closedByServer(a), "the one in use was left alone")
+	require.True(t, closedByServer(t, b, 200*time.Millisecond), "the idle one made room")
+	require.False(t, closedByServer(t, a, 200*time.Millisecond), "the one in use was left alone")
 }
 
 // TestLimitListenerTakesASilentPlace: a new connection that has sent
@@ -129,13 +132,8 @@ func TestLimitListenerTakesASilentPlace(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("the waiting client did not take the silent connection's place")
 	}
-	closedByServer := func(c net.Conn) bool {
-		require.NoError(t, c.SetReadDeadline(time.Now().Add(200*time.Millisecond)))
-		_, err := c.Read(make([]byte, 1))
-		return err == io.EOF
-	}
-	require.True(t, closedByServer(a), "the one silent past its grace made room")
-	require.False(t, closedByServer(b), "the younger one was left alone")
+	require.True(t, closedByServer(t, a, 200*time.Millisecond), "the one silent past its grace made room")
+	require.False(t, closedByServer(t, b, 200*time.Millisecond), "the younger one was left alone")
 }
 
 // A connection closed twice gives its slot back once.
@@ -155,11 +153,6 @@ func TestLimitedConnReleasesOnce(t *testing.T) {
 // headers once that one is past its grace; a younger one keeps its place.
 func TestServerBoundsItsConnections(t *testing.T) {
 	w := newWorldWith(t, newCA(t), "max_connections: 2\n")
-	closedByServer := func(c net.Conn, within time.Duration) bool {
-		require.NoError(t, c.SetReadDeadline(time.Now().Add(within)))
-		_, err := c.Read(make([]byte, 1))
-		return err == io.EOF
-	}
 	idle := dial(t, w.proc.addr)
 	_, err := fmt.Fprint(idle, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
 	require.NoError(t, err)
@@ -177,7 +170,7 @@ func TestServerBoundsItsConnections(t *testing.T) {
 	require.NoError(t, err, "a new client takes the idle connection's place")
 	resp.Body.Close()
 	require.Less(t, time.Since(start), silentGrace/2, "at once")
-	require.True(t, closedByServer(idle, 5*time.Second), "the idle connection was closed to make room")
+	require.True(t, closedByServer(t, idle, 5*time.Second), "the idle connection was closed to make room")
 
 	late := dial(t, w.proc.addr) // the place the client just left
 	_, err = fmt.Fprint(late, "GET /healthz HTTP/1.1\r\n")
@@ -185,6 +178,6 @@ func TestServerBoundsItsConnections(t *testing.T) {
 	resp, err = client.Get("http://" + w.proc.addr + "/healthz")
 	require.NoError(t, err, "a client waits for the half-sent request's grace, not its header timeout")
 	resp.Body.Close()
-	require.True(t, closedByServer(half, 5*time.Second), "the oldest half-sent request made room")
-	require.False(t, closedByServer(late, 100*time.Millisecond), "the younger one kept its place")
+	require.True(t, closedByServer(t, half, 5*time.Second), "the oldest half-sent request made room")
+	require.False(t, closedByServer(t, late, 100*time.Millisecond), "the younger one kept its place")
 }

@@ -1,0 +1,148 @@
+package entitlements
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// adminStore is a Store for the admin endpoints: it records the grant
+// requests it is given, and counts the ledger pages it reads and the
+// tiers it sets.
+type adminStore struct {
+	Store
+	grants   *[]GrantRequest
+	ledgers  *int
+	setTiers *int
+}
+
+func (s adminStore) AdminGrant(_ context.Context, req GrantRequest) (Lot, UserState, bool, error) {
+	*s.grants = append(*s.grants, req)
+	return Lot{LotID: "lot_1", Granted: req.Credits, Remaining: req.Credits, ExpiresAt: req.ExpiresAt},
+		UserState{UserID: req.UserID, At: time.Now()}, true, nil
+}
+
+func (s adminStore) Ledger(context.Context, string, string, string, int64, int) ([]Entry, int64, error) {
+	*s.ledgers++
+	return []Entry{}, 0, nil
+}
+
+func (s adminStore) SetTier(_ context.Context, userID, _, _ string, _ *time.Time, _, _ string) (UserState, error) {
+	*s.setTiers++
+	return UserState{UserID: userID, At: time.Now()}, nil
+}
+
+func newAdminStore() adminStore {
+	return adminStore{grants: new([]GrantRequest), ledgers: new(int), setTiers: new(int)}
+}
+
+// adminCall sends method path (with {user_id} dave) with body as a service
+// holding scope, to the handler method serve.
+func adminCall(t *testing.T, serve http.HandlerFunc, method, path, scope, body string) *httptest.ResponseRecorder {
+	t.Helper()
+	r := httptest.NewRequest(method, path, strings.NewReader(body))
+	r.SetPathValue("user_id", "dave")
+	r = r.WithContext(WithCaller(r.Context(), NewCaller("ops-console", scope)))
+	w := httptest.NewRecorder()
+	serve(w, r)
+	return w
+}
+
+func adminHandler(s adminStore) *Handler {
+	return &Handler{Store: s, Allowance: AllowancePolicy{Tiers: map[string]int64{TierFree: 3, "pro": 30}},
+		Now: time.Now, Log: slog.New(slog.DiscardHandler)}
+}
+
+func grantBodyJSON(t *testing.T, key string, credits int64, reason string, expiresAt string) string {
+	t.Helper()
+	b := map[string]any{"idempotency_key": key, "credits": credits, "reason": reason}
+	if expiresAt != "" {
+		b["expires_at"] = expiresAt
+	}
+	out, err := json.Marshal(b)
+	require.NoError(t, err)
+	return string(out)
+}
+
+// A reason is at most 500 characters, counted as characters (the
+// contract's maxLength), not bytes: 500 accented letters are 1000 bytes
+// and a valid reason; 501 are not.
+func TestPostGrantReasonLengthInCharacters(t *testing.T) {
+	s := newAdminStore()
+	h := adminHandler(s)
+	w := adminCall(t, h.PostGrant, http.MethodPost, "/v1/users/dave/grants", ScopeAdmin,
+		grantBodyJSON(t, "g1", 5, strings.Repeat("é", 500), ""))
+	require.Equal(t, http.StatusCreated, w.Code, "500 characters, 1000 bytes: %s", w.Body.String())
+	require.Len(t, *s.grants, 1)
+
+	w = adminCall(t, h.PostGrant, http.MethodPost, "/v1/users/dave/grants", ScopeAdmin,
+		grantBodyJSON(t, "g2", 5, strings.Repeat("é", 501), ""))
+	require.Equal(t, http.StatusBadRequest, w.Code, w.Body.String())
+	require.Contains(t, w.Body.String(), `"code":"invalid_reason"`)
+}
+
+// A grant's idempotency fingerprint covers expires_at, at the millisecond
+// the store keeps: the same key with another expiry is another grant
+// (the store answers 409), while times that differ below the millisecond
+// are the same grant, and the store is given the time it keeps.
+func TestPostGrantFingerprintCoversExpiry(t *testing.T) {
+	s := newAdminStore()
+	h := adminHandler(s)
+	for _, exp := range []string{"2031-01-01T00:00:00.0001Z", "2031-01-01T00:00:00.0009Z", "2032-01-01T00:00:00Z", ""} {
+		w := adminCall(t, h.PostGrant, http.MethodPost, "/v1/users/dave/grants", ScopeAdmin,
+			grantBodyJSON(t, "g1", 5, "goodwill", exp))
+		require.Equal(t, http.StatusCreated, w.Code, "%s: %s", exp, w.Body.String())
+	}
+	g := *s.grants
+	require.Len(t, g, 4)
+	ms := time.Date(2031, 1, 1, 0, 0, 0, 0, time.UTC)
+	require.Equal(t, ms, *g[0].ExpiresAt, "the store keeps milliseconds")
+	require.Equal(t, ms, *g[1].ExpiresAt)
+	require.Equal(t, g[0].Hash, g[1].Hash, "the same expiry, to the millisecond, is the same grant")
+	require.NotEqual(t, g[0].Hash, g[2].Hash, "another expiry is another grant")
+	require.NotEqual(t, g[0].Hash, g[3].Hash, "no expiry is another grant")
+	require.NotEqual(t, g[2].Hash, g[3].Hash)
+}
+
+// ?cursor= is a next_cursor the ledger returned, always above 0, and
+// ?limit= is 1 to 500: anything else is refused before the store is read.
+func TestGetLedgerPageParams(t *testing.T) {
+	for _, q := range []string{"cursor=0", "cursor=-3", "cursor=abc", "limit=0", "limit=501", "limit=x"} {
+		s := newAdminStore()
+		w := adminCall(t, adminHandler(s).GetLedger, http.MethodGet, "/v1/users/dave/ledger?"+q, ScopeAdmin, "")
+		require.Equal(t, http.StatusBadRequest, w.Code, "%s: %s", q, w.Body.String())
+		code := "invalid_cursor"
+		if strings.HasPrefix(q, "limit") {
+			code = "invalid_limit"
+		}
+		require.Contains(t, w.Body.String(), `"code":"`+code+`"`, q)
+		require.Zero(t, *s.ledgers, q)
+	}
+	for _, q := range []string{"cursor=1", "limit=1", "limit=500"} {
+		s := newAdminStore()
+		w := adminCall(t, adminHandler(s).GetLedger, http.MethodGet, "/v1/users/dave/ledger?"+q, ScopeAdmin, "")
+		require.Equal(t, http.StatusOK, w.Code, "%s: %s", q, w.Body.String())
+	}
+}
+
+// PUT /v1/users/{user_id}/tier takes credits:admin alone: the generation
+// backend's credits:spend reads entitlements and spends, but sets no tier.
+func TestPutTierRefusesTheSpendScope(t *testing.T) {
+	s := newAdminStore()
+	h := adminHandler(s)
+	w := adminCall(t, h.PutTier, http.MethodPut, "/v1/users/dave/tier", ScopeSpend, `{"tier":"pro","reason":"web"}`)
+	require.Equal(t, http.StatusForbidden, w.Code, w.Body.String())
+	require.Contains(t, w.Body.String(), `"code":"insufficient_scope"`)
+	require.Zero(t, *s.setTiers)
+
+	w = adminCall(t, h.PutTier, http.MethodPut, "/v1/users/dave/tier", ScopeAdmin, `{"tier":"pro","reason":"web"}`)
+	require.Equal(t, http.StatusOK, w.Code, w.Body.String())
+	require.Equal(t, 1, *s.setTiers)
+}

@@ -85,12 +85,12 @@ const StatusClientClosedRequest = 499
 // What the request wrote stands; the client's retry with its idempotency
 // key finds it. A failure that is not the request's end is still logged.
 func abandoned(r *http.Request, log *slog.Logger, err error, internal bool) Problem {
-	if log != nil {
-		level := slog.LevelDebug
-		if internal && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
-			level = slog.LevelError
-		}
-		log.Log(r.Context(), level, "request abandoned by its client", "method", r.Method, "path", r.URL.Path, "err", err)
+	switch {
+	case log == nil:
+	case internal && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded):
+		log.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "err", err, "client_gone", true)
+	default:
+		log.DebugContext(r.Context(), "request abandoned by its client", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
 	p := newProblem(StatusClientClosedRequest, "client_closed_request", "the client closed the request before it was answered")
 	p.Title = "Client Closed Request"

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -43,18 +42,6 @@ func newAdminStore() adminStore {
 	return adminStore{grants: new([]GrantRequest), ledgers: new(int), setTiers: new(int)}
 }
 
-// adminCall sends method path (with {user_id} dave) with body as a service
-// holding scope, to the handler method serve.
-func adminCall(t *testing.T, serve http.HandlerFunc, method, path, scope, body string) *httptest.ResponseRecorder {
-	t.Helper()
-	r := httptest.NewRequest(method, path, strings.NewReader(body))
-	r.SetPathValue("user_id", "dave")
-	r = r.WithContext(WithCaller(r.Context(), NewCaller("ops-console", scope)))
-	w := httptest.NewRecorder()
-	serve(w, r)
-	return w
-}
-
 func adminHandler(s adminStore) *Handler {
 	return &Handler{Store: s, Allowance: AllowancePolicy{Tiers: map[string]int64{TierFree: 3, "pro": 30}},
 		Now: time.Now, Log: slog.New(slog.DiscardHandler)}
@@ -77,13 +64,13 @@ func grantBodyJSON(t *testing.T, key string, credits int64, reason string, expir
 func TestPostGrantReasonLengthInCharacters(t *testing.T) {
 	s := newAdminStore()
 	h := adminHandler(s)
-	w := adminCall(t, h.PostGrant, http.MethodPost, "/v1/users/dave/grants", ScopeAdmin,
-		grantBodyJSON(t, "g1", 5, strings.Repeat("é", 500), ""))
+	w := callAs(t, h.PostGrant, http.MethodPost, "/v1/users/dave/grants", ScopeAdmin,
+		grantBodyJSON(t, "g1", 5, strings.Repeat("é", 500), ""), "user_id", "dave")
 	require.Equal(t, http.StatusCreated, w.Code, "500 characters, 1000 bytes: %s", w.Body.String())
 	require.Len(t, *s.grants, 1)
 
-	w = adminCall(t, h.PostGrant, http.MethodPost, "/v1/users/dave/grants", ScopeAdmin,
-		grantBodyJSON(t, "g2", 5, strings.Repeat("é", 501), ""))
+	w = callAs(t, h.PostGrant, http.MethodPost, "/v1/users/dave/grants", ScopeAdmin,
+		grantBodyJSON(t, "g2", 5, strings.Repeat("é", 501), ""), "user_id", "dave")
 	require.Equal(t, http.StatusBadRequest, w.Code, w.Body.String())
 	require.Contains(t, w.Body.String(), `"code":"invalid_reason"`)
 }
@@ -96,8 +83,8 @@ func TestPostGrantFingerprintCoversExpiry(t *testing.T) {
 	s := newAdminStore()
 	h := adminHandler(s)
 	for _, exp := range []string{"2031-01-01T00:00:00.0001Z", "2031-01-01T00:00:00.0009Z", "2032-01-01T00:00:00Z", ""} {
-		w := adminCall(t, h.PostGrant, http.MethodPost, "/v1/users/dave/grants", ScopeAdmin,
-			grantBodyJSON(t, "g1", 5, "goodwill", exp))
+		w := callAs(t, h.PostGrant, http.MethodPost, "/v1/users/dave/grants", ScopeAdmin,
+			grantBodyJSON(t, "g1", 5, "goodwill", exp), "user_id", "dave")
 		require.Equal(t, http.StatusCreated, w.Code, "%s: %s", exp, w.Body.String())
 	}
 	g := *s.grants
@@ -116,7 +103,7 @@ func TestPostGrantFingerprintCoversExpiry(t *testing.T) {
 func TestGetLedgerPageParams(t *testing.T) {
 	for _, q := range []string{"cursor=0", "cursor=-3", "cursor=abc", "limit=0", "limit=501", "limit=x"} {
 		s := newAdminStore()
-		w := adminCall(t, adminHandler(s).GetLedger, http.MethodGet, "/v1/users/dave/ledger?"+q, ScopeAdmin, "")
+		w := callAs(t, adminHandler(s).GetLedger, http.MethodGet, "/v1/users/dave/ledger?"+q, ScopeAdmin, "", "user_id", "dave")
 		require.Equal(t, http.StatusBadRequest, w.Code, "%s: %s", q, w.Body.String())
 		code := "invalid_cursor"
 		if strings.HasPrefix(q, "limit") {
@@ -127,7 +114,7 @@ func TestGetLedgerPageParams(t *testing.T) {
 	}
 	for _, q := range []string{"cursor=1", "limit=1", "limit=500"} {
 		s := newAdminStore()
-		w := adminCall(t, adminHandler(s).GetLedger, http.MethodGet, "/v1/users/dave/ledger?"+q, ScopeAdmin, "")
+		w := callAs(t, adminHandler(s).GetLedger, http.MethodGet, "/v1/users/dave/ledger?"+q, ScopeAdmin, "", "user_id", "dave")
 		require.Equal(t, http.StatusOK, w.Code, "%s: %s", q, w.Body.String())
 	}
 }
@@ -137,12 +124,12 @@ func TestGetLedgerPageParams(t *testing.T) {
 func TestPutTierRefusesTheSpendScope(t *testing.T) {
 	s := newAdminStore()
 	h := adminHandler(s)
-	w := adminCall(t, h.PutTier, http.MethodPut, "/v1/users/dave/tier", ScopeSpend, `{"tier":"pro","reason":"web"}`)
+	w := callAs(t, h.PutTier, http.MethodPut, "/v1/users/dave/tier", ScopeSpend, `{"tier":"pro","reason":"web"}`, "user_id", "dave")
 	require.Equal(t, http.StatusForbidden, w.Code, w.Body.String())
 	require.Contains(t, w.Body.String(), `"code":"insufficient_scope"`)
 	require.Zero(t, *s.setTiers)
 
-	w = adminCall(t, h.PutTier, http.MethodPut, "/v1/users/dave/tier", ScopeAdmin, `{"tier":"pro","reason":"web"}`)
+	w = callAs(t, h.PutTier, http.MethodPut, "/v1/users/dave/tier", ScopeAdmin, `{"tier":"pro","reason":"web"}`, "user_id", "dave")
 	require.Equal(t, http.StatusOK, w.Code, w.Body.String())
 	require.Equal(t, 1, *s.setTiers)
 }

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -39,20 +38,6 @@ func (s spendRecorder) Reverse(_ context.Context, userID, _, spendID, _ string) 
 	return Reversal{ReversalID: "rv_1", SpendID: spendID}, UserState{UserID: userID, At: time.Now()}, true, nil
 }
 
-// spendAs sends a request to serve as a service holding scope, for user erin.
-func spendAs(t *testing.T, serve http.HandlerFunc, method, path, scope, body string, pathValues ...string) *httptest.ResponseRecorder {
-	t.Helper()
-	r := httptest.NewRequest(method, path, strings.NewReader(body))
-	r.SetPathValue("user_id", "erin")
-	for i := 0; i+1 < len(pathValues); i += 2 {
-		r.SetPathValue(pathValues[i], pathValues[i+1])
-	}
-	r = r.WithContext(WithCaller(r.Context(), NewCaller("generation-backend", scope)))
-	w := httptest.NewRecorder()
-	serve(w, r)
-	return w
-}
-
 // An idempotency key is 1 to 255 characters from '!' to '~': the space,
 // which logs and headers would make ambiguous, is not one, nor is a 256th.
 func TestPostSpendIdempotencyKeyBounds(t *testing.T) {
@@ -66,7 +51,7 @@ func TestPostSpendIdempotencyKeyBounds(t *testing.T) {
 		s := newSpendRecorder()
 		h := &Handler{Store: s, Pricing: DefaultPricing(), Log: slog.New(slog.DiscardHandler)}
 		body := `{"idempotency_key":` + quoteJSON(t, key) + `,"product":"sora","credits":1}`
-		w := spendAs(t, h.PostSpend, http.MethodPost, "/v1/users/erin/spends", ScopeSpend, body)
+		w := callAs(t, h.PostSpend, http.MethodPost, "/v1/users/erin/spends", ScopeSpend, body, "user_id", "erin")
 		if len(*s.spends) == 1 {
 			require.Contains(t, ok, key, "key %q was accepted", key)
 			require.Equal(t, http.StatusCreated, w.Code, w.Body.String())
@@ -90,8 +75,8 @@ func TestPostSpendPricedGenerationBounded(t *testing.T) {
 	}{{"1000", http.StatusCreated}, {"1001", http.StatusBadRequest}, {"86400", http.StatusBadRequest}} {
 		s := newSpendRecorder()
 		h := &Handler{Store: s, Pricing: pricing, Log: slog.New(slog.DiscardHandler)}
-		w := spendAs(t, h.PostSpend, http.MethodPost, "/v1/users/erin/spends", ScopeSpend,
-			`{"idempotency_key":"r1","product":"render","generation":{"seconds":`+tc.seconds+`,"resolution":"8k"}}`)
+		w := callAs(t, h.PostSpend, http.MethodPost, "/v1/users/erin/spends", ScopeSpend,
+			`{"idempotency_key":"r1","product":"render","generation":{"seconds":`+tc.seconds+`,"resolution":"8k"}}`, "user_id", "erin")
 		require.Equal(t, tc.status, w.Code, "%s s: %s", tc.seconds, w.Body.String())
 		if tc.status == http.StatusCreated {
 			require.Equal(t, MaxCredits, (*s.spends)[0].Credits)
@@ -107,12 +92,12 @@ func TestPostSpendPricedGenerationBounded(t *testing.T) {
 func TestPostReverseTakesTheSpendScope(t *testing.T) {
 	s := newSpendRecorder()
 	h := &Handler{Store: s, Log: slog.New(slog.DiscardHandler)}
-	w := spendAs(t, h.PostReverse, http.MethodPost, "/v1/users/erin/spends/sp_1/reverse", ScopeAdmin, "", "spend_id", "sp_1")
+	w := callAs(t, h.PostReverse, http.MethodPost, "/v1/users/erin/spends/sp_1/reverse", ScopeAdmin, "", "user_id", "erin", "spend_id", "sp_1")
 	require.Equal(t, http.StatusForbidden, w.Code, w.Body.String())
 	require.Contains(t, w.Body.String(), `"code":"insufficient_scope"`)
 	require.Zero(t, *s.reversals)
 
-	w = spendAs(t, h.PostReverse, http.MethodPost, "/v1/users/erin/spends/sp_1/reverse", ScopeSpend, "", "spend_id", "sp_1")
+	w = callAs(t, h.PostReverse, http.MethodPost, "/v1/users/erin/spends/sp_1/reverse", ScopeSpend, "", "user_id", "erin", "spend_id", "sp_1")
 	require.Equal(t, http.StatusCreated, w.Code, w.Body.String())
 	require.Equal(t, 1, *s.reversals)
 }

@@ -31,15 +31,24 @@ func (s keptSpendStore) Spend(_ context.Context, req SpendRequest) (Spend, UserS
 	return Spend{}, UserState{}, false, Errorf(KindInternal, "charged", "a refused body was charged")
 }
 
+// callAs sends method path with body to serve as a service holding scope,
+// with the path's values given as name, value pairs.
+func callAs(t *testing.T, serve http.HandlerFunc, method, path, scope, body string, values ...string) *httptest.ResponseRecorder {
+	t.Helper()
+	r := httptest.NewRequest(method, path, strings.NewReader(body))
+	for i := 0; i+1 < len(values); i += 2 {
+		r.SetPathValue(values[i], values[i+1])
+	}
+	r = r.WithContext(WithCaller(r.Context(), NewCaller("generation-backend", scope)))
+	w := httptest.NewRecorder()
+	serve(w, r)
+	return w
+}
+
 // postSpend sends a spend body as the generation backend does.
 func postSpend(t *testing.T, h *Handler, body string) *httptest.ResponseRecorder {
 	t.Helper()
-	r := httptest.NewRequest(http.MethodPost, "/v1/users/carol/spends", strings.NewReader(body))
-	r.SetPathValue("user_id", "carol")
-	r = r.WithContext(WithCaller(r.Context(), NewCaller("generation-backend", ScopeSpend)))
-	w := httptest.NewRecorder()
-	h.PostSpend(w, r)
-	return w
+	return callAs(t, h.PostSpend, http.MethodPost, "/v1/users/carol/spends", ScopeSpend, body, "user_id", "carol")
 }
 
 // A body the pricing refuses now reaches the store, marked Refused, only

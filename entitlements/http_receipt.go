@@ -200,6 +200,6 @@ func (h *Handler) fetchOne(ctx context.Context, id string) (fetched, error) {
 func refused(err error) bool {
 	var de *Error
 	var ve *receipts.Error
-	return errors.As(err, &ve) || errors.As(err, &de) && de.Kind != KindInternal && de.Kind != KindUnavailable &&
+	return errors.As(err, &ve) && !ve.Retryable() || errors.As(err, &de) && de.Kind != KindInternal && de.Kind != KindUnavailable &&
 		de.Kind != KindTooManyRequests
 }

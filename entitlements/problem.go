@@ -41,8 +41,8 @@ var kindStatus = map[Kind]int{
 
 // WriteError answers err as problem+json. This is the one place errors meet
 // HTTP: domain errors keep their kind and code, verification errors are 400
-// with the verifier's code, and anything else is a logged 500 whose detail
-// is not sent.
+// with the verifier's code (503 for a misconfigured Verifier), and anything
+// else is a logged 500 whose detail is not sent.
 func WriteError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
 	WriteProblem(w, ProblemFor(r, log, err))
 }
@@ -68,6 +68,11 @@ func problemOf(err error) (p Problem, internal bool) {
 		p := newProblem(kindStatus[de.Kind], de.Code, de.Detail)
 		p.RetryAfter = de.RetryAfter
 		return p, false
+	case errors.As(err, &ve) && ve.Retryable():
+		// A Verifier that cannot verify anything is the service's fault,
+		// not the data's: 503, so that Apple or the app tries again once
+		// it is mended.
+		return newProblem(http.StatusServiceUnavailable, string(ve.Code), ve.Detail), false
 	case errors.As(err, &ve):
 		return newProblem(http.StatusBadRequest, string(ve.Code), ve.Detail), false
 	}

@@ -11,6 +11,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/creditsd/creditsd/receipts"
 )
 
 // TestProblemForAbandonedRequest: a request whose client has gone is
@@ -52,4 +54,22 @@ func TestProblemForAbandonedRequest(t *testing.T) {
 			require.Contains(t, logged.String(), tt.logged)
 		})
 	}
+}
+
+// TestProblemForMisconfiguredVerifier: a Verifier that cannot verify
+// anything is the service's fault, 503 with the verifier's code, wherever
+// its error surfaces (the webhook, a submitted transaction); bad data is
+// 400. In a receipt, it ends the claim rather than refuse one purchase.
+func TestProblemForMisconfiguredVerifier(t *testing.T) {
+	r := httptest.NewRequest("POST", "/v1/me/transactions", nil)
+	config := &receipts.Error{Code: receipts.CodeConfig, Detail: "no bundle id"}
+	p := ProblemFor(r, nil, fmt.Errorf("verify: %w", config))
+	require.Equal(t, http.StatusServiceUnavailable, p.Status)
+	require.Equal(t, "Service Unavailable", p.Title)
+	require.Equal(t, "verifier_misconfigured", p.Code)
+	require.False(t, refused(config), "the service failed: the receipt's claim ends")
+
+	bad := &receipts.Error{Code: receipts.CodeMalformed, Detail: "not a JWS"}
+	require.Equal(t, http.StatusBadRequest, ProblemFor(r, nil, bad).Status)
+	require.True(t, refused(bad), "one purchase refused, the rest claimed")
 }

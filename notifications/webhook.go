@@ -8,7 +8,6 @@ import (
 	"net/http"
 
 	"github.com/creditsd/creditsd/entitlements"
-	"github.com/creditsd/creditsd/receipts"
 )
 
 // MaxBodyBytes caps the webhook body. Real notifications are under 20 KB.
@@ -19,17 +18,17 @@ const MaxBodyBytes = 64 << 10
 // verify, and 5xx only when recording failed, so that Apple retries.
 func (p *Processor) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.ContentLength > MaxBodyBytes {
-		p.problem(w, r, entitlements.Errorf(entitlements.KindTooLarge, "body_too_large", "the body exceeds %d bytes", MaxBodyBytes))
+		entitlements.WriteError(w, r, p.Log, entitlements.Errorf(entitlements.KindTooLarge, "body_too_large", "the body exceeds %d bytes", MaxBodyBytes))
 		return
 	}
 	signed, err := readSignedPayload(http.MaxBytesReader(w, r.Body, MaxBodyBytes), r.ContentLength)
 	if err != nil {
-		p.problem(w, r, err)
+		entitlements.WriteError(w, r, p.Log, err)
 		return
 	}
 	res, err := p.Process(r.Context(), signed, SourceWebhook)
 	if err != nil {
-		p.problem(w, r, err)
+		entitlements.WriteError(w, r, p.Log, err)
 		return
 	}
 	entitlements.WriteJSON(w, r, p.Log, http.StatusOK, res)
@@ -96,18 +95,3 @@ var jwsByte = func() (t [256]bool) {
 	}
 	return t
 }()
-
-// problem answers err. A retryable verification failure, a misconfigured
-// Verifier (receipts.CodeConfig), is 503 with the verifier's code: Apple
-// retries, and a retry after the configuration is fixed goes through.
-// Anything else is answered as WriteError maps it.
-func (p *Processor) problem(w http.ResponseWriter, r *http.Request, err error) {
-	var ve *receipts.Error
-	if errors.As(err, &ve) && ve.Retryable() {
-		pr := entitlements.ProblemFor(r, p.Log, err)
-		pr.Status, pr.Title = http.StatusServiceUnavailable, http.StatusText(http.StatusServiceUnavailable)
-		entitlements.WriteProblem(w, pr)
-		return
-	}
-	entitlements.WriteError(w, r, p.Log, err)
-}

@@ -105,6 +105,9 @@ func (d *numericDate) UnmarshalJSON(b []byte) error {
 // now < exp and now ≥ nbf hold for a whole number of nanoseconds exactly
 // when they hold for the rounded-up time.
 func exactTime(text string) (time.Time, bool) {
+	if len(text) > maxNumericDateText { // more digits than any time needs would only cost big.Rat
+		return time.Time{}, false
+	}
 	if i := strings.IndexAny(text, "eE"); i >= 0 {
 		// A huge exponent would cost big.Rat a number of that many digits.
 		if e, err := strconv.Atoi(text[i+1:]); err != nil || e < -maxExponent || e > maxExponent {
@@ -112,7 +115,7 @@ func exactTime(text string) (time.Time, bool) {
 		}
 	}
 	r, ok := new(big.Rat).SetString(text)
-	if !ok || r.Cmp(big.NewRat(minNumericDate, 1)) < 0 || r.Cmp(big.NewRat(maxNumericDate, 1)) > 0 {
+	if !ok || r.Cmp(big.NewRat(minNumericDate, 1)) < 0 || r.Cmp(big.NewRat(maxNumericDate+1, 1)) >= 0 { // 9999's last second, fractions too
 		return time.Time{}, false
 	}
 	sec, rem := new(big.Int).DivMod(r.Num(), r.Denom(), new(big.Int)) // Euclidean: rem ≥ 0, so sec is the floor
@@ -123,6 +126,11 @@ func exactTime(text string) (time.Time, bool) {
 	}
 	return time.Unix(sec.Int64(), nanos.Int64()), true // time.Unix carries a nanosecond count of 1e9
 }
+
+// maxNumericDateText bounds a NumericDate's text: a time to the
+// nanosecond takes 22 characters; golang-jwt decodes the claims before it
+// checks the signature, so anyone may send a 6,000-digit one.
+const maxNumericDateText = 64
 
 // maxExponent bounds a NumericDate's decimal exponent: far more than any
 // time from the year 1 to 9999 needs, written with any digits.

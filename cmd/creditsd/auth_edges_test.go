@@ -110,6 +110,10 @@ func TestNumericDateExact(t *testing.T) {
 		{"nbf", fmt.Sprintf("%d.0000001501", base), 150 * time.Nanosecond, "invalid_token"},
 		{"nbf", fmt.Sprintf("%d.0000001501", base), 151 * time.Nanosecond, ""},
 		{"exp", "1e1001", 0, "invalid_token"}, // an exponent past any time's: refused unread
+		{"exp", "253402300799.5", 0, ""},      // 9999's last second, a fraction into it
+		{"exp", "253402300800", 0, "invalid_token"},
+		{"exp", fmt.Sprintf("%d.%s", base+3600, strings.Repeat("0", 53)), 0, ""},              // 64 characters
+		{"exp", fmt.Sprintf("%d.%s", base+3600, strings.Repeat("0", 54)), 0, "invalid_token"}, // 65: more than any time needs
 	} {
 		t.Run(tc.claim+"="+tc.value+"@"+tc.at.String(), func(t *testing.T) {
 			a := testAuthenticator(t, AuthConfig{HS256Secret: string(authSecret), Leeway: "0s"})

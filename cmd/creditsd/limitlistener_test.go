@@ -75,14 +75,18 @@ func TestLimitListenerHoldsTheRest(t *testing.T) {
 	require.False(t, open, "Close ends Accept")
 }
 
-// TestLimitListenerTakesAnIdlePlace: with every slot taken and some idle,
-// a new client closes the one idle longest and takes its place; one that
-// became active again is not closed.
+// TestLimitListenerTakesAnIdlePlace: with every slot taken, a new client
+// takes the place of a connection idle for waitGrace, and not before (its
+// client's next request may be on the wire); one that became active again
+// is not closed.
 func TestLimitListenerTakesAnIdlePlace(t *testing.T) {
 	inner, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	ln := newLimitListener(inner, 2)
 	t.Cleanup(func() { ln.Close() })
+	var mu sync.Mutex
+	clock := time.Now()
+	ln.now = func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
 	accepted := acceptAll(ln)
 	a, b := dial(t, inner.Addr().String()), dial(t, inner.Addr().String())
 	first, second := <-accepted, <-accepted
@@ -92,15 +96,23 @@ func TestLimitListenerTakesAnIdlePlace(t *testing.T) {
 	dial(t, inner.Addr().String())
 	select {
 	case <-accepted:
+		t.Fatal("a connection idle for less than its grace made room")
+	case <-time.After(400 * time.Millisecond):
+	}
+	mu.Lock()
+	clock = clock.Add(waitGrace)
+	mu.Unlock()
+	select {
+	case <-accepted:
 	case <-time.After(5 * time.Second):
-		t.Fatal("the third connection waited although one was idle")
+		t.Fatal("the third connection waited although one was idle past its grace")
 	}
 	require.True(t, closedByServer(t, b, 200*time.Millisecond), "the idle one made room")
 	require.False(t, closedByServer(t, a, 200*time.Millisecond), "the one in use was left alone")
 }
 
 // TestLimitListenerTakesASilentPlace: a new connection that has sent
-// nothing for silentGrace gives its place to a client waiting for one,
+// nothing for waitGrace gives its place to a client waiting for one,
 // once it has waited that long; a younger one does not.
 func TestLimitListenerTakesASilentPlace(t *testing.T) {
 	inner, err := net.Listen("tcp", "127.0.0.1:0")
@@ -125,7 +137,7 @@ func TestLimitListenerTakesASilentPlace(t *testing.T) {
 	case <-time.After(400 * time.Millisecond):
 	}
 	mu.Lock()
-	clock = clock.Add(silentGrace - time.Second/4) // the first's grace is over, the second's not
+	clock = clock.Add(waitGrace - time.Second/4) // the first's grace is over, the second's not
 	mu.Unlock()
 	select {
 	case <-accepted:
@@ -149,8 +161,8 @@ func TestLimitedConnReleasesOnce(t *testing.T) {
 
 // TestServerBoundsItsConnections, against the real program: past
 // max_connections, a new client takes the place of an idle keep-alive
-// connection at once, and of one that has not sent a whole request's
-// headers once that one is past its grace; a younger one keeps its place.
+// connection, or of one that has not sent a whole request's headers, once
+// that one has waited its grace; a younger one keeps its place.
 func TestServerBoundsItsConnections(t *testing.T) {
 	w := newWorldWith(t, newCA(t), "max_connections: 2\n")
 	idle := dial(t, w.proc.addr)
@@ -169,7 +181,7 @@ func TestServerBoundsItsConnections(t *testing.T) {
 	resp, err = client.Get("http://" + w.proc.addr + "/healthz")
 	require.NoError(t, err, "a new client takes the idle connection's place")
 	resp.Body.Close()
-	require.Less(t, time.Since(start), silentGrace/2, "at once")
+	require.GreaterOrEqual(t, time.Since(start), waitGrace/2, "once it has been idle for its grace, not at once")
 	require.True(t, closedByServer(t, idle, 5*time.Second), "the idle connection was closed to make room")
 
 	late := dial(t, w.proc.addr) // the place the client just left

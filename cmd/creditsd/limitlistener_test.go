@@ -176,20 +176,23 @@ func TestServerBoundsItsConnections(t *testing.T) {
 	require.NoError(t, err)
 	time.Sleep(100 * time.Millisecond) // both accepted
 
-	client := &http.Client{Timeout: 3 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
 	start := time.Now()
 	resp, err = client.Get("http://" + w.proc.addr + "/healthz")
-	require.NoError(t, err, "a new client takes the idle connection's place")
+	require.NoError(t, err, "a new client takes a waiting connection's place")
 	resp.Body.Close()
-	require.GreaterOrEqual(t, time.Since(start), waitGrace/2, "once it has been idle for its grace, not at once")
-	require.True(t, closedByServer(t, idle, 5*time.Second), "the idle connection was closed to make room")
+	require.GreaterOrEqual(t, time.Since(start), waitGrace/2, "once it has waited its grace, not at once")
 
 	late := dial(t, w.proc.addr) // the place the client just left
 	_, err = fmt.Fprint(late, "GET /healthz HTTP/1.1\r\n")
 	require.NoError(t, err)
 	resp, err = client.Get("http://" + w.proc.addr + "/healthz")
-	require.NoError(t, err, "a client waits for the half-sent request's grace, not its header timeout")
+	require.NoError(t, err, "a client waits for a half-sent request's grace, not its header timeout")
 	resp.Body.Close()
-	require.True(t, closedByServer(t, half, 5*time.Second), "the oldest half-sent request made room")
+	// Which of the two went first depends on when net/http reported the
+	// first one idle, which may be after it answered; both go before the
+	// younger one.
+	require.True(t, closedByServer(t, idle, 5*time.Second), "the idle connection was closed to make room")
+	require.True(t, closedByServer(t, half, 5*time.Second), "the half-sent request was closed to make room")
 	require.False(t, closedByServer(t, late, 100*time.Millisecond), "the younger one kept its place")
 }

@@ -136,8 +136,8 @@ func TestServerAnswersUnparseableRequestsWithProblems(t *testing.T) {
 
 // TestHeadersTooLargeEndCleanly: a client that has sent all of its
 // oversized headers reads the 431 and then the connection's end, not a
-// reset after net/http's half-second wait, through every wrapper serve
-// puts on a connection.
+// reset after net/http's half-second wait (which a read then reports as
+// an error), through every wrapper serve puts on a connection.
 func TestHeadersTooLargeEndCleanly(t *testing.T) {
 	addr := problemServer(t, healthz)
 	conn, err := net.Dial("tcp", addr)
@@ -145,12 +145,10 @@ func TestHeadersTooLargeEndCleanly(t *testing.T) {
 	defer conn.Close()
 	_, err = io.WriteString(conn, "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Pad: "+strings.Repeat("x", maxHeaderBytes+8192)+"\r\n\r\n")
 	require.NoError(t, err)
-	start := time.Now()
-	require.NoError(t, conn.SetReadDeadline(start.Add(5*time.Second)))
+	require.NoError(t, conn.SetReadDeadline(time.Now().Add(5*time.Second)))
 	answer, err := io.ReadAll(conn)
 	require.NoError(t, err, "the answer ends in a close, not a reset")
 	require.Contains(t, string(answer), "431")
-	require.Less(t, time.Since(start), 400*time.Millisecond, "the half-close ends it at once")
 }
 
 // FuzzRawRequest writes arbitrary bytes to a server behind the listener:

@@ -75,77 +75,57 @@ func TestLimitListenerHoldsTheRest(t *testing.T) {
 	require.False(t, open, "Close ends Accept")
 }
 
-// TestLimitListenerTakesAnIdlePlace: with every slot taken, a new client
-// takes the place of a connection idle for waitGrace, and not before (its
-// client's next request may be on the wire); one that became active again
-// is not closed.
-func TestLimitListenerTakesAnIdlePlace(t *testing.T) {
-	inner, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	ln := newLimitListener(inner, 2)
-	t.Cleanup(func() { ln.Close() })
-	var mu sync.Mutex
-	clock := time.Now()
-	ln.now = func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
-	accepted := acceptAll(ln)
-	a, b := dial(t, inner.Addr().String()), dial(t, inner.Addr().String())
-	first, second := <-accepted, <-accepted
-	ln.connState(first, http.StateIdle)
-	ln.connState(second, http.StateIdle)
-	ln.connState(first, http.StateActive) // a request came on it: in use again
-	dial(t, inner.Addr().String())
-	select {
-	case <-accepted:
-		t.Fatal("a connection idle for less than its grace made room")
-	case <-time.After(400 * time.Millisecond):
+// TestLimitListenerTakesAWaitingPlace: with every slot taken, a new client
+// takes the place of the connection that has waited waitGrace (idle
+// between requests, or new and without a whole request's headers), and
+// not before: an idle one's client may have its next request on the wire.
+// A connection in use, or younger, is left alone.
+func TestLimitListenerTakesAWaitingPlace(t *testing.T) {
+	for name, tc := range map[string]struct {
+		states  func(ln *limitListener, first, second net.Conn, advance func(time.Duration))
+		later   time.Duration // then, the oldest waiting has waited its grace, the other not
+		evicted int           // which of the two makes room
+	}{
+		"idle": {func(ln *limitListener, first, second net.Conn, _ func(time.Duration)) {
+			ln.connState(first, http.StateIdle)
+			ln.connState(second, http.StateIdle)
+			ln.connState(first, http.StateActive) // a request came on it: in use again
+		}, waitGrace, 1},
+		"silent": {func(ln *limitListener, first, second net.Conn, advance func(time.Duration)) {
+			ln.connState(first, http.StateNew)
+			advance(waitGrace / 2)
+			ln.connState(second, http.StateNew)
+		}, waitGrace * 3 / 4, 0},
+	} {
+		t.Run(name, func(t *testing.T) {
+			inner, err := net.Listen("tcp", "127.0.0.1:0")
+			require.NoError(t, err)
+			ln := newLimitListener(inner, 2)
+			t.Cleanup(func() { ln.Close() })
+			var mu sync.Mutex
+			clock := time.Now()
+			ln.now = func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
+			advance := func(d time.Duration) { mu.Lock(); defer mu.Unlock(); clock = clock.Add(d) }
+			accepted := acceptAll(ln)
+			clients := []net.Conn{dial(t, inner.Addr().String()), dial(t, inner.Addr().String())}
+			first, second := <-accepted, <-accepted
+			tc.states(ln, first, second, advance)
+			dial(t, inner.Addr().String())
+			select {
+			case <-accepted:
+				t.Fatal("a connection that had not waited its grace made room")
+			case <-time.After(400 * time.Millisecond):
+			}
+			advance(tc.later)
+			select {
+			case <-accepted:
+			case <-time.After(5 * time.Second):
+				t.Fatal("the waiting client did not take the place of the one past its grace")
+			}
+			require.True(t, closedByServer(t, clients[tc.evicted], 200*time.Millisecond), "the one past its grace made room")
+			require.False(t, closedByServer(t, clients[1-tc.evicted], 200*time.Millisecond), "the other was left alone")
+		})
 	}
-	mu.Lock()
-	clock = clock.Add(waitGrace)
-	mu.Unlock()
-	select {
-	case <-accepted:
-	case <-time.After(5 * time.Second):
-		t.Fatal("the third connection waited although one was idle past its grace")
-	}
-	require.True(t, closedByServer(t, b, 200*time.Millisecond), "the idle one made room")
-	require.False(t, closedByServer(t, a, 200*time.Millisecond), "the one in use was left alone")
-}
-
-// TestLimitListenerTakesASilentPlace: a new connection that has sent
-// nothing for waitGrace gives its place to a client waiting for one,
-// once it has waited that long; a younger one does not.
-func TestLimitListenerTakesASilentPlace(t *testing.T) {
-	inner, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	ln := newLimitListener(inner, 2)
-	t.Cleanup(func() { ln.Close() })
-	var mu sync.Mutex
-	clock := time.Now()
-	ln.now = func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
-	accepted := acceptAll(ln)
-	a, b := dial(t, inner.Addr().String()), dial(t, inner.Addr().String())
-	first := <-accepted
-	ln.connState(first, http.StateNew)
-	mu.Lock()
-	clock = clock.Add(time.Second / 2)
-	mu.Unlock()
-	ln.connState(<-accepted, http.StateNew)
-	dial(t, inner.Addr().String())
-	select {
-	case <-accepted:
-		t.Fatal("a connection silent for less than its grace made room")
-	case <-time.After(400 * time.Millisecond):
-	}
-	mu.Lock()
-	clock = clock.Add(waitGrace - time.Second/4) // the first's grace is over, the second's not
-	mu.Unlock()
-	select {
-	case <-accepted:
-	case <-time.After(5 * time.Second):
-		t.Fatal("the waiting client did not take the silent connection's place")
-	}
-	require.True(t, closedByServer(t, a, 200*time.Millisecond), "the one silent past its grace made room")
-	require.False(t, closedByServer(t, b, 200*time.Millisecond), "the younger one was left alone")
 }
 
 // A connection closed twice gives its slot back once.

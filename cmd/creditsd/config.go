@@ -11,7 +11,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	_ "time/tzdata" // allowance.timezone must load in a container without zoneinfo
+	_ "time/tzdata" // allowance.timezone and jobs.timezone must load in a container without zoneinfo
 
 	"go.yaml.in/yaml/v3"
 

@@ -10,7 +10,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	_ "time/tzdata" // allowance.timezone must load in a container without zoneinfo
 	"unicode"
 
 	"github.com/creditsd/creditsd/entitlements"

@@ -28,7 +28,8 @@ const contractDir = "../../testdata/contract"
 
 // TestContractAnswers drives the real program through every endpoint of
 // CONTRACT.md, and the refusals its status codes name, in one story, and
-// compares each exchange with its file in testdata/contract: the shapes
+// compares each exchange with its file in testdata/contract (world.do
+// also holds each answer to openapi.yaml): the shapes
 // the app, the backend and Apple rely on, readable in one place and held
 // to the program. What changes from run to run is named instead: ids by
 // their key and order of first sight, times by what they are.

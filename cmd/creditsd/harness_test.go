@@ -224,6 +224,30 @@ func mustTokens(tb testing.TB) entitlements.TokenDeriver {
 	return tokens
 }
 
+var (
+	specOnce sync.Once
+	spec     *apiSpec
+)
+
+// checkDocumented holds every answer an end-to-end test gets to what
+// openapi.yaml says the operation answers, so that the file cannot fall
+// behind the program. Paths the file does not serve (404s of unknown
+// routes, 405s) are TestDocsRoutes' concern; a HEAD has no body.
+func (w *world) checkDocumented(method, path string, a answer) {
+	w.t.Helper()
+	specOnce.Do(func() { spec = readAPISpec(w.t) })
+	if method == "HEAD" {
+		return
+	}
+	if _, err := spec.operation(method, path); err != nil {
+		return
+	}
+	ctype, _, _ := strings.Cut(a.header.Get("Content-Type"), ";")
+	if err := spec.checkAnswer(method, path, a.status, ctype, a.raw); err != nil {
+		w.t.Errorf("openapi.yaml does not describe an answer: %v", err)
+	}
+}
+
 type answer struct {
 	status int
 	body   map[string]any
@@ -258,6 +282,7 @@ func (w *world) do(method, path, bearer string, body any) answer {
 	require.NoError(w.t, err)
 	a := answer{status: resp.StatusCode, raw: string(raw), header: resp.Header}
 	_ = json.Unmarshal(raw, &a.body)
+	w.checkDocumented(method, path, a)
 	return a
 }
 

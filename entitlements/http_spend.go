@@ -140,6 +140,7 @@ type reversalAnswer struct {
 	AllowanceReturned  int64       `json:"allowance_returned"`
 	AllowanceForfeited int64       `json:"allowance_forfeited"`
 	LotsReturned       []LotPart   `json:"lots_returned"`
+	LotsForfeited      []LotPart   `json:"lots_forfeited"`
 	CreatedAt          time.Time   `json:"created_at"`
 	Entitlement        Entitlement `json:"entitlement"`
 }
@@ -159,7 +160,8 @@ func (h *Handler) PostReverse(w http.ResponseWriter, r *http.Request) {
 	}
 	WriteJSON(w, r, h.Log, createdIf(created), reversalAnswer{ReversalID: rv.ReversalID, SpendID: rv.SpendID,
 		AllowanceReturned: rv.AllowanceReturned, AllowanceForfeited: rv.AllowanceForfeited,
-		LotsReturned: nonNil(rv.LotsReturned), CreatedAt: rv.CreatedAt, Entitlement: Compute(st, h.Allowance)})
+		LotsReturned: nonNil(rv.LotsReturned), LotsForfeited: nonNil(rv.LotsForfeited), CreatedAt: rv.CreatedAt,
+		Entitlement: Compute(st, h.Allowance)})
 }
 
 func nonNil(parts []LotPart) []LotPart {

@@ -35,9 +35,10 @@ type Spend struct {
 type Reversal struct {
 	ReversalID         string
 	SpendID            string
-	AllowanceReturned  int64 // given back to the allowance of the spend's day
-	AllowanceForfeited int64 // not given back: the spend's day is over
-	LotsReturned       []LotPart
+	AllowanceReturned  int64     // given back to the allowance of the spend's day
+	AllowanceForfeited int64     // not given back: the spend's day is over
+	LotsReturned       []LotPart // given back to their lots
+	LotsForfeited      []LotPart // not given back: their lots have expired since the spend
 	CreatedAt          time.Time
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"reflect"
 	"sort"
+	"time"
 
 	"github.com/creditsd/creditsd/entitlements"
 )
@@ -238,6 +239,10 @@ func (w *propWorld) reverse(op propOp) (string, error) {
 	if err != nil {
 		return desc, err
 	}
+	wantReturned, wantForfeited, err := w.forfeitedParts(s)
+	if err != nil {
+		return desc, err
+	}
 	rv, _, created, err := w.db.Reverse(w.ctx, s.user, tokens.Token(s.user), s.sp.SpendID, "service:prop")
 	if err := propWant("reverse", err, ""); err != nil {
 		return desc, err
@@ -245,10 +250,32 @@ func (w *propWorld) reverse(op propOp) (string, error) {
 	s.reversal = &rv
 	sameDay := s.sp.AllowanceDay == w.db.Policy.Allowance.Day(w.now).Key
 	if !created || (sameDay && rv.AllowanceReturned != s.sp.FromAllowance) || (!sameDay && rv.AllowanceForfeited != s.sp.FromAllowance) ||
-		rv.AllowanceReturned+rv.AllowanceForfeited != s.sp.FromAllowance || !propSameParts(rv.LotsReturned, s.sp.FromLots) {
+		rv.AllowanceReturned+rv.AllowanceForfeited != s.sp.FromAllowance ||
+		!propSameParts(rv.LotsReturned, wantReturned) || !propSameParts(rv.LotsForfeited, wantForfeited) {
 		return desc, propErr("reverse", "created=%t %+v for spend %+v (same day %t)", created, rv, s.sp, sameDay)
 	}
 	return desc, w.afterReverse(s, rv, before.Debt, giveBack)
+}
+
+// forfeitedParts splits s's lot parts as a reversal now must: a lot that
+// has expired (at its expiry's instant) with no refund in force on it keeps
+// its part spent; every other part goes back.
+func (w *propWorld) forfeitedParts(s *propSpend) (returned, forfeited []entitlements.LotPart, err error) {
+	returned, forfeited = []entitlements.LotPart{}, []entitlements.LotPart{}
+	for _, p := range s.sp.FromLots {
+		var expires sql.NullInt64
+		var refunds int
+		if err := w.queryRow(`SELECT expires_at, (SELECT count(*) FROM refunds WHERE lot_id = ? AND status = 'active')
+			FROM lots WHERE lot_id = ?`, p.LotID, p.LotID).Scan(&expires, &refunds); err != nil {
+			return nil, nil, err
+		}
+		if expires.Valid && !w.now.Before(time.UnixMilli(expires.Int64)) && refunds == 0 {
+			forfeited = append(forfeited, p)
+		} else {
+			returned = append(returned, p)
+		}
+	}
+	return returned, forfeited, nil
 }
 
 // paidDebtGivenBack is what reversing s must give back in restored lots,

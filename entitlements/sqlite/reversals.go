@@ -10,8 +10,8 @@ import (
 
 // Reverse reverses a spend of userID, once: allowance parts only if the
 // allowance day has not changed, lot parts to their lots with their
-// original expiry. A repeat answers the same reversal and changes nothing
-// (created is false).
+// original expiry, if they have not expired since. A repeat answers the
+// same reversal and changes nothing (created is false).
 func (db *DB) Reverse(ctx context.Context, userID, token, spendID, actor string) (entitlements.Reversal, entitlements.UserState, bool, error) {
 	var rv entitlements.Reversal
 	var st entitlements.UserState
@@ -38,16 +38,38 @@ func (db *DB) Reverse(ctx context.Context, userID, token, spendID, actor string)
 }
 
 func (tx *Tx) loadReversal(ctx context.Context, sp entitlements.Spend) (entitlements.Reversal, error) {
-	rv := entitlements.Reversal{SpendID: sp.SpendID, LotsReturned: sp.FromLots}
+	rv := entitlements.Reversal{SpendID: sp.SpendID, LotsReturned: []entitlements.LotPart{}, LotsForfeited: []entitlements.LotPart{}}
 	var created int64
 	err := tx.QueryRowContext(ctx, `SELECT reversal_id, allowance_returned, allowance_forfeited, created_at
 		FROM reversals WHERE spend_id = ?`, sp.SpendID).Scan(&rv.ReversalID, &rv.AllowanceReturned, &rv.AllowanceForfeited, &created)
+	if err != nil {
+		return rv, err
+	}
 	rv.CreatedAt = fromMillis(created)
-	return rv, err
+	// A part went back to its lot if and only if the reversal wrote its
+	// entry there: the ledger keeps the split (entries_lot_spent finds it).
+	for _, part := range sp.FromLots {
+		var returned bool
+		if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM entries WHERE lot_id = ?
+			AND kind IN ('spend', 'reverse', 'debt_paid') AND kind = 'reverse' AND ref = ?)`,
+			part.LotID, sp.SpendID).Scan(&returned); err != nil {
+			return rv, err
+		}
+		rv.LotsReturned, rv.LotsForfeited = split(rv.LotsReturned, rv.LotsForfeited, part, !returned)
+	}
+	return rv, nil
+}
+
+func split(returned, forfeited []entitlements.LotPart, part entitlements.LotPart, forfeit bool) ([]entitlements.LotPart, []entitlements.LotPart) {
+	if forfeit {
+		return returned, append(forfeited, part)
+	}
+	return append(returned, part), forfeited
 }
 
 func (tx *Tx) reverse(ctx context.Context, userID string, sp entitlements.Spend, actor string) (entitlements.Reversal, error) {
-	rv := entitlements.Reversal{ReversalID: newID("rv"), SpendID: sp.SpendID, LotsReturned: sp.FromLots, CreatedAt: tx.now}
+	rv := entitlements.Reversal{ReversalID: newID("rv"), SpendID: sp.SpendID, CreatedAt: tx.now,
+		LotsReturned: []entitlements.LotPart{}, LotsForfeited: []entitlements.LotPart{}}
 	if sp.AllowanceDay == tx.today().Key {
 		rv.AllowanceReturned = sp.FromAllowance
 	} else {
@@ -62,11 +84,36 @@ func (tx *Tx) reverse(ctx context.Context, userID string, sp entitlements.Spend,
 		return rv, err
 	}
 	for _, part := range sp.FromLots {
+		forfeit, err := tx.forfeits(ctx, part.LotID)
+		if err != nil {
+			return rv, err
+		}
+		rv.LotsReturned, rv.LotsForfeited = split(rv.LotsReturned, rv.LotsForfeited, part, forfeit)
+		if forfeit {
+			continue
+		}
 		if err := tx.returnToLot(ctx, userID, sp, part, actor); err != nil {
 			return rv, err
 		}
 	}
 	return rv, tx.settleDebt(ctx, userID, actor)
+}
+
+// forfeits reports whether a part of a spend stays spent because its lot
+// has expired since (Lot.Expired's instant): given back, it would only
+// expire, as the allowance of a day that is over would not be given back
+// either. A refund in force on the lot still settles the part
+// (returnToLot): had the spend never been, the refund would have removed
+// those credits rather than billed them, and what other credits paid of its
+// debt goes back to them.
+func (tx *Tx) forfeits(ctx context.Context, lotID string) (bool, error) {
+	var expired bool
+	if err := tx.QueryRowContext(ctx, `SELECT expires_at IS NOT NULL AND expires_at <= ? FROM lots WHERE lot_id = ?`,
+		millis(tx.now), lotID).Scan(&expired); err != nil || !expired {
+		return false, err
+	}
+	_, refunded, err := tx.activeRefundOf(ctx, lotID)
+	return !refunded, err
 }
 
 func (tx *Tx) returnAllowance(ctx context.Context, userID string, sp entitlements.Spend, credits int64, actor string) error {

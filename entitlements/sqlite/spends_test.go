@@ -156,6 +156,49 @@ func TestReverse(t *testing.T) {
 		require.Equal(t, int64(30), e.Allowance.Remaining, "today's allowance is untouched")
 		require.Equal(t, int64(10), e.Credits.Balance)
 	})
+	t.Run("lot parts only to lots that have not expired since", func(t *testing.T) {
+		db := openTest(t)
+		c := newClock(db, testNow)
+		soon, later := testNow.Add(time.Hour), testNow.Add(48*time.Hour)
+		ending := grantAdmin(t, db, "alice", "g1", 5, &soon)
+		lasting := grantAdmin(t, db, "alice", "g2", 10, &later)
+		sp, _, _, err := db.Spend(ctx, spendReq("alice", "s", 38)) // 30 allowance, 5 + 3 from lots
+		require.NoError(t, err)
+		require.Equal(t, []entitlements.LotPart{{LotID: ending.LotID, Credits: 5}, {LotID: lasting.LotID, Credits: 3}}, sp.FromLots)
+
+		c.set(soon) // the generation fails as the first lot expires: Lot.Expired's instant
+		rv, st, _, err := db.Reverse(ctx, "alice", tokens.Token("alice"), sp.SpendID, "service:test")
+		require.NoError(t, err)
+		require.Equal(t, []entitlements.LotPart{{LotID: lasting.LotID, Credits: 3}}, rv.LotsReturned)
+		require.Equal(t, []entitlements.LotPart{{LotID: ending.LotID, Credits: 5}}, rv.LotsForfeited,
+			"an expired lot takes nothing back, and the answer says so")
+		e := entitlements.Compute(st, db.Policy.Allowance)
+		require.Equal(t, int64(10), e.Credits.Balance)
+		require.Equal(t, []string{lasting.LotID}, queryStrings(t, db,
+			`SELECT lot_id FROM entries WHERE kind = 'reverse' AND lot_id IS NOT NULL`), "no entry into the expired lot")
+		require.Equal(t, []string{"0"}, queryStrings(t, db,
+			`SELECT CAST(remaining AS TEXT) FROM lots WHERE lot_id = ?`, ending.LotID), "which the sweep would write off")
+
+		c.add(time.Hour)
+		again, _, created, err := db.Reverse(ctx, "alice", tokens.Token("alice"), sp.SpendID, "service:test")
+		require.NoError(t, err)
+		require.False(t, created)
+		require.Equal(t, rv, again, "a replay answers the split made at the reversal")
+
+		edge := testNow.Add(3 * time.Hour)
+		lastMinute := grantAdmin(t, db, "alice", "g3", 5, &edge)
+		sp2, _, _, err := db.Spend(ctx, spendReq("alice", "s2", 32)) // 30 allowance, 2 from the lot expiring first
+		require.NoError(t, err)
+		require.Equal(t, []entitlements.LotPart{{LotID: lastMinute.LotID, Credits: 2}}, sp2.FromLots)
+		c.set(edge.Add(-time.Millisecond))
+		rv2, _, _, err := db.Reverse(ctx, "alice", tokens.Token("alice"), sp2.SpendID, "service:test")
+		require.NoError(t, err)
+		require.Equal(t, sp2.FromLots, rv2.LotsReturned, "a millisecond before its expiry the lot takes its part back")
+		require.Empty(t, rv2.LotsForfeited)
+		check, err := db.CheckLedger(ctx, "")
+		require.NoError(t, err)
+		require.Zero(t, check.Found, "every figure rebuilds from the entries: %v", check.Mismatches)
+	})
 	t.Run("ErrNotFound for another user's spend", func(t *testing.T) {
 		db := openTest(t)
 		sp, _, _, err := db.Spend(ctx, spendReq("alice", "s", 1))

@@ -44,7 +44,7 @@ type gapSchedule struct{ spec *cron.SpecSchedule }
 const searchYears = 5
 
 func (g gapSchedule) Next(t time.Time) time.Time {
-	next := g.spec.Next(t)
+	next := g.wallNext(t)
 	until := next
 	if until.IsZero() {
 		until = t.AddDate(searchYears, 0, 0)
@@ -56,6 +56,37 @@ func (g gapSchedule) Next(t time.Time) time.Time {
 		}
 	}
 	return next
+}
+
+// wallNext is the spec's next time after t on its zone's wall clock, one
+// zone period (a stretch of one offset) at a time: within one, the wall
+// clock and the instant differ by the offset alone. robfig/cron steps the
+// instant an hour at a time instead, and after a change of offset that is
+// not whole hours (Australia/Lord_Howe's 30 minutes) its hours fall at :30
+// on the wall, and it passed a whole day's 0 0 * * *. A wall time the
+// clocks skip is in no period, and one they pass twice is in two, so it
+// fires twice: robfig's rules, to which Next adds the jump.
+func (g gapSchedule) wallNext(t time.Time) time.Time {
+	onWall := *g.spec
+	onWall.Location = time.UTC
+	loc := g.spec.Location
+	after := t // the first period's times must be after t; a later one's at or after its start
+	deadline := t.AddDate(searchYears, 0, 0)
+	for from := t; from.Before(deadline); {
+		in := from.In(loc)
+		_, offset := in.Zone()
+		_, end := in.ZoneBounds()
+		shift := time.Duration(offset) * time.Second
+		wall := onWall.Next(after.Add(shift).UTC())
+		if wall.IsZero() {
+			return time.Time{}
+		}
+		if at := wall.Add(-shift); end.IsZero() || at.Before(end) {
+			return at.In(loc)
+		}
+		from, after = end, end.Add(-time.Nanosecond)
+	}
+	return time.Time{}
 }
 
 // zoneEnd is when the zone period holding t ends: its zone's next change

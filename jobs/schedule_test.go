@@ -126,3 +126,70 @@ func TestScheduleWithNoTimeLeftEnds(t *testing.T) {
 		t.Fatal("Next did not return")
 	}
 }
+
+// Next against the wall clock minute by minute, around every change of
+// offset of 2026 in zones that skip midnight (Santiago, Havana), shift by
+// half an hour (Lord_Howe: robfig stepped its hours from :30 and passed a
+// whole day), by 45 minutes' offsets (Chatham) or not at all (Kolkata): a
+// minute fires when its wall time matches the spec, or when the clocks
+// jump to it over a time that matches.
+func TestScheduleFollowsTheWallClock(t *testing.T) {
+	specs := []string{"0 0 * * *", "15 3 * * *", "30 1 * * *", "0 * * * *", "*/20 * * * *", "45 2 * * 0"}
+	for _, zone := range []string{"Australia/Lord_Howe", "America/New_York", "America/Santiago", "America/Havana",
+		"Pacific/Chatham", "Asia/Kolkata"} {
+		loc, err := time.LoadLocation(zone)
+		require.NoError(t, err)
+		for _, jump := range offsetChanges(loc, 2026) {
+			from, to := jump.Add(-50*time.Hour), jump.Add(50*time.Hour)
+			for _, spec := range specs {
+				s := mustSchedule(t, spec, loc)
+				want := wallFires(t, spec, loc, from, to)
+				var got []string
+				for at := s.Next(from); at.Before(to); at = s.Next(at) {
+					got = append(got, at.In(loc).Format(time.RFC3339))
+				}
+				require.Equal(t, want, got, "%s in %s around %v", spec, zone, jump.In(loc))
+			}
+		}
+	}
+}
+
+// offsetChanges are the instants loc's offset changes in year (none for a
+// zone without them).
+func offsetChanges(loc *time.Location, year int) []time.Time {
+	var out []time.Time
+	for at := time.Date(year, 1, 1, 0, 0, 0, 0, loc); at.Year() == year; {
+		_, end := at.ZoneBounds()
+		if end.IsZero() || end.Year() != year {
+			break
+		}
+		out = append(out, end)
+		at = end
+	}
+	return out
+}
+
+// wallFires is the brute-force answer: every minute in (from, to) whose wall
+// time the spec matches, read on a clock that skips nothing, and every
+// instant the clocks jump forward over a wall time it matches.
+func wallFires(t *testing.T, spec string, loc *time.Location, from, to time.Time) []string {
+	onWall := mustSchedule(t, spec, time.UTC)
+	matches := func(wall time.Time) bool { return onWall.Next(wall.Add(-time.Nanosecond)).Equal(wall) }
+	wallOf := func(at time.Time) time.Time {
+		y, mo, d := at.In(loc).Date()
+		h, mi, sec := at.In(loc).Clock()
+		return time.Date(y, mo, d, h, mi, sec, 0, time.UTC)
+	}
+	var out []string
+	for at := from.Truncate(time.Minute).Add(time.Minute); at.Before(to); at = at.Add(time.Minute) {
+		fires := matches(wallOf(at))
+		before, after := wallOf(at.Add(-time.Minute)).Add(time.Minute), wallOf(at)
+		for w := before; !fires && w.Before(after); w = w.Add(time.Minute) {
+			fires = matches(w) // the clocks jumped from before to after at this instant
+		}
+		if fires {
+			out = append(out, at.In(loc).Format(time.RFC3339))
+		}
+	}
+	return out
+}

@@ -90,6 +90,13 @@ func (v *Verifier) decodeTransaction(s string) (*Transaction, error) {
 		// could be credited twice.
 		return nil, newError(CodeMalformed, nil, "transaction has no transactionId")
 	}
+	if t.PurchaseDate.IsZero() {
+		// A pack's lot is granted at it and expires from it: without one
+		// it was planned from the year 1, recorded expired and answered
+		// 2xx with nothing added, or granted_at 0001-01-01 for a product
+		// that never expires. Apple always sends it.
+		return nil, newError(CodeMalformed, nil, "transaction has no purchaseDate")
+	}
 	return t, nil
 }
 

@@ -21,6 +21,8 @@ func TestVerifyTransactionApp(t *testing.T) {
 		"Xcode not accepted": {func(p map[string]any) { p["environment"] = Xcode }, CodeEnvironment},
 		"no environment":     {func(p map[string]any) { delete(p, "environment") }, CodeEnvironment},
 		"no transactionId":   {func(p map[string]any) { delete(p, "transactionId") }, CodeMalformed},
+		"no purchaseDate":    {func(p map[string]any) { delete(p, "purchaseDate") }, CodeMalformed},
+		"purchaseDate 0":     {func(p map[string]any) { p["purchaseDate"] = 0 }, CodeMalformed},
 		"price as string":    {func(p map[string]any) { p["price"] = "990" }, CodeMalformed},
 		"date as string":     {func(p map[string]any) { p["purchaseDate"] = "1759302552000" }, CodeMalformed},
 		"quantity as float":  {func(p map[string]any) { p["quantity"] = 1.5 }, CodeMalformed},

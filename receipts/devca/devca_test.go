@@ -70,7 +70,8 @@ func TestSignVerifies(t *testing.T) {
 	ca, err := devca.New(devca.Options{})
 	require.NoError(t, err)
 	v := verifier(t, ca)
-	payload := map[string]any{"transactionId": "1", "bundleId": "com.example", "environment": "Sandbox", "signedDate": time.Now().UnixMilli()}
+	payload := map[string]any{"transactionId": "1", "bundleId": "com.example", "environment": "Sandbox",
+		"purchaseDate": time.Now().UnixMilli(), "signedDate": time.Now().UnixMilli()}
 	raw, err := json.Marshal(payload)
 	require.NoError(t, err)
 	for name, p := range map[string]any{"map": payload, "bytes": raw, "raw message": json.RawMessage(raw)} {
@@ -110,7 +111,8 @@ func TestSaveLoad(t *testing.T) {
 	require.Equal(t, ca.Root.Raw, loaded.Root.Raw)
 	require.Equal(t, ca.Leaf.Raw, loaded.Leaf.Raw)
 	// The loaded keys sign: verify with the original's root.
-	s, err := loaded.Sign(map[string]any{"transactionId": "1", "bundleId": "com.example", "environment": "Sandbox", "signedDate": time.Now().UnixMilli()})
+	s, err := loaded.Sign(map[string]any{"transactionId": "1", "bundleId": "com.example", "environment": "Sandbox",
+		"purchaseDate": time.Now().UnixMilli(), "signedDate": time.Now().UnixMilli()})
 	require.NoError(t, err)
 	_, err = verifier(t, ca).VerifyTransaction(s)
 	require.NoError(t, err)

@@ -264,14 +264,16 @@ func defaultProduct(products []ProductConfig, subscription bool) string {
 }
 
 // parseWhen reads --purchased-at: an RFC 3339 time, a date (midnight UTC),
-// or an age before now: -13mo (calendar months), -30d (days), or a Go
-// duration such as -36h.
+// or an age before now: -13mo (calendar months, clamped to the month's end
+// as a lot's months are, so that -1mo on 31 March is 28 February, not 3
+// March), -30d (days), or a Go duration such as -36h.
 func parseWhen(s string, now time.Time) (time.Time, error) {
 	if age, ok := strings.CutPrefix(s, "-"); ok {
 		var n int
 		switch {
 		case strings.HasSuffix(age, "mo") && scanInt(strings.TrimSuffix(age, "mo"), &n):
-			return now.AddDate(0, -n, 0), nil
+			back, _ := entitlements.Expiry{Months: -n}.ExpiresAt(now)
+			return back, nil
 		case strings.HasSuffix(age, "d") && scanInt(strings.TrimSuffix(age, "d"), &n):
 			return now.AddDate(0, 0, -n), nil
 		}

@@ -16,8 +16,9 @@ import (
 func TestParseWhen(t *testing.T) {
 	now := time.Date(2026, 3, 31, 12, 0, 0, 0, time.UTC)
 	for in, want := range map[string]time.Time{
-		"-13mo":                time.Date(2025, 3, 3, 12, 0, 0, 0, time.UTC), // AddDate normalises 31 Feb
-		"-1mo":                 time.Date(2026, 3, 3, 12, 0, 0, 0, time.UTC),
+		"-13mo":                time.Date(2025, 2, 28, 12, 0, 0, 0, time.UTC), // clamped, as a lot's months are
+		"-1mo":                 time.Date(2026, 2, 28, 12, 0, 0, 0, time.UTC),
+		"-12mo":                time.Date(2025, 3, 31, 12, 0, 0, 0, time.UTC),
 		"-30d":                 time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC),
 		"-36h":                 now.Add(-36 * time.Hour),
 		"2025-01-31":           time.Date(2025, 1, 31, 0, 0, 0, 0, time.UTC),

@@ -46,25 +46,31 @@ func (tx *Tx) loadReversal(ctx context.Context, sp entitlements.Spend) (entitlem
 		return rv, err
 	}
 	rv.CreatedAt = fromMillis(created)
-	// A part went back to its lot if and only if the reversal wrote its
-	// entry there: the ledger keeps the split (entries_lot_spent finds it).
 	for _, part := range sp.FromLots {
 		var returned bool
-		if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM entries WHERE lot_id = ?
-			AND kind IN ('spend', 'reverse', 'debt_paid') AND kind = 'reverse' AND ref = ?)`,
-			part.LotID, sp.SpendID).Scan(&returned); err != nil {
+		if err := tx.QueryRowContext(ctx, returnedToLotSQL, part.LotID, sp.SpendID).Scan(&returned); err != nil {
 			return rv, err
 		}
-		rv.LotsReturned, rv.LotsForfeited = split(rv.LotsReturned, rv.LotsForfeited, part, !returned)
+		file(&rv, part, !returned)
 	}
 	return rv, nil
 }
 
-func split(returned, forfeited []entitlements.LotPart, part entitlements.LotPart, forfeit bool) ([]entitlements.LotPart, []entitlements.LotPart) {
-	if forfeit {
-		return returned, append(forfeited, part)
+// returnedToLotSQL says whether a reversal gave a lot (?1) its part of the
+// spend (?2): it did if and only if it wrote its entry there, so the ledger
+// keeps the split. The kinds' IN repeats entries_lot_spent's condition, so
+// that SQLite seeks the lot's entries in it.
+const returnedToLotSQL = `SELECT EXISTS (SELECT 1 FROM entries WHERE lot_id = ?
+	AND kind IN ('spend', 'reverse', 'debt_paid') AND kind = 'reverse' AND ref = ?)`
+
+// file puts a lot part of a reversal among the lots given back or the lots
+// forfeited.
+func file(rv *entitlements.Reversal, part entitlements.LotPart, forfeited bool) {
+	if forfeited {
+		rv.LotsForfeited = append(rv.LotsForfeited, part)
+	} else {
+		rv.LotsReturned = append(rv.LotsReturned, part)
 	}
-	return append(returned, part), forfeited
 }
 
 func (tx *Tx) reverse(ctx context.Context, userID string, sp entitlements.Spend, actor string) (entitlements.Reversal, error) {
@@ -88,7 +94,7 @@ func (tx *Tx) reverse(ctx context.Context, userID string, sp entitlements.Spend,
 		if err != nil {
 			return rv, err
 		}
-		rv.LotsReturned, rv.LotsForfeited = split(rv.LotsReturned, rv.LotsForfeited, part, forfeit)
+		file(&rv, part, forfeit)
 		if forfeit {
 			continue
 		}

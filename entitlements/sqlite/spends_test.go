@@ -184,6 +184,8 @@ func TestReverse(t *testing.T) {
 		require.NoError(t, err)
 		require.False(t, created)
 		require.Equal(t, rv, again, "a replay answers the split made at the reversal")
+		require.Contains(t, queryPlan(t, db, returnedToLotSQL, ending.LotID, sp.SpendID), "entries_lot_spent",
+			"read from the lot's entries")
 
 		edge := testNow.Add(3 * time.Hour)
 		lastMinute := grantAdmin(t, db, "alice", "g3", 5, &edge)

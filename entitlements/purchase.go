@@ -41,8 +41,17 @@ func ErrNotBound(transactionID string) error {
 			"set applicationUsername to the user's app_account_token when buying with StoreKit 1", transactionID)
 }
 
-// PurchaseFrom converts a verified transaction.
+// PurchaseFrom converts a verified transaction. A prorated refund of 0 %
+// is no revocation: Apple rounds revocationPercentage to a milliunit, so a
+// share too small to show is 0, and such a refund takes nothing back (read
+// as a revocation with no share, it had taken the whole pack). A later
+// version that refunds more is a refund like any other; one of 0 % after a
+// refund reverses it.
 func PurchaseFrom(t *receipts.Transaction) Purchase {
+	revoked := t.RevocationDate
+	if t.RevocationType == "REFUND_PRORATED" && t.RevocationPercentage == 0 {
+		revoked = time.Time{}
+	}
 	return Purchase{
 		TransactionID:         t.TransactionID,
 		OriginalTransactionID: t.OriginalTransactionID,
@@ -53,7 +62,7 @@ func PurchaseFrom(t *receipts.Transaction) Purchase {
 		Quantity:              t.Quantity,
 		PurchaseDate:          t.PurchaseDate,
 		ExpiresDate:           t.ExpiresDate,
-		RevocationDate:        t.RevocationDate,
+		RevocationDate:        revoked,
 		RevocationType:        t.RevocationType,
 		RevocationPercent:     t.RevocationPercentage,
 		Upgraded:              t.IsUpgraded,

@@ -248,3 +248,32 @@ func TestEndToEndOperations(t *testing.T) {
 	require.Equal(t, "application/problem+json", na.header.Get("Content-Type"))
 	require.Contains(t, na.header.Get("Allow"), "POST")
 }
+
+// Apple rounds revocationPercentage to a milliunit, so a prorated refund
+// too small to show is 0 %: it takes nothing back (it had taken the whole
+// pack), a later version that refunds half takes half, and one of 0 % after
+// it gives the half back.
+func TestEndToEndProratedRefundOfNothing(t *testing.T) {
+	w := newWorld(t)
+	alice := w.tokens.Token("alice")
+	bought := time.Now().Add(-time.Hour)
+	w.entitlement("alice")
+	require.Equal(t, http.StatusOK, w.notify("6a1c1c3e-0000-4000-8000-000000000001", "ONE_TIME_CHARGE",
+		w.transaction("3000001", alice, bought)).status)
+	prorated := func(after time.Duration, percent int64) string {
+		return w.transaction("3000001", alice, bought, func(p *devca.TransactionPayload) {
+			p.SignedDate = devca.Millis(bought.Add(after))
+			p.RevocationDate, p.RevocationType, p.RevocationPercentage = devca.Millis(bought.Add(after)), "REFUND_PRORATED", percent
+		})
+	}
+	for i, step := range []struct {
+		percent int64
+		outcome string
+		balance int64
+	}{{0, "granted", 10}, {50_000, "revoked", 5}, {0, "granted", 10}} {
+		a := w.notify(fmt.Sprintf("6a1c1c3e-0000-4000-8000-00000000001%d", i), "REFUND", prorated(time.Duration(i+1)*time.Minute, step.percent))
+		require.Equal(t, http.StatusOK, a.status, a.raw)
+		require.Equal(t, step.outcome, a.body["outcome"], a.raw)
+		require.Equal(t, step.balance, w.entitlement("alice").Credits.Balance, "after a prorated refund of %d", step.percent)
+	}
+}

@@ -55,27 +55,27 @@ func TestTokenHeaderAndClaims(t *testing.T) {
 	}, claims)
 }
 
-// A token is reused until a minute before it expires, then replaced.
-func TestTokenCache(t *testing.T) {
+// Each request has a token of its own, issued at that request's time.
+func TestTokenEachRequest(t *testing.T) {
 	c := newClock(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
-	ts, _ := testTokens(t, c.now)
-	first, err := ts.get()
-	require.NoError(t, err)
+	ts, key := testTokens(t, c.now)
+	issued := func() (string, float64) {
+		raw, err := ts.get()
+		require.NoError(t, err)
+		claims := jwt.MapClaims{}
+		_, err = jwt.ParseWithClaims(raw, claims, func(*jwt.Token) (any, error) { return &key.PublicKey, nil },
+			jwt.WithValidMethods([]string{"ES256"}), jwt.WithTimeFunc(c.now))
+		require.NoError(t, err)
+		return raw, claims["iat"].(float64)
+	}
+	first, iat := issued()
+	again, iatAgain := issued()
+	require.NotEqual(t, first, again, "signed again, not reused")
+	require.Equal(t, iat, iatAgain)
 
-	c.add(3*time.Minute + 59*time.Second)
-	again, err := ts.get()
-	require.NoError(t, err)
-	require.Equal(t, first, again, "reused within its life")
-
-	c.add(time.Second) // exactly exp - 1 min
-	fresh, err := ts.get()
-	require.NoError(t, err)
-	require.NotEqual(t, first, fresh, "re-signed a minute before exp")
-
-	c.add(-time.Hour) // the clock stepped back before iat
-	back, err := ts.get()
-	require.NoError(t, err)
-	require.NotEqual(t, fresh, back, "re-signed: Apple refuses iat in the future")
+	c.add(-time.Hour) // the clock stepped back: Apple refuses iat in the future
+	_, back := issued()
+	require.Equal(t, iat-3600, back)
 }
 
 // Many goroutines share one token source; run with -race.

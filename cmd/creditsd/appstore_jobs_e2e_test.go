@@ -19,12 +19,17 @@ import (
 	"github.com/creditsd/creditsd/receipts/serverapi"
 )
 
+// consented is the configuration of a deployment whose terms obtain every
+// user's consent to share consumption data (customer_consented is false
+// unless an operator says so).
+const consented = "jobs:\n  consumption_answers: {customer_consented: true}\n"
+
 // reconcile finds in Apple's history what the webhook missed and applies it
 // through the same path; consumption-answers tells Apple how much of a pack
 // was used when its buyer asks for a refund. Both run by hand beside a live
 // server, against a fake App Store Server that speaks Apple's paths.
 func TestEndToEndAppStoreJobs(t *testing.T) {
-	w, apple := newWorldWithApple(t, "")
+	w, apple := newWorldWithApple(t, consented)
 	w.entitlement("alice")
 	bought := time.Now().Add(-time.Hour)
 	tx := w.transaction("6000001", w.tokens.Token("alice"), bought)
@@ -51,12 +56,27 @@ func TestEndToEndAppStoreJobs(t *testing.T) {
 		ConsumptionPercentage: serverapi.Percent(40000), RefundPreference: serverapi.RefundGrantProrated, SampleContentProvided: true}, sent[0])
 }
 
+// Apple takes consumption data only with the customer's consent, and
+// creditsd keeps none of its own: until an operator says the terms obtain
+// it (customer_consented), the job sends nothing, exits 0 and says why.
+func TestEndToEndConsumptionNeedsConsent(t *testing.T) {
+	w, apple := newWorldWithApple(t, "")
+	w.entitlement("alice")
+	tx := w.transaction("6000009", w.tokens.Token("alice"), time.Now().Add(-time.Hour))
+	require.Equal(t, http.StatusOK, w.notify("aa1c1c3e-0000-4000-8000-000000000091", "ONE_TIME_CHARGE", tx).status)
+	require.Equal(t, http.StatusOK, w.notify("aa1c1c3e-0000-4000-8000-000000000092", "CONSUMPTION_REQUEST", tx).status)
+	stdout, stderr, code := runJob(t, "consumption-answers", "--config", w.config)
+	require.Equal(t, 0, code, stderr)
+	require.Contains(t, stdout+stderr, "customer_consented")
+	require.Empty(t, apple.Consumption(), "nothing told Apple")
+}
+
 // A refund request on a Pro period is answered as one: the tier was
 // delivered to its owner, there is no consumptionPercentage (Apple refuses
 // one for an auto-renewable subscription and computes it from the time
 // elapsed), and auto prefers a prorated refund.
 func TestEndToEndConsumptionOfSubscription(t *testing.T) {
-	w, apple := newWorldWithApple(t, "")
+	w, apple := newWorldWithApple(t, consented)
 	w.entitlement("alice")
 	start := time.Now().Add(-24 * time.Hour)
 	pro := func(p *devca.TransactionPayload) {
@@ -83,7 +103,7 @@ func TestEndToEndConsumptionOfSubscription(t *testing.T) {
 // An answer Apple refuses for good is recorded rejected, with Apple's
 // errorCode, once, and not sent again.
 func TestEndToEndConsumptionProratedAndRefused(t *testing.T) {
-	w, apple := newWorldWithApple(t, "jobs:\n  consumption_answers: {refund_preference: grant_prorated}\n")
+	w, apple := newWorldWithApple(t, "jobs:\n  consumption_answers: {refund_preference: grant_prorated, customer_consented: true}\n")
 	w.entitlement("alice")
 	bought := time.Now().Add(-time.Hour)
 	for i, id := range []string{"6200001", "6200002"} {
@@ -137,7 +157,7 @@ func (w *world) consumptionAnswers(id string) []string {
 func TestEndToEndConsumptionDeadlineFromSignedDate(t *testing.T) {
 	ca, err := devca.New(devca.Options{Now: time.Now().Add(-48 * time.Hour)})
 	require.NoError(t, err)
-	w, apple := newWorldWithAppleCA(t, ca, "")
+	w, apple := newWorldWithAppleCA(t, ca, consented)
 	w.entitlement("alice")
 	bought := time.Now().Add(-20 * time.Hour)
 	for i, sent := range []time.Duration{13 * time.Hour, 11 * time.Hour} {

@@ -37,7 +37,7 @@ type ReconcileConfig struct {
 // ConsumptionAnswersConfig adds what creditsd tells Apple besides the ledger's facts.
 type ConsumptionAnswersConfig struct {
 	JobConfig             `yaml:",inline"`
-	CustomerConsented     *bool  `yaml:"customer_consented"`      // default true: the terms of use ask for consent
+	CustomerConsented     *bool  `yaml:"customer_consented"`      // default false: only the operator can say the terms obtain consent
 	SampleContentProvided *bool  `yaml:"sample_content_provided"` // default true: the daily allowance is a free sample
 	RefundPreference      string `yaml:"refund_preference"`       // auto (default), decline, grant_full, grant_prorated, none
 }
@@ -151,7 +151,7 @@ func (r ReconcileConfig) options() (jobs.ReconcileOptions, error) {
 }
 
 func (c ConsumptionAnswersConfig) policy() (jobs.ConsumptionPolicy, error) {
-	p := jobs.ConsumptionPolicy{CustomerConsented: c.CustomerConsented == nil || *c.CustomerConsented,
+	p := jobs.ConsumptionPolicy{CustomerConsented: c.CustomerConsented != nil && *c.CustomerConsented,
 		SampleContentProvided: c.SampleContentProvided == nil || *c.SampleContentProvided, RefundPreference: c.RefundPreference}
 	switch c.RefundPreference {
 	case "":

@@ -14,10 +14,12 @@ import (
 	"time"
 )
 
-// Apple's base URLs.
+// Apple's base URLs: the domains Apple has recommended since its server
+// update of 2026-05-05 (the older api.storekit[-sandbox].itunes.apple.com
+// still answer).
 const (
-	DefaultProductionURL = "https://api.storekit.itunes.apple.com"
-	DefaultSandboxURL    = "https://api.storekit-sandbox.itunes.apple.com"
+	DefaultProductionURL = "https://api.storekit.apple.com"
+	DefaultSandboxURL    = "https://api.storekit-sandbox.apple.com"
 )
 
 const (

@@ -198,9 +198,9 @@ func loadSecret(c AuthConfig) ([]byte, error) {
 	key, secret := "auth.hs256_secret", c.HS256Secret
 	if c.HS256SecretFile != "" {
 		key = "auth.hs256_secret_file"
-		data, err := os.ReadFile(c.HS256SecretFile)
+		data, err := readSecretFile(key, c.HS256SecretFile)
 		if err != nil {
-			return nil, keyErrorf(key, "%w", err)
+			return nil, err
 		}
 		secret = strings.TrimRight(string(data), "\r\n")
 	}

@@ -41,7 +41,17 @@ type Config struct {
 
 	Local    bool   `yaml:"-"` // set by the no-config local profile
 	StateDir string `yaml:"-"` // the local profile's directory
+
+	fromEnv []envValue // what ${NAME} references expanded to, kept out of error messages
 }
+
+// envValue is a value a ${NAME} reference in the file expanded to.
+type envValue struct{ ref, value string }
+
+// minHiddenLen is the shortest expanded value hidden from messages: a
+// secret is longer (an HS256 secret has at least 32 bytes), and hiding
+// "30s" would garble a message wherever those characters stand.
+const minHiddenLen = 8
 
 // AppleConfig says whose App Store data is accepted.
 type AppleConfig struct {
@@ -124,9 +134,19 @@ type ConfigError struct {
 	Line int    // set for errors found while decoding YAML
 	Key  string
 	Err  error
+
+	hidden []envValue // set by hideEnv: values the message names by their reference
 }
 
 func (e *ConfigError) Error() string {
+	msg := e.message()
+	for _, h := range e.hidden {
+		msg = strings.ReplaceAll(msg, h.value, h.ref)
+	}
+	return msg
+}
+
+func (e *ConfigError) message() string {
 	var b strings.Builder
 	b.WriteString("config: ")
 	if e.File != "" {
@@ -175,6 +195,36 @@ func nameFile(err error, path string) {
 	}
 }
 
+// hideEnv makes every ConfigError in err name the values that ${NAME}
+// references expanded to by their reference: a secret set in the
+// environment (an HS256 secret, a key file's text given where its path
+// belongs) must not reach a log through a message that quotes a value.
+func hideEnv(err error, values []envValue) {
+	switch e := err.(type) {
+	case *ConfigError:
+		e.hidden = values
+	case interface{ Unwrap() []error }:
+		for _, inner := range e.Unwrap() {
+			hideEnv(inner, values)
+		}
+	}
+}
+
+// readSecretFile reads the file a secret's key names. A value of several
+// lines is the secret itself given where its path belongs (a key's PEM
+// pasted into the file, or into the variable ${NAME} names): it is refused
+// without being repeated, as "open -----BEGIN PRIVATE KEY-----…" would.
+func readSecretFile(key, path string) ([]byte, error) {
+	if strings.ContainsAny(path, "\r\n") {
+		return nil, keyErrorf(key, "holds several lines, not a path: give the file that holds the secret, not its text")
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, keyErrorf(key, "cannot read it: %w", err)
+	}
+	return data, nil
+}
+
 // withoutPath drops the path an *fs.PathError repeats ("open FILE: …",
 // "read FILE: …"): a ConfigError names its file once, in front, as every
 // config error does.
@@ -214,7 +264,9 @@ func parseConfig(data []byte, getenv func(string) string) (Config, error) {
 	if getenv == nil {
 		getenv = func(string) string { return "" }
 	}
-	return c, expand(reflect.ValueOf(&c).Elem(), "", getenv)
+	err := expand(reflect.ValueOf(&c).Elem(), "", getenv, &c.fromEnv)
+	hideEnv(err, c.fromEnv)
+	return c, err
 }
 
 // refuseDecimals finds a decimal number given for a whole-number key (a
@@ -429,8 +481,9 @@ func yamlGot(tag string) string {
 var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
 
 // expand replaces ${NAME} in every string field of v, naming the key of
-// the first reference it cannot resolve.
-func expand(v reflect.Value, key string, getenv func(string) string) error {
+// the first reference it cannot resolve, and notes in seen each value long
+// enough to hide from messages.
+func expand(v reflect.Value, key string, getenv func(string) string, seen *[]envValue) error {
 	switch v.Kind() {
 	case reflect.String:
 		var missing string
@@ -438,6 +491,9 @@ func expand(v reflect.Value, key string, getenv func(string) string) error {
 			val := getenv(ref[2 : len(ref)-1])
 			if val == "" && missing == "" {
 				missing = ref
+			}
+			if len(val) >= minHiddenLen || strings.ContainsRune(val, '\n') {
+				*seen = append(*seen, envValue{ref: ref, value: val})
 			}
 			return val
 		})
@@ -447,7 +503,7 @@ func expand(v reflect.Value, key string, getenv func(string) string) error {
 		v.SetString(s)
 	case reflect.Slice:
 		for i := range v.Len() {
-			if err := expand(v.Index(i), fmt.Sprintf("%s[%d]", key, i), getenv); err != nil {
+			if err := expand(v.Index(i), fmt.Sprintf("%s[%d]", key, i), getenv, seen); err != nil {
 				return err
 			}
 		}
@@ -465,7 +521,7 @@ func expand(v reflect.Value, key string, getenv func(string) string) error {
 				}
 				fieldKey = joinKey(key, name)
 			}
-			if err := expand(v.Field(i), fieldKey, getenv); err != nil {
+			if err := expand(v.Field(i), fieldKey, getenv, seen); err != nil {
 				return err
 			}
 		}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"os"
 	"time"
 
 	"github.com/creditsd/creditsd/entitlements"
@@ -49,9 +48,9 @@ func (c AppStoreAPIConfig) resolve(bundleID string) (*serverapi.Client, error) {
 			return nil, keyErrorf(u.key, "%v", err)
 		}
 	}
-	pem, err := os.ReadFile(c.PrivateKeyFile)
+	pem, err := readSecretFile("app_store_api.private_key_file", c.PrivateKeyFile)
 	if err != nil {
-		return nil, keyErrorf("app_store_api.private_key_file", "cannot read it: %v", err)
+		return nil, err
 	}
 	key, err := serverapi.LoadPrivateKey(pem)
 	if err != nil {

@@ -218,3 +218,37 @@ func TestLoadConfig(t *testing.T) {
 		require.ErrorContains(t, err, "config: testdata/config/invalid/unknown-key.yaml: line 7: listne: unknown key listne")
 	})
 }
+
+// A value set in the environment is a secret's usual home, and a config
+// error never repeats it: the message names its ${NAME} instead, whether
+// the value was a secret given where a path belongs (the key file's text
+// itself) or one that a key's own check quotes. (The decoder sees the
+// file before any expansion, so only Resolve's checks could repeat one.)
+func TestConfigErrorsHideEnvValues(t *testing.T) {
+	const pem = "-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg\n-----END PRIVATE KEY-----\n"
+	const word = "SuperSecretFromEnv_0123"
+	env := map[string]string{"CREDITSD_TEST_SECRET": testSecret, "KEY_TEXT": pem, "WORD": word}
+	for name, c := range map[string]struct{ yaml, want string }{
+		"a key's text for its file": {"app_store_api: {key_id: K, issuer_id: I, private_key_file: \"${KEY_TEXT}\"}\n",
+			"app_store_api.private_key_file: holds several lines, not a path"},
+		"a secret for a secret's file": {"auth: {hs256_secret_file: \"${WORD}\"}\n",
+			"auth.hs256_secret_file: cannot read it: open ${WORD}: no such file"},
+		"a value auth's check quotes":      {"auth: {hs256_secret: \"${CREDITSD_TEST_SECRET}\", leeway: \"${WORD}\"}\n", "${WORD}"},
+		"a value log.level's check quotes": {"log: {level: \"${WORD}\"}\n", "log.level: \"${WORD}\""},
+	} {
+		t.Run(name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "creditsd.yaml")
+			body := "database: x.db\napple: {bundle_id: com.example.sora, environments: [Sandbox]}\n" +
+				"products: [{product_id: p, credits: 10}]\n" + c.yaml
+			if !strings.Contains(c.yaml, "auth:") {
+				body += "auth: {hs256_secret: \"${CREDITSD_TEST_SECRET}\"}\n"
+			}
+			require.NoError(t, os.WriteFile(path, []byte(body), 0o600))
+			_, _, err := loadSettings(path, func(n string) string { return env[n] })
+			require.ErrorContains(t, err, c.want)
+			for _, secret := range []string{word, "MIGHAgEA", testSecret} {
+				require.NotContains(t, err.Error(), secret)
+			}
+		})
+	}
+}

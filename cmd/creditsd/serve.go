@@ -167,6 +167,7 @@ func loadSettings(path string, getenv func(string) string) (*Settings, []string,
 	}
 	s, err := cfg.Resolve()
 	nameFile(err, path) // "" for the local profile, which has no file
+	hideEnv(err, cfg.fromEnv)
 	if s != nil {
 		s.File = path
 	}

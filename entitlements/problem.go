@@ -50,11 +50,18 @@ func WriteError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 // ProblemFor maps err to its problem.
 func ProblemFor(r *http.Request, log *slog.Logger, err error) Problem {
 	p, internal := problemOf(err)
-	if p.Status >= 500 && r.Context().Err() != nil {
-		return abandoned(r, log, err, internal)
+	gone := r.Context().Err() != nil
+	// A failure of ours that is not the request's end (a locked or full
+	// database) stays a 5xx even when the client has gone by then: a
+	// caller whose timeout is shorter than the store's would otherwise
+	// turn every such failure into a 499 that no 5xx alert sees.
+	ours := internal && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded)
+	if p.Status >= 500 && gone && !ours {
+		return abandoned(r, log, err)
 	}
 	if internal && log != nil {
-		log.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		log.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "status", p.Status,
+			"err", err, "client_gone", gone)
 	}
 	return p
 }
@@ -83,18 +90,14 @@ func problemOf(err error) (p Problem, internal bool) {
 // request whose client went away before its answer.
 const StatusClientClosedRequest = 499
 
-// abandoned is the problem of a request that failed after its client went
+// abandoned is the problem of a request that ended because its client went
 // away (or the server's shutdown ran out of grace): nobody reads the answer,
 // and the failure is the request's end, not the service's. Counted as 5xx
 // and logged as errors, these let any client raise alarms by hanging up.
 // What the request wrote stands; the client's retry with its idempotency
-// key finds it. A failure that is not the request's end is still logged.
-func abandoned(r *http.Request, log *slog.Logger, err error, internal bool) Problem {
-	switch {
-	case log == nil:
-	case internal && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded):
-		log.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "err", err, "client_gone", true)
-	default:
+// key finds it.
+func abandoned(r *http.Request, log *slog.Logger, err error) Problem {
+	if log != nil {
 		log.DebugContext(r.Context(), "request abandoned by its client", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
 	p := newProblem(StatusClientClosedRequest, "client_closed_request", "the client closed the request before it was answered")

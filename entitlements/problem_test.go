@@ -15,10 +15,11 @@ import (
 	"github.com/creditsd/creditsd/receipts"
 )
 
-// TestProblemForAbandonedRequest: a request whose client has gone is
-// recorded as 499, not 5xx, and its end is not logged as a failure; a
-// client's own mistake keeps its 4xx, and a failure of ours that is not
-// the request's end is still logged as one.
+// TestProblemForAbandonedRequest: a request that ended because its client
+// went away is recorded as 499, not 5xx, and its end is not logged as a
+// failure; a client's own mistake keeps its 4xx, and a failure of ours
+// that is not the request's end stays a logged 5xx, so that alerts on 5xx
+// see it whatever the caller's timeout.
 func TestProblemForAbandonedRequest(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
@@ -34,7 +35,7 @@ func TestProblemForAbandonedRequest(t *testing.T) {
 		{"CancelledGone", gone, fmt.Errorf("read user: %w", context.Canceled), StatusClientClosedRequest, ""},
 		{"UnavailableGone", gone, Errorf(KindUnavailable, "app_store_unavailable", "later"), StatusClientClosedRequest, ""},
 		{"MistakeGone", gone, Errorf(KindInvalid, "invalid_json", "bad"), http.StatusBadRequest, ""},
-		{"DiskGone", gone, errors.New("disk I/O error"), StatusClientClosedRequest, "disk I/O error"},
+		{"DiskGone", gone, errors.New("disk I/O error"), http.StatusInternalServerError, "client_gone=true"},
 		{"DiskWaiting", waiting, errors.New("disk I/O error"), http.StatusInternalServerError, "request failed"},
 		{"CancelledWaiting", waiting, context.Canceled, http.StatusInternalServerError, "request failed"},
 	}

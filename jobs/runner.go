@@ -174,6 +174,10 @@ func (r *Runner) logRun(rep Report, took time.Duration) {
 		r.log().Info(skip.Error(), attrs...)
 	case errors.As(rep.Err, &p):
 		r.log().Error("job panicked", append(attrs, "panic", fmt.Sprint(p.Value), "stack", string(p.Stack))...)
+	case rep.Outcome == Interrupted:
+		// A shutdown (every deploy during a run) or a lost lease: the slot
+		// stays free and runs again, so it is not a failure to page for.
+		r.log().Warn("job interrupted", append(attrs, "err", rep.Err)...)
 	case rep.Err != nil:
 		r.log().Error("job failed", append(attrs, "err", rep.Err)...)
 	default:

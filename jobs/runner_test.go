@@ -237,6 +237,22 @@ func TestRunOutcomes(t *testing.T) {
 	}
 }
 
+// A run its shutdown interrupts (every deploy during a run) is a warning,
+// not an error to page for: its slot stays free and runs again.
+func TestRunInterruptedIsAWarning(t *testing.T) {
+	var logs logBuffer
+	db := openDB(t, tempDB(t))
+	r := newRunner(db, "a", &logs)
+	ctx, cancel := context.WithCancel(context.Background())
+	rep, _ := r.Run(ctx, Job{Name: "j", Run: func(ctx context.Context, _ time.Time) (Result, error) {
+		cancel()
+		return nil, ctx.Err()
+	}}, slot, false)
+	require.Equal(t, Interrupted, rep.Outcome)
+	require.Contains(t, logs.String(), `level=WARN msg="job interrupted"`)
+	require.NotContains(t, logs.String(), "level=ERROR")
+}
+
 func TestRunLostLease(t *testing.T) {
 	ctx := context.Background()
 	path := tempDB(t)

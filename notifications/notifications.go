@@ -6,7 +6,9 @@ package notifications
 
 import (
 	"context"
+	"errors"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/creditsd/creditsd/entitlements"
@@ -55,6 +57,7 @@ func (p *Processor) Process(ctx context.Context, signedPayload, source string) (
 	n, err := p.Verifier.VerifyNotification(signedPayload)
 	if err != nil {
 		p.Metrics.rejected(err)
+		p.logRefused(ctx, err, source)
 		return Result{}, err
 	}
 	rec, eff := p.plan(n, source)
@@ -69,9 +72,30 @@ func (p *Processor) Process(ctx context.Context, signedPayload, source string) (
 	res := Result{NotificationUUID: n.NotificationUUID, Type: n.NotificationType, Duplicate: dup, Outcome: recorded.Outcome}
 	p.Metrics.recorded(res)
 	p.Log.InfoContext(ctx, "notification", "uuid", res.NotificationUUID, "type", res.Type, "subtype", n.Subtype,
-		"source", source, "duplicate", dup, "outcome", res.Outcome)
+		"transaction_id", rec.TransactionID, "source", source, "duplicate", dup, "outcome", res.Outcome)
 	return res, nil
 }
+
+// logRefused logs a refused notification at warn when Apple signed it, as
+// far as the configured roots tell: another app's, environment's or
+// appAppleId's notification is a deployment's configuration that refuses
+// Apple's own, which an operator must hear of. Junk that anyone may post
+// (bad JWS, a chain or signature that does not verify) is only counted
+// (creditsd_notifications_rejected_total) and logged at debug, so that
+// it cannot flood the log.
+func (p *Processor) logRefused(ctx context.Context, err error, source string) {
+	var ve *receipts.Error
+	level := slog.LevelDebug
+	if errors.As(err, &ve) && slices.Contains(signedButRefused, ve.Code) {
+		level = slog.LevelWarn
+	}
+	p.Log.Log(ctx, level, "notification refused", "source", source, "err", err)
+}
+
+// signedButRefused are the codes of notifications refused after their
+// chain and signature verified.
+var signedButRefused = []receipts.Code{receipts.CodeAppIdentifier, receipts.CodeEnvironment,
+	receipts.CodeInnerMismatch, receipts.CodeConfig}
 
 // plan decides what n does before anything is stored; the store records
 // what applying it actually did (a lot may wait for its user). Every notification

@@ -1,6 +1,7 @@
 package notifications
 
 import (
+	"bytes"
 	"context"
 	"crypto/x509"
 	"encoding/json"
@@ -299,4 +300,37 @@ func TestWebhookAnswers503WhileTheVerifierIsMisconfigured(t *testing.T) {
 	require.NoError(t, json.NewDecoder(resp.Body).Decode(&p))
 	require.Equal(t, entitlements.Problem{Type: "urn:creditsd:problem:verifier_misconfigured", Title: "Service Unavailable",
 		Status: http.StatusServiceUnavailable, Detail: p.Detail, Code: "verifier_misconfigured"}, p)
+}
+
+// An operator hears of Apple's own notifications that the configuration
+// refuses (another bundle id or environment: the chain and signature
+// verified), at warn; junk anyone may post is only debug, so that it
+// cannot flood the log. A recorded notification's line names its
+// transaction, so that grepping for a customer's purchase finds it.
+func TestWebhookLogs(t *testing.T) {
+	f := newFixture(t)
+	var logged bytes.Buffer
+	p := f.processor(f.db)
+	p.Log = slog.New(slog.NewTextHandler(&logged, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	srv := httptest.NewServer(p)
+	defer srv.Close()
+	f.srv = srv
+
+	status, _ := f.send(f.notification("uuid-log-1", "ONE_TIME_CHARGE", "tx-log-1", "credits10", "alice"))
+	require.Equal(t, http.StatusOK, status)
+	require.Contains(t, logged.String(), "transaction_id=tx-log-1")
+
+	other, err := f.ca.Sign(devca.NotificationPayload{NotificationType: "TEST", NotificationUUID: "uuid-log-2", Version: "2.0",
+		SignedDate: devca.Millis(now), Data: &devca.NotificationData{AppAppleID: 1, BundleID: "com.example.other", Environment: receipts.Sandbox}})
+	require.NoError(t, err)
+	status, _ = f.send(other)
+	require.Equal(t, http.StatusBadRequest, status)
+	require.Contains(t, logged.String(), `level=WARN msg="notification refused" source=webhook err="receipts: invalid_app_identifier`)
+
+	logged.Reset()
+	for _, junk := range []string{"a.b.c", f.notification("uuid-log-3", "TEST", "", "", "")[:200] + "x.y"} {
+		status, _ = f.send(junk)
+		require.Equal(t, http.StatusBadRequest, status)
+	}
+	require.Empty(t, logged.String(), "junk is counted, not logged above debug")
 }

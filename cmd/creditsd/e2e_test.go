@@ -247,6 +247,13 @@ func TestEndToEndOperations(t *testing.T) {
 	require.Equal(t, "method_not_allowed", na.code())
 	require.Equal(t, "application/problem+json", na.header.Get("Content-Type"))
 	require.Contains(t, na.header.Get("Allow"), "POST")
+
+	// A start that migrates says so before it does, and when it is done;
+	// one with nothing to migrate says nothing of it.
+	require.Contains(t, w.proc.log(), `"msg":"migrating the database"`)
+	require.Contains(t, w.proc.log(), `"msg":"database migrated"`)
+	w.restart()
+	require.NotContains(t, w.proc.log(), "migrat")
 }
 
 // Apple rounds revocationPercentage to a milliunit, so a prorated refund

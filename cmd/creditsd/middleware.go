@@ -39,7 +39,9 @@ func (a *app) instrument(next http.Handler) http.Handler {
 	}, []string{"route", "status"})
 	latency := prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name: "creditsd_http_request_duration_seconds", Help: "HTTP request latency by route.",
-		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+		// Up to the longest waits a request may have: the store's 10 s for
+		// a lock, a receipt's 20 s for Apple, the 30 s write timeout.
+		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 20, 30},
 	}, []string{"route"})
 	a.registry.MustRegister(requests, latency)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -178,6 +178,28 @@ func sameMigrations(ctx context.Context, pool *sql.DB) error {
 	return nil
 }
 
+// Pending names the migrations Open would apply to the database at path,
+// read without changing it: all of them for a file that does not exist yet
+// or holds no schema. The first start after an upgrade may take minutes to
+// migrate before it listens, and its caller says so first.
+func Pending(ctx context.Context, path string) ([]string, error) {
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		return notIn(migrationList, nil), nil
+	}
+	pool := sql.OpenDB(readConnector{path: path, onlyReads: true})
+	defer pool.Close()
+	var tables int
+	err := pool.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = 'schema_migrations'`).Scan(&tables)
+	if err != nil || tables == 0 {
+		return notIn(migrationList, nil), err
+	}
+	applied, err := migrationsIn(ctx, pool)
+	if err != nil {
+		return nil, err
+	}
+	return notIn(migrationList, applied), nil
+}
+
 // readerCount is how many read connections the store keeps: two for each
 // CPU the runtime chose Ps for at start (a cgroup's CPU quota included), so
 // that one's page fetch can wait on the disk while another runs, and at

@@ -663,3 +663,30 @@ func TestPingWhileTheReadersAreBusy(t *testing.T) {
 	defer cancel()
 	require.NoError(t, db.Ping(ctx))
 }
+
+// Pending names what Open would apply, without applying it: everything for
+// a new file, nothing once Open has run, the rest for a database an older
+// binary left.
+func TestPending(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "p.db")
+	all, err := Pending(ctx, path)
+	require.NoError(t, err)
+	require.Len(t, all, len(migrationList))
+	require.Equal(t, "0001_ledger.sql", all[0])
+	_, err = os.Stat(path)
+	require.ErrorIs(t, err, os.ErrNotExist, "nothing created")
+
+	db, err := Open(ctx, path)
+	require.NoError(t, err)
+	none, err := Pending(ctx, path)
+	require.NoError(t, err)
+	require.Empty(t, none)
+	last := migrationList[len(migrationList)-1]
+	_, err = writeExec(db, `DELETE FROM schema_migrations WHERE name = ?`, last)
+	require.NoError(t, err)
+	require.NoError(t, db.Close())
+	rest, err := Pending(ctx, path)
+	require.NoError(t, err)
+	require.Equal(t, []string{filepath.Base(last)}, rest)
+}

@@ -82,6 +82,14 @@ func TestJobsRunEndToEnd(t *testing.T) {
 	require.Equal(t, 0, code, "a job without its credentials skips, which is not a failure")
 	require.Equal(t, "reconcile: skipped: app_store_api is not configured\n", stdout)
 
+	// The server's /metrics reads the record of runs: the sweeps another
+	// process ran count, and a skipped run is no success.
+	m = w.do("GET", "/metrics", "", nil)
+	require.Regexp(t, `\ncreditsd_job_last_success_timestamp_seconds\{job="expiry-sweep"\} \d\.\d+e\+09\n`, m.raw)
+	require.Regexp(t, `\ncreditsd_job_last_run_timestamp_seconds\{job="expiry-sweep",outcome="ok"\} \d\.\d+e\+09\n`, m.raw)
+	require.Regexp(t, `\ncreditsd_job_last_run_timestamp_seconds\{job="reconcile",outcome="skipped"\} \d\.\d+e\+09\n`, m.raw)
+	require.NotContains(t, m.raw, `creditsd_job_last_success_timestamp_seconds{job="reconcile"}`)
+
 	_, stderr, code = runJob(t, "nope", "--config", config)
 	require.Equal(t, 2, code)
 	require.Contains(t, stderr, `unknown job "nope"`)

@@ -102,3 +102,55 @@ func (s *sharedGatherer) Gather() ([]*dto.MetricFamily, error) {
 	s.mfs, s.err = s.g.Gather()
 	return s.mfs, s.err
 }
+
+var (
+	jobLastRun = prometheus.NewDesc("creditsd_job_last_run_timestamp_seconds",
+		"When each job's newest run ended (started, while it runs), by its outcome: ok, failed, skipped, panicked, interrupted, abandoned or running.",
+		[]string{"job", "outcome"}, nil)
+	jobLastSuccess = prometheus.NewDesc("creditsd_job_last_success_timestamp_seconds",
+		"When each job's newest run that ended ok finished; absent until one has.", []string{"job"}, nil)
+)
+
+// jobsCollector exports when each job last ran, and last succeeded, from
+// the record of runs in the database, so that runs of any process count
+// (a jobs run beside serve too) and a restart loses nothing: alert on
+// time() - creditsd_job_last_success_timestamp_seconds{job="reconcile"}.
+type jobsCollector struct {
+	db   *sqlite.DB
+	log  *slog.Logger
+	jobs []string
+}
+
+func (c jobsCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- jobLastRun
+	ch <- jobLastSuccess
+}
+
+func (c jobsCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	for _, job := range c.jobs {
+		runs, err := c.db.JobRuns(ctx, job, 1)
+		if err != nil {
+			c.log.Warn("reading job runs for /metrics", "job", job, "err", err)
+			return
+		}
+		if len(runs) == 1 {
+			at := runs[0].StartedAt
+			if runs[0].FinishedAt != nil {
+				at = *runs[0].FinishedAt
+			}
+			ch <- prometheus.MustNewConstMetric(jobLastRun, prometheus.GaugeValue, seconds(at), job, runs[0].Outcome)
+		}
+		at, ok, err := c.db.LastJobSuccess(ctx, job)
+		if err != nil {
+			c.log.Warn("reading job runs for /metrics", "job", job, "err", err)
+			return
+		}
+		if ok {
+			ch <- prometheus.MustNewConstMetric(jobLastSuccess, prometheus.GaugeValue, seconds(at), job)
+		}
+	}
+}
+
+func seconds(t time.Time) float64 { return float64(t.UnixMilli()) / 1000 }

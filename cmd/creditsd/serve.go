@@ -190,7 +190,8 @@ func openApp(ctx context.Context, configPath string, getenv func(string) string,
 	db.Policy = sqlite.Policy{Allowance: s.Allowance, Refund: s.Refund}
 	a := &app{settings: s, log: log, db: db, registry: prometheus.NewRegistry()}
 	a.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		ledgerCollector{db: db, log: log}, writerCollector{db: db})
+		ledgerCollector{db: db, log: log}, writerCollector{db: db},
+		jobsCollector{db: db, log: log, jobs: jobNames})
 	a.verifier = &receipts.Verifier{Roots: s.Roots, BundleID: s.Config.Apple.BundleID,
 		AppAppleID: s.Config.Apple.AppAppleID, Environments: s.Config.Apple.Environments}
 	a.ledger = &entitlements.Handler{Store: db, Verifier: a.verifier, Catalog: s.Catalog,

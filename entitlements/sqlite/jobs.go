@@ -174,6 +174,22 @@ func (db *DB) JobRuns(ctx context.Context, job string, limit int) ([]JobRun, err
 	return runs, err
 }
 
+// LastJobSuccess is when job's newest run that ended ok finished, and false
+// when none kept in job_runs did. Any process's runs count: a scheduled
+// run of serve's and a jobs run beside it alike.
+func (db *DB) LastJobSuccess(ctx context.Context, job string) (time.Time, bool, error) {
+	var at sql.NullInt64
+	err := db.view(ctx, func(tx *Tx) error {
+		err := tx.QueryRowContext(ctx, `SELECT finished_at FROM job_runs WHERE job = ? AND outcome = 'ok'
+			ORDER BY run_id DESC LIMIT 1`, job).Scan(&at)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil
+		}
+		return err
+	})
+	return fromMillis(at.Int64), at.Valid, err
+}
+
 // LatestJobCount is the value that the newest recorded run of job to give
 // key in its counts gave it, and false when none did. It lets a job carry a
 // mark from run to run in the record of its runs, such as how far

@@ -48,6 +48,8 @@ commands:
   ledger check [--config FILE] [--kept-from DAY]
                                      rebuild every balance from the ledger's entries; exit 1 on a mismatch,
                                      3 if a signal stops it first
+  backup FILE [--config FILE]        write a consistent copy of the database to the new FILE, beside a
+                                     live server (restore: README, Operations)
   simulate ACTION [flags]            a local App Store: sign purchases, refunds and renewals with the
                                      development CA and send them to the webhook (purchase, refund,
                                      refund-reversed, subscribe, renew, expire, consumption-request, test)
@@ -79,6 +81,8 @@ func dispatch(ctx context.Context, args []string, getenv func(string) string, st
 		return jobsCommand(ctx, rest, getenv, stdout, stderr)
 	case "ledger":
 		return ledgerCommand(ctx, rest, getenv, stdout, stderr)
+	case "backup":
+		return backupCommand(ctx, rest, getenv, stdout, stderr)
 	case "simulate":
 		return simulateCommand(ctx, rest, getenv, stdout, stderr)
 	case "token":

@@ -617,3 +617,31 @@ func fromNullMillis(n sql.NullInt64) *time.Time {
 	t := fromMillis(n.Int64)
 	return &t
 }
+
+// Backup writes a copy of the database at src to dest, a file that must
+// not exist yet: one snapshot, as of its read transaction, compacted, with
+// nothing in a WAL beside it (SQLite's VACUUM INTO). It only reads src, as
+// any reader does, and takes no write lock, so it may run beside a live
+// server; a copy of the file alone would lack what its WAL holds. Its
+// connection is not read-only, since VACUUM INTO opens dest with the
+// source's flags; src must exist (it is never created).
+func Backup(ctx context.Context, src, dest string) error {
+	if _, err := os.Stat(src); err != nil {
+		return fmt.Errorf("sqlite: %w", err)
+	}
+	if _, err := os.Stat(dest); !errors.Is(err, fs.ErrNotExist) {
+		if err == nil {
+			err = fs.ErrExist
+		}
+		return fmt.Errorf("sqlite: backup to %s: %w", dest, err)
+	}
+	pool, err := sql.Open("sqlite", dsn(src))
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	if _, err := pool.ExecContext(ctx, `VACUUM INTO ?`, dest); err != nil {
+		return fmt.Errorf("sqlite: backup to %s: %w", dest, err)
+	}
+	return nil
+}

@@ -318,8 +318,18 @@ func migrationNames(fsys fs.FS) ([]string, error) {
 	return names, err
 }
 
-// migrate applies the embedded migrations the database lacks.
-func (db *DB) migrate(ctx context.Context) error { return runMigrations(ctx, db.write, migrations) }
+// migrate applies the embedded migrations the database lacks. A database
+// that has them all is only read: taking the write lock to find nothing to
+// do made a start beside a busy writer in another process (a jobs run
+// beside serve, or serve beside a long sweep) wait for it, and fail with
+// "database is locked" after the busy timeout.
+func (db *DB) migrate(ctx context.Context) error {
+	err := sameMigrations(ctx, db.write)
+	if err == nil || errors.Is(err, ErrNewerSchema) {
+		return err
+	}
+	return runMigrations(ctx, db.write, migrations)
+}
 
 // runMigrations applies the migrations in fsys (migrations/*.sql, in name order)
 // that the database has not applied yet, all in one transaction. It

@@ -690,3 +690,30 @@ func TestPending(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, []string{filepath.Base(last)}, rest)
 }
+
+// A database with every migration opens without the write lock: another
+// process holding it (a jobs run's batch, a server's commit) does not make
+// the start wait for it, let alone fail after the busy timeout.
+func TestOpenUpToDateTakesNoWriteLock(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "l.db")
+	db, err := Open(ctx, path)
+	require.NoError(t, err)
+	require.NoError(t, db.Close())
+
+	other, err := sql.Open("sqlite", dsn(path))
+	require.NoError(t, err)
+	defer other.Close()
+	conn, err := other.Conn(ctx)
+	require.NoError(t, err)
+	defer conn.Close()
+	_, err = conn.ExecContext(ctx, `BEGIN IMMEDIATE`)
+	require.NoError(t, err)
+	defer conn.ExecContext(ctx, `ROLLBACK`)
+
+	start := time.Now()
+	db, err = Open(ctx, path)
+	require.NoError(t, err)
+	require.Less(t, time.Since(start), 5*time.Second, "not the 10 s busy timeout")
+	require.NoError(t, db.Close())
+}

@@ -52,7 +52,7 @@ var (
 	dbWrites = prometheus.NewDesc("creditsd_db_writes_total",
 		"Write transactions committed; divided by creditsd_db_commits_total, the group commit's batch size.", nil, nil)
 	dbWriterSeconds = prometheus.NewDesc("creditsd_db_writer_seconds_total",
-		"Time the one writer spent running write transactions (phase=run) and committing them (phase=commit: WAL writes and fsync).",
+		"Time the one writer spent waiting for another process's write lock (phase=lock_wait), running write transactions (phase=run) and committing them (phase=commit: WAL writes and fsync).",
 		[]string{"phase"}, nil)
 )
 
@@ -73,6 +73,7 @@ func (c writerCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(dbWrites, prometheus.CounterValue, float64(s.Writes))
 	ch <- prometheus.MustNewConstMetric(dbWriterSeconds, prometheus.CounterValue, s.Run.Seconds(), "run")
 	ch <- prometheus.MustNewConstMetric(dbWriterSeconds, prometheus.CounterValue, s.Commit.Seconds(), "commit")
+	ch <- prometheus.MustNewConstMetric(dbWriterSeconds, prometheus.CounterValue, s.LockWait.Seconds(), "lock_wait")
 }
 
 // sharedGatherer lets scrapes that wait for a gathering share the next

@@ -70,9 +70,10 @@ func (db *DB) writerConn(conn *stmtConn) *stmtConn {
 
 func (db *DB) commitBatch(conn *stmtConn, batch []writeJob) {
 	results := make([]error, len(batch))
+	asked := time.Now()
 	var began, ran time.Time
 	err := conn.inTransaction("BEGIN IMMEDIATE", func() error {
-		began = time.Now() // after BEGIN: waiting for another process's lock is neither phase
+		began = time.Now() // after BEGIN: waiting for another process's lock is a phase of its own
 		defer func() { ran = time.Now() }()
 		if err := db.sameSchema(conn); err != nil {
 			return err
@@ -89,6 +90,10 @@ func (db *DB) commitBatch(conn *stmtConn, batch []writeJob) {
 		}
 		return AddTotals(conn.ctx, conn, last)
 	})
+	if began.IsZero() { // BEGIN failed: another process held the lock past the busy timeout, say
+		began = time.Now()
+	}
+	db.stats.lockWait.Add(int64(began.Sub(asked)))
 	if err == nil {
 		db.stats.add(len(batch), ran.Sub(began), time.Since(ran))
 	}
@@ -216,15 +221,16 @@ func (db *DB) enqueue(ctx context.Context, fn func(*Tx) error, wait bool) (done 
 // they cover, are how busy the one writer is: its SQL, and the COMMIT that
 // writes the WAL and fsyncs it. Together near 1 means writes queue for it.
 type WriterStats struct {
-	Commits int64
-	Writes  int64
-	Run     time.Duration
-	Commit  time.Duration
+	Commits  int64
+	Writes   int64
+	Run      time.Duration
+	Commit   time.Duration
+	LockWait time.Duration // waiting in BEGIN IMMEDIATE for another process's write lock
 }
 
 // writerStats is kept by the writer goroutine and read by /metrics.
 type writerStats struct {
-	commits, writes, run, commit atomic.Int64
+	commits, writes, run, commit, lockWait atomic.Int64
 }
 
 func (s *writerStats) add(writes int, run, commit time.Duration) {
@@ -237,7 +243,8 @@ func (s *writerStats) add(writes int, run, commit time.Duration) {
 // WriterStats reads the writer's counters.
 func (db *DB) WriterStats() WriterStats {
 	return WriterStats{Commits: db.stats.commits.Load(), Writes: db.stats.writes.Load(),
-		Run: time.Duration(db.stats.run.Load()), Commit: time.Duration(db.stats.commit.Load())}
+		Run: time.Duration(db.stats.run.Load()), Commit: time.Duration(db.stats.commit.Load()),
+		LockWait: time.Duration(db.stats.lockWait.Load())}
 }
 
 // ErrClosed is a write asked of a closed database.

@@ -240,3 +240,29 @@ func TestPingWaitsForTheWriterBriefly(t *testing.T) {
 	require.Eventually(t, func() bool { return db.Ping(context.Background()) == nil }, 5*time.Second, 20*time.Millisecond)
 	require.NoError(t, db.update(context.Background(), func(tx *Tx) error { return insertUser(tx, "kept") }))
 }
+
+// Waiting for another process's write lock (a jobs run's batch) is counted
+// as a phase of its own: a writer whose writes take seconds while it only
+// waits must not look idle. It counts for a batch whose BEGIN gives up too.
+func TestWriterStatsCountTheLockWait(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "w.db")
+	db, err := Open(context.Background(), path)
+	require.NoError(t, err)
+	defer db.Close()
+	db.Now = func() time.Time { return testNow }
+	other, err := sql.Open("sqlite", dsn(path))
+	require.NoError(t, err)
+	defer other.Close()
+	conn, err := other.Conn(context.Background())
+	require.NoError(t, err)
+	defer conn.Close()
+	_, err = conn.ExecContext(context.Background(), `BEGIN IMMEDIATE`)
+	require.NoError(t, err)
+	time.AfterFunc(300*time.Millisecond, func() { conn.ExecContext(context.Background(), `COMMIT`) })
+
+	before := db.WriterStats()
+	grantAdmin(t, db, "alice", "k", 1, nil)
+	s := db.WriterStats()
+	require.GreaterOrEqual(t, s.LockWait-before.LockWait, 250*time.Millisecond)
+	require.Less(t, s.Run-before.Run, 250*time.Millisecond, "the wait is not the transaction's run")
+}

@@ -107,11 +107,15 @@ func (r *Runner) Run(ctx context.Context, j Job, slot time.Time, manual bool) (R
 // holds the lease, for at most Wait.
 func (r *Runner) claim(ctx context.Context, c sqlite.JobClaim) (int64, error) {
 	start := time.Now()
-	for {
+	for told := false; ; told = true {
 		id, err := r.Store.ClaimJobRun(ctx, c)
 		var held *sqlite.LeaseHeldError
 		if !errors.As(err, &held) {
 			return id, err
+		}
+		if !told && c.Manual { // jobs run: say at once why nothing happens yet
+			r.log().Info("waiting for the job's run in progress", "job", c.Job, "held_by", held.Holder,
+				"until", held.Until, "wait_at_most", r.wait().String())
 		}
 		if waited := time.Since(start); waited >= r.wait() {
 			return 0, &BusyError{Held: held, Waited: waited.Round(time.Millisecond)}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"log/slog"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -122,7 +123,8 @@ type runResult struct {
 func TestRunLease(t *testing.T) {
 	ctx := context.Background()
 	path := tempDB(t)
-	a, b := newRunner(openDB(t, path), "a", nil), newRunner(openDB(t, path), "b", nil)
+	var bLogs logBuffer
+	a, b := newRunner(openDB(t, path), "a", nil), newRunner(openDB(t, path), "b", &bLogs)
 	aStore := newSignalStore(a.Store)
 	a.Store = aStore
 	release, started := make(chan struct{}), make(chan struct{})
@@ -146,6 +148,8 @@ func TestRunLease(t *testing.T) {
 	var busy *BusyError
 	require.ErrorAs(t, err, &busy, "a second runner does not start the job while it runs")
 	require.Contains(t, busy.Error(), "job sweep is running (held by a/")
+	require.Equal(t, 1, strings.Count(bLogs.String(), `msg="waiting for the job's run in progress" job=sweep held_by=a/`),
+		"said once, at once, while it waits")
 
 	b.Wait = 5 * time.Second
 	bStore := newSignalStore(b.Store)

@@ -21,7 +21,7 @@ func backupCommand(ctx context.Context, args []string, getenv func(string) strin
 		return err
 	}
 	if len(rest) != 1 || rest[0] == "" {
-		return usageError{"usage: creditsd backup FILE [--config FILE]"}
+		return usageError{msg: "usage: creditsd backup FILE [--config FILE]"}
 	}
 	s, notes, err := loadSettings(*configPath, getenv)
 	if err != nil {

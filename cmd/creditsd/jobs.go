@@ -27,11 +27,11 @@ func jobsCommand(ctx context.Context, args []string, getenv func(string) string,
 		return err
 	}
 	if len(rest) != 2 || rest[0] != "run" {
-		return usageError{fmt.Sprintf("usage: creditsd jobs run NAME [--config FILE]; NAME is one of %s", strings.Join(jobNames, ", "))}
+		return usageError{msg: fmt.Sprintf("usage: creditsd jobs run NAME [--config FILE]; NAME is one of %s", strings.Join(jobNames, ", "))}
 	}
 	name := rest[1]
 	if !slices.Contains(jobNames, name) {
-		return usageError{fmt.Sprintf("unknown job %q; want one of %s", name, strings.Join(jobNames, ", "))}
+		return usageError{msg: fmt.Sprintf("unknown job %q; want one of %s", name, strings.Join(jobNames, ", "))}
 	}
 	a, err := openApp(ctx, *configPath, getenv, stderr)
 	if err != nil {

@@ -29,7 +29,7 @@ func ledgerCommand(ctx context.Context, args []string, getenv func(string) strin
 		return err
 	}
 	if len(rest) != 1 || rest[0] != "check" {
-		return usageError{"usage: creditsd ledger check [--config FILE] [--kept-from DAY]"}
+		return usageError{msg: "usage: creditsd ledger check [--config FILE] [--kept-from DAY]"}
 	}
 	s, notes, err := loadSettings(*configPath, getenv)
 	if err != nil {
@@ -99,10 +99,10 @@ func printCheck(w io.Writer, c sqlite.LedgerCheck) error {
 // today's included, the one spends read.
 func checkKeptFrom(day, today string) error {
 	if _, err := time.Parse(time.DateOnly, day); err != nil {
-		return usageError{fmt.Sprintf("--kept-from %q: want a day as YYYY-MM-DD: %v", day, err)}
+		return usageError{msg: fmt.Sprintf("--kept-from %q: want a day as YYYY-MM-DD: %v", day, err)}
 	}
 	if day > today {
-		return usageError{fmt.Sprintf("--kept-from %s is after today, %s, whose counters the reset keeps", day, today)}
+		return usageError{msg: fmt.Sprintf("--kept-from %s is after today, %s, whose counters the reset keeps", day, today)}
 	}
 	return nil
 }

@@ -19,7 +19,9 @@ func main() {
 	// Nothing acknowledged is lost either way (synchronous=FULL).
 	go func() { <-ctx.Done(); stop() }()
 	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
-		fmt.Fprintln(os.Stderr, "creditsd:", err)
+		if !shown(err) {
+			fmt.Fprintln(os.Stderr, "creditsd:", err)
+		}
 		os.Exit(exitCode(err))
 	}
 }

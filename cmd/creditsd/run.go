@@ -14,8 +14,12 @@ import (
 // without it, `creditsd version` names the commit (buildVersion).
 var version = "dev"
 
-// usageError is a mistake in the command line; it exits 2.
-type usageError struct{ msg string }
+// usageError is a mistake in the command line; it exits 2. shown says the
+// flag package has printed it already, with the command's flags.
+type usageError struct {
+	msg   string
+	shown bool
+}
 
 func (e usageError) Error() string { return e.msg }
 
@@ -26,6 +30,12 @@ type stoppedError struct{ err error }
 
 func (e stoppedError) Error() string { return e.err.Error() }
 func (e stoppedError) Unwrap() error { return e.err }
+
+// shown says whether err has been printed already.
+func shown(err error) bool {
+	var u usageError
+	return errors.As(err, &u) && u.shown
+}
 
 func exitCode(err error) int {
 	var u usageError
@@ -92,11 +102,11 @@ func dispatch(ctx context.Context, args []string, getenv func(string) string, st
 	case "", "help", "-h", "--help":
 		fmt.Fprintln(stdout, usage)
 		if name == "" {
-			return usageError{"no command given"}
+			return usageError{msg: "no command given"}
 		}
 		return nil
 	}
-	return usageError{fmt.Sprintf("unknown command %q\n%s", name, usage)}
+	return usageError{msg: fmt.Sprintf("unknown command %q\n%s", name, usage)}
 }
 
 // versionCommand prints the version. It takes the flags every command
@@ -109,7 +119,7 @@ func versionCommand(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	if len(rest) > 0 {
-		return usageError{fmt.Sprintf("version takes no arguments, got %q", rest)}
+		return usageError{msg: fmt.Sprintf("version takes no arguments, got %q", rest)}
 	}
 	info, ok := debug.ReadBuildInfo()
 	_, err = fmt.Fprintln(stdout, "creditsd", buildVersion(version, info, ok))
@@ -179,7 +189,7 @@ func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
 		if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
 			return nil, err
 		} else if err != nil {
-			return nil, usageError{err.Error()}
+			return nil, usageError{msg: err.Error(), shown: true}
 		}
 		if fs.NArg() == 0 {
 			return positional, nil

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -145,4 +146,13 @@ func TestBuildVersion(t *testing.T) {
 	} {
 		require.Equal(t, c.want, buildVersion(c.set, c.info, c.ok), c.name)
 	}
+}
+
+// A bad flag is said once, by the flag package with the command's flags,
+// not again by main.
+func TestBadFlagSaidOnce(t *testing.T) {
+	_, stderr, code := cli(t, t.TempDir(), nil, "jobs", "run", "--bogus")
+	require.Equal(t, 2, code)
+	require.Equal(t, 1, strings.Count(stderr, "flag provided but not defined: -bogus"), stderr)
+	require.Contains(t, stderr, "-config FILE")
 }

@@ -76,7 +76,7 @@ func serveCommand(ctx context.Context, args []string, getenv func(string) string
 	if rest, err := parseFlags(fs, args); err != nil {
 		return err
 	} else if len(rest) > 0 {
-		return usageError{fmt.Sprintf("serve takes no arguments, got %q", rest)}
+		return usageError{msg: fmt.Sprintf("serve takes no arguments, got %q", rest)}
 	}
 	tuneGC(getenv)
 	tuneProcs(getenv)

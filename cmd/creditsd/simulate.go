@@ -107,7 +107,7 @@ func parseSimulate(args []string, stderr io.Writer) (*simulateOptions, string, e
 	}
 	o.config = *config
 	if len(rest) != 1 || simulateActions[rest[0]] == nil {
-		return nil, "", usageError{fmt.Sprintf("simulate: want one action, got %q\n%s", rest, simulateUsage)}
+		return nil, "", usageError{msg: fmt.Sprintf("simulate: want one action, got %q\n%s", rest, simulateUsage)}
 	}
 	action := rest[0]
 	return o, action, o.check(fs, action)
@@ -120,7 +120,7 @@ func (o *simulateOptions) check(fs *flag.FlagSet, action string) error {
 	var err error
 	fs.Visit(func(f *flag.Flag) {
 		if err == nil && !slices.Contains(allowed, f.Name) {
-			err = usageError{fmt.Sprintf("simulate %s does not take --%s", action, f.Name)}
+			err = usageError{msg: fmt.Sprintf("simulate %s does not take --%s", action, f.Name)}
 		}
 	})
 	takes := simulateActions[action]
@@ -128,20 +128,20 @@ func (o *simulateOptions) check(fs *flag.FlagSet, action string) error {
 	case err != nil:
 		return err
 	case slices.Contains(takes, "user") && o.user == "":
-		return usageError{fmt.Sprintf("simulate %s needs --user", action)}
+		return usageError{msg: fmt.Sprintf("simulate %s needs --user", action)}
 	case o.user != "" && !entitlements.ValidUserID(o.user):
-		return usageError{fmt.Sprintf("simulate: --user %q: want 1-128 letters, digits, -, _, ., @ or :", o.user)}
+		return usageError{msg: fmt.Sprintf("simulate: --user %q: want 1-128 letters, digits, -, _, ., @ or :", o.user)}
 	case slices.Contains(takes, "transaction") && o.transaction == "":
-		return usageError{fmt.Sprintf("simulate %s needs --transaction", action)}
+		return usageError{msg: fmt.Sprintf("simulate %s needs --transaction", action)}
 	case o.quantity < 1:
-		return usageError{fmt.Sprintf("simulate: --quantity %d: want 1 or more", o.quantity)}
+		return usageError{msg: fmt.Sprintf("simulate: --quantity %d: want 1 or more", o.quantity)}
 	}
 	if set(fs, "percent") && (o.percent < 1 || o.percent > 100) {
-		return usageError{fmt.Sprintf("simulate: --percent %d: want 1 to 100", o.percent)}
+		return usageError{msg: fmt.Sprintf("simulate: --percent %d: want 1 to 100", o.percent)}
 	}
 	if o.purchasedAt != "" {
 		if o.purchased, err = parseWhen(o.purchasedAt, time.Now()); err != nil {
-			return usageError{fmt.Sprintf("simulate: --purchased-at %v", err)}
+			return usageError{msg: fmt.Sprintf("simulate: --purchased-at %v", err)}
 		}
 	}
 	return nil

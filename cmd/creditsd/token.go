@@ -21,9 +21,9 @@ func tokenCommand(_ context.Context, args []string, getenv func(string) string, 
 	case err != nil:
 		return err
 	case len(rest) > 0:
-		return usageError{fmt.Sprintf("token takes no arguments, got %q", rest)}
+		return usageError{msg: fmt.Sprintf("token takes no arguments, got %q", rest)}
 	case *user == "":
-		return usageError{"usage: creditsd token --user U [--scope S] [--ttl D] [--config FILE]"}
+		return usageError{msg: "usage: creditsd token --user U [--scope S] [--ttl D] [--config FILE]"}
 	}
 	s, _, err := loadSettings(*configPath, getenv)
 	if err != nil {

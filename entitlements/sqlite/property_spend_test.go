@@ -326,6 +326,19 @@ func (w *propWorld) afterReverse(s *propSpend, rv entitlements.Reversal, debt, g
 		want = append(want, propEntry{user: s.user, kind: "reverse", lot: p.LotID, credits: p.Credits,
 			product: s.sp.Product, ref: s.sp.SpendID})
 	}
+	// A part forfeited is given back and written off at once: nothing of
+	// it counts as consumed, and it expired with its lot.
+	for _, p := range rv.LotsForfeited {
+		var product string
+		if err := w.queryRow(`SELECT COALESCE(product_id, '') FROM lots WHERE lot_id = ?`, p.LotID).Scan(&product); err != nil {
+			return err
+		}
+		w.flow["reverse"] += p.Credits
+		w.flow["expire"] -= p.Credits
+		want = append(want, propEntry{user: s.user, kind: "reverse", lot: p.LotID, credits: p.Credits,
+			product: s.sp.Product, ref: s.sp.SpendID},
+			propEntry{user: s.user, kind: "expire", lot: p.LotID, credits: -p.Credits, product: product, ref: s.sp.SpendID})
+	}
 	es, err := w.newEntriesPeek()
 	if err != nil {
 		return err

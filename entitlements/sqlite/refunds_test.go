@@ -751,3 +751,41 @@ func TestRefundedLotPlan(t *testing.T) {
 		})
 	}
 }
+
+// A generation fails as its pack expires, and Apple then refunds the pack:
+// nothing of it was consumed whether the reversal came 30 s before the
+// expiry (the part returned) or a minute after (forfeited, given back and
+// written off at once), so the refund bills no debt either way, and what
+// the pack consumed (spentFrom, which a consumption answer reports) is 0.
+// Found by a review: a forfeit that wrote no entry left the spend standing
+// as consumed, and the refund billed 10 credits of debt.
+func TestRefundAfterAReversalAtExpiryBillsNothing(t *testing.T) {
+	for name, after := range map[string]time.Duration{"returned": -30 * time.Second, "forfeited": time.Minute} {
+		t.Run(name, func(t *testing.T) {
+			db := openWithAlice(t)
+			c := newClock(db, testNow)
+			ctx := context.Background()
+			p := purchase("900", tokens.Token("alice"))
+			webhook(t, db, "n1", p)
+			expiry := p.PurchaseDate.AddDate(1, 0, 0)
+			c.set(expiry.Add(-time.Minute))
+			sp, _, _, err := db.Spend(ctx, spendReq("alice", "s1", 30+10))
+			require.NoError(t, err)
+			c.set(expiry.Add(after))
+			rv, _, _, err := db.Reverse(ctx, "alice", "", sp.SpendID, "service:test")
+			require.NoError(t, err)
+			require.Len(t, rv.LotsForfeited, map[string]int{"returned": 0, "forfeited": 1}[name])
+			c.set(expiry.AddDate(0, 0, 1))
+			_, err = db.ExpireLots(ctx, c.now(), LotKey{}, 100, "job:expiry-sweep")
+			require.NoError(t, err)
+			var consumed int64
+			require.NoError(t, db.read.QueryRow(spentFromSQL, sp.FromLots[0].LotID).Scan(&consumed))
+			require.Zero(t, consumed)
+			webhook(t, db, "n2", resign(p, time.Minute, refunded))
+			require.Zero(t, entitlementOf(t, db, "alice").Credits.Debt)
+			check, err := db.CheckLedger(ctx, "")
+			require.NoError(t, err)
+			require.Zero(t, check.Found, check.Mismatches)
+		})
+	}
+}

@@ -47,21 +47,24 @@ func (tx *Tx) loadReversal(ctx context.Context, sp entitlements.Spend) (entitlem
 	}
 	rv.CreatedAt = fromMillis(created)
 	for _, part := range sp.FromLots {
-		var returned bool
-		if err := tx.QueryRowContext(ctx, returnedToLotSQL, part.LotID, sp.SpendID).Scan(&returned); err != nil {
+		var reason string
+		if err := tx.QueryRowContext(ctx, reversedToLotSQL, part.LotID, sp.SpendID).Scan(&reason); err != nil {
 			return rv, err
 		}
-		file(&rv, part, !returned)
+		file(&rv, part, reason == forfeitReason)
 	}
 	return rv, nil
 }
 
-// returnedToLotSQL says whether a reversal gave a lot (?1) its part of the
-// spend (?2): it did if and only if it wrote its entry there, so the ledger
-// keeps the split. The kinds' IN repeats entries_lot_spent's condition, so
-// that SQLite seeks the lot's entries in it.
-const returnedToLotSQL = `SELECT EXISTS (SELECT 1 FROM entries WHERE lot_id = ?
-	AND kind IN ('spend', 'reverse', 'debt_paid') AND kind = 'reverse' AND ref = ?)`
+// reversedToLotSQL is the reason of the entry by which a reversal gave a
+// lot (?1) its part of the spend (?2): forfeitReason for a part forfeited,
+// so the ledger keeps the split. The kinds' IN repeats entries_lot_spent's
+// condition, so that SQLite seeks the lot's entries in it.
+const reversedToLotSQL = `SELECT reason FROM entries WHERE lot_id = ?
+	AND kind IN ('spend', 'reverse', 'debt_paid') AND kind = 'reverse' AND ref = ? LIMIT 1`
+
+// forfeitReason marks the reverse entry of a part forfeited.
+const forfeitReason = "failed generation; its lot had expired"
 
 // file puts a lot part of a reversal among the lots given back or the lots
 // forfeited.
@@ -90,15 +93,17 @@ func (tx *Tx) reverse(ctx context.Context, userID string, sp entitlements.Spend,
 		return rv, err
 	}
 	for _, part := range sp.FromLots {
-		forfeit, err := tx.forfeits(ctx, part.LotID)
+		forfeit, product, err := tx.forfeits(ctx, part.LotID)
 		if err != nil {
 			return rv, err
 		}
 		file(&rv, part, forfeit)
 		if forfeit {
-			continue
+			err = tx.forfeitToLot(ctx, userID, sp, part, product, actor)
+		} else {
+			err = tx.returnToLot(ctx, userID, sp, part, actor)
 		}
-		if err := tx.returnToLot(ctx, userID, sp, part, actor); err != nil {
+		if err != nil {
 			return rv, err
 		}
 	}
@@ -108,18 +113,35 @@ func (tx *Tx) reverse(ctx context.Context, userID string, sp entitlements.Spend,
 // forfeits reports whether a part of a spend stays spent because its lot
 // has expired since (Lot.Expired's instant): given back, it would only
 // expire, as the allowance of a day that is over would not be given back
-// either. A refund in force on the lot still settles the part
-// (returnToLot): had the spend never been, the refund would have removed
-// those credits rather than billed them, and what other credits paid of its
-// debt goes back to them.
-func (tx *Tx) forfeits(ctx context.Context, lotID string) (bool, error) {
+// either; and the lot's product, which its expiry names. A refund in force
+// on the lot still settles the part (returnToLot): had the spend never
+// been, the refund would have removed those credits rather than billed
+// them, and what other credits paid of its debt goes back to them.
+func (tx *Tx) forfeits(ctx context.Context, lotID string) (bool, string, error) {
 	var expired bool
-	if err := tx.QueryRowContext(ctx, `SELECT expires_at IS NOT NULL AND expires_at <= ? FROM lots WHERE lot_id = ?`,
-		millis(tx.now), lotID).Scan(&expired); err != nil || !expired {
-		return false, err
+	var product string
+	if err := tx.QueryRowContext(ctx, `SELECT expires_at IS NOT NULL AND expires_at <= ?, COALESCE(product_id, '')
+		FROM lots WHERE lot_id = ?`, millis(tx.now), lotID).Scan(&expired, &product); err != nil || !expired {
+		return false, product, err
 	}
 	_, refunded, err := tx.activeRefundOf(ctx, lotID)
-	return !refunded, err
+	return !refunded, product, err
+}
+
+// forfeitToLot records a part forfeited as given back and written off at
+// once, the lot's remaining unchanged. The pair keeps what the lot's
+// entries say true: nothing of the part was consumed (spentFrom nets the
+// spend out, so a later refund of the pack bills no debt for it, and a
+// consumption answer counts it unused), and it expired (expiredFrom counts
+// it, as it counts the sweep's).
+func (tx *Tx) forfeitToLot(ctx context.Context, userID string, sp entitlements.Spend, part entitlements.LotPart,
+	product, actor string) error {
+	if err := tx.addEntry(ctx, entry{userID: userID, kind: "reverse", credits: part.Credits, lotID: part.LotID,
+		product: sp.Product, reason: forfeitReason, actor: actor, ref: sp.SpendID}); err != nil {
+		return err
+	}
+	return tx.addEntry(ctx, entry{userID: userID, kind: "expire", credits: -part.Credits, lotID: part.LotID,
+		product: product, reason: "expired", actor: actor, ref: sp.SpendID})
 }
 
 func (tx *Tx) returnAllowance(ctx context.Context, userID string, sp entitlements.Spend, credits int64, actor string) error {

@@ -174,17 +174,18 @@ func TestReverse(t *testing.T) {
 			"an expired lot takes nothing back, and the answer says so")
 		e := entitlements.Compute(st, db.Policy.Allowance)
 		require.Equal(t, int64(10), e.Credits.Balance)
-		require.Equal(t, []string{lasting.LotID}, queryStrings(t, db,
-			`SELECT lot_id FROM entries WHERE kind = 'reverse' AND lot_id IS NOT NULL`), "no entry into the expired lot")
+		require.Equal(t, []string{"reverse 5 " + forfeitReason, "expire -5 expired"}, queryStrings(t, db,
+			`SELECT kind || ' ' || credits || ' ' || reason FROM entries WHERE lot_id = ? AND ref = ? AND kind != 'spend'
+			ORDER BY entry_id`, ending.LotID, sp.SpendID), "given back and written off at once")
 		require.Equal(t, []string{"0"}, queryStrings(t, db,
-			`SELECT CAST(remaining AS TEXT) FROM lots WHERE lot_id = ?`, ending.LotID), "which the sweep would write off")
+			`SELECT CAST(remaining AS TEXT) FROM lots WHERE lot_id = ?`, ending.LotID), "the lot's remaining unchanged")
 
 		c.add(time.Hour)
 		again, _, created, err := db.Reverse(ctx, "alice", tokens.Token("alice"), sp.SpendID, "service:test")
 		require.NoError(t, err)
 		require.False(t, created)
 		require.Equal(t, rv, again, "a replay answers the split made at the reversal")
-		require.Contains(t, queryPlan(t, db, returnedToLotSQL, ending.LotID, sp.SpendID), "entries_lot_spent",
+		require.Contains(t, queryPlan(t, db, reversedToLotSQL, ending.LotID, sp.SpendID), "entries_lot_spent",
 			"read from the lot's entries")
 
 		edge := testNow.Add(3 * time.Hour)

@@ -141,6 +141,10 @@ type ConfigError struct {
 func (e *ConfigError) Error() string {
 	msg := e.message()
 	for _, h := range e.hidden {
+		// As written, and as %q quotes it (a quote, a backslash or a
+		// newline in the value are escaped there).
+		quoted := strconv.Quote(h.value)
+		msg = strings.ReplaceAll(msg, quoted[1:len(quoted)-1], h.ref)
 		msg = strings.ReplaceAll(msg, h.value, h.ref)
 	}
 	return msg

@@ -54,7 +54,8 @@ const consumptionDeadline = 12 * time.Hour
 func ConsumptionAnswers(store ConsumptionStore, sender ConsumptionSender, policy ConsumptionPolicy) Func {
 	return func(ctx context.Context, now time.Time) (Result, error) {
 		if !policy.CustomerConsented {
-			return nil, Skip("customer_consented is false: Apple accepts consumption data only with consent")
+			return nil, Skip("jobs.consumption_answers.customer_consented is not true (it defaults to false): " +
+				"Apple accepts consumption data only with the customer's consent")
 		}
 		pending, err := store.PendingConsumptionRequests(ctx, now.Add(-consumptionDeadline), now, 500)
 		if err != nil {

@@ -67,8 +67,13 @@ func TestEndToEndConsumptionNeedsConsent(t *testing.T) {
 	require.Equal(t, http.StatusOK, w.notify("aa1c1c3e-0000-4000-8000-000000000092", "CONSUMPTION_REQUEST", tx).status)
 	stdout, stderr, code := runJob(t, "consumption-answers", "--config", w.config)
 	require.Equal(t, 0, code, stderr)
-	require.Contains(t, stdout+stderr, "customer_consented")
+	require.Contains(t, stdout, "consumption-answers: skipped: jobs.consumption_answers.customer_consented is not true")
 	require.Empty(t, apple.Consumption(), "nothing told Apple")
+	require.Contains(t, w.proc.log(), `"level":"WARN","msg":"jobs.consumption_answers.customer_consented is not set`,
+		"serve says so at start: a deployment that relied on the old default true stopped answering")
+
+	consenting, _ := newWorldWithApple(t, consented)
+	require.NotContains(t, consenting.proc.log(), "customer_consented is not set")
 }
 
 // A refund request on a Pro period is answered as one: the tier was

@@ -57,7 +57,22 @@ func (a *app) startJobs(ctx context.Context) (stop func(), err error) {
 	if err != nil {
 		return nil, err
 	}
+	a.warnConsentUnset()
 	s := jobs.NewScheduler(a.runner(), set)
 	s.Start(ctx)
 	return s.Stop, nil
+}
+
+// warnConsentUnset warns at start when consumption answers could run but
+// nothing says the customers consented: customer_consented defaults to
+// false since it was true, so a deployment that relied on the old default
+// stopped answering Apple, which the job's skips only say every few
+// minutes at info.
+func (a *app) warnConsentUnset() {
+	c := a.settings.Config.Jobs.ConsumptionAnswers
+	if a.settings.AppStore == nil || (c.Enabled != nil && !*c.Enabled) || c.CustomerConsented != nil {
+		return
+	}
+	a.log.Warn("jobs.consumption_answers.customer_consented is not set, so no consumption answers are sent: " +
+		"it defaults to false; set it to true if your terms obtain every customer's consent")
 }

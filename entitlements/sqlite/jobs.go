@@ -152,12 +152,22 @@ func (db *DB) FinishJobRun(ctx context.Context, f JobFinish) error {
 	})
 }
 
+// jobRunsSQL lists a job's runs, newest first, walking job_runs_recent
+// backwards: by run_id alone SQLite read and sorted every run of the job
+// (26k of consumption-answers' in 90 days: 25 ms, at every /metrics scrape).
+const jobRunsSQL = `SELECT run_id, job, slot, manual, holder, started_at, finished_at, outcome,
+	counts, error FROM job_runs WHERE job = ? ORDER BY started_at DESC, run_id DESC LIMIT ?`
+
+// lastSuccessSQL is when a job's newest run that ended ok finished, found
+// as jobRunsSQL walks.
+const lastSuccessSQL = `SELECT finished_at FROM job_runs WHERE job = ? AND outcome = 'ok'
+	ORDER BY started_at DESC, run_id DESC LIMIT 1`
+
 // JobRuns lists job's runs, newest first, at most limit.
 func (db *DB) JobRuns(ctx context.Context, job string, limit int) ([]JobRun, error) {
 	var runs []JobRun
 	err := db.view(ctx, func(tx *Tx) error {
-		rows, err := tx.QueryContext(ctx, `SELECT run_id, job, slot, manual, holder, started_at, finished_at, outcome,
-			counts, error FROM job_runs WHERE job = ? ORDER BY run_id DESC LIMIT ?`, job, limit)
+		rows, err := tx.QueryContext(ctx, jobRunsSQL, job, limit)
 		if err != nil {
 			return err
 		}
@@ -180,8 +190,7 @@ func (db *DB) JobRuns(ctx context.Context, job string, limit int) ([]JobRun, err
 func (db *DB) LastJobSuccess(ctx context.Context, job string) (time.Time, bool, error) {
 	var at sql.NullInt64
 	err := db.view(ctx, func(tx *Tx) error {
-		err := tx.QueryRowContext(ctx, `SELECT finished_at FROM job_runs WHERE job = ? AND outcome = 'ok'
-			ORDER BY run_id DESC LIMIT 1`, job).Scan(&at)
+		err := tx.QueryRowContext(ctx, lastSuccessSQL, job).Scan(&at)
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil
 		}

@@ -224,3 +224,15 @@ func TestPruneJobRuns(t *testing.T) {
 		require.Equal(t, want, v, key)
 	}
 }
+
+// /metrics reads each job's newest run and newest success at every
+// scrape: both walk the job's index from its newest run, with no sort of
+// all its runs.
+func TestJobRunQueriesWalkTheIndex(t *testing.T) {
+	db := openTest(t)
+	for q, args := range map[string][]any{jobRunsSQL: {"reconcile", 1}, lastSuccessSQL: {"reconcile"}} {
+		plan := queryPlan(t, db, q, args...)
+		require.Contains(t, plan, "job_runs_recent", q)
+		require.NotContains(t, plan, "TEMP B-TREE", q)
+	}
+}

@@ -46,10 +46,11 @@ func ErrNotBound(transactionID string) error {
 // share too small to show is 0, and such a refund takes nothing back (read
 // as a revocation with no share, it had taken the whole pack). A later
 // version that refunds more is a refund like any other; one of 0 % after a
-// refund reverses it.
+// refund reverses it. A REFUND_PRORATED without any percentage still
+// revokes it all, as before: only the 0 Apple wrote means nothing.
 func PurchaseFrom(t *receipts.Transaction) Purchase {
 	revoked := t.RevocationDate
-	if t.RevocationType == "REFUND_PRORATED" && t.RevocationPercentage == 0 {
+	if t.RevocationType == "REFUND_PRORATED" && t.RevocationPercentage == 0 && t.RevocationPercentageGiven() {
 		revoked = time.Time{}
 	}
 	return Purchase{

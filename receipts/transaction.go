@@ -48,6 +48,16 @@ func (t *Transaction) Revoked() bool {
 	return !t.RevocationDate.IsZero() || t.RevocationReason != nil
 }
 
+// RevocationPercentageGiven reports whether the payload holds
+// revocationPercentage at all: a 0 Apple wrote (a prorated refund too small
+// to show in milliunits) is not the same as none.
+func (t *Transaction) RevocationPercentageGiven() bool {
+	var p struct {
+		Percentage *json.RawMessage `json:"revocationPercentage"`
+	}
+	return json.Unmarshal(t.Raw, &p) == nil && p.Percentage != nil && string(*p.Percentage) != "null"
+}
+
 func (t *Transaction) signedAt() time.Time { return t.SignedDate }
 
 // transactionDates are the millisecond fields, kept apart so the struct

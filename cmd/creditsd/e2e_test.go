@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
@@ -259,7 +260,8 @@ func TestEndToEndOperations(t *testing.T) {
 // Apple rounds revocationPercentage to a milliunit, so a prorated refund
 // too small to show is 0 %: it takes nothing back (it had taken the whole
 // pack), a later version that refunds half takes half, and one of 0 % after
-// it gives the half back.
+// it gives the half back. One that names no percentage at all revokes the
+// pack, as before.
 func TestEndToEndProratedRefundOfNothing(t *testing.T) {
 	w := newWorld(t)
 	alice := w.tokens.Token("alice")
@@ -267,11 +269,19 @@ func TestEndToEndProratedRefundOfNothing(t *testing.T) {
 	w.entitlement("alice")
 	require.Equal(t, http.StatusOK, w.notify("6a1c1c3e-0000-4000-8000-000000000001", "ONE_TIME_CHARGE",
 		w.transaction("3000001", alice, bought)).status)
+	// Signed as Apple writes it, the percentage there even when 0 (devca's
+	// payload leaves a 0 out).
 	prorated := func(after time.Duration, percent int64) string {
-		return w.transaction("3000001", alice, bought, func(p *devca.TransactionPayload) {
-			p.SignedDate = devca.Millis(bought.Add(after))
-			p.RevocationDate, p.RevocationType, p.RevocationPercentage = devca.Millis(bought.Add(after)), "REFUND_PRORATED", percent
-		})
+		p := devca.Consumable(e2eBundle, receipts.Sandbox, e2ePack, "3000001", alice, bought)
+		p.SignedDate, p.RevocationDate, p.RevocationType = devca.Millis(bought.Add(after)), devca.Millis(bought.Add(after)), "REFUND_PRORATED"
+		b, err := json.Marshal(p)
+		require.NoError(t, err)
+		var m map[string]any
+		require.NoError(t, json.Unmarshal(b, &m))
+		m["revocationPercentage"] = percent
+		jws, err := w.ca.Sign(m)
+		require.NoError(t, err)
+		return jws
 	}
 	for i, step := range []struct {
 		percent int64
@@ -283,4 +293,12 @@ func TestEndToEndProratedRefundOfNothing(t *testing.T) {
 		require.Equal(t, step.outcome, a.body["outcome"], a.raw)
 		require.Equal(t, step.balance, w.entitlement("alice").Credits.Balance, "after a prorated refund of %d", step.percent)
 	}
+
+	// A REFUND_PRORATED with no percentage at all still revokes the pack.
+	none := w.transaction("3000001", alice, bought, func(p *devca.TransactionPayload) {
+		p.SignedDate, p.RevocationDate, p.RevocationType = devca.Millis(bought.Add(time.Hour)), devca.Millis(bought.Add(time.Hour)), "REFUND_PRORATED"
+	})
+	a := w.notify("6a1c1c3e-0000-4000-8000-000000000019", "REFUND", none)
+	require.Equal(t, "revoked", a.body["outcome"], a.raw)
+	require.Equal(t, int64(0), w.entitlement("alice").Credits.Balance)
 }

@@ -156,15 +156,7 @@ func walFilesUnwritable(err error) bool {
 // sameMigrations fails unless the database has applied exactly the
 // embedded migrations.
 func sameMigrations(ctx context.Context, pool *sql.DB) error {
-	var tables int
-	err := pool.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = 'schema_migrations'`).Scan(&tables)
-	if err == nil && tables == 0 {
-		err = errNotOurs
-	}
-	if err != nil {
-		return err
-	}
-	applied, err := migrationsIn(ctx, pool)
+	applied, err := appliedIn(ctx, pool)
 	if err != nil {
 		return err
 	}
@@ -178,6 +170,20 @@ func sameMigrations(ctx context.Context, pool *sql.DB) error {
 	return nil
 }
 
+// appliedIn are the migrations the database has applied, or errNotOurs
+// when it has no schema_migrations table.
+func appliedIn(ctx context.Context, pool *sql.DB) ([]string, error) {
+	var tables int
+	err := pool.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = 'schema_migrations'`).Scan(&tables)
+	if err == nil && tables == 0 {
+		err = errNotOurs
+	}
+	if err != nil {
+		return nil, err
+	}
+	return migrationsIn(ctx, pool)
+}
+
 // Pending names the migrations Open would apply to the database at path,
 // read without changing it: all of them for a file that does not exist yet
 // or holds no schema. The first start after an upgrade may take minutes to
@@ -188,12 +194,10 @@ func Pending(ctx context.Context, path string) ([]string, error) {
 	}
 	pool := sql.OpenDB(readConnector{path: path, onlyReads: true})
 	defer pool.Close()
-	var tables int
-	err := pool.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = 'schema_migrations'`).Scan(&tables)
-	if err != nil || tables == 0 {
-		return notIn(migrationList, nil), err
+	applied, err := appliedIn(ctx, pool)
+	if errors.Is(err, errNotOurs) {
+		return notIn(migrationList, nil), nil
 	}
-	applied, err := migrationsIn(ctx, pool)
 	if err != nil {
 		return nil, err
 	}

@@ -12,8 +12,7 @@ const (
 	// Audience is the aud every App Store Server API token carries.
 	Audience = "appstoreconnect-v1"
 	// tokenLifetime is well under Apple's 60-minute ceiling: a token
-	// lives for one request and its retries' waits, and a leaked one is
-	// worth little.
+	// serves one attempt of one request, and a leaked one is worth little.
 	tokenLifetime = 5 * time.Minute
 )
 

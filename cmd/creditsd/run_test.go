@@ -32,7 +32,8 @@ func TestCommandLine(t *testing.T) {
 		require.NoError(t, err, "%v: help asked for is not a mistake", help)
 	}
 	for _, bad := range [][]string{{}, {"nope"}, {"version", "extra"}, {"version", "--bogus"}, {"serve", "--bogus"}, {"jobs", "run"},
-		{"serve", "--config", ""}, {"jobs", "run", "daily-reset", "--config="}, {"version", "--config", ""}, {"serve", "--listen", ""}} {
+		{"serve", "--config", ""}, {"jobs", "run", "daily-reset", "--config="}, {"version", "--config", ""}, {"serve", "--listen", ""},
+		{"token", "--user", "u", "--ttl", "0s"}, {"token", "--user", "u", "--ttl", "-1m"}, {"backup"}} {
 		_, _, err := runCLI(bad...)
 		var u usageError
 		require.True(t, errors.As(err, &u), "%v: want a usage error (exit 2), got %v", bad, err)

@@ -24,6 +24,8 @@ func tokenCommand(_ context.Context, args []string, getenv func(string) string, 
 		return usageError{msg: fmt.Sprintf("token takes no arguments, got %q", rest)}
 	case *user == "":
 		return usageError{msg: "usage: creditsd token --user U [--scope S] [--ttl D] [--config FILE]"}
+	case *ttl <= 0:
+		return usageError{msg: fmt.Sprintf("token: --ttl %s: want a positive duration", *ttl)}
 	}
 	s, _, err := loadSettings(*configPath, getenv)
 	if err != nil {

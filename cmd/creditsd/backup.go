@@ -23,13 +23,9 @@ func backupCommand(ctx context.Context, args []string, getenv func(string) strin
 	if len(rest) != 1 || rest[0] == "" {
 		return usageError{msg: "usage: creditsd backup FILE [--config FILE]"}
 	}
-	s, notes, err := loadSettings(*configPath, getenv)
+	s, _, err := loadLogged(*configPath, getenv, stderr)
 	if err != nil {
 		return err
-	}
-	log := newLogger(s.Config.Log, stderr)
-	for _, n := range notes {
-		log.Warn(n)
 	}
 	if err := sqlite.Backup(ctx, s.Config.Database, rest[0]); err != nil {
 		return fmt.Errorf("backup: %w", err)

@@ -183,35 +183,31 @@ func LoadConfig(path string, getenv func(string) string) (Config, error) {
 	return c, err
 }
 
-// nameFile sets File on every ConfigError in err, so that a mistake found
-// while decoding and one found by Resolve both say which file holds it.
-// Decoding and Resolve return ConfigErrors and errors.Join of them, whose
-// messages are made when read; a message fmt.Errorf has made is not
-// reached, since it would not change.
-func nameFile(err error, path string) {
+// eachConfigError calls fn on every ConfigError in err. Decoding and
+// Resolve return ConfigErrors and errors.Join of them, whose messages are
+// made when read; a message fmt.Errorf has made is not reached, since it
+// would not change.
+func eachConfigError(err error, fn func(*ConfigError)) {
 	switch e := err.(type) {
 	case *ConfigError:
-		e.File = path
+		fn(e)
 	case interface{ Unwrap() []error }:
 		for _, inner := range e.Unwrap() {
-			nameFile(inner, path)
+			eachConfigError(inner, fn)
 		}
 	}
 }
+
+// nameFile sets File on every ConfigError in err, so that a mistake found
+// while decoding and one found by Resolve both say which file holds it.
+func nameFile(err error, path string) { eachConfigError(err, func(e *ConfigError) { e.File = path }) }
 
 // hideEnv makes every ConfigError in err name the values that ${NAME}
 // references expanded to by their reference: a secret set in the
 // environment (an HS256 secret, a key file's text given where its path
 // belongs) must not reach a log through a message that quotes a value.
 func hideEnv(err error, values []envValue) {
-	switch e := err.(type) {
-	case *ConfigError:
-		e.hidden = values
-	case interface{ Unwrap() []error }:
-		for _, inner := range e.Unwrap() {
-			hideEnv(inner, values)
-		}
-	}
+	eachConfigError(err, func(e *ConfigError) { e.hidden = values })
 }
 
 // readSecretFile reads the file a secret's key names. A value of several

@@ -31,13 +31,9 @@ func ledgerCommand(ctx context.Context, args []string, getenv func(string) strin
 	if len(rest) != 1 || rest[0] != "check" {
 		return usageError{msg: "usage: creditsd ledger check [--config FILE] [--kept-from DAY]"}
 	}
-	s, notes, err := loadSettings(*configPath, getenv)
+	s, _, err := loadLogged(*configPath, getenv, stderr)
 	if err != nil {
 		return err
-	}
-	log := newLogger(s.Config.Log, stderr)
-	for _, n := range notes {
-		log.Warn(n)
 	}
 	if *keptFrom != "" {
 		if err := checkKeptFrom(*keptFrom, s.Allowance.Day(time.Now()).Key); err != nil {

@@ -174,14 +174,24 @@ func loadSettings(path string, getenv func(string) string) (*Settings, []string,
 	return s, notes, err
 }
 
-func openApp(ctx context.Context, configPath string, getenv func(string) string, stderr io.Writer) (*app, error) {
+// loadLogged is loadSettings for a command, with the logger its settings
+// ask for, which has told the local profile's notes.
+func loadLogged(configPath string, getenv func(string) string, stderr io.Writer) (*Settings, *slog.Logger, error) {
 	s, notes, err := loadSettings(configPath, getenv)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	log := newLogger(s.Config.Log, stderr)
 	for _, n := range notes {
 		log.Warn(n)
+	}
+	return s, log, nil
+}
+
+func openApp(ctx context.Context, configPath string, getenv func(string) string, stderr io.Writer) (*app, error) {
+	s, log, err := loadLogged(configPath, getenv, stderr)
+	if err != nil {
+		return nil, err
 	}
 	db, err := openDatabase(ctx, s, log)
 	if err != nil {

@@ -47,21 +47,24 @@ func (tx *Tx) loadReversal(ctx context.Context, sp entitlements.Spend) (entitlem
 	}
 	rv.CreatedAt = fromMillis(created)
 	for _, part := range sp.FromLots {
-		var reason string
+		var reason sql.NullString
 		if err := tx.QueryRowContext(ctx, reversedToLotSQL, part.LotID, sp.SpendID).Scan(&reason); err != nil {
 			return rv, err
 		}
-		file(&rv, part, reason == forfeitReason)
+		// No entry at all is a part that was not given back either.
+		file(&rv, part, !reason.Valid || reason.String == forfeitReason)
 	}
 	return rv, nil
 }
 
 // reversedToLotSQL is the reason of the entry by which a reversal gave a
-// lot (?1) its part of the spend (?2): forfeitReason for a part forfeited,
-// so the ledger keeps the split. The kinds' IN repeats entries_lot_spent's
-// condition, so that SQLite seeks the lot's entries in it.
-const reversedToLotSQL = `SELECT reason FROM entries WHERE lot_id = ?
-	AND kind IN ('spend', 'reverse', 'debt_paid') AND kind = 'reverse' AND ref = ? LIMIT 1`
+// lot (?1) its part of the spend (?2), NULL for none: forfeitReason for a
+// part forfeited, so the ledger keeps the split. One row always, so that
+// a missing entry never reads as a missing reversal (sql.ErrNoRows). The
+// kinds' IN repeats entries_lot_spent's condition, so that SQLite seeks
+// the lot's entries in it.
+const reversedToLotSQL = `SELECT (SELECT reason FROM entries WHERE lot_id = ?
+	AND kind IN ('spend', 'reverse', 'debt_paid') AND kind = 'reverse' AND ref = ? LIMIT 1)`
 
 // forfeitReason marks the reverse entry of a part forfeited.
 const forfeitReason = "failed generation; its lot had expired"

@@ -354,3 +354,31 @@ func TestSpendRefusedOnlyReplays(t *testing.T) {
 	require.Equal(t, int64(5), st.AllowanceUsed, "the first spend only")
 	require.Equal(t, int64(100), balance(t, db, "alice"))
 }
+
+// A reversal's replay reads each lot part's split from the ledger; a part
+// with no entry there (as a build of session 33 wrote for a part it
+// forfeited) is answered forfeited, and never makes the replay look for a
+// reversal that is not there, reverse again and fail on its key.
+func TestReverseReplayOfAPartWithNoEntry(t *testing.T) {
+	ctx := context.Background()
+	db := openWithAlice(t)
+	c := newClock(db, testNow)
+	p := purchase("960", tokens.Token("alice"))
+	webhook(t, db, "n1", p)
+	expiry := p.PurchaseDate.AddDate(1, 0, 0)
+	c.set(expiry.Add(-time.Minute))
+	sp, _, _, err := db.Spend(ctx, spendReq("alice", "s1", 30+4))
+	require.NoError(t, err)
+	c.set(expiry.Add(time.Minute))
+	rv, _, _, err := db.Reverse(ctx, "alice", "", sp.SpendID, "service:test")
+	require.NoError(t, err)
+	for _, q := range []string{`DROP TRIGGER entries_no_delete`,
+		`DELETE FROM entries WHERE lot_id IS NOT NULL AND ref = '` + sp.SpendID + `' AND kind IN ('reverse', 'expire')`} {
+		_, err = writeExec(db, q)
+		require.NoError(t, err)
+	}
+	again, _, created, err := db.Reverse(ctx, "alice", "", sp.SpendID, "service:test")
+	require.NoError(t, err)
+	require.False(t, created)
+	require.Equal(t, rv, again)
+}

@@ -141,11 +141,25 @@ type ConfigError struct {
 func (e *ConfigError) Error() string {
 	msg := e.message()
 	for _, h := range e.hidden {
-		// As written, and as %q quotes it (a quote, a backslash or a
-		// newline in the value are escaped there).
+		// As %q quotes it (a quote, a backslash or a newline in the value
+		// are escaped there), and as written.
 		quoted := strconv.Quote(h.value)
-		msg = strings.ReplaceAll(msg, quoted[1:len(quoted)-1], h.ref)
-		msg = strings.ReplaceAll(msg, h.value, h.ref)
+		msg = hideIn(msg, quoted[1:len(quoted)-1], h.ref)
+		msg = hideIn(msg, h.value, h.ref)
+	}
+	return msg
+}
+
+// hideIn replaces in msg every run of minHiddenLen or more characters of
+// value with ref, the longest first: a check may quote only part of what
+// it read (the number before an expiry's unit, one field of a schedule).
+func hideIn(msg, value, ref string) string {
+	for n := len(value); n >= minHiddenLen; n-- {
+		for i := 0; i+n <= len(value); i++ {
+			if part := value[i : i+n]; strings.Contains(msg, part) {
+				msg = strings.ReplaceAll(msg, part, ref)
+			}
+		}
 	}
 	return msg
 }

@@ -228,7 +228,9 @@ func TestConfigErrorsHideEnvValues(t *testing.T) {
 	const pem = "-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg\n-----END PRIVATE KEY-----\n"
 	const word = "SuperSecretFromEnv_0123"
 	const escaped = "p\"ss\\w0rd-secret\nline2" // a quote, a backslash and a newline: %q escapes them
-	env := map[string]string{"CREDITSD_TEST_SECRET": testSecret, "KEY_TEXT": pem, "WORD": word, "ESCAPED": escaped}
+	const sched = "Hunter2SecretWord * * * *"   // the schedule's parser quotes its first field alone
+	env := map[string]string{"CREDITSD_TEST_SECRET": testSecret, "KEY_TEXT": pem, "WORD": word, "ESCAPED": escaped,
+		"SCHED": sched}
 	for name, c := range map[string]struct{ yaml, want string }{
 		"a key's text for its file": {"app_store_api: {key_id: K, issuer_id: I, private_key_file: \"${KEY_TEXT}\"}\n",
 			"app_store_api.private_key_file: holds several lines, not a path"},
@@ -237,6 +239,7 @@ func TestConfigErrorsHideEnvValues(t *testing.T) {
 		"a value auth's check quotes":      {"auth: {hs256_secret: \"${CREDITSD_TEST_SECRET}\", leeway: \"${WORD}\"}\n", "${WORD}"},
 		"a value log.level's check quotes": {"log: {level: \"${WORD}\"}\n", "log.level: \"${WORD}\""},
 		"a value %q escapes":               {"listen: \"${ESCAPED}\"\n", "listen: \"${ESCAPED}\""},
+		"part of a value a check quotes":   {"jobs: {reconcile: {schedule: \"${SCHED}\"}}\n", "jobs.reconcile.schedule:"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "creditsd.yaml")
@@ -248,7 +251,7 @@ func TestConfigErrorsHideEnvValues(t *testing.T) {
 			require.NoError(t, os.WriteFile(path, []byte(body), 0o600))
 			_, _, err := loadSettings(path, func(n string) string { return env[n] })
 			require.ErrorContains(t, err, c.want)
-			for _, secret := range []string{word, "MIGHAgEA", testSecret, "w0rd", "line2"} {
+			for _, secret := range []string{word, "MIGHAgEA", testSecret, "w0rd", "line2", "Hunter2"} {
 				require.NotContains(t, err.Error(), secret)
 			}
 		})

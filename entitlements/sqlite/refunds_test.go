@@ -765,12 +765,7 @@ func TestRefundAfterAReversalAtExpiryBillsNothing(t *testing.T) {
 			db := openWithAlice(t)
 			c := newClock(db, testNow)
 			ctx := context.Background()
-			p := purchase("900", tokens.Token("alice"))
-			webhook(t, db, "n1", p)
-			expiry := p.PurchaseDate.AddDate(1, 0, 0)
-			c.set(expiry.Add(-time.Minute))
-			sp, _, _, err := db.Spend(ctx, spendReq("alice", "s1", 30+10))
-			require.NoError(t, err)
+			p, sp, expiry := spendBeforeExpiry(t, db, c, "900", 10)
 			c.set(expiry.Add(after))
 			rv, _, _, err := db.Reverse(ctx, "alice", "", sp.SpendID, "service:test")
 			require.NoError(t, err)
@@ -788,4 +783,17 @@ func TestRefundAfterAReversalAtExpiryBillsNothing(t *testing.T) {
 			require.Zero(t, check.Found, check.Mismatches)
 		})
 	}
+}
+
+// spendBeforeExpiry has alice buy pack id and, a minute before it expires,
+// spend today's allowance and credits of it; the clock is left there.
+func spendBeforeExpiry(t *testing.T, db *DB, c *clock, id string, credits int64) (entitlements.Purchase, entitlements.Spend, time.Time) {
+	t.Helper()
+	p := purchase(id, tokens.Token("alice"))
+	webhook(t, db, "n-"+id, p)
+	expiry := p.PurchaseDate.AddDate(1, 0, 0)
+	c.set(expiry.Add(-time.Minute))
+	sp, _, _, err := db.Spend(context.Background(), spendReq("alice", "s-"+id, 30+credits))
+	require.NoError(t, err)
+	return p, sp, expiry
 }

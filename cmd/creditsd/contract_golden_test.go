@@ -108,6 +108,7 @@ func TestContractAnswers(t *testing.T) {
 		`{"idempotency_key": "big", "credits": 1, "reason": "`+strings.Repeat("a", 64<<10)+`"}`)
 	g.do("33-healthz", "GET", "/healthz", "", nil)
 	g.do("34-readyz", "GET", "/readyz", "", nil)
+	g.do("35-tier-set-by-admin", "PUT", "/v1/users/bob/tier", admin, map[string]any{"tier": "pro", "reason": "press account"})
 	g.finish()
 }
 

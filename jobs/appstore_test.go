@@ -397,8 +397,8 @@ func TestConsumptionAnswersRetriesUntilTheDeadline(t *testing.T) {
 // An answer Apple refuses for good (or that the client will not send) is
 // recorded rejected with why, at once: sent again it would be refused
 // again, and retrying it until the deadline only hid the reason behind
-// expired. Rate limits, Apple's failures and our own credentials (401) are
-// retried.
+// expired. Rate limits, Apple's failures and our own setup (a 401, or a
+// 404 that names the app or no API at all) are retried.
 func TestConsumptionAnswersRecordsRefusals(t *testing.T) {
 	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 	refusal := &serverapi.APIError{Status: 400, Code: serverapi.CodeConsumptionPercentageAutoRenewable,
@@ -412,6 +412,9 @@ func TestConsumptionAnswersRecordsRefusals(t *testing.T) {
 		{fmt.Errorf("%w: GRANT_PRORATED needs a percentage", serverapi.ErrInvalidRequest), "rejected"},
 		{fmt.Errorf("%w, not \"Xcode\"", serverapi.ErrEnvironment), "rejected"},
 		{&serverapi.APIError{Status: 401}, "retry"},
+		{&serverapi.APIError{Status: 404, Code: serverapi.CodeAppNotFoundRetryable}, "retry"},
+		{&serverapi.APIError{Status: 404, Code: 4040003}, "retry"}, // AppNotFoundError: the bundle id
+		{&serverapi.APIError{Status: 404}, "retry"},                // no errorCode: not Apple's API
 		{&serverapi.APIError{Status: 429}, "retry"},
 		{&serverapi.APIError{Status: 500}, "retry"},
 		{errors.New("connection reset"), "retry"},

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"math/bits"
-	"net/http"
 	"time"
 
 	"github.com/creditsd/creditsd/entitlements/sqlite"
@@ -128,13 +127,14 @@ func expire(ctx context.Context, store ConsumptionStore, req sqlite.ConsumptionR
 }
 
 // refused says whether err refuses the request itself, for good: Apple
-// answered a status Retryable calls final (a 400 or 404, say), or the
-// client would not send it. A 401 is left to retry: it names our
-// credentials, not the request, and an operator may mend them in time.
+// answered a status Retryable calls final (a 400, or a 404 for the
+// transaction), or the client would not send it. A 401, or a 404 that
+// names the app or no API at all, is left to retry: it is about our
+// setup, not the request, and an operator may mend it in time.
 func refused(err error) bool {
 	var apiErr *serverapi.APIError
 	if errors.As(err, &apiErr) {
-		return !apiErr.Retryable() && apiErr.Status != http.StatusUnauthorized
+		return !apiErr.Retryable() && !apiErr.Setup()
 	}
 	return errors.Is(err, serverapi.ErrInvalidRequest) || errors.Is(err, serverapi.ErrEnvironment)
 }

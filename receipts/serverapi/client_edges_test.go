@@ -110,3 +110,53 @@ func TestSendConsumptionInfoUnknownDeliveryStatus(t *testing.T) {
 	require.ErrorIs(t, err, serverapi.ErrInvalidRequest)
 	require.Zero(t, w.apple.Requests())
 }
+
+// Only Apple's TransactionIdNotFoundError says Apple knows no such
+// transaction. Every 404 was read so, and a base URL with a wrong path
+// made each StoreKit 1 receipt a final 422 and each consumption answer
+// rejected for good. A 404 without that code is about this service's
+// setup (Setup), and the three Apple calls "try again" are retried.
+func TestNotFoundIsTheTransactionsOnly(t *testing.T) {
+	notFound := func(body string, asked *int) http.HandlerFunc {
+		return func(rw http.ResponseWriter, _ *http.Request) {
+			*asked++
+			rw.Header().Set("Content-Type", "application/json")
+			rw.WriteHeader(http.StatusNotFound)
+			_, _ = rw.Write([]byte(body))
+		}
+	}
+	t.Run("TransactionIdNotFound", func(t *testing.T) {
+		w, asked := newWorld(t), 0
+		c := w.answering(t, notFound(`{"errorCode":4040010,"errorMessage":"Transaction id not found."}`, &asked))
+		_, err := c.GetTransactionInfo(t.Context(), receipts.Production, "1")
+		var e *serverapi.APIError
+		require.ErrorAs(t, err, &e)
+		require.ErrorIs(t, err, serverapi.ErrNotFound)
+		require.False(t, e.Retryable())
+		require.False(t, e.Setup())
+		require.Equal(t, 1, asked)
+	})
+	t.Run("NoErrorCode", func(t *testing.T) {
+		w, asked := newWorld(t), 0
+		c := w.answering(t, notFound(`404 page not found`, &asked))
+		_, err := c.FindTransactionInfo(t.Context(), []string{receipts.Production, receipts.Sandbox}, "1")
+		var e *serverapi.APIError
+		require.ErrorAs(t, err, &e, "Sandbox knows none, and Production could not be asked")
+		require.NotErrorIs(t, err, serverapi.ErrNotFound)
+		require.Equal(t, http.StatusNotFound, e.Status)
+		require.True(t, e.Setup())
+		require.Equal(t, 1, asked)
+	})
+	for _, code := range []string{"4040002", "4040004", "4040006"} {
+		t.Run("Retryable"+code, func(t *testing.T) {
+			w, asked := newWorld(t), 0
+			c := w.answering(t, notFound(`{"errorCode":`+code+`,"errorMessage":"try again"}`, &asked))
+			_, err := c.GetTransactionInfo(t.Context(), receipts.Production, "1")
+			var e *serverapi.APIError
+			require.ErrorAs(t, err, &e)
+			require.NotErrorIs(t, err, serverapi.ErrNotFound)
+			require.True(t, e.Retryable())
+			require.Equal(t, 4, asked, "the first try and three retries")
+		})
+	}
+}

@@ -49,11 +49,12 @@ type Config struct {
 	// that name a time, and for the time left before a context's deadline;
 	// default time.Now.
 	Now func() time.Time
-	// MaxRetries is how often a request is retried after a 429, a 5xx or
-	// a transport error: 0 means 3, negative means never.
+	// MaxRetries is how often a request is retried after a 429, a 5xx,
+	// one of Apple's retryable 404s or a transport error: 0 means 3,
+	// negative means never.
 	MaxRetries int
-	// RetryBackoff is the first wait before retrying a 5xx or transport
-	// error (a 429 waits for its Retry-After instead); it doubles per
+	// RetryBackoff is the first wait before retrying a 5xx, a 404 or a
+	// transport error (a 429 waits for its Retry-After instead); it doubles per
 	// retry, with jitter, up to 10 s. Default 500 ms.
 	RetryBackoff time.Duration
 

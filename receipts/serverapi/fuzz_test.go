@@ -88,7 +88,7 @@ func FuzzAPIResponse(f *testing.F) {
 				t.Fatalf("%s: status %d gave %v, not an *APIError", what, status, err)
 			}
 			require.Equal(t, status, apiErr.Status, what)
-			require.Equal(t, status == http.StatusNotFound, errors.Is(err, ErrNotFound), what)
+			require.Equal(t, status == http.StatusNotFound && apiErr.Code == CodeTransactionIDNotFound, errors.Is(err, ErrNotFound), what)
 			require.GreaterOrEqual(t, apiErr.RetryAfter, time.Duration(0), what)
 			require.LessOrEqual(t, apiErr.RetryAfter, 24*time.Hour, what)
 			if status != http.StatusTooManyRequests {

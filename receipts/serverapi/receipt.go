@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 
 	"github.com/creditsd/creditsd/receipts"
 )
@@ -17,10 +16,11 @@ import (
 // other. A transaction no environment knows is ErrNotFound.
 //
 // Production answers 401 for every request until the app's first release
-// (Apple's staff on the developer forums, thread 806452), so a 401 there
-// moves on to Sandbox as a 404 does: App Review buys in Sandbox before
-// the release. When Sandbox does not know the transaction either, the 401
-// is the answer, since Production could not be asked.
+// (Apple's staff on the developer forums, thread 806452), so a 401 there,
+// or any answer about the service's setup (APIError.Setup), moves on to
+// Sandbox as a 404 for the transaction does: App Review buys in Sandbox
+// before the release. When Sandbox does not know the transaction either,
+// Production's answer is the answer, since it could not be asked.
 func (c *Client) FindTransactionInfo(ctx context.Context, environments []string, transactionID string) (string, error) {
 	var unasked error
 	for _, env := range Environments(environments) {
@@ -29,7 +29,7 @@ func (c *Client) FindTransactionInfo(ctx context.Context, environments []string,
 		switch {
 		case errors.Is(err, ErrNotFound):
 			continue
-		case env == receipts.Production && errors.As(err, &apiErr) && apiErr.Status == http.StatusUnauthorized:
+		case env == receipts.Production && errors.As(err, &apiErr) && apiErr.Setup():
 			unasked = err
 			continue
 		}

@@ -97,7 +97,7 @@ func (c *Client) attempt(ctx context.Context, method, url string, payload []byte
 			wait = c.backoff(n)
 		}
 		return wait, wait <= maxRetryAfter, e
-	case resp.StatusCode >= 500:
+	case e.Retryable():
 		return c.backoff(n), true, e
 	}
 	return 0, false, e

@@ -17,9 +17,11 @@ type Caller struct {
 	Scopes  []string // shared by the requests that present one remembered token: read it, never write it
 }
 
-// NewCaller builds a caller from a token's sub and space-separated scope claim.
+// NewCaller builds a caller from a token's sub and space-separated scope
+// claim. Only a space separates (RFC 6749 §3.3): a tab or a no-break
+// space is part of a scope.
 func NewCaller(subject, scope string) Caller {
-	return Caller{Subject: subject, Scopes: strings.Fields(scope)}
+	return Caller{Subject: subject, Scopes: strings.FieldsFunc(scope, func(r rune) bool { return r == ' ' })}
 }
 
 // Service reports whether the token is a service token.

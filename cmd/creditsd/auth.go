@@ -14,9 +14,10 @@ import (
 	"math/big"
 	"net/http"
 	"os"
-	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/golang-jwt/jwt/v5"
 
@@ -43,98 +44,6 @@ const maxTokenLen = 8 << 10
 
 // minSecretLen is the contract's minimum HS256 secret: 256 bits.
 const minSecretLen = 32
-
-// tokenClaims are the claims creditsd reads: sub, exp, iat, nbf, iss,
-// aud and the space-separated scope.
-type tokenClaims struct {
-	Scope string `json:"scope,omitempty"`
-	jwt.RegisteredClaims
-}
-
-// receivedClaims are a bearer token's tokenClaims, with times that must be
-// JSON numbers. RegisteredClaims' own take a quoted "exp": "1700000000" as
-// readily as a number; RFC 7519 makes a NumericDate a number, and a token
-// that says otherwise did not come from an issuer that follows it. These
-// fields shadow the embedded ones when decoding.
-type receivedClaims struct {
-	tokenClaims
-	ExpiresAt numericDate `json:"exp"`
-	NotBefore numericDate `json:"nbf"`
-	IssuedAt  numericDate `json:"iat"`
-}
-
-func (c *receivedClaims) GetExpirationTime() (*jwt.NumericDate, error) { return c.ExpiresAt.date, nil }
-func (c *receivedClaims) GetNotBefore() (*jwt.NumericDate, error)      { return c.NotBefore.date, nil }
-func (c *receivedClaims) GetIssuedAt() (*jwt.NumericDate, error)       { return c.IssuedAt.date, nil }
-
-// numericDate is a claim's time that must be a JSON number.
-type numericDate struct{ date *jwt.NumericDate }
-
-// The seconds of 0001-01-01 and of 9999-12-31T23:59:59Z, the times a
-// NumericDate may name.
-const (
-	minNumericDate = -62135596800
-	maxNumericDate = 253402300799
-)
-
-func (d *numericDate) UnmarshalJSON(b []byte) error {
-	if len(b) == 0 || b[0] != '-' && (b[0] < '0' || b[0] > '9') {
-		if string(b) == "null" {
-			d.date = nil
-			return nil
-		}
-		return errors.New("a NumericDate must be a JSON number")
-	}
-	// Past the year 9999, or before year 1, a time overflows: an exp of
-	// 1e30 read as a date long gone, and its token was told it had expired.
-	t, ok := exactTime(string(b))
-	if !ok {
-		return errors.New("a NumericDate must be a time from the year 1 to 9999")
-	}
-	d.date = &jwt.NumericDate{Time: t}
-	return nil
-}
-
-// exactTime reads a JSON number of seconds as the time it names, fractions
-// too (RFC 7519 allows them), from the decimal text rather than a float:
-// golang-jwt's own decoding truncates to its TimePrecision, a second, which
-// let an nbf or iat up to a second past the leeway through, and a float64
-// is off by up to a quarter of a microsecond today, which let a token
-// through a few nanoseconds past its exp. A fraction of a nanosecond
-// rounds up, which is exact against a nanosecond clock for every claim:
-// now < exp and now ≥ nbf hold for a whole number of nanoseconds exactly
-// when they hold for the rounded-up time.
-func exactTime(text string) (time.Time, bool) {
-	if len(text) > maxNumericDateText { // more digits than any time needs would only cost big.Rat
-		return time.Time{}, false
-	}
-	if i := strings.IndexAny(text, "eE"); i >= 0 {
-		// A huge exponent would cost big.Rat a number of that many digits.
-		if e, err := strconv.Atoi(text[i+1:]); err != nil || e < -maxExponent || e > maxExponent {
-			return time.Time{}, false
-		}
-	}
-	r, ok := new(big.Rat).SetString(text)
-	if !ok || r.Cmp(big.NewRat(minNumericDate, 1)) < 0 || r.Cmp(big.NewRat(maxNumericDate+1, 1)) >= 0 { // 9999's last second, fractions too
-		return time.Time{}, false
-	}
-	sec, rem := new(big.Int).DivMod(r.Num(), r.Denom(), new(big.Int)) // Euclidean: rem ≥ 0, so sec is the floor
-	nanos := new(big.Int).Mul(rem, big.NewInt(1e9))
-	nanos, part := nanos.DivMod(nanos, r.Denom(), new(big.Int))
-	if part.Sign() > 0 {
-		nanos.Add(nanos, big.NewInt(1))
-	}
-	return time.Unix(sec.Int64(), nanos.Int64()), true // time.Unix carries a nanosecond count of 1e9
-}
-
-// maxNumericDateText bounds a NumericDate's text: a time to the
-// nanosecond takes 22 characters; golang-jwt decodes the claims before it
-// checks the signature, so anyone may send a 6,000-digit one.
-const maxNumericDateText = 64
-
-// maxExponent bounds a NumericDate's decimal exponent: far more than any
-// time from the year 1 to 9999 needs, written with any digits.
-const maxExponent = 1000
 
 // NewAuthenticator loads the keys c names. Its errors are *ConfigError
 // naming the auth key at fault.
@@ -240,8 +149,8 @@ func (a *Authenticator) Authenticate(r *http.Request) (entitlements.Caller, erro
 	if !now.Before(until) { // the parser's one leeway covers exp too; ours does not
 		return entitlements.Caller{}, tokenError(jwt.ErrTokenExpired)
 	}
-	caller := entitlements.NewCaller(claims.Subject, claims.Scope)
-	if err := checkSubject(caller); err != nil {
+	caller, err := newCaller(claims.Subject, claims.Scope)
+	if err != nil {
 		return entitlements.Caller{}, unauthenticated("invalid_token", "%s", err)
 	}
 	a.verified.remember(key, verifiedToken{caller: caller, from: a.validFrom(&claims), until: until}, now)
@@ -267,12 +176,25 @@ func (a *Authenticator) validUntil(c *receivedClaims) time.Time {
 	return c.ExpiresAt.date.Time // exp is required: the parser refused a token without it
 }
 
+// newCaller is the caller a token's sub and scope name, if both follow
+// the contract's rules.
+func newCaller(sub, scope string) (entitlements.Caller, error) {
+	if err := checkScope(scope); err != nil {
+		return entitlements.Caller{}, err
+	}
+	c := entitlements.NewCaller(sub, scope)
+	return c, checkSubject(c)
+}
+
 // checkSubject applies the contract's rules to sub: a user token's sub is
-// a user id; a service token's names the service for the audit trail.
+// a user id; a service token's names the service for the audit trail, in
+// 1 to 128 characters that print: a control or format character (a NUL,
+// a newline, a right-to-left override) would forge the trail's lines.
 func checkSubject(c entitlements.Caller) error {
 	if c.Service() {
-		if c.Subject == "" || len(c.Subject) > entitlements.MaxUserIDLen {
-			return errors.New("a service token's sub must be 1 to 128 characters")
+		n := utf8.RuneCountInString(c.Subject)
+		if n == 0 || n > entitlements.MaxUserIDLen || !printable(c.Subject) {
+			return errors.New("a service token's sub must be 1 to 128 printable characters")
 		}
 		return nil
 	}
@@ -368,19 +290,53 @@ func (a *Authenticator) Mint(sub, scope string, ttl time.Duration, now time.Time
 	if ttl <= 0 {
 		return "", fmt.Errorf("auth: token lifetime %s: want a positive duration", ttl)
 	}
-	if err := checkSubject(entitlements.NewCaller(sub, scope)); err != nil {
+	if _, err := newCaller(sub, scope); err != nil {
 		return "", fmt.Errorf("auth: %w", err)
 	}
 	claims := tokenClaims{Scope: scope, RegisteredClaims: jwt.RegisteredClaims{
 		Subject:   sub,
 		Issuer:    a.issuer,
 		IssuedAt:  jwt.NewNumericDate(now),
-		ExpiresAt: jwt.NewNumericDate(now.Add(ttl)),
+		ExpiresAt: jwt.NewNumericDate(ceilSecond(now.Add(ttl))),
 	}}
 	if a.audience != "" {
 		claims.Audience = jwt.ClaimStrings{a.audience}
 	}
 	return jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString(a.secret)
+}
+
+// unboundWarning is what serve warns at start when public keys verify the
+// tokens and no auth.audience binds them to creditsd: public keys are
+// usually an identity provider's, shared by other apps and APIs, and then
+// a token it signs for any of them (an ID token, a third party's access
+// token) is a creditsd token for its sub.
+func (c AuthConfig) unboundWarning() string {
+	if len(c.PublicKeys) == 0 && c.JWKSFile == "" || c.Audience != "" {
+		return ""
+	}
+	return "auth.audience is not set, so a token the identity provider signed for any audience is accepted: " +
+		"set it to the aud your issuer puts in creditsd's tokens"
+}
+
+// ceilSecond is t rounded up to a whole second: a NumericDate is written
+// in whole seconds, and rounded down a token lived up to a second less
+// than asked (a --ttl of 100ms minted one already expired).
+func ceilSecond(t time.Time) time.Time {
+	if s := t.Truncate(time.Second); s.Before(t) {
+		return s.Add(time.Second)
+	}
+	return t
+}
+
+// printable reports whether s is UTF-8 of characters that print, spaces
+// included: no control or format characters.
+func printable(s string) bool {
+	for _, r := range s {
+		if r == utf8.RuneError || unicode.IsControl(r) || unicode.Is(unicode.Cf, r) {
+			return false
+		}
+	}
+	return utf8.ValidString(s)
 }
 
 // keyring holds the public keys, by the one algorithm each admits.

@@ -75,6 +75,8 @@ func FuzzAuthenticate(f *testing.F) {
 	f.Add([]byte(`{"alg":"HS256","crit":["x"]}`), []byte(`{"sub":"alice","exp":1767323105}`), "", true)
 	f.Add([]byte(`{"alg":"HS256"}`), []byte(`{"sub":"alice","exp":"1767323105"}`), "", true)
 	f.Add([]byte(`{"alg":"HS256"}`), []byte(`{"sub":"alice","exp":1767323105,"EXP":1}`), "", true)
+	f.Add([]byte(`{"alg":"HS256"}`), []byte(`{"sub":"alice","exp":1,"EXP":1767323105}`), "", true)
+	f.Add([]byte(`{"alg":"HS256"}`), []byte(`{"sub":"svc","scope":"profile\u00a0credits:admin","exp":1767323105}`), "", true)
 	f.Add([]byte(`{"alg":"none"}`), []byte(`{"sub":"alice","exp":1e30}`), "", true)
 	f.Add([]byte(nil), []byte(nil), "a.b.c", false)
 	f.Add([]byte(`{"alg":"HS256"}`), []byte(`{"sub":"alice","exp":1767323105,"nbf":1767323075.9}`), "", true) // 30.9 s ahead
@@ -112,15 +114,12 @@ func FuzzAuthenticate(f *testing.F) {
 		require.NoError(t, json.Unmarshal(header, &h))
 		_, crit := h["crit"]
 		require.False(t, crit, "crit accepted: %s", header)
-		var c struct {
-			Exp, Nbf, Iat json.RawMessage
-			Sub           string
-		}
+		var c map[string]json.RawMessage // claims' names are case-sensitive: "EXP" is not exp
 		require.NoError(t, json.Unmarshal(claims, &c), "%s", claims)
-		exp, ok := jsonSeconds(c.Exp)
-		require.True(t, ok, "exp %s accepted", c.Exp)
+		exp, ok := jsonSeconds(c["exp"])
+		require.True(t, ok, "exp %s accepted", c["exp"])
 		require.Greater(t, exp, float64(now.Unix()), "expired token accepted: %s", claims)
-		for _, d := range []json.RawMessage{c.Nbf, c.Iat} {
+		for _, d := range []json.RawMessage{c["nbf"], c["iat"]} {
 			if d == nil || string(d) == "null" {
 				continue
 			}
@@ -128,8 +127,14 @@ func FuzzAuthenticate(f *testing.F) {
 			require.True(t, ok, "%s accepted in %s", d, claims)
 			require.LessOrEqual(t, v, float64(now.Add(30*time.Second).Unix()), "future token accepted: %s", claims)
 		}
-		require.Equal(t, c.Sub, caller.Subject)
+		var sub, scope string
+		require.NoError(t, json.Unmarshal(c["sub"], &sub))
+		if c["scope"] != nil {
+			require.NoError(t, json.Unmarshal(c["scope"], &scope))
+		}
+		require.Equal(t, sub, caller.Subject)
 		require.NoError(t, checkSubject(caller))
+		require.NoError(t, checkScope(scope))
 	})
 }
 

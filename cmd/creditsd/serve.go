@@ -251,6 +251,9 @@ func (a *app) serve(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
+	if warning := a.settings.Config.Auth.unboundWarning(); warning != "" {
+		a.log.Warn(warning)
+	}
 	stopJobs, err := a.startJobs(ctx)
 	if err != nil {
 		return errors.Join(err, ln.Close())

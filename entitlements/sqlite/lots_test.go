@@ -452,3 +452,21 @@ func TestMigrationRefusesEntriesKeyEdit(t *testing.T) {
 		})
 	}
 }
+
+// A user's state carries no lot that has expired, swept or not, as
+// UserState says. Compute and PlanSpend filter expired lots again, which
+// is why a store that read lots up to a day past their expiry as live
+// failed no other test; a new caller of the state would have counted them.
+func TestUserStateOmitsExpiredLotsBeforeTheSweep(t *testing.T) {
+	db := openTest(t)
+	exp := testNow.Add(time.Hour)
+	_, _, _, err := db.AdminGrant(context.Background(), entitlements.GrantRequest{UserID: "ann", Token: tokens.Token("ann"),
+		Key: "g1", Hash: "h1", Credits: 7, ExpiresAt: &exp, Reason: "goodwill", Actor: "svc"})
+	require.NoError(t, err)
+	require.Len(t, state(t, db, "ann").Lots, 1)
+
+	db.Now = func() time.Time { return exp.Add(time.Minute) }
+	require.Empty(t, state(t, db, "ann").Lots, "expired a minute ago, not swept")
+	db.Now = func() time.Time { return exp }
+	require.Empty(t, state(t, db, "ann").Lots, "a lot expires at its expires_at")
+}

@@ -153,3 +153,57 @@ func TestIsExpiredPicksExactly(t *testing.T) {
 		require.Equal(t, c.expired, n, "%+v", c)
 	}
 }
+
+// By time, the expired lots are spread among the users even when their
+// spacing divides the users: 1M users, 10M lots and 1M expired put every
+// lot of one user in ten expired and none of the others'.
+func TestSeedExpiredSpreadByTime(t *testing.T) {
+	now := time.Now()
+	plan := seedPlan{users: 10, lots: 100, expired: 10, credits: 1000, now: now, byTime: true}
+	path := filepath.Join(t.TempDir(), "seed.db")
+	_, err := seed(context.Background(), path, plan, nil)
+	require.NoError(t, err)
+	db, err := sql.Open("sqlite", "file:"+path)
+	require.NoError(t, err)
+	defer db.Close()
+	rows, err := db.Query(`SELECT user_id, sum(expires_at <= ?), sum(expires_at > ?) FROM lots GROUP BY user_id`,
+		now.UnixMilli(), now.UnixMilli())
+	require.NoError(t, err)
+	defer rows.Close()
+	users := 0
+	for rows.Next() {
+		var user string
+		var expired, live int
+		require.NoError(t, rows.Scan(&user, &expired, &live))
+		require.Equal(t, []int{1, 9}, []int{expired, live}, "user %s", user)
+		users++
+	}
+	require.NoError(t, rows.Err())
+	require.Equal(t, 10, users)
+}
+
+// expiredLot picks exactly plan.expired lots in either layout, and by
+// time no user has more than its share, rounded up.
+func TestExpiredLotPicksExactlyAndEvenly(t *testing.T) {
+	for _, c := range []struct{ users, lots, expired int }{
+		{10, 100, 10}, {1000, 10000, 1000}, {7, 503, 50}, {3, 10, 9}, {20, 10, 5}, {4, 10, 0}, {1, 10, 10},
+	} {
+		for _, byTime := range []bool{false, true} {
+			p := seedPlan{users: c.users, lots: c.lots, expired: c.expired, byTime: byTime}
+			n, perUser := 0, map[int]int{}
+			for i := range c.lots {
+				if expiredLot(p, i) {
+					n++
+					perUser[i%c.users]++
+				}
+			}
+			require.Equal(t, c.expired, n, "%+v by time %t", c, byTime)
+			if byTime {
+				share := (c.lots + c.users - 1) / c.users * c.expired / c.lots
+				for u, k := range perUser {
+					require.LessOrEqual(t, k, share+1, "%+v: user %d has %d expired", c, u, k)
+				}
+			}
+		}
+	}
+}

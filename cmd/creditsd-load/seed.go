@@ -173,13 +173,13 @@ func (s *seeder) run(ctx context.Context) error {
 		if err := s.addUser(ctx, tokens, u); err != nil {
 			return err
 		}
-		if err := s.userLots(ctx, u, func(i int) bool { return !s.plan.together || isExpired(s.plan, i) }); err != nil {
+		if err := s.userLots(ctx, u, func(i int) bool { return !s.plan.together || expiredLot(s.plan, i) }); err != nil {
 			return err
 		}
 	}
 	if s.plan.together { // then every live lot, after the block of expired ones
 		for u := range s.plan.users {
-			if err := s.userLots(ctx, u, func(i int) bool { return !isExpired(s.plan, i) }); err != nil {
+			if err := s.userLots(ctx, u, func(i int) bool { return !expiredLot(s.plan, i) }); err != nil {
 				return err
 			}
 		}
@@ -198,7 +198,7 @@ func (s *seeder) runByTime(ctx context.Context, tokens entitlements.TokenDeriver
 	}
 	passes := []func(int) bool{func(int) bool { return true }}
 	if s.plan.together {
-		passes = []func(int) bool{func(i int) bool { return isExpired(s.plan, i) }, func(i int) bool { return !isExpired(s.plan, i) }}
+		passes = []func(int) bool{func(i int) bool { return expiredLot(s.plan, i) }, func(i int) bool { return !expiredLot(s.plan, i) }}
 	}
 	for _, want := range passes {
 		for i := range s.plan.lots {
@@ -262,13 +262,36 @@ func (s *seeder) lot(ctx context.Context, user string, i int) error {
 func lotTimes(p seedPlan, i int) (grantedAt, expiresAt int64) {
 	now := p.now.UnixMilli()
 	const day = int64(24 * time.Hour / time.Millisecond)
-	if isExpired(p, i) {
+	if expiredLot(p, i) {
 		if p.together { // expiring in the order they sit, as lots bought in turn do
 			return now - 400*day, now - 2*day + int64(i%3_600_000)
 		}
 		return now - 400*day, now - day - int64(i%3_600_000)
 	}
 	return now - day, now + 365*day
+}
+
+// expiredLot reports whether lot i is one of the plan's expired lots:
+// exactly plan.expired of them, spread evenly among the users. By user,
+// lot i is user i*users/lots's, and isExpired's evenly spaced lots are.
+// By time, lot i is user i mod users's: picked by i alone, they fell on
+// the same users whenever their spacing divided users (1M users, 10M lots,
+// 1M expired: every lot of one user in ten, none of the rest's, and the
+// sweep's walk met a tenth of the users' pages). So by time a lot is picked
+// by its place among the users' lots laid out in turn, its rank among its
+// user's turned by the user's number, so that the users' expired lots are
+// not all bought at one time.
+func expiredLot(p seedPlan, i int) bool {
+	if !p.byTime || p.users <= 0 {
+		return isExpired(p, i)
+	}
+	each, extra := p.lots/p.users, p.lots%p.users // users below extra have one lot more
+	u, rank := i%p.users, i/p.users
+	n := each
+	if u < extra {
+		n++
+	}
+	return isExpired(p, u*each+min(u, extra)+(rank+u)%n)
 }
 
 // isExpired picks exactly plan.expired of plan.lots, evenly spaced.

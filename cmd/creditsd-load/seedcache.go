@@ -35,7 +35,10 @@ func seedCached(ctx context.Context, cacheDir, path string, plan seedPlan, progr
 	}
 	order := ""
 	if plan.byTime {
-		order = "-bytime" // by-user seeds keep the names they had before --lot-order
+		// By-user seeds keep the names they had before --lot-order; by-time
+		// seeds before session 34 put their expired lots on a tenth of the
+		// users (expiredLot), and keep their own name, never reused.
+		order = "-bytime-v2"
 	}
 	name := filepath.Join(cacheDir, fmt.Sprintf("seed-u%d-l%d-e%d-together%t%s.db", plan.users, plan.lots, plan.expired, plan.together, order))
 	var meta cachedSeed

@@ -170,21 +170,58 @@ func parseProcIO(s string) (procIO, error) {
 // from the server's /metrics (open to anyone, per the contract). It runs
 // outside the timed window.
 func scrapeMetrics(ctx context.Context, base string) (writerTotals, handlerTotals, error) {
+	var w writerTotals
+	var h handlerTotals
+	err := getMetrics(ctx, base, func(r io.Reader) (err error) {
+		w, h, err = parseMetrics(r)
+		return err
+	})
+	return w, h, err
+}
+
+// getMetrics hands the body of base's /metrics to parse.
+func getMetrics(ctx context.Context, base string, parse func(io.Reader) error) error {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, "GET", strings.TrimSuffix(base, "/")+"/metrics", nil)
 	if err != nil {
-		return writerTotals{}, handlerTotals{}, err
+		return err
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return writerTotals{}, handlerTotals{}, err
+		return err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return writerTotals{}, handlerTotals{}, fmt.Errorf("/metrics: %s", resp.Status)
+		return fmt.Errorf("/metrics: %s", resp.Status)
 	}
-	return parseMetrics(resp.Body)
+	return parse(resp.Body)
+}
+
+// grantedNotifications is how many notifications the server at base has
+// granted a lot for, by its creditsd_notifications_total.
+func grantedNotifications(ctx context.Context, base string) (n float64, err error) {
+	err = getMetrics(ctx, base, func(r io.Reader) error {
+		n, err = parseGranted(r)
+		return err
+	})
+	return n, err
+}
+
+// parseGranted sums creditsd_notifications_total{outcome="granted"}.
+func parseGranted(r io.Reader) (float64, error) {
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(io.LimitReader(r, 4<<20))
+	if err != nil {
+		return 0, fmt.Errorf("/metrics: %w", err)
+	}
+	var n float64
+	for _, m := range families["creditsd_notifications_total"].GetMetric() {
+		if label(m, "outcome") == "granted" {
+			n += value(m)
+		}
+	}
+	return n, nil
 }
 
 // parseMetrics picks the writer's four series and the latency histogram

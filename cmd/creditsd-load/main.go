@@ -53,18 +53,31 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		rep.Machine.ServerVersion = serverVersion(ctx, e.bin)
 	}
 	var runErr error
-	for _, name := range opts.list() {
-		res, err := e.scenario(ctx, name)
-		if err != nil {
-			runErr = fmt.Errorf("%s: %w", name, err)
-			break
-		}
-		rep.Scenarios = append(rep.Scenarios, res)
-	}
+	rep.Scenarios, runErr = runScenarios(ctx, opts.list(), e.scenario)
 	rep.ServerHWMMB = e.serverHWMMB()
 	closeErr := e.close()
-	if err := rep.write(stdout, opts.jsonOut); err != nil {
+	if err := rep.write(stdout, stderr, opts.jsonOut); err != nil {
 		return err
 	}
 	return errors.Join(runErr, closeErr)
+}
+
+// runScenarios runs each of names in turn, and keeps those that ran whole.
+// It stops at the first that fails or that ctx cuts short (a Ctrl-C): that
+// one's figures would read as a whole run's, and the scenarios after it
+// would run on nothing.
+func runScenarios(ctx context.Context, names []string,
+	scenario func(context.Context, string) (scenarioResult, error)) ([]scenarioResult, error) {
+	var done []scenarioResult
+	for _, name := range names {
+		res, err := scenario(ctx, name)
+		if err == nil && ctx.Err() != nil {
+			err = fmt.Errorf("interrupted: %w", context.Cause(ctx))
+		}
+		if err != nil {
+			return done, fmt.Errorf("%s: %w", name, err)
+		}
+		done = append(done, res)
+	}
+	return done, nil
 }

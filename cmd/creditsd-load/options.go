@@ -90,7 +90,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.caDir, "ca-dir", "", "with --target: the devca directory its root is trusted from (e.g. ./creditsd-local/ca)")
 	fs.StringVar(&o.env, "env", "LocalTesting", "with --target: the App Store environment it accepts")
 	fs.IntVar(&o.pid, "pid", 0, "with --target: the server's pid, to sample its RSS")
-	fs.StringVar(&o.jsonOut, "json", "", "also write the results as JSON to FILE (- for stdout)")
+	fs.StringVar(&o.jsonOut, "json", "", "also write the results as JSON to FILE (- for stdout, the table then to stderr)")
 	fs.BoolVar(&o.peer, "peer", false, "webhook: verify the same payloads with Apple's Node library (bench/peer) and print the ratio")
 	fs.StringVar(&o.peerDir, "peer-dir", "bench/peer", "where bench/peer is")
 	fs.IntVar(&o.peerCount, "peer-count", 3000, "webhook --peer: how many of the payloads Apple's library verifies")
@@ -117,6 +117,9 @@ func (o *options) check() error {
 		return err
 	}
 	if err := o.checkChoices(); err != nil {
+		return err
+	}
+	if err := o.checkPeer(); err != nil {
 		return err
 	}
 	return o.checkCounts()
@@ -152,6 +155,20 @@ func (o *options) checkTarget() error {
 	return nil
 }
 
+// checkPeer refuses a --peer that would print nothing, or a ratio of
+// nothing: the peer verifies the webhook's payloads, after its runs.
+func (o *options) checkPeer() error {
+	switch {
+	case !o.peer:
+		return nil
+	case !slices.Contains(o.list(), "webhook"):
+		return errors.New("--peer compares Apple's library with the webhook: add webhook to --scenario")
+	case o.peerCount < 1:
+		return fmt.Errorf("--peer-count %d: want at least 1", o.peerCount)
+	}
+	return nil
+}
+
 // checkChoices refuses a flag's value outside its choices.
 func (o *options) checkChoices() error {
 	for _, c := range []struct {
@@ -176,6 +193,11 @@ func (o *options) checkChoices() error {
 func (o *options) checkCounts() error {
 	if o.users < 1 || o.runs < 1 || o.concurrency < 0 || o.count < 0 || o.duration < 0 || o.rate < 0 {
 		return errors.New("--users and --runs must be at least 1; --concurrency, --count, --duration and --rate not negative")
+	}
+	// -1 is the flags' own "unset"; any other negative was a mistake,
+	// which seeded the default instead.
+	if o.lots < -1 || o.expired < -1 {
+		return fmt.Errorf("--lots %d, --expired %d: want 0 or more", o.lots, o.expired)
 	}
 	if o.lots < 0 {
 		o.lots = 10 * o.users

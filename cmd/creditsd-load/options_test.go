@@ -68,6 +68,11 @@ func TestOptionsRefused(t *testing.T) {
 		{[]string{"--users", "10", "--lots", "5", "--expired", "6"}, "--expired 6 is more than --lots 5"},
 		{[]string{"--sweep-in", "cron"}, `--sweep-in "cron": want server or process`},
 		{[]string{"--sweep-beside", "webhook"}, `--sweep-beside "webhook": want spend or read`},
+		{[]string{"--lots", "-5"}, "--lots -5, --expired -1: want 0 or more"},
+		{[]string{"--expired", "-7"}, "want 0 or more"},
+		{[]string{"--scenario", "read", "--peer"}, "add webhook to --scenario"},
+		{[]string{"--scenario", "webhook", "--peer", "--peer-count", "-1"}, "--peer-count -1: want at least 1"},
+		{[]string{"--scenario", "webhook", "--peer", "--peer-count", "0"}, "want at least 1"},
 	} {
 		_, err := parseOptions(tc.args, io.Discard)
 		require.ErrorContains(t, err, tc.err, tc.args)

@@ -121,9 +121,11 @@ func (m machine) serverName() string {
 	return m.ServerVersion
 }
 
-// write prints the table, and the JSON where jsonOut says ("-": stdout).
-func (r report) write(stdout io.Writer, jsonOut string) error {
+// write prints the table, and the JSON where jsonOut says; with "-" the
+// JSON goes to stdout, and the table to stderr beside the progress.
+func (r report) write(stdout, stderr io.Writer, jsonOut string) error {
 	if jsonOut == "-" {
+		r.table(stderr)
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
 		return enc.Encode(r)

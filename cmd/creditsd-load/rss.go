@@ -13,11 +13,15 @@ import (
 
 // rssSampler reads a process's resident memory from /proc every 100 ms.
 // Sampling catches the working set; VmHWM, the kernel's own high-water
-// mark, catches a peak between two samples.
+// mark, catches a peak between two samples. Each is a little off the
+// other (the kernel's counters are kept per CPU and summed lazily: session
+// 25's headline sampled 115.6 MB and read a VmHWM of 115.2), so the life's
+// peak is the higher of the two.
 type rssSampler struct {
 	pid  int
 	now  atomic.Int64 // bytes, the latest VmRSS
 	peak atomic.Int64 // bytes, the highest VmRSS since the last reset
+	life atomic.Int64 // bytes, the highest VmRSS sampled ever
 	stop chan struct{}
 	wg   sync.WaitGroup
 }
@@ -52,9 +56,15 @@ func (s *rssSampler) sample() {
 		return // the process is gone; keep what was seen
 	}
 	s.now.Store(st.rss)
+	raise(&s.peak, st.rss)
+	raise(&s.life, st.rss)
+}
+
+// raise sets v to n if n is higher.
+func raise(v *atomic.Int64, n int64) {
 	for {
-		p := s.peak.Load()
-		if st.rss <= p || s.peak.CompareAndSwap(p, st.rss) {
+		p := v.Load()
+		if n <= p || v.CompareAndSwap(p, n) {
 			return
 		}
 	}
@@ -76,16 +86,17 @@ func (s *rssSampler) peakMB() float64 {
 	return mb(s.peak.Load())
 }
 
-// hwmMB is the kernel's VmHWM: the peak over the process's whole life.
+// hwmMB is the peak over the process's whole life: the kernel's VmHWM,
+// or the highest VmRSS sampled if that is higher (or the process is gone).
 func (s *rssSampler) hwmMB() float64 {
 	if s == nil || s.pid == 0 {
 		return 0
 	}
-	st, err := readProcStatus(s.pid)
-	if err != nil {
-		return 0
+	hwm := s.life.Load()
+	if st, err := readProcStatus(s.pid); err == nil {
+		hwm = max(hwm, st.hwm)
 	}
-	return mb(st.hwm)
+	return mb(hwm)
 }
 
 func (s *rssSampler) progress() string {

@@ -54,6 +54,10 @@ func goBuild(ctx context.Context, bin string, flags ...string) ([]byte, error) {
 func startServer(bin, config string, env ...string) (*server, error) {
 	cmd := exec.Command(bin, "serve", "--config", config)
 	cmd.Env = append(append(os.Environ(), "CREDITSD_CONFIG="), env...)
+	// Its own process group, so that a Ctrl-C in the terminal reaches the
+	// tool alone, which reports and then stops the server; and stopped if
+	// the tool dies without doing so (a panic, a kill).
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
 	out, err := cmd.StderrPipe()
 	if err != nil {
 		return nil, err

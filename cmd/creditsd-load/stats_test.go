@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -132,4 +133,21 @@ func TestCoresAndCPUPerAnswer(t *testing.T) {
 	none.chargeAnswers(1.5, 0.4)
 	require.Zero(t, none.ServerCPUMicros, "no answer: no cost per answer")
 	require.Zero(t, none.LoadCPUMicros)
+}
+
+// The life's peak is the higher of VmHWM and the samples: the two are a
+// little off each other, and the report's peak was below a sampled one.
+// Once the process is gone, the samples are what is left.
+func TestHWMIsTheHigherPeak(t *testing.T) {
+	s := &rssSampler{pid: os.Getpid()}
+	st, err := readProcStatus(os.Getpid())
+	require.NoError(t, err)
+	s.life.Store(st.hwm + 1<<20)
+	require.Equal(t, mb(st.hwm+1<<20), s.hwmMB(), "a sample above VmHWM")
+	s.life.Store(0)
+	require.GreaterOrEqual(t, s.hwmMB(), mb(st.hwm), "VmHWM above the samples")
+
+	gone := &rssSampler{pid: 1 << 30}
+	gone.life.Store(64 << 20)
+	require.Equal(t, 64.0, gone.hwmMB())
 }

@@ -9,11 +9,29 @@ import (
 	"github.com/creditsd/creditsd/entitlements"
 )
 
-// BenchmarkSpend charges 1 credit per spend from many users' lots, with as
-// many concurrent callers as -cpu × SetParallelism (32 by default here), on
-// a real file database with synchronous=FULL: the group commit at work.
+// BenchmarkSpend charges 1 credit per spend, with as many concurrent
+// callers as -cpu × SetParallelism (32 by default here), on a real file
+// database with synchronous=FULL: the group commit at work. Each spend
+// takes one path: the allowance pays it (the allowance is unbounded), or
+// lots do (there is none). With the default allowance of 30 a day, its
+// first 7,680 spends took the allowance and the rest lots, and the time
+// an operation grew with b.N.
 func BenchmarkSpend(b *testing.B) {
-	db := openTest(b)
+	for _, c := range []struct {
+		name      string
+		allowance int64
+	}{{"allowance", 1 << 40}, {"lots", 0}} {
+		b.Run(c.name, func(b *testing.B) {
+			db := openTest(b)
+			db.Policy.Allowance.Tiers = map[string]int64{entitlements.TierFree: c.allowance, entitlements.TierPro: c.allowance}
+			benchSpends(b, db)
+		})
+	}
+}
+
+// benchSpends spends 1 credit at a time for 256 users, each with a lot
+// that never runs out.
+func benchSpends(b *testing.B, db *DB) {
 	const users = 256
 	for u := range users {
 		grantAdmin(b, db, fmt.Sprintf("u%d", u), "seed", 1<<40, nil)

@@ -49,3 +49,14 @@ func TestJSONToStdoutKeepsTheTable(t *testing.T) {
 	require.Contains(t, stdout.String(), "p99 ms")
 	require.Empty(t, stderr.String())
 }
+
+// The sweep's notes name the errors of the requests before it as well as
+// during it: 2,539 spends refused 402 before a small sweep were not shown.
+func TestSweepNotesNameErrorsBeforeIt(t *testing.T) {
+	var b bytes.Buffer
+	sw := &sweepResult{Beside: "spend", SpendsBefore: &Summary{Errors: map[string]int{"402": 2539}},
+		SpendsDuring: &Summary{Errors: map[string]int{"402": 40}}}
+	sw.notes(&b)
+	require.Contains(t, b.String(), "errors 402×40; before it:")
+	require.Contains(t, b.String(), "p99 0.00 ms, errors 402×2539")
+}

@@ -244,8 +244,8 @@ func (sw *sweepResult) notes(w io.Writer) {
 		sweepLabels[sw.In], sw.Seconds, sw.RunSeconds, sw.WarmupSeconds, what, sw.Output)
 	fmt.Fprintf(w, "  checked: %d expire entries on %d lots, %d of them seeded as expired (seeded: %d), %d expired lots left\n",
 		sw.Check.Entries, sw.Check.Lots, sw.Check.SeededLots, sw.ExpiredLots, sw.Check.Left)
-	fmt.Fprintf(w, "  %s during it: %.0f/s ok, p50 %.2f, p95 %.2f, p99 %.2f, max %.2f ms, errors %s; before it: %.0f/s, p99 %.2f ms\n",
-		what, d.PerSecond, d.P50ms, d.P95ms, d.P99ms, d.Maxms, errorText(d.Errors), b.PerSecond, b.P99ms)
+	fmt.Fprintf(w, "  %s during it: %.0f/s ok, p50 %.2f, p95 %.2f, p99 %.2f, max %.2f ms, errors %s; before it: %.0f/s, p99 %.2f ms, errors %s\n",
+		what, d.PerSecond, d.P50ms, d.P95ms, d.P99ms, d.Maxms, errorText(d.Errors), b.PerSecond, b.P99ms, errorText(b.Errors))
 }
 
 func errorText(errs map[string]int) string {

@@ -524,3 +524,18 @@ func TestRetryAfterHonoursApple(t *testing.T) {
 	require.Equal(t, 8*time.Minute, retryAfter(errors.New("x"), 3))
 	require.Equal(t, time.Hour, retryAfter(errors.New("x"), 40))
 }
+
+// reconcile's onlyFailures (issue 4: "window and onlyFailures
+// configurable") reaches Apple's request, both ways, in every environment.
+func TestReconcileAsksOnlyFailuresAsConfigured(t *testing.T) {
+	for _, only := range []bool{true, false} {
+		h := &fakeHistory{pages: map[string][]serverapi.NotificationHistoryResponse{
+			receipts.Production: {page(false, "")}, receipts.Sandbox: {page(false, "")}}}
+		_, err := Reconcile(h, fakeInbox{}, fakeCounts{}, ReconcileOptions{Environments: []string{receipts.Production, receipts.Sandbox},
+			Window: time.Hour, OnlyFailures: only})(context.Background(), time.Now())
+		require.NoError(t, err)
+		for _, env := range []string{receipts.Production, receipts.Sandbox} {
+			require.Equal(t, only, h.reqs[env].OnlyFailures, "%s, only_failures %v", env, only)
+		}
+	}
+}

@@ -75,7 +75,8 @@ type receiptLookup struct {
 // such transaction, or refuses the id the receipt names as not one of its
 // own (400): the receipt is unsigned, so the id is the client's, and no
 // retry mends it. Other failures are Apple's or this service's (401, 429,
-// 5xx): the app may try again, and after a 429 no sooner than Apple asked.
+// 5xx, a 404 that names the app or no API): the app may try again, and
+// after a 429 no sooner than Apple asked.
 func (l receiptLookup) SignedTransaction(ctx context.Context, transactionID string) (string, error) {
 	signed, err := l.client.FindTransactionInfo(ctx, l.environments, transactionID)
 	var apiErr *serverapi.APIError

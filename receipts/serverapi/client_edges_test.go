@@ -99,6 +99,8 @@ func TestAPIErrorMessageTruncatedOnRune(t *testing.T) {
 func TestAPIErrorRetryable500(t *testing.T) {
 	require.True(t, (&serverapi.APIError{Status: http.StatusInternalServerError}).Retryable())
 	require.False(t, (&serverapi.APIError{Status: http.StatusBadRequest}).Retryable())
+	require.False(t, (&serverapi.APIError{Status: http.StatusBadRequest, Code: serverapi.CodeAppNotFoundRetryable}).Retryable(),
+		"Apple's retryable codes are 404s")
 }
 
 // A deliveryStatus that is not one of Apple's is refused before any request.

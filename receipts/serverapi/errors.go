@@ -92,11 +92,17 @@ func (e *APIError) Unwrap() error {
 // libraries name three 404s retryable: an account, an app or an original
 // transaction not found "but you can try again".
 func (e *APIError) Retryable() bool {
+	switch {
+	case e.Status == http.StatusTooManyRequests || e.Status >= 500:
+		return true
+	case e.Status != http.StatusNotFound:
+		return false
+	}
 	switch e.Code {
 	case CodeAccountNotFoundRetryable, CodeAppNotFoundRetryable, CodeOriginalNotFoundRetryable:
 		return true
 	}
-	return e.Status == http.StatusTooManyRequests || e.Status >= 500
+	return false
 }
 
 // Setup reports whether the answer is about this service's setup rather

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 
 	"github.com/creditsd/creditsd/receipts"
 )
@@ -17,10 +18,12 @@ import (
 //
 // Production answers 401 for every request until the app's first release
 // (Apple's staff on the developer forums, thread 806452), so a 401 there,
-// or any answer about the service's setup (APIError.Setup), moves on to
-// Sandbox as a 404 for the transaction does: App Review buys in Sandbox
-// before the release. When Sandbox does not know the transaction either,
-// Production's answer is the answer, since it could not be asked.
+// or a 404 other than the transaction's own (the app or account not found,
+// retryable or not, once the client's retries are spent; no errorCode at
+// all), moves on to Sandbox as the transaction's own 404 does: App Review
+// buys in Sandbox before the release. When Sandbox does not know the
+// transaction either, Production's answer is the answer, since it could
+// not be asked.
 func (c *Client) FindTransactionInfo(ctx context.Context, environments []string, transactionID string) (string, error) {
 	var unasked error
 	for _, env := range Environments(environments) {
@@ -29,7 +32,8 @@ func (c *Client) FindTransactionInfo(ctx context.Context, environments []string,
 		switch {
 		case errors.Is(err, ErrNotFound):
 			continue
-		case env == receipts.Production && errors.As(err, &apiErr) && apiErr.Setup():
+		case env == receipts.Production && errors.As(err, &apiErr) &&
+			(apiErr.Status == http.StatusUnauthorized || apiErr.Status == http.StatusNotFound):
 			unasked = err
 			continue
 		}

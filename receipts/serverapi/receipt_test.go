@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -80,4 +81,33 @@ func TestFindTransactionInfoBeforeTheFirstRelease(t *testing.T) {
 	_, err = client.FindTransactionInfo(ctx, both, "7000002")
 	require.ErrorAs(t, err, &apiErr, "a key Sandbox refuses too is the error")
 	require.Equal(t, http.StatusUnauthorized, apiErr.Status)
+}
+
+// A 404 from Production that is not the transaction's own (the app or the
+// account not found, retryable or not; no errorCode at all) says nothing of
+// the transaction, so Sandbox is asked as after a 401: a retryable one
+// ended the lookup, once its retries were spent, with a 503 for a receipt
+// Sandbox could have claimed.
+func TestFindTransactionInfoPastProductionsOtherNotFounds(t *testing.T) {
+	for _, body := range []string{`{"errorCode":4040004,"errorMessage":"try again"}`, `{"errorCode":4040003}`, `404 page not found`} {
+		t.Run(body, func(t *testing.T) {
+			ca, err := devca.New(devca.Options{})
+			require.NoError(t, err)
+			key, _ := fakeappstore.GenerateKey(t)
+			sandbox := fakeappstore.New(t, fakeappstore.Options{CA: ca, BundleID: "com.example.sora", KeyID: "KEY1", IssuerID: "issuer", PublicKey: &key.PublicKey})
+			sandbox.AddTransaction(devca.Consumable("com.example.sora", receipts.Sandbox, "pack", "7000004", "", time.Now()))
+			production := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+				w.WriteHeader(http.StatusNotFound)
+				_, _ = w.Write([]byte(body))
+			}))
+			t.Cleanup(production.Close)
+			cfg := sandbox.ClientConfig(key)
+			cfg.ProductionURL, cfg.RetryBackoff = production.URL, time.Millisecond
+			client, err := serverapi.New(cfg)
+			require.NoError(t, err)
+			signed, err := client.FindTransactionInfo(context.Background(), []string{receipts.Production, receipts.Sandbox}, "7000004")
+			require.NoError(t, err, "found in Sandbox")
+			require.NotEmpty(t, signed)
+		})
+	}
 }

@@ -3,9 +3,7 @@ package entitlements
 import (
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
-	"unicode"
 	"unicode/utf8"
 )
 
@@ -69,11 +67,8 @@ func checkReason(reason string) error {
 	if reason == "" || utf8.RuneCountInString(reason) > 500 {
 		return Errorf(KindInvalid, "invalid_reason", "reason is required, at most 500 characters")
 	}
-	// The reason is the audit trail's text, read by people and tools: a
-	// control character, or U+FFFD (what invalid UTF-8 decodes to), is a
-	// client's bug, not a reason.
-	if strings.ContainsFunc(reason, func(r rune) bool { return unicode.IsControl(r) || r == utf8.RuneError }) {
-		return Errorf(KindInvalid, "invalid_reason", "reason must be printable UTF-8 text, without control characters")
+	if !Printable(reason) {
+		return Errorf(KindInvalid, "invalid_reason", "reason must be printable UTF-8 text, without control or format characters")
 	}
 	return nil
 }

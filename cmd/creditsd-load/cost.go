@@ -208,7 +208,8 @@ func grantedNotifications(ctx context.Context, base string) (n float64, err erro
 	return n, err
 }
 
-// parseGranted sums creditsd_notifications_total{outcome="granted"}.
+// parseGranted sums creditsd_notifications_total{outcome="granted"} but
+// for duplicates, which granted nothing again.
 func parseGranted(r io.Reader) (float64, error) {
 	parser := expfmt.NewTextParser(model.UTF8Validation)
 	families, err := parser.TextToMetricFamilies(io.LimitReader(r, 4<<20))
@@ -217,7 +218,7 @@ func parseGranted(r io.Reader) (float64, error) {
 	}
 	var n float64
 	for _, m := range families["creditsd_notifications_total"].GetMetric() {
-		if label(m, "outcome") == "granted" {
+		if label(m, "outcome") == "granted" && label(m, "duplicate") != "true" {
 			n += value(m)
 		}
 	}

@@ -56,7 +56,9 @@ func startServer(bin, config string, env ...string) (*server, error) {
 	cmd.Env = append(append(os.Environ(), "CREDITSD_CONFIG="), env...)
 	// Its own process group, so that a Ctrl-C in the terminal reaches the
 	// tool alone, which reports and then stops the server; and stopped if
-	// the tool dies without doing so (a panic, a kill).
+	// the tool dies without doing so (a panic, a kill). Linux sends
+	// Pdeathsig when the thread that started it ends (golang/go#27505); the
+	// runtime keeps its threads, as nothing here locks one.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
 	out, err := cmd.StderrPipe()
 	if err != nil {

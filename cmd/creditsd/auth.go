@@ -16,7 +16,6 @@ import (
 	"os"
 	"strings"
 	"time"
-	"unicode"
 	"unicode/utf8"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -193,7 +192,7 @@ func newCaller(sub, scope string) (entitlements.Caller, error) {
 func checkSubject(c entitlements.Caller) error {
 	if c.Service() {
 		n := utf8.RuneCountInString(c.Subject)
-		if n == 0 || n > entitlements.MaxUserIDLen || !printable(c.Subject) {
+		if n == 0 || n > entitlements.MaxUserIDLen || !entitlements.Printable(c.Subject) {
 			return errors.New("a service token's sub must be 1 to 128 printable characters")
 		}
 		return nil
@@ -326,17 +325,6 @@ func ceilSecond(t time.Time) time.Time {
 		return s.Add(time.Second)
 	}
 	return t
-}
-
-// printable reports whether s is UTF-8 of characters that print, spaces
-// included: no control or format characters.
-func printable(s string) bool {
-	for _, r := range s {
-		if r == utf8.RuneError || unicode.IsControl(r) || unicode.Is(unicode.Cf, r) {
-			return false
-		}
-	}
-	return utf8.ValidString(s)
 }
 
 // keyring holds the public keys, by the one algorithm each admits.

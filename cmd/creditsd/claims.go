@@ -35,19 +35,22 @@ type receivedClaims struct {
 // a field's name in any case, the last match winning, so "SUB", "Scope" or
 // "EXP" beside sub, scope and exp was read as that claim: RFC 7519's names
 // are case-sensitive, and an issuer that signs a custom claim "Scope" has
-// not signed a scope. Of a name written twice, the last counts, as before.
+// not signed a scope. Of a name written twice, the last counts.
 func (c *receivedClaims) UnmarshalJSON(b []byte) error {
 	var named map[string]json.RawMessage
 	if err := json.Unmarshal(b, &named); err != nil {
 		return err
 	}
-	for name, into := range map[string]any{
-		"sub": &c.Subject, "scope": &c.Scope, "iss": &c.Issuer, "aud": &c.Audience, "jti": &c.ID,
-		"exp": &c.ExpiresAt, "nbf": &c.NotBefore, "iat": &c.IssuedAt,
+	for _, claim := range []struct {
+		name string
+		into any
+	}{
+		{"sub", &c.Subject}, {"scope", &c.Scope}, {"iss", &c.Issuer}, {"aud", &c.Audience}, {"jti", &c.ID},
+		{"exp", &c.ExpiresAt}, {"nbf", &c.NotBefore}, {"iat", &c.IssuedAt},
 	} {
-		if raw, ok := named[name]; ok {
-			if err := json.Unmarshal(raw, into); err != nil {
-				return fmt.Errorf("claim %s: %w", name, err)
+		if raw, ok := named[claim.name]; ok {
+			if err := json.Unmarshal(raw, claim.into); err != nil {
+				return fmt.Errorf("claim %s: %w", claim.name, err)
 			}
 		}
 	}

@@ -177,6 +177,7 @@ func TestEndToEndSpendRefusals(t *testing.T) {
 		{"spender cannot grant", w.backend(), "/v1/users/alice/grants", map[string]any{"idempotency_key": "k", "credits": 1, "reason": "x"}, 403, "insufficient_scope"},
 		{"grant without reason", w.admin(), "/v1/users/alice/grants", map[string]any{"idempotency_key": "k", "credits": 1}, 400, "invalid_reason"},
 		{"grant reason with a control character", w.admin(), "/v1/users/alice/grants", map[string]any{"idempotency_key": "k", "credits": 1, "reason": "a\u0000b"}, 400, "invalid_reason"},
+		{"grant reason with a right-to-left override", w.admin(), "/v1/users/alice/grants", map[string]any{"idempotency_key": "k", "credits": 1, "reason": "refund\u202e"}, 400, "invalid_reason"},
 		{"grant reason not UTF-8", w.admin(), "/v1/users/alice/grants", "{\"idempotency_key\":\"k\",\"credits\":1,\"reason\":\"a\xffb\"}", 400, "invalid_reason"},
 		{"grant expiring in the past", w.admin(), "/v1/users/alice/grants", map[string]any{"idempotency_key": "k", "credits": 1, "reason": "x", "expires_at": "2020-01-01T00:00:00Z"}, 400, "invalid_expires_at"},
 		{"reverse of an unknown spend", w.backend(), "/v1/users/alice/spends/sp_nope/reverse", nil, 404, "spend_not_found"},

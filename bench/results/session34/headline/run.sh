@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Session 34's headline, on the seed whose expired lots are spread over every user (ee0cd29's
+# Session 34's headline, on the seed whose expired lots are spread over every user (7a84617's
 # expiredLot): one server for all scenarios, then the reads at 12 and at 10 clients, each on its own.
 # Run from the repository's root; /tmp/cdH34 and /tmp/clH34 are `go build -buildvcs=true` of the
 # commit the report names.

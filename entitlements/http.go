@@ -190,6 +190,12 @@ func DecodeJSON(r *http.Request, v any) error { return decodeJSON(r, v, MaxBodyB
 
 // decodeJSON is DecodeJSON for a body of at most limit bytes.
 func decodeJSON(r *http.Request, v any, limit int64) error {
+	if r.ContentLength > limit {
+		// Refused before a byte is read, as the webhook does: a client
+		// that asked to continue (Expect: 100-continue) was told to send
+		// all of it, to be refused past the limit.
+		return Errorf(KindTooLarge, "body_too_large", "the body exceeds %d bytes", limit)
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, limit))
 	if err == nil {
 		err = decodeObject(body, v)
@@ -219,9 +225,18 @@ func decodeJSON(r *http.Request, v any, limit int64) error {
 // string has none.
 type requestTime struct{ time.Time }
 
+// RFC 3339 (§5.6) allows a lower-case t and z, which time.Time refuses, and
+// bounds an offset's hours to 23, which it does not: +24:00 was read as a
+// day earlier. The only letters a date-time holds are its T and Z.
 func (t *requestTime) UnmarshalJSON(b []byte) error {
+	if len(b) > 0 && b[0] == '"' {
+		b = bytes.ToUpper(b)
+	}
 	if err := t.Time.UnmarshalJSON(b); err != nil {
 		return &requestTimeError{err}
+	}
+	if _, offset := t.Zone(); offset <= -24*60*60 || offset >= 24*60*60 {
+		return &requestTimeError{errors.New("an offset of a day or more")}
 	}
 	return nil
 }

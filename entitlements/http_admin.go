@@ -2,6 +2,7 @@ package entitlements
 
 import (
 	"net/http"
+	"net/url"
 	"strconv"
 	"time"
 	"unicode/utf8"
@@ -107,19 +108,43 @@ func (h *Handler) GetLedger(w http.ResponseWriter, r *http.Request) {
 }
 
 func pageParams(r *http.Request) (before int64, limit int, err error) {
+	// url.Query drops what it cannot parse (a bad escape, a ';'), so a
+	// pager whose cursor was garbled got the first page, as if it had none.
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return 0, 0, Errorf(KindInvalid, "invalid_query", "the query string cannot be read: %v", err)
+	}
 	limit = 50
-	q := r.URL.Query()
-	if c := q.Get("cursor"); c != "" {
+	if c, ok, err := oneParam(q, "cursor", "invalid_cursor"); err != nil {
+		return 0, 0, err
+	} else if ok {
 		if before, err = strconv.ParseInt(c, 10, 64); err != nil || before <= 0 {
 			return 0, 0, Errorf(KindInvalid, "invalid_cursor", "cursor must be a next_cursor this endpoint returned")
 		}
 	}
-	if l := q.Get("limit"); l != "" {
+	if l, ok, err := oneParam(q, "limit", "invalid_limit"); err != nil {
+		return 0, 0, err
+	} else if ok {
 		if limit, err = strconv.Atoi(l); err != nil || limit < 1 || limit > 500 {
 			return 0, 0, Errorf(KindInvalid, "invalid_limit", "limit must be a whole number from 1 to 500")
 		}
 	}
 	return before, limit, nil
+}
+
+// oneParam is the query's value of name, if given: once, and not empty
+// (which code refuses).
+func oneParam(q url.Values, name, code string) (string, bool, error) {
+	vs, ok := q[name]
+	switch {
+	case !ok:
+		return "", false, nil
+	case len(vs) > 1:
+		return "", false, Errorf(KindInvalid, code, "%s is given %d times; give it once", name, len(vs))
+	case vs[0] == "":
+		return "", false, Errorf(KindInvalid, code, "%s is empty; leave it out for the first page", name)
+	}
+	return vs[0], true, nil
 }
 
 // tierBody is PUT /v1/users/{user_id}/tier: a tier granted outside the App

@@ -3,8 +3,10 @@ package entitlements
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -99,20 +101,26 @@ func TestPostGrantFingerprintCoversExpiry(t *testing.T) {
 }
 
 // ?cursor= is a next_cursor the ledger returned, always above 0, and
-// ?limit= is 1 to 500: anything else is refused before the store is read.
+// ?limit= is 1 to 500, each given once: anything else, or a query string
+// that cannot be read, is refused before the store is read.
 func TestGetLedgerPageParams(t *testing.T) {
-	for _, q := range []string{"cursor=0", "cursor=-3", "cursor=abc", "limit=0", "limit=501", "limit=x"} {
+	for _, q := range []string{"cursor=0", "cursor=-3", "cursor=abc", "limit=0", "limit=501", "limit=x",
+		"cursor=", "cursor=1&cursor=2", "limit=", "limit=5&limit=6", "cursor=99999999999999999999",
+		"cursor=%zz", "limit=1;cursor=3"} {
 		s := newAdminStore()
 		w := callAs(t, adminHandler(s).GetLedger, http.MethodGet, "/v1/users/dave/ledger?"+q, ScopeAdmin, "", "user_id", "dave")
 		require.Equal(t, http.StatusBadRequest, w.Code, "%s: %s", q, w.Body.String())
 		code := "invalid_cursor"
-		if strings.HasPrefix(q, "limit") {
+		switch {
+		case strings.ContainsAny(q, "%;"):
+			code = "invalid_query" // a garbled query was read as none: the first page
+		case strings.HasPrefix(q, "limit"):
 			code = "invalid_limit"
 		}
 		require.Contains(t, w.Body.String(), `"code":"`+code+`"`, q)
 		require.Zero(t, *s.ledgers, q)
 	}
-	for _, q := range []string{"cursor=1", "limit=1", "limit=500"} {
+	for _, q := range []string{"cursor=1", "limit=1", "limit=500", "cursor=3&limit=2", "other=x"} {
 		s := newAdminStore()
 		w := callAs(t, adminHandler(s).GetLedger, http.MethodGet, "/v1/users/dave/ledger?"+q, ScopeAdmin, "", "user_id", "dave")
 		require.Equal(t, http.StatusOK, w.Code, "%s: %s", q, w.Body.String())
@@ -132,4 +140,27 @@ func TestPutTierRefusesTheSpendScope(t *testing.T) {
 	w = callAs(t, h.PutTier, http.MethodPut, "/v1/users/dave/tier", ScopeAdmin, `{"tier":"pro","reason":"web"}`, "user_id", "dave")
 	require.Equal(t, http.StatusOK, w.Code, w.Body.String())
 	require.Equal(t, 1, *s.setTiers)
+}
+
+// unread fails the test if the body is read: a body larger than the limit
+// must be refused by its Content-Length alone.
+type unread struct{ t *testing.T }
+
+func (u unread) Read([]byte) (int, error) {
+	u.t.Error("the body was read")
+	return 0, io.ErrUnexpectedEOF
+}
+
+// A body whose Content-Length is over the limit is refused before a byte
+// is read, as the webhook's is: a client that asked to continue
+// (Expect: 100-continue) was told to send 100 MB, to be refused past 64 KiB.
+func TestBodyTooLargeRefusedUpFront(t *testing.T) {
+	r := httptest.NewRequest(http.MethodPost, "/v1/users/dave/grants", unread{t})
+	r.ContentLength = 100_000_000
+	var v struct{}
+	err := DecodeJSON(r, &v)
+	var e *Error
+	require.ErrorAs(t, err, &e)
+	require.Equal(t, "body_too_large", e.Code)
+	require.Equal(t, KindTooLarge, e.Kind)
 }

@@ -1,7 +1,6 @@
 package notifications
 
 import (
-	"encoding/json"
 	"errors"
 	"runtime"
 	"strings"
@@ -28,6 +27,13 @@ func TestReadSignedPayload(t *testing.T) {
 		{"not a string", `{"signedPayload":1}`, "", "invalid_body"},
 		{"trailing data", `{"signedPayload":"a.b.c"} {}`, "", "invalid_body"},
 		{"the quote and brace only", `{"signedPayload":"}`, "", "invalid_body"},
+		// Names are exact, and one is given once, as in every other body.
+		{"another case", `{"SignedPayload":"a.b.c"}`, "", "invalid_body"},
+		{"named twice", `{"signedPayload":"x","signedPayload":"a.b.c"}`, "", "invalid_body"},
+		{"named twice, the first good", `{"signedPayload":"a.b.c","signedPayload":"x"}`, "", "invalid_body"},
+		{"another case beside it", `{"SIGNEDPAYLOAD":"x","signedPayload":"a.b.c"}`, "a.b.c", ""},
+		{"null", `{"signedPayload":null}`, "", "invalid_body"},
+		{"not an object", `["a.b.c"]`, "", "invalid_body"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			for _, size := range []int64{-1, int64(len(c.body))} {
@@ -77,14 +83,12 @@ func FuzzSignedPayload(f *testing.F) {
 		if !ok {
 			return
 		}
-		var body struct {
-			SignedPayload string `json:"signedPayload"`
+		full, err := decodeSignedPayload(b)
+		if err != nil {
+			t.Fatalf("compact read %q from %q, which the full decoding refuses: %v", signed, b, err)
 		}
-		if err := json.Unmarshal(b, &body); err != nil {
-			t.Fatalf("compact read %q from %q, which json refuses: %v", signed, b, err)
-		}
-		if body.SignedPayload != signed {
-			t.Fatalf("compact read %q, json %q, from %q", signed, body.SignedPayload, b)
+		if full != signed {
+			t.Fatalf("compact read %q, the full decoding %q, from %q", signed, full, b)
 		}
 	})
 }

@@ -51,18 +51,57 @@ func readSignedPayload(r io.Reader, size int64) (string, error) {
 	}
 	signed, ok := compactSignedPayload(b)
 	if !ok {
-		var body struct {
-			SignedPayload string `json:"signedPayload"`
+		if signed, err = decodeSignedPayload(b); err != nil {
+			return "", entitlements.Errorf(entitlements.KindInvalid, "invalid_body", "the body must be {\"signedPayload\": \"<JWS>\"}: %v", err)
 		}
-		if json.Unmarshal(b, &body) != nil {
-			return "", entitlements.Errorf(entitlements.KindInvalid, "invalid_body", "the body must be {\"signedPayload\": \"<JWS>\"}")
-		}
-		signed = body.SignedPayload
 	}
 	if signed == "" {
 		return "", entitlements.Errorf(entitlements.KindInvalid, "invalid_body", "signedPayload is required")
 	}
 	return signed, nil
+}
+
+// decodeSignedPayload reads a body the compact path did not: a JSON object
+// whose member named exactly signedPayload, once, is a string (or null);
+// other members are passed over, since Apple may add some. encoding/json
+// into a struct took "SignedPayload" for it and let the last of two win,
+// where every other body of the API is exact.
+func decodeSignedPayload(b []byte) (string, error) {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return "", errors.New("not a JSON object")
+	}
+	var signed *string
+	for dec.More() {
+		name, err := dec.Token()
+		if err != nil {
+			return "", err
+		}
+		var value json.RawMessage
+		if err := dec.Decode(&value); err != nil {
+			return "", err
+		}
+		if name != "signedPayload" {
+			continue
+		}
+		if signed != nil {
+			return "", errors.New("signedPayload is named twice")
+		}
+		signed = new(string)
+		if err := json.Unmarshal(value, signed); err != nil {
+			return "", errors.New("signedPayload is not a string")
+		}
+	}
+	if _, err := dec.Token(); err != nil { // the closing brace
+		return "", err
+	}
+	if len(bytes.TrimLeft(b[dec.InputOffset():], " \t\r\n")) > 0 {
+		return "", errors.New("trailing data after the JSON object")
+	}
+	if signed == nil {
+		return "", nil
+	}
+	return *signed, nil
 }
 
 // compactSignedPayload reads the body Apple sends, {"signedPayload":"…"}

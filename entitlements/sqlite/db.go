@@ -73,6 +73,9 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	if path == "" {
 		return nil, errors.New("sqlite: empty database path")
 	}
+	if err := refuseForeign(ctx, path); err != nil {
+		return nil, fmt.Errorf("sqlite: %s: %w", path, err)
+	}
 	write, err := sql.Open("sqlite", dsn(path))
 	if err != nil {
 		return nil, err
@@ -168,6 +171,28 @@ func sameMigrations(ctx context.Context, pool *sql.DB) error {
 			ErrOlderSchema, strings.Join(missing, ", "))
 	}
 	return nil
+}
+
+// refuseForeign refuses a file that holds another application's schema,
+// before the writer's connection switches it to WAL: creditsd migrates a
+// new or empty database, or its own. A path mistyped into another
+// application's database got creditsd's tables added to it, and WAL for
+// good. Whatever else the look finds wrong, the migration meets and names.
+func refuseForeign(ctx context.Context, path string) error {
+	if st, err := os.Stat(path); err != nil || st.Size() == 0 {
+		return nil // a new file, or an empty one
+	}
+	pool := sql.OpenDB(readConnector{path: path, onlyReads: true})
+	defer pool.Close()
+	if _, err := appliedIn(ctx, pool); !errors.Is(err, errNotOurs) {
+		return nil
+	}
+	var objects int
+	if err := pool.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_schema`).Scan(&objects); err != nil || objects == 0 {
+		return nil
+	}
+	return fmt.Errorf("%w, and holds %d tables, indexes or views of another application: "+
+		"creditsd migrates only a new or empty database, or its own; check database in the config", errNotOurs, objects)
 }
 
 // appliedIn are the migrations the database has applied, or errNotOurs

@@ -138,6 +138,43 @@ func TestOpenRefusesANewerSchema(t *testing.T) {
 	require.Equal(t, []string{"1"}, sqlStrings(t, pool, `SELECT count(*) FROM users`), "nothing was undone or written")
 }
 
+// Open refuses another application's database, and leaves it as it was:
+// a path mistyped into one got creditsd's tables added, and WAL for good.
+// A new file, an empty one, and a SQLite file with no schema are migrated.
+func TestOpenRefusesAnotherApplicationsDatabase(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "invoices.db")
+	other, err := sql.Open("sqlite", "file:"+path)
+	require.NoError(t, err)
+	_, err = other.Exec(`CREATE TABLE invoices (id INTEGER PRIMARY KEY, amount INTEGER)`)
+	require.NoError(t, err)
+	require.NoError(t, other.Close())
+
+	_, err = Open(ctx, path)
+	require.ErrorIs(t, err, errNotOurs)
+	require.ErrorContains(t, err, "holds 1 tables, indexes or views of another application")
+	other, err = sql.Open("sqlite", "file:"+path)
+	require.NoError(t, err)
+	defer other.Close()
+	require.Equal(t, []string{"delete"}, sqlStrings(t, other, `PRAGMA journal_mode`), "not switched to WAL")
+	require.Equal(t, []string{"invoices"}, sqlStrings(t, other, `SELECT name FROM sqlite_schema`), "nothing added")
+
+	empty := filepath.Join(dir, "empty.db")
+	require.NoError(t, os.WriteFile(empty, nil, 0o600))
+	blank := filepath.Join(dir, "blank.db")
+	b, err := sql.Open("sqlite", "file:"+blank)
+	require.NoError(t, err)
+	_, err = b.Exec(`PRAGMA user_version = 1`) // a SQLite file with a header and no schema
+	require.NoError(t, err)
+	require.NoError(t, b.Close())
+	for _, p := range []string{empty, blank, filepath.Join(dir, "new.db")} {
+		db, err := Open(ctx, p)
+		require.NoError(t, err, p)
+		require.NoError(t, db.Close())
+	}
+}
+
 // A newer binary that migrates the database while this one serves it (its
 // `jobs run` beside this `serve`) stops this one's writes: Open checked
 // only at start, and the live server's spends then failed on a renamed

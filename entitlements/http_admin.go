@@ -132,17 +132,15 @@ func pageParams(r *http.Request) (before int64, limit int, err error) {
 	return before, limit, nil
 }
 
-// oneParam is the query's value of name, if given: once, and not empty
-// (which code refuses).
+// oneParam is the query's value of name, if given, once (else code). An
+// empty one is none: pagers send ?cursor= for the first page.
 func oneParam(q url.Values, name, code string) (string, bool, error) {
-	vs, ok := q[name]
+	vs := q[name]
 	switch {
-	case !ok:
-		return "", false, nil
 	case len(vs) > 1:
 		return "", false, Errorf(KindInvalid, code, "%s is given %d times; give it once", name, len(vs))
-	case vs[0] == "":
-		return "", false, Errorf(KindInvalid, code, "%s is empty; leave it out for the first page", name)
+	case len(vs) == 0 || vs[0] == "":
+		return "", false, nil
 	}
 	return vs[0], true, nil
 }

@@ -101,11 +101,11 @@ func TestPostGrantFingerprintCoversExpiry(t *testing.T) {
 }
 
 // ?cursor= is a next_cursor the ledger returned, always above 0, and
-// ?limit= is 1 to 500, each given once: anything else, or a query string
-// that cannot be read, is refused before the store is read.
+// ?limit= is 1 to 500, each given once (empty is none): anything else, or
+// a query string that cannot be read, is refused before the store is read.
 func TestGetLedgerPageParams(t *testing.T) {
 	for _, q := range []string{"cursor=0", "cursor=-3", "cursor=abc", "limit=0", "limit=501", "limit=x",
-		"cursor=", "cursor=1&cursor=2", "limit=", "limit=5&limit=6", "cursor=99999999999999999999",
+		"cursor=1&cursor=2", "limit=5&limit=6", "cursor=&cursor=", "cursor=99999999999999999999",
 		"cursor=%zz", "limit=1;cursor=3"} {
 		s := newAdminStore()
 		w := callAs(t, adminHandler(s).GetLedger, http.MethodGet, "/v1/users/dave/ledger?"+q, ScopeAdmin, "", "user_id", "dave")
@@ -120,7 +120,8 @@ func TestGetLedgerPageParams(t *testing.T) {
 		require.Contains(t, w.Body.String(), `"code":"`+code+`"`, q)
 		require.Zero(t, *s.ledgers, q)
 	}
-	for _, q := range []string{"cursor=1", "limit=1", "limit=500", "cursor=3&limit=2", "other=x"} {
+	// An empty value is none, as pagers send it for the first page.
+	for _, q := range []string{"cursor=1", "limit=1", "limit=500", "cursor=3&limit=2", "other=x", "cursor=", "limit=", "cursor=&limit=10&"} {
 		s := newAdminStore()
 		w := callAs(t, adminHandler(s).GetLedger, http.MethodGet, "/v1/users/dave/ledger?"+q, ScopeAdmin, "", "user_id", "dave")
 		require.Equal(t, http.StatusOK, w.Code, "%s: %s", q, w.Body.String())

@@ -6,15 +6,20 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// Audit text prints: letters, marks, numbers, punctuation, symbols and
-// spaces, in any script. A service's name and a grant's reason took a
-// right-to-left override, a line separator or a private-use character.
+// Audit text cannot forge or hide what is read of it, and any language or
+// emoji prints. A service's name and a grant's reason took a right-to-left
+// override or a line separator; a first rule (unicode.IsGraphic) then
+// refused the joiners of Persian, Devanagari and emoji, the soft hyphen,
+// flags' tags and emoji newer than Go's tables, and with them the replay
+// of a grant accepted before.
 func TestPrintable(t *testing.T) {
-	for _, s := range []string{"goodwill", "Sora backend (eu-west/2)", "rembourser à l'amiable", "日本語 テスト", "emoji 🎬", "a\u00a0b", ""} {
+	for _, s := range []string{"goodwill", "Sora backend (eu-west/2)", "rembourser à l'amiable", "日本語 テスト", "emoji 🎬",
+		"a\u00a0b", "", "👨\u200d👩\u200d👧", "🏳️\u200d🌈", "می\u200cخواهم", "क्\u200dष", "🏴\U000e0067\U000e0062\U000e0065\U000e006e\U000e0067\U000e007f",
+		"soft\u00adhyphen", "🫩", "e\u0301", "👍🏽", "\u0378", "zero\u200bwidth"} {
 		require.True(t, Printable(s), "%q", s)
 	}
-	for _, s := range []string{"a\x00b", "a\nb", "a\tb", "svc\u202e", "svc\u200b", "svc\u2028user:mallory", "svc\u2029",
-		"\ue000", "\u0378", "a\xffb", "\ufffd"} {
+	for _, s := range []string{"a\x00b", "a\nb", "a\tb", "a\u0085b", "svc\u202e", "svc\u202a", "svc\u2066", "svc\u200f", "svc\u061c",
+		"svc\u2028user:mallory", "svc\u2029", "\ue000", "\U000f0000", "a\xffb", "\ufffd"} {
 		require.False(t, Printable(s), "%q", s)
 	}
 }

@@ -177,22 +177,32 @@ func sameMigrations(ctx context.Context, pool *sql.DB) error {
 // before the writer's connection switches it to WAL: creditsd migrates a
 // new or empty database, or its own. A path mistyped into another
 // application's database got creditsd's tables added to it, and WAL for
-// good. Whatever else the look finds wrong, the migration meets and names.
+// good. A file it cannot look at is refused too (another application's,
+// left with a hot journal a read-only connection cannot roll back, was let
+// through), unless the look failed for want of the WAL's files, which the
+// writer creates, or names better.
 func refuseForeign(ctx context.Context, path string) error {
-	if st, err := os.Stat(path); err != nil || st.Size() == 0 {
-		return nil // a new file, or an empty one
+	if st, err := os.Stat(path); err != nil || !st.Mode().IsRegular() || st.Size() == 0 {
+		return nil // a new file, or an empty one; or what the writer cannot open, and says so
 	}
 	pool := sql.OpenDB(readConnector{path: path, onlyReads: true})
 	defer pool.Close()
-	if _, err := appliedIn(ctx, pool); !errors.Is(err, errNotOurs) {
+	_, err := appliedIn(ctx, pool)
+	switch {
+	case err == nil, walFilesUnwritable(err):
 		return nil
+	case !errors.Is(err, errNotOurs):
+		return fmt.Errorf("cannot tell whether it is a creditsd database, so it is left as it is: %w", err)
 	}
 	var objects int
-	if err := pool.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_schema`).Scan(&objects); err != nil || objects == 0 {
+	if err := pool.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_schema`).Scan(&objects); err != nil {
+		return fmt.Errorf("cannot tell whether it is a creditsd database, so it is left as it is: %w", err)
+	}
+	if objects == 0 {
 		return nil
 	}
-	return fmt.Errorf("%w, and holds %d tables, indexes or views of another application: "+
-		"creditsd migrates only a new or empty database, or its own; check database in the config", errNotOurs, objects)
+	return fmt.Errorf("%w, and it holds another application's schema: "+
+		"creditsd migrates only a new or empty database, or its own; check database in the config", errNotOurs)
 }
 
 // appliedIn are the migrations the database has applied, or errNotOurs
@@ -221,6 +231,9 @@ func Pending(ctx context.Context, path string) ([]string, error) {
 	defer pool.Close()
 	applied, err := appliedIn(ctx, pool)
 	if errors.Is(err, errNotOurs) {
+		if err := refuseForeign(ctx, path); err != nil {
+			return nil, err // Open refuses it: nothing is pending
+		}
 		return notIn(migrationList, nil), nil
 	}
 	if err != nil {
@@ -614,9 +627,13 @@ func isUnique(err error) bool {
 // UnusablePath reports whether err, from Open, says that no database can
 // be kept at the path: SQLite could not open or create the file (a
 // missing directory, a directory, no permission), may not write it, or
-// found a file there that is not a database. Another path would fix it,
-// where a retry would not. It goes by the driver's primary result code.
+// found a file there that is not a database, or another application's.
+// Another path would fix it, where a retry would not. It goes by the
+// driver's primary result code.
 func UnusablePath(err error) bool {
+	if errors.Is(err, errNotOurs) { // another application's database (refuseForeign)
+		return true
+	}
 	var coded interface{ Code() int } // *msqlite.Error from the writer, *readError from a reader
 	if !errors.As(err, &coded) {
 		return false

@@ -153,7 +153,11 @@ func TestOpenRefusesAnotherApplicationsDatabase(t *testing.T) {
 
 	_, err = Open(ctx, path)
 	require.ErrorIs(t, err, errNotOurs)
-	require.ErrorContains(t, err, "holds 1 tables, indexes or views of another application")
+	require.ErrorContains(t, err, "it holds another application's schema")
+	require.True(t, UnusablePath(err), "another path fixes it: serve names the database key")
+	pending, err := Pending(ctx, path)
+	require.ErrorIs(t, err, errNotOurs, "serve logs no migration it will not run")
+	require.Empty(t, pending)
 	other, err = sql.Open("sqlite", "file:"+path)
 	require.NoError(t, err)
 	defer other.Close()
@@ -173,6 +177,46 @@ func TestOpenRefusesAnotherApplicationsDatabase(t *testing.T) {
 		require.NoError(t, err, p)
 		require.NoError(t, db.Close())
 	}
+}
+
+// A file Open cannot look at is left as it is: another application's,
+// with a hot journal that a read-only connection cannot roll back, was let
+// through, rolled back by the writer, switched to WAL and migrated.
+func TestOpenLeavesAHotJournalAlone(t *testing.T) {
+	ctx := context.Background()
+	dir, hot := t.TempDir(), t.TempDir()
+	path := filepath.Join(dir, "other.db")
+	other, err := sql.Open("sqlite", "file:"+path+"?_pragma=cache_size(1)")
+	require.NoError(t, err)
+	defer other.Close()
+	other.SetMaxOpenConns(1)
+	_, err = other.Exec(`CREATE TABLE invoices (id INTEGER PRIMARY KEY, note TEXT)`)
+	require.NoError(t, err)
+	_, err = other.Exec(`INSERT INTO invoices (note) SELECT hex(randomblob(200)) FROM generate_series(1, 2000)`)
+	if err != nil { // no generate_series: a recursive count instead
+		_, err = other.Exec(`WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM n WHERE i < 2000)
+			INSERT INTO invoices (note) SELECT hex(randomblob(200)) FROM n`)
+	}
+	require.NoError(t, err)
+	tx, err := other.Begin()
+	require.NoError(t, err)
+	_, err = tx.Exec(`UPDATE invoices SET note = hex(randomblob(200))`) // spills to the file past a 1-page cache
+	require.NoError(t, err)
+	// A copy taken now is another application's crash: the file half
+	// written, its journal hot.
+	for _, name := range []string{"other.db", "other.db-journal"} {
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		require.NoError(t, err, name)
+		require.NoError(t, os.WriteFile(filepath.Join(hot, name), b, 0o600))
+	}
+	require.NoError(t, tx.Rollback())
+
+	_, err = Open(ctx, filepath.Join(hot, "other.db"))
+	require.ErrorContains(t, err, "cannot tell whether it is a creditsd database, so it is left as it is")
+	_, err = os.Stat(filepath.Join(hot, "other.db-journal"))
+	require.NoError(t, err, "the journal is still there, for its application to roll back")
+	_, err = os.Stat(filepath.Join(hot, "other.db-wal"))
+	require.ErrorIs(t, err, os.ErrNotExist, "never switched to WAL")
 }
 
 // A newer binary that migrates the database while this one serves it (its

@@ -4,7 +4,9 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -64,12 +66,17 @@ func (h *Handler) grantRequest(r *http.Request) (GrantRequest, error) {
 		Hash: bodyHash(b.Credits, exp, b.Reason), Credits: b.Credits, ExpiresAt: exp, Reason: b.Reason, Actor: actor}, nil
 }
 
+// checkReason refuses a reason no request may carry: empty, longer than
+// 500 characters, or with a control character or invalid UTF-8. A new
+// grant's or tier change's reason must be audit text as well
+// (checkNewReason); a grant's replay is answered as before, whatever
+// rule its reason met when it was first granted.
 func checkReason(reason string) error {
 	if reason == "" || utf8.RuneCountInString(reason) > 500 {
 		return Errorf(KindInvalid, "invalid_reason", "reason is required, at most 500 characters")
 	}
-	if !Printable(reason) {
-		return Errorf(KindInvalid, "invalid_reason", "reason must be printable UTF-8 text, without control or format characters")
+	if strings.ContainsFunc(reason, func(r rune) bool { return unicode.IsControl(r) || r == utf8.RuneError }) {
+		return Errorf(KindInvalid, "invalid_reason", "reason must be UTF-8 text, without control characters")
 	}
 	return nil
 }
@@ -182,5 +189,8 @@ func (h *Handler) checkTier(b tierBody) error {
 			return err
 		}
 	}
-	return checkReason(b.Reason)
+	if err := checkReason(b.Reason); err != nil {
+		return err
+	}
+	return checkNewReason(b.Reason) // a tier change has no key: each is new
 }

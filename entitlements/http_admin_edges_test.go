@@ -165,3 +165,54 @@ func TestBodyTooLargeRefusedUpFront(t *testing.T) {
 	require.Equal(t, "body_too_large", e.Code)
 	require.Equal(t, KindTooLarge, e.Kind)
 }
+
+// keyedStore answers a known key's grant as the store does, without
+// checking it again, and checks a new one (GrantRequest.CheckNew).
+type keyedStore struct {
+	adminStore
+	known map[string]bool
+}
+
+func (s keyedStore) AdminGrant(ctx context.Context, req GrantRequest) (Lot, UserState, bool, error) {
+	if !s.known[req.Key] {
+		if err := req.CheckNew(time.Now()); err != nil {
+			return Lot{}, UserState{}, false, err
+		}
+	}
+	return s.adminStore.AdminGrant(ctx, req)
+}
+
+// A new grant's reason must be audit text (Printable), but a replay is
+// answered whatever its reason: a grant an earlier version accepted under
+// a reason with a right-to-left override or a line separator was refused
+// 400 on its replay, where the contract answers what the first call did.
+// A control character stays refused for any request, as before.
+func TestGrantReasonCheckedWhenNew(t *testing.T) {
+	s := keyedStore{adminStore: newAdminStore(), known: map[string]bool{"old": true}}
+	h := adminHandler(s.adminStore)
+	h.Store = s
+	post := func(key, reason string) *httptest.ResponseRecorder {
+		return callAs(t, h.PostGrant, http.MethodPost, "/v1/users/dave/grants", ScopeAdmin,
+			grantBodyJSON(t, key, 5, reason, ""), "user_id", "dave")
+	}
+	for _, reason := range []string{"refund \u202egnp.exe", "line\u2028two", "pua \ue000", "svc\u200b"} {
+		w := post("old", reason)
+		require.Equal(t, http.StatusCreated, w.Code, "a replay of %q: %s", reason, w.Body.String())
+		w = post("new", reason)
+		require.Equal(t, http.StatusBadRequest, w.Code, "a new grant of %q: %s", reason, w.Body.String())
+		require.Contains(t, w.Body.String(), `"code":"invalid_reason"`)
+	}
+	w := post("old", "a\u0000b")
+	require.Equal(t, http.StatusBadRequest, w.Code, "a control character, replay or not")
+	require.Equal(t, http.StatusCreated, post("new", "👨\u200d👩\u200d👧 goodwill").Code)
+}
+
+// A tier change has no key, so each is new: its reason is audit text.
+func TestPutTierReasonIsAuditText(t *testing.T) {
+	s := newAdminStore()
+	h := adminHandler(s)
+	w := callAs(t, h.PutTier, http.MethodPut, "/v1/users/dave/tier", ScopeAdmin, `{"tier":"pro","reason":"web\u202e"}`, "user_id", "dave")
+	require.Equal(t, http.StatusBadRequest, w.Code, w.Body.String())
+	require.Contains(t, w.Body.String(), `"code":"invalid_reason"`)
+	require.Zero(t, *s.setTiers)
+}

@@ -51,14 +51,29 @@ type GrantRequest struct {
 	Reason, Actor string
 }
 
-// CheckNew refuses a grant that would be born expired. Only a new key is
-// checked: a replay answers the first grant, even once its expiry has
-// passed, so the store checks inside the transaction that finds the key.
+// CheckNew refuses a grant that would be born expired, or whose reason is
+// not audit text. Only a new key is checked: a replay answers the first
+// grant, even once its expiry has passed or under a reason an earlier
+// version accepted, so the store checks inside the transaction that finds
+// the key.
 func (r GrantRequest) CheckNew(now time.Time) error {
+	if err := checkNewReason(r.Reason); err != nil {
+		return err
+	}
 	if r.ExpiresAt == nil {
 		return nil
 	}
 	return checkExpiry(*r.ExpiresAt, now)
+}
+
+// checkNewReason refuses a reason that would forge or hide audit text
+// (Printable).
+func checkNewReason(reason string) error {
+	if !Printable(reason) {
+		return Errorf(KindInvalid, "invalid_reason", "reason must be text that prints: no control, format (but joiners), "+
+			"separator or private-use characters, and not blanks alone")
+	}
+	return nil
 }
 
 // lastExpiry is the latest expiry a grant or a tier override may have: the

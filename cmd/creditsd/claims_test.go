@@ -79,7 +79,7 @@ func TestServiceSubjectPrints(t *testing.T) {
 	claims := func(sub string) jwt.MapClaims {
 		return userClaims(sub, jwt.MapClaims{"scope": "credits:admin"})
 	}
-	for _, sub := range []string{"sora-backend\u202e", "sora\x00backend", "sora\nuser:mallory", "svc\u2028user:mallory", "\ue000",
+	for _, sub := range []string{"sora-backend\u202e", "sora\x00backend", "sora\nuser:mallory", "svc\u2028user:mallory", "\ue000", "sora-backend\u200b",
 		"\xff", strings.Repeat("é", 129)} {
 		t.Run(fmt.Sprintf("%q", sub), func(t *testing.T) {
 			token := signToken(t, jwt.SigningMethodHS256, authSecret, "", claims(sub))

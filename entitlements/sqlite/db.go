@@ -109,6 +109,9 @@ func Open(ctx context.Context, path string) (*DB, error) {
 // would need them, and applying them is a write.
 var ErrOlderSchema = errors.New("the database lacks migrations this creditsd has")
 
+// errNotAFile is a database path that names a FIFO, a device or a socket.
+var errNotAFile = errors.New("not a regular file: a database is one")
+
 // errNotOurs is a file SQLite reads that no creditsd has migrated: an
 // empty one, say, where a path was mistyped into an existing file.
 var errNotOurs = errors.New("not a creditsd database: it has no schema_migrations table")
@@ -182,12 +185,18 @@ func sameMigrations(ctx context.Context, pool *sql.DB) error {
 // through), unless the look failed for want of the WAL's files, which the
 // writer creates, or names better.
 func refuseForeign(ctx context.Context, path string) error {
-	if st, err := os.Stat(path); err != nil || !st.Mode().IsRegular() || st.Size() == 0 {
-		return nil // a new file, or an empty one; or what the writer cannot open, and says so
+	st, err := os.Stat(path)
+	switch {
+	case err != nil, st.IsDir(), st.Size() == 0 && st.Mode().IsRegular():
+		return nil // a new file, or an empty one; or a directory, which the writer names
+	case !st.Mode().IsRegular():
+		// A FIFO failed as a disk I/O error; a device would have had
+		// its -wal and -shm made beside it, in /dev.
+		return errNotAFile
 	}
 	pool := sql.OpenDB(readConnector{path: path, onlyReads: true})
 	defer pool.Close()
-	_, err := appliedIn(ctx, pool)
+	_, err = appliedIn(ctx, pool)
 	switch {
 	case err == nil, walFilesUnwritable(err):
 		return nil
@@ -627,11 +636,12 @@ func isUnique(err error) bool {
 // UnusablePath reports whether err, from Open, says that no database can
 // be kept at the path: SQLite could not open or create the file (a
 // missing directory, a directory, no permission), may not write it, or
-// found a file there that is not a database, or another application's.
+// found a file there that is not a database, another application's, or no
+// regular file at all.
 // Another path would fix it, where a retry would not. It goes by the
 // driver's primary result code.
 func UnusablePath(err error) bool {
-	if errors.Is(err, errNotOurs) { // another application's database (refuseForeign)
+	if errors.Is(err, errNotOurs) || errors.Is(err, errNotAFile) { // refuseForeign's
 		return true
 	}
 	var coded interface{ Code() int } // *msqlite.Error from the writer, *readError from a reader

@@ -14,6 +14,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"syscall"
 	"testing"
 	"testing/fstest"
 	"time"
@@ -172,6 +173,12 @@ func TestOpenRefusesAnotherApplicationsDatabase(t *testing.T) {
 	_, err = b.Exec(`PRAGMA user_version = 1`) // a SQLite file with a header and no schema
 	require.NoError(t, err)
 	require.NoError(t, b.Close())
+	fifo := filepath.Join(dir, "fifo.db")
+	require.NoError(t, syscall.Mkfifo(fifo, 0o600))
+	_, err = Open(ctx, fifo)
+	require.ErrorIs(t, err, errNotAFile, "a FIFO was a disk I/O error")
+	require.True(t, UnusablePath(err))
+
 	for _, p := range []string{empty, blank, filepath.Join(dir, "new.db")} {
 		db, err := Open(ctx, p)
 		require.NoError(t, err, p)

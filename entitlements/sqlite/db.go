@@ -112,6 +112,12 @@ var ErrOlderSchema = errors.New("the database lacks migrations this creditsd has
 // errNotAFile is a database path that names a FIFO, a device or a socket.
 var errNotAFile = errors.New("not a regular file: a database is one")
 
+// notAFile reports whether st is neither a regular file nor a directory
+// (which SQLite refuses, and says so). Opened for reading, a FIFO blocks
+// until a writer comes, for ever, and a signal does not end it: serve hung
+// at start; a device would have had -wal and -shm made beside it, in /dev.
+func notAFile(st fs.FileInfo) bool { return !st.Mode().IsRegular() && !st.IsDir() }
+
 // errNotOurs is a file SQLite reads that no creditsd has migrated: an
 // empty one, say, where a path was mistyped into an existing file.
 var errNotOurs = errors.New("not a creditsd database: it has no schema_migrations table")
@@ -127,8 +133,10 @@ func OpenReadOnly(ctx context.Context, path string) (*DB, error) {
 	if path == "" {
 		return nil, errors.New("sqlite: empty database path")
 	}
-	if _, err := os.Stat(path); err != nil {
+	if st, err := os.Stat(path); err != nil {
 		return nil, fmt.Errorf("sqlite: %w", err) // names the file, and says it is missing
+	} else if notAFile(st) {
+		return nil, fmt.Errorf("sqlite: %s: %w", path, errNotAFile)
 	}
 	db := &DB{Now: time.Now, closed: true, Policy: defaultPolicy()}
 	db.read = sql.OpenDB(readConnector{path: path, onlyReads: true}) // an existing file, SQLITE_OPEN_READONLY
@@ -189,9 +197,7 @@ func refuseForeign(ctx context.Context, path string) error {
 	switch {
 	case err != nil, st.IsDir(), st.Size() == 0 && st.Mode().IsRegular():
 		return nil // a new file, or an empty one; or a directory, which the writer names
-	case !st.Mode().IsRegular():
-		// A FIFO failed as a disk I/O error; a device would have had
-		// its -wal and -shm made beside it, in /dev.
+	case notAFile(st):
 		return errNotAFile
 	}
 	pool := sql.OpenDB(readConnector{path: path, onlyReads: true})
@@ -233,8 +239,12 @@ func appliedIn(ctx context.Context, pool *sql.DB) ([]string, error) {
 // or holds no schema. The first start after an upgrade may take minutes to
 // migrate before it listens, and its caller says so first.
 func Pending(ctx context.Context, path string) ([]string, error) {
-	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+	st, err := os.Stat(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
 		return notIn(migrationList, nil), nil
+	case err == nil && notAFile(st):
+		return nil, errNotAFile
 	}
 	pool := sql.OpenDB(readConnector{path: path, onlyReads: true})
 	defer pool.Close()

@@ -178,6 +178,10 @@ func TestOpenRefusesAnotherApplicationsDatabase(t *testing.T) {
 	_, err = Open(ctx, fifo)
 	require.ErrorIs(t, err, errNotAFile, "a FIFO was a disk I/O error")
 	require.True(t, UnusablePath(err))
+	_, err = Pending(ctx, fifo) // serve asks it first: opened for reading, a FIFO blocked for ever
+	require.ErrorIs(t, err, errNotAFile)
+	_, err = OpenReadOnly(ctx, fifo) // ledger check's
+	require.ErrorIs(t, err, errNotAFile)
 
 	for _, p := range []string{empty, blank, filepath.Join(dir, "new.db")} {
 		db, err := Open(ctx, p)

@@ -66,12 +66,12 @@ func (r GrantRequest) CheckNew(now time.Time) error {
 	return checkExpiry(*r.ExpiresAt, now)
 }
 
-// checkNewReason refuses a reason that would forge or hide audit text
+// checkNewReason refuses a reason that would forge or reorder audit text
 // (Printable).
 func checkNewReason(reason string) error {
 	if !Printable(reason) {
-		return Errorf(KindInvalid, "invalid_reason", "reason must be text that prints: no control, format (but joiners), "+
-			"separator or private-use characters, and not blanks alone")
+		return Errorf(KindInvalid, "invalid_reason", "reason must be text that cannot forge or reorder a line: "+
+			"no line separator, bidirectional override or isolate, private-use character or noncharacter")
 	}
 	return nil
 }

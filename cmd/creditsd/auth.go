@@ -16,7 +16,6 @@ import (
 	"os"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/golang-jwt/jwt/v5"
 
@@ -187,13 +186,13 @@ func newCaller(sub, scope string) (entitlements.Caller, error) {
 
 // checkSubject applies the contract's rules to sub: a user token's sub is
 // a user id; a service token's names the service for the audit trail, in
-// 1 to 128 characters that print: a control or format character (a NUL,
-// a newline, a right-to-left override) would forge the trail's lines.
+// 1 to 128 characters of printable ASCII: a control or format character (a
+// NUL, a newline, a right-to-left override) forged the trail's lines, and
+// an invisible or look-alike one let a name pose as another.
 func checkSubject(c entitlements.Caller) error {
 	if c.Service() {
-		n := utf8.RuneCountInString(c.Subject)
-		if n == 0 || n > entitlements.MaxUserIDLen || !entitlements.Printable(c.Subject) {
-			return errors.New("a service token's sub must be 1 to 128 printable characters")
+		if c.Subject == "" || len(c.Subject) > entitlements.MaxUserIDLen || !entitlements.ServiceName(c.Subject) {
+			return errors.New("a service token's sub must be 1 to 128 printable ASCII characters")
 		}
 		return nil
 	}

@@ -9,7 +9,8 @@ import (
 // change's reason) that cannot forge or reorder what people and tools read
 // of it: no control character (a newline forges a line), no line or
 // paragraph separator, no bidirectional embedding, override or isolate (a
-// right-to-left override reverses what follows), no private-use character
+// right-to-left override reverses what follows), no interlinear
+// annotation (which hides the text it annotates), no private-use character
 // or noncharacter, and no U+FFFD, which invalid UTF-8 decodes to. Every
 // language and emoji is text, with the format characters their spelling
 // needs: the joiners of Persian, Indic scripts and emoji, the zero-width
@@ -20,7 +21,7 @@ import (
 func Printable(s string) bool {
 	for _, r := range s {
 		if r == utf8.RuneError || unicode.IsControl(r) || unicode.In(r, unicode.Zl, unicode.Zp, unicode.Co) ||
-			noncharacter(r) || bidiEmbedding(r) {
+			noncharacter(r) || bidiEmbedding(r) || r >= '\ufff9' && r <= '\ufffb' {
 			return false
 		}
 	}
@@ -28,9 +29,13 @@ func Printable(s string) bool {
 }
 
 // ServiceName reports whether s may name a calling service in the ledger's
-// actor: printable ASCII, spaces included, and no other character, so
-// that no name can pose as another with an invisible or look-alike one.
+// actor: printable ASCII, with spaces only between words, so that no name
+// can pose as another with an invisible or look-alike character, or with
+// a space before or after it ("ops " shows as ops), and none is blank.
 func ServiceName(s string) bool {
+	if s == "" || s[0] == ' ' || s[len(s)-1] == ' ' {
+		return false
+	}
 	for i := 0; i < len(s); i++ {
 		if s[i] < 0x20 || s[i] > 0x7e {
 			return false

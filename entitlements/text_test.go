@@ -20,7 +20,7 @@ func TestPrintable(t *testing.T) {
 		require.True(t, Printable(s), "%q", s)
 	}
 	for _, s := range []string{"a\x00b", "a\nb", "a\tb", "a\u0085b", "a\vb", "a\fb", "refund \u202egnp.exe", "svc\u202a", "svc\u2066",
-		"svc\u2069", "line\u2028two", "para\u2029", "pua \ue000", "\U000f0000", "a\xffb", "\ufffd", "\ufffe", "\ufdd0", "\U0010ffff"} {
+		"svc\u2069", "line\u2028two", "para\u2029", "pay\ufff9hidden\ufffaann\ufffb", "pua \ue000", "\U000f0000", "a\xffb", "\ufffd", "\ufffe", "\ufdd0", "\U0010ffff"} {
 		require.False(t, Printable(s), "%q", s)
 	}
 }
@@ -32,7 +32,8 @@ func TestServiceName(t *testing.T) {
 	for _, s := range []string{"sora-backend", "Sora backend (eu-west/2)", "svc@project.iam", "~!"} {
 		require.True(t, ServiceName(s), "%q", s)
 	}
-	for _, s := range []string{"sora-backend\u200b", "svc\u3164", "ѕora-backend", "svc\x00", "svc\n", "svc\x7f", "é"} {
+	for _, s := range []string{"sora-backend\u200b", "svc\u3164", "ѕora-backend", "svc\x00", "svc\n", "svc\x7f", "é",
+		"", " ", "ops ", " ops"} {
 		require.False(t, ServiceName(s), "%q", s)
 	}
 }

@@ -702,8 +702,10 @@ func fromNullMillis(n sql.NullInt64) *time.Time {
 // connection is not read-only, since VACUUM INTO opens dest with the
 // source's flags; src must exist (it is never created).
 func Backup(ctx context.Context, src, dest string) error {
-	if _, err := os.Stat(src); err != nil {
+	if st, err := os.Stat(src); err != nil {
 		return fmt.Errorf("sqlite: %w", err)
+	} else if notAFile(st) {
+		return fmt.Errorf("sqlite: %s: %w", src, errNotAFile)
 	}
 	if _, err := os.Stat(dest); !errors.Is(err, fs.ErrNotExist) {
 		if err == nil {

@@ -182,6 +182,8 @@ func TestOpenRefusesAnotherApplicationsDatabase(t *testing.T) {
 	require.ErrorIs(t, err, errNotAFile)
 	_, err = OpenReadOnly(ctx, fifo) // ledger check's
 	require.ErrorIs(t, err, errNotAFile)
+	err = Backup(ctx, fifo, filepath.Join(dir, "copy.db")) // blamed the copy: a disk I/O error
+	require.ErrorIs(t, err, errNotAFile)
 
 	for _, p := range []string{empty, blank, filepath.Join(dir, "new.db")} {
 		db, err := Open(ctx, p)

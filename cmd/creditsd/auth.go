@@ -191,7 +191,7 @@ func newCaller(sub, scope string) (entitlements.Caller, error) {
 // an invisible or look-alike one let a name pose as another.
 func checkSubject(c entitlements.Caller) error {
 	if c.Service() {
-		if c.Subject == "" || len(c.Subject) > entitlements.MaxUserIDLen || !entitlements.ServiceName(c.Subject) {
+		if len(c.Subject) > entitlements.MaxUserIDLen || !entitlements.ServiceName(c.Subject) { // ServiceName refuses ""
 			return errors.New("a service token's sub must be 1 to 128 printable ASCII characters")
 		}
 		return nil

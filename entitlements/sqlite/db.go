@@ -202,15 +202,15 @@ func refuseForeign(ctx context.Context, path string) error {
 	}
 	pool := sql.OpenDB(readConnector{path: path, onlyReads: true})
 	defer pool.Close()
+	var objects int
 	_, err = appliedIn(ctx, pool)
 	switch {
 	case err == nil, walFilesUnwritable(err):
 		return nil
-	case !errors.Is(err, errNotOurs):
-		return fmt.Errorf("cannot tell whether it is a creditsd database, so it is left as it is: %w", err)
+	case errors.Is(err, errNotOurs):
+		err = pool.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_schema`).Scan(&objects)
 	}
-	var objects int
-	if err := pool.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_schema`).Scan(&objects); err != nil {
+	if err != nil {
 		return fmt.Errorf("cannot tell whether it is a creditsd database, so it is left as it is: %w", err)
 	}
 	if objects == 0 {
@@ -647,9 +647,8 @@ func isUnique(err error) bool {
 // be kept at the path: SQLite could not open or create the file (a
 // missing directory, a directory, no permission), may not write it, or
 // found a file there that is not a database, another application's, or no
-// regular file at all.
-// Another path would fix it, where a retry would not. It goes by the
-// driver's primary result code.
+// regular file at all. Another path would fix it, where a retry would not.
+// It goes by the driver's primary result code.
 func UnusablePath(err error) bool {
 	if errors.Is(err, errNotOurs) || errors.Is(err, errNotAFile) { // refuseForeign's
 		return true
